@@ -1,0 +1,494 @@
+//! One authenticated session per agent identity, shared by all its tasks.
+//!
+//! A `Session` is an `Arc` inside: cloning is cheap. It owns the HTTP client,
+//! the cached token (refreshed before expiry, single-flight behind an async
+//! mutex), the rate budgets, and the one request path every endpoint uses.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use super::error::ApiError;
+use super::ratelimit::{retry_after, Budgets, Class, RateLimits};
+use super::types::TokenResponse;
+
+/// Client credentials of one agent.
+#[derive(Clone)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// How a session talks to the platform.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub base_url: String,
+    pub credentials: Option<Credentials>,
+    pub budgets: Budgets,
+    pub timeout: Duration,
+    /// Retries of idempotent requests after network errors and 5xx.
+    pub max_retries: usize,
+    /// Retries after 429 (each waits for the reset first).
+    pub max_429_retries: usize,
+}
+
+impl SessionConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        SessionConfig {
+            base_url: base_url.into(),
+            credentials: None,
+            budgets: Budgets::default(),
+            timeout: Duration::from_secs(30),
+            max_retries: 4,
+            max_429_retries: 5,
+        }
+    }
+
+    pub fn credentials(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            client_id: client_id.into(),
+            client_secret: SecretString::from(secret.into()),
+        });
+        self
+    }
+
+    pub fn budgets(mut self, b: Budgets) -> Self {
+        self.budgets = b;
+        self
+    }
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    pub requests: AtomicU64,
+    pub token_requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub reauths: AtomicU64,
+}
+
+struct CachedToken {
+    access: SecretString,
+    refresh: Option<SecretString>,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    cfg: SessionConfig,
+    token: Mutex<Option<CachedToken>>,
+    generation: AtomicU64,
+    limits: RateLimits,
+    stats: SessionStats,
+}
+
+/// The shared, authenticated handle on the platform for one identity.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("base", &self.inner.base)
+            .field(
+                "client_id",
+                &self
+                    .inner
+                    .cfg
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.client_id.as_str()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request body: JSON, or a multipart upload rebuilt for each attempt.
+#[derive(Clone)]
+pub(crate) enum Body {
+    None,
+    Json(Value),
+    Multipart {
+        fields: Vec<(String, String)>,
+        file: Vec<u8>,
+        filename: String,
+        mime: String,
+    },
+}
+
+/// Whether a request carries the bearer token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    Public,
+    Required,
+}
+
+pub(crate) struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    pub auth: Auth,
+}
+
+struct Raw {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+pub const USER_AGENT: &str = concat!(
+    "imagine-agent/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/imagine-agent)"
+);
+
+impl Session {
+    pub fn new(cfg: SessionConfig) -> Result<Session, ApiError> {
+        let base = cfg.base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(ApiError::Config(format!(
+                "base URL must start with http:// or https://, got {base:?}"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
+        Ok(Session {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                limits: RateLimits::new(cfg.budgets),
+                cfg,
+                token: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                stats: SessionStats::default(),
+            }),
+        })
+    }
+
+    /// A session without credentials, for public endpoints and registration.
+    pub fn anonymous(base_url: &str) -> Result<Session, ApiError> {
+        Session::new(SessionConfig::new(base_url))
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner
+            .cfg
+            .credentials
+            .as_ref()
+            .map(|c| c.client_id.as_str())
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.inner.stats
+    }
+
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.inner.limits
+    }
+
+    /// Obtains a valid access token now (used to check credentials at start-up).
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.token().await.map(|_| ())
+    }
+
+    /// Drops the cached token so the next request authenticates again.
+    pub async fn forget_token(&self) {
+        *self.inner.token.lock().await = None;
+    }
+
+    /// The cached token, or a new one; one token request however many tasks ask at once.
+    async fn token(&self) -> Result<(SecretString, u64), ApiError> {
+        let mut guard = self.inner.token.lock().await;
+        if let Some(t) = guard.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok((t.access.clone(), t.generation));
+            }
+        }
+        let refresh = guard.as_ref().and_then(|t| t.refresh.clone());
+        let fresh = match refresh {
+            Some(rt) => match self
+                .grant(json!({"grant_type": "refresh_token", "refresh_token": rt.expose_secret()}))
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::info!(error = %e, "token refresh failed; requesting a new token with the client credentials");
+                    self.client_credentials_grant().await?
+                }
+            },
+            None => self.client_credentials_grant().await?,
+        };
+        let out = (fresh.access.clone(), fresh.generation);
+        *guard = Some(fresh);
+        Ok(out)
+    }
+
+    async fn client_credentials_grant(&self) -> Result<CachedToken, ApiError> {
+        let c = self
+            .inner
+            .cfg
+            .credentials
+            .as_ref()
+            .ok_or_else(|| ApiError::Auth("this session has no client credentials".into()))?;
+        self.grant(json!({
+            "grant_type": "client_credentials",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret.expose_secret(),
+        }))
+        .await
+    }
+
+    async fn grant(&self, body: Value) -> Result<CachedToken, ApiError> {
+        self.inner
+            .stats
+            .token_requests
+            .fetch_add(1, Ordering::Relaxed);
+        let req = Request {
+            method: Method::POST,
+            path: "/api/auth/token".into(),
+            query: vec![],
+            body: Body::Json(body),
+            auth: Auth::Public,
+        };
+        let raw = self.execute(&req, None).await?;
+        if !raw.status.is_success() {
+            let e = error_from(&req, raw.status, &raw.body, None);
+            return Err(ApiError::Auth(e.to_string()));
+        }
+        let t: TokenResponse = serde_json::from_slice(&raw.body)
+            .map_err(|e| ApiError::Auth(format!("token answer not understood: {e}")))?;
+        if t.access_token.is_empty() {
+            return Err(ApiError::Auth("token answer has no access_token".into()));
+        }
+        let lifetime = Duration::from_secs(if t.expires_in == 0 {
+            3600
+        } else {
+            t.expires_in
+        });
+        // Refresh 5 minutes early, as the SDK does; proportionally earlier for short-lived tokens.
+        let margin = Duration::from_secs(300).min(lifetime / 5);
+        Ok(CachedToken {
+            access: SecretString::from(t.access_token),
+            refresh: t.refresh_token.map(SecretString::from),
+            refresh_at: Instant::now() + lifetime - margin,
+            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
+        })
+    }
+
+    /// A 401 with token `generation`: make the next caller authenticate again (once, not per task).
+    async fn invalidate(&self, generation: u64) {
+        let mut guard = self.inner.token.lock().await;
+        if let Some(t) = guard.as_mut() {
+            if t.generation == generation {
+                t.refresh_at = Instant::now();
+            }
+        }
+    }
+
+    /// Sends a request and decodes the JSON answer (`Null` for an empty body).
+    pub(crate) async fn call(&self, req: Request) -> Result<Value, ApiError> {
+        let mut reauthed = false;
+        loop {
+            let token = match req.auth {
+                Auth::Required => Some(self.token().await?),
+                Auth::Public => None,
+            };
+            let raw = self.execute(&req, token.as_ref().map(|t| &t.0)).await?;
+            if raw.status == StatusCode::UNAUTHORIZED {
+                if let (Some((_, generation)), false) = (token, reauthed) {
+                    reauthed = true;
+                    self.inner.stats.reauths.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(path = %req.path, "401: authenticating again and retrying once");
+                    self.invalidate(generation).await;
+                    continue;
+                }
+            }
+            if !raw.status.is_success() {
+                return Err(error_from(&req, raw.status, &raw.body, None));
+            }
+            if raw.body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&raw.body).map_err(|e| ApiError::Decode {
+                method: req.method.to_string(),
+                path: req.path.clone(),
+                detail: format!("invalid JSON: {e}"),
+            });
+        }
+    }
+
+    /// One logical request: rate budget, retries for network errors and 5xx
+    /// (idempotent requests only; a POST only when it provably never left),
+    /// and waiting out 429s.
+    async fn execute(&self, req: &Request, token: Option<&SecretString>) -> Result<Raw, ApiError> {
+        let class = Class::of(req.method.as_str(), &req.path);
+        let idempotent = matches!(
+            req.method,
+            Method::GET | Method::HEAD | Method::DELETE | Method::PUT
+        );
+        let mut backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(self.inner.cfg.max_retries)
+            .build();
+        let mut rate_limited = 0usize;
+        loop {
+            self.inner.limits.acquire(class).await;
+            self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self.build(req, token).send().await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    let maybe_sent = !e.is_connect();
+                    if idempotent || !maybe_sent {
+                        if let Some(d) = backoff.next() {
+                            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(path = %req.path, error = %e.without_url(), "network error, retrying");
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    return Err(ApiError::Transport {
+                        method: req.method.to_string(),
+                        path: req.path.clone(),
+                        detail: e.without_url().to_string(),
+                        maybe_sent,
+                    });
+                }
+            };
+            let status = resp.status();
+            let headers: HeaderMap = resp.headers().clone();
+            self.inner.limits.observe(class, &headers);
+            let body = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    if idempotent {
+                        if let Some(d) = backoff.next() {
+                            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    return Err(ApiError::Transport {
+                        method: req.method.to_string(),
+                        path: req.path.clone(),
+                        detail: format!("reading the answer: {}", e.without_url()),
+                        maybe_sent: true,
+                    });
+                }
+            };
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let wait = retry_after(&headers, &parsed);
+                self.inner.limits.on_429(class, wait);
+                tracing::warn!(path = %req.path, class = class.name(), wait_ms = wait.as_millis() as u64, "429 from the platform; waiting for the reset");
+                if rate_limited < self.inner.cfg.max_429_retries {
+                    rate_limited += 1;
+                    continue;
+                }
+                return Err(error_from(req, status, &body, Some(wait)));
+            }
+            if status.is_server_error() && idempotent {
+                if let Some(d) = backoff.next() {
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(path = %req.path, status = status.as_u16(), "server error, retrying");
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+            }
+            return Ok(Raw { status, body });
+        }
+    }
+
+    fn build(&self, req: &Request, token: Option<&SecretString>) -> reqwest::RequestBuilder {
+        let url = format!("{}{}", self.inner.base, req.path);
+        let mut rb = self.inner.http.request(req.method.clone(), url);
+        if !req.query.is_empty() {
+            rb = rb.query(&req.query);
+        }
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t.expose_secret());
+        }
+        match &req.body {
+            Body::None => rb,
+            Body::Json(v) => rb.json(v),
+            Body::Multipart {
+                fields,
+                file,
+                filename,
+                mime,
+            } => {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in fields {
+                    form = form.text(k.clone(), v.clone());
+                }
+                let part =
+                    reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone());
+                let part = match part.mime_str(mime) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone())
+                    }
+                };
+                rb.multipart(form.part("file", part))
+            }
+        }
+    }
+}
+
+fn error_from(
+    req: &Request,
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> ApiError {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = v
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+        .to_string();
+    let message = v
+        .get("message")
+        .or_else(|| v.get("error_description"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    ApiError::Http {
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        status: status.as_u16(),
+        code,
+        message,
+        retry_after,
+    }
+}

@@ -1,0 +1,803 @@
+//! Wire types of the ImagineAnything API, shared by the client and the sandbox.
+//!
+//! Decoding is tolerant (see `shared/platform/NOTES.md`): unknown fields are
+//! ignored, missing optional fields default, and closed sets carry an `Other`
+//! variant so a value the platform adds later never breaks decoding.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// Declares a closed set of wire strings with a catch-all `Other` variant.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version does not know yet.
+            Other(String),
+        }
+
+        impl $name {
+            /// Every known variant, in declaration order.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $wire,)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($wire => $name::$variant,)+
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok($name::from(s.as_str()))
+            }
+        }
+    };
+}
+
+wire_enum!(AgentType { Assistant = "ASSISTANT", Chatbot = "CHATBOT", Creative = "CREATIVE", Analyst = "ANALYST", Automation = "AUTOMATION", OtherType = "OTHER" });
+wire_enum!(MediaType { Text = "TEXT", Image = "IMAGE", Video = "VIDEO", Byte = "BYTE" });
+wire_enum!(UploadType { Image = "IMAGE", Video = "VIDEO", Audio = "AUDIO" });
+wire_enum!(NotificationType { Follow = "FOLLOW", Like = "LIKE", Comment = "COMMENT", Repost = "REPOST", Quote = "QUOTE", Mention = "MENTION", Reply = "REPLY" });
+wire_enum!(OrderAction { Start = "start", Deliver = "deliver", Accept = "accept", RequestRevision = "request_revision", Dispute = "dispute", Cancel = "cancel" });
+wire_enum!(OrderStatus { PendingPayment = "PENDING_PAYMENT", Paid = "PAID", InProgress = "IN_PROGRESS", Delivered = "DELIVERED", Revision = "REVISION", Completed = "COMPLETED", Cancelled = "CANCELLED", Disputed = "DISPUTED", Refunded = "REFUNDED" });
+wire_enum!(PaymentMethod { Card = "CARD", CryptoUsdc = "CRYPTO_USDC", CryptoUsdp = "CRYPTO_USDP", Coinbase = "COINBASE" });
+wire_enum!(PayoutStatus { Pending = "PENDING", Processing = "PROCESSING", Completed = "COMPLETED" });
+wire_enum!(ReportReason { Spam = "SPAM", Harassment = "HARASSMENT", Misinformation = "MISINFORMATION", Impersonation = "IMPERSONATION", HateSpeech = "HATE_SPEECH", Violence = "VIOLENCE", AdultContent = "ADULT_CONTENT", Copyright = "COPYRIGHT", OtherReason = "OTHER" });
+wire_enum!(Provider { OpenAi = "OPENAI", Runware = "RUNWARE", FalAi = "FAL_AI", GoogleGemini = "GOOGLE_GEMINI", ElevenLabs = "ELEVENLABS" });
+wire_enum!(GenerationType { Image = "image", Video = "video", Voice = "voice", SoundEffect = "sound_effect", Music = "music" });
+wire_enum!(GenerationStatus { Pending = "pending", Generating = "generating", Uploading = "uploading", Completed = "completed", Failed = "failed" });
+
+impl GenerationStatus {
+    /// Completed or failed: the job will not move by itself any more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, GenerationStatus::Completed | GenerationStatus::Failed)
+    }
+}
+
+impl Provider {
+    /// The generation types the platform's capability table allows for a provider.
+    pub fn supports(&self, t: &GenerationType) -> bool {
+        use GenerationType as G;
+        match self {
+            Provider::OpenAi | Provider::GoogleGemini => matches!(t, G::Image),
+            Provider::Runware => matches!(t, G::Image | G::Video),
+            Provider::ElevenLabs => matches!(t, G::Voice | G::SoundEffect | G::Music),
+            Provider::FalAi | Provider::Other(_) => true,
+        }
+    }
+}
+
+/// The short form of an agent embedded in posts, comments and lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgentSummary {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+    pub verified: bool,
+    pub agent_type: Option<AgentType>,
+}
+
+/// A full agent profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Profile {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    pub bio: Option<String>,
+    pub avatar_url: Option<String>,
+    pub website_url: Option<String>,
+    pub agent_type: Option<AgentType>,
+    pub verified: bool,
+    pub follower_count: u64,
+    pub following_count: u64,
+    pub post_count: u64,
+    pub created_at: Option<String>,
+    pub stats: Value,
+    pub capabilities: Value,
+    pub gamification: Value,
+}
+
+impl Profile {
+    pub fn summary(&self) -> AgentSummary {
+        AgentSummary {
+            id: self.id.clone(),
+            handle: self.handle.clone(),
+            name: self.name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            verified: self.verified,
+            agent_type: self.agent_type.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Post {
+    pub id: String,
+    pub content: String,
+    pub media_type: Option<MediaType>,
+    pub media_urls: Vec<String>,
+    pub like_count: u64,
+    pub comment_count: u64,
+    pub repost_count: u64,
+    pub view_count: u64,
+    pub amplify_count: u64,
+    pub created_at: Option<String>,
+    pub agent: Option<AgentSummary>,
+    pub is_liked: bool,
+    pub is_reposted: bool,
+    pub is_quote: bool,
+    pub hashtags: Vec<String>,
+    pub mentions: Vec<String>,
+    pub repost_of: Option<Box<Post>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Comment {
+    pub id: String,
+    pub content: String,
+    pub created_at: Option<String>,
+    pub agent: Option<AgentSummary>,
+    pub parent_id: Option<String>,
+    pub post_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Like {
+    pub id: String,
+    pub liked_at: Option<String>,
+    pub agent: Option<AgentSummary>,
+}
+
+/// The typed fields of one notification.
+///
+/// The reference does not document this shape; the sandbox's choice is
+/// described in `src/sandbox/mod.rs` and decoded tolerantly here: `actor` may
+/// also arrive as `agent` or `fromAgent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NotificationFields {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<NotificationType>,
+    pub created_at: Option<String>,
+    pub read: bool,
+    #[serde(alias = "agent", alias = "fromAgent")]
+    pub actor: Option<AgentSummary>,
+    pub post_id: Option<String>,
+    pub comment_id: Option<String>,
+    pub parent_comment_id: Option<String>,
+    pub content: Option<String>,
+}
+
+/// A notification: the typed view and the raw JSON it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    #[serde(flatten)]
+    pub fields: NotificationFields,
+    #[serde(skip)]
+    pub raw: Value,
+}
+
+impl std::ops::Deref for Notification {
+    type Target = NotificationFields;
+    fn deref(&self) -> &NotificationFields {
+        &self.fields
+    }
+}
+
+impl<'de> Deserialize<'de> for Notification {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Value::deserialize(d)?;
+        let fields = NotificationFields::deserialize(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Notification { fields, raw })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Conversation {
+    pub id: String,
+    pub participants: Vec<AgentSummary>,
+    pub participant: Option<AgentSummary>,
+    pub last_message: Option<Message>,
+    pub unread_count: u64,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: Option<String>,
+    pub content: String,
+    pub sender: Option<AgentSummary>,
+    pub created_at: Option<String>,
+    pub read: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GenerationJob {
+    pub id: String,
+    pub post_id: Option<String>,
+    pub provider: Option<Provider>,
+    #[serde(rename = "type", alias = "generationType")]
+    pub generation_type: Option<GenerationType>,
+    pub prompt: String,
+    pub model: Option<String>,
+    pub status: Option<GenerationStatus>,
+    pub error_message: Option<String>,
+    pub retry_count: u32,
+    pub result_url: Option<String>,
+    pub created_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub post_content: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GenerationStarted {
+    #[serde(alias = "id")]
+    pub job_id: String,
+    pub status: Option<GenerationStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+}
+
+/// A voice; snake_case on the wire, as the reference shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Voice {
+    pub voice_id: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub gender: Option<String>,
+    pub age: Option<String>,
+    pub accent: Option<String>,
+    pub use_case: Option<String>,
+    pub preview_url: Option<String>,
+}
+
+/// A connected AI provider; `api_key` is masked by the platform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConnectedService {
+    pub id: String,
+    pub provider: Option<Provider>,
+    pub api_key: String,
+    pub is_active: bool,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceTest {
+    pub success: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Capabilities {
+    pub skills: Vec<String>,
+    pub apis: Vec<String>,
+    pub response_time: Option<String>,
+    pub languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WebhookConfig {
+    pub webhook_url: Option<String>,
+    /// Only present when `regenerateSecret` was true.
+    pub secret: Option<String>,
+    pub has_secret: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Service {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub short_desc: Option<String>,
+    pub price: u64,
+    pub delivery_days: u32,
+    pub revisions: u32,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub thumbnail_url: Option<String>,
+    pub images: Vec<String>,
+    pub agent: Option<AgentSummary>,
+    pub is_active: bool,
+    pub avg_rating: Option<f64>,
+    pub order_count: u64,
+    pub featured: bool,
+    pub created_at: Option<String>,
+    pub reviews: Vec<Review>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Order {
+    pub id: String,
+    pub service_id: String,
+    pub buyer: Option<AgentSummary>,
+    pub seller: Option<AgentSummary>,
+    pub status: Option<OrderStatus>,
+    pub requirements: Option<String>,
+    pub deliverables: Option<String>,
+    pub payment_method: Option<PaymentMethod>,
+    pub amount: u64,
+    pub revisions_used: u32,
+    pub client_secret: Option<String>,
+    pub coinbase_checkout_url: Option<String>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderMessage {
+    pub id: String,
+    pub order_id: String,
+    pub content: String,
+    pub attachments: Vec<String>,
+    pub sender: Option<AgentSummary>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Review {
+    pub id: String,
+    pub order_id: String,
+    pub service_id: String,
+    pub rating: u8,
+    pub content: Option<String>,
+    pub quality_rating: Option<u8>,
+    pub communication_rating: Option<u8>,
+    pub delivery_rating: Option<u8>,
+    pub reviewer: Option<AgentSummary>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Payout {
+    pub id: String,
+    pub amount: u64,
+    pub status: Option<PayoutStatus>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PaymentAccount {
+    pub account_id: Option<String>,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub onboarding_url: Option<String>,
+    pub prefer_crypto: bool,
+    pub crypto_wallet_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Media {
+    #[serde(alias = "media_id")]
+    pub id: String,
+    pub url: String,
+    pub pathname: Option<String>,
+    pub content_type: Option<String>,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub media_type: Option<UploadType>,
+    pub purpose: Option<String>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Byte {
+    pub id: String,
+    pub caption: String,
+    pub video_url: Option<String>,
+    pub like_count: u64,
+    pub comment_count: u64,
+    pub agent: Option<AgentSummary>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Report {
+    pub id: String,
+    pub reason: Option<ReportReason>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Hashtag {
+    #[serde(alias = "name")]
+    pub tag: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Explore {
+    pub trending_posts: Vec<Post>,
+    pub popular_agents: Vec<AgentSummary>,
+    pub trending_hashtags: Vec<Hashtag>,
+    pub featured_agent: Option<AgentSummary>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchResults {
+    pub agents: Vec<AgentSummary>,
+    pub posts: Vec<Post>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AxpStats {
+    pub total: u64,
+    pub level: u32,
+    pub progress: f64,
+    #[serde(rename = "recentAXP", alias = "recentAxp")]
+    pub recent_axp: u64,
+    pub level_thresholds: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AxpTransaction {
+    pub id: String,
+    pub amount: i64,
+    pub reason: String,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Xp {
+    pub axp: AxpStats,
+    pub history: Vec<AxpTransaction>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// Analytics shapes are not documented beyond their names; kept as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AnalyticsOverview {
+    pub range: Option<String>,
+    pub current: Value,
+    pub previous: Value,
+    pub changes: Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PostPerformance {
+    pub posts: Vec<Post>,
+}
+
+/// The answer to a registration; the secret is shown once.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Registration {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    #[serde(alias = "client_id")]
+    pub client_id: String,
+    #[serde(alias = "client_secret")]
+    pub client_secret: String,
+    pub message: Option<String>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .field("handle", &self.handle)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The OAuth token answer (snake_case on the wire).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of a list endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+// ---- request bodies ----
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAgent {
+    pub handle: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<AgentType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPost {
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<MediaType>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub media_ids: Vec<String>,
+}
+
+impl NewPost {
+    pub fn text(content: impl Into<String>) -> Self {
+        NewPost {
+            content: content.into(),
+            media_type: Some(MediaType::Text),
+            media_ids: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewComment {
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<AgentType>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub regenerate_secret: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub test: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewService {
+    pub title: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    pub price: u64,
+    pub delivery_days: u32,
+    #[serde(default)]
+    pub revisions: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOrder {
+    pub service_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<String>,
+    pub payment_method: PaymentMethodDefault,
+}
+
+/// `PaymentMethod` with CARD as the default for request bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentMethodDefault(pub PaymentMethod);
+
+impl Default for PaymentMethodDefault {
+    fn default() -> Self {
+        PaymentMethodDefault(PaymentMethod::Card)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderUpdate {
+    pub action: OrderAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliverables: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOrderMessage {
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReview {
+    pub order_id: String,
+    pub rating: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_rating: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub communication_rating: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_rating: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    pub provider: Provider,
+    pub prompt: String,
+    pub generation_type: GenerationType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewByte {
+    pub caption: String,
+    pub media_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReport {
+    pub reason: ReportReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_post_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_comment_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_decode_to_other() {
+        let t: NotificationType = serde_json::from_str("\"BOOST\"").unwrap();
+        assert_eq!(t, NotificationType::Other("BOOST".into()));
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"BOOST\"");
+    }
+
+    #[test]
+    fn notification_keeps_raw_and_accepts_aliases() {
+        let n: Notification = serde_json::from_str(
+            r#"{"id":"n1","type":"MENTION","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(n.kind, Some(NotificationType::Mention));
+        assert_eq!(n.actor.as_ref().unwrap().handle, "bob");
+        assert_eq!(n.raw["extra"]["x"], 1);
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = TokenResponse {
+            access_token: "iat_secret".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{t:?}").contains("iat_secret"));
+    }
+}

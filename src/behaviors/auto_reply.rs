@@ -1,0 +1,375 @@
+//! `auto_reply`: answers mentions, comments and replies with one comment,
+//! threaded under the triggering comment, within guardrails that keep two
+//! bots from answering each other forever.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::content::{finalize, Content, ListPosition};
+use super::Check;
+use crate::api::limits::COMMENT_MAX_CHARS;
+use crate::api::types::{Comment, NewComment, Notification, NotificationType};
+use crate::runtime::context::{decode_event, BehaviorError, Ctx};
+use crate::store::{now_ms, ActionState};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    /// Reply only when the text contains one of these (case-insensitive).
+    pub keywords: Vec<String>,
+    /// Reply only when the text matches.
+    pub regex: Option<String>,
+    /// When not empty: reply only to these handles.
+    pub allow_handles: Vec<String>,
+    pub deny_handles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Guardrails {
+    /// No second reply to the same author within this time.
+    #[serde(with = "humantime_serde")]
+    pub author_cooldown: Duration,
+    pub max_per_hour: u32,
+    pub max_per_day: u32,
+    /// Do not reply deeper than this in a comment thread (1 = top-level comments only).
+    pub max_thread_depth: u32,
+    /// At most this many of our replies under one post.
+    pub max_replies_per_thread: u32,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            author_cooldown: Duration::from_secs(600),
+            max_per_hour: 20,
+            max_per_day: 100,
+            max_thread_depth: 3,
+            max_replies_per_thread: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "super::yes")]
+    pub enabled: bool,
+    #[serde(default = "default_on")]
+    pub on: Vec<NotificationType>,
+    #[serde(default)]
+    pub filters: Filters,
+    pub content: Content,
+    #[serde(default)]
+    pub guardrails: Guardrails,
+    #[serde(default = "one")]
+    pub max_mentions: usize,
+}
+
+fn default_on() -> Vec<NotificationType> {
+    vec![
+        NotificationType::Mention,
+        NotificationType::Comment,
+        NotificationType::Reply,
+    ]
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Why an event got no reply.
+fn skip(ctx: &Ctx, reason: &'static str, n: &Notification) {
+    tracing::info!(notification = %n.id, reason, "not replying");
+    ctx.identity
+        .metrics
+        .action(&[ctx.behavior.as_str(), "reply"], reason);
+}
+
+impl Spec {
+    pub(super) fn validate(&self, c: &mut Check<'_>) {
+        c.name(&self.name);
+        c.content("content", &self.content);
+        for k in &self.on {
+            if !matches!(
+                k,
+                NotificationType::Mention | NotificationType::Comment | NotificationType::Reply
+            ) {
+                c.problem(
+                    "on",
+                    format!("auto_reply reacts to MENTION, COMMENT or REPLY, not {k}"),
+                );
+            }
+        }
+        if self.on.is_empty() {
+            c.problem("on", "expected at least one of MENTION, COMMENT, REPLY");
+        }
+        if let Some(r) = &self.filters.regex {
+            c.regex("regex", r);
+        }
+        if self.guardrails.max_thread_depth == 0 {
+            c.problem("max_thread_depth", "must be at least 1");
+        }
+    }
+
+    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let regex = self
+            .filters
+            .regex
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| BehaviorError::Other(e.to_string()))?;
+        while let Some(items) = ctx.next_events(16).await? {
+            for item in items {
+                if let Some(n) = decode_event(&item) {
+                    self.handle(ctx, &n, regex.as_ref()).await?;
+                }
+                ctx.ack(&item).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        ctx: &Ctx,
+        n: &Notification,
+        regex: Option<&regex::Regex>,
+    ) -> Result<(), BehaviorError> {
+        let key = format!("reply:{}", n.id);
+        let store = ctx.store();
+        let pending = match store.action(&ctx.behavior, &key)? {
+            Some(r) if r.state != ActionState::Intent => return Ok(()),
+            Some(r) => Some(r.detail),
+            None => None,
+        };
+        let (post_id, parent_id, content) = match pending {
+            // An intent from before a crash: settle it, whatever the guardrails say now.
+            Some(d) => (
+                str_of(&d, "postId"),
+                d.get("parentId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                str_of(&d, "content"),
+            ),
+            None => match self.decide(ctx, n, regex).await? {
+                Some(x) => x,
+                None => return Ok(()),
+            },
+        };
+        let session = ctx.session().clone();
+        let body = NewComment {
+            content: content.clone(),
+            parent_id: parent_id.clone(),
+        };
+        let pid = post_id.clone();
+        let me = ctx.identity.agent_id.clone();
+        let outcome = ctx
+            .once(
+                &key,
+                "reply",
+                json!({"postId": post_id, "parentId": parent_id, "content": content}),
+                || async move { session.comment(&pid, &body).await.map(|c| Some(c.id)) },
+                |d| async move {
+                    let comments: Vec<Comment> = ctx
+                        .session()
+                        .comments(&str_of(&d, "postId"))
+                        .limit(100)
+                        .stream()
+                        .try_collect()
+                        .await?;
+                    let parent = d
+                        .get("parentId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    Ok(comments
+                        .into_iter()
+                        .find(|c| {
+                            c.agent.as_ref().is_some_and(|a| a.id == me)
+                                && c.parent_id == parent
+                                && c.content == str_of(&d, "content")
+                        })
+                        .map(|c| Some(c.id)))
+                },
+            )
+            .await?;
+        if matches!(outcome, crate::runtime::context::Outcome::Sent(_)) {
+            self.count(ctx, &post_id, n)?;
+        }
+        Ok(())
+    }
+
+    /// Filters and guardrails; Some((post, parent, text)) when we reply.
+    async fn decide(
+        &self,
+        ctx: &Ctx,
+        n: &Notification,
+        regex: Option<&regex::Regex>,
+    ) -> Result<Option<(String, Option<String>, String)>, BehaviorError> {
+        let Some(kind) = n.kind.clone().filter(|k| self.on.contains(k)) else {
+            return Ok(None);
+        };
+        let Some(actor) = n.actor.clone() else {
+            skip(ctx, "no_actor", n);
+            return Ok(None);
+        };
+        if actor.id == ctx.identity.agent_id
+            || actor.handle.eq_ignore_ascii_case(&ctx.identity.handle)
+        {
+            skip(ctx, "self", n);
+            return Ok(None);
+        }
+        let handle = actor.handle.to_lowercase();
+        let f = &self.filters;
+        if f.deny_handles
+            .iter()
+            .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle))
+            || (!f.allow_handles.is_empty()
+                && !f
+                    .allow_handles
+                    .iter()
+                    .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle)))
+        {
+            skip(ctx, "handle_filter", n);
+            return Ok(None);
+        }
+        let Some(post_id) = n.post_id.clone() else {
+            skip(ctx, "no_post", n);
+            return Ok(None);
+        };
+        let post = match ctx.session().post(&post_id).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => {
+                skip(ctx, "post_gone", n);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The comment that triggered us, and its depth in the thread.
+        let (trigger_text, depth) = match &n.comment_id {
+            Some(cid) => {
+                let comments: Vec<Comment> = ctx
+                    .session()
+                    .comments(&post_id)
+                    .limit(100)
+                    .stream()
+                    .try_collect()
+                    .await?;
+                let by_id: HashMap<&str, &Comment> =
+                    comments.iter().map(|c| (c.id.as_str(), c)).collect();
+                let Some(c) = by_id.get(cid.as_str()) else {
+                    skip(ctx, "comment_gone", n);
+                    return Ok(None);
+                };
+                let mut depth = 1u32;
+                let mut cur = c.parent_id.as_deref();
+                while let Some(p) = cur.and_then(|p| by_id.get(p)) {
+                    depth += 1;
+                    cur = p.parent_id.as_deref();
+                    if depth > 1000 {
+                        break;
+                    }
+                }
+                (c.content.clone(), depth)
+            }
+            None => (post.content.clone(), 0),
+        };
+        if depth + 1 > self.guardrails.max_thread_depth {
+            skip(ctx, "thread_depth", n);
+            return Ok(None);
+        }
+        let lower = trigger_text.to_lowercase();
+        if !f.keywords.is_empty() && !f.keywords.iter().any(|k| lower.contains(&k.to_lowercase())) {
+            skip(ctx, "keyword_filter", n);
+            return Ok(None);
+        }
+        if regex.is_some_and(|r| !r.is_match(&trigger_text)) {
+            skip(ctx, "regex_filter", n);
+            return Ok(None);
+        }
+        let store = ctx.store();
+        let g = &self.guardrails;
+        let thread: u32 = store
+            .get(&ctx.behavior, &format!("thread:{post_id}"))?
+            .unwrap_or(0);
+        if thread >= g.max_replies_per_thread {
+            skip(ctx, "thread_limit", n);
+            return Ok(None);
+        }
+        let now = now_ms();
+        if let Some(last) = store.get::<i64>(&ctx.behavior, &format!("author:{handle}"))? {
+            if now - last < g.author_cooldown.as_millis() as i64 {
+                skip(ctx, "author_cooldown", n);
+                return Ok(None);
+            }
+        }
+        let sent: Vec<i64> = store.get(&ctx.behavior, "sent")?.unwrap_or_default();
+        let hour = sent.iter().filter(|t| now - **t < 3_600_000).count() as u32;
+        let day = sent.iter().filter(|t| now - **t < 86_400_000).count() as u32;
+        if hour >= g.max_per_hour || day >= g.max_per_day {
+            skip(ctx, "rate_guardrail", n);
+            return Ok(None);
+        }
+        let vars = json!({
+            "handle": ctx.identity.handle,
+            "author": actor.handle,
+            "author_name": actor.name,
+            "kind": kind.to_string(),
+            "post_text": post.content,
+            "comment_text": if n.comment_id.is_some() { trigger_text.clone() } else { String::new() },
+            "text": trigger_text,
+        });
+        let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
+        let text = match self.content.produce(&vars, &mut pos, now as u64) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(notification = %n.id, error = %e, "reply text could not be produced");
+                skip(ctx, "template_error", n);
+                return Ok(None);
+            }
+        };
+        store.put(&ctx.behavior, "list", &pos)?;
+        let Some(text) = finalize(&text, COMMENT_MAX_CHARS, self.max_mentions) else {
+            skip(ctx, "empty_text", n);
+            return Ok(None);
+        };
+        Ok(Some((post_id, n.comment_id.clone(), text)))
+    }
+
+    fn count(&self, ctx: &Ctx, post_id: &str, n: &Notification) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let now = now_ms();
+        let tk = format!("thread:{post_id}");
+        store.put(
+            &ctx.behavior,
+            &tk,
+            &(store.get::<u32>(&ctx.behavior, &tk)?.unwrap_or(0) + 1),
+        )?;
+        if let Some(a) = &n.actor {
+            store.put(
+                &ctx.behavior,
+                &format!("author:{}", a.handle.to_lowercase()),
+                &now,
+            )?;
+        }
+        let mut sent: Vec<i64> = store.get(&ctx.behavior, "sent")?.unwrap_or_default();
+        sent.retain(|t| now - *t < 86_400_000);
+        sent.push(now);
+        store.put(&ctx.behavior, "sent", &sent)?;
+        Ok(())
+    }
+}
+
+fn str_of(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,245 @@
+//! Where a behavior's text comes from: fixed text, a list, or a template, and
+//! the guardrails every text passes before it is sent.
+
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::limits;
+
+/// A source of text, written as exactly one of `text:`, `template:` or `list:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "RawContent", rename_all = "snake_case")]
+pub enum Content {
+    /// The same text every time.
+    Text(String),
+    /// A minijinja template (`{{ handle }}`, `{{ date }}`, ...).
+    Template(String),
+    /// Items taken in order, or shuffled without repeats until all are used.
+    List {
+        items: Vec<String>,
+        #[serde(default)]
+        order: ListOrder,
+    },
+}
+
+/// The YAML shape of `Content` (serde_yaml 0.9 would want `!text` tags for an enum).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContent {
+    text: Option<String>,
+    template: Option<String>,
+    list: Option<RawList>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    items: Vec<String>,
+    #[serde(default)]
+    order: ListOrder,
+}
+
+impl TryFrom<RawContent> for Content {
+    type Error = String;
+    fn try_from(r: RawContent) -> Result<Self, String> {
+        match (r.text, r.template, r.list) {
+            (Some(t), None, None) => Ok(Content::Text(t)),
+            (None, Some(t), None) => Ok(Content::Template(t)),
+            (None, None, Some(l)) => Ok(Content::List {
+                items: l.items,
+                order: l.order,
+            }),
+            _ => Err("expected exactly one of `text:`, `template:` or `list:`".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    #[default]
+    InOrder,
+    Shuffle,
+}
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env
+}
+
+/// Checks a template compiles and renders with sample values (unknown filters
+/// and functions only show when rendering); Err(line within the template, message).
+pub fn check_template(src: &str) -> Result<(), (usize, String)> {
+    let sample = serde_json::json!({
+        "handle": "my_agent", "author": "someone", "author_name": "Someone", "kind": "MENTION",
+        "post_text": "a post", "comment_text": "a comment", "text": "a text",
+        "date": "2026-01-01", "time": "09:00", "weekday": "Monday", "counter": 1, "behavior": "b",
+    });
+    let e = env();
+    let t = e.template_from_str(src).map_err(|e| {
+        (
+            e.line().unwrap_or(1),
+            format!("template: {}", e.detail().unwrap_or(&e.to_string())),
+        )
+    })?;
+    t.render(&sample).map(|_| ()).map_err(|e| {
+        (
+            e.line().unwrap_or(1),
+            format!("template: {}", e.detail().unwrap_or(&e.to_string())),
+        )
+    })
+}
+
+pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
+    env()
+        .render_str(src, ctx)
+        .map_err(|e| format!("template: {e}"))
+}
+
+impl Content {
+    pub fn check(&self) -> Result<(), (usize, String)> {
+        match self {
+            Content::Template(t) => check_template(t),
+            Content::List { items, .. } if items.is_empty() => {
+                Err((1, "list needs at least one item".into()))
+            }
+            Content::List { items, .. } => items.iter().try_for_each(|i| check_template(i)),
+            Content::Text(t) if t.trim().is_empty() => Err((1, "text must not be empty".into())),
+            Content::Text(_) => Ok(()),
+        }
+    }
+
+    /// Produces text; `position` keeps list progress (the caller stores it).
+    pub fn produce(
+        &self,
+        ctx: &Value,
+        position: &mut ListPosition,
+        seed: u64,
+    ) -> Result<String, String> {
+        match self {
+            Content::Text(t) => Ok(t.clone()),
+            Content::Template(t) => render(t, ctx),
+            Content::List { items, order } => {
+                let i = position.next(items.len(), *order, seed);
+                render(&items[i], ctx)
+            }
+        }
+    }
+}
+
+/// Progress through a list: the cursor and, when shuffled, the permutation of this round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListPosition {
+    pub next: usize,
+    pub order: Vec<usize>,
+    pub round: u64,
+}
+
+impl ListPosition {
+    fn next(&mut self, len: usize, order: ListOrder, seed: u64) -> usize {
+        if self.order.len() != len || self.next >= len {
+            if !self.order.is_empty() || self.next >= len {
+                self.round += 1;
+            }
+            self.next = 0;
+            self.order = (0..len).collect();
+            if order == ListOrder::Shuffle {
+                use rand::{seq::SliceRandom, SeedableRng};
+                let mut rng = rand::rngs::StdRng::seed_from_u64(
+                    seed ^ self.round.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                self.order.shuffle(&mut rng);
+            }
+        }
+        let i = self.order[self.next];
+        self.next += 1;
+        i
+    }
+}
+
+/// The guardrails for any text about to be posted: trimmed, within the
+/// platform's limit at a word boundary, no more @mentions than allowed.
+pub fn finalize(text: &str, max_chars: usize, max_mentions: usize) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut mentions = 0;
+    for word in text.split_inclusive(char::is_whitespace) {
+        if word.starts_with('@') && word.trim().len() > 1 {
+            mentions += 1;
+            if mentions > max_mentions {
+                out.push_str(word.trim_start_matches('@'));
+                continue;
+            }
+        }
+        out.push_str(word);
+    }
+    let t = out.trim();
+    if t.is_empty() {
+        return None;
+    }
+    Some(limits::truncate_words(t, max_chars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shuffled_list_has_no_repeats_within_a_round() {
+        let c = Content::List {
+            items: (0..5).map(|i| i.to_string()).collect(),
+            order: ListOrder::Shuffle,
+        };
+        let mut pos = ListPosition::default();
+        let mut seen: Vec<String> = (0..5)
+            .map(|_| c.produce(&json!({}), &mut pos, 7).unwrap())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, vec!["0", "1", "2", "3", "4"]);
+        let again = c.produce(&json!({}), &mut pos, 7).unwrap();
+        assert!(!again.is_empty());
+        assert_eq!(pos.round, 1);
+    }
+
+    #[test]
+    fn in_order_list_wraps() {
+        let c = Content::List {
+            items: vec!["a".into(), "b".into()],
+            order: ListOrder::InOrder,
+        };
+        let mut pos = ListPosition::default();
+        let got: Vec<String> = (0..3)
+            .map(|_| c.produce(&json!({}), &mut pos, 0).unwrap())
+            .collect();
+        assert_eq!(got, vec!["a", "b", "a"]);
+    }
+
+    #[test]
+    fn finalize_limits_length_and_mentions() {
+        let many = (0..50)
+            .map(|i| format!("@agent{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let t = finalize(&many, 500, 3).unwrap();
+        assert_eq!(t.matches('@').count(), 3);
+        let long = "word ".repeat(400);
+        assert!(limits::char_len(&finalize(&long, 500, 3).unwrap()) <= 500);
+        assert_eq!(finalize("   ", 500, 3), None);
+    }
+
+    #[test]
+    fn unknown_filters_are_caught_before_running() {
+        let (_, msg) = check_template("{{ text | no_such_filter }}").unwrap_err();
+        assert!(msg.contains("no_such_filter"), "{msg}");
+        assert!(check_template("{{ text[:80] }} {{ author | upper }}").is_ok());
+    }
+
+    #[test]
+    fn template_errors_name_the_line() {
+        let (line, msg) = check_template("ok\n{{ broken").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.starts_with("template"));
+    }
+}

@@ -1,0 +1,269 @@
+//! `follow_back`: follows back new followers (within filters), optionally
+//! sends a welcome DM, and optionally unfollows those who left.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::content::{finalize, Content, ListPosition};
+use super::Check;
+use crate::api::limits::MESSAGE_MAX_CHARS;
+use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
+use crate::runtime::context::{decode_event, BehaviorError, Ctx};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    pub deny_handles: Vec<String>,
+    /// When not empty: only agents of these types.
+    pub agent_types: Vec<AgentType>,
+    pub verified_only: bool,
+    pub min_followers: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "super::yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub filters: Filters,
+    /// A direct message to each agent followed back.
+    #[serde(default)]
+    pub welcome_dm: Option<Content>,
+    /// Every so often, unfollow agents we followed back who no longer follow us.
+    #[serde(default, with = "humantime_serde")]
+    pub reconcile_every: Option<Duration>,
+}
+
+impl Spec {
+    pub(super) fn validate(&self, c: &mut Check<'_>) {
+        c.name(&self.name);
+        if let Some(dm) = &self.welcome_dm {
+            c.content("welcome_dm", dm);
+        }
+        if self
+            .reconcile_every
+            .is_some_and(|d| d < Duration::from_secs(60))
+        {
+            c.problem(
+                "reconcile_every",
+                "must be at least 1m (it lists all followers)",
+            );
+        }
+    }
+
+    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let events = async {
+            while let Some(items) = ctx.next_events(16).await? {
+                for item in items {
+                    if let Some(n) = decode_event(&item) {
+                        self.handle(ctx, &n).await?;
+                    }
+                    ctx.ack(&item).await?;
+                }
+            }
+            Ok::<(), BehaviorError>(())
+        };
+        let reconcile = async {
+            let Some(every) = self.reconcile_every else {
+                return Ok(());
+            };
+            while ctx.sleep(every).await {
+                self.reconcile(ctx).await?;
+            }
+            Ok(())
+        };
+        tokio::try_join!(events, reconcile).map(|_| ())
+    }
+
+    async fn admit(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
+        let f = &self.filters;
+        if who.id == ctx.identity.agent_id
+            || f.deny_handles
+                .iter()
+                .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle))
+        {
+            return Ok(false);
+        }
+        if f.agent_types.is_empty() && !f.verified_only && f.min_followers == 0 {
+            return Ok(true);
+        }
+        let p = match ctx.session().agent(&who.handle).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((f.agent_types.is_empty()
+            || p.agent_type
+                .as_ref()
+                .is_some_and(|t| f.agent_types.contains(t)))
+            && (!f.verified_only || p.verified)
+            && p.follower_count >= f.min_followers)
+    }
+
+    async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
+        if n.kind != Some(NotificationType::Follow) {
+            return Ok(());
+        }
+        let Some(who) = n.actor.clone() else {
+            return Ok(());
+        };
+        let key = format!("follow:{}", n.id);
+        let started = ctx.store().action(&ctx.behavior, &key)?.is_some();
+        if !started && !self.admit(ctx, &who).await? {
+            tracing::info!(handle = %who.handle, "not following back (filters)");
+            ctx.identity
+                .metrics
+                .action(&[ctx.behavior.as_str(), "follow"], "filtered");
+            return Ok(());
+        }
+        let session = ctx.session().clone();
+        let h = who.handle.clone();
+        ctx.once(
+            &key,
+            "follow",
+            json!({"handle": who.handle}),
+            || async move {
+                // Following is cheap to check and reads are the larger budget.
+                if !session.is_following(&h).await? {
+                    session.follow(&h).await?;
+                }
+                Ok(None)
+            },
+            |d| async move {
+                let h = d
+                    .get("handle")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                Ok(ctx.session().is_following(&h).await?.then_some(None))
+            },
+        )
+        .await?;
+        ctx.store().put(
+            &ctx.behavior,
+            &format!("followed_back:{}", who.handle),
+            &crate::store::now_ms(),
+        )?;
+        if let Some(dm) = &self.welcome_dm {
+            self.welcome(ctx, dm, &who).await?;
+        }
+        Ok(())
+    }
+
+    async fn welcome(
+        &self,
+        ctx: &Ctx,
+        dm: &Content,
+        who: &AgentSummary,
+    ) -> Result<(), BehaviorError> {
+        let key = format!("dm:{}", who.handle);
+        let store = ctx.store();
+        let text = match store.action(&ctx.behavior, &key)? {
+            Some(r) => r
+                .detail
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            None => {
+                let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
+                let mut pos: ListPosition =
+                    store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
+                let t = dm
+                    .produce(&vars, &mut pos, crate::store::now_ms() as u64)
+                    .map_err(BehaviorError::Other)?;
+                store.put(&ctx.behavior, "dm_list", &pos)?;
+                match finalize(&t, MESSAGE_MAX_CHARS, 1) {
+                    Some(t) => t,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let session = ctx.session().clone();
+        let (h, t) = (who.handle.clone(), text.clone());
+        let me = ctx.identity.agent_id.clone();
+        ctx.once(
+            &key,
+            "dm",
+            json!({"handle": who.handle, "content": text}),
+            || async move { session.start_conversation(&h, &t).await.map(|c| Some(c.id)) },
+            |d| async move {
+                let h = d
+                    .get("handle")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_lowercase();
+                let want = d
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let convs = ctx.session().conversations().limit(100).page().await?;
+                for c in convs.items.iter().filter(|c| {
+                    c.participants
+                        .iter()
+                        .chain(c.participant.iter())
+                        .any(|p| p.handle.eq_ignore_ascii_case(&h))
+                }) {
+                    let msgs = ctx.session().messages(&c.id).limit(100).page().await?;
+                    if msgs
+                        .items
+                        .iter()
+                        .any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me))
+                    {
+                        return Ok(Some(Some(c.id.clone())));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Unfollows agents we followed back who no longer follow us (never ones followed by hand).
+    async fn reconcile(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let me = ctx.identity.handle.clone();
+        let followers: HashSet<String> = ctx
+            .session()
+            .followers(&me)
+            .limit(100)
+            .stream()
+            .map_ok(|a| a.handle.to_lowercase())
+            .try_collect()
+            .await?;
+        let ours: Vec<(String, i64)> = ctx.store().scan(&ctx.behavior, "followed_back:")?;
+        for (k, since) in ours {
+            let handle = k.trim_start_matches("followed_back:").to_string();
+            if followers.contains(&handle.to_lowercase()) {
+                continue;
+            }
+            let session = ctx.session().clone();
+            let h = handle.clone();
+            ctx.once(
+                &format!("unfollow:{handle}:{since}"),
+                "unfollow",
+                json!({"handle": handle}),
+                || async move { session.unfollow(&h).await.map(|_| None) },
+                |d| async move {
+                    let h = d
+                        .get("handle")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    Ok((!ctx.session().is_following(&h).await?).then_some(None))
+                },
+            )
+            .await?;
+            ctx.store().remove(&ctx.behavior, &k)?;
+        }
+        Ok(())
+    }
+}

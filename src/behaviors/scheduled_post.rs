@@ -1,0 +1,202 @@
+//! `scheduled_post`: posts on a cron schedule in a time zone.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::content::{finalize, Content, ListPosition};
+use super::schedule::Schedule;
+use super::Check;
+use crate::api::limits::POST_MAX_CHARS;
+use crate::api::types::NewPost;
+use crate::runtime::context::{BehaviorError, Ctx};
+
+/// What to do about fire times missed while the daemon was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    #[default]
+    Skip,
+    RunOnce,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "super::yes")]
+    pub enabled: bool,
+    /// 5 fields (crontab), or 6-7 with seconds (and year).
+    pub schedule: String,
+    #[serde(default = "super::utc")]
+    pub timezone: String,
+    /// Up to this much random delay after each fire time.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Option<Duration>,
+    pub content: Content,
+    /// Appended as `#tag` when there is room.
+    #[serde(default)]
+    pub hashtags: Vec<String>,
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    #[serde(default = "max_mentions")]
+    pub max_mentions: usize,
+}
+
+fn max_mentions() -> usize {
+    5
+}
+
+impl Spec {
+    pub(super) fn validate(&self, c: &mut Check<'_>) {
+        c.name(&self.name);
+        c.schedule(&self.schedule, &self.timezone);
+        c.content("content", &self.content);
+        for t in &self.hashtags {
+            if t.trim_start_matches('#').is_empty() || t.contains(char::is_whitespace) {
+                c.problem("hashtags", format!("hashtag {t:?} must be one word"));
+            }
+        }
+    }
+
+    fn schedule(&self) -> Result<Schedule, BehaviorError> {
+        Schedule::parse(&self.schedule, &self.timezone).map_err(BehaviorError::Other)
+    }
+
+    /// The text for the fire at `at`, advancing list position and counter.
+    pub fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {
+        let store = ctx.store();
+        let counter: u64 = store.get(&ctx.behavior, "counter")?.unwrap_or(0) + 1;
+        let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
+        let tz = self.schedule()?.tz;
+        let local = at.with_timezone(&tz);
+        let vars = json!({
+            "handle": ctx.identity.handle,
+            "date": local.format("%Y-%m-%d").to_string(),
+            "time": local.format("%H:%M").to_string(),
+            "weekday": local.format("%A").to_string(),
+            "counter": counter,
+            "behavior": ctx.behavior,
+        });
+        let seed = crate::store::now_ms() as u64 ^ counter;
+        let text = self
+            .content
+            .produce(&vars, &mut pos, seed)
+            .map_err(BehaviorError::Other)?;
+        store.put(&ctx.behavior, "list", &pos)?;
+        store.put(&ctx.behavior, "counter", &counter)?;
+        let mut text = text.trim().to_string();
+        for t in &self.hashtags {
+            let tag = format!(" #{}", t.trim_start_matches('#'));
+            if crate::api::limits::char_len(&text) + crate::api::limits::char_len(&tag)
+                <= POST_MAX_CHARS
+            {
+                text.push_str(&tag);
+            }
+        }
+        Ok(finalize(&text, POST_MAX_CHARS, self.max_mentions))
+    }
+
+    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let schedule = self.schedule()?;
+        let store = ctx.store();
+        let now = Utc::now();
+        let last: Option<i64> = store.get(&ctx.behavior, "last_fire")?;
+        // A fire that was started but not finished is finished first (exactly once).
+        if let Some(pending) = store.get::<i64>(&ctx.behavior, "pending_fire")? {
+            if let Some(at) = DateTime::from_timestamp_millis(pending) {
+                self.fire(ctx, at).await?;
+            }
+        }
+        let mut after = match last.and_then(DateTime::from_timestamp_millis) {
+            Some(l) => {
+                let missed = schedule.next_after(l).filter(|n| *n <= now);
+                match (missed, self.catch_up) {
+                    (Some(m), CatchUp::RunOnce) => {
+                        tracing::info!(missed = %m, "catching up one missed run");
+                        self.fire(ctx, m).await?;
+                    }
+                    (Some(m), CatchUp::Skip) => {
+                        tracing::info!(first_missed = %m, "skipping runs missed while stopped")
+                    }
+                    _ => {}
+                }
+                now.max(l)
+            }
+            None => now,
+        };
+        loop {
+            let Some(next) = schedule.next_after(after) else {
+                tracing::info!("the schedule has no further fire times");
+                ctx.cancel.cancelled().await;
+                return Ok(());
+            };
+            let jitter = self
+                .jitter
+                .map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64)))
+                .unwrap_or_default();
+            tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next post");
+            if !ctx.sleep_until(next).await || !ctx.sleep(jitter).await {
+                return Ok(());
+            }
+            self.fire(ctx, next).await?;
+            after = next;
+        }
+    }
+
+    async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let key = format!("post:{}", at.timestamp_millis());
+        store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
+        let content = match store.action(&ctx.behavior, &key)? {
+            Some(rec) => rec
+                .detail
+                .get("content")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            None => self.compose(ctx, at)?,
+        };
+        if let Some(content) = content {
+            let session = ctx.session().clone();
+            let me = ctx.identity.agent_id.clone();
+            let post = NewPost::text(content.clone());
+            ctx.once(
+                &key,
+                "post",
+                json!({"content": content, "at": at.to_rfc3339()}),
+                || async move { session.create_post(&post).await.map(|p| Some(p.id)) },
+                |detail| find_own_post(ctx, me, detail),
+            )
+            .await?;
+        } else {
+            tracing::warn!("the content came out empty; nothing posted");
+        }
+        store.put(&ctx.behavior, "last_fire", &at.timestamp_millis())?;
+        store.remove(&ctx.behavior, "pending_fire")?;
+        store.flush().await?;
+        Ok(())
+    }
+}
+
+/// After a crash: is a post with this content by us already on the platform?
+pub async fn find_own_post(
+    ctx: &Ctx,
+    me: String,
+    detail: Value,
+) -> Result<Option<Option<String>>, crate::api::ApiError> {
+    let want = detail
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let page = ctx.session().feed().limit(50).page().await?;
+    Ok(page
+        .items
+        .into_iter()
+        .find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want)
+        .map(|p| Some(p.id)))
+}

@@ -1,0 +1,384 @@
+//! The `imagine-agent` command line: the daemon, the sandbox, and tools for people.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{Budgets, Session, SessionConfig};
+use crate::config::{self, LogFormat};
+use crate::runtime::{self, RunOptions};
+use crate::sandbox::{self, Faults, SandboxConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "imagine-agent", version, about = "Gives an AI agent a persistent, autonomous life on ImagineAnything.com", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log as JSON lines (journald- and collector-friendly).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: every behavior of the configuration, until SIGTERM/SIGINT (SIGHUP reloads).
+    Run {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        /// Start the built-in emulator and run against it (no account, no network).
+        #[arg(long)]
+        sandbox: bool,
+        /// Read and decide, but only log the writes ("would post / reply / follow").
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Serve a local emulator of the ImagineAnything API.
+    Sandbox(SandboxArgs),
+    /// Check the configuration and every behavior file; print every problem as file:line:column.
+    Validate {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+    },
+    /// Show the next fire times of every scheduled behavior, in its time zone.
+    Schedule {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+    /// Register a new agent and print its credentials (shown once) in EnvironmentFile format.
+    Register {
+        #[arg(long)]
+        handle: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        bio: Option<String>,
+        #[arg(
+            long,
+            env = "IMAGINEANYTHING_BASE_URL",
+            default_value = "https://imagineanything.com"
+        )]
+        base_url: String,
+    },
+    /// Show the profile of the agent whose credentials are in the environment.
+    Whoami(Remote),
+    /// Publish a post.
+    Post {
+        text: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List recent notifications.
+    Notifications {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A raw authenticated API call, as `gh api` does: `api GET /api/agents/me`.
+    Api {
+        method: String,
+        path: String,
+        /// JSON body.
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show the daemon's state from sled: identities, inbox, recent actions (the daemon must be stopped).
+    State {
+        #[arg(long, default_value = "state")]
+        state_dir: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        recent: usize,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct Remote {
+    #[arg(
+        long,
+        env = "IMAGINEANYTHING_BASE_URL",
+        default_value = "https://imagineanything.com"
+    )]
+    pub base_url: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: std::net::SocketAddr,
+    /// Simulated agents that post, mention, follow and reply.
+    #[arg(long, default_value_t = 0)]
+    pub community: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub community_interval: Duration,
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// Turn rate limiting off.
+    #[arg(long)]
+    pub no_rate_limits: bool,
+    #[arg(long, default_value_t = 100)]
+    pub reads_per_minute: u32,
+    #[arg(long, default_value_t = 30)]
+    pub writes_per_minute: u32,
+    #[arg(long, default_value_t = 10)]
+    pub auth_per_minute: u32,
+    /// Share of API requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of API requests answered 429.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate429: f64,
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of API requests whose connection is cut after they were handled.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub generation_duration: Duration,
+    #[arg(long, default_value_t = 0.0)]
+    pub generation_fail_rate: f64,
+    /// Keep the sandbox's world in this directory across restarts.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+impl SandboxArgs {
+    pub fn to_config(&self) -> SandboxConfig {
+        SandboxConfig {
+            addr: self.addr,
+            token_ttl: self.token_ttl,
+            rate_limits: (!self.no_rate_limits).then_some(Budgets {
+                reads_per_minute: self.reads_per_minute,
+                writes_per_minute: self.writes_per_minute,
+                auth_per_minute: self.auth_per_minute,
+            }),
+            faults: Faults {
+                error_rate: self.error_rate,
+                rate429: self.rate429,
+                latency_ms: self.latency_ms,
+                drop_rate: self.drop_rate,
+            },
+            community: self.community,
+            seed: self.seed,
+            community_interval: self.community_interval,
+            generation_duration: self.generation_duration,
+            generation_fail_rate: self.generation_fail_rate,
+            state_dir: self.state.clone(),
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = b.json().with_current_span(true).try_init();
+    } else {
+        let _ = b.try_init();
+    }
+}
+
+/// A session from the environment's credentials.
+fn remote_session(base_url: &str) -> Result<Session> {
+    let id = std::env::var("IMAGINEANYTHING_CLIENT_ID")
+        .context("IMAGINEANYTHING_CLIENT_ID is not set")?;
+    let secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET")
+        .context("IMAGINEANYTHING_CLIENT_SECRET is not set")?;
+    Ok(Session::new(
+        SessionConfig::new(base_url).credentials(id, secret),
+    )?)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Cancels on SIGINT/SIGTERM; sends on `reload` for SIGHUP.
+fn signals(stop: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM"); stop.cancel(); return; }
+                _ = int.recv() => { tracing::info!("SIGINT"); stop.cancel(); return; }
+                _ = hup.recv() => { let _ = reload.send(()).await; }
+            }
+        }
+    });
+    Ok(())
+}
+
+pub async fn main(cli: Cli) -> Result<()> {
+    let json_logs = cli.log_json;
+    match cli.command {
+        Command::Run {
+            config,
+            sandbox,
+            dry_run,
+        } => {
+            let loaded = match config::load(&config) {
+                Ok(l) => l,
+                Err(p) => {
+                    init_logging(json_logs);
+                    for pr in &p.0 {
+                        eprintln!("{pr}");
+                    }
+                    bail!(
+                        "{} problem(s) in the configuration; nothing started",
+                        p.0.len()
+                    );
+                }
+            };
+            init_logging(json_logs || loaded.config.log_format == LogFormat::Json);
+            let stop = CancellationToken::new();
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            signals(stop.clone(), tx)?;
+            runtime::run(loaded, RunOptions { sandbox, dry_run }, stop, rx).await?;
+        }
+        Command::Sandbox(args) => {
+            init_logging(json_logs);
+            let sb = sandbox::start(args.to_config()).await?;
+            println!("sandbox listening on {}", sb.base_url());
+            let stop = CancellationToken::new();
+            let (tx, _rx) = tokio::sync::mpsc::channel(1);
+            signals(stop.clone(), tx)?;
+            stop.cancelled().await;
+            sb.stop().await;
+        }
+        Command::Validate { config } => match config::load(&config) {
+            Ok(l) => println!("{}: ok ({} behaviors)", config.display(), l.behaviors.len()),
+            Err(p) => {
+                for pr in &p.0 {
+                    println!("{pr}");
+                }
+                std::process::exit(1);
+            }
+        },
+        Command::Schedule { config, count } => {
+            let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let now = chrono::Utc::now();
+            for b in &l.behaviors {
+                let (expr, tz) = match &b.behavior {
+                    crate::behaviors::Behavior::ScheduledPost(s) => (&s.schedule, &s.timezone),
+                    crate::behaviors::Behavior::GenerationPipeline(s) => (&s.schedule, &s.timezone),
+                    _ => continue,
+                };
+                let s = crate::behaviors::schedule::Schedule::parse(expr, tz)
+                    .map_err(anyhow::Error::msg)?;
+                println!(
+                    "{} ({}, {expr:?} in {tz}){}:",
+                    b.behavior.name(),
+                    b.behavior.kind(),
+                    if b.behavior.enabled() {
+                        ""
+                    } else {
+                        " [disabled]"
+                    }
+                );
+                for t in s.upcoming(now, count) {
+                    println!("  {}", t.format("%Y-%m-%d %H:%M:%S %Z (%a)"));
+                }
+            }
+        }
+        Command::Register {
+            handle,
+            name,
+            bio,
+            base_url,
+        } => {
+            let s = Session::anonymous(&base_url)?;
+            let r = s
+                .register(&crate::api::types::NewAgent {
+                    handle,
+                    name,
+                    bio,
+                    ..Default::default()
+                })
+                .await?;
+            eprintln!(
+                "Registered @{} ({}). The secret is shown once: store it now.",
+                r.handle, r.id
+            );
+            println!(
+                "IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}",
+                r.client_id, r.client_secret
+            );
+        }
+        Command::Whoami(r) => print_json(&remote_session(&r.base_url)?.me().await?)?,
+        Command::Post { text, remote } => print_json(
+            &remote_session(&remote.base_url)?
+                .create_post(&crate::api::types::NewPost::text(text))
+                .await?,
+        )?,
+        Command::Notifications { limit, remote } => {
+            let page = remote_session(&remote.base_url)?
+                .notifications()
+                .limit(limit)
+                .page()
+                .await?;
+            print_json(
+                &page
+                    .items
+                    .iter()
+                    .map(|n| n.raw.clone())
+                    .collect::<Vec<Value>>(),
+            )?;
+        }
+        Command::Api {
+            method,
+            path,
+            data,
+            remote,
+        } => {
+            let body = data
+                .map(|d| serde_json::from_str::<Value>(&d))
+                .transpose()
+                .context("--data must be JSON")?;
+            print_json(
+                &remote_session(&remote.base_url)?
+                    .raw(&method, &path, body, true)
+                    .await?,
+            )?;
+        }
+        Command::State { state_dir, recent } => {
+            let store = crate::store::Store::open(&state_dir.join("sled"))?;
+            for id in store.identities() {
+                let s = store.identity(&id)?;
+                let mut actions = s.actions()?;
+                actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
+                let intents = actions
+                    .iter()
+                    .filter(|a| a.2.state == crate::store::ActionState::Intent)
+                    .count();
+                println!("identity @{id}: {} notifications seen, {} events waiting, {} actions ({} unfinished intents)", s.seen_len(), s.inbox_len(), actions.len(), intents);
+                for (b, k, r) in actions.iter().take(recent) {
+                    let at = chrono::DateTime::from_timestamp_millis(r.at_ms)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default();
+                    println!(
+                        "  {at} {b} {k} {:?} {}",
+                        r.state,
+                        r.result.clone().unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

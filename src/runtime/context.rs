@@ -1,0 +1,215 @@
+//! What a running behavior gets: its identity (session, store, who we are),
+//! its name, a cancellation token, a wake-up for new events, and the one
+//! exactly-once helper every side effect goes through.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::types::Notification;
+use crate::api::{ApiError, Session};
+use crate::runtime::metrics::Metrics;
+use crate::store::{ActionState, IdentityStore, InboxItem, StoreError};
+
+/// Why a behavior stopped (the supervisor logs it and restarts the behavior).
+#[derive(Debug, thiserror::Error)]
+pub enum BehaviorError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One agent identity as the runtime sees it.
+pub struct Identity {
+    /// The handle, also the identity's key in the store and in logs.
+    pub handle: String,
+    pub agent_id: String,
+    pub session: Session,
+    pub store: IdentityStore,
+    pub dry_run: bool,
+    pub poll_interval: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A running behavior's handle on the world.
+#[derive(Clone)]
+pub struct Ctx {
+    pub identity: Arc<Identity>,
+    pub behavior: String,
+    pub cancel: CancellationToken,
+    pub wake: Arc<Notify>,
+}
+
+/// What `once` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent now; the platform's id of what was created, if any.
+    Sent(Option<String>),
+    /// Found already done (recorded, or found on the platform after a crash).
+    AlreadyDone,
+    /// Dry run: logged, not sent.
+    DryRun,
+    /// The platform refused it for good (e.g. the post was deleted); recorded, not retried.
+    Refused(String),
+}
+
+impl Ctx {
+    pub fn session(&self) -> &Session {
+        &self.identity.session
+    }
+
+    pub fn store(&self) -> &IdentityStore {
+        &self.identity.store
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Sleeps until `t`; false when cancelled first.
+    pub async fn sleep_until(&self, t: DateTime<Utc>) -> bool {
+        let d = (t - Utc::now()).to_std().unwrap_or_default();
+        self.sleep(d).await
+    }
+
+    /// Sleeps for `d`; false when cancelled first.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Performs a side effect at most once, crash-safe.
+    ///
+    /// The intent (with `detail`: what will be sent) is made durable before
+    /// `send` runs, the outcome after. When a previous run died between the
+    /// two, `already` looks on the platform for the effect before it is repeated.
+    pub async fn once<S, SF, A, AF>(
+        &self,
+        key: &str,
+        kind: &str,
+        detail: Value,
+        send: S,
+        already: A,
+    ) -> Result<Outcome, BehaviorError>
+    where
+        S: FnOnce() -> SF,
+        SF: Future<Output = Result<Option<String>, ApiError>>,
+        A: FnOnce(Value) -> AF,
+        AF: Future<Output = Result<Option<Option<String>>, ApiError>>,
+    {
+        let store = self.store();
+        let labels = [self.behavior.as_str(), kind];
+        match store.action(&self.behavior, key)? {
+            Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
+            Some(r) => {
+                if let Some(found) = already(r.detail.clone()).await? {
+                    tracing::info!(
+                        key,
+                        kind,
+                        "found on the platform after a restart; not repeating"
+                    );
+                    store
+                        .finish(&self.behavior, key, ActionState::Done, found)
+                        .await?;
+                    self.identity.metrics.action(&labels, "recovered");
+                    return Ok(Outcome::AlreadyDone);
+                }
+                tracing::info!(
+                    key,
+                    kind,
+                    "an unfinished intent was not found on the platform; sending it now"
+                );
+            }
+            None => {}
+        }
+        if self.identity.dry_run {
+            tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
+            store
+                .finish(
+                    &self.behavior,
+                    key,
+                    ActionState::Skipped,
+                    Some("dry-run".into()),
+                )
+                .await?;
+            self.identity.metrics.action(&labels, "dry_run");
+            return Ok(Outcome::DryRun);
+        }
+        store.intend(&self.behavior, key, kind, detail).await?;
+        match send().await {
+            Ok(result) => {
+                tracing::info!(
+                    key,
+                    kind,
+                    result = result.as_deref().unwrap_or(""),
+                    "{kind} done"
+                );
+                store
+                    .finish(&self.behavior, key, ActionState::Done, result.clone())
+                    .await?;
+                self.identity.metrics.action(&labels, "done");
+                Ok(Outcome::Sent(result))
+            }
+            Err(e) if !e.maybe_applied() && !e.is_transient() => {
+                tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
+                store
+                    .finish(
+                        &self.behavior,
+                        key,
+                        ActionState::Skipped,
+                        Some(e.to_string()),
+                    )
+                    .await?;
+                self.identity.metrics.action(&labels, "refused");
+                Ok(Outcome::Refused(e.to_string()))
+            }
+            Err(e) => {
+                self.identity.metrics.action(&labels, "error");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for events in this behavior's inbox (oldest first); None when cancelled.
+    pub async fn next_events(&self, max: usize) -> Result<Option<Vec<InboxItem>>, BehaviorError> {
+        loop {
+            let items = self.store().inbox(&self.behavior, max)?;
+            if !items.is_empty() {
+                return Ok(Some(items));
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(None),
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.identity.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Marks an event handled.
+    pub async fn ack(&self, item: &InboxItem) -> Result<(), BehaviorError> {
+        self.store().ack(item).await?;
+        self.identity.metrics.notification_handled(&self.behavior);
+        Ok(())
+    }
+}
+
+/// Decodes an inbox event; a malformed one is logged and dropped, never a crash.
+pub fn decode_event(item: &InboxItem) -> Option<Notification> {
+    match serde_json::from_value::<Notification>(item.event.clone()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping an event that is not a notification");
+            None
+        }
+    }
+}

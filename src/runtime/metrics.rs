@@ -1,0 +1,102 @@
+//! Counters the daemon keeps about itself, rendered in Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Labeled counters; cheap enough for the daemon's event rates.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(String, Vec<(String, String)>), u64>>,
+    identity: String,
+}
+
+impl Metrics {
+    pub fn new(identity: &str) -> Metrics {
+        Metrics {
+            counters: Mutex::new(BTreeMap::new()),
+            identity: identity.to_string(),
+        }
+    }
+
+    fn inc(&self, name: &str, labels: &[(&str, &str)], by: u64) {
+        let mut l: Vec<(String, String)> = vec![("identity".into(), self.identity.clone())];
+        l.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // A poisoned map only means a panic elsewhere mid-increment; counts stay usable.
+        let mut m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((name.to_string(), l)).or_default() += by;
+    }
+
+    /// An action by a behavior: `labels` = [behavior, action kind].
+    pub fn action(&self, labels: &[&str; 2], outcome: &str) {
+        self.inc(
+            "imagine_agent_actions_total",
+            &[
+                ("behavior", labels[0]),
+                ("action", labels[1]),
+                ("outcome", outcome),
+            ],
+            1,
+        );
+    }
+
+    pub fn notification_handled(&self, behavior: &str) {
+        self.inc(
+            "imagine_agent_notifications_handled_total",
+            &[("behavior", behavior)],
+            1,
+        );
+    }
+
+    pub fn notifications_polled(&self, n: u64) {
+        self.inc("imagine_agent_notifications_received_total", &[], n);
+    }
+
+    pub fn generation(&self, behavior: &str, state: &str) {
+        self.inc(
+            "imagine_agent_generation_jobs_total",
+            &[("behavior", behavior), ("state", state)],
+            1,
+        );
+    }
+
+    pub fn restart(&self, behavior: &str) {
+        self.inc(
+            "imagine_agent_behavior_restarts_total",
+            &[("behavior", behavior)],
+            1,
+        );
+    }
+
+    /// The value of one counter (sum over label sets that contain `labels`).
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .filter(|((n, l), _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        let mut last = "";
+        for ((name, labels), v) in m.iter() {
+            if name != last {
+                out.push_str(&format!("# TYPE {name} counter\n"));
+                last = name;
+            }
+            let l: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect();
+            out.push_str(&format!("{name}{{{}}} {v}\n", l.join(",")));
+        }
+        out
+    }
+}

@@ -1,0 +1,108 @@
+//! The one notification poller of an identity: reads new notifications and
+//! hands each to the inbox of every behavior that wants it, durably, before
+//! it counts as seen. Behaviors never poll.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::api::types::{Notification, NotificationType};
+use crate::api::ReadTarget;
+
+use super::context::{BehaviorError, Ctx};
+
+/// Who gets which notification types.
+#[derive(Clone)]
+pub struct Route {
+    pub behavior: String,
+    pub kinds: Vec<NotificationType>,
+    pub wake: Arc<Notify>,
+}
+
+pub type Routes = Arc<RwLock<Vec<Route>>>;
+
+/// Pages read at most per poll when catching up after downtime.
+const MAX_PAGES: usize = 20;
+/// Seen-marks are forgotten after this long.
+const SEEN_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// Reads notifications newer than the last seen ones, oldest first.
+async fn fetch_new(ctx: &Ctx) -> Result<Vec<Notification>, BehaviorError> {
+    let mut fresh = vec![];
+    let mut list = ctx.session().notifications().limit(50);
+    for _ in 0..MAX_PAGES {
+        let page = list.page().await?;
+        let total = page.items.len();
+        let mut reached_seen = false;
+        for n in page.items {
+            if n.id.is_empty() || ctx.store().seen(&n.id)? {
+                reached_seen = true;
+                continue;
+            }
+            fresh.push(n);
+        }
+        match page.next_cursor {
+            Some(c) if page.has_more && !reached_seen && total > 0 => list = list.cursor(c),
+            _ => break,
+        }
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool) -> Result<(), BehaviorError> {
+    let mut polls = 0u64;
+    loop {
+        let fresh = fetch_new(&ctx).await?;
+        if !fresh.is_empty() {
+            let table = routes.read().map(|r| r.clone()).unwrap_or_default();
+            let mut woken: Vec<Arc<Notify>> = vec![];
+            let batch: Vec<(String, Value, Vec<String>)> = fresh
+                .iter()
+                .map(|n| {
+                    let to: Vec<&Route> = table
+                        .iter()
+                        .filter(|r| n.kind.as_ref().is_some_and(|k| r.kinds.contains(k)))
+                        .collect();
+                    for r in &to {
+                        if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
+                            woken.push(r.wake.clone());
+                        }
+                    }
+                    (
+                        n.id.clone(),
+                        n.raw.clone(),
+                        to.iter().map(|r| r.behavior.clone()).collect(),
+                    )
+                })
+                .collect();
+            ctx.store().deliver(&batch)?;
+            ctx.store().flush().await?;
+            ctx.identity
+                .metrics
+                .notifications_polled(fresh.len() as u64);
+            tracing::debug!(count = fresh.len(), "new notifications handed to behaviors");
+            for w in woken {
+                w.notify_one();
+            }
+            if mark_read && !ctx.identity.dry_run {
+                let ids = fresh.iter().map(|n| n.id.clone()).collect();
+                if let Err(e) = ctx
+                    .session()
+                    .mark_notifications_read(&ReadTarget::Ids(ids))
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not mark notifications read");
+                }
+            }
+        }
+        polls += 1;
+        if polls % 500 == 0 {
+            ctx.store().prune_seen(SEEN_TTL_MS)?;
+        }
+        if !ctx.sleep(ctx.identity.poll_interval).await {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Runs a task, restarting it with backoff when it fails or panics, until cancelled.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use super::context::BehaviorError;
+
+/// Keeps `make()` running under `cancel`. The span carries identity and behavior.
+pub async fn supervise<F, Fut>(
+    name: String,
+    cancel: CancellationToken,
+    span: tracing::Span,
+    on_restart: impl Fn(),
+    make: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), BehaviorError>> + Send + 'static,
+{
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        let task = AbortOnDropHandle::new(tokio::spawn(make().instrument(span.clone())));
+        let result = task.await;
+        if cancel.is_cancelled() {
+            return;
+        }
+        match result {
+            Ok(Ok(())) => {
+                span.in_scope(|| tracing::info!(task = %name, "finished"));
+                return;
+            }
+            Ok(Err(e)) => span.in_scope(
+                || tracing::error!(task = %name, error = %e, "failed; restarting in {:?}", backoff),
+            ),
+            Err(e) if e.is_panic() => span.in_scope(
+                || tracing::error!(task = %name, "panicked; restarting in {:?}", backoff),
+            ),
+            Err(_) => return,
+        }
+        on_restart();
+        if started.elapsed() > Duration::from_secs(120) {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,312 @@
+//! A simulated community: seeded agents that post, mention, follow, like,
+//! comment, reply and DM, so a daemon pointed at the sandbox has real work.
+//!
+//! Every choice comes from one RNG seeded with `--seed`: the same seed gives
+//! the same sequence of actions.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use rand::seq::IndexedRandom;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::world::{bad, Refusal, World};
+use super::App;
+use crate::api::types::{AgentType, NewAgent, NewComment, NewPost};
+
+const NAMES: &[&str] = &[
+    "ada", "blaise", "cleo", "dmitri", "emmy", "fermi", "grace", "hedy", "ibn", "joule", "kurt",
+    "lise", "marie", "noether", "otto", "pascal",
+];
+const TOPICS: &[&str] = &[
+    "diffusion models",
+    "agent memory",
+    "rust async",
+    "synthetic data",
+    "prompt craft",
+    "vector search",
+    "robotics",
+    "generative music",
+];
+const TAGS: &[&str] = &["#AI", "#agents", "#rustlang", "#ml", "#art", "#research"];
+
+/// Creates the community agents (idempotent across a persisted restart).
+pub fn seed(app: &App) {
+    let mut w = app.world();
+    for i in 0..app.cfg.community {
+        let handle = format!("{}_{}", NAMES[i % NAMES.len()], i);
+        if w.handles.contains_key(&handle) {
+            continue;
+        }
+        let types = [
+            AgentType::Assistant,
+            AgentType::Creative,
+            AgentType::Analyst,
+            AgentType::Chatbot,
+        ];
+        let a = NewAgent {
+            handle: handle.clone(),
+            name: format!("{} (sandbox)", NAMES[i % NAMES.len()]),
+            bio: Some(format!(
+                "A simulated agent who likes {}.",
+                TOPICS[i % TOPICS.len()]
+            )),
+            agent_type: Some(types[i % types.len()].clone()),
+            ..Default::default()
+        };
+        if let Err(e) = w.register(&a, true) {
+            tracing::warn!(handle, error = %e.2, "community agent not created");
+        }
+    }
+}
+
+fn community_ids(w: &World) -> Vec<String> {
+    w.agents
+        .values()
+        .filter(|a| a.community)
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+fn user_ids(w: &World) -> Vec<String> {
+    w.agents
+        .values()
+        .filter(|a| !a.community)
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// One action by a random community member; returns notifications to deliver.
+fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
+    let members = community_ids(w);
+    let users = user_ids(w);
+    let Some(me) = members.choose(rng).cloned() else {
+        return vec![];
+    };
+    let topic = TOPICS.choose(rng).copied().unwrap_or("agents");
+    let tag = TAGS.choose(rng).copied().unwrap_or("#AI");
+    let roll: u32 = rng.random_range(0..100);
+    let user = users.choose(rng).cloned();
+    let handle_of = |w: &World, id: &str| {
+        w.agents
+            .get(id)
+            .map(|a| a.handle.clone())
+            .unwrap_or_default()
+    };
+    match (roll, user) {
+        (0..=29, Some(u)) => {
+            let h = handle_of(w, &u);
+            let content = format!("Hey @{h}, what do you think about {topic}? {tag}");
+            w.create_post(&me, &NewPost::text(content))
+                .map(|(_, n)| n)
+                .unwrap_or_default()
+        }
+        (30..=44, Some(u)) => {
+            let h = handle_of(w, &u);
+            w.follow(&me, &h).ok().flatten().into_iter().collect()
+        }
+        (45..=59, Some(u)) => {
+            let posts: Vec<u64> = w
+                .posts
+                .values()
+                .rev()
+                .filter(|p| p.agent == u)
+                .take(20)
+                .map(|p| p.seq)
+                .collect();
+            match posts.choose(rng) {
+                Some(p) => {
+                    let text = format!("Interesting take on {topic}!");
+                    w.add_comment(
+                        &me,
+                        *p,
+                        &NewComment {
+                            content: text,
+                            parent_id: None,
+                        },
+                        false,
+                    )
+                    .map(|(_, n)| n)
+                    .unwrap_or_default()
+                }
+                None => vec![],
+            }
+        }
+        (60..=69, Some(u)) => {
+            let comments: Vec<(u64, u64)> = w
+                .comments
+                .values()
+                .rev()
+                .filter(|c| c.agent == u && !c.on_byte)
+                .take(20)
+                .map(|c| (c.post, c.seq))
+                .collect();
+            match comments.choose(rng) {
+                Some((p, c)) => {
+                    let text = format!("Replying to you: tell me more about {topic}.");
+                    w.add_comment(
+                        &me,
+                        *p,
+                        &NewComment {
+                            content: text,
+                            parent_id: Some(format!("cmt_{c}")),
+                        },
+                        false,
+                    )
+                    .map(|(_, n)| n)
+                    .unwrap_or_default()
+                }
+                None => vec![],
+            }
+        }
+        (70..=74, Some(u)) => {
+            let c = w.conversation_between(&me, &u);
+            let _ = w.send_message(c, &me, &format!("Hi! Want to collaborate on {topic}?"));
+            vec![]
+        }
+        (75..=84, Some(u)) => {
+            let post = w
+                .posts
+                .values()
+                .rev()
+                .find(|p| p.agent == u)
+                .map(|p| (p.seq, p.agent.clone()));
+            match post {
+                Some((seq, author)) => {
+                    let new = w
+                        .posts
+                        .get_mut(&seq)
+                        .map(|p| p.likes.insert(me.clone(), super::world::now_ms()).is_none())
+                        .unwrap_or(false);
+                    if new {
+                        w.notify(
+                            &author,
+                            crate::api::types::NotificationType::Like,
+                            &me,
+                            Some(seq),
+                            None,
+                            None,
+                        )
+                        .into_iter()
+                        .collect()
+                    } else {
+                        vec![]
+                    }
+                }
+                None => vec![],
+            }
+        }
+        _ => {
+            let content = format!("Thinking about {topic} today. {tag}");
+            w.create_post(&me, &NewPost::text(content))
+                .map(|(_, n)| n)
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Runs the community on its schedule until stopped.
+pub async fn run(app: Arc<App>, stop: CancellationToken) {
+    if app.cfg.community == 0 || app.cfg.community_interval.is_zero() {
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(app.cfg.seed);
+    let mut tick = tokio::time::interval(app.cfg.community_interval);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut w = app.world();
+        let notes = act(&mut w, &mut rng);
+        app.deliver(&w, &notes);
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Burst {
+    target: String,
+    #[serde(default)]
+    mentions: usize,
+    #[serde(default)]
+    follows: usize,
+    #[serde(default)]
+    comments: usize,
+}
+
+/// `POST /sandbox/community/burst`: community members mention, follow and
+/// comment on `target` right now (for tests and benchmarks).
+pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, Refusal> {
+    let b: Burst = serde_json::from_slice(&body).map_err(|e| bad("invalid_body", e.to_string()))?;
+    let mut w = app.world();
+    let target = w.agent_by_handle(&b.target)?.id.clone();
+    let handle = w.agents[&target].handle.clone();
+    let members = community_ids(&w);
+    if members.is_empty() {
+        return Err(bad("no_community", "start the sandbox with --community N"));
+    }
+    let mut notes = vec![];
+    let mut posts = vec![];
+    for i in 0..b.mentions {
+        let who = &members[i % members.len()];
+        let (p, n) = w.create_post(
+            who,
+            &NewPost::text(format!(
+                "@{handle} question #{i}: how do you handle {}?",
+                TOPICS[i % TOPICS.len()]
+            )),
+        )?;
+        posts.push(format!("post_{p}"));
+        notes.extend(n);
+    }
+    let mut followed = 0;
+    for who in members
+        .iter()
+        .filter(|m| !w.agents[*m].following.contains(&target))
+        .take(b.follows)
+        .cloned()
+        .collect::<Vec<_>>()
+    {
+        if let Some(n) = w.follow(&who, &handle)? {
+            notes.push(n);
+            followed += 1;
+        }
+    }
+    let own: Vec<u64> = w
+        .posts
+        .values()
+        .rev()
+        .filter(|p| p.agent == target)
+        .take(10)
+        .map(|p| p.seq)
+        .collect();
+    let mut commented = 0;
+    if let Some(first) = own.first() {
+        for i in 0..b.comments {
+            let who = members[i % members.len()].clone();
+            let post = own.get(i % own.len()).copied().unwrap_or(*first);
+            let (_, n) = w.add_comment(
+                &who,
+                post,
+                &NewComment {
+                    content: format!("Comment #{i}: nice post!"),
+                    parent_id: None,
+                },
+                false,
+            )?;
+            notes.extend(n);
+            commented += 1;
+        }
+    }
+    app.deliver(&w, &notes);
+    Ok(Json(
+        json!({ "posts": posts, "followed": followed, "commented": commented, "notifications": notes.len() }),
+    ))
+}

@@ -1,0 +1,83 @@
+//! The sandbox's OpenAI-compatible stand-in (`/v1/models`, `/v1/chat/completions`):
+//! deterministic answers derived from the prompt, so LLM-backed behaviors run offline.
+
+use axum::body::Bytes;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::world::{bad, now_ms, Refusal};
+
+pub const MODEL: &str = "sandbox-stand-in";
+
+pub async fn models() -> Json<Value> {
+    Json(
+        json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "imagine-agent-sandbox"}]}),
+    )
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+const OPENERS: &[&str] = &[
+    "Good question!",
+    "Thanks for the mention!",
+    "Happy to help.",
+    "Interesting point.",
+    "Love this topic.",
+];
+const CLOSERS: &[&str] = &[
+    "What made you curious about it?",
+    "More soon.",
+    "Let's keep the conversation going.",
+    "Curious what others think.",
+];
+
+pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| bad("invalid_request_error", e.to_string()))?;
+    let messages = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("invalid_request_error", "messages is required"))?;
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let h = fnv(last_user);
+    let topic: String = last_user
+        .split_whitespace()
+        .filter(|w| w.len() > 4 && !w.starts_with('@') && !w.starts_with('<'))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = format!(
+        "{} On {}: my take is that small, careful steps win. {}",
+        OPENERS[(h % OPENERS.len() as u64) as usize],
+        if topic.is_empty() {
+            "this".to_string()
+        } else {
+            topic
+        },
+        CLOSERS[((h >> 8) % CLOSERS.len() as u64) as usize]
+    );
+    let prompt_tokens: usize = messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_str))
+        .map(|c| c.split_whitespace().count())
+        .sum();
+    let completion_tokens = text.split_whitespace().count();
+    Ok(Json(json!({
+        "id": format!("chatcmpl-sandbox-{h:x}"),
+        "object": "chat.completion",
+        "created": now_ms() / 1000,
+        "model": v.get("model").and_then(Value::as_str).unwrap_or(MODEL),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    })))
+}

@@ -1,0 +1,454 @@
+//! Durable daemon state in sled: notification cursors and dedupe marks, the
+//! per-behavior inbox, side-effect intents and their outcomes, and small
+//! per-behavior values (schedule positions, counters, cooldowns).
+//!
+//! Secrets never enter the store. A directory that sled did not write, or a
+//! sled database that imagine-agent did not write, is refused untouched.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+const FORMAT_KEY: &[u8] = b"imagine-agent/format";
+const FORMAT: &[u8] = b"imagine-agent-state/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: not an imagine-agent state directory (it holds other files); refusing to touch it. Point state_dir at an empty or imagine-agent directory")]
+    Foreign { path: PathBuf },
+    #[error("{path}: this sled database was not written by imagine-agent (or by an incompatible version: {found}); refusing to use it")]
+    WrongFormat { path: PathBuf, found: String },
+    #[error("{path}: cannot open the state database: {source}. If another imagine-agent is running on this directory, stop it first; if the files are damaged, move the directory away and start again")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("state store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("state store: corrupt record {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+}
+
+/// Where a side effect stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// About to be sent: after a crash, check the platform before repeating.
+    Intent,
+    /// Known to have happened.
+    Done,
+    /// Decided against (filters, guardrails, dry run).
+    Skipped,
+}
+
+/// One side effect, keyed by behavior and a key unique to the cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub state: ActionState,
+    pub kind: String,
+    /// What will be or was sent (content, target), for recovery checks.
+    pub detail: Value,
+    /// What the platform answered (created id), when done.
+    pub result: Option<String>,
+    pub at_ms: i64,
+}
+
+/// The state database of one daemon.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn looks_like_sled(dir: &Path) -> bool {
+    dir.join("db").exists() || dir.join("conf").exists()
+}
+
+impl Store {
+    /// Opens (or creates) the state directory, refusing foreign content.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.to_path_buf();
+        if dir.exists() {
+            let nonempty = std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .map_err(|e| StoreError::Open {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
+            if !dir.is_dir() || (nonempty && !looks_like_sled(dir)) {
+                return Err(StoreError::Foreign { path });
+            }
+        }
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        match db.get(FORMAT_KEY)? {
+            Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) => {
+                return Err(StoreError::WrongFormat {
+                    path,
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                })
+            }
+            None => {
+                let empty = db.is_empty() && db.tree_names().len() <= 1;
+                if !empty {
+                    return Err(StoreError::WrongFormat {
+                        path,
+                        found: "no imagine-agent marker".into(),
+                    });
+                }
+                db.insert(FORMAT_KEY, FORMAT)?;
+                db.flush()?;
+            }
+        }
+        Ok(Store { db, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state of one agent identity.
+    pub fn identity(&self, identity: &str) -> Result<IdentityStore, StoreError> {
+        let t = |name: &str| self.db.open_tree(format!("{identity}:{name}"));
+        Ok(IdentityStore {
+            db: self.db.clone(),
+            kv: t("kv")?,
+            actions: t("actions")?,
+            inbox: t("inbox")?,
+            seen: t("seen")?,
+        })
+    }
+
+    /// Identities that have state here.
+    pub fn identities(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()?
+                    .strip_suffix(":kv")
+                    .map(str::to_string)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// The state of one identity: its own sled trees.
+#[derive(Clone)]
+pub struct IdentityStore {
+    db: sled::Db,
+    kv: sled::Tree,
+    actions: sled::Tree,
+    inbox: sled::Tree,
+    seen: sled::Tree,
+}
+
+fn key(behavior: &str, k: &str) -> Vec<u8> {
+    format!("{behavior}\u{0}{k}").into_bytes()
+}
+
+fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
+        detail: e.to_string(),
+    })
+}
+
+/// One notification waiting for a behavior.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub key: Vec<u8>,
+    pub event: Value,
+}
+
+impl IdentityStore {
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    // ---- small values ----
+
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        behavior: &str,
+        k: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let kk = key(behavior, k);
+        self.kv.get(&kk)?.map(|v| decode(&kk, &v)).transpose()
+    }
+
+    pub fn put<T: Serialize>(&self, behavior: &str, k: &str, v: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
+            key: k.into(),
+            detail: e.to_string(),
+        })?;
+        self.kv.insert(key(behavior, k), bytes)?;
+        Ok(())
+    }
+
+    pub fn remove(&self, behavior: &str, k: &str) -> Result<(), StoreError> {
+        self.kv.remove(key(behavior, k))?;
+        Ok(())
+    }
+
+    /// Every value of a behavior whose key starts with `prefix`.
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        behavior: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let p = key(behavior, prefix);
+        let skip = behavior.len() + 1;
+        self.kv
+            .scan_prefix(&p)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((
+                    String::from_utf8_lossy(&k[skip..]).into_owned(),
+                    decode(&k, &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    // ---- side effects ----
+
+    pub fn action(&self, behavior: &str, k: &str) -> Result<Option<ActionRecord>, StoreError> {
+        let kk = key(behavior, k);
+        self.actions.get(&kk)?.map(|v| decode(&kk, &v)).transpose()
+    }
+
+    /// Records an intent durably, before the side effect is sent.
+    pub async fn intend(
+        &self,
+        behavior: &str,
+        k: &str,
+        kind: &str,
+        detail: Value,
+    ) -> Result<(), StoreError> {
+        self.write_action(
+            behavior,
+            k,
+            ActionRecord {
+                state: ActionState::Intent,
+                kind: kind.into(),
+                detail,
+                result: None,
+                at_ms: now_ms(),
+            },
+        )?;
+        self.flush().await
+    }
+
+    /// Records the outcome once the platform has answered.
+    pub async fn finish(
+        &self,
+        behavior: &str,
+        k: &str,
+        state: ActionState,
+        result: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.action(behavior, k)?.unwrap_or(ActionRecord {
+            state,
+            kind: String::new(),
+            detail: Value::Null,
+            result: None,
+            at_ms: now_ms(),
+        });
+        rec.state = state;
+        rec.result = result;
+        rec.at_ms = now_ms();
+        self.write_action(behavior, k, rec)?;
+        self.flush().await
+    }
+
+    fn write_action(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt {
+            key: k.into(),
+            detail: e.to_string(),
+        })?;
+        self.actions.insert(key(behavior, k), bytes)?;
+        Ok(())
+    }
+
+    /// All action records: (behavior, key, record).
+    pub fn actions(&self) -> Result<Vec<(String, String, ActionRecord)>, StoreError> {
+        self.actions
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                let s = String::from_utf8_lossy(&k).into_owned();
+                let (b, rest) = s.split_once('\u{0}').unwrap_or(("", &s));
+                Ok((b.to_string(), rest.to_string(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    // ---- notifications ----
+
+    pub fn seen(&self, notification_id: &str) -> Result<bool, StoreError> {
+        Ok(self.seen.contains_key(notification_id)?)
+    }
+
+    /// Hands notifications to the behaviors that want them and marks them
+    /// seen, in one transaction: an event is either fully recorded or not at all.
+    pub fn deliver(&self, batch: &[(String, Value, Vec<String>)]) -> Result<(), StoreError> {
+        let ids: Vec<u64> = batch
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let res: Result<(), TransactionError<()>> =
+            (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
+                for ((nid, event, behaviors), seq) in batch.iter().zip(&ids) {
+                    let bytes = serde_json::to_vec(event)
+                        .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                    for b in behaviors {
+                        inbox.insert(key(b, &format!("{seq:020}")), bytes.clone())?;
+                    }
+                    seen.insert(nid.as_bytes(), now_ms().to_be_bytes().to_vec())?;
+                }
+                Ok(())
+            });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => Err(StoreError::Corrupt {
+                key: "inbox".into(),
+                detail: "event not serializable".into(),
+            }),
+        }
+    }
+
+    /// Waiting events of a behavior, oldest first.
+    pub fn inbox(&self, behavior: &str, max: usize) -> Result<Vec<InboxItem>, StoreError> {
+        self.inbox
+            .scan_prefix(key(behavior, ""))
+            .take(max)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok(InboxItem {
+                    key: k.to_vec(),
+                    event: decode(&k, &v)?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn inbox_len(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// The event is handled (its outcome is recorded): drop it from the inbox.
+    pub async fn ack(&self, item: &InboxItem) -> Result<(), StoreError> {
+        self.inbox.remove(&item.key)?;
+        self.flush().await
+    }
+
+    /// Forgets seen-marks older than `max_age_ms`.
+    pub fn prune_seen(&self, max_age_ms: i64) -> Result<usize, StoreError> {
+        let cutoff = now_ms() - max_age_ms;
+        let mut n = 0;
+        for r in self.seen.iter() {
+            let (k, v) = r?;
+            let at = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            if at < cutoff {
+                self.seen.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn seen_len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refuses_foreign_directory_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn refuses_a_sled_database_of_someone_else() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"theirs", b"data").unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::WrongFormat { .. }), "{err}");
+        let db = sled::open(dir.path()).unwrap();
+        assert_eq!(db.get(b"theirs").unwrap().unwrap().as_ref(), b"data");
+        assert!(db.get(FORMAT_KEY).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn inbox_and_actions_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
+            s.deliver(&[(
+                "ntf_1".into(),
+                json!({"id": "ntf_1"}),
+                vec!["a".into(), "b".into()],
+            )])
+            .unwrap();
+            s.intend("a", "reply:ntf_1", "reply", json!({"content": "hi"}))
+                .await
+                .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
+        assert!(s.seen("ntf_1").unwrap());
+        assert_eq!(s.inbox("a", 10).unwrap().len(), 1);
+        assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
+        let rec = s.action("a", "reply:ntf_1").unwrap().unwrap();
+        assert_eq!(rec.state, ActionState::Intent);
+        let item = s.inbox("a", 10).unwrap().remove(0);
+        s.ack(&item).await.unwrap();
+        assert!(s.inbox("a", 10).unwrap().is_empty());
+        assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
+    }
+}
