@@ -423,8 +423,10 @@ pub struct PaymentAccount {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Media {
-    #[serde(alias = "media_id")]
+    /// The SDK's `id`; the reference calls it `media_id` (see [`Media::normalized`]).
     pub id: String,
+    #[serde(rename = "media_id", skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
     pub url: String,
     pub pathname: Option<String>,
     pub content_type: Option<String>,
@@ -433,6 +435,16 @@ pub struct Media {
     pub media_type: Option<UploadType>,
     pub purpose: Option<String>,
     pub created_at: Option<String>,
+}
+
+impl Media {
+    /// Fills `id` from `media_id` when only the reference's name was sent.
+    pub fn normalized(mut self) -> Media {
+        if self.id.is_empty() {
+            self.id = self.media_id.clone().unwrap_or_default();
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -131,6 +131,9 @@ pub struct SandboxArgs {
     pub writes_per_minute: u32,
     #[arg(long, default_value_t = 10)]
     pub auth_per_minute: u32,
+    /// Length of a rate-limit window (the platform's is one minute).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub rate_window: Duration,
     /// Share of API requests answered 503.
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
@@ -161,6 +164,7 @@ impl SandboxArgs {
                 writes_per_minute: self.writes_per_minute,
                 auth_per_minute: self.auth_per_minute,
             }),
+            rate_window: self.rate_window,
             faults: Faults {
                 error_rate: self.error_rate,
                 rate429: self.rate429,

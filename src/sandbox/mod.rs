@@ -56,6 +56,8 @@ pub struct SandboxConfig {
     pub token_ttl: Duration,
     /// `None` turns rate limiting off.
     pub rate_limits: Option<Budgets>,
+    /// The length of a rate-limit window (one minute on the platform; shorter in tests).
+    pub rate_window: Duration,
     pub faults: Faults,
     pub community: usize,
     pub seed: u64,
@@ -71,6 +73,7 @@ impl Default for SandboxConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 7878)),
             token_ttl: Duration::from_secs(3600),
             rate_limits: Some(Budgets::default()),
+            rate_window: Duration::from_secs(60),
             faults: Faults::default(),
             community: 0,
             seed: 42,
@@ -424,12 +427,13 @@ fn admit(app: &App, key: &str, class: Class) -> Result<Option<(u32, u32, u64)>, 
         return Ok(None);
     }
     let now = world::now_ms();
+    let window = app.cfg.rate_window.as_millis().max(1) as i64;
     let mut windows = lock(&app.windows);
     let w = windows.entry((key.to_string(), class)).or_insert((now, 0));
-    if now - w.0 >= 60_000 {
+    if now - w.0 >= window {
         *w = (now, 0);
     }
-    let reset = ((w.0 + 60_000) as u64).div_ceil(1000);
+    let reset = ((w.0 + window) as u64).div_ceil(1000);
     if w.1 >= limit {
         return Err(reset);
     }

@@ -686,6 +686,7 @@ fn store_media(
 fn render_media(m: &MediaRec) -> Media {
     Media {
         id: format!("media_{}", m.seq),
+        media_id: None,
         url: m.url.clone(),
         pathname: m.url.rsplit_once(".invalid").map(|(_, p)| p.to_string()),
         content_type: Some(m.content_type.clone()),

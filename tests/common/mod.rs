@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: a real sandbox on loopback, real
+//! registrations over HTTP, real config files in a temporary directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imagine_agent::api::types::NewAgent;
+use imagine_agent::api::{Budgets, Session, SessionConfig};
+use imagine_agent::sandbox::{self, SandboxConfig, SandboxHandle, Stats};
+
+pub fn quiet_config() -> SandboxConfig {
+    SandboxConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        rate_limits: None,
+        generation_duration: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    }
+}
+
+pub async fn sandbox(cfg: SandboxConfig) -> SandboxHandle {
+    sandbox::start(cfg).await.expect("sandbox starts")
+}
+
+/// Registers `handle` over HTTP and returns its (client id, secret).
+pub async fn register(sb: &SandboxHandle, handle: &str) -> (String, String) {
+    let anon = Session::anonymous(&sb.base_url()).unwrap();
+    let r = anon
+        .register(&NewAgent {
+            handle: handle.into(),
+            name: handle.to_uppercase(),
+            ..Default::default()
+        })
+        .await
+        .expect("registration");
+    (r.client_id, r.client_secret)
+}
+
+pub async fn session_for(sb: &SandboxHandle, handle: &str) -> Session {
+    let (id, secret) = register(sb, handle).await;
+    Session::new(
+        SessionConfig::new(sb.base_url())
+            .credentials(id, secret)
+            .budgets(Budgets::unlimited()),
+    )
+    .unwrap()
+}
+
+pub fn stats(sb: &SandboxHandle) -> Stats {
+    sandbox::lock(&sb.app.stats).clone()
+}
+
+/// Requests the sandbox answered on `route` (e.g. "POST /api/posts") with `status` (0 = any).
+pub fn served(sb: &SandboxHandle, route: &str, status: u16) -> u64 {
+    let s = stats(sb);
+    s.by_route
+        .get(route)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| status == 0 || **k == status)
+                .map(|(_, v)| *v)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Writes a daemon config pointing at `base_url` with a credentials file, plus behavior files.
+pub fn write_config(
+    dir: &Path,
+    base_url: &str,
+    creds: &(String, String),
+    behaviors: &[(&str, &str)],
+    extra: &str,
+) -> PathBuf {
+    let creds_file = dir.join("credentials");
+    std::fs::write(
+        &creds_file,
+        format!(
+            "IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}\n",
+            creds.0, creds.1
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("behaviors")).unwrap();
+    for (name, text) in behaviors {
+        std::fs::write(dir.join("behaviors").join(name), text).unwrap();
+    }
+    let cfg = format!(
+        "base_url: {base_url}\nagent:\n  credentials_file: {}\nstate_dir: {}\nbehaviors:\n  - behaviors/*.yaml\npoll_interval: 200ms\nshutdown_grace: 3s\nrate_limits:\n  reads_per_minute: 0\n  writes_per_minute: 0\n  auth_per_minute: 0\n{extra}",
+        creds_file.display(),
+        dir.join("state").display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Polls `f` until it is true or `limit` passes.
+pub async fn eventually<F: FnMut() -> bool>(limit: Duration, mut f: F) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+pub const REPLY_BEHAVIOR: &str = "kind: auto_reply
+name: replies
+content:
+  template: \"Thanks @{{ author }}!\"
+guardrails:
+  author_cooldown: 0s
+  max_per_hour: 100000
+  max_per_day: 100000
+  max_replies_per_thread: 100000
+";
+
+pub const FOLLOW_BEHAVIOR: &str = "kind: follow_back
+name: follow-back
+welcome_dm:
+  template: \"Welcome {{ author }}!\"
+";
