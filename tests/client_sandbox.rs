@@ -18,33 +18,12 @@ async fn social_endpoints_notifications_and_counters() {
     let alice = session_for(&sb, "alice").await;
     let bob = session_for(&sb, "bob").await;
 
-    let post = alice
-        .create_post(&NewPost::text("Hello @bob, welcome to #rust and #agents"))
-        .await
-        .unwrap();
+    let post = alice.create_post(&NewPost::text("Hello @bob, welcome to #rust and #agents")).await.unwrap();
     assert_eq!(post.hashtags, vec!["rust", "agents"]);
     assert_eq!(post.mentions, vec!["bob"]);
     bob.like(&post.id).await.unwrap();
-    let c = bob
-        .comment(
-            &post.id,
-            &NewComment {
-                content: "nice".into(),
-                parent_id: None,
-            },
-        )
-        .await
-        .unwrap();
-    alice
-        .comment(
-            &post.id,
-            &NewComment {
-                content: "thanks".into(),
-                parent_id: Some(c.id.clone()),
-            },
-        )
-        .await
-        .unwrap();
+    let c = bob.comment(&post.id, &NewComment { content: "nice".into(), parent_id: None }).await.unwrap();
+    alice.comment(&post.id, &NewComment { content: "thanks".into(), parent_id: Some(c.id.clone()) }).await.unwrap();
     bob.repost(&post.id).await.unwrap();
     let q = bob.quote(&post.id, "quoting this").await.unwrap();
     assert!(q.is_quote);
@@ -54,60 +33,27 @@ async fn social_endpoints_notifications_and_counters() {
     bob.view(&post.id).await.unwrap();
 
     let p = alice.post(&post.id).await.unwrap();
-    assert_eq!(
-        (
-            p.like_count,
-            p.comment_count,
-            p.repost_count,
-            p.amplify_count,
-            p.view_count
-        ),
-        (1, 2, 2, 1, 1)
-    );
+    assert_eq!((p.like_count, p.comment_count, p.repost_count, p.amplify_count, p.view_count), (1, 2, 2, 1, 1));
     let likes = alice.likes(&post.id).page().await.unwrap();
     assert_eq!(likes.items[0].agent.as_ref().unwrap().handle, "bob");
-    let comments: Vec<Comment> = alice
-        .comments(&post.id)
-        .stream()
-        .try_collect()
-        .await
-        .unwrap();
+    let comments: Vec<Comment> = alice.comments(&post.id).stream().try_collect().await.unwrap();
     assert_eq!(comments.len(), 2);
     assert_eq!(alice.reposts(&post.id).page().await.unwrap().items.len(), 2);
 
     let kinds = |s: &Session| {
         let s = s.clone();
-        async move {
-            s.notifications()
-                .limit(100)
-                .stream()
-                .map_ok(|n| n.kind.clone().unwrap())
-                .try_collect::<Vec<_>>()
-                .await
-                .unwrap()
-        }
+        async move { s.notifications().limit(100).stream().map_ok(|n| n.kind.clone().unwrap()).try_collect::<Vec<_>>().await.unwrap() }
     };
     let a = kinds(&alice).await;
-    for k in [
-        NotificationType::Like,
-        NotificationType::Comment,
-        NotificationType::Repost,
-        NotificationType::Quote,
-        NotificationType::Follow,
-    ] {
+    for k in
+        [NotificationType::Like, NotificationType::Comment, NotificationType::Repost, NotificationType::Quote, NotificationType::Follow]
+    {
         assert!(a.contains(&k), "alice lacks {k}: {a:?}");
     }
     let b = kinds(&bob).await;
-    assert!(
-        b.contains(&NotificationType::Mention) && b.contains(&NotificationType::Reply),
-        "{b:?}"
-    );
+    assert!(b.contains(&NotificationType::Mention) && b.contains(&NotificationType::Reply), "{b:?}");
     let n = bob.notifications().page().await.unwrap();
-    let reply = n
-        .items
-        .iter()
-        .find(|n| n.kind == Some(NotificationType::Reply))
-        .unwrap();
+    let reply = n.items.iter().find(|n| n.kind == Some(NotificationType::Reply)).unwrap();
     assert_eq!(reply.actor.as_ref().unwrap().handle, "alice");
     assert_eq!(reply.post_id.as_deref(), Some(post.id.as_str()));
     assert_eq!(reply.parent_comment_id.as_deref(), Some(c.id.as_str()));
@@ -119,26 +65,12 @@ async fn social_endpoints_notifications_and_counters() {
     let e = bob.delete_post(&post.id).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(403), Some("forbidden")));
     assert!(bob.post("post_999999").await.unwrap_err().is_not_found());
-    alice
-        .raw("POST", "/api/agents/@bob/follow", None, true)
-        .await
-        .unwrap();
+    alice.raw("POST", "/api/agents/@bob/follow", None, true).await.unwrap();
     assert!(alice.is_following("bob").await.unwrap());
-    assert_eq!(
-        alice.followers("alice").page().await.unwrap().items.len(),
-        1
-    );
-    assert_eq!(
-        alice.following("alice").page().await.unwrap().items[0].handle,
-        "bob"
-    );
+    assert_eq!(alice.followers("alice").page().await.unwrap().items.len(), 1);
+    assert_eq!(alice.following("alice").page().await.unwrap().items[0].handle, "bob");
     assert_eq!(bob.liked_posts("bob").page().await.unwrap().items.len(), 1);
-    assert!(alice.feed().page().await.unwrap().items.iter().any(|p| p
-        .agent
-        .as_ref()
-        .unwrap()
-        .handle
-        == "bob"));
+    assert!(alice.feed().page().await.unwrap().items.iter().any(|p| p.agent.as_ref().unwrap().handle == "bob"));
 
     // Comment deletion takes replies along.
     alice.unlike(&post.id).await.ok();
@@ -158,9 +90,7 @@ async fn pagination_streams_every_item_once() {
     let sb = sandbox(quiet_config()).await;
     let a = session_for(&sb, "pager").await;
     for i in 0..45 {
-        a.create_post(&NewPost::text(format!("post {i} #paging")))
-            .await
-            .unwrap();
+        a.create_post(&NewPost::text(format!("post {i} #paging"))).await.unwrap();
     }
     let first = a.timeline().limit(10).page().await.unwrap();
     assert!(first.has_more && first.next_cursor.is_some());
@@ -169,13 +99,7 @@ async fn pagination_streams_every_item_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 45);
-    let tagged: Vec<Post> = a
-        .hashtag_posts("paging")
-        .limit(20)
-        .stream()
-        .try_collect()
-        .await
-        .unwrap();
+    let tagged: Vec<Post> = a.hashtag_posts("paging").limit(20).stream().try_collect().await.unwrap();
     assert_eq!(tagged.len(), 45);
     let found = a.search("post 4", "posts", Some(5), None).await.unwrap();
     assert!(!found.posts.is_empty() && found.posts.len() <= 5);
@@ -184,16 +108,7 @@ async fn pagination_streams_every_item_once() {
     let explore = a.explore("all", 5).await.unwrap();
     assert_eq!(explore.trending_posts.len(), 5);
     assert_eq!(a.trending_hashtags(5).await.unwrap()[0].tag, "paging");
-    assert_eq!(
-        a.agents()
-            .param("search", "pager")
-            .page()
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(a.agents().param("search", "pager").page().await.unwrap().items.len(), 1);
     let xp = a.xp("pager").await.unwrap();
     assert!(xp.axp.total >= 450, "{xp:?}");
     let overview = a.analytics_overview("7d").await.unwrap();
@@ -215,120 +130,44 @@ async fn messages_profile_media_bytes_reports() {
     assert_eq!(a.unread_message_count().await.unwrap(), 0);
     assert_eq!(a.messages(&conv.id).page().await.unwrap().items.len(), 2);
     assert_eq!(a.message(&m.id).await.unwrap().content, "hi mia");
-    assert_eq!(
-        a.delete_message(&m.id).await.unwrap_err().status(),
-        Some(403)
-    );
+    assert_eq!(a.delete_message(&m.id).await.unwrap_err().status(), Some(403));
     b.delete_message(&m.id).await.unwrap();
-    assert_eq!(
-        b.conversations().page().await.unwrap().items[0]
-            .participant
-            .as_ref()
-            .unwrap()
-            .handle,
-        "mia"
-    );
+    assert_eq!(b.conversations().page().await.unwrap().items[0].participant.as_ref().unwrap().handle, "mia");
     b.delete_conversation(&conv.id).await.unwrap();
 
     let me = a
-        .update_me(&ProfileUpdate {
-            bio: Some("new bio".into()),
-            agent_type: Some(AgentType::Creative),
-            ..Default::default()
-        })
+        .update_me(&ProfileUpdate { bio: Some("new bio".into()), agent_type: Some(AgentType::Creative), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(me.bio.as_deref(), Some("new bio"));
-    assert_eq!(
-        a.agent("mia").await.unwrap().agent_type,
-        Some(AgentType::Creative)
-    );
+    assert_eq!(a.agent("mia").await.unwrap().agent_type, Some(AgentType::Creative));
     let caps = a
-        .update_capabilities(&Capabilities {
-            skills: vec!["art".into()],
-            languages: vec!["en".into()],
-            ..Default::default()
-        })
+        .update_capabilities(&Capabilities { skills: vec!["art".into()], languages: vec!["en".into()], ..Default::default() })
         .await
         .unwrap();
     assert_eq!(caps.skills, vec!["art"]);
     assert_eq!(a.capabilities().await.unwrap().languages, vec!["en"]);
     a.clear_capabilities().await.unwrap();
-    let png = Upload {
-        bytes: vec![0x89, b'P', b'N', b'G'],
-        filename: "a.png".into(),
-        content_type: "image/png".into(),
-    };
+    let png = Upload { bytes: vec![0x89, b'P', b'N', b'G'], filename: "a.png".into(), content_type: "image/png".into() };
     a.upload_avatar(png.clone()).await.unwrap();
     assert!(a.me().await.unwrap().avatar_url.is_some());
     a.remove_avatar().await.unwrap();
     let img = a.upload_image(png.clone(), "post").await.unwrap();
-    let with_media = a
-        .create_post(&NewPost {
-            content: "pic".into(),
-            media_type: None,
-            media_ids: vec![img.id.clone()],
-        })
-        .await
-        .unwrap();
+    let with_media = a.create_post(&NewPost { content: "pic".into(), media_type: None, media_ids: vec![img.id.clone()] }).await.unwrap();
     assert_eq!(with_media.media_type, Some(MediaType::Image));
-    assert_eq!(
-        a.media()
-            .param("type", "IMAGE")
-            .page()
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
-    a.delete_media(&imagine_agent::api::MediaRef::Id(img.id))
-        .await
-        .unwrap();
-    let bad = Upload {
-        bytes: vec![1],
-        filename: "a.txt".into(),
-        content_type: "text/plain".into(),
-    };
-    assert!(matches!(
-        a.upload_image(bad, "post").await,
-        Err(ApiError::Invalid(_))
-    ));
+    assert_eq!(a.media().param("type", "IMAGE").page().await.unwrap().items.len(), 2);
+    a.delete_media(&imagine_agent::api::MediaRef::Id(img.id)).await.unwrap();
+    let bad = Upload { bytes: vec![1], filename: "a.txt".into(), content_type: "text/plain".into() };
+    assert!(matches!(a.upload_image(bad, "post").await, Err(ApiError::Invalid(_))));
 
-    let vid = a
-        .upload_video(
-            Upload {
-                bytes: vec![0; 16],
-                filename: "v.mp4".into(),
-                content_type: "video/mp4".into(),
-            },
-            "byte",
-        )
-        .await
-        .unwrap();
-    let byte = a
-        .create_byte(&NewByte {
-            caption: "my byte".into(),
-            media_id: vid.id,
-        })
-        .await
-        .unwrap();
+    let vid =
+        a.upload_video(Upload { bytes: vec![0; 16], filename: "v.mp4".into(), content_type: "video/mp4".into() }, "byte").await.unwrap();
+    let byte = a.create_byte(&NewByte { caption: "my byte".into(), media_id: vid.id }).await.unwrap();
     b.like_byte(&byte.id).await.unwrap();
-    b.comment_byte(
-        &byte.id,
-        &NewComment {
-            content: "cool".into(),
-            parent_id: None,
-        },
-    )
-    .await
-    .unwrap();
+    b.comment_byte(&byte.id, &NewComment { content: "cool".into(), parent_id: None }).await.unwrap();
     let got = a.byte(&byte.id).await.unwrap();
     assert_eq!((got.like_count, got.comment_count), (1, 1));
-    assert_eq!(
-        a.byte_comments(&byte.id).page().await.unwrap().items.len(),
-        1
-    );
+    assert_eq!(a.byte_comments(&byte.id).page().await.unwrap().items.len(), 1);
     assert_eq!(a.bytes().page().await.unwrap().items.len(), 1);
     b.unlike_byte(&byte.id).await.unwrap();
     a.delete_byte(&byte.id).await.unwrap();
@@ -340,26 +179,11 @@ async fn messages_profile_media_bytes_reports() {
         reported_post_id: None,
         reported_comment_id: None,
     };
-    assert!(matches!(
-        b.report(&no_target).await,
-        Err(ApiError::Invalid(_))
-    ));
-    let r = b
-        .report(&NewReport {
-            reported_post_id: Some(with_media.id),
-            ..no_target
-        })
-        .await
-        .unwrap();
+    assert!(matches!(b.report(&no_target).await, Err(ApiError::Invalid(_))));
+    let r = b.report(&NewReport { reported_post_id: Some(with_media.id), ..no_target }).await.unwrap();
     assert_eq!(r.reason, Some(ReportReason::Spam));
     assert!(
-        !a.similar_agents("mia")
-            .page()
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-            || a.recommended_agents().page().await.unwrap().items.len() == 1
+        !a.similar_agents("mia").page().await.unwrap().items.is_empty() || a.recommended_agents().page().await.unwrap().items.len() == 1
     );
     sb.stop().await;
 }
@@ -384,201 +208,58 @@ async fn marketplace_order_state_machine() {
     assert_eq!(buyer.services().page().await.unwrap().items.len(), 1);
     assert_eq!(buyer.service(&svc.id).await.unwrap().title, "Art");
     assert_eq!(
-        seller
-            .place_order(&NewOrder {
-                service_id: svc.id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_err()
-            .code(),
+        seller.place_order(&NewOrder { service_id: svc.id.clone(), ..Default::default() }).await.unwrap_err().code(),
         Some("own_service")
     );
     let order = buyer
-        .place_order(&NewOrder {
-            service_id: svc.id.clone(),
-            requirements: Some("mountains".into()),
-            ..Default::default()
-        })
+        .place_order(&NewOrder { service_id: svc.id.clone(), requirements: Some("mountains".into()), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(order.status, Some(OrderStatus::Paid));
     assert!(order.client_secret.unwrap().contains("FAKE"));
-    let act = |a: OrderAction, d: Option<&str>| OrderUpdate {
-        action: a,
-        deliverables: d.map(str::to_string),
-        message: None,
-    };
+    let act = |a: OrderAction, d: Option<&str>| OrderUpdate { action: a, deliverables: d.map(str::to_string), message: None };
+    assert_eq!(buyer.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap_err().status(), Some(403));
+    assert_eq!(seller.update_order(&order.id, &act(OrderAction::Deliver, Some("x"))).await.unwrap_err().code(), Some("invalid_transition"));
+    seller.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap();
+    seller.update_order(&order.id, &act(OrderAction::Deliver, Some("https://example.invalid/art.png"))).await.unwrap();
+    buyer.update_order(&order.id, &act(OrderAction::RequestRevision, None)).await.unwrap();
+    seller.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap();
+    seller.update_order(&order.id, &act(OrderAction::Deliver, Some("v2"))).await.unwrap();
     assert_eq!(
-        buyer
-            .update_order(&order.id, &act(OrderAction::Start, None))
-            .await
-            .unwrap_err()
-            .status(),
-        Some(403)
-    );
-    assert_eq!(
-        seller
-            .update_order(&order.id, &act(OrderAction::Deliver, Some("x")))
-            .await
-            .unwrap_err()
-            .code(),
-        Some("invalid_transition")
-    );
-    seller
-        .update_order(&order.id, &act(OrderAction::Start, None))
-        .await
-        .unwrap();
-    seller
-        .update_order(
-            &order.id,
-            &act(
-                OrderAction::Deliver,
-                Some("https://example.invalid/art.png"),
-            ),
-        )
-        .await
-        .unwrap();
-    buyer
-        .update_order(&order.id, &act(OrderAction::RequestRevision, None))
-        .await
-        .unwrap();
-    seller
-        .update_order(&order.id, &act(OrderAction::Start, None))
-        .await
-        .unwrap();
-    seller
-        .update_order(&order.id, &act(OrderAction::Deliver, Some("v2")))
-        .await
-        .unwrap();
-    assert_eq!(
-        buyer
-            .update_order(&order.id, &act(OrderAction::RequestRevision, None))
-            .await
-            .unwrap_err()
-            .code(),
+        buyer.update_order(&order.id, &act(OrderAction::RequestRevision, None)).await.unwrap_err().code(),
         Some("no_revisions_left")
     );
-    let done = buyer
-        .update_order(&order.id, &act(OrderAction::Accept, None))
-        .await
-        .unwrap();
+    let done = buyer.update_order(&order.id, &act(OrderAction::Accept, None)).await.unwrap();
     assert_eq!(done.status, Some(OrderStatus::Completed));
-    buyer
-        .send_order_message(
-            &order.id,
-            &NewOrderMessage {
-                content: "thanks".into(),
-                attachments: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        seller
-            .order_messages(&order.id)
-            .page()
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    buyer.send_order_message(&order.id, &NewOrderMessage { content: "thanks".into(), attachments: vec![] }).await.unwrap();
+    assert_eq!(seller.order_messages(&order.id).page().await.unwrap().items.len(), 1);
     assert!(matches!(
-        buyer
-            .review(&NewReview {
-                order_id: order.id.clone(),
-                rating: 6,
-                ..Default::default()
-            })
-            .await,
+        buyer.review(&NewReview { order_id: order.id.clone(), rating: 6, ..Default::default() }).await,
         Err(ApiError::Invalid(_))
     ));
-    buyer
-        .review(&NewReview {
-            order_id: order.id.clone(),
-            rating: 5,
-            content: Some("great".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    buyer.review(&NewReview { order_id: order.id.clone(), rating: 5, content: Some("great".into()), ..Default::default() }).await.unwrap();
     assert_eq!(
-        buyer
-            .review(&NewReview {
-                order_id: order.id.clone(),
-                rating: 4,
-                ..Default::default()
-            })
-            .await
-            .unwrap_err()
-            .status(),
+        buyer.review(&NewReview { order_id: order.id.clone(), rating: 4, ..Default::default() }).await.unwrap_err().status(),
         Some(409)
     );
-    assert_eq!(
-        seller.reviews(&svc.id).page().await.unwrap().items[0].rating,
-        5
-    );
-    assert_eq!(
-        seller
-            .orders()
-            .param("role", "seller")
-            .page()
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
-    assert_eq!(
-        seller.order(&order.id).await.unwrap().status,
-        Some(OrderStatus::Completed)
-    );
+    assert_eq!(seller.reviews(&svc.id).page().await.unwrap().items[0].rating, 5);
+    assert_eq!(seller.orders().param("role", "seller").page().await.unwrap().items.len(), 1);
+    assert_eq!(seller.order(&order.id).await.unwrap().status, Some(OrderStatus::Completed));
     let payouts = seller.payouts().page().await.unwrap();
     assert_eq!(payouts.items.len(), 1);
-    assert_eq!(
-        seller
-            .request_payout(&payouts.items[0].id)
-            .await
-            .unwrap_err()
-            .code(),
-        Some("onboarding_incomplete")
-    );
+    assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap_err().code(), Some("onboarding_incomplete"));
     assert!(!seller.payment_account().await.unwrap().payouts_enabled);
     seller.setup_payment_account(None).await.unwrap();
-    assert_eq!(
-        seller
-            .request_payout(&payouts.items[0].id)
-            .await
-            .unwrap()
-            .status,
-        Some(PayoutStatus::Processing)
-    );
-    seller
-        .update_service(
-            &svc.id,
-            &ServiceUpdate {
-                price: Some(900),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        buyer.delete_service(&svc.id).await.unwrap_err().status(),
-        Some(403)
-    );
+    assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap().status, Some(PayoutStatus::Processing));
+    seller.update_service(&svc.id, &ServiceUpdate { price: Some(900), ..Default::default() }).await.unwrap();
+    assert_eq!(buyer.delete_service(&svc.id).await.unwrap_err().status(), Some(403));
     seller.delete_service(&svc.id).await.unwrap();
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn generation_lifecycle_connected_services_and_limits() {
-    let sb = sandbox(SandboxConfig {
-        generation_duration: Duration::from_millis(400),
-        ..quiet_config()
-    })
-    .await;
+    let sb = sandbox(SandboxConfig { generation_duration: Duration::from_millis(400), ..quiet_config() }).await;
     let a = session_for(&sb, "artist").await;
     let req = GenerateRequest {
         provider: Provider::OpenAi,
@@ -588,10 +269,7 @@ async fn generation_lifecycle_connected_services_and_limits() {
         model: None,
         params: None,
     };
-    assert_eq!(
-        a.generate(&req).await.unwrap_err().code(),
-        Some("service_not_connected")
-    );
+    assert_eq!(a.generate(&req).await.unwrap_err().code(), Some("service_not_connected"));
     let key = SecretString::from("sk-test-1234567890".to_string());
     let svc = a.connect_service(&Provider::OpenAi, &key).await.unwrap();
     assert_eq!(svc.api_key, "sk-t**********7890");
@@ -601,107 +279,46 @@ async fn generation_lifecycle_connected_services_and_limits() {
     assert_eq!(a.pending_jobs().await.unwrap()[0].id, started.job_id);
     a.generate(&req).await.unwrap();
     a.generate(&req).await.unwrap();
-    assert_eq!(
-        a.generate(&req).await.unwrap_err().status(),
-        Some(409),
-        "4th concurrent job refused"
-    );
+    assert_eq!(a.generate(&req).await.unwrap_err().status(), Some(409), "4th concurrent job refused");
     assert!(
-        eventually(Duration::from_secs(5), || sb
-            .app
-            .world()
-            .jobs
-            .values()
-            .all(|j| j.status == Some(GenerationStatus::Completed)))
-        .await
+        eventually(Duration::from_secs(5), || sb.app.world().jobs.values().all(|j| j.status == Some(GenerationStatus::Completed))).await
     );
     let hist = a.generation_history().page().await.unwrap();
     let job = hist.items.iter().find(|j| j.id == started.job_id).unwrap();
     let post = a.post(job.post_id.as_ref().unwrap()).await.unwrap();
-    assert_eq!(
-        (post.content.as_str(), post.media_type.clone()),
-        ("cat!", Some(MediaType::Image))
-    );
-    assert!(a
-        .models(&Provider::OpenAi, &GenerationType::Image)
-        .await
-        .unwrap()
-        .iter()
-        .any(|m| m.is_default));
+    assert_eq!((post.content.as_str(), post.media_type.clone()), ("cat!", Some(MediaType::Image)));
+    assert!(a.models(&Provider::OpenAi, &GenerationType::Image).await.unwrap().iter().any(|m| m.is_default));
     assert!(!a.voices(&Provider::ElevenLabs).await.unwrap().is_empty());
-    let bad = GenerateRequest {
-        prompt: "x".repeat(1001),
-        ..req.clone()
-    };
+    let bad = GenerateRequest { prompt: "x".repeat(1001), ..req.clone() };
     assert!(matches!(a.generate(&bad).await, Err(ApiError::Invalid(_))));
-    let wrong = GenerateRequest {
-        generation_type: GenerationType::Music,
-        ..req.clone()
-    };
-    assert!(matches!(
-        a.generate(&wrong).await,
-        Err(ApiError::Invalid(_))
-    ));
+    let wrong = GenerateRequest { generation_type: GenerationType::Music, ..req.clone() };
+    assert!(matches!(a.generate(&wrong).await, Err(ApiError::Invalid(_))));
     a.toggle_service(&Provider::OpenAi, false).await.unwrap();
-    assert_eq!(
-        a.generate(&req).await.unwrap_err().code(),
-        Some("service_not_connected")
-    );
+    assert_eq!(a.generate(&req).await.unwrap_err().code(), Some("service_not_connected"));
     a.disconnect_service(&Provider::OpenAi).await.unwrap();
     sb.stop().await;
 
     // Failed jobs: retry at most 3 times.
-    let sb = sandbox(SandboxConfig {
-        generation_duration: Duration::from_millis(100),
-        generation_fail_rate: 1.0,
-        ..quiet_config()
-    })
-    .await;
+    let sb = sandbox(SandboxConfig { generation_duration: Duration::from_millis(100), generation_fail_rate: 1.0, ..quiet_config() }).await;
     let a = session_for(&sb, "unlucky").await;
     a.connect_service(&Provider::OpenAi, &key).await.unwrap();
     let j = a.generate(&req).await.unwrap();
     for _ in 0..3 {
         assert!(
-            eventually(Duration::from_secs(3), || sb
-                .app
-                .world()
-                .jobs
-                .values()
-                .all(|j| j.status == Some(GenerationStatus::Failed)))
-            .await
+            eventually(Duration::from_secs(3), || sb.app.world().jobs.values().all(|j| j.status == Some(GenerationStatus::Failed))).await
         );
         a.retry_generation(&j.job_id).await.unwrap();
     }
-    assert!(
-        eventually(Duration::from_secs(3), || sb
-            .app
-            .world()
-            .jobs
-            .values()
-            .all(|j| j.status == Some(GenerationStatus::Failed)))
-        .await
-    );
-    assert_eq!(
-        a.retry_generation(&j.job_id).await.unwrap_err().code(),
-        Some("retry_limit")
-    );
+    assert!(eventually(Duration::from_secs(3), || sb.app.world().jobs.values().all(|j| j.status == Some(GenerationStatus::Failed))).await);
+    assert_eq!(a.retry_generation(&j.job_id).await.unwrap_err().code(), Some("retry_limit"));
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn token_expiry_refresh_and_single_flight() {
-    let sb = sandbox(SandboxConfig {
-        token_ttl: Duration::from_secs(2),
-        ..quiet_config()
-    })
-    .await;
+    let sb = sandbox(SandboxConfig { token_ttl: Duration::from_secs(2), ..quiet_config() }).await;
     let (id, secret) = register(&sb, "tok").await;
-    let s = Session::new(
-        SessionConfig::new(sb.base_url())
-            .credentials(id, secret)
-            .budgets(Budgets::unlimited()),
-    )
-    .unwrap();
+    let s = Session::new(SessionConfig::new(sb.base_url()).credentials(id, secret).budgets(Budgets::unlimited())).unwrap();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let s = s.clone();
@@ -711,20 +328,12 @@ async fn token_expiry_refresh_and_single_flight() {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), "tok");
     }
-    assert_eq!(
-        s.stats().token_requests.load(Ordering::Relaxed),
-        1,
-        "fifty tasks, one token request"
-    );
+    assert_eq!(s.stats().token_requests.load(Ordering::Relaxed), 1, "fifty tasks, one token request");
     assert_eq!(stats(&sb).token_grants, 1);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     s.me().await.unwrap();
     assert_eq!(stats(&sb).token_grants, 2, "refreshed before use");
-    assert_eq!(
-        served(&sb, "GET /api/agents/me", 401),
-        0,
-        "no request went out with an expired token"
-    );
+    assert_eq!(served(&sb, "GET /api/agents/me", 401), 0, "no request went out with an expired token");
 
     // Revoked tokens: one 401, one re-authentication (refresh fails, a fresh grant works), success.
     sandbox::lock(&sb.app.world).tokens.clear();
@@ -733,59 +342,36 @@ async fn token_expiry_refresh_and_single_flight() {
     assert_eq!(s.stats().reauths.load(Ordering::Relaxed), 1);
     assert_eq!(served(&sb, "GET /api/agents/me", 401), 1);
 
-    let wrong =
-        Session::new(SessionConfig::new(sb.base_url()).credentials("ia_client_nope", "bad"))
-            .unwrap();
+    let wrong = Session::new(SessionConfig::new(sb.base_url()).credentials("ia_client_nope", "bad")).unwrap();
     let e = wrong.me().await.unwrap_err();
     assert!(matches!(e, ApiError::Auth(_)), "{e}");
-    assert!(
-        !e.to_string().contains("bad\""),
-        "the secret is not echoed: {e}"
-    );
+    assert!(!e.to_string().contains("bad\""), "the secret is not echoed: {e}");
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn budgets_follow_the_server_window_and_429s_are_waited_out() {
     let cfg = SandboxConfig {
-        rate_limits: Some(Budgets {
-            reads_per_minute: 100,
-            writes_per_minute: 5,
-            auth_per_minute: 10,
-        }),
+        rate_limits: Some(Budgets { reads_per_minute: 100, writes_per_minute: 5, auth_per_minute: 10 }),
         rate_window: Duration::from_secs(1),
         ..quiet_config()
     };
     let sb = sandbox(cfg).await;
     let a = session_for(&sb, "polite").await;
     for i in 0..12 {
-        a.create_post(&NewPost::text(format!("n{i}")))
-            .await
-            .unwrap();
+        a.create_post(&NewPost::text(format!("n{i}"))).await.unwrap();
     }
-    assert_eq!(
-        stats(&sb).rate_limited,
-        0,
-        "the client waited for the window instead of collecting 429s"
-    );
+    assert_eq!(stats(&sb).rate_limited, 0, "the client waited for the window instead of collecting 429s");
     assert!(a.rate_limits().stats.window_waits.load(Ordering::Relaxed) >= 2);
     assert_eq!(served(&sb, "POST /api/posts", 201), 12);
 
     // Injected 429s: the client waits for retry_after and succeeds once they stop.
-    *sandbox::lock(&sb.app.faults) = Faults {
-        rate429: 1.0,
-        ..Faults::default()
-    };
+    *sandbox::lock(&sb.app.faults) = Faults { rate429: 1.0, ..Faults::default() };
     let a2 = a.clone();
     let t = tokio::spawn(async move { a2.post("post_1").await });
     tokio::time::sleep(Duration::from_millis(600)).await;
     *sandbox::lock(&sb.app.faults) = Faults::default();
-    t.await
-        .unwrap()
-        .unwrap_err()
-        .is_not_found()
-        .then_some(())
-        .expect("reached the server after the 429s");
+    t.await.unwrap().unwrap_err().is_not_found().then_some(()).expect("reached the server after the 429s");
     assert!(a.rate_limits().stats.http_429.load(Ordering::Relaxed) >= 1);
     sb.stop().await;
 }
@@ -794,95 +380,40 @@ async fn budgets_follow_the_server_window_and_429s_are_waited_out() {
 async fn server_errors_retry_gets_but_never_posts() {
     let sb = sandbox(quiet_config()).await;
     let (id, secret) = register(&sb, "retry").await;
-    let mut cfg = SessionConfig::new(sb.base_url())
-        .credentials(id, secret)
-        .budgets(Budgets::unlimited());
+    let mut cfg = SessionConfig::new(sb.base_url()).credentials(id, secret).budgets(Budgets::unlimited());
     cfg.max_retries = 2;
     let s = Session::new(cfg).unwrap();
     s.authenticate().await.unwrap();
-    *sandbox::lock(&sb.app.faults) = Faults {
-        error_rate: 1.0,
-        ..Faults::default()
-    };
+    *sandbox::lock(&sb.app.faults) = Faults { error_rate: 1.0, ..Faults::default() };
     let e = s.timeline().page().await.unwrap_err();
     assert_eq!(e.status(), Some(503));
-    assert_eq!(
-        served(&sb, "GET /api/posts", 503),
-        3,
-        "one try and two retries"
-    );
+    assert_eq!(served(&sb, "GET /api/posts", 503), 3, "one try and two retries");
     let e = s.create_post(&NewPost::text("once")).await.unwrap_err();
     assert!(e.to_string().contains("HTTP 503"), "{e}");
     assert!(e.maybe_applied());
-    assert_eq!(
-        served(&sb, "POST /api/posts", 503),
-        1,
-        "a POST is never silently repeated"
-    );
+    assert_eq!(served(&sb, "POST /api/posts", 503), 1, "a POST is never silently repeated");
     *sandbox::lock(&sb.app.faults) = Faults::default();
 
     // Limits are caught before sending.
-    let e = s
-        .create_post(&NewPost::text("x".repeat(501)))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, ApiError::Invalid(_)) && e.to_string().contains("500"),
-        "{e}"
-    );
-    let e = s
-        .comment(
-            "post_1",
-            &NewComment {
-                content: "y".repeat(1001),
-                parent_id: None,
-            },
-        )
-        .await
-        .unwrap_err();
+    let e = s.create_post(&NewPost::text("x".repeat(501))).await.unwrap_err();
+    assert!(matches!(e, ApiError::Invalid(_)) && e.to_string().contains("500"), "{e}");
+    let e = s.comment("post_1", &NewComment { content: "y".repeat(1001), parent_id: None }).await.unwrap_err();
     assert!(matches!(e, ApiError::Invalid(_)));
     let e = Session::anonymous(&sb.base_url())
         .unwrap()
-        .register(&NewAgent {
-            handle: "Bad-Handle".into(),
-            name: "x".into(),
-            ..Default::default()
-        })
+        .register(&NewAgent { handle: "Bad-Handle".into(), name: "x".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert!(matches!(e, ApiError::Invalid(_)));
-    assert_eq!(
-        served(&sb, "POST /api/posts", 0),
-        1,
-        "no request for the over-long post"
-    );
-    assert_eq!(
-        served(&sb, "POST /api/auth/register", 0),
-        1,
-        "only the valid registration was sent"
-    );
+    assert_eq!(served(&sb, "POST /api/posts", 0), 1, "no request for the over-long post");
+    assert_eq!(served(&sb, "POST /api/auth/register", 0), 1, "only the valid registration was sent");
 
     // The sandbox enforces the same rules for clients that skip the checks.
-    let raw = s
-        .raw(
-            "POST",
-            "/api/posts",
-            Some(serde_json::json!({"content": "z".repeat(501)})),
-            true,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (raw.status(), raw.code()),
-        (Some(400), Some("invalid_content"))
-    );
+    let raw = s.raw("POST", "/api/posts", Some(serde_json::json!({"content": "z".repeat(501)})), true).await.unwrap_err();
+    assert_eq!((raw.status(), raw.code()), (Some(400), Some("invalid_content")));
     let dup = Session::anonymous(&sb.base_url())
         .unwrap()
-        .register(&NewAgent {
-            handle: "retry".into(),
-            name: "x".into(),
-            ..Default::default()
-        })
+        .register(&NewAgent { handle: "retry".into(), name: "x".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(dup.status(), Some(409));
@@ -898,12 +429,10 @@ async fn webhooks_are_signed_and_verifiable() {
     let app = Router::new()
         .route(
             "/hook",
-            post(
-                |State(g): State<Got>, h: HeaderMap, body: String| async move {
-                    g.lock().unwrap().push((h, body));
-                    "ok"
-                },
-            ),
+            post(|State(g): State<Got>, h: HeaderMap, body: String| async move {
+                g.lock().unwrap().push((h, body));
+                "ok"
+            }),
         )
         .with_state(got.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -913,60 +442,29 @@ async fn webhooks_are_signed_and_verifiable() {
     let sb = sandbox(quiet_config()).await;
     let a = session_for(&sb, "hooked").await;
     let b = session_for(&sb, "friend").await;
-    let cfg = a
-        .set_webhook(&WebhookUpdate {
-            webhook_url: Some(url.clone()),
-            regenerate_secret: true,
-            test: true,
-        })
-        .await
-        .unwrap();
+    let cfg = a.set_webhook(&WebhookUpdate { webhook_url: Some(url.clone()), regenerate_secret: true, test: true }).await.unwrap();
     let secret = cfg.secret.expect("secret returned once");
-    assert!(
-        a.webhook().await.unwrap().secret.is_none(),
-        "the secret is not shown again"
-    );
+    assert!(a.webhook().await.unwrap().secret.is_none(), "the secret is not shown again");
     b.follow("hooked").await.unwrap();
     assert!(eventually(Duration::from_secs(5), || got.lock().unwrap().len() >= 2).await);
     for (h, body) in got.lock().unwrap().iter() {
-        let ts: u64 = h["x-imagineanything-timestamp"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(
-            h["x-imagineanything-signature"].to_str().unwrap(),
-            sandbox::webhooks::sign(&secret, ts, body)
-        );
-        assert_ne!(
-            h["x-imagineanything-signature"].to_str().unwrap(),
-            sandbox::webhooks::sign("wrong", ts, body)
-        );
+        let ts: u64 = h["x-imagineanything-timestamp"].to_str().unwrap().parse().unwrap();
+        assert_eq!(h["x-imagineanything-signature"].to_str().unwrap(), sandbox::webhooks::sign(&secret, ts, body));
+        assert_ne!(h["x-imagineanything-signature"].to_str().unwrap(), sandbox::webhooks::sign("wrong", ts, body));
     }
-    let bodies: Vec<serde_json::Value> = got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| serde_json::from_str(b).unwrap())
-        .collect();
+    let bodies: Vec<serde_json::Value> = got.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
     assert!(bodies.iter().any(|b| b["event"] == "test"));
-    assert!(bodies.iter().any(|b| b["event"] == "notification"
-        && b["data"]["type"] == "FOLLOW"
-        && b["data"]["actor"]["handle"] == "friend"));
+    assert!(bodies
+        .iter()
+        .any(|b| b["event"] == "notification" && b["data"]["type"] == "FOLLOW" && b["data"]["actor"]["handle"] == "friend"));
     a.remove_webhook().await.unwrap();
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn rate_limit_headers_and_real_429s() {
-    let cfg = SandboxConfig {
-        rate_limits: Some(Budgets {
-            reads_per_minute: 3,
-            writes_per_minute: 30,
-            auth_per_minute: 10,
-        }),
-        ..quiet_config()
-    };
+    let cfg =
+        SandboxConfig { rate_limits: Some(Budgets { reads_per_minute: 3, writes_per_minute: 30, auth_per_minute: 10 }), ..quiet_config() };
     let sb = sandbox(cfg).await;
     let http = reqwest::Client::new();
     let url = format!("{}/api/posts", sb.base_url());
@@ -974,34 +472,13 @@ async fn rate_limit_headers_and_real_429s() {
     for _ in 0..4 {
         let r = http.get(&url).send().await.unwrap();
         assert!(r.headers().contains_key("x-ratelimit-reset"));
-        statuses.push((
-            r.status().as_u16(),
-            r.headers()["x-ratelimit-remaining"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        ));
+        statuses.push((r.status().as_u16(), r.headers()["x-ratelimit-remaining"].to_str().unwrap().to_string()));
     }
-    assert_eq!(
-        statuses,
-        vec![
-            (200, "2".into()),
-            (200, "1".into()),
-            (200, "0".into()),
-            (429, "0".into())
-        ]
-    );
+    assert_eq!(statuses, vec![(200, "2".into()), (200, "1".into()), (200, "0".into()), (429, "0".into())]);
     let body: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["error"], "rate_limited");
     assert!(body["retry_after"].as_u64().is_some());
-    let health: serde_json::Value = http
-        .get(format!("{}/sandbox/health", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = http.get(format!("{}/sandbox/health", sb.base_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     sb.stop().await;
 }

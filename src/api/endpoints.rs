@@ -51,41 +51,20 @@ pub struct Upload {
 
 impl Session {
     fn req(method: Method, path: String, body: Body, auth: Auth) -> Request {
-        Request {
-            method,
-            path,
-            query: vec![],
-            body,
-            auth,
-        }
+        Request { method, path, query: vec![], body, auth }
     }
 
     async fn decode<T: DeserializeOwned>(&self, req: Request, key: &str) -> Result<T, ApiError> {
         let (m, p) = (req.method.to_string(), req.path.clone());
         let v = self.call(req).await?;
-        decode_one(v, key).map_err(|detail| ApiError::Decode {
-            method: m,
-            path: p,
-            detail,
-        })
+        decode_one(v, key).map_err(|detail| ApiError::Decode { method: m, path: p, detail })
     }
 
-    async fn get_one<T: DeserializeOwned>(
-        &self,
-        path: String,
-        key: &str,
-        auth: Auth,
-    ) -> Result<T, ApiError> {
-        self.decode(Self::req(Method::GET, path, Body::None, auth), key)
-            .await
+    async fn get_one<T: DeserializeOwned>(&self, path: String, key: &str, auth: Auth) -> Result<T, ApiError> {
+        self.decode(Self::req(Method::GET, path, Body::None, auth), key).await
     }
 
-    async fn get_query<T: DeserializeOwned>(
-        &self,
-        path: String,
-        query: Vec<(String, String)>,
-        key: &str,
-    ) -> Result<T, ApiError> {
+    async fn get_query<T: DeserializeOwned>(&self, path: String, query: Vec<(String, String)>, key: &str) -> Result<T, ApiError> {
         let mut r = Self::req(Method::GET, path, Body::None, Auth::Required);
         r.query = query;
         self.decode(r, key).await
@@ -99,74 +78,32 @@ impl Session {
         key: &str,
     ) -> Result<T, ApiError> {
         let body = match body {
-            Some(b) => Body::Json(
-                serde_json::to_value(b)
-                    .map_err(|e| ApiError::Config(format!("encoding request: {e}")))?,
-            ),
+            Some(b) => Body::Json(serde_json::to_value(b).map_err(|e| ApiError::Config(format!("encoding request: {e}")))?),
             None => Body::None,
         };
-        self.decode(Self::req(method, path, body, Auth::Required), key)
-            .await
+        self.decode(Self::req(method, path, body, Auth::Required), key).await
     }
 
-    async fn write_unit(
-        &self,
-        method: Method,
-        path: String,
-        body: Option<Value>,
-    ) -> Result<(), ApiError> {
-        self.call(Self::req(
-            method,
-            path,
-            body.map(Body::Json).unwrap_or(Body::None),
-            Auth::Required,
-        ))
-        .await
-        .map(|_| ())
+    async fn write_unit(&self, method: Method, path: String, body: Option<Value>) -> Result<(), ApiError> {
+        self.call(Self::req(method, path, body.map(Body::Json).unwrap_or(Body::None), Auth::Required)).await.map(|_| ())
     }
 
-    fn list<T: DeserializeOwned + Send + 'static>(
-        &self,
-        path: String,
-        key: &'static str,
-        auth: Auth,
-    ) -> List<T> {
+    fn list<T: DeserializeOwned + Send + 'static>(&self, path: String, key: &'static str, auth: Auth) -> List<T> {
         List::new(self, path, key, auth)
     }
 
-    async fn get_vec<T: DeserializeOwned>(
-        &self,
-        path: String,
-        query: Vec<(String, String)>,
-        key: &str,
-    ) -> Result<Vec<T>, ApiError> {
+    async fn get_vec<T: DeserializeOwned>(&self, path: String, query: Vec<(String, String)>, key: &str) -> Result<Vec<T>, ApiError> {
         let mut r = Self::req(Method::GET, path.clone(), Body::None, Auth::Required);
         r.query = query;
         let v = self.call(r).await?;
-        decode_page(v, key)
-            .map(|p| p.items)
-            .map_err(|detail| ApiError::Decode {
-                method: "GET".into(),
-                path,
-                detail,
-            })
+        decode_page(v, key).map(|p| p.items).map_err(|detail| ApiError::Decode { method: "GET".into(), path, detail })
     }
 
     /// A raw call, as `gh api` does: any method and path, JSON in and out.
-    pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        authenticated: bool,
-    ) -> Result<Value, ApiError> {
+    pub async fn raw(&self, method: &str, path: &str, body: Option<Value>, authenticated: bool) -> Result<Value, ApiError> {
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| ApiError::Config(format!("not an HTTP method: {method}")))?;
-        let path = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("/{path}")
-        };
+        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
         let (path, query) = match path.split_once('?') {
             Some((p, q)) => (
                 p.to_string(),
@@ -180,19 +117,8 @@ impl Session {
             ),
             None => (path, vec![]),
         };
-        let auth = if authenticated {
-            Auth::Required
-        } else {
-            Auth::Public
-        };
-        self.call(Request {
-            method,
-            path,
-            query,
-            body: body.map(Body::Json).unwrap_or(Body::None),
-            auth,
-        })
-        .await
+        let auth = if authenticated { Auth::Required } else { Auth::Public };
+        self.call(Request { method, path, query, body: body.map(Body::Json).unwrap_or(Body::None), auth }).await
     }
 
     // ---- registration ----
@@ -205,30 +131,15 @@ impl Session {
             limits::check_text("bio", b, limits::BIO_MAX_CHARS, true)?;
         }
         let body = serde_json::to_value(a).map_err(|e| ApiError::Config(e.to_string()))?;
-        self.decode(
-            Self::req(
-                Method::POST,
-                "/api/auth/register".into(),
-                Body::Json(body),
-                Auth::Public,
-            ),
-            "agent",
-        )
-        .await
+        self.decode(Self::req(Method::POST, "/api/auth/register".into(), Body::Json(body), Auth::Public), "agent").await
     }
 
     // ---- posts ----
 
     pub async fn create_post(&self, p: &NewPost) -> Result<Post, ApiError> {
-        limits::check_text(
-            "content",
-            &p.content,
-            limits::POST_MAX_CHARS,
-            !p.media_ids.is_empty(),
-        )?;
+        limits::check_text("content", &p.content, limits::POST_MAX_CHARS, !p.media_ids.is_empty())?;
         limits::check_media_ids(&p.media_ids)?;
-        self.write(Method::POST, "/api/posts".into(), Some(p), "post")
-            .await
+        self.write(Method::POST, "/api/posts".into(), Some(p), "post").await
     }
 
     pub fn feed(&self) -> List<Post> {
@@ -240,224 +151,120 @@ impl Session {
     }
 
     pub async fn post(&self, id: &str) -> Result<Post, ApiError> {
-        self.get_one(format!("/api/posts/{}", seg(id)), "post", Auth::Public)
-            .await
+        self.get_one(format!("/api/posts/{}", seg(id)), "post", Auth::Public).await
     }
 
     pub async fn delete_post(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, format!("/api/posts/{}", seg(id)), None)
-            .await
+        self.write_unit(Method::DELETE, format!("/api/posts/{}", seg(id)), None).await
     }
 
     pub async fn like(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/posts/{}/like", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/posts/{}/like", seg(post_id)), None).await
     }
 
     pub async fn unlike(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/posts/{}/like", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/posts/{}/like", seg(post_id)), None).await
     }
 
     pub fn likes(&self, post_id: &str) -> List<Like> {
-        self.list(
-            format!("/api/posts/{}/likes", seg(post_id)),
-            "likes",
-            Auth::Public,
-        )
+        self.list(format!("/api/posts/{}/likes", seg(post_id)), "likes", Auth::Public)
     }
 
     pub async fn comment(&self, post_id: &str, c: &NewComment) -> Result<Comment, ApiError> {
         limits::check_text("content", &c.content, limits::COMMENT_MAX_CHARS, false)?;
-        self.write(
-            Method::POST,
-            format!("/api/posts/{}/comments", seg(post_id)),
-            Some(c),
-            "comment",
-        )
-        .await
+        self.write(Method::POST, format!("/api/posts/{}/comments", seg(post_id)), Some(c), "comment").await
     }
 
     pub fn comments(&self, post_id: &str) -> List<Comment> {
-        self.list(
-            format!("/api/posts/{}/comments", seg(post_id)),
-            "comments",
-            Auth::Public,
-        )
+        self.list(format!("/api/posts/{}/comments", seg(post_id)), "comments", Auth::Public)
     }
 
     pub async fn delete_comment(&self, post_id: &str, comment_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/posts/{}/comments/{}", seg(post_id), seg(comment_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/posts/{}/comments/{}", seg(post_id), seg(comment_id)), None).await
     }
 
     pub async fn repost(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/posts/{}/repost", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/posts/{}/repost", seg(post_id)), None).await
     }
 
     pub async fn unrepost(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/posts/{}/repost", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/posts/{}/repost", seg(post_id)), None).await
     }
 
     pub fn reposts(&self, post_id: &str) -> List<Post> {
-        self.list(
-            format!("/api/posts/{}/reposts", seg(post_id)),
-            "reposts",
-            Auth::Public,
-        )
+        self.list(format!("/api/posts/{}/reposts", seg(post_id)), "reposts", Auth::Public)
     }
 
     pub async fn quote(&self, post_id: &str, content: &str) -> Result<Post, ApiError> {
         limits::check_text("content", content, limits::POST_MAX_CHARS, false)?;
-        self.write(
-            Method::POST,
-            format!("/api/posts/{}/quote", seg(post_id)),
-            Some(&json!({ "content": content })),
-            "post",
-        )
-        .await
+        self.write(Method::POST, format!("/api/posts/{}/quote", seg(post_id)), Some(&json!({ "content": content })), "post").await
     }
 
     pub async fn amplify(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/posts/{}/amplify", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/posts/{}/amplify", seg(post_id)), None).await
     }
 
     pub async fn unamplify(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/posts/{}/amplify", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/posts/{}/amplify", seg(post_id)), None).await
     }
 
     pub async fn view(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/posts/{}/view", seg(post_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/posts/{}/view", seg(post_id)), None).await
     }
 
     // ---- agents and follows ----
 
     /// Follows `handle` (sent without `@`, as the reference says).
     pub async fn follow(&self, handle: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))), None).await
     }
 
     pub async fn unfollow(&self, handle: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))), None).await
     }
 
     pub async fn is_following(&self, handle: &str) -> Result<bool, ApiError> {
-        let v: Value = self
-            .get_one(
-                format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))),
-                "_",
-                Auth::Required,
-            )
-            .await?;
+        let v: Value = self.get_one(format!("/api/agents/{}/follow", seg(handle.trim_start_matches('@'))), "_", Auth::Required).await?;
         Ok(v.get("following").and_then(Value::as_bool).unwrap_or(false))
     }
 
     pub async fn agent(&self, handle: &str) -> Result<Profile, ApiError> {
-        self.get_one(
-            format!("/api/agents/{}", seg(handle.trim_start_matches('@'))),
-            "agent",
-            Auth::Public,
-        )
-        .await
+        self.get_one(format!("/api/agents/{}", seg(handle.trim_start_matches('@'))), "agent", Auth::Public).await
     }
 
     pub async fn me(&self) -> Result<Profile, ApiError> {
-        self.get_one("/api/agents/me".into(), "agent", Auth::Required)
-            .await
+        self.get_one("/api/agents/me".into(), "agent", Auth::Required).await
     }
 
     pub async fn update_me(&self, u: &ProfileUpdate) -> Result<Profile, ApiError> {
         if let Some(b) = &u.bio {
             limits::check_text("bio", b, limits::BIO_MAX_CHARS, true)?;
         }
-        self.write(Method::PATCH, "/api/agents/me".into(), Some(u), "agent")
-            .await
+        self.write(Method::PATCH, "/api/agents/me".into(), Some(u), "agent").await
     }
 
     pub async fn upload_avatar(&self, file: Upload) -> Result<Value, ApiError> {
-        self.upload("/api/agents/me/avatar", UploadKind::Avatar, file, vec![])
-            .await
+        self.upload("/api/agents/me/avatar", UploadKind::Avatar, file, vec![]).await
     }
 
     pub async fn remove_avatar(&self) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, "/api/agents/me/avatar".into(), None)
-            .await
+        self.write_unit(Method::DELETE, "/api/agents/me/avatar".into(), None).await
     }
 
     pub async fn capabilities(&self) -> Result<Capabilities, ApiError> {
-        self.get_one(
-            "/api/agents/me/capabilities".into(),
-            "capabilities",
-            Auth::Required,
-        )
-        .await
+        self.get_one("/api/agents/me/capabilities".into(), "capabilities", Auth::Required).await
     }
 
     pub async fn update_capabilities(&self, c: &Capabilities) -> Result<Capabilities, ApiError> {
-        self.write(
-            Method::PATCH,
-            "/api/agents/me/capabilities".into(),
-            Some(c),
-            "capabilities",
-        )
-        .await
+        self.write(Method::PATCH, "/api/agents/me/capabilities".into(), Some(c), "capabilities").await
     }
 
     pub async fn clear_capabilities(&self) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, "/api/agents/me/capabilities".into(), None)
-            .await
+        self.write_unit(Method::DELETE, "/api/agents/me/capabilities".into(), None).await
     }
 
     pub async fn webhook(&self) -> Result<WebhookConfig, ApiError> {
-        self.get_one("/api/agents/me/webhook".into(), "webhook", Auth::Required)
-            .await
+        self.get_one("/api/agents/me/webhook".into(), "webhook", Auth::Required).await
     }
 
     pub async fn set_webhook(&self, w: &WebhookUpdate) -> Result<WebhookConfig, ApiError> {
@@ -466,18 +273,11 @@ impl Session {
                 return Err(LimitError::new("webhookUrl", "must be an http(s) URL").into());
             }
         }
-        self.write(
-            Method::PATCH,
-            "/api/agents/me/webhook".into(),
-            Some(w),
-            "webhook",
-        )
-        .await
+        self.write(Method::PATCH, "/api/agents/me/webhook".into(), Some(w), "webhook").await
     }
 
     pub async fn remove_webhook(&self) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, "/api/agents/me/webhook".into(), None)
-            .await
+        self.write_unit(Method::DELETE, "/api/agents/me/webhook".into(), None).await
     }
 
     /// Agents on the platform; params `type`, `verified`, `search`.
@@ -492,59 +292,31 @@ impl Session {
 
     /// Similar agents; params `limit` (1-20), `excludeFollowing`.
     pub fn similar_agents(&self, handle: &str) -> List<AgentSummary> {
-        self.list(
-            format!("/api/agents/{}/similar", seg(handle)),
-            "agents",
-            Auth::Public,
-        )
+        self.list(format!("/api/agents/{}/similar", seg(handle)), "agents", Auth::Public)
     }
 
     pub fn followers(&self, handle: &str) -> List<AgentSummary> {
-        self.list(
-            format!("/api/agents/{}/followers", seg(handle)),
-            "agents",
-            Auth::Public,
-        )
+        self.list(format!("/api/agents/{}/followers", seg(handle)), "agents", Auth::Public)
     }
 
     pub fn following(&self, handle: &str) -> List<AgentSummary> {
-        self.list(
-            format!("/api/agents/{}/following", seg(handle)),
-            "agents",
-            Auth::Public,
-        )
+        self.list(format!("/api/agents/{}/following", seg(handle)), "agents", Auth::Public)
     }
 
     pub fn liked_posts(&self, handle: &str) -> List<Post> {
-        self.list(
-            format!("/api/agents/{}/likes", seg(handle)),
-            "posts",
-            Auth::Public,
-        )
+        self.list(format!("/api/agents/{}/likes", seg(handle)), "posts", Auth::Public)
     }
 
     pub async fn xp(&self, handle: &str) -> Result<Xp, ApiError> {
-        self.get_one(format!("/api/agents/{}/xp", seg(handle)), "_", Auth::Public)
-            .await
+        self.get_one(format!("/api/agents/{}/xp", seg(handle)), "_", Auth::Public).await
     }
 
     // ---- conversations and messages ----
 
-    pub async fn start_conversation(
-        &self,
-        handle: &str,
-        message: &str,
-    ) -> Result<Conversation, ApiError> {
+    pub async fn start_conversation(&self, handle: &str, message: &str) -> Result<Conversation, ApiError> {
         limits::check_text("message", message, limits::MESSAGE_MAX_CHARS, false)?;
-        let body =
-            json!({ "participantHandle": handle.trim_start_matches('@'), "message": message });
-        self.write(
-            Method::POST,
-            "/api/conversations".into(),
-            Some(&body),
-            "conversation",
-        )
-        .await
+        let body = json!({ "participantHandle": handle.trim_start_matches('@'), "message": message });
+        self.write(Method::POST, "/api/conversations".into(), Some(&body), "conversation").await
     }
 
     pub fn conversations(&self) -> List<Conversation> {
@@ -552,18 +324,10 @@ impl Session {
     }
 
     pub fn messages(&self, conversation_id: &str) -> List<Message> {
-        self.list(
-            format!("/api/conversations/{}/messages", seg(conversation_id)),
-            "messages",
-            Auth::Required,
-        )
+        self.list(format!("/api/conversations/{}/messages", seg(conversation_id)), "messages", Auth::Required)
     }
 
-    pub async fn send_message(
-        &self,
-        conversation_id: &str,
-        content: &str,
-    ) -> Result<Message, ApiError> {
+    pub async fn send_message(&self, conversation_id: &str, content: &str) -> Result<Message, ApiError> {
         limits::check_text("content", content, limits::MESSAGE_MAX_CHARS, false)?;
         self.write(
             Method::POST,
@@ -575,58 +339,31 @@ impl Session {
     }
 
     pub async fn mark_conversation_read(&self, conversation_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::POST,
-            format!("/api/conversations/{}/read", seg(conversation_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::POST, format!("/api/conversations/{}/read", seg(conversation_id)), None).await
     }
 
     pub async fn delete_conversation(&self, conversation_id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/conversations/{}", seg(conversation_id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/conversations/{}", seg(conversation_id)), None).await
     }
 
     pub async fn unread_message_count(&self) -> Result<u64, ApiError> {
-        let v: Value = self
-            .get_one("/api/conversations/unread".into(), "_", Auth::Required)
-            .await?;
+        let v: Value = self.get_one("/api/conversations/unread".into(), "_", Auth::Required).await?;
         Ok(v.get("count").and_then(Value::as_u64).unwrap_or(0))
     }
 
     pub async fn message(&self, id: &str) -> Result<Message, ApiError> {
-        self.get_one(
-            format!("/api/messages/{}", seg(id)),
-            "message",
-            Auth::Required,
-        )
-        .await
+        self.get_one(format!("/api/messages/{}", seg(id)), "message", Auth::Required).await
     }
 
     pub async fn delete_message(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, format!("/api/messages/{}", seg(id)), None)
-            .await
+        self.write_unit(Method::DELETE, format!("/api/messages/{}", seg(id)), None).await
     }
 
     // ---- search, explore, hashtags ----
 
     /// `kind` is `agents`, `posts` or `all`.
-    pub async fn search(
-        &self,
-        q: &str,
-        kind: &str,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<SearchResults, ApiError> {
-        let mut query = vec![
-            ("q".to_string(), q.to_string()),
-            ("type".to_string(), kind.to_string()),
-        ];
+    pub async fn search(&self, q: &str, kind: &str, limit: Option<u32>, cursor: Option<&str>) -> Result<SearchResults, ApiError> {
+        let mut query = vec![("q".to_string(), q.to_string()), ("type".to_string(), kind.to_string())];
         if let Some(l) = limit {
             query.push(("limit".into(), l.min(limits::MAX_LIST_LIMIT).to_string()));
         }
@@ -641,37 +378,23 @@ impl Session {
     /// `section` is `posts`, `agents`, `hashtags` or `all`.
     pub async fn explore(&self, section: &str, limit: u32) -> Result<Explore, ApiError> {
         let mut r = Self::req(Method::GET, "/api/explore".into(), Body::None, Auth::Public);
-        r.query = vec![
-            ("section".into(), section.into()),
-            ("limit".into(), limit.to_string()),
-        ];
+        r.query = vec![("section".into(), section.into()), ("limit".into(), limit.to_string())];
         self.decode(r, "_").await
     }
 
     pub async fn trending_hashtags(&self, limit: u32) -> Result<Vec<Hashtag>, ApiError> {
-        let mut r = Self::req(
-            Method::GET,
-            "/api/hashtags/trending".into(),
-            Body::None,
-            Auth::Public,
-        );
+        let mut r = Self::req(Method::GET, "/api/hashtags/trending".into(), Body::None, Auth::Public);
         r.query = vec![("limit".into(), limit.to_string())];
         let v = self.call(r).await?;
-        decode_page(v, "hashtags")
-            .map(|p| p.items)
-            .map_err(|detail| ApiError::Decode {
-                method: "GET".into(),
-                path: "/api/hashtags/trending".into(),
-                detail,
-            })
+        decode_page(v, "hashtags").map(|p| p.items).map_err(|detail| ApiError::Decode {
+            method: "GET".into(),
+            path: "/api/hashtags/trending".into(),
+            detail,
+        })
     }
 
     pub fn hashtag_posts(&self, tag: &str) -> List<Post> {
-        self.list(
-            format!("/api/hashtags/{}", seg(tag.trim_start_matches('#'))),
-            "posts",
-            Auth::Public,
-        )
+        self.list(format!("/api/hashtags/{}", seg(tag.trim_start_matches('#'))), "posts", Auth::Public)
     }
 
     // ---- marketplace ----
@@ -682,58 +405,25 @@ impl Session {
     }
 
     pub async fn service(&self, id: &str) -> Result<Service, ApiError> {
-        self.get_one(
-            format!("/api/marketplace/services/{}", seg(id)),
-            "service",
-            Auth::Public,
-        )
-        .await
+        self.get_one(format!("/api/marketplace/services/{}", seg(id)), "service", Auth::Public).await
     }
 
     pub async fn create_service(&self, s: &NewService) -> Result<Service, ApiError> {
         limits::check_text("title", &s.title, 200, false)?;
-        limits::check_text(
-            "description",
-            &s.description,
-            limits::ORDER_MESSAGE_MAX_CHARS,
-            false,
-        )?;
-        self.write(
-            Method::POST,
-            "/api/marketplace/services".into(),
-            Some(s),
-            "service",
-        )
-        .await
+        limits::check_text("description", &s.description, limits::ORDER_MESSAGE_MAX_CHARS, false)?;
+        self.write(Method::POST, "/api/marketplace/services".into(), Some(s), "service").await
     }
 
     pub async fn update_service(&self, id: &str, u: &ServiceUpdate) -> Result<Service, ApiError> {
-        self.write(
-            Method::PATCH,
-            format!("/api/marketplace/services/{}", seg(id)),
-            Some(u),
-            "service",
-        )
-        .await
+        self.write(Method::PATCH, format!("/api/marketplace/services/{}", seg(id)), Some(u), "service").await
     }
 
     pub async fn delete_service(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/marketplace/services/{}", seg(id)),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/marketplace/services/{}", seg(id)), None).await
     }
 
     pub async fn place_order(&self, o: &NewOrder) -> Result<Order, ApiError> {
-        self.write(
-            Method::POST,
-            "/api/marketplace/orders".into(),
-            Some(o),
-            "order",
-        )
-        .await
+        self.write(Method::POST, "/api/marketplace/orders".into(), Some(o), "order").await
     }
 
     /// Params: `role` (all, buyer, seller), `status`.
@@ -742,75 +432,36 @@ impl Session {
     }
 
     pub async fn order(&self, id: &str) -> Result<Order, ApiError> {
-        self.get_one(
-            format!("/api/marketplace/orders/{}", seg(id)),
-            "order",
-            Auth::Required,
-        )
-        .await
+        self.get_one(format!("/api/marketplace/orders/{}", seg(id)), "order", Auth::Required).await
     }
 
     pub async fn update_order(&self, id: &str, u: &OrderUpdate) -> Result<Order, ApiError> {
-        self.write(
-            Method::PATCH,
-            format!("/api/marketplace/orders/{}", seg(id)),
-            Some(u),
-            "order",
-        )
-        .await
+        self.write(Method::PATCH, format!("/api/marketplace/orders/{}", seg(id)), Some(u), "order").await
     }
 
     pub fn order_messages(&self, order_id: &str) -> List<OrderMessage> {
-        self.list(
-            format!("/api/marketplace/orders/{}/messages", seg(order_id)),
-            "messages",
-            Auth::Required,
-        )
+        self.list(format!("/api/marketplace/orders/{}/messages", seg(order_id)), "messages", Auth::Required)
     }
 
-    pub async fn send_order_message(
-        &self,
-        order_id: &str,
-        m: &NewOrderMessage,
-    ) -> Result<OrderMessage, ApiError> {
-        limits::check_text(
-            "content",
-            &m.content,
-            limits::ORDER_MESSAGE_MAX_CHARS,
-            false,
-        )?;
-        self.write(
-            Method::POST,
-            format!("/api/marketplace/orders/{}/messages", seg(order_id)),
-            Some(m),
-            "message",
-        )
-        .await
+    pub async fn send_order_message(&self, order_id: &str, m: &NewOrderMessage) -> Result<OrderMessage, ApiError> {
+        limits::check_text("content", &m.content, limits::ORDER_MESSAGE_MAX_CHARS, false)?;
+        self.write(Method::POST, format!("/api/marketplace/orders/{}/messages", seg(order_id)), Some(m), "message").await
     }
 
     pub async fn review(&self, r: &NewReview) -> Result<Review, ApiError> {
         limits::check_rating("rating", r.rating)?;
-        for (f, v) in [
-            ("qualityRating", r.quality_rating),
-            ("communicationRating", r.communication_rating),
-            ("deliveryRating", r.delivery_rating),
-        ] {
+        for (f, v) in
+            [("qualityRating", r.quality_rating), ("communicationRating", r.communication_rating), ("deliveryRating", r.delivery_rating)]
+        {
             if let Some(v) = v {
                 limits::check_rating(f, v)?;
             }
         }
-        self.write(
-            Method::POST,
-            "/api/marketplace/reviews".into(),
-            Some(r),
-            "review",
-        )
-        .await
+        self.write(Method::POST, "/api/marketplace/reviews".into(), Some(r), "review").await
     }
 
     pub fn reviews(&self, service_id: &str) -> List<Review> {
-        self.list("/api/marketplace/reviews".into(), "reviews", Auth::Public)
-            .param("serviceId", service_id)
+        self.list("/api/marketplace/reviews".into(), "reviews", Auth::Public).param("serviceId", service_id)
     }
 
     /// Params: `status` (PENDING, PROCESSING, COMPLETED).
@@ -819,32 +470,16 @@ impl Session {
     }
 
     pub async fn request_payout(&self, payout_id: &str) -> Result<Payout, ApiError> {
-        self.write(
-            Method::POST,
-            "/api/marketplace/payouts".into(),
-            Some(&json!({ "payoutId": payout_id })),
-            "payout",
-        )
-        .await
+        self.write(Method::POST, "/api/marketplace/payouts".into(), Some(&json!({ "payoutId": payout_id })), "payout").await
     }
 
     pub async fn payment_account(&self) -> Result<PaymentAccount, ApiError> {
-        self.get_one("/api/marketplace/connect".into(), "account", Auth::Required)
-            .await
+        self.get_one("/api/marketplace/connect".into(), "account", Auth::Required).await
     }
 
-    pub async fn setup_payment_account(
-        &self,
-        crypto_wallet: Option<&str>,
-    ) -> Result<PaymentAccount, ApiError> {
+    pub async fn setup_payment_account(&self, crypto_wallet: Option<&str>) -> Result<PaymentAccount, ApiError> {
         let body = crypto_wallet.map(|w| json!({ "preferCrypto": true, "cryptoWalletAddress": w }));
-        self.write(
-            Method::POST,
-            "/api/marketplace/connect".into(),
-            body.as_ref(),
-            "account",
-        )
-        .await
+        self.write(Method::POST, "/api/marketplace/connect".into(), body.as_ref(), "account").await
     }
 
     // ---- notifications ----
@@ -854,13 +489,8 @@ impl Session {
     }
 
     pub async fn notification_count(&self) -> Result<u64, ApiError> {
-        let v: Value = self
-            .get_one("/api/notifications/count".into(), "_", Auth::Required)
-            .await?;
-        Ok(v.get("count")
-            .or_else(|| v.get("unread"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0))
+        let v: Value = self.get_one("/api/notifications/count".into(), "_", Auth::Required).await?;
+        Ok(v.get("count").or_else(|| v.get("unread")).and_then(Value::as_u64).unwrap_or(0))
     }
 
     pub async fn mark_notifications_read(&self, t: &ReadTarget) -> Result<(), ApiError> {
@@ -868,87 +498,40 @@ impl Session {
             ReadTarget::All => json!({ "all": true }),
             ReadTarget::Ids(ids) => json!({ "ids": ids }),
         };
-        self.write_unit(Method::POST, "/api/notifications/read".into(), Some(body))
-            .await
+        self.write_unit(Method::POST, "/api/notifications/read".into(), Some(body)).await
     }
 
     // ---- analytics ----
 
     /// `range` is `7d`, `30d` or `90d`.
     pub async fn analytics_overview(&self, range: &str) -> Result<AnalyticsOverview, ApiError> {
-        self.get_query(
-            "/api/analytics/overview".into(),
-            vec![("range".into(), range.into())],
-            "_",
-        )
-        .await
+        self.get_query("/api/analytics/overview".into(), vec![("range".into(), range.into())], "_").await
     }
 
     /// `sort_by` is `likes`, `comments`, `views` or `engagement`.
     pub async fn post_performance(&self, sort_by: &str, limit: u32) -> Result<Vec<Post>, ApiError> {
-        self.get_vec(
-            "/api/analytics/posts".into(),
-            vec![
-                ("sortBy".into(), sort_by.into()),
-                ("limit".into(), limit.to_string()),
-            ],
-            "posts",
-        )
-        .await
+        self.get_vec("/api/analytics/posts".into(), vec![("sortBy".into(), sort_by.into()), ("limit".into(), limit.to_string())], "posts")
+            .await
     }
 
     // ---- uploads and media ----
 
-    async fn upload(
-        &self,
-        path: &str,
-        kind: UploadKind,
-        file: Upload,
-        fields: Vec<(String, String)>,
-    ) -> Result<Value, ApiError> {
+    async fn upload(&self, path: &str, kind: UploadKind, file: Upload, fields: Vec<(String, String)>) -> Result<Value, ApiError> {
         limits::check_upload(kind, &file.content_type, file.bytes.len())?;
-        let body = Body::Multipart {
-            fields,
-            file: file.bytes,
-            filename: file.filename,
-            mime: file.content_type,
-        };
-        self.call(Self::req(Method::POST, path.into(), body, Auth::Required))
-            .await
+        let body = Body::Multipart { fields, file: file.bytes, filename: file.filename, mime: file.content_type };
+        self.call(Self::req(Method::POST, path.into(), body, Auth::Required)).await
     }
 
     /// Uploads an image; `purpose` is e.g. `post`.
     pub async fn upload_image(&self, file: Upload, purpose: &str) -> Result<Media, ApiError> {
-        let v = self
-            .upload(
-                "/api/upload",
-                UploadKind::Image,
-                file,
-                vec![("purpose".into(), purpose.into())],
-            )
-            .await?;
-        decode_one(v, "media").map_err(|detail| ApiError::Decode {
-            method: "POST".into(),
-            path: "/api/upload".into(),
-            detail,
-        })
+        let v = self.upload("/api/upload", UploadKind::Image, file, vec![("purpose".into(), purpose.into())]).await?;
+        decode_one(v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload".into(), detail })
     }
 
     /// Uploads a video; `purpose` is `post` or `byte`.
     pub async fn upload_video(&self, file: Upload, purpose: &str) -> Result<Media, ApiError> {
-        let v = self
-            .upload(
-                "/api/upload/video",
-                UploadKind::Video,
-                file,
-                vec![("purpose".into(), purpose.into())],
-            )
-            .await?;
-        decode_one(v, "media").map_err(|detail| ApiError::Decode {
-            method: "POST".into(),
-            path: "/api/upload/video".into(),
-            detail,
-        })
+        let v = self.upload("/api/upload/video", UploadKind::Video, file, vec![("purpose".into(), purpose.into())]).await?;
+        decode_one(v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload/video".into(), detail })
     }
 
     /// Params: `type` (IMAGE, VIDEO, AUDIO), `purpose`.
@@ -961,38 +544,22 @@ impl Session {
             MediaRef::Id(id) => json!({ "id": id }),
             MediaRef::Url(u) => json!({ "url": u }),
         };
-        self.write_unit(Method::DELETE, "/api/upload".into(), Some(body))
-            .await
+        self.write_unit(Method::DELETE, "/api/upload".into(), Some(body)).await
     }
 
     // ---- connected services ----
 
     pub async fn connected_services(&self) -> Result<Vec<ConnectedService>, ApiError> {
-        self.get_vec("/api/settings/services".into(), vec![], "services")
-            .await
+        self.get_vec("/api/settings/services".into(), vec![], "services").await
     }
 
     /// Connects (or updates) a provider's API key. The key only travels in the body.
-    pub async fn connect_service(
-        &self,
-        provider: &Provider,
-        api_key: &SecretString,
-    ) -> Result<ConnectedService, ApiError> {
+    pub async fn connect_service(&self, provider: &Provider, api_key: &SecretString) -> Result<ConnectedService, ApiError> {
         let body = json!({ "provider": provider, "apiKey": api_key.expose_secret() });
-        self.write(
-            Method::POST,
-            "/api/settings/services".into(),
-            Some(&body),
-            "service",
-        )
-        .await
+        self.write(Method::POST, "/api/settings/services".into(), Some(&body), "service").await
     }
 
-    pub async fn toggle_service(
-        &self,
-        provider: &Provider,
-        active: bool,
-    ) -> Result<ConnectedService, ApiError> {
+    pub async fn toggle_service(&self, provider: &Provider, active: bool) -> Result<ConnectedService, ApiError> {
         self.write(
             Method::PATCH,
             format!("/api/settings/services/{}", seg(provider.as_str())),
@@ -1003,79 +570,43 @@ impl Session {
     }
 
     pub async fn disconnect_service(&self, provider: &Provider) -> Result<(), ApiError> {
-        self.write_unit(
-            Method::DELETE,
-            format!("/api/settings/services/{}", seg(provider.as_str())),
-            None,
-        )
-        .await
+        self.write_unit(Method::DELETE, format!("/api/settings/services/{}", seg(provider.as_str())), None).await
     }
 
     pub async fn test_service(&self, provider: &Provider) -> Result<ServiceTest, ApiError> {
-        self.write::<Value, _>(
-            Method::POST,
-            format!("/api/settings/services/{}/test", seg(provider.as_str())),
-            None,
-            "_",
-        )
-        .await
+        self.write::<Value, _>(Method::POST, format!("/api/settings/services/{}/test", seg(provider.as_str())), None, "_").await
     }
 
     // ---- generation ----
 
     pub async fn generate(&self, g: &GenerateRequest) -> Result<GenerationStarted, ApiError> {
-        limits::check_generation(
-            &g.provider,
-            &g.generation_type,
-            &g.prompt,
-            g.content.as_deref(),
-        )?;
-        self.write(Method::POST, "/api/generate".into(), Some(g), "job")
-            .await
+        limits::check_generation(&g.provider, &g.generation_type, &g.prompt, g.content.as_deref())?;
+        self.write(Method::POST, "/api/generate".into(), Some(g), "job").await
     }
 
     pub async fn pending_jobs(&self) -> Result<Vec<GenerationJob>, ApiError> {
-        self.get_vec("/api/generate/pending".into(), vec![], "jobs")
-            .await
+        self.get_vec("/api/generate/pending".into(), vec![], "jobs").await
     }
 
     pub fn generation_history(&self) -> List<GenerationJob> {
         self.list("/api/generate/history".into(), "jobs", Auth::Required)
     }
 
-    pub async fn models(
-        &self,
-        provider: &Provider,
-        t: &GenerationType,
-    ) -> Result<Vec<Model>, ApiError> {
+    pub async fn models(&self, provider: &Provider, t: &GenerationType) -> Result<Vec<Model>, ApiError> {
         self.get_vec(
             "/api/generate/models".into(),
-            vec![
-                ("provider".into(), provider.to_string()),
-                ("type".into(), t.to_string()),
-            ],
+            vec![("provider".into(), provider.to_string()), ("type".into(), t.to_string())],
             "models",
         )
         .await
     }
 
     pub async fn retry_generation(&self, job_id: &str) -> Result<GenerationStarted, ApiError> {
-        self.write::<Value, _>(
-            Method::POST,
-            format!("/api/generate/{}/retry", seg(job_id)),
-            None,
-            "job",
-        )
-        .await
+        self.write::<Value, _>(Method::POST, format!("/api/generate/{}/retry", seg(job_id)), None, "job").await
     }
 
     pub async fn voices(&self, provider: &Provider) -> Result<Vec<Voice>, ApiError> {
-        self.get_vec(
-            "/api/generate/voices".into(),
-            vec![("provider".into(), provider.to_string())],
-            "voices",
-        )
-        .await
+        self.get_vec("/api/generate/voices".into(), vec![("provider".into(), provider.to_string())], "voices").await
     }
 
     // ---- bytes ----
@@ -1085,64 +616,41 @@ impl Session {
     }
 
     pub async fn byte(&self, id: &str) -> Result<Byte, ApiError> {
-        self.get_one(format!("/api/bytes/{}", seg(id)), "byte", Auth::Public)
-            .await
+        self.get_one(format!("/api/bytes/{}", seg(id)), "byte", Auth::Public).await
     }
 
     pub async fn create_byte(&self, b: &NewByte) -> Result<Byte, ApiError> {
         limits::check_text("caption", &b.caption, limits::POST_MAX_CHARS, true)?;
-        self.write(Method::POST, "/api/bytes".into(), Some(b), "byte")
-            .await
+        self.write(Method::POST, "/api/bytes".into(), Some(b), "byte").await
     }
 
     pub async fn delete_byte(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, format!("/api/bytes/{}", seg(id)), None)
-            .await
+        self.write_unit(Method::DELETE, format!("/api/bytes/{}", seg(id)), None).await
     }
 
     pub async fn like_byte(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::POST, format!("/api/bytes/{}/like", seg(id)), None)
-            .await
+        self.write_unit(Method::POST, format!("/api/bytes/{}/like", seg(id)), None).await
     }
 
     pub async fn unlike_byte(&self, id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::DELETE, format!("/api/bytes/{}/like", seg(id)), None)
-            .await
+        self.write_unit(Method::DELETE, format!("/api/bytes/{}/like", seg(id)), None).await
     }
 
     pub async fn comment_byte(&self, id: &str, c: &NewComment) -> Result<Comment, ApiError> {
         limits::check_text("content", &c.content, limits::BYTE_COMMENT_MAX_CHARS, false)?;
-        self.write(
-            Method::POST,
-            format!("/api/bytes/{}/comments", seg(id)),
-            Some(c),
-            "comment",
-        )
-        .await
+        self.write(Method::POST, format!("/api/bytes/{}/comments", seg(id)), Some(c), "comment").await
     }
 
     pub fn byte_comments(&self, id: &str) -> List<Comment> {
-        self.list(
-            format!("/api/bytes/{}/comments", seg(id)),
-            "comments",
-            Auth::Public,
-        )
+        self.list(format!("/api/bytes/{}/comments", seg(id)), "comments", Auth::Public)
     }
 
     // ---- reports ----
 
     pub async fn report(&self, r: &NewReport) -> Result<Report, ApiError> {
-        if r.reported_agent_id.is_none()
-            && r.reported_post_id.is_none()
-            && r.reported_comment_id.is_none()
-        {
-            return Err(LimitError::new(
-                "report",
-                "name at least one of reportedAgentId, reportedPostId, reportedCommentId",
-            )
-            .into());
+        if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
+            return Err(LimitError::new("report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId").into());
         }
-        self.write(Method::POST, "/api/reports".into(), Some(r), "report")
-            .await
+        self.write(Method::POST, "/api/reports".into(), Some(r), "report").await
     }
 }

@@ -19,19 +19,10 @@ pub enum ApiError {
     },
     /// The request may or may not have reached the server.
     #[error("{method} {path}: network error ({}): {detail}", if *.maybe_sent { "the request may have been processed" } else { "not sent" })]
-    Transport {
-        method: String,
-        path: String,
-        detail: String,
-        maybe_sent: bool,
-    },
+    Transport { method: String, path: String, detail: String, maybe_sent: bool },
     /// The answer was not what the API promises.
     #[error("{method} {path}: unexpected answer: {detail}")]
-    Decode {
-        method: String,
-        path: String,
-        detail: String,
-    },
+    Decode { method: String, path: String, detail: String },
     /// Caught before sending: the request breaks a documented platform limit.
     #[error("invalid request: {0}")]
     Invalid(#[from] LimitError),
@@ -93,9 +84,6 @@ pub struct LimitError {
 
 impl LimitError {
     pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
-        LimitError {
-            field,
-            problem: problem.into(),
-        }
+        LimitError { field, problem: problem.into() }
     }
 }

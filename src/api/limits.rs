@@ -29,21 +29,13 @@ pub fn char_len(s: &str) -> usize {
     s.chars().count()
 }
 
-pub fn check_text(
-    field: &'static str,
-    s: &str,
-    max: usize,
-    allow_empty: bool,
-) -> Result<(), LimitError> {
+pub fn check_text(field: &'static str, s: &str, max: usize, allow_empty: bool) -> Result<(), LimitError> {
     if !allow_empty && s.trim().is_empty() {
         return Err(LimitError::new(field, "must not be empty"));
     }
     let n = char_len(s);
     if n > max {
-        return Err(LimitError::new(
-            field,
-            format!("{n} characters, the platform allows at most {max}"),
-        ));
+        return Err(LimitError::new(field, format!("{n} characters, the platform allows at most {max}")));
     }
     Ok(())
 }
@@ -52,25 +44,13 @@ pub fn check_text(
 pub fn check_handle(handle: &str) -> Result<(), LimitError> {
     let len = handle.len();
     if !(3..=30).contains(&len) {
-        return Err(LimitError::new(
-            "handle",
-            format!("must be 3-30 characters, got {len}"),
-        ));
+        return Err(LimitError::new("handle", format!("must be 3-30 characters, got {len}")));
     }
     if !handle.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err(LimitError::new(
-            "handle",
-            "must start with a lowercase letter",
-        ));
+        return Err(LimitError::new("handle", "must start with a lowercase letter"));
     }
-    if !handle
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        return Err(LimitError::new(
-            "handle",
-            "only lowercase letters, digits and underscores are allowed",
-        ));
+    if !handle.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(LimitError::new("handle", "only lowercase letters, digits and underscores are allowed"));
     }
     Ok(())
 }
@@ -85,32 +65,18 @@ pub fn check_rating(field: &'static str, r: u8) -> Result<(), LimitError> {
 
 pub fn check_media_ids(ids: &[String]) -> Result<(), LimitError> {
     if ids.len() > MAX_IMAGES_PER_POST {
-        return Err(LimitError::new(
-            "mediaIds",
-            format!(
-                "at most {MAX_IMAGES_PER_POST} images per post, got {}",
-                ids.len()
-            ),
-        ));
+        return Err(LimitError::new("mediaIds", format!("at most {MAX_IMAGES_PER_POST} images per post, got {}", ids.len())));
     }
     Ok(())
 }
 
-pub fn check_generation(
-    provider: &Provider,
-    t: &GenerationType,
-    prompt: &str,
-    content: Option<&str>,
-) -> Result<(), LimitError> {
+pub fn check_generation(provider: &Provider, t: &GenerationType, prompt: &str, content: Option<&str>) -> Result<(), LimitError> {
     check_text("prompt", prompt, PROMPT_MAX_CHARS, false)?;
     if let Some(c) = content {
         check_text("content", c, POST_MAX_CHARS, true)?;
     }
     if !provider.supports(t) {
-        return Err(LimitError::new(
-            "generationType",
-            format!("{provider} does not generate {t}"),
-        ));
+        return Err(LimitError::new("generationType", format!("{provider} does not generate {t}")));
     }
     Ok(())
 }
@@ -123,19 +89,10 @@ pub fn check_upload(kind: UploadKind, content_type: &str, size: usize) -> Result
         UploadKind::Video => (VIDEO_TYPES, VIDEO_MAX_BYTES),
     };
     if !types.contains(&content_type) {
-        return Err(LimitError::new(
-            "file",
-            format!(
-                "type {content_type} is not accepted; expected one of {}",
-                types.join(", ")
-            ),
-        ));
+        return Err(LimitError::new("file", format!("type {content_type} is not accepted; expected one of {}", types.join(", "))));
     }
     if size > max {
-        return Err(LimitError::new(
-            "file",
-            format!("{size} bytes, the platform allows at most {max}"),
-        ));
+        return Err(LimitError::new("file", format!("{size} bytes, the platform allows at most {max}")));
     }
     Ok(())
 }

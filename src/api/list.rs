@@ -25,14 +25,7 @@ pub struct List<T> {
 
 impl<T: DeserializeOwned + Send + 'static> List<T> {
     pub(crate) fn new(session: &Session, path: String, key: &'static str, auth: Auth) -> Self {
-        List {
-            session: session.clone(),
-            path,
-            key,
-            auth,
-            query: vec![],
-            _t: PhantomData,
-        }
+        List { session: session.clone(), path, key, auth, query: vec![], _t: PhantomData }
     }
 
     /// Items per page (the platform allows at most 100).
@@ -59,19 +52,9 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
     }
 
     pub async fn page(&self) -> Result<Page<T>, ApiError> {
-        let req = Request {
-            method: Method::GET,
-            path: self.path.clone(),
-            query: self.query.clone(),
-            body: Body::None,
-            auth: self.auth,
-        };
+        let req = Request { method: Method::GET, path: self.path.clone(), query: self.query.clone(), body: Body::None, auth: self.auth };
         let v = self.session.call(req).await?;
-        decode_page(v, self.key).map_err(|detail| ApiError::Decode {
-            method: "GET".into(),
-            path: self.path.clone(),
-            detail,
-        })
+        decode_page(v, self.key).map_err(|detail| ApiError::Decode { method: "GET".into(), path: self.path.clone(), detail })
     }
 
     /// Every item, page after page, following `nextCursor` until `hasMore` is false.
@@ -81,10 +64,7 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
                 return Ok::<_, ApiError>(None);
             }
             let page = list.page().await?;
-            let next = page
-                .next_cursor
-                .clone()
-                .filter(|c| page.has_more && !c.is_empty() && !page.items.is_empty());
+            let next = page.next_cursor.clone().filter(|c| page.has_more && !c.is_empty() && !page.items.is_empty());
             let list = match next {
                 Some(c) => (list.cursor(c), false),
                 None => (list, true),
@@ -102,41 +82,22 @@ pub fn decode_page<T: DeserializeOwned>(v: Value, key: &str) -> Result<Page<T>, 
     let (items, next_cursor, has_more) = match v {
         Value::Array(_) => (v, None, false),
         Value::Object(mut m) => {
-            let items = m
-                .remove(key)
-                .or_else(|| m.remove("data"))
-                .or_else(|| m.remove("items"))
-                .unwrap_or(Value::Array(vec![]));
-            let next = m
-                .get("nextCursor")
-                .or_else(|| m.get("next_cursor"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let more = m
-                .get("hasMore")
-                .or_else(|| m.get("has_more"))
-                .and_then(Value::as_bool)
-                .unwrap_or(next.is_some());
+            let items = m.remove(key).or_else(|| m.remove("data")).or_else(|| m.remove("items")).unwrap_or(Value::Array(vec![]));
+            let next = m.get("nextCursor").or_else(|| m.get("next_cursor")).and_then(Value::as_str).map(str::to_string);
+            let more = m.get("hasMore").or_else(|| m.get("has_more")).and_then(Value::as_bool).unwrap_or(next.is_some());
             (items, next, more)
         }
         Value::Null => (Value::Array(vec![]), None, false),
         other => return Err(format!("expected a list of {key}, got {other}")),
     };
-    let items: Vec<T> =
-        serde_json::from_value(items).map_err(|e| format!("decoding {key}: {e}"))?;
-    Ok(Page {
-        items,
-        next_cursor,
-        has_more,
-    })
+    let items: Vec<T> = serde_json::from_value(items).map_err(|e| format!("decoding {key}: {e}"))?;
+    Ok(Page { items, next_cursor, has_more })
 }
 
 /// Unwraps `{key: {...}}` when present, else takes the body itself.
 pub fn decode_one<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, String> {
     let inner = match v {
-        Value::Object(mut m) if m.get(key).is_some_and(Value::is_object) => {
-            m.remove(key).unwrap_or_default()
-        }
+        Value::Object(mut m) if m.get(key).is_some_and(Value::is_object) => m.remove(key).unwrap_or_default(),
         other => other,
     };
     serde_json::from_value(inner).map_err(|e| format!("decoding {key}: {e}"))
@@ -150,11 +111,7 @@ mod tests {
 
     #[test]
     fn envelopes() {
-        let p: Page<Post> = decode_page(
-            json!({"posts":[{"id":"1","new":true}],"nextCursor":"1","hasMore":true}),
-            "posts",
-        )
-        .unwrap();
+        let p: Page<Post> = decode_page(json!({"posts":[{"id":"1","new":true}],"nextCursor":"1","hasMore":true}), "posts").unwrap();
         assert_eq!(p.items[0].id, "1");
         assert!(p.has_more);
         let p: Page<Post> = decode_page(json!([{"id":"2"}]), "posts").unwrap();

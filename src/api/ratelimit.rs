@@ -54,22 +54,14 @@ pub struct Budgets {
 
 impl Default for Budgets {
     fn default() -> Self {
-        Budgets {
-            reads_per_minute: 100,
-            writes_per_minute: 30,
-            auth_per_minute: 10,
-        }
+        Budgets { reads_per_minute: 100, writes_per_minute: 30, auth_per_minute: 10 }
     }
 }
 
 impl Budgets {
     /// No client-side limit (benchmarks against a sandbox without limits).
     pub fn unlimited() -> Self {
-        Budgets {
-            reads_per_minute: 0,
-            writes_per_minute: 0,
-            auth_per_minute: 0,
-        }
+        Budgets { reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0 }
     }
 }
 
@@ -90,15 +82,10 @@ impl ClassBudget {
             // A small burst keeps start-up polite: never the whole minute's allowance at once.
             let burst = NonZeroU32::new((per_minute / 10).max(1)).unwrap_or(NonZeroU32::MIN);
             let period = Duration::from_secs(60) / n.get();
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_minute(n))
-                .allow_burst(burst);
+            let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_minute(n)).allow_burst(burst);
             RateLimiter::direct(quota)
         });
-        ClassBudget {
-            gcra,
-            server: Mutex::new(ServerWindow::default()),
-        }
+        ClassBudget { gcra, server: Mutex::new(ServerWindow::default()) }
     }
 }
 
@@ -169,11 +156,7 @@ impl RateLimits {
             match wait {
                 Some(d) => {
                     self.stats.window_waits.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        class = c.name(),
-                        wait_ms = d.as_millis() as u64,
-                        "rate budget spent, waiting for the window to reset"
-                    );
+                    tracing::debug!(class = c.name(), wait_ms = d.as_millis() as u64, "rate budget spent, waiting for the window to reset");
                     tokio::time::sleep(d).await;
                 }
                 None => return,
@@ -193,11 +176,7 @@ impl RateLimits {
             let r = u32::try_from(r).unwrap_or(u32::MAX);
             // Answers to concurrent requests arrive out of order: keep the lower count within a window.
             w.remaining = Some(match (w.remaining, reset, w.reset_at) {
-                (Some(cur), Some(new_reset), Some(old_reset))
-                    if new_reset <= old_reset + Duration::from_millis(500) =>
-                {
-                    cur.min(r)
-                }
+                (Some(cur), Some(new_reset), Some(old_reset)) if new_reset <= old_reset + Duration::from_millis(500) => cur.min(r),
                 _ => r,
             });
         }
@@ -221,23 +200,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
-    h.get(name)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .map(|f| f.max(0.0).ceil() as u64)
+    h.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().map(|f| f.max(0.0).ceil() as u64)
 }
 
 /// `X-RateLimit-Reset` is read as Unix seconds when it looks like a timestamp, else as seconds from now.
 pub fn reset_instant(v: u64) -> Instant {
     let now = Instant::now();
     if v > 1_000_000_000 {
-        let epoch_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
+        let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
         let delta = (v as f64 - epoch_now).max(0.0);
         now + Duration::from_secs_f64(delta.min(3600.0))
     } else {

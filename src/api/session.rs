@@ -27,10 +27,7 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .finish()
+        f.debug_struct("Credentials").field("client_id", &self.client_id).field("client_secret", &"[redacted]").finish()
     }
 }
 
@@ -60,10 +57,7 @@ impl SessionConfig {
     }
 
     pub fn credentials(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.credentials = Some(Credentials {
-            client_id: client_id.into(),
-            client_secret: SecretString::from(secret.into()),
-        });
+        self.credentials = Some(Credentials { client_id: client_id.into(), client_secret: SecretString::from(secret.into()) });
         self
     }
 
@@ -109,15 +103,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("base", &self.inner.base)
-            .field(
-                "client_id",
-                &self
-                    .inner
-                    .cfg
-                    .credentials
-                    .as_ref()
-                    .map(|c| c.client_id.as_str()),
-            )
+            .field("client_id", &self.inner.cfg.credentials.as_ref().map(|c| c.client_id.as_str()))
             .finish_non_exhaustive()
     }
 }
@@ -127,12 +113,7 @@ impl std::fmt::Debug for Session {
 pub(crate) enum Body {
     None,
     Json(Value),
-    Multipart {
-        fields: Vec<(String, String)>,
-        file: Vec<u8>,
-        filename: String,
-        mime: String,
-    },
+    Multipart { fields: Vec<(String, String)>, file: Vec<u8>, filename: String, mime: String },
 }
 
 /// Whether a request carries the bearer token.
@@ -155,19 +136,13 @@ struct Raw {
     body: Vec<u8>,
 }
 
-pub const USER_AGENT: &str = concat!(
-    "imagine-agent/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/imagine-agent)"
-);
+pub const USER_AGENT: &str = concat!("imagine-agent/", env!("CARGO_PKG_VERSION"), " (+https://github.com/imagine-agent)");
 
 impl Session {
     pub fn new(cfg: SessionConfig) -> Result<Session, ApiError> {
         let base = cfg.base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ApiError::Config(format!(
-                "base URL must start with http:// or https://, got {base:?}"
-            )));
+            return Err(ApiError::Config(format!("base URL must start with http:// or https://, got {base:?}")));
         }
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -199,11 +174,7 @@ impl Session {
     }
 
     pub fn client_id(&self) -> Option<&str> {
-        self.inner
-            .cfg
-            .credentials
-            .as_ref()
-            .map(|c| c.client_id.as_str())
+        self.inner.cfg.credentials.as_ref().map(|c| c.client_id.as_str())
     }
 
     pub fn stats(&self) -> &SessionStats {
@@ -234,10 +205,7 @@ impl Session {
         }
         let refresh = guard.as_ref().and_then(|t| t.refresh.clone());
         let fresh = match refresh {
-            Some(rt) => match self
-                .grant(json!({"grant_type": "refresh_token", "refresh_token": rt.expose_secret()}))
-                .await
-            {
+            Some(rt) => match self.grant(json!({"grant_type": "refresh_token", "refresh_token": rt.expose_secret()})).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::info!(error = %e, "token refresh failed; requesting a new token with the client credentials");
@@ -252,12 +220,7 @@ impl Session {
     }
 
     async fn client_credentials_grant(&self) -> Result<CachedToken, ApiError> {
-        let c = self
-            .inner
-            .cfg
-            .credentials
-            .as_ref()
-            .ok_or_else(|| ApiError::Auth("this session has no client credentials".into()))?;
+        let c = self.inner.cfg.credentials.as_ref().ok_or_else(|| ApiError::Auth("this session has no client credentials".into()))?;
         self.grant(json!({
             "grant_type": "client_credentials",
             "client_id": c.client_id,
@@ -267,32 +230,20 @@ impl Session {
     }
 
     async fn grant(&self, body: Value) -> Result<CachedToken, ApiError> {
-        self.inner
-            .stats
-            .token_requests
-            .fetch_add(1, Ordering::Relaxed);
-        let req = Request {
-            method: Method::POST,
-            path: "/api/auth/token".into(),
-            query: vec![],
-            body: Body::Json(body),
-            auth: Auth::Public,
-        };
+        self.inner.stats.token_requests.fetch_add(1, Ordering::Relaxed);
+        let req =
+            Request { method: Method::POST, path: "/api/auth/token".into(), query: vec![], body: Body::Json(body), auth: Auth::Public };
         let raw = self.execute(&req, None).await?;
         if !raw.status.is_success() {
             let e = error_from(&req, raw.status, &raw.body, None);
             return Err(ApiError::Auth(e.to_string()));
         }
-        let t: TokenResponse = serde_json::from_slice(&raw.body)
-            .map_err(|e| ApiError::Auth(format!("token answer not understood: {e}")))?;
+        let t: TokenResponse =
+            serde_json::from_slice(&raw.body).map_err(|e| ApiError::Auth(format!("token answer not understood: {e}")))?;
         if t.access_token.is_empty() {
             return Err(ApiError::Auth("token answer has no access_token".into()));
         }
-        let lifetime = Duration::from_secs(if t.expires_in == 0 {
-            3600
-        } else {
-            t.expires_in
-        });
+        let lifetime = Duration::from_secs(if t.expires_in == 0 { 3600 } else { t.expires_in });
         // Refresh 5 minutes early, as the SDK does; proportionally earlier for short-lived tokens.
         let margin = Duration::from_secs(300).min(lifetime / 5);
         Ok(CachedToken {
@@ -350,10 +301,7 @@ impl Session {
     /// and waiting out 429s.
     async fn execute(&self, req: &Request, token: Option<&SecretString>) -> Result<Raw, ApiError> {
         let class = Class::of(req.method.as_str(), &req.path);
-        let idempotent = matches!(
-            req.method,
-            Method::GET | Method::HEAD | Method::DELETE | Method::PUT
-        );
+        let idempotent = matches!(req.method, Method::GET | Method::HEAD | Method::DELETE | Method::PUT);
         let mut backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(Duration::from_millis(200))
@@ -441,23 +389,15 @@ impl Session {
         match &req.body {
             Body::None => rb,
             Body::Json(v) => rb.json(v),
-            Body::Multipart {
-                fields,
-                file,
-                filename,
-                mime,
-            } => {
+            Body::Multipart { fields, file, filename, mime } => {
                 let mut form = reqwest::multipart::Form::new();
                 for (k, v) in fields {
                     form = form.text(k.clone(), v.clone());
                 }
-                let part =
-                    reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone());
+                let part = reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone());
                 let part = match part.mime_str(mime) {
                     Ok(p) => p,
-                    Err(_) => {
-                        reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone())
-                    }
+                    Err(_) => reqwest::multipart::Part::bytes(file.clone()).file_name(filename.clone()),
                 };
                 rb.multipart(form.part("file", part))
             }
@@ -465,30 +405,14 @@ impl Session {
     }
 }
 
-fn error_from(
-    req: &Request,
-    status: StatusCode,
-    body: &[u8],
-    retry_after: Option<Duration>,
-) -> ApiError {
+fn error_from(req: &Request, status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> ApiError {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = v
-        .get("error")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
-        .to_string();
+    let code = v.get("error").and_then(Value::as_str).unwrap_or_else(|| status.canonical_reason().unwrap_or("error")).to_string();
     let message = v
         .get("message")
         .or_else(|| v.get("error_description"))
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-    ApiError::Http {
-        method: req.method.to_string(),
-        path: req.path.clone(),
-        status: status.as_u16(),
-        code,
-        message,
-        retry_after,
-    }
+    ApiError::Http { method: req.method.to_string(), path: req.path.clone(), status: status.as_u16(), code, message, retry_after }
 }

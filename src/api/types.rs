@@ -576,10 +576,7 @@ pub struct TokenResponse {
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("access_token", &"[redacted]")
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenResponse").field("access_token", &"[redacted]").field("expires_in", &self.expires_in).finish_non_exhaustive()
     }
 }
 
@@ -620,11 +617,7 @@ pub struct NewPost {
 
 impl NewPost {
     pub fn text(content: impl Into<String>) -> Self {
-        NewPost {
-            content: content.into(),
-            media_type: Some(MediaType::Text),
-            media_ids: vec![],
-        }
+        NewPost { content: content.into(), media_type: Some(MediaType::Text), media_ids: vec![] }
     }
 }
 
@@ -795,10 +788,7 @@ mod tests {
 
     #[test]
     fn notification_keeps_raw_and_accepts_aliases() {
-        let n: Notification = serde_json::from_str(
-            r#"{"id":"n1","type":"MENTION","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#,
-        )
-        .unwrap();
+        let n: Notification = serde_json::from_str(r#"{"id":"n1","type":"MENTION","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#).unwrap();
         assert_eq!(n.kind, Some(NotificationType::Mention));
         assert_eq!(n.actor.as_ref().unwrap().handle, "bob");
         assert_eq!(n.raw["extra"]["x"], 1);
@@ -806,10 +796,7 @@ mod tests {
 
     #[test]
     fn token_debug_is_redacted() {
-        let t = TokenResponse {
-            access_token: "iat_secret".into(),
-            ..Default::default()
-        };
+        let t = TokenResponse { access_token: "iat_secret".into(), ..Default::default() };
         assert!(!format!("{t:?}").contains("iat_secret"));
     }
 }

@@ -73,11 +73,7 @@ pub struct Spec {
 }
 
 fn default_on() -> Vec<NotificationType> {
-    vec![
-        NotificationType::Mention,
-        NotificationType::Comment,
-        NotificationType::Reply,
-    ]
+    vec![NotificationType::Mention, NotificationType::Comment, NotificationType::Reply]
 }
 
 fn one() -> usize {
@@ -87,9 +83,7 @@ fn one() -> usize {
 /// Why an event got no reply.
 fn skip(ctx: &Ctx, reason: &'static str, n: &Notification) {
     tracing::info!(notification = %n.id, reason, "not replying");
-    ctx.identity
-        .metrics
-        .action(&[ctx.behavior.as_str(), "reply"], reason);
+    ctx.identity.metrics.action(&[ctx.behavior.as_str(), "reply"], reason);
 }
 
 impl Spec {
@@ -97,14 +91,8 @@ impl Spec {
         c.name(&self.name);
         c.content("content", &self.content);
         for k in &self.on {
-            if !matches!(
-                k,
-                NotificationType::Mention | NotificationType::Comment | NotificationType::Reply
-            ) {
-                c.problem(
-                    "on",
-                    format!("auto_reply reacts to MENTION, COMMENT or REPLY, not {k}"),
-                );
+            if !matches!(k, NotificationType::Mention | NotificationType::Comment | NotificationType::Reply) {
+                c.problem("on", format!("auto_reply reacts to MENTION, COMMENT or REPLY, not {k}"));
             }
         }
         if self.on.is_empty() {
@@ -119,13 +107,7 @@ impl Spec {
     }
 
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let regex = self
-            .filters
-            .regex
-            .as_deref()
-            .map(regex::Regex::new)
-            .transpose()
-            .map_err(|e| BehaviorError::Other(e.to_string()))?;
+        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose().map_err(|e| BehaviorError::Other(e.to_string()))?;
         while let Some(items) = ctx.next_events(16).await? {
             for item in items {
                 if let Some(n) = decode_event(&item) {
@@ -137,12 +119,7 @@ impl Spec {
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        ctx: &Ctx,
-        n: &Notification,
-        regex: Option<&regex::Regex>,
-    ) -> Result<(), BehaviorError> {
+    async fn handle(&self, ctx: &Ctx, n: &Notification, regex: Option<&regex::Regex>) -> Result<(), BehaviorError> {
         let key = format!("reply:{}", n.id);
         let store = ctx.store();
         let pending = match store.action(&ctx.behavior, &key)? {
@@ -152,23 +129,14 @@ impl Spec {
         };
         let (post_id, parent_id, content) = match pending {
             // An intent from before a crash: settle it, whatever the guardrails say now.
-            Some(d) => (
-                str_of(&d, "postId"),
-                d.get("parentId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                str_of(&d, "content"),
-            ),
+            Some(d) => (str_of(&d, "postId"), d.get("parentId").and_then(Value::as_str).map(str::to_string), str_of(&d, "content")),
             None => match self.decide(ctx, n, regex).await? {
                 Some(x) => x,
                 None => return Ok(()),
             },
         };
         let session = ctx.session().clone();
-        let body = NewComment {
-            content: content.clone(),
-            parent_id: parent_id.clone(),
-        };
+        let body = NewComment { content: content.clone(), parent_id: parent_id.clone() };
         let pid = post_id.clone();
         let me = ctx.identity.agent_id.clone();
         let outcome = ctx
@@ -178,23 +146,12 @@ impl Spec {
                 json!({"postId": post_id, "parentId": parent_id, "content": content}),
                 || async move { session.comment(&pid, &body).await.map(|c| Some(c.id)) },
                 |d| async move {
-                    let comments: Vec<Comment> = ctx
-                        .session()
-                        .comments(&str_of(&d, "postId"))
-                        .limit(100)
-                        .stream()
-                        .try_collect()
-                        .await?;
-                    let parent = d
-                        .get("parentId")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
+                    let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;
+                    let parent = d.get("parentId").and_then(Value::as_str).map(str::to_string);
                     Ok(comments
                         .into_iter()
                         .find(|c| {
-                            c.agent.as_ref().is_some_and(|a| a.id == me)
-                                && c.parent_id == parent
-                                && c.content == str_of(&d, "content")
+                            c.agent.as_ref().is_some_and(|a| a.id == me) && c.parent_id == parent && c.content == str_of(&d, "content")
                         })
                         .map(|c| Some(c.id)))
                 },
@@ -220,22 +177,14 @@ impl Spec {
             skip(ctx, "no_actor", n);
             return Ok(None);
         };
-        if actor.id == ctx.identity.agent_id
-            || actor.handle.eq_ignore_ascii_case(&ctx.identity.handle)
-        {
+        if actor.id == ctx.identity.agent_id || actor.handle.eq_ignore_ascii_case(&ctx.identity.handle) {
             skip(ctx, "self", n);
             return Ok(None);
         }
         let handle = actor.handle.to_lowercase();
         let f = &self.filters;
-        if f.deny_handles
-            .iter()
-            .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle))
-            || (!f.allow_handles.is_empty()
-                && !f
-                    .allow_handles
-                    .iter()
-                    .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle)))
+        if f.deny_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle))
+            || (!f.allow_handles.is_empty() && !f.allow_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&handle)))
         {
             skip(ctx, "handle_filter", n);
             return Ok(None);
@@ -255,15 +204,8 @@ impl Spec {
         // The comment that triggered us, and its depth in the thread.
         let (trigger_text, depth) = match &n.comment_id {
             Some(cid) => {
-                let comments: Vec<Comment> = ctx
-                    .session()
-                    .comments(&post_id)
-                    .limit(100)
-                    .stream()
-                    .try_collect()
-                    .await?;
-                let by_id: HashMap<&str, &Comment> =
-                    comments.iter().map(|c| (c.id.as_str(), c)).collect();
+                let comments: Vec<Comment> = ctx.session().comments(&post_id).limit(100).stream().try_collect().await?;
+                let by_id: HashMap<&str, &Comment> = comments.iter().map(|c| (c.id.as_str(), c)).collect();
                 let Some(c) = by_id.get(cid.as_str()) else {
                     skip(ctx, "comment_gone", n);
                     return Ok(None);
@@ -296,9 +238,7 @@ impl Spec {
         }
         let store = ctx.store();
         let g = &self.guardrails;
-        let thread: u32 = store
-            .get(&ctx.behavior, &format!("thread:{post_id}"))?
-            .unwrap_or(0);
+        let thread: u32 = store.get(&ctx.behavior, &format!("thread:{post_id}"))?.unwrap_or(0);
         if thread >= g.max_replies_per_thread {
             skip(ctx, "thread_limit", n);
             return Ok(None);
@@ -347,17 +287,9 @@ impl Spec {
         let store = ctx.store();
         let now = now_ms();
         let tk = format!("thread:{post_id}");
-        store.put(
-            &ctx.behavior,
-            &tk,
-            &(store.get::<u32>(&ctx.behavior, &tk)?.unwrap_or(0) + 1),
-        )?;
+        store.put(&ctx.behavior, &tk, &(store.get::<u32>(&ctx.behavior, &tk)?.unwrap_or(0) + 1))?;
         if let Some(a) = &n.actor {
-            store.put(
-                &ctx.behavior,
-                &format!("author:{}", a.handle.to_lowercase()),
-                &now,
-            )?;
+            store.put(&ctx.behavior, &format!("author:{}", a.handle.to_lowercase()), &now)?;
         }
         let mut sent: Vec<i64> = store.get(&ctx.behavior, "sent")?.unwrap_or_default();
         sent.retain(|t| now - *t < 86_400_000);
@@ -368,8 +300,5 @@ impl Spec {
 }
 
 fn str_of(v: &Value, k: &str) -> String {
-    v.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
 }

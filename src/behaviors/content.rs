@@ -7,52 +7,25 @@ use serde_json::Value;
 
 use crate::api::limits;
 
-/// A source of text, written as exactly one of `text:`, `template:` or `list:`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(try_from = "RawContent", rename_all = "snake_case")]
-pub enum Content {
+/// A source of text, written as exactly one of `text:`, `template:` or `list:`
+/// (checked in the validation pass, so the problem is reported at its key).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
     /// The same text every time.
-    Text(String),
+    pub text: Option<String>,
     /// A minijinja template (`{{ handle }}`, `{{ date }}`, ...).
-    Template(String),
+    pub template: Option<String>,
     /// Items taken in order, or shuffled without repeats until all are used.
-    List {
-        items: Vec<String>,
-        #[serde(default)]
-        order: ListOrder,
-    },
+    pub list: Option<ListSpec>,
 }
 
-/// The YAML shape of `Content` (serde_yaml 0.9 would want `!text` tags for an enum).
-#[derive(Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct RawContent {
-    text: Option<String>,
-    template: Option<String>,
-    list: Option<RawList>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawList {
-    items: Vec<String>,
+pub struct ListSpec {
+    pub items: Vec<String>,
     #[serde(default)]
-    order: ListOrder,
-}
-
-impl TryFrom<RawContent> for Content {
-    type Error = String;
-    fn try_from(r: RawContent) -> Result<Self, String> {
-        match (r.text, r.template, r.list) {
-            (Some(t), None, None) => Ok(Content::Text(t)),
-            (None, Some(t), None) => Ok(Content::Template(t)),
-            (None, None, Some(l)) => Ok(Content::List {
-                items: l.items,
-                order: l.order,
-            }),
-            _ => Err("expected exactly one of `text:`, `template:` or `list:`".into()),
-        }
-    }
+    pub order: ListOrder,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -78,53 +51,36 @@ pub fn check_template(src: &str) -> Result<(), (usize, String)> {
         "date": "2026-01-01", "time": "09:00", "weekday": "Monday", "counter": 1, "behavior": "b",
     });
     let e = env();
-    let t = e.template_from_str(src).map_err(|e| {
-        (
-            e.line().unwrap_or(1),
-            format!("template: {}", e.detail().unwrap_or(&e.to_string())),
-        )
-    })?;
-    t.render(&sample).map(|_| ()).map_err(|e| {
-        (
-            e.line().unwrap_or(1),
-            format!("template: {}", e.detail().unwrap_or(&e.to_string())),
-        )
-    })
+    let t = e.template_from_str(src).map_err(|e| (e.line().unwrap_or(1), format!("template: {}", e.detail().unwrap_or(&e.to_string()))))?;
+    t.render(&sample).map(|_| ()).map_err(|e| (e.line().unwrap_or(1), format!("template: {}", e.detail().unwrap_or(&e.to_string()))))
 }
 
 pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
-    env()
-        .render_str(src, ctx)
-        .map_err(|e| format!("template: {e}"))
+    env().render_str(src, ctx).map_err(|e| format!("template: {e}"))
 }
 
 impl Content {
     pub fn check(&self) -> Result<(), (usize, String)> {
-        match self {
-            Content::Template(t) => check_template(t),
-            Content::List { items, .. } if items.is_empty() => {
-                Err((1, "list needs at least one item".into()))
-            }
-            Content::List { items, .. } => items.iter().try_for_each(|i| check_template(i)),
-            Content::Text(t) if t.trim().is_empty() => Err((1, "text must not be empty".into())),
-            Content::Text(_) => Ok(()),
+        match (&self.text, &self.template, &self.list) {
+            (Some(t), None, None) if t.trim().is_empty() => Err((1, "text must not be empty".into())),
+            (Some(_), None, None) => Ok(()),
+            (None, Some(t), None) => check_template(t),
+            (None, None, Some(l)) if l.items.is_empty() => Err((1, "list needs at least one item".into())),
+            (None, None, Some(l)) => l.items.iter().try_for_each(|i| check_template(i)),
+            _ => Err((1, "expected exactly one of `text:`, `template:` or `list:`".into())),
         }
     }
 
     /// Produces text; `position` keeps list progress (the caller stores it).
-    pub fn produce(
-        &self,
-        ctx: &Value,
-        position: &mut ListPosition,
-        seed: u64,
-    ) -> Result<String, String> {
-        match self {
-            Content::Text(t) => Ok(t.clone()),
-            Content::Template(t) => render(t, ctx),
-            Content::List { items, order } => {
-                let i = position.next(items.len(), *order, seed);
-                render(&items[i], ctx)
+    pub fn produce(&self, ctx: &Value, position: &mut ListPosition, seed: u64) -> Result<String, String> {
+        match (&self.text, &self.template, &self.list) {
+            (Some(t), _, _) => Ok(t.clone()),
+            (_, Some(t), _) => render(t, ctx),
+            (_, _, Some(l)) if !l.items.is_empty() => {
+                let i = position.next(l.items.len(), l.order, seed);
+                render(&l.items[i], ctx)
             }
+            _ => Err("no text source configured".into()),
         }
     }
 }
@@ -147,9 +103,7 @@ impl ListPosition {
             self.order = (0..len).collect();
             if order == ListOrder::Shuffle {
                 use rand::{seq::SliceRandom, SeedableRng};
-                let mut rng = rand::rngs::StdRng::seed_from_u64(
-                    seed ^ self.round.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                );
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ self.round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 self.order.shuffle(&mut rng);
             }
         }
@@ -188,14 +142,12 @@ mod tests {
 
     #[test]
     fn shuffled_list_has_no_repeats_within_a_round() {
-        let c = Content::List {
-            items: (0..5).map(|i| i.to_string()).collect(),
-            order: ListOrder::Shuffle,
+        let c = Content {
+            list: Some(ListSpec { items: (0..5).map(|i| i.to_string()).collect(), order: ListOrder::Shuffle }),
+            ..Content::default()
         };
         let mut pos = ListPosition::default();
-        let mut seen: Vec<String> = (0..5)
-            .map(|_| c.produce(&json!({}), &mut pos, 7).unwrap())
-            .collect();
+        let mut seen: Vec<String> = (0..5).map(|_| c.produce(&json!({}), &mut pos, 7).unwrap()).collect();
         seen.sort();
         assert_eq!(seen, vec!["0", "1", "2", "3", "4"]);
         let again = c.produce(&json!({}), &mut pos, 7).unwrap();
@@ -205,23 +157,15 @@ mod tests {
 
     #[test]
     fn in_order_list_wraps() {
-        let c = Content::List {
-            items: vec!["a".into(), "b".into()],
-            order: ListOrder::InOrder,
-        };
+        let c = Content { list: Some(ListSpec { items: vec!["a".into(), "b".into()], order: ListOrder::InOrder }), ..Content::default() };
         let mut pos = ListPosition::default();
-        let got: Vec<String> = (0..3)
-            .map(|_| c.produce(&json!({}), &mut pos, 0).unwrap())
-            .collect();
+        let got: Vec<String> = (0..3).map(|_| c.produce(&json!({}), &mut pos, 0).unwrap()).collect();
         assert_eq!(got, vec!["a", "b", "a"]);
     }
 
     #[test]
     fn finalize_limits_length_and_mentions() {
-        let many = (0..50)
-            .map(|i| format!("@agent{i}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let many = (0..50).map(|i| format!("@agent{i}")).collect::<Vec<_>>().join(" ");
         let t = finalize(&many, 500, 3).unwrap();
         assert_eq!(t.matches('@').count(), 3);
         let long = "word ".repeat(400);

@@ -47,14 +47,8 @@ impl Spec {
         if let Some(dm) = &self.welcome_dm {
             c.content("welcome_dm", dm);
         }
-        if self
-            .reconcile_every
-            .is_some_and(|d| d < Duration::from_secs(60))
-        {
-            c.problem(
-                "reconcile_every",
-                "must be at least 1m (it lists all followers)",
-            );
+        if self.reconcile_every.is_some_and(|d| d < Duration::from_secs(60)) {
+            c.problem("reconcile_every", "must be at least 1m (it lists all followers)");
         }
     }
 
@@ -84,11 +78,7 @@ impl Spec {
 
     async fn admit(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
         let f = &self.filters;
-        if who.id == ctx.identity.agent_id
-            || f.deny_handles
-                .iter()
-                .any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle))
-        {
+        if who.id == ctx.identity.agent_id || f.deny_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle)) {
             return Ok(false);
         }
         if f.agent_types.is_empty() && !f.verified_only && f.min_followers == 0 {
@@ -99,10 +89,7 @@ impl Spec {
             Err(e) if e.is_not_found() => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        Ok((f.agent_types.is_empty()
-            || p.agent_type
-                .as_ref()
-                .is_some_and(|t| f.agent_types.contains(t)))
+        Ok((f.agent_types.is_empty() || p.agent_type.as_ref().is_some_and(|t| f.agent_types.contains(t)))
             && (!f.verified_only || p.verified)
             && p.follower_count >= f.min_followers)
     }
@@ -118,9 +105,7 @@ impl Spec {
         let started = ctx.store().action(&ctx.behavior, &key)?.is_some();
         if !started && !self.admit(ctx, &who).await? {
             tracing::info!(handle = %who.handle, "not following back (filters)");
-            ctx.identity
-                .metrics
-                .action(&[ctx.behavior.as_str(), "follow"], "filtered");
+            ctx.identity.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
             return Ok(());
         }
         let session = ctx.session().clone();
@@ -137,48 +122,27 @@ impl Spec {
                 Ok(None)
             },
             |d| async move {
-                let h = d
-                    .get("handle")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
                 Ok(ctx.session().is_following(&h).await?.then_some(None))
             },
         )
         .await?;
-        ctx.store().put(
-            &ctx.behavior,
-            &format!("followed_back:{}", who.handle),
-            &crate::store::now_ms(),
-        )?;
+        ctx.store().put(&ctx.behavior, &format!("followed_back:{}", who.handle), &crate::store::now_ms())?;
         if let Some(dm) = &self.welcome_dm {
             self.welcome(ctx, dm, &who).await?;
         }
         Ok(())
     }
 
-    async fn welcome(
-        &self,
-        ctx: &Ctx,
-        dm: &Content,
-        who: &AgentSummary,
-    ) -> Result<(), BehaviorError> {
+    async fn welcome(&self, ctx: &Ctx, dm: &Content, who: &AgentSummary) -> Result<(), BehaviorError> {
         let key = format!("dm:{}", who.handle);
         let store = ctx.store();
         let text = match store.action(&ctx.behavior, &key)? {
-            Some(r) => r
-                .detail
-                .get("content")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
             None => {
                 let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
-                let mut pos: ListPosition =
-                    store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
-                let t = dm
-                    .produce(&vars, &mut pos, crate::store::now_ms() as u64)
-                    .map_err(BehaviorError::Other)?;
+                let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
+                let t = dm.produce(&vars, &mut pos, crate::store::now_ms() as u64).map_err(BehaviorError::Other)?;
                 store.put(&ctx.behavior, "dm_list", &pos)?;
                 match finalize(&t, MESSAGE_MAX_CHARS, 1) {
                     Some(t) => t,
@@ -195,29 +159,16 @@ impl Spec {
             json!({"handle": who.handle, "content": text}),
             || async move { session.start_conversation(&h, &t).await.map(|c| Some(c.id)) },
             |d| async move {
-                let h = d
-                    .get("handle")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_lowercase();
-                let want = d
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+                let want = d.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
                 let convs = ctx.session().conversations().limit(100).page().await?;
-                for c in convs.items.iter().filter(|c| {
-                    c.participants
-                        .iter()
-                        .chain(c.participant.iter())
-                        .any(|p| p.handle.eq_ignore_ascii_case(&h))
-                }) {
+                for c in convs
+                    .items
+                    .iter()
+                    .filter(|c| c.participants.iter().chain(c.participant.iter()).any(|p| p.handle.eq_ignore_ascii_case(&h)))
+                {
                     let msgs = ctx.session().messages(&c.id).limit(100).page().await?;
-                    if msgs
-                        .items
-                        .iter()
-                        .any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me))
-                    {
+                    if msgs.items.iter().any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)) {
                         return Ok(Some(Some(c.id.clone())));
                     }
                 }
@@ -231,14 +182,8 @@ impl Spec {
     /// Unfollows agents we followed back who no longer follow us (never ones followed by hand).
     async fn reconcile(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let me = ctx.identity.handle.clone();
-        let followers: HashSet<String> = ctx
-            .session()
-            .followers(&me)
-            .limit(100)
-            .stream()
-            .map_ok(|a| a.handle.to_lowercase())
-            .try_collect()
-            .await?;
+        let followers: HashSet<String> =
+            ctx.session().followers(&me).limit(100).stream().map_ok(|a| a.handle.to_lowercase()).try_collect().await?;
         let ours: Vec<(String, i64)> = ctx.store().scan(&ctx.behavior, "followed_back:")?;
         for (k, since) in ours {
             let handle = k.trim_start_matches("followed_back:").to_string();
@@ -253,11 +198,7 @@ impl Spec {
                 json!({"handle": handle}),
                 || async move { session.unfollow(&h).await.map(|_| None) },
                 |d| async move {
-                    let h = d
-                        .get("handle")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
+                    let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
                     Ok((!ctx.session().is_following(&h).await?).then_some(None))
                 },
             )

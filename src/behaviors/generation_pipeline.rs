@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use super::content::{finalize, Content, ListPosition};
 use super::schedule::Schedule;
 use super::Check;
-use crate::api::limits::{
-    MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS,
-};
+use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
 use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
 use crate::runtime::context::{BehaviorError, Ctx, Outcome};
 use crate::store::now_ms;
@@ -70,24 +68,12 @@ impl Spec {
         if let Provider::Other(p) = &self.provider {
             c.problem("provider", format!("unknown provider {p}; expected one of OPENAI, RUNWARE, FAL_AI, GOOGLE_GEMINI, ELEVENLABS"));
         } else if let GenerationType::Other(t) = &self.generation_type {
-            c.problem(
-                "type",
-                format!("unknown type {t}; expected image, video, voice, sound_effect or music"),
-            );
+            c.problem("type", format!("unknown type {t}; expected image, video, voice, sound_effect or music"));
         } else if !self.provider.supports(&self.generation_type) {
-            c.problem(
-                "type",
-                format!(
-                    "{} does not generate {}",
-                    self.provider, self.generation_type
-                ),
-            );
+            c.problem("type", format!("{} does not generate {}", self.provider, self.generation_type));
         }
         if self.max_retries > MAX_GENERATION_RETRIES {
-            c.problem(
-                "max_retries",
-                format!("the platform allows at most {MAX_GENERATION_RETRIES} retries"),
-            );
+            c.problem("max_retries", format!("the platform allows at most {MAX_GENERATION_RETRIES} retries"));
         }
         if self.poll_every < Duration::from_secs(1) {
             c.problem("poll_every", "must be at least 1s");
@@ -95,8 +81,7 @@ impl Spec {
     }
 
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let schedule =
-            Schedule::parse(&self.schedule, &self.timezone).map_err(BehaviorError::Other)?;
+        let schedule = Schedule::parse(&self.schedule, &self.timezone).map_err(BehaviorError::Other)?;
         if let Some(pending) = ctx.store().get::<i64>(&ctx.behavior, "pending_fire")? {
             if let Some(at) = DateTime::from_timestamp_millis(pending) {
                 self.fire(ctx, at).await?;
@@ -136,12 +121,8 @@ impl Spec {
         store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
         let key = format!("gen:{}", at.timestamp_millis());
         // Never more than the platform's concurrent jobs: wait for a slot.
-        while store.action(&ctx.behavior, &key)?.is_none()
-            && self.in_flight(ctx)?.len() >= MAX_CONCURRENT_GENERATIONS
-        {
-            tracing::info!(
-                "{MAX_CONCURRENT_GENERATIONS} jobs in flight; waiting for one to finish"
-            );
+        while store.action(&ctx.behavior, &key)?.is_none() && self.in_flight(ctx)?.len() >= MAX_CONCURRENT_GENERATIONS {
+            tracing::info!("{MAX_CONCURRENT_GENERATIONS} jobs in flight; waiting for one to finish");
             if !ctx.sleep(self.poll_every).await {
                 return Ok(());
             }
@@ -149,15 +130,8 @@ impl Spec {
         }
         let (prompt, caption) = match store.action(&ctx.behavior, &key)? {
             Some(r) => (
-                r.detail
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                r.detail
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                r.detail.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
+                r.detail.get("content").and_then(Value::as_str).map(str::to_string),
             ),
             None => self.compose(ctx, at)?,
         };
@@ -177,17 +151,9 @@ impl Spec {
                 json!({"prompt": prompt, "content": caption, "at": at.to_rfc3339()}),
                 || async move { session.generate(&req).await.map(|s| Some(s.job_id)) },
                 |d| async move {
-                    let want = d
-                        .get("prompt")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
+                    let want = d.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string();
                     let page = ctx.session().generation_history().limit(50).page().await?;
-                    Ok(page
-                        .items
-                        .into_iter()
-                        .find(|j| j.prompt == want)
-                        .map(|j| Some(j.id)))
+                    Ok(page.items.into_iter().find(|j| j.prompt == want).map(|j| Some(j.id)))
                 },
             )
             .await?;
@@ -197,19 +163,9 @@ impl Spec {
             Outcome::DryRun | Outcome::Refused(_) => None,
         };
         if let Some(job) = job.filter(|j| !j.is_empty()) {
-            if store
-                .get::<bool>(&ctx.behavior, &format!("finished:{job}"))?
-                .is_none()
-            {
+            if store.get::<bool>(&ctx.behavior, &format!("finished:{job}"))?.is_none() {
                 tracing::info!(job = %job, "generation started");
-                store.put(
-                    &ctx.behavior,
-                    &format!("job:{job}"),
-                    &InFlight {
-                        retries: 0,
-                        started_ms: now_ms(),
-                    },
-                )?;
+                store.put(&ctx.behavior, &format!("job:{job}"), &InFlight { retries: 0, started_ms: now_ms() })?;
                 ctx.identity.metrics.generation(&ctx.behavior, "started");
             }
         }
@@ -218,11 +174,7 @@ impl Spec {
         Ok(())
     }
 
-    fn compose(
-        &self,
-        ctx: &Ctx,
-        at: DateTime<Utc>,
-    ) -> Result<(String, Option<String>), BehaviorError> {
+    fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(String, Option<String>), BehaviorError> {
         let store = ctx.store();
         let counter: u64 = store.get(&ctx.behavior, "counter")?.unwrap_or(0) + 1;
         store.put(&ctx.behavior, "counter", &counter)?;
@@ -233,21 +185,13 @@ impl Spec {
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
-        let prompt = self
-            .prompt
-            .produce(&vars, &mut pos, counter)
-            .map_err(BehaviorError::Other)?;
+        let prompt = self.prompt.produce(&vars, &mut pos, counter).map_err(BehaviorError::Other)?;
         store.put(&ctx.behavior, "prompt_list", &pos)?;
-        let prompt = finalize(&prompt, PROMPT_MAX_CHARS, 0)
-            .ok_or_else(|| BehaviorError::Other("the prompt came out empty".into()))?;
+        let prompt = finalize(&prompt, PROMPT_MAX_CHARS, 0).ok_or_else(|| BehaviorError::Other("the prompt came out empty".into()))?;
         let caption = match &self.caption {
             Some(c) => {
-                let mut pos: ListPosition = store
-                    .get(&ctx.behavior, "caption_list")?
-                    .unwrap_or_default();
-                let t = c
-                    .produce(&vars, &mut pos, counter)
-                    .map_err(BehaviorError::Other)?;
+                let mut pos: ListPosition = store.get(&ctx.behavior, "caption_list")?.unwrap_or_default();
+                let t = c.produce(&vars, &mut pos, counter).map_err(BehaviorError::Other)?;
                 store.put(&ctx.behavior, "caption_list", &pos)?;
                 finalize(&t, POST_MAX_CHARS, 3)
             }
@@ -270,19 +214,9 @@ impl Spec {
                 Some(j) => j.status.clone(),
                 None => {
                     if history.is_none() {
-                        history = Some(
-                            ctx.session()
-                                .generation_history()
-                                .limit(100)
-                                .page()
-                                .await?
-                                .items,
-                        );
+                        history = Some(ctx.session().generation_history().limit(100).page().await?.items);
                     }
-                    history
-                        .as_ref()
-                        .and_then(|h| h.iter().find(|j| j.id == id))
-                        .and_then(|j| j.status.clone())
+                    history.as_ref().and_then(|h| h.iter().find(|j| j.id == id)).and_then(|j| j.status.clone())
                 }
             };
             match status {

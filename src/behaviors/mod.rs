@@ -18,12 +18,7 @@ use crate::config::{locate, Problem};
 use crate::runtime::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows, as written in `kind:`.
-pub const KINDS: &[&str] = &[
-    "scheduled_post",
-    "auto_reply",
-    "follow_back",
-    "generation_pipeline",
-];
+pub const KINDS: &[&str] = &["scheduled_post", "auto_reply", "follow_back", "generation_pipeline"];
 
 /// A configured behavior.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,56 +105,49 @@ pub struct Check<'a> {
 impl Check<'_> {
     pub fn problem(&mut self, key: &str, msg: impl Into<String>) {
         let (l, c) = locate(self.doc, key);
-        self.problems
-            .push(Problem::at(self.file, l + self.offset, c, msg));
+        self.problems.push(Problem::at(self.file, l + self.offset, c, msg));
     }
 
     /// A problem inside a multi-line value starting at `key` (e.g. a template's line).
     pub fn problem_within(&mut self, key: &str, inner_line: usize, msg: impl Into<String>) {
         let (l, c) = locate(self.doc, key);
-        let block = self
-            .doc
-            .lines()
-            .nth(l - 1)
-            .is_some_and(|s| s.trim_end().ends_with('|') || s.trim_end().ends_with('>'));
+        let block = self.doc.lines().nth(l - 1).is_some_and(|s| s.trim_end().ends_with('|') || s.trim_end().ends_with('>'));
         let line = if block { l + inner_line } else { l };
-        self.problems
-            .push(Problem::at(self.file, line + self.offset, c, msg));
+        self.problems.push(Problem::at(self.file, line + self.offset, c, msg));
     }
 
     pub fn name(&mut self, name: &str) {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            self.problem(
-                "name",
-                format!("name must be non-empty letters, digits, '-' or '_', got {name:?}"),
-            );
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.problem("name", format!("name must be non-empty letters, digits, '-' or '_', got {name:?}"));
         }
     }
 
     pub fn content(&mut self, key: &str, c: &content::Content) {
         if let Err((line, msg)) = c.check() {
-            self.problem_within(key, line, msg);
+            // Point at the source that is wrong (the template's own key), else at `key`.
+            let inner = ["template", "list", "text"]
+                .into_iter()
+                .find(|k| msg.starts_with("template") && *k == "template" || (line > 1 && *k == "list"));
+            match inner {
+                Some(k) if crate::config::locate(self.doc, k).0 > crate::config::locate(self.doc, key).0 => {
+                    self.problem_within(k, line, msg)
+                }
+                _ => self.problem_within(key, line, msg),
+            }
         }
     }
 
     pub fn schedule(&mut self, expr: &str, tz: &str) {
         if let Err(e) = schedule::Schedule::parse(expr, tz) {
-            let key = if e.contains("time zone") {
-                "timezone"
-            } else {
-                "schedule"
-            };
+            let key = if e.contains("time zone") { "timezone" } else { "schedule" };
             self.problem(key, e);
         }
     }
 
     pub fn regex(&mut self, key: &str, r: &str) {
         if let Err(e) = regex::Regex::new(r) {
-            self.problem(key, format!("invalid regex: {e}"));
+            let msg = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            self.problem(key, format!("invalid regex {r:?}: {msg}"));
         }
     }
 }
@@ -179,12 +167,7 @@ fn documents(text: &str) -> Vec<(usize, String)> {
         cur.push('\n');
     }
     docs.push((start, cur));
-    docs.into_iter()
-        .filter(|(_, d)| {
-            d.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        })
-        .collect()
+    docs.into_iter().filter(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))).collect()
 }
 
 fn parse_as<T: serde::de::DeserializeOwned>(doc: &str) -> Result<T, serde_yaml::Error> {
@@ -202,30 +185,15 @@ pub fn parse_file(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<L
                 continue;
             }
         };
-        let first_line = doc
-            .lines()
-            .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-            .unwrap_or(0)
-            + 1
-            + offset;
+        let first_line = doc.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap_or(0) + 1 + offset;
         if !head.is_mapping() {
-            problems.push(Problem::at(
-                path,
-                first_line,
-                1,
-                "expected a behavior: a mapping with `kind:` and `name:`",
-            ));
+            problems.push(Problem::at(path, first_line, 1, "expected a behavior: a mapping with `kind:` and `name:`"));
             continue;
         }
         let kind = match head.get("kind").and_then(|k| k.as_str()) {
             Some(k) => k.to_string(),
             None => {
-                problems.push(Problem::at(
-                    path,
-                    first_line,
-                    1,
-                    format!("missing `kind:`; expected one of {}", KINDS.join(", ")),
-                ));
+                problems.push(Problem::at(path, first_line, 1, format!("missing `kind:`; expected one of {}", KINDS.join(", "))));
                 continue;
             }
         };
@@ -233,19 +201,14 @@ pub fn parse_file(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<L
             "scheduled_post" => parse_as(&doc).map(|s| Behavior::ScheduledPost(Box::new(s))),
             "auto_reply" => parse_as(&doc).map(|s| Behavior::AutoReply(Box::new(s))),
             "follow_back" => parse_as(&doc).map(|s| Behavior::FollowBack(Box::new(s))),
-            "generation_pipeline" => {
-                parse_as(&doc).map(|s| Behavior::GenerationPipeline(Box::new(s)))
-            }
+            "generation_pipeline" => parse_as(&doc).map(|s| Behavior::GenerationPipeline(Box::new(s))),
             other => {
                 let (l, c) = locate(&doc, "kind");
                 problems.push(Problem::at(
                     path,
                     l + offset,
                     c + "kind: ".len(),
-                    format!(
-                        "unknown kind {other:?}; expected one of {}",
-                        KINDS.join(", ")
-                    ),
+                    format!("unknown kind {other:?}; expected one of {}", KINDS.join(", ")),
                 ));
                 continue;
             }
@@ -253,18 +216,9 @@ pub fn parse_file(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<L
         match parsed {
             Ok(b) => {
                 let before = problems.len();
-                b.validate(&mut Check {
-                    file: path,
-                    doc: &doc,
-                    offset,
-                    problems,
-                });
+                b.validate(&mut Check { file: path, doc: &doc, offset, problems });
                 if problems.len() == before {
-                    out.push(LoadedBehavior {
-                        file: path.to_path_buf(),
-                        line: first_line,
-                        behavior: b,
-                    });
+                    out.push(LoadedBehavior { file: path.to_path_buf(), line: first_line, behavior: b });
                 }
             }
             Err(e) => problems.push(Problem::from_yaml(path, &e, offset)),

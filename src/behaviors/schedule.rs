@@ -38,11 +38,7 @@ fn translate_dow(field: &str) -> Result<String, String> {
     let mut days = [false; 7];
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<u32>()
-                    .map_err(|_| format!("bad step in {part:?}"))?,
-            ),
+            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("bad step in {part:?}"))?),
             None => (part, 1),
         };
         if step == 0 {
@@ -51,14 +47,7 @@ fn translate_dow(field: &str) -> Result<String, String> {
         let (lo, hi) = if range == "*" {
             (0, 6)
         } else if let Some((a, b)) = range.split_once('-') {
-            let (a, b) = (
-                day_number(a)?,
-                b.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n == 7)
-                    .map(|_| 7)
-                    .unwrap_or(day_number(b)?),
-            );
+            let (a, b) = (day_number(a)?, b.parse::<u32>().ok().filter(|n| *n == 7).map(|_| 7).unwrap_or(day_number(b)?));
             (a, b)
         } else {
             let d = day_number(range)?;
@@ -76,63 +65,35 @@ fn translate_dow(field: &str) -> Result<String, String> {
     if days.iter().all(|d| *d) {
         return Ok("*".into());
     }
-    Ok(days
-        .iter()
-        .enumerate()
-        .filter(|(_, on)| **on)
-        .map(|(i, _)| DAYS[i])
-        .collect::<Vec<_>>()
-        .join(","))
+    Ok(days.iter().enumerate().filter(|(_, on)| **on).map(|(i, _)| DAYS[i]).collect::<Vec<_>>().join(","))
 }
 
 /// Turns a user's expression into the `cron` crate's form.
 pub fn normalize(expr: &str) -> Result<String, String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
     match fields.len() {
-        5 => Ok(format!(
-            "0 {} {} {} {} {}",
-            fields[0],
-            fields[1],
-            fields[2],
-            fields[3],
-            translate_dow(fields[4])?
-        )),
+        5 => Ok(format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], translate_dow(fields[4])?)),
         6 | 7 => Ok(fields.join(" ")),
-        n => Err(format!(
-            "expected 5 fields (minute hour day month weekday) or 6-7 with seconds, got {n}"
-        )),
+        n => Err(format!("expected 5 fields (minute hour day month weekday) or 6-7 with seconds, got {n}")),
     }
 }
 
 impl Schedule {
     pub fn parse(expr: &str, tz: &str) -> Result<Schedule, String> {
-        let tz: Tz = tz.parse().map_err(|_| {
-            format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Paris)")
-        })?;
+        let tz: Tz = tz.parse().map_err(|_| format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Paris)"))?;
         let norm = normalize(expr)?;
-        let cron = cron::Schedule::from_str(&norm)
-            .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
-        Ok(Schedule {
-            cron,
-            tz,
-            expr: expr.to_string(),
-        })
+        let cron = cron::Schedule::from_str(&norm).map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+        Ok(Schedule { cron, tz, expr: expr.to_string() })
     }
 
     /// The first fire time strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .after(&t.with_timezone(&self.tz))
-            .next()
-            .map(|d| d.with_timezone(&Utc))
+        self.cron.after(&t.with_timezone(&self.tz)).next().map(|d| d.with_timezone(&Utc))
     }
 
     /// The next `n` fire times after `t`, in the schedule's zone.
     pub fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<Tz>> {
-        self.cron
-            .after(&t.with_timezone(&self.tz))
-            .take(n)
-            .collect()
+        self.cron.after(&t.with_timezone(&self.tz)).take(n).collect()
     }
 }
 
@@ -149,40 +110,17 @@ mod tests {
         let next = s.next_after(start).unwrap();
         assert_eq!(next.weekday(), Weekday::Mon);
         assert_eq!((next.hour(), next.minute()), (9, 0));
-        for (expr, day) in [
-            ("0 9 * * 0", Weekday::Sun),
-            ("0 9 * * 7", Weekday::Sun),
-            ("0 9 * * 6", Weekday::Sat),
-            ("0 9 * * 5", Weekday::Fri),
-        ] {
-            let n = Schedule::parse(expr, "UTC")
-                .unwrap()
-                .next_after(start)
-                .unwrap();
+        for (expr, day) in
+            [("0 9 * * 0", Weekday::Sun), ("0 9 * * 7", Weekday::Sun), ("0 9 * * 6", Weekday::Sat), ("0 9 * * 5", Weekday::Fri)]
+        {
+            let n = Schedule::parse(expr, "UTC").unwrap().next_after(start).unwrap();
             assert_eq!(n.weekday(), day, "{expr}");
         }
         let weekdays = Schedule::parse("30 8 * * 1-5", "UTC").unwrap();
-        let days: Vec<Weekday> = weekdays
-            .upcoming(start, 5)
-            .iter()
-            .map(|d| d.weekday())
-            .collect();
-        assert_eq!(
-            days,
-            vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri
-            ]
-        );
+        let days: Vec<Weekday> = weekdays.upcoming(start, 5).iter().map(|d| d.weekday()).collect();
+        assert_eq!(days, vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]);
         let wrap = Schedule::parse("0 0 * * 5-7", "UTC").unwrap();
-        let days: Vec<Weekday> = wrap
-            .upcoming(start, 3)
-            .iter()
-            .map(|d| d.weekday())
-            .collect();
+        let days: Vec<Weekday> = wrap.upcoming(start, 3).iter().map(|d| d.weekday()).collect();
         assert_eq!(days, vec![Weekday::Sun, Weekday::Fri, Weekday::Sat]);
     }
 
@@ -203,15 +141,9 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        assert!(Schedule::parse("0 9 * *", "UTC")
-            .unwrap_err()
-            .contains("expected 5 fields"));
-        assert!(Schedule::parse("0 9 * * 8", "UTC")
-            .unwrap_err()
-            .contains("day of week"));
-        assert!(Schedule::parse("0 9 * * *", "Mars/Olympus")
-            .unwrap_err()
-            .contains("time zone"));
+        assert!(Schedule::parse("0 9 * *", "UTC").unwrap_err().contains("expected 5 fields"));
+        assert!(Schedule::parse("0 9 * * 8", "UTC").unwrap_err().contains("day of week"));
+        assert!(Schedule::parse("0 9 * * *", "Mars/Olympus").unwrap_err().contains("time zone"));
         assert!(Schedule::parse("61 9 * * *", "UTC").is_err());
     }
 }

@@ -83,18 +83,13 @@ impl Spec {
             "behavior": ctx.behavior,
         });
         let seed = crate::store::now_ms() as u64 ^ counter;
-        let text = self
-            .content
-            .produce(&vars, &mut pos, seed)
-            .map_err(BehaviorError::Other)?;
+        let text = self.content.produce(&vars, &mut pos, seed).map_err(BehaviorError::Other)?;
         store.put(&ctx.behavior, "list", &pos)?;
         store.put(&ctx.behavior, "counter", &counter)?;
         let mut text = text.trim().to_string();
         for t in &self.hashtags {
             let tag = format!(" #{}", t.trim_start_matches('#'));
-            if crate::api::limits::char_len(&text) + crate::api::limits::char_len(&tag)
-                <= POST_MAX_CHARS
-            {
+            if crate::api::limits::char_len(&text) + crate::api::limits::char_len(&tag) <= POST_MAX_CHARS {
                 text.push_str(&tag);
             }
         }
@@ -135,10 +130,7 @@ impl Spec {
                 ctx.cancel.cancelled().await;
                 return Ok(());
             };
-            let jitter = self
-                .jitter
-                .map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64)))
-                .unwrap_or_default();
+            let jitter = self.jitter.map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64))).unwrap_or_default();
             tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next post");
             if !ctx.sleep_until(next).await || !ctx.sleep(jitter).await {
                 return Ok(());
@@ -153,11 +145,7 @@ impl Spec {
         let key = format!("post:{}", at.timestamp_millis());
         store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
         let content = match store.action(&ctx.behavior, &key)? {
-            Some(rec) => rec
-                .detail
-                .get("content")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            Some(rec) => rec.detail.get("content").and_then(Value::as_str).map(str::to_string),
             None => self.compose(ctx, at)?,
         };
         if let Some(content) = content {
@@ -183,20 +171,8 @@ impl Spec {
 }
 
 /// After a crash: is a post with this content by us already on the platform?
-pub async fn find_own_post(
-    ctx: &Ctx,
-    me: String,
-    detail: Value,
-) -> Result<Option<Option<String>>, crate::api::ApiError> {
-    let want = detail
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+pub async fn find_own_post(ctx: &Ctx, me: String, detail: Value) -> Result<Option<Option<String>>, crate::api::ApiError> {
+    let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
     let page = ctx.session().feed().limit(50).page().await?;
-    Ok(page
-        .items
-        .into_iter()
-        .find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want)
-        .map(|p| Some(p.id)))
+    Ok(page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want).map(|p| Some(p.id)))
 }

@@ -58,11 +58,7 @@ pub enum Command {
         name: String,
         #[arg(long)]
         bio: Option<String>,
-        #[arg(
-            long,
-            env = "IMAGINEANYTHING_BASE_URL",
-            default_value = "https://imagineanything.com"
-        )]
+        #[arg(long, env = "IMAGINEANYTHING_BASE_URL", default_value = "https://imagineanything.com")]
         base_url: String,
     },
     /// Show the profile of the agent whose credentials are in the environment.
@@ -101,11 +97,7 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct Remote {
-    #[arg(
-        long,
-        env = "IMAGINEANYTHING_BASE_URL",
-        default_value = "https://imagineanything.com"
-    )]
+    #[arg(long, env = "IMAGINEANYTHING_BASE_URL", default_value = "https://imagineanything.com")]
     pub base_url: String,
 }
 
@@ -165,12 +157,7 @@ impl SandboxArgs {
                 auth_per_minute: self.auth_per_minute,
             }),
             rate_window: self.rate_window,
-            faults: Faults {
-                error_rate: self.error_rate,
-                rate429: self.rate429,
-                latency_ms: self.latency_ms,
-                drop_rate: self.drop_rate,
-            },
+            faults: Faults { error_rate: self.error_rate, rate429: self.rate429, latency_ms: self.latency_ms, drop_rate: self.drop_rate },
             community: self.community,
             seed: self.seed,
             community_interval: self.community_interval,
@@ -182,11 +169,8 @@ impl SandboxArgs {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         let _ = b.json().with_current_span(true).try_init();
     } else {
@@ -196,13 +180,9 @@ fn init_logging(json: bool) {
 
 /// A session from the environment's credentials.
 fn remote_session(base_url: &str) -> Result<Session> {
-    let id = std::env::var("IMAGINEANYTHING_CLIENT_ID")
-        .context("IMAGINEANYTHING_CLIENT_ID is not set")?;
-    let secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET")
-        .context("IMAGINEANYTHING_CLIENT_SECRET is not set")?;
-    Ok(Session::new(
-        SessionConfig::new(base_url).credentials(id, secret),
-    )?)
+    let id = std::env::var("IMAGINEANYTHING_CLIENT_ID").context("IMAGINEANYTHING_CLIENT_ID is not set")?;
+    let secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET").context("IMAGINEANYTHING_CLIENT_SECRET is not set")?;
+    Ok(Session::new(SessionConfig::new(base_url).credentials(id, secret))?)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -231,11 +211,7 @@ fn signals(stop: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) -> Re
 pub async fn main(cli: Cli) -> Result<()> {
     let json_logs = cli.log_json;
     match cli.command {
-        Command::Run {
-            config,
-            sandbox,
-            dry_run,
-        } => {
+        Command::Run { config, sandbox, dry_run } => {
             let loaded = match config::load(&config) {
                 Ok(l) => l,
                 Err(p) => {
@@ -243,10 +219,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                     for pr in &p.0 {
                         eprintln!("{pr}");
                     }
-                    bail!(
-                        "{} problem(s) in the configuration; nothing started",
-                        p.0.len()
-                    );
+                    bail!("{} problem(s) in the configuration; nothing started", p.0.len());
                 }
             };
             init_logging(json_logs || loaded.config.log_format == LogFormat::Json);
@@ -283,82 +256,35 @@ pub async fn main(cli: Cli) -> Result<()> {
                     crate::behaviors::Behavior::GenerationPipeline(s) => (&s.schedule, &s.timezone),
                     _ => continue,
                 };
-                let s = crate::behaviors::schedule::Schedule::parse(expr, tz)
-                    .map_err(anyhow::Error::msg)?;
+                let s = crate::behaviors::schedule::Schedule::parse(expr, tz).map_err(anyhow::Error::msg)?;
                 println!(
                     "{} ({}, {expr:?} in {tz}){}:",
                     b.behavior.name(),
                     b.behavior.kind(),
-                    if b.behavior.enabled() {
-                        ""
-                    } else {
-                        " [disabled]"
-                    }
+                    if b.behavior.enabled() { "" } else { " [disabled]" }
                 );
                 for t in s.upcoming(now, count) {
                     println!("  {}", t.format("%Y-%m-%d %H:%M:%S %Z (%a)"));
                 }
             }
         }
-        Command::Register {
-            handle,
-            name,
-            bio,
-            base_url,
-        } => {
+        Command::Register { handle, name, bio, base_url } => {
             let s = Session::anonymous(&base_url)?;
-            let r = s
-                .register(&crate::api::types::NewAgent {
-                    handle,
-                    name,
-                    bio,
-                    ..Default::default()
-                })
-                .await?;
-            eprintln!(
-                "Registered @{} ({}). The secret is shown once: store it now.",
-                r.handle, r.id
-            );
-            println!(
-                "IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}",
-                r.client_id, r.client_secret
-            );
+            let r = s.register(&crate::api::types::NewAgent { handle, name, bio, ..Default::default() }).await?;
+            eprintln!("Registered @{} ({}). The secret is shown once: store it now.", r.handle, r.id);
+            println!("IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}", r.client_id, r.client_secret);
         }
         Command::Whoami(r) => print_json(&remote_session(&r.base_url)?.me().await?)?,
-        Command::Post { text, remote } => print_json(
-            &remote_session(&remote.base_url)?
-                .create_post(&crate::api::types::NewPost::text(text))
-                .await?,
-        )?,
-        Command::Notifications { limit, remote } => {
-            let page = remote_session(&remote.base_url)?
-                .notifications()
-                .limit(limit)
-                .page()
-                .await?;
-            print_json(
-                &page
-                    .items
-                    .iter()
-                    .map(|n| n.raw.clone())
-                    .collect::<Vec<Value>>(),
-            )?;
+        Command::Post { text, remote } => {
+            print_json(&remote_session(&remote.base_url)?.create_post(&crate::api::types::NewPost::text(text)).await?)?
         }
-        Command::Api {
-            method,
-            path,
-            data,
-            remote,
-        } => {
-            let body = data
-                .map(|d| serde_json::from_str::<Value>(&d))
-                .transpose()
-                .context("--data must be JSON")?;
-            print_json(
-                &remote_session(&remote.base_url)?
-                    .raw(&method, &path, body, true)
-                    .await?,
-            )?;
+        Command::Notifications { limit, remote } => {
+            let page = remote_session(&remote.base_url)?.notifications().limit(limit).page().await?;
+            print_json(&page.items.iter().map(|n| n.raw.clone()).collect::<Vec<Value>>())?;
+        }
+        Command::Api { method, path, data, remote } => {
+            let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;
+            print_json(&remote_session(&remote.base_url)?.raw(&method, &path, body, true).await?)?;
         }
         Command::State { state_dir, recent } => {
             let store = crate::store::Store::open(&state_dir.join("sled"))?;
@@ -366,20 +292,17 @@ pub async fn main(cli: Cli) -> Result<()> {
                 let s = store.identity(&id)?;
                 let mut actions = s.actions()?;
                 actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
-                let intents = actions
-                    .iter()
-                    .filter(|a| a.2.state == crate::store::ActionState::Intent)
-                    .count();
-                println!("identity @{id}: {} notifications seen, {} events waiting, {} actions ({} unfinished intents)", s.seen_len(), s.inbox_len(), actions.len(), intents);
+                let intents = actions.iter().filter(|a| a.2.state == crate::store::ActionState::Intent).count();
+                println!(
+                    "identity @{id}: {} notifications seen, {} events waiting, {} actions ({} unfinished intents)",
+                    s.seen_len(),
+                    s.inbox_len(),
+                    actions.len(),
+                    intents
+                );
                 for (b, k, r) in actions.iter().take(recent) {
-                    let at = chrono::DateTime::from_timestamp_millis(r.at_ms)
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_default();
-                    println!(
-                        "  {at} {b} {k} {:?} {}",
-                        r.state,
-                        r.result.clone().unwrap_or_default()
-                    );
+                    let at = chrono::DateTime::from_timestamp_millis(r.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
+                    println!("  {at} {b} {k} {:?} {}", r.state, r.result.clone().unwrap_or_default());
                 }
             }
         }

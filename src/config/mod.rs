@@ -20,14 +20,7 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
     }
 }
 
@@ -38,20 +31,12 @@ pub struct Problems(pub Vec<Problem>);
 
 impl Problem {
     pub fn at(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Problem {
-        Problem {
-            file: file.to_path_buf(),
-            line: line.max(1),
-            column: column.max(1),
-            message: message.into(),
-        }
+        Problem { file: file.to_path_buf(), line: line.max(1), column: column.max(1), message: message.into() }
     }
 
     /// From a serde_yaml error, shifted by `line_offset` lines.
     pub fn from_yaml(file: &Path, e: &serde_yaml::Error, line_offset: usize) -> Problem {
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
+        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
         let msg = e.to_string();
         // serde_yaml appends " at line X column Y"; the prefix already says where.
         let msg = match msg.find(" at line ") {
@@ -192,12 +177,7 @@ pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Stri
             match std::env::var(name) {
                 Ok(v) => out.push_str(&v),
                 Err(_) if trimmed_comment => out.push_str(&rest[start..start + end + 1]),
-                Err(_) => problems.push(Problem::at(
-                    file,
-                    i + 1,
-                    col + start,
-                    format!("environment variable {name} is not set"),
-                )),
+                Err(_) => problems.push(Problem::at(file, i + 1, col + start, format!("environment variable {name} is not set"))),
             }
             col += start + end + 1;
             rest = &rest[start + end + 1..];
@@ -211,8 +191,7 @@ pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>) -> Stri
 /// Loads and validates the configuration and every behavior file it names.
 pub fn load(path: &Path) -> Result<Loaded, Problems> {
     let mut problems = vec![];
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Problems(vec![Problem::at(path, 1, 1, format!("cannot read: {e}"))]))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Problems(vec![Problem::at(path, 1, 1, format!("cannot read: {e}"))]))?;
     let text = interpolate(path, &text, &mut problems);
     let config: Config = match serde_yaml::from_str(&text) {
         Ok(c) => c,
@@ -241,23 +220,14 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
                 &b.file,
                 b.line,
                 1,
-                format!(
-                    "behavior name {:?} is already used at {}:{}",
-                    b.behavior.name(),
-                    f.display(),
-                    l
-                ),
+                format!("behavior name {:?} is already used at {}:{}", b.behavior.name(), f.display(), l),
             ));
         } else {
             names.insert(b.behavior.name().to_string(), (b.file.clone(), b.line));
         }
     }
     if problems.is_empty() {
-        Ok(Loaded {
-            path: path.to_path_buf(),
-            config,
-            behaviors: loaded,
-        })
+        Ok(Loaded { path: path.to_path_buf(), config, behaviors: loaded })
     } else {
         problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         problems.dedup();
@@ -283,29 +253,16 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
             path,
             l,
             col,
-            format!(
-                "base_url must start with https:// (or http:// on loopback), got {:?}",
-                c.base_url
-            ),
+            format!("base_url must start with https:// (or http:// on loopback), got {:?}", c.base_url),
         ));
     }
-    if c.poll_interval < Duration::from_secs(1) {
+    if c.poll_interval < Duration::from_millis(100) {
         let (l, col) = locate(text, "poll_interval");
-        problems.push(Problem::at(
-            path,
-            l,
-            col,
-            "poll_interval must be at least 1s",
-        ));
+        problems.push(Problem::at(path, l, col, "poll_interval must be at least 100ms"));
     }
     if c.behaviors.is_empty() {
         let (l, col) = locate(text, "behaviors");
-        problems.push(Problem::at(
-            path,
-            l,
-            col,
-            "expected at least one behavior file (paths or globs) under `behaviors:`",
-        ));
+        problems.push(Problem::at(path, l, col, "expected at least one behavior file (paths or globs) under `behaviors:`"));
     }
     if c.sandbox {
         if let Some(h) = &c.agent.handle {
@@ -314,39 +271,17 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
                 problems.push(Problem::at(path, l, col, e.to_string()));
             }
         }
-        if c.sandbox_options
-            .addr
-            .parse::<std::net::SocketAddr>()
-            .is_err()
-        {
+        if c.sandbox_options.addr.parse::<std::net::SocketAddr>().is_err() {
             let (l, col) = locate(text, "addr");
-            problems.push(Problem::at(
-                path,
-                l,
-                col,
-                format!(
-                    "expected an address such as 127.0.0.1:0, got {:?}",
-                    c.sandbox_options.addr
-                ),
-            ));
+            problems.push(Problem::at(path, l, col, format!("expected an address such as 127.0.0.1:0, got {:?}", c.sandbox_options.addr)));
         }
     }
 }
 
-fn resolve_behavior_files(
-    cfg: &Path,
-    text: &str,
-    base: &Path,
-    patterns: &[String],
-    problems: &mut Vec<Problem>,
-) -> Vec<PathBuf> {
+fn resolve_behavior_files(cfg: &Path, text: &str, base: &Path, patterns: &[String], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut out = vec![];
     for p in patterns {
-        let full = if Path::new(p).is_absolute() {
-            PathBuf::from(p)
-        } else {
-            base.join(p)
-        };
+        let full = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
         let s = full.to_string_lossy().into_owned();
         let (l, col) = locate_value(text, p);
         if s.contains(['*', '?', '[']) {
@@ -355,12 +290,7 @@ fn resolve_behavior_files(
                     let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
                     found.sort();
                     if found.is_empty() {
-                        problems.push(Problem::at(
-                            cfg,
-                            l,
-                            col,
-                            format!("no behavior file matches {p:?}"),
-                        ));
+                        problems.push(Problem::at(cfg, l, col, format!("no behavior file matches {p:?}")));
                     }
                     out.extend(found);
                 }
@@ -369,12 +299,7 @@ fn resolve_behavior_files(
         } else if full.is_file() {
             out.push(full);
         } else {
-            problems.push(Problem::at(
-                cfg,
-                l,
-                col,
-                format!("behavior file {p:?} not found"),
-            ));
+            problems.push(Problem::at(cfg, l, col, format!("behavior file {p:?} not found")));
         }
     }
     out.dedup();

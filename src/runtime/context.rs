@@ -93,14 +93,7 @@ impl Ctx {
     /// The intent (with `detail`: what will be sent) is made durable before
     /// `send` runs, the outcome after. When a previous run died between the
     /// two, `already` looks on the platform for the effect before it is repeated.
-    pub async fn once<S, SF, A, AF>(
-        &self,
-        key: &str,
-        kind: &str,
-        detail: Value,
-        send: S,
-        already: A,
-    ) -> Result<Outcome, BehaviorError>
+    pub async fn once<S, SF, A, AF>(&self, key: &str, kind: &str, detail: Value, send: S, already: A) -> Result<Outcome, BehaviorError>
     where
         S: FnOnce() -> SF,
         SF: Future<Output = Result<Option<String>, ApiError>>,
@@ -113,63 +106,32 @@ impl Ctx {
             Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
             Some(r) => {
                 if let Some(found) = already(r.detail.clone()).await? {
-                    tracing::info!(
-                        key,
-                        kind,
-                        "found on the platform after a restart; not repeating"
-                    );
-                    store
-                        .finish(&self.behavior, key, ActionState::Done, found)
-                        .await?;
+                    tracing::info!(key, kind, "found on the platform after a restart; not repeating");
+                    store.finish(&self.behavior, key, ActionState::Done, found).await?;
                     self.identity.metrics.action(&labels, "recovered");
                     return Ok(Outcome::AlreadyDone);
                 }
-                tracing::info!(
-                    key,
-                    kind,
-                    "an unfinished intent was not found on the platform; sending it now"
-                );
+                tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
             }
             None => {}
         }
         if self.identity.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
-            store
-                .finish(
-                    &self.behavior,
-                    key,
-                    ActionState::Skipped,
-                    Some("dry-run".into()),
-                )
-                .await?;
+            store.finish(&self.behavior, key, ActionState::Skipped, Some("dry-run".into())).await?;
             self.identity.metrics.action(&labels, "dry_run");
             return Ok(Outcome::DryRun);
         }
         store.intend(&self.behavior, key, kind, detail).await?;
         match send().await {
             Ok(result) => {
-                tracing::info!(
-                    key,
-                    kind,
-                    result = result.as_deref().unwrap_or(""),
-                    "{kind} done"
-                );
-                store
-                    .finish(&self.behavior, key, ActionState::Done, result.clone())
-                    .await?;
+                tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{kind} done");
+                store.finish(&self.behavior, key, ActionState::Done, result.clone()).await?;
                 self.identity.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
-                store
-                    .finish(
-                        &self.behavior,
-                        key,
-                        ActionState::Skipped,
-                        Some(e.to_string()),
-                    )
-                    .await?;
+                store.finish(&self.behavior, key, ActionState::Skipped, Some(e.to_string())).await?;
                 self.identity.metrics.action(&labels, "refused");
                 Ok(Outcome::Refused(e.to_string()))
             }

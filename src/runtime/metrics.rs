@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// A counter's name and its label pairs.
+type Key = (String, Vec<(String, String)>);
+
 /// Labeled counters; cheap enough for the daemon's event rates.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(String, Vec<(String, String)>), u64>>,
+    counters: Mutex<BTreeMap<Key, u64>>,
     identity: String,
 }
 
 impl Metrics {
     pub fn new(identity: &str) -> Metrics {
-        Metrics {
-            counters: Mutex::new(BTreeMap::new()),
-            identity: identity.to_string(),
-        }
+        Metrics { counters: Mutex::new(BTreeMap::new()), identity: identity.to_string() }
     }
 
     fn inc(&self, name: &str, labels: &[(&str, &str)], by: u64) {
@@ -28,23 +28,11 @@ impl Metrics {
 
     /// An action by a behavior: `labels` = [behavior, action kind].
     pub fn action(&self, labels: &[&str; 2], outcome: &str) {
-        self.inc(
-            "imagine_agent_actions_total",
-            &[
-                ("behavior", labels[0]),
-                ("action", labels[1]),
-                ("outcome", outcome),
-            ],
-            1,
-        );
+        self.inc("imagine_agent_actions_total", &[("behavior", labels[0]), ("action", labels[1]), ("outcome", outcome)], 1);
     }
 
     pub fn notification_handled(&self, behavior: &str) {
-        self.inc(
-            "imagine_agent_notifications_handled_total",
-            &[("behavior", behavior)],
-            1,
-        );
+        self.inc("imagine_agent_notifications_handled_total", &[("behavior", behavior)], 1);
     }
 
     pub fn notifications_polled(&self, n: u64) {
@@ -52,31 +40,18 @@ impl Metrics {
     }
 
     pub fn generation(&self, behavior: &str, state: &str) {
-        self.inc(
-            "imagine_agent_generation_jobs_total",
-            &[("behavior", behavior), ("state", state)],
-            1,
-        );
+        self.inc("imagine_agent_generation_jobs_total", &[("behavior", behavior), ("state", state)], 1);
     }
 
     pub fn restart(&self, behavior: &str) {
-        self.inc(
-            "imagine_agent_behavior_restarts_total",
-            &[("behavior", behavior)],
-            1,
-        );
+        self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 1);
     }
 
     /// The value of one counter (sum over label sets that contain `labels`).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         m.iter()
-            .filter(|((n, l), _)| {
-                n == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
-            })
+            .filter(|((n, l), _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v)))
             .map(|(_, v)| *v)
             .sum()
     }
@@ -91,10 +66,7 @@ impl Metrics {
                 out.push_str(&format!("# TYPE {name} counter\n"));
                 last = name;
             }
-            let l: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-                .collect();
+            let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
             out.push_str(&format!("{name}{{{}}} {v}\n", l.join(",")));
         }
         out

@@ -52,8 +52,7 @@ pub fn credentials(cfg: &config::Config) -> Result<(String, String), RuntimeErro
     let mut secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET").ok();
     if let Some(f) = &cfg.agent.credentials_file {
         if id.is_none() || secret.is_none() {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| RuntimeError::Credentials(format!("{}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f).map_err(|e| RuntimeError::Credentials(format!("{}: {e}", f.display())))?;
             for line in text.lines() {
                 let line = line.trim().trim_start_matches("export ");
                 let Some((k, v)) = line.split_once('=') else {
@@ -77,16 +76,10 @@ pub fn credentials(cfg: &config::Config) -> Result<(String, String), RuntimeErro
 }
 
 /// Starts the in-process emulator and registers (or reuses) the agent there.
-async fn start_sandbox(
-    loaded: &Loaded,
-    state_dir: &Path,
-) -> Result<(SandboxHandle, String, String), RuntimeError> {
+async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<(SandboxHandle, String, String), RuntimeError> {
     let o = &loaded.config.sandbox_options;
     let cfg = SandboxConfig {
-        addr: o
-            .addr
-            .parse()
-            .map_err(|e| RuntimeError::Sandbox(format!("addr: {e}")))?,
+        addr: o.addr.parse().map_err(|e| RuntimeError::Sandbox(format!("addr: {e}")))?,
         community: o.community,
         seed: o.seed,
         community_interval: o.community_interval,
@@ -94,21 +87,9 @@ async fn start_sandbox(
         state_dir: Some(state_dir.join("sandbox")),
         ..SandboxConfig::default()
     };
-    let sb = sandbox::start(cfg)
-        .await
-        .map_err(|e| RuntimeError::Sandbox(e.to_string()))?;
-    let handle = loaded
-        .config
-        .agent
-        .handle
-        .clone()
-        .unwrap_or_else(|| "my_agent".into());
-    let existing = sb
-        .app
-        .world()
-        .agent_by_handle(&handle)
-        .ok()
-        .map(|a| (a.client_id.clone(), a.client_secret.clone()));
+    let sb = sandbox::start(cfg).await.map_err(|e| RuntimeError::Sandbox(e.to_string()))?;
+    let handle = loaded.config.agent.handle.clone().unwrap_or_else(|| "my_agent".into());
+    let existing = sb.app.world().agent_by_handle(&handle).ok().map(|a| (a.client_id.clone(), a.client_secret.clone()));
     let (id, secret) = match existing {
         Some(c) => c,
         None => {
@@ -117,12 +98,7 @@ async fn start_sandbox(
             let reg = anon
                 .register(&crate::api::types::NewAgent {
                     handle: handle.clone(),
-                    name: loaded
-                        .config
-                        .agent
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| "My Agent".into()),
+                    name: loaded.config.agent.name.clone().unwrap_or_else(|| "My Agent".into()),
                     bio: loaded.config.agent.bio.clone(),
                     agent_type: Some(crate::api::types::AgentType::Assistant),
                     ..Default::default()
@@ -148,20 +124,11 @@ impl Topology {
         let name = lb.behavior.name().to_string();
         let cancel = self.root.child_token();
         let wake = Arc::new(Notify::new());
-        let ctx = Ctx {
-            identity: self.identity.clone(),
-            behavior: name.clone(),
-            cancel: cancel.clone(),
-            wake: wake.clone(),
-        };
+        let ctx = Ctx { identity: self.identity.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone() };
         let kinds = lb.behavior.interests();
         if !kinds.is_empty() {
             if let Ok(mut r) = self.routes.write() {
-                r.push(Route {
-                    behavior: name.clone(),
-                    kinds,
-                    wake: wake.clone(),
-                });
+                r.push(Route { behavior: name.clone(), kinds, wake: wake.clone() });
             }
             wake.notify_one();
         }
@@ -200,18 +167,11 @@ impl Topology {
 
     /// Starts, stops or restarts only the behaviors that changed.
     async fn apply(&mut self, wanted: Vec<LoadedBehavior>, grace: Duration) {
-        let wanted: BTreeMap<String, LoadedBehavior> = wanted
-            .into_iter()
-            .filter(|b| b.behavior.enabled())
-            .map(|b| (b.behavior.name().to_string(), b))
-            .collect();
+        let wanted: BTreeMap<String, LoadedBehavior> =
+            wanted.into_iter().filter(|b| b.behavior.enabled()).map(|b| (b.behavior.name().to_string(), b)).collect();
         let names: Vec<String> = self.running.keys().cloned().collect();
         for name in names {
-            let keep = wanted.get(&name).is_some_and(|w| {
-                self.running
-                    .get(&name)
-                    .is_some_and(|(r, _, _)| r.behavior == w.behavior)
-            });
+            let keep = wanted.get(&name).is_some_and(|w| self.running.get(&name).is_some_and(|(r, _, _)| r.behavior == w.behavior));
             if !keep {
                 self.stop(&name, grace).await;
             }
@@ -225,18 +185,10 @@ impl Topology {
 }
 
 /// Runs the daemon until `stop` is cancelled; a message on `reload` re-reads the configuration.
-pub async fn run(
-    loaded: Loaded,
-    opts: RunOptions,
-    stop: CancellationToken,
-    mut reload: mpsc::Receiver<()>,
-) -> Result<(), RuntimeError> {
+pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut reload: mpsc::Receiver<()>) -> Result<(), RuntimeError> {
     let cfg = loaded.config.clone();
     let state_dir = loaded.state_dir();
-    std::fs::create_dir_all(&state_dir).map_err(|e| StoreError::Open {
-        path: state_dir.clone(),
-        source: e.into(),
-    })?;
+    std::fs::create_dir_all(&state_dir).map_err(|e| StoreError::Open { path: state_dir.clone(), source: e.into() })?;
     let store = Store::open(&state_dir.join("sled"))?;
     let sandbox_mode = opts.sandbox || cfg.sandbox;
     let (sandbox, base_url, id, secret) = if sandbox_mode {
@@ -247,11 +199,7 @@ pub async fn run(
         let (id, secret) = credentials(&cfg)?;
         (None, cfg.base_url.clone(), id, secret)
     };
-    let session = Session::new(
-        SessionConfig::new(&base_url)
-            .credentials(id, secret)
-            .budgets(cfg.rate_limits),
-    )?;
+    let session = Session::new(SessionConfig::new(&base_url).credentials(id, secret).budgets(cfg.rate_limits))?;
     session.authenticate().await?;
     let me = session.me().await?;
     tracing::info!(handle = %me.handle, id = %me.id, base_url = %base_url, dry_run = opts.dry_run || cfg.dry_run, "authenticated");
@@ -269,21 +217,11 @@ pub async fn run(
     });
     let root = stop.child_token();
     let routes: Routes = Arc::new(RwLock::new(vec![]));
-    let mut topo = Topology {
-        identity: identity.clone(),
-        root: root.clone(),
-        routes: routes.clone(),
-        running: BTreeMap::new(),
-    };
-    topo.apply(loaded.behaviors.clone(), cfg.shutdown_grace)
-        .await;
+    let mut topo = Topology { identity: identity.clone(), root: root.clone(), routes: routes.clone(), running: BTreeMap::new() };
+    topo.apply(loaded.behaviors.clone(), cfg.shutdown_grace).await;
 
-    let poll_ctx = Ctx {
-        identity: identity.clone(),
-        behavior: "notification-poller".into(),
-        cancel: root.clone(),
-        wake: Arc::new(Notify::new()),
-    };
+    let poll_ctx =
+        Ctx { identity: identity.clone(), behavior: "notification-poller".into(), cancel: root.clone(), wake: Arc::new(Notify::new()) };
     let span = tracing::info_span!("poller", identity = %identity.handle);
     let (r2, mark) = (routes.clone(), cfg.mark_notifications_read);
     let m = identity.metrics.clone();
@@ -314,20 +252,11 @@ pub async fn run(
     }
     tracing::info!("stopping");
     root.cancel();
-    let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut topo.running)
-        .into_values()
-        .map(|(_, _, t)| t)
-        .collect();
+    let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut topo.running).into_values().map(|(_, _, t)| t).collect();
     tasks.push(poller);
     let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
-    if tokio::time::timeout(cfg.shutdown_grace, futures::future::join_all(tasks))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "in-flight work did not finish within {:?}; aborting it (its intents stay recorded)",
-            cfg.shutdown_grace
-        );
+    if tokio::time::timeout(cfg.shutdown_grace, futures::future::join_all(tasks)).await.is_err() {
+        tracing::warn!("in-flight work did not finish within {:?}; aborting it (its intents stay recorded)", cfg.shutdown_grace);
         aborts.iter().for_each(|a| a.abort());
     }
     store.flush().await?;
@@ -342,16 +271,9 @@ pub async fn run(
 async fn ensure_sandbox_provider(session: &Session) {
     use crate::api::types::Provider;
     for p in [Provider::OpenAi, Provider::ElevenLabs, Provider::Runware] {
-        let connected = session
-            .connected_services()
-            .await
-            .map(|s| s.iter().any(|c| c.provider.as_ref() == Some(&p)))
-            .unwrap_or(false);
+        let connected = session.connected_services().await.map(|s| s.iter().any(|c| c.provider.as_ref() == Some(&p))).unwrap_or(false);
         if !connected {
-            let key = secrecy::SecretString::from(format!(
-                "sk-sandbox-fake-{}",
-                p.as_str().to_lowercase()
-            ));
+            let key = secrecy::SecretString::from(format!("sk-sandbox-fake-{}", p.as_str().to_lowercase()));
             if let Err(e) = session.connect_service(&p, &key).await {
                 tracing::warn!(error = %e, "could not connect a sandbox provider");
             }

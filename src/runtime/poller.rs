@@ -61,44 +61,31 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool) -> Result<(), Behavi
             let batch: Vec<(String, Value, Vec<String>)> = fresh
                 .iter()
                 .map(|n| {
-                    let to: Vec<&Route> = table
-                        .iter()
-                        .filter(|r| n.kind.as_ref().is_some_and(|k| r.kinds.contains(k)))
-                        .collect();
+                    let to: Vec<&Route> = table.iter().filter(|r| n.kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
                     for r in &to {
                         if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
                             woken.push(r.wake.clone());
                         }
                     }
-                    (
-                        n.id.clone(),
-                        n.raw.clone(),
-                        to.iter().map(|r| r.behavior.clone()).collect(),
-                    )
+                    (n.id.clone(), n.raw.clone(), to.iter().map(|r| r.behavior.clone()).collect())
                 })
                 .collect();
             ctx.store().deliver(&batch)?;
             ctx.store().flush().await?;
-            ctx.identity
-                .metrics
-                .notifications_polled(fresh.len() as u64);
+            ctx.identity.metrics.notifications_polled(fresh.len() as u64);
             tracing::debug!(count = fresh.len(), "new notifications handed to behaviors");
             for w in woken {
                 w.notify_one();
             }
             if mark_read && !ctx.identity.dry_run {
                 let ids = fresh.iter().map(|n| n.id.clone()).collect();
-                if let Err(e) = ctx
-                    .session()
-                    .mark_notifications_read(&ReadTarget::Ids(ids))
-                    .await
-                {
+                if let Err(e) = ctx.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
                     tracing::warn!(error = %e, "could not mark notifications read");
                 }
             }
         }
         polls += 1;
-        if polls % 500 == 0 {
+        if polls.is_multiple_of(500) {
             ctx.store().prune_seen(SEEN_TTL_MS)?;
         }
         if !ctx.sleep(ctx.identity.poll_interval).await {

@@ -10,13 +10,8 @@ use tracing::Instrument;
 use super::context::BehaviorError;
 
 /// Keeps `make()` running under `cancel`. The span carries identity and behavior.
-pub async fn supervise<F, Fut>(
-    name: String,
-    cancel: CancellationToken,
-    span: tracing::Span,
-    on_restart: impl Fn(),
-    make: F,
-) where
+pub async fn supervise<F, Fut>(name: String, cancel: CancellationToken, span: tracing::Span, on_restart: impl Fn(), make: F)
+where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<(), BehaviorError>> + Send + 'static,
 {
@@ -33,12 +28,8 @@ pub async fn supervise<F, Fut>(
                 span.in_scope(|| tracing::info!(task = %name, "finished"));
                 return;
             }
-            Ok(Err(e)) => span.in_scope(
-                || tracing::error!(task = %name, error = %e, "failed; restarting in {:?}", backoff),
-            ),
-            Err(e) if e.is_panic() => span.in_scope(
-                || tracing::error!(task = %name, "panicked; restarting in {:?}", backoff),
-            ),
+            Ok(Err(e)) => span.in_scope(|| tracing::error!(task = %name, error = %e, "failed; restarting in {:?}", backoff)),
+            Err(e) if e.is_panic() => span.in_scope(|| tracing::error!(task = %name, "panicked; restarting in {:?}", backoff)),
             Err(_) => return,
         }
         on_restart();

@@ -20,19 +20,11 @@ use super::App;
 use crate::api::types::{AgentType, NewAgent, NewComment, NewPost};
 
 const NAMES: &[&str] = &[
-    "ada", "blaise", "cleo", "dmitri", "emmy", "fermi", "grace", "hedy", "ibn", "joule", "kurt",
-    "lise", "marie", "noether", "otto", "pascal",
+    "ada", "blaise", "cleo", "dmitri", "emmy", "fermi", "grace", "hedy", "ibn", "joule", "kurt", "lise", "marie", "noether", "otto",
+    "pascal",
 ];
-const TOPICS: &[&str] = &[
-    "diffusion models",
-    "agent memory",
-    "rust async",
-    "synthetic data",
-    "prompt craft",
-    "vector search",
-    "robotics",
-    "generative music",
-];
+const TOPICS: &[&str] =
+    &["diffusion models", "agent memory", "rust async", "synthetic data", "prompt craft", "vector search", "robotics", "generative music"];
 const TAGS: &[&str] = &["#AI", "#agents", "#rustlang", "#ml", "#art", "#research"];
 
 /// Creates the community agents (idempotent across a persisted restart).
@@ -43,19 +35,11 @@ pub fn seed(app: &App) {
         if w.handles.contains_key(&handle) {
             continue;
         }
-        let types = [
-            AgentType::Assistant,
-            AgentType::Creative,
-            AgentType::Analyst,
-            AgentType::Chatbot,
-        ];
+        let types = [AgentType::Assistant, AgentType::Creative, AgentType::Analyst, AgentType::Chatbot];
         let a = NewAgent {
             handle: handle.clone(),
             name: format!("{} (sandbox)", NAMES[i % NAMES.len()]),
-            bio: Some(format!(
-                "A simulated agent who likes {}.",
-                TOPICS[i % TOPICS.len()]
-            )),
+            bio: Some(format!("A simulated agent who likes {}.", TOPICS[i % TOPICS.len()])),
             agent_type: Some(types[i % types.len()].clone()),
             ..Default::default()
         };
@@ -66,19 +50,11 @@ pub fn seed(app: &App) {
 }
 
 fn community_ids(w: &World) -> Vec<String> {
-    w.agents
-        .values()
-        .filter(|a| a.community)
-        .map(|a| a.id.clone())
-        .collect()
+    w.agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect()
 }
 
 fn user_ids(w: &World) -> Vec<String> {
-    w.agents
-        .values()
-        .filter(|a| !a.community)
-        .map(|a| a.id.clone())
-        .collect()
+    w.agents.values().filter(|a| !a.community).map(|a| a.id.clone()).collect()
 }
 
 /// One action by a random community member; returns notifications to deliver.
@@ -92,74 +68,36 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
     let tag = TAGS.choose(rng).copied().unwrap_or("#AI");
     let roll: u32 = rng.random_range(0..100);
     let user = users.choose(rng).cloned();
-    let handle_of = |w: &World, id: &str| {
-        w.agents
-            .get(id)
-            .map(|a| a.handle.clone())
-            .unwrap_or_default()
-    };
+    let handle_of = |w: &World, id: &str| w.agents.get(id).map(|a| a.handle.clone()).unwrap_or_default();
     match (roll, user) {
         (0..=29, Some(u)) => {
             let h = handle_of(w, &u);
             let content = format!("Hey @{h}, what do you think about {topic}? {tag}");
-            w.create_post(&me, &NewPost::text(content))
-                .map(|(_, n)| n)
-                .unwrap_or_default()
+            w.create_post(&me, &NewPost::text(content)).map(|(_, n)| n).unwrap_or_default()
         }
         (30..=44, Some(u)) => {
             let h = handle_of(w, &u);
             w.follow(&me, &h).ok().flatten().into_iter().collect()
         }
         (45..=59, Some(u)) => {
-            let posts: Vec<u64> = w
-                .posts
-                .values()
-                .rev()
-                .filter(|p| p.agent == u)
-                .take(20)
-                .map(|p| p.seq)
-                .collect();
+            let posts: Vec<u64> = w.posts.values().rev().filter(|p| p.agent == u).take(20).map(|p| p.seq).collect();
             match posts.choose(rng) {
                 Some(p) => {
                     let text = format!("Interesting take on {topic}!");
-                    w.add_comment(
-                        &me,
-                        *p,
-                        &NewComment {
-                            content: text,
-                            parent_id: None,
-                        },
-                        false,
-                    )
-                    .map(|(_, n)| n)
-                    .unwrap_or_default()
+                    w.add_comment(&me, *p, &NewComment { content: text, parent_id: None }, false).map(|(_, n)| n).unwrap_or_default()
                 }
                 None => vec![],
             }
         }
         (60..=69, Some(u)) => {
-            let comments: Vec<(u64, u64)> = w
-                .comments
-                .values()
-                .rev()
-                .filter(|c| c.agent == u && !c.on_byte)
-                .take(20)
-                .map(|c| (c.post, c.seq))
-                .collect();
+            let comments: Vec<(u64, u64)> =
+                w.comments.values().rev().filter(|c| c.agent == u && !c.on_byte).take(20).map(|c| (c.post, c.seq)).collect();
             match comments.choose(rng) {
                 Some((p, c)) => {
                     let text = format!("Replying to you: tell me more about {topic}.");
-                    w.add_comment(
-                        &me,
-                        *p,
-                        &NewComment {
-                            content: text,
-                            parent_id: Some(format!("cmt_{c}")),
-                        },
-                        false,
-                    )
-                    .map(|(_, n)| n)
-                    .unwrap_or_default()
+                    w.add_comment(&me, *p, &NewComment { content: text, parent_id: Some(format!("cmt_{c}")) }, false)
+                        .map(|(_, n)| n)
+                        .unwrap_or_default()
                 }
                 None => vec![],
             }
@@ -170,30 +108,12 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             vec![]
         }
         (75..=84, Some(u)) => {
-            let post = w
-                .posts
-                .values()
-                .rev()
-                .find(|p| p.agent == u)
-                .map(|p| (p.seq, p.agent.clone()));
+            let post = w.posts.values().rev().find(|p| p.agent == u).map(|p| (p.seq, p.agent.clone()));
             match post {
                 Some((seq, author)) => {
-                    let new = w
-                        .posts
-                        .get_mut(&seq)
-                        .map(|p| p.likes.insert(me.clone(), super::world::now_ms()).is_none())
-                        .unwrap_or(false);
+                    let new = w.posts.get_mut(&seq).map(|p| p.likes.insert(me.clone(), super::world::now_ms()).is_none()).unwrap_or(false);
                     if new {
-                        w.notify(
-                            &author,
-                            crate::api::types::NotificationType::Like,
-                            &me,
-                            Some(seq),
-                            None,
-                            None,
-                        )
-                        .into_iter()
-                        .collect()
+                        w.notify(&author, crate::api::types::NotificationType::Like, &me, Some(seq), None, None).into_iter().collect()
                     } else {
                         vec![]
                     }
@@ -203,9 +123,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         }
         _ => {
             let content = format!("Thinking about {topic} today. {tag}");
-            w.create_post(&me, &NewPost::text(content))
-                .map(|(_, n)| n)
-                .unwrap_or_default()
+            w.create_post(&me, &NewPost::text(content)).map(|(_, n)| n).unwrap_or_default()
         }
     }
 }
@@ -256,57 +174,29 @@ pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
     let mut posts = vec![];
     for i in 0..b.mentions {
         let who = &members[i % members.len()];
-        let (p, n) = w.create_post(
-            who,
-            &NewPost::text(format!(
-                "@{handle} question #{i}: how do you handle {}?",
-                TOPICS[i % TOPICS.len()]
-            )),
-        )?;
+        let (p, n) =
+            w.create_post(who, &NewPost::text(format!("@{handle} question #{i}: how do you handle {}?", TOPICS[i % TOPICS.len()])))?;
         posts.push(format!("post_{p}"));
         notes.extend(n);
     }
     let mut followed = 0;
-    for who in members
-        .iter()
-        .filter(|m| !w.agents[*m].following.contains(&target))
-        .take(b.follows)
-        .cloned()
-        .collect::<Vec<_>>()
-    {
+    for who in members.iter().filter(|m| !w.agents[*m].following.contains(&target)).take(b.follows).cloned().collect::<Vec<_>>() {
         if let Some(n) = w.follow(&who, &handle)? {
             notes.push(n);
             followed += 1;
         }
     }
-    let own: Vec<u64> = w
-        .posts
-        .values()
-        .rev()
-        .filter(|p| p.agent == target)
-        .take(10)
-        .map(|p| p.seq)
-        .collect();
+    let own: Vec<u64> = w.posts.values().rev().filter(|p| p.agent == target).take(10).map(|p| p.seq).collect();
     let mut commented = 0;
     if let Some(first) = own.first() {
         for i in 0..b.comments {
             let who = members[i % members.len()].clone();
             let post = own.get(i % own.len()).copied().unwrap_or(*first);
-            let (_, n) = w.add_comment(
-                &who,
-                post,
-                &NewComment {
-                    content: format!("Comment #{i}: nice post!"),
-                    parent_id: None,
-                },
-                false,
-            )?;
+            let (_, n) = w.add_comment(&who, post, &NewComment { content: format!("Comment #{i}: nice post!"), parent_id: None }, false)?;
             notes.extend(n);
             commented += 1;
         }
     }
     app.deliver(&w, &notes);
-    Ok(Json(
-        json!({ "posts": posts, "followed": followed, "commented": commented, "notifications": notes.len() }),
-    ))
+    Ok(Json(json!({ "posts": posts, "followed": followed, "commented": commented, "notifications": notes.len() })))
 }

@@ -10,38 +10,20 @@ use super::world::{bad, now_ms, Refusal};
 pub const MODEL: &str = "sandbox-stand-in";
 
 pub async fn models() -> Json<Value> {
-    Json(
-        json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "imagine-agent-sandbox"}]}),
-    )
+    Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "imagine-agent-sandbox"}]}))
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
-const OPENERS: &[&str] = &[
-    "Good question!",
-    "Thanks for the mention!",
-    "Happy to help.",
-    "Interesting point.",
-    "Love this topic.",
-];
-const CLOSERS: &[&str] = &[
-    "What made you curious about it?",
-    "More soon.",
-    "Let's keep the conversation going.",
-    "Curious what others think.",
-];
+const OPENERS: &[&str] = &["Good question!", "Thanks for the mention!", "Happy to help.", "Interesting point.", "Love this topic."];
+const CLOSERS: &[&str] =
+    &["What made you curious about it?", "More soon.", "Let's keep the conversation going.", "Curious what others think."];
 
 pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| bad("invalid_request_error", e.to_string()))?;
-    let messages = v
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("invalid_request_error", "messages is required"))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| bad("invalid_request_error", e.to_string()))?;
+    let messages = v.get("messages").and_then(Value::as_array).ok_or_else(|| bad("invalid_request_error", "messages is required"))?;
     let last_user = messages
         .iter()
         .rev()
@@ -59,18 +41,11 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
     let text = format!(
         "{} On {}: my take is that small, careful steps win. {}",
         OPENERS[(h % OPENERS.len() as u64) as usize],
-        if topic.is_empty() {
-            "this".to_string()
-        } else {
-            topic
-        },
+        if topic.is_empty() { "this".to_string() } else { topic },
         CLOSERS[((h >> 8) % CLOSERS.len() as u64) as usize]
     );
-    let prompt_tokens: usize = messages
-        .iter()
-        .filter_map(|m| m.get("content").and_then(Value::as_str))
-        .map(|c| c.split_whitespace().count())
-        .sum();
+    let prompt_tokens: usize =
+        messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).map(|c| c.split_whitespace().count()).sum();
     let completion_tokens = text.split_whitespace().count();
     Ok(Json(json!({
         "id": format!("chatcmpl-sandbox-{h:x}"),

@@ -152,11 +152,7 @@ impl App {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0).unwrap_or(StatusCode::BAD_REQUEST);
-        (
-            status,
-            axum::Json(json!({"error": self.1, "message": self.2})),
-        )
-            .into_response()
+        (status, axum::Json(json!({"error": self.1, "message": self.2}))).into_response()
     }
 }
 
@@ -192,9 +188,8 @@ fn save_state(app: &App) {
             Err(e) => return tracing::error!(error = %e, "sandbox state not saved"),
         };
         let tmp = dir.join("sandbox-world.json.tmp");
-        if let Err(e) = std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(&tmp, json))
-            .and_then(|_| std::fs::rename(&tmp, state_file(dir)))
+        if let Err(e) =
+            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, json)).and_then(|_| std::fs::rename(&tmp, state_file(dir)))
         {
             tracing::error!(error = %e, dir = %dir.display(), "sandbox state not saved");
         }
@@ -206,9 +201,8 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
     let mut world = World::new(cfg.seed);
     if let Some(dir) = &cfg.state_dir {
         if let Ok(bytes) = std::fs::read(state_file(dir)) {
-            let mut w: World = serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::other(format!("{}: {e}", state_file(dir).display()))
-            })?;
+            let mut w: World =
+                serde_json::from_slice(&bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", state_file(dir).display())))?;
             w.rng = StdRng::seed_from_u64(w.rng_seed ^ w.seq);
             world = w;
         }
@@ -232,26 +226,16 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
     tokio::spawn(community::run(app.clone(), shutdown.clone()));
     tokio::spawn(ticker(app.clone(), shutdown.clone()));
 
-    let router = routes::router(app.clone())
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), gate))
-        .with_state(app.clone());
+    let router = routes::router(app.clone()).route_layer(axum::middleware::from_fn_with_state(app.clone(), gate)).with_state(app.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let svc = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, svc)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        {
+        if let Err(e) = axum::serve(listener, svc).with_graceful_shutdown(async move { stop.cancelled().await }).await {
             tracing::error!(error = %e, "sandbox server stopped");
         }
     });
     tracing::info!(%addr, "sandbox serving the ImagineAnything API");
-    Ok(SandboxHandle {
-        addr,
-        app,
-        shutdown,
-        task,
-    })
+    Ok(SandboxHandle { addr, app, shutdown, task })
 }
 
 /// Moves generation jobs along and saves state periodically.
@@ -263,35 +247,21 @@ async fn ticker(app: Arc<App>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        app.world()
-            .advance_jobs(app.cfg.generation_duration.as_millis() as i64);
+        app.world().advance_jobs(app.cfg.generation_duration.as_millis() as i64);
         n += 1;
-        if n % 25 == 0 {
+        if n.is_multiple_of(25) {
             save_state(&app);
         }
     }
 }
 
 fn bearer(req: &Request) -> Option<&str> {
-    req.headers()
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+    req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
 }
 
 /// Faults, rate limits, rate-limit headers and statistics, around every routed request.
-async fn gate(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| req.uri().path().to_string());
+async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| req.uri().path().to_string());
     let label = format!("{} {}", req.method(), route);
     let platform = route.starts_with("/api/");
     let class = Class::of(req.method().as_str(), &route);
@@ -313,22 +283,15 @@ async fn gate(
             drop(s);
             let mut r = (
                 StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(
-                    json!({"error": "rate_limited", "message": "injected fault", "retry_after": 1}),
-                ),
+                axum::Json(json!({"error": "rate_limited", "message": "injected fault", "retry_after": 1})),
             )
                 .into_response();
-            r.headers_mut().insert(
-                "x-ratelimit-reset",
-                HeaderValue::from(world::now_ms() as u64 / 1000 + 1),
-            );
+            r.headers_mut().insert("x-ratelimit-reset", HeaderValue::from(world::now_ms() as u64 / 1000 + 1));
             r
         } else {
             let key = {
                 let w = app.world();
-                bearer(&req)
-                    .and_then(|t| w.agent_by_token(t))
-                    .map(str::to_string)
+                bearer(&req).and_then(|t| w.agent_by_token(t)).map(str::to_string)
             };
             let (req, key) = match (key, class) {
                 (Some(k), _) => (req, k),
@@ -339,12 +302,7 @@ async fn gate(
                 Err(reset_s) => {
                     lock(&app.stats).rate_limited += 1;
                     let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"error": "rate_limited", "message": format!("too many {} requests; try again after the reset", class.name()), "retry_after": reset_s.saturating_sub(world::now_ms() as u64 / 1000)}))).into_response();
-                    set_limit_headers(
-                        &mut r,
-                        app.cfg.rate_limits.map(|b| limit_of(&b, class)),
-                        0,
-                        reset_s,
-                    );
+                    set_limit_headers(&mut r, app.cfg.rate_limits.map(|b| limit_of(&b, class)), 0, reset_s);
                     r
                 }
                 Ok(Some((limit, remaining, reset))) => {
@@ -356,19 +314,13 @@ async fn gate(
             }
         }
     };
-    if platform
-        && resp.status() != StatusCode::TOO_MANY_REQUESTS
-        && resp.status() != StatusCode::SERVICE_UNAVAILABLE
-    {
+    if platform && resp.status() != StatusCode::TOO_MANY_REQUESTS && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
         let drop_rate = lock(&app.faults).drop_rate;
         if app.roll(drop_rate) {
             *lock(&app.stats).faults.entry("drop".into()).or_default() += 1;
             let (parts, _) = resp.into_parts();
             let broken = futures::stream::once(async {
-                Err::<axum::body::Bytes, _>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected drop",
-                ))
+                Err::<axum::body::Bytes, _>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected drop"))
             });
             resp = Response::from_parts(parts, Body::from_stream(broken));
             resp.headers_mut().remove("content-length");
@@ -376,29 +328,19 @@ async fn gate(
     }
     let mut s = lock(&app.stats);
     s.requests += 1;
-    *s.by_route
-        .entry(label)
-        .or_default()
-        .entry(resp.status().as_u16())
-        .or_default() += 1;
+    *s.by_route.entry(label).or_default().entry(resp.status().as_u16()).or_default() += 1;
     resp
 }
 
 /// Auth requests are limited per client (by `client_id` or refresh token), registrations per address.
 async fn auth_key(app: &App, req: Request, peer: SocketAddr) -> (Request, String) {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let key = if let Some(c) = v.get("client_id").and_then(|c| c.as_str()) {
         format!("client:{c}")
     } else if let Some(rt) = v.get("refresh_token").and_then(|c| c.as_str()) {
-        app.world()
-            .refresh_tokens
-            .get(rt)
-            .map(|t| t.agent.clone())
-            .unwrap_or_else(|| format!("ip:{}", peer.ip()))
+        app.world().refresh_tokens.get(rt).map(|t| t.agent.clone()).unwrap_or_else(|| format!("ip:{}", peer.ip()))
     } else {
         format!("ip:{}", peer.ip())
     };

@@ -16,8 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::world::{
-    bad, forbidden, iso, not_found, now_ms, seq_of, JobRec, MediaRec, OrderMsgRec, OrderRec,
-    Refusal, ReviewRec, ServiceRec, World,
+    bad, forbidden, iso, not_found, now_ms, seq_of, JobRec, MediaRec, OrderMsgRec, OrderRec, Refusal, ReviewRec, ServiceRec, World,
 };
 use super::{lock, App, Faults};
 use crate::api::limits;
@@ -34,25 +33,14 @@ pub struct Me(pub String);
 pub struct Viewer(pub Option<String>);
 
 fn token_agent(parts: &Parts, app: &App) -> Option<String> {
-    let t = parts
-        .headers
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
+    let t = parts.headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
     app.world().agent_by_token(t).map(str::to_string)
 }
 
 impl FromRequestParts<Arc<App>> for Me {
     type Rejection = Refusal;
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Refusal> {
-        token_agent(parts, app).map(Me).ok_or_else(|| {
-            Refusal(
-                401,
-                "unauthorized",
-                "missing, invalid or expired access token".into(),
-            )
-        })
+        token_agent(parts, app).map(Me).ok_or_else(|| Refusal(401, "unauthorized", "missing, invalid or expired access token".into()))
     }
 }
 
@@ -76,11 +64,7 @@ fn no_content() -> R {
 }
 
 fn parse<T: DeserializeOwned>(b: &Bytes) -> Result<T, Refusal> {
-    let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        b
-    };
+    let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) { b"{}" } else { b };
     serde_json::from_slice(b).map_err(|e| bad("invalid_body", format!("request body: {e}")))
 }
 
@@ -95,9 +79,7 @@ fn limit(q: &HashMap<String, String>) -> Result<usize, Refusal> {
 }
 
 fn cursor(q: &HashMap<String, String>) -> Option<&str> {
-    q.get("cursor")
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
+    q.get("cursor").map(String::as_str).filter(|c| !c.is_empty())
 }
 
 fn list_json(key: &str, items: Vec<Value>, next: Option<String>, more: bool) -> R {
@@ -114,15 +96,9 @@ fn paged<T>(
     render: impl Fn(&World, &T) -> Value,
 ) -> R {
     let lim = limit(q)?;
-    let filtered: std::collections::BTreeMap<&u64, &T> =
-        map.iter().filter(|(_, v)| filter(v)).collect();
+    let filtered: std::collections::BTreeMap<&u64, &T> = map.iter().filter(|(_, v)| filter(v)).collect();
     let (items, next, more) = World::page(filtered.iter().map(|(k, v)| (*k, *v)), cursor(q), lim);
-    list_json(
-        key,
-        items.into_iter().map(|t| render(w, t)).collect(),
-        next,
-        more,
-    )
+    list_json(key, items.into_iter().map(|t| render(w, t)).collect(), next, more)
 }
 
 fn val<T: Serialize>(t: T) -> Value {
@@ -138,10 +114,7 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/posts/{id}/like", post(like).delete(unlike))
         .route("/api/posts/{id}/likes", get(likes))
         .route("/api/posts/{id}/comments", get(comments).post(comment))
-        .route(
-            "/api/posts/{id}/comments/{cid}",
-            axum::routing::delete(delete_comment),
-        )
+        .route("/api/posts/{id}/comments/{cid}", axum::routing::delete(delete_comment))
         .route("/api/posts/{id}/repost", post(repost).delete(unrepost))
         .route("/api/posts/{id}/reposts", get(reposts))
         .route("/api/posts/{id}/quote", post(quote))
@@ -150,25 +123,11 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/feed", get(feed))
         .route("/api/agents", get(list_agents))
         .route("/api/agents/me", get(me).patch(update_me))
-        .route(
-            "/api/agents/me/avatar",
-            post(upload_avatar).delete(remove_avatar),
-        )
-        .route(
-            "/api/agents/me/capabilities",
-            get(capabilities)
-                .patch(set_capabilities)
-                .delete(clear_capabilities),
-        )
-        .route(
-            "/api/agents/me/webhook",
-            get(webhook).patch(set_webhook).delete(remove_webhook),
-        )
+        .route("/api/agents/me/avatar", post(upload_avatar).delete(remove_avatar))
+        .route("/api/agents/me/capabilities", get(capabilities).patch(set_capabilities).delete(clear_capabilities))
+        .route("/api/agents/me/webhook", get(webhook).patch(set_webhook).delete(remove_webhook))
         .route("/api/agents/{handle}", get(agent))
-        .route(
-            "/api/agents/{handle}/follow",
-            get(is_following).post(follow).delete(unfollow),
-        )
+        .route("/api/agents/{handle}/follow", get(is_following).post(follow).delete(unfollow))
         .route("/api/agents/{handle}/similar", get(similar))
         .route("/api/agents/{handle}/followers", get(followers))
         .route("/api/agents/{handle}/following", get(following))
@@ -176,62 +135,32 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/agents/{handle}/xp", get(xp))
         .route("/api/explore", get(explore))
         .route("/api/explore/agents", get(recommended))
-        .route(
-            "/api/conversations",
-            get(conversations).post(start_conversation),
-        )
+        .route("/api/conversations", get(conversations).post(start_conversation))
         .route("/api/conversations/unread", get(unread))
-        .route(
-            "/api/conversations/{id}",
-            axum::routing::delete(delete_conversation),
-        )
-        .route(
-            "/api/conversations/{id}/messages",
-            get(messages).post(send_message),
-        )
+        .route("/api/conversations/{id}", axum::routing::delete(delete_conversation))
+        .route("/api/conversations/{id}/messages", get(messages).post(send_message))
         .route("/api/conversations/{id}/read", post(read_conversation))
         .route("/api/messages/{id}", get(message).delete(delete_message))
         .route("/api/search", get(search))
         .route("/api/hashtags/trending", get(trending_hashtags))
         .route("/api/hashtags/{tag}", get(hashtag))
-        .route(
-            "/api/marketplace/services",
-            get(services).post(create_service),
-        )
-        .route(
-            "/api/marketplace/services/{id}",
-            get(service).patch(update_service).delete(delete_service),
-        )
+        .route("/api/marketplace/services", get(services).post(create_service))
+        .route("/api/marketplace/services/{id}", get(service).patch(update_service).delete(delete_service))
         .route("/api/marketplace/orders", get(orders).post(place_order))
-        .route(
-            "/api/marketplace/orders/{id}",
-            get(order).patch(update_order),
-        )
-        .route(
-            "/api/marketplace/orders/{id}/messages",
-            get(order_messages).post(send_order_message),
-        )
+        .route("/api/marketplace/orders/{id}", get(order).patch(update_order))
+        .route("/api/marketplace/orders/{id}/messages", get(order_messages).post(send_order_message))
         .route("/api/marketplace/reviews", get(reviews).post(create_review))
-        .route(
-            "/api/marketplace/payouts",
-            get(payouts).post(request_payout),
-        )
+        .route("/api/marketplace/payouts", get(payouts).post(request_payout))
         .route("/api/marketplace/connect", get(account).post(setup_account))
         .route("/api/notifications", get(notifications))
         .route("/api/notifications/count", get(notification_count))
         .route("/api/notifications/read", post(mark_read))
         .route("/api/analytics/overview", get(analytics_overview))
         .route("/api/analytics/posts", get(analytics_posts))
-        .route(
-            "/api/upload",
-            post(upload_image).get(list_media).delete(delete_media),
-        )
+        .route("/api/upload", post(upload_image).get(list_media).delete(delete_media))
         .route("/api/upload/video", post(upload_video))
         .route("/api/settings/services", get(connected).post(connect))
-        .route(
-            "/api/settings/services/{provider}",
-            axum::routing::patch(toggle_service).delete(disconnect),
-        )
+        .route("/api/settings/services/{provider}", axum::routing::patch(toggle_service).delete(disconnect))
         .route("/api/settings/services/{provider}/test", post(test_service))
         .route("/api/generate", post(generate))
         .route("/api/generate/pending", get(pending_jobs))
@@ -242,15 +171,9 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/bytes", get(bytes).post(create_byte))
         .route("/api/bytes/{id}", get(byte).delete(delete_byte))
         .route("/api/bytes/{id}/like", post(like_byte).delete(unlike_byte))
-        .route(
-            "/api/bytes/{id}/comments",
-            get(byte_comments).post(comment_byte),
-        )
+        .route("/api/bytes/{id}/comments", get(byte_comments).post(comment_byte))
         .route("/api/reports", post(report))
-        .route(
-            "/sandbox/health",
-            get(|| async { Json(json!({"status": "ok", "sandbox": true})) }),
-        )
+        .route("/sandbox/health", get(|| async { Json(json!({"status": "ok", "sandbox": true})) }))
         .route("/sandbox/stats", get(stats))
         .route("/sandbox/faults", get(get_faults).post(set_faults))
         .route("/sandbox/revoke-tokens", post(revoke_tokens))
@@ -279,47 +202,21 @@ async fn token(State(app): S, body: Bytes) -> R {
     let mut w = app.world();
     let agent = match v.get("grant_type").and_then(Value::as_str) {
         Some("client_credentials") => {
-            let id = v
-                .get("client_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let secret = v
-                .get("client_secret")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let id = v.get("client_id").and_then(Value::as_str).unwrap_or_default();
+            let secret = v.get("client_secret").and_then(Value::as_str).unwrap_or_default();
             match w.clients.get(id).and_then(|a| w.agents.get(a)) {
                 Some(a) if a.client_secret == secret => a.id.clone(),
-                _ => {
-                    return Err(Refusal(
-                        401,
-                        "invalid_client",
-                        "unknown client or wrong secret".into(),
-                    ))
-                }
+                _ => return Err(Refusal(401, "invalid_client", "unknown client or wrong secret".into())),
             }
         }
         Some("refresh_token") => {
-            let rt = v
-                .get("refresh_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let rt = v.get("refresh_token").and_then(Value::as_str).unwrap_or_default();
             match w.refresh_tokens.remove(rt) {
                 Some(t) if t.expires_ms > now_ms() => t.agent,
-                _ => {
-                    return Err(Refusal(
-                        401,
-                        "invalid_grant",
-                        "refresh token is invalid or expired".into(),
-                    ))
-                }
+                _ => return Err(Refusal(401, "invalid_grant", "refresh token is invalid or expired".into())),
             }
         }
-        _ => {
-            return Err(bad(
-                "unsupported_grant_type",
-                "grant_type must be client_credentials or refresh_token",
-            ))
-        }
+        _ => return Err(bad("unsupported_grant_type", "grant_type must be client_credentials or refresh_token")),
     };
     lock(&app.stats).token_grants += 1;
     ok(w.issue_tokens(&agent, ttl))
@@ -329,14 +226,7 @@ async fn token(State(app): S, body: Bytes) -> R {
 
 async fn timeline(State(app): S, Viewer(v): Viewer, q: Q) -> R {
     let w = app.world();
-    paged(
-        &w,
-        &w.posts,
-        &q,
-        "posts",
-        |_| true,
-        |w, p| val(w.render_post(p, v.as_deref())),
-    )
+    paged(&w, &w.posts, &q, "posts", |_| true, |w, p| val(w.render_post(p, v.as_deref())))
 }
 
 async fn create_post(State(app): S, Me(me): Me, body: Bytes) -> R {
@@ -391,31 +281,21 @@ async fn likes(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let lim = limit(&q)?;
     let mut all: Vec<(&String, &i64)> = p.likes.iter().collect();
     all.sort_by(|a, b| b.1.cmp(a.1).then(b.0.cmp(a.0)));
-    let start = cursor(&q)
-        .and_then(|c| c.strip_prefix("l_"))
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(0);
-    let page: Vec<Value> = all.iter().skip(start).take(lim).map(|(a, t)| json!({"id": format!("like_{}_{}", p.seq, a), "likedAt": iso(**t), "agent": w.summary(a)})).collect();
+    let start = cursor(&q).and_then(|c| c.strip_prefix("l_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(lim)
+        .map(|(a, t)| json!({"id": format!("like_{}_{}", p.seq, a), "likedAt": iso(**t), "agent": w.summary(a)}))
+        .collect();
     let more = start + lim < all.len();
-    list_json(
-        "likes",
-        page,
-        more.then(|| format!("l_{}", start + lim)),
-        more,
-    )
+    list_json("likes", page, more.then(|| format!("l_{}", start + lim)), more)
 }
 
 async fn comments(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let w = app.world();
     let seq = post_seq(&w, &id)?;
-    paged(
-        &w,
-        &w.comments,
-        &q,
-        "comments",
-        |c| c.post == seq && !c.on_byte,
-        |w, c| val(w.render_comment(c)),
-    )
+    paged(&w, &w.comments, &q, "comments", |c| c.post == seq && !c.on_byte, |w, c| val(w.render_comment(c)))
 }
 
 async fn comment(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
@@ -441,14 +321,7 @@ async fn repost(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
     let new = p.reposts.insert(me.clone());
     let author = p.agent.clone();
     if new {
-        let n = w.notify(
-            &author,
-            NotificationType::Repost,
-            &me,
-            Some(seq),
-            None,
-            None,
-        );
+        let n = w.notify(&author, NotificationType::Repost, &me, Some(seq), None, None);
         app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
     }
     ok(json!({ "reposted": true }))
@@ -467,55 +340,24 @@ async fn reposts(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let w = app.world();
     let p = w.post(&id)?;
     let lim = limit(&q)?;
-    let mut items: Vec<Value> = p.reposts.iter().map(|a| json!({"id": format!("repost_{}_{}", p.seq, a), "agent": w.summary(a), "isQuote": false})).collect();
-    items.extend(
-        w.posts
-            .values()
-            .filter(|q| q.is_quote && q.repost_of == Some(p.seq))
-            .map(|q| val(w.render_post(q, None))),
-    );
-    let start = cursor(&q)
-        .and_then(|c| c.strip_prefix("r_"))
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(0);
+    let mut items: Vec<Value> =
+        p.reposts.iter().map(|a| json!({"id": format!("repost_{}_{}", p.seq, a), "agent": w.summary(a), "isQuote": false})).collect();
+    items.extend(w.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).map(|q| val(w.render_post(q, None))));
+    let start = cursor(&q).and_then(|c| c.strip_prefix("r_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
     let more = start + lim < items.len();
     let page = items.into_iter().skip(start).take(lim).collect();
-    list_json(
-        "reposts",
-        page,
-        more.then(|| format!("r_{}", start + lim)),
-        more,
-    )
+    list_json("reposts", page, more.then(|| format!("r_{}", start + lim)), more)
 }
 
 async fn quote(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let content = v
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    limits::check_text("content", &content, limits::POST_MAX_CHARS, false)
-        .map_err(|e| bad("invalid_content", e.to_string()))?;
+    let content = v.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+    limits::check_text("content", &content, limits::POST_MAX_CHARS, false).map_err(|e| bad("invalid_content", e.to_string()))?;
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
     let author = w.posts[&seq].agent.clone();
-    let (q, mut notes) = w.insert_post(
-        &me,
-        &content,
-        Some(MediaType::Text),
-        vec![],
-        Some(seq),
-        true,
-    );
-    notes.extend(w.notify(
-        &author,
-        NotificationType::Quote,
-        &me,
-        Some(q),
-        None,
-        Some(&content),
-    ));
+    let (q, mut notes) = w.insert_post(&me, &content, Some(MediaType::Text), vec![], Some(seq), true);
+    notes.extend(w.notify(&author, NotificationType::Quote, &me, Some(q), None, Some(&content)));
     app.deliver(&w, &notes);
     created(json!({ "post": w.render_post(&w.posts[&q], Some(&me)) }))
 }
@@ -525,10 +367,7 @@ async fn amplify(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
     let seq = post_seq(&w, &id)?;
     let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
     if p.agent == me {
-        return Err(bad(
-            "cannot_amplify_own",
-            "you cannot amplify your own post",
-        ));
+        return Err(bad("cannot_amplify_own", "you cannot amplify your own post"));
     }
     let new = p.amplifies.insert(me);
     let author = p.agent.clone();
@@ -559,14 +398,7 @@ async fn view(State(app): S, Me(_me): Me, Path(id): Path<String>) -> R {
 async fn feed(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
     let following = w.agent(&me)?.following.clone();
-    paged(
-        &w,
-        &w.posts,
-        &q,
-        "posts",
-        |p| following.contains(&p.agent) || p.agent == me,
-        |w, p| val(w.render_post(p, Some(&me))),
-    )
+    paged(&w, &w.posts, &q, "posts", |p| following.contains(&p.agent) || p.agent == me, |w, p| val(w.render_post(p, Some(&me))))
 }
 
 // ---- agents ----
@@ -576,11 +408,7 @@ async fn list_agents(State(app): S, q: Q) -> R {
     let t = q.get("type").map(|t| AgentType::from(t.as_str()));
     let verified = q.get("verified").map(|v| v == "true");
     let search = q.get("search").map(|s| s.to_lowercase());
-    let by_seq: std::collections::BTreeMap<u64, String> = w
-        .agents
-        .keys()
-        .filter_map(|id| seq_of(id).map(|s| (s, id.clone())))
-        .collect();
+    let by_seq: std::collections::BTreeMap<u64, String> = w.agents.keys().filter_map(|id| seq_of(id).map(|s| (s, id.clone()))).collect();
     paged(
         &w,
         &by_seq,
@@ -590,9 +418,7 @@ async fn list_agents(State(app): S, q: Q) -> R {
             let a = &w.agents[id];
             t.as_ref().is_none_or(|t| a.agent_type.as_ref() == Some(t))
                 && verified.is_none_or(|v| a.verified == v)
-                && search.as_ref().is_none_or(|s| {
-                    a.handle.contains(s.as_str()) || a.name.to_lowercase().contains(s.as_str())
-                })
+                && search.as_ref().is_none_or(|s| a.handle.contains(s.as_str()) || a.name.to_lowercase().contains(s.as_str()))
         },
         |w, id| val(w.summary(id)),
     )
@@ -605,8 +431,7 @@ async fn me(State(app): S, Me(me): Me) -> R {
 async fn update_me(State(app): S, Me(me): Me, body: Bytes) -> R {
     let u: ProfileUpdate = parse(&body)?;
     if let Some(b) = &u.bio {
-        limits::check_text("bio", b, limits::BIO_MAX_CHARS, true)
-            .map_err(|e| bad("invalid_bio", e.to_string()))?;
+        limits::check_text("bio", b, limits::BIO_MAX_CHARS, true).map_err(|e| bad("invalid_bio", e.to_string()))?;
     }
     let mut w = app.world();
     let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
@@ -629,45 +454,25 @@ async fn update_me(State(app): S, Me(me): Me, body: Bytes) -> R {
 }
 
 /// Reads the `file` part of a multipart upload: (content type, bytes, other fields).
-async fn read_upload(
-    mut m: Multipart,
-) -> Result<(String, Vec<u8>, HashMap<String, String>), Refusal> {
+async fn read_upload(mut m: Multipart) -> Result<(String, Vec<u8>, HashMap<String, String>), Refusal> {
     let mut file = None;
     let mut fields = HashMap::new();
-    while let Some(field) = m
-        .next_field()
-        .await
-        .map_err(|e| bad("invalid_multipart", e.to_string()))?
-    {
+    while let Some(field) = m.next_field().await.map_err(|e| bad("invalid_multipart", e.to_string()))? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
-            let ct = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_string();
-            let data = field
-                .bytes()
-                .await
-                .map_err(|e| bad("invalid_multipart", e.to_string()))?;
+            let ct = field.content_type().unwrap_or("application/octet-stream").to_string();
+            let data = field.bytes().await.map_err(|e| bad("invalid_multipart", e.to_string()))?;
             file = Some((ct, data.to_vec()));
         } else {
             fields.insert(name, field.text().await.unwrap_or_default());
         }
     }
-    let (ct, data) =
-        file.ok_or_else(|| bad("missing_file", "multipart field `file` is required"))?;
+    let (ct, data) = file.ok_or_else(|| bad("missing_file", "multipart field `file` is required"))?;
     Ok((ct, data, fields))
 }
 
-fn store_media(
-    w: &mut World,
-    agent: &str,
-    ct: &str,
-    size: usize,
-    kind: UploadType,
-    purpose: Option<String>,
-) -> MediaRec {
-    let seq = w.next();
+fn store_media(w: &mut World, agent: &str, ct: &str, size: usize, kind: UploadType, purpose: Option<String>) -> MediaRec {
+    let seq = w.next_seq();
     let ext = ct.rsplit('/').next().unwrap_or("bin");
     let rec = MediaRec {
         seq,
@@ -699,17 +504,9 @@ fn render_media(m: &MediaRec) -> Media {
 
 async fn upload_avatar(State(app): S, Me(me): Me, m: Multipart) -> R {
     let (ct, data, _) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Avatar, &ct, data.len())
-        .map_err(|e| bad("invalid_file", e.to_string()))?;
+    limits::check_upload(limits::UploadKind::Avatar, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
     let mut w = app.world();
-    let rec = store_media(
-        &mut w,
-        &me,
-        &ct,
-        data.len(),
-        UploadType::Image,
-        Some("avatar".into()),
-    );
+    let rec = store_media(&mut w, &me, &ct, data.len(), UploadType::Image, Some("avatar".into()));
     if let Some(a) = w.agents.get_mut(&me) {
         a.avatar_url = Some(rec.url.clone());
     }
@@ -738,8 +535,7 @@ async fn set_capabilities(State(app): S, Me(me): Me, body: Bytes) -> R {
             c.insert(k.clone(), v.clone());
         }
     }
-    a.capabilities =
-        serde_json::from_value(cur).map_err(|e| bad("invalid_capabilities", e.to_string()))?;
+    a.capabilities = serde_json::from_value(cur).map_err(|e| bad("invalid_capabilities", e.to_string()))?;
     ok(json!({ "capabilities": a.capabilities }))
 }
 
@@ -759,9 +555,7 @@ async fn webhook(State(app): S, Me(me): Me) -> R {
 async fn set_webhook(State(app): S, Me(me): Me, body: Bytes) -> R {
     let u: WebhookUpdate = parse(&body)?;
     let mut w = app.world();
-    let secret = u
-        .regenerate_secret
-        .then(|| format!("whsec_{:032x}", w.rng.random::<u128>()));
+    let secret = u.regenerate_secret.then(|| format!("whsec_{:032x}", w.rng.random::<u128>()));
     let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if let Some(url) = &u.webhook_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -778,9 +572,7 @@ async fn set_webhook(State(app): S, Me(me): Me, body: Bytes) -> R {
             let _ = app.webhooks.send(d);
         }
     }
-    ok(
-        json!({ "webhookUrl": url, "secret": secret, "hasSecret": w.agents[&me].webhook_secret.is_some() }),
-    )
+    ok(json!({ "webhookUrl": url, "secret": secret, "hasSecret": w.agents[&me].webhook_secret.is_some() }))
 }
 
 async fn remove_webhook(State(app): S, Me(me): Me) -> R {
@@ -816,33 +608,18 @@ async fn unfollow(State(app): S, Me(me): Me, Path(handle): Path<String>) -> R {
 }
 
 fn agent_list(w: &World, ids: Vec<String>, q: &HashMap<String, String>) -> R {
-    let by_seq: std::collections::BTreeMap<u64, String> = ids
-        .into_iter()
-        .filter_map(|id| seq_of(&id).map(|s| (s, id)))
-        .collect();
-    paged(
-        w,
-        &by_seq,
-        q,
-        "agents",
-        |_| true,
-        |w, id| val(w.summary(id)),
-    )
+    let by_seq: std::collections::BTreeMap<u64, String> = ids.into_iter().filter_map(|id| seq_of(&id).map(|s| (s, id))).collect();
+    paged(w, &by_seq, q, "agents", |_| true, |w, id| val(w.summary(id)))
 }
 
 async fn similar(State(app): S, Viewer(v): Viewer, Path(handle): Path<String>, q: Q) -> R {
     let w = app.world();
     let a = w.agent_by_handle(&handle)?.clone();
-    let lim = q
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(10)
-        .clamp(1, 20);
-    let exclude: std::collections::BTreeSet<String> =
-        match (q.get("excludeFollowing").map(String::as_str), &v) {
-            (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
-            _ => Default::default(),
-        };
+    let lim = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).clamp(1, 20);
+    let exclude: std::collections::BTreeSet<String> = match (q.get("excludeFollowing").map(String::as_str), &v) {
+        (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
+        _ => Default::default(),
+    };
     let mut scored: Vec<(usize, &String)> = w
         .agents
         .values()
@@ -850,89 +627,51 @@ async fn similar(State(app): S, Viewer(v): Viewer, Path(handle): Path<String>, q
         .map(|o| {
             let same_type = usize::from(o.agent_type.is_some() && o.agent_type == a.agent_type) * 3;
             let shared = o.followers.intersection(&a.followers).count();
-            let skills = o
-                .capabilities
-                .skills
-                .iter()
-                .filter(|s| a.capabilities.skills.contains(s))
-                .count();
+            let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
             (same_type + shared + skills, &o.id)
         })
         .filter(|(s, _)| *s > 0)
         .collect();
     scored.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
-    let items: Vec<Value> = scored
-        .into_iter()
-        .take(lim)
-        .map(|(_, id)| val(w.summary(id)))
-        .collect();
+    let items: Vec<Value> = scored.into_iter().take(lim).map(|(_, id)| val(w.summary(id))).collect();
     list_json("agents", items, None, false)
 }
 
 async fn followers(State(app): S, Path(handle): Path<String>, q: Q) -> R {
     let w = app.world();
-    let ids = w
-        .agent_by_handle(&handle)?
-        .followers
-        .iter()
-        .cloned()
-        .collect();
+    let ids = w.agent_by_handle(&handle)?.followers.iter().cloned().collect();
     agent_list(&w, ids, &q)
 }
 
 async fn following(State(app): S, Path(handle): Path<String>, q: Q) -> R {
     let w = app.world();
-    let ids = w
-        .agent_by_handle(&handle)?
-        .following
-        .iter()
-        .cloned()
-        .collect();
+    let ids = w.agent_by_handle(&handle)?.following.iter().cloned().collect();
     agent_list(&w, ids, &q)
 }
 
 async fn liked_posts(State(app): S, Path(handle): Path<String>, q: Q) -> R {
     let w = app.world();
     let id = w.agent_by_handle(&handle)?.id.clone();
-    paged(
-        &w,
-        &w.posts,
-        &q,
-        "posts",
-        |p| p.likes.contains_key(&id),
-        |w, p| val(w.render_post(p, None)),
-    )
+    paged(&w, &w.posts, &q, "posts", |p| p.likes.contains_key(&id), |w, p| val(w.render_post(p, None)))
 }
 
 async fn xp(State(app): S, Path(handle): Path<String>, q: Q) -> R {
     let w = app.world();
     let a = w.agent_by_handle(&handle)?;
     let level = super::world::level_of(a.axp);
-    let lo = super::world::LEVELS
-        .get(level.saturating_sub(1) as usize)
-        .copied()
-        .unwrap_or(0);
-    let hi = super::world::LEVELS
-        .get(level as usize)
-        .copied()
-        .unwrap_or(lo.max(1));
-    let progress = if hi > lo {
-        (a.axp - lo) as f64 / (hi - lo) as f64
-    } else {
-        1.0
-    };
+    let lo = super::world::LEVELS.get(level.saturating_sub(1) as usize).copied().unwrap_or(0);
+    let hi = super::world::LEVELS.get(level as usize).copied().unwrap_or(lo.max(1));
+    let progress = if hi > lo { (a.axp - lo) as f64 / (hi - lo) as f64 } else { 1.0 };
     let day_ago = now_ms() - 86_400_000;
-    let recent: i64 =
-        w.xp.values()
-            .filter(|x| x.agent == a.id && x.created_ms > day_ago)
-            .map(|x| x.amount)
-            .sum();
+    let recent: i64 = w.xp.values().filter(|x| x.agent == a.id && x.created_ms > day_ago).map(|x| x.amount).sum();
     let lim = limit(&q)?;
     let id = a.id.clone();
-    let mine: std::collections::BTreeMap<&u64, _> =
-        w.xp.iter().filter(|(_, x)| x.agent == id).collect();
+    let mine: std::collections::BTreeMap<&u64, _> = w.xp.iter().filter(|(_, x)| x.agent == id).collect();
     let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), cursor(&q), lim);
-    let history: Vec<Value> = items.into_iter().map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)})).collect();
+    let history: Vec<Value> = items
+        .into_iter()
+        .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
+        .collect();
     ok(json!({
         "axp": {"total": a.axp, "level": level, "progress": progress, "recentAXP": recent.max(0), "levelThresholds": super::world::LEVELS},
         "history": history, "nextCursor": next, "hasMore": more
@@ -951,10 +690,7 @@ fn hashtag_counts(w: &World) -> Vec<Hashtag> {
             *counts.entry(t.to_lowercase()).or_default() += 1;
         }
     }
-    let mut v: Vec<Hashtag> = counts
-        .into_iter()
-        .map(|(tag, count)| Hashtag { tag, count })
-        .collect();
+    let mut v: Vec<Hashtag> = counts.into_iter().map(|(tag, count)| Hashtag { tag, count }).collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.tag.cmp(&b.tag)));
     v
 }
@@ -966,36 +702,15 @@ async fn explore(State(app): S, q: Q) -> R {
     let mut out = Explore::default();
     if matches!(section, "all" | "posts") {
         let day_ago = now_ms() - 86_400_000;
-        let mut posts: Vec<&super::world::PostRec> = w
-            .posts
-            .values()
-            .filter(|p| p.created_ms > day_ago)
-            .collect();
-        posts.sort_by(|a, b| {
-            trending_score(b)
-                .cmp(&trending_score(a))
-                .then(b.seq.cmp(&a.seq))
-        });
-        out.trending_posts = posts
-            .into_iter()
-            .take(lim)
-            .map(|p| w.render_post(p, None))
-            .collect();
+        let mut posts: Vec<&super::world::PostRec> = w.posts.values().filter(|p| p.created_ms > day_ago).collect();
+        posts.sort_by(|a, b| trending_score(b).cmp(&trending_score(a)).then(b.seq.cmp(&a.seq)));
+        out.trending_posts = posts.into_iter().take(lim).map(|p| w.render_post(p, None)).collect();
     }
     if matches!(section, "all" | "agents") {
         let mut agents: Vec<_> = w.agents.values().collect();
-        agents.sort_by(|a, b| {
-            b.followers
-                .len()
-                .cmp(&a.followers.len())
-                .then(a.handle.cmp(&b.handle))
-        });
+        agents.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.handle.cmp(&b.handle)));
         out.featured_agent = agents.first().map(|a| w.summary(&a.id));
-        out.popular_agents = agents
-            .into_iter()
-            .take(lim)
-            .map(|a| w.summary(&a.id))
-            .collect();
+        out.popular_agents = agents.into_iter().take(lim).map(|a| w.summary(&a.id)).collect();
     }
     if matches!(section, "all" | "hashtags") {
         out.trending_hashtags = hashtag_counts(&w).into_iter().take(lim).collect();
@@ -1007,29 +722,15 @@ async fn recommended(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
     let mine = w.agent(&me)?;
     let t = q.get("type").map(String::as_str).unwrap_or("all");
-    let mut ids: Vec<&super::world::AgentRec> = w
-        .agents
-        .values()
-        .filter(|a| a.id != me && !mine.following.contains(&a.id))
-        .collect();
+    let mut ids: Vec<&super::world::AgentRec> = w.agents.values().filter(|a| a.id != me && !mine.following.contains(&a.id)).collect();
     if let Some(skills) = q.get("skills") {
         let want: Vec<&str> = skills.split(',').collect();
-        ids.retain(|a| {
-            a.capabilities
-                .skills
-                .iter()
-                .any(|s| want.contains(&s.as_str()))
-        });
+        ids.retain(|a| a.capabilities.skills.iter().any(|s| want.contains(&s.as_str())));
     }
     if t == "humans" {
         ids.clear();
     }
-    ids.sort_by(|a, b| {
-        b.followers
-            .len()
-            .cmp(&a.followers.len())
-            .then(a.id.cmp(&b.id))
-    });
+    ids.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.id.cmp(&b.id)));
     let ids = ids.into_iter().map(|a| a.id.clone()).collect();
     agent_list(&w, ids, &q)
 }
@@ -1049,22 +750,12 @@ fn conv(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {
 
 async fn conversations(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
-    paged(
-        &w,
-        &w.conversations,
-        &q,
-        "conversations",
-        |c| c.participants.contains(&me),
-        |w, c| val(w.render_conversation(c, &me)),
-    )
+    paged(&w, &w.conversations, &q, "conversations", |c| c.participants.contains(&me), |w, c| val(w.render_conversation(c, &me)))
 }
 
 async fn start_conversation(State(app): S, Me(me): Me, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let handle = v
-        .get("participantHandle")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("invalid_body", "participantHandle is required"))?;
+    let handle = v.get("participantHandle").and_then(Value::as_str).ok_or_else(|| bad("invalid_body", "participantHandle is required"))?;
     let mut w = app.world();
     let other = w.agent_by_handle(handle)?.id.clone();
     if other == me {
@@ -1079,12 +770,7 @@ async fn start_conversation(State(app): S, Me(me): Me, body: Bytes) -> R {
 
 async fn unread(State(app): S, Me(me): Me) -> R {
     let w = app.world();
-    let n: u64 = w
-        .conversations
-        .values()
-        .filter(|c| c.participants.contains(&me))
-        .map(|c| w.unread_in(c, &me))
-        .sum();
+    let n: u64 = w.conversations.values().filter(|c| c.participants.contains(&me)).map(|c| w.unread_in(c, &me)).sum();
     ok(json!({ "count": n }))
 }
 
@@ -1099,14 +785,7 @@ async fn delete_conversation(State(app): S, Me(me): Me, Path(id): Path<String>) 
 async fn messages(State(app): S, Me(me): Me, Path(id): Path<String>, q: Q) -> R {
     let w = app.world();
     let c = conv(&w, &id, &me)?;
-    paged(
-        &w,
-        &w.messages,
-        &q,
-        "messages",
-        |m| m.conv == c,
-        |w, m| val(w.render_message(m, &me)),
-    )
+    paged(&w, &w.messages, &q, "messages", |m| m.conv == c, |w, m| val(w.render_message(m, &me)))
 }
 
 async fn send_message(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
@@ -1121,13 +800,7 @@ async fn send_message(State(app): S, Me(me): Me, Path(id): Path<String>, body: B
 async fn read_conversation(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
     let mut w = app.world();
     let c = conv(&w, &id, &me)?;
-    let last = w
-        .messages
-        .values()
-        .filter(|m| m.conv == c)
-        .map(|m| m.seq)
-        .max()
-        .unwrap_or(0);
+    let last = w.messages.values().filter(|m| m.conv == c).map(|m| m.seq).max().unwrap_or(0);
     if let Some(cv) = w.conversations.get_mut(&c) {
         cv.read_upto.insert(me, last);
     }
@@ -1135,10 +808,7 @@ async fn read_conversation(State(app): S, Me(me): Me, Path(id): Path<String>) ->
 }
 
 fn msg(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {
-    let seq = seq_of(id)
-        .filter(|_| id.starts_with("msg_"))
-        .filter(|s| w.messages.contains_key(s))
-        .ok_or_else(|| not_found("message"))?;
+    let seq = seq_of(id).filter(|_| id.starts_with("msg_")).filter(|s| w.messages.contains_key(s)).ok_or_else(|| not_found("message"))?;
     conv(w, &format!("conv_{}", w.messages[&seq].conv), me)?;
     Ok(seq)
 }
@@ -1162,11 +832,8 @@ async fn delete_message(State(app): S, Me(me): Me, Path(id): Path<String>) -> R 
 // ---- search, hashtags ----
 
 async fn search(State(app): S, q: Q) -> R {
-    let term = q
-        .get("q")
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad("missing_query", "q is required"))?;
+    let term =
+        q.get("q").map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).ok_or_else(|| bad("missing_query", "q is required"))?;
     let kind = q.get("type").map(String::as_str).unwrap_or("all");
     let lim = limit(&q)?;
     let w = app.world();
@@ -1181,13 +848,7 @@ async fn search(State(app): S, q: Q) -> R {
             .collect();
     }
     if matches!(kind, "all" | "posts") {
-        let (items, next, more) = World::page(
-            w.posts
-                .iter()
-                .filter(|(_, p)| p.content.to_lowercase().contains(&term)),
-            cursor(&q),
-            lim,
-        );
+        let (items, next, more) = World::page(w.posts.iter().filter(|(_, p)| p.content.to_lowercase().contains(&term)), cursor(&q), lim);
         out.posts = items.into_iter().map(|p| w.render_post(p, None)).collect();
         out.next_cursor = next;
         out.has_more = more;
@@ -1204,22 +865,14 @@ async fn trending_hashtags(State(app): S, q: Q) -> R {
 async fn hashtag(State(app): S, Path(tag): Path<String>, q: Q) -> R {
     let t = tag.trim_start_matches('#').to_lowercase();
     let w = app.world();
-    paged(
-        &w,
-        &w.posts,
-        &q,
-        "posts",
-        |p| p.hashtags.iter().any(|h| h.to_lowercase() == t),
-        |w, p| val(w.render_post(p, None)),
-    )
+    paged(&w, &w.posts, &q, "posts", |p| p.hashtags.iter().any(|h| h.to_lowercase() == t), |w, p| val(w.render_post(p, None)))
 }
 
 // ---- marketplace ----
 
 fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service {
     let reviews: Vec<&ReviewRec> = w.reviews.values().filter(|r| r.service == s.seq).collect();
-    let avg = (!reviews.is_empty())
-        .then(|| reviews.iter().map(|r| r.data.rating as f64).sum::<f64>() / reviews.len() as f64);
+    let avg = (!reviews.is_empty()).then(|| reviews.iter().map(|r| r.data.rating as f64).sum::<f64>() / reviews.len() as f64);
     Service {
         id: format!("svc_{}", s.seq),
         title: s.data.title.clone(),
@@ -1238,11 +891,7 @@ fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service {
         order_count: w.orders.values().filter(|o| o.service == s.seq).count() as u64,
         featured: false,
         created_at: Some(iso(s.created_ms)),
-        reviews: if with_reviews {
-            reviews.into_iter().map(|r| render_review(w, r)).collect()
-        } else {
-            vec![]
-        },
+        reviews: if with_reviews { reviews.into_iter().map(|r| render_review(w, r)).collect() } else { vec![] },
     }
 }
 
@@ -1262,10 +911,7 @@ fn render_review(w: &World, r: &ReviewRec) -> Review {
 }
 
 fn service_seq(w: &World, id: &str) -> Result<u64, Refusal> {
-    seq_of(id)
-        .filter(|_| id.starts_with("svc_"))
-        .filter(|s| w.services.contains_key(s))
-        .ok_or_else(|| not_found("service"))
+    seq_of(id).filter(|_| id.starts_with("svc_")).filter(|s| w.services.contains_key(s)).ok_or_else(|| not_found("service"))
 }
 
 async fn services(State(app): S, q: Q) -> R {
@@ -1278,15 +924,11 @@ async fn services(State(app): S, q: Q) -> R {
         .services
         .values()
         .filter(|s| s.active)
+        .filter(|s| q.get("category").is_none_or(|c| s.data.category.as_deref() == Some(c.as_str())))
         .filter(|s| {
-            q.get("category")
-                .is_none_or(|c| s.data.category.as_deref() == Some(c.as_str()))
-        })
-        .filter(|s| {
-            search.as_ref().is_none_or(|t| {
-                s.data.title.to_lowercase().contains(t.as_str())
-                    || s.data.description.to_lowercase().contains(t.as_str())
-            })
+            search
+                .as_ref()
+                .is_none_or(|t| s.data.title.to_lowercase().contains(t.as_str()) || s.data.description.to_lowercase().contains(t.as_str()))
         })
         .filter(|s| min.is_none_or(|m| s.data.price >= m) && max.is_none_or(|m| s.data.price <= m))
         .map(|s| render_service(&w, s, false))
@@ -1294,29 +936,17 @@ async fn services(State(app): S, q: Q) -> R {
     let desc = q.get("sortOrder").map(String::as_str) != Some("asc");
     match q.get("sortBy").map(String::as_str) {
         Some("price") => list.sort_by_key(|s| s.price),
-        Some("avgRating") => list.sort_by(|a, b| {
-            a.avg_rating
-                .unwrap_or(0.0)
-                .total_cmp(&b.avg_rating.unwrap_or(0.0))
-        }),
+        Some("avgRating") => list.sort_by(|a, b| a.avg_rating.unwrap_or(0.0).total_cmp(&b.avg_rating.unwrap_or(0.0))),
         Some("orderCount") => list.sort_by_key(|s| s.order_count),
         _ => list.sort_by_key(|s| seq_of(&s.id)),
     }
     if desc {
         list.reverse();
     }
-    let start = cursor(&q)
-        .and_then(|c| c.strip_prefix("s_"))
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(0);
+    let start = cursor(&q).and_then(|c| c.strip_prefix("s_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
     let more = start + lim < list.len();
     let page = list.into_iter().skip(start).take(lim).map(val).collect();
-    list_json(
-        "services",
-        page,
-        more.then(|| format!("s_{}", start + lim)),
-        more,
-    )
+    list_json("services", page, more.then(|| format!("s_{}", start + lim)), more)
 }
 
 async fn service(State(app): S, Path(id): Path<String>) -> R {
@@ -1327,33 +957,15 @@ async fn service(State(app): S, Path(id): Path<String>) -> R {
 
 async fn create_service(State(app): S, Me(me): Me, body: Bytes) -> R {
     let s: NewService = parse(&body)?;
-    limits::check_text("title", &s.title, 200, false)
-        .map_err(|e| bad("invalid_title", e.to_string()))?;
-    limits::check_text(
-        "description",
-        &s.description,
-        limits::ORDER_MESSAGE_MAX_CHARS,
-        false,
-    )
-    .map_err(|e| bad("invalid_description", e.to_string()))?;
+    limits::check_text("title", &s.title, 200, false).map_err(|e| bad("invalid_title", e.to_string()))?;
+    limits::check_text("description", &s.description, limits::ORDER_MESSAGE_MAX_CHARS, false)
+        .map_err(|e| bad("invalid_description", e.to_string()))?;
     if s.delivery_days == 0 {
-        return Err(bad(
-            "invalid_delivery_days",
-            "deliveryDays must be at least 1",
-        ));
+        return Err(bad("invalid_delivery_days", "deliveryDays must be at least 1"));
     }
     let mut w = app.world();
-    let seq = w.next();
-    w.services.insert(
-        seq,
-        ServiceRec {
-            seq,
-            agent: me,
-            data: s,
-            active: true,
-            created_ms: now_ms(),
-        },
-    );
+    let seq = w.next_seq();
+    w.services.insert(seq, ServiceRec { seq, agent: me, data: s, active: true, created_ms: now_ms() });
     created(json!({ "service": render_service(&w, &w.services[&seq], false) }))
 }
 
@@ -1361,10 +973,7 @@ async fn update_service(State(app): S, Me(me): Me, Path(id): Path<String>, body:
     let u: ServiceUpdate = parse(&body)?;
     let mut w = app.world();
     let seq = service_seq(&w, &id)?;
-    let s = w
-        .services
-        .get_mut(&seq)
-        .ok_or_else(|| not_found("service"))?;
+    let s = w.services.get_mut(&seq).ok_or_else(|| not_found("service"))?;
     if s.agent != me {
         return Err(forbidden("you can only update your own services"));
     }
@@ -1389,13 +998,10 @@ async fn delete_service(State(app): S, Me(me): Me, Path(id): Path<String>) -> R 
     if w.services[&seq].agent != me {
         return Err(forbidden("you can only delete your own services"));
     }
-    let active_orders = w.orders.values().any(|o| {
-        o.service == seq
-            && !matches!(
-                o.status,
-                Some(OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded)
-            )
-    });
+    let active_orders = w
+        .orders
+        .values()
+        .any(|o| o.service == seq && !matches!(o.status, Some(OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded)));
     if active_orders {
         if let Some(s) = w.services.get_mut(&seq) {
             s.active = false;
@@ -1425,15 +1031,10 @@ fn render_order(w: &World, o: &OrderRec) -> Order {
 }
 
 fn order_seq(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {
-    let seq = seq_of(id)
-        .filter(|_| id.starts_with("ord_"))
-        .filter(|s| w.orders.contains_key(s))
-        .ok_or_else(|| not_found("order"))?;
+    let seq = seq_of(id).filter(|_| id.starts_with("ord_")).filter(|s| w.orders.contains_key(s)).ok_or_else(|| not_found("order"))?;
     let o = &w.orders[&seq];
     if o.buyer != me && o.seller != me {
-        return Err(forbidden(
-            "only the buyer and the seller can see this order",
-        ));
+        return Err(forbidden("only the buyer and the seller can see this order"));
     }
     Ok(seq)
 }
@@ -1450,7 +1051,7 @@ async fn place_order(State(app): S, Me(me): Me, body: Bytes) -> R {
         return Err(bad("own_service", "you cannot order your own service"));
     }
     let (seller, amount) = (svc.agent.clone(), svc.data.price);
-    let seq = w.next();
+    let seq = w.next_seq();
     let method = o.payment_method.0.clone();
     w.orders.insert(
         seq,
@@ -1472,9 +1073,7 @@ async fn place_order(State(app): S, Me(me): Me, body: Bytes) -> R {
     // Clearly fake payment data: the sandbox never talks to a payment provider.
     match method {
         PaymentMethod::Coinbase | PaymentMethod::CryptoUsdc | PaymentMethod::CryptoUsdp => {
-            order.coinbase_checkout_url = Some(format!(
-                "https://sandbox.imagineanything.invalid/fake-checkout/ord_{seq}"
-            ))
+            order.coinbase_checkout_url = Some(format!("https://sandbox.imagineanything.invalid/fake-checkout/ord_{seq}"))
         }
         _ => order.client_secret = Some(format!("pi_sandbox_{seq}_secret_FAKE")),
     }
@@ -1508,12 +1107,7 @@ async fn order(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
 }
 
 /// The order state machine: who may do what from which status.
-pub fn transition(
-    o: &OrderRec,
-    me: &str,
-    action: &OrderAction,
-    revisions_allowed: u32,
-) -> Result<OrderStatus, Refusal> {
+pub fn transition(o: &OrderRec, me: &str, action: &OrderAction, revisions_allowed: u32) -> Result<OrderStatus, Refusal> {
     use OrderStatus as St;
     let buyer = o.buyer == me;
     let seller = o.seller == me;
@@ -1523,36 +1117,18 @@ pub fn transition(
         OrderAction::Deliver => (&[St::InProgress], seller, St::Delivered),
         OrderAction::Accept => (&[St::Delivered], buyer, St::Completed),
         OrderAction::RequestRevision => (&[St::Delivered], buyer, St::Revision),
-        OrderAction::Dispute => (
-            &[St::Paid, St::InProgress, St::Delivered, St::Revision],
-            buyer || seller,
-            St::Disputed,
-        ),
-        OrderAction::Cancel => (
-            if seller {
-                &[St::Paid, St::InProgress]
-            } else {
-                &[St::Paid]
-            },
-            buyer || seller,
-            St::Cancelled,
-        ),
+        OrderAction::Dispute => (&[St::Paid, St::InProgress, St::Delivered, St::Revision], buyer || seller, St::Disputed),
+        OrderAction::Cancel => (if seller { &[St::Paid, St::InProgress] } else { &[St::Paid] }, buyer || seller, St::Cancelled),
         OrderAction::Other(a) => return Err(bad("invalid_action", format!("unknown action {a}"))),
     };
     if !who_ok {
         return Err(forbidden(format!("you may not {action} this order")));
     }
     if !allowed_from.contains(&status) {
-        return Err(bad(
-            "invalid_transition",
-            format!("cannot {action} an order that is {status}"),
-        ));
+        return Err(bad("invalid_transition", format!("cannot {action} an order that is {status}")));
     }
     if matches!(action, OrderAction::RequestRevision) && o.revisions_used >= revisions_allowed {
-        return Err(bad(
-            "no_revisions_left",
-            format!("all {revisions_allowed} revisions were used"),
-        ));
+        return Err(bad("no_revisions_left", format!("all {revisions_allowed} revisions were used")));
     }
     Ok(to)
 }
@@ -1562,17 +1138,9 @@ async fn update_order(State(app): S, Me(me): Me, Path(id): Path<String>, body: B
     let mut w = app.world();
     let seq = order_seq(&w, &id, &me)?;
     let o = w.orders[&seq].clone();
-    let allowed = w
-        .services
-        .get(&o.service)
-        .map(|s| s.data.revisions)
-        .unwrap_or(0);
+    let allowed = w.services.get(&o.service).map(|s| s.data.revisions).unwrap_or(0);
     let to = transition(&o, &me, &u.action, allowed)?;
-    if matches!(u.action, OrderAction::Deliver)
-        && u.deliverables
-            .as_deref()
-            .is_none_or(|d| d.trim().is_empty())
-    {
+    if matches!(u.action, OrderAction::Deliver) && u.deliverables.as_deref().is_none_or(|d| d.trim().is_empty()) {
         return Err(bad("missing_deliverables", "deliver needs deliverables"));
     }
     let completed = to == OrderStatus::Completed;
@@ -1585,16 +1153,8 @@ async fn update_order(State(app): S, Me(me): Me, Path(id): Path<String>, body: B
     }
     om.status = Some(to);
     if completed {
-        let p = w.next();
-        w.payouts.insert(
-            p,
-            (
-                o.seller.clone(),
-                o.amount * 90 / 100,
-                PayoutStatus::Pending,
-                now_ms(),
-            ),
-        );
+        let p = w.next_seq();
+        w.payouts.insert(p, (o.seller.clone(), o.amount * 90 / 100, PayoutStatus::Pending, now_ms()));
         w.award(&o.seller, 20, "order completed");
     }
     ok(json!({ "order": render_order(&w, &w.orders[&seq]) }))
@@ -1624,24 +1184,11 @@ async fn order_messages(State(app): S, Me(me): Me, Path(id): Path<String>, q: Q)
 
 async fn send_order_message(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
     let m: NewOrderMessage = parse(&body)?;
-    limits::check_text(
-        "content",
-        &m.content,
-        limits::ORDER_MESSAGE_MAX_CHARS,
-        false,
-    )
-    .map_err(|e| bad("invalid_content", e.to_string()))?;
+    limits::check_text("content", &m.content, limits::ORDER_MESSAGE_MAX_CHARS, false).map_err(|e| bad("invalid_content", e.to_string()))?;
     let mut w = app.world();
     let order = order_seq(&w, &id, &me)?;
-    let seq = w.next();
-    let rec = OrderMsgRec {
-        seq,
-        order,
-        sender: me,
-        content: m.content,
-        attachments: m.attachments,
-        created_ms: now_ms(),
-    };
+    let seq = w.next_seq();
+    let rec = OrderMsgRec { seq, order, sender: me, content: m.content, attachments: m.attachments, created_ms: now_ms() };
     w.order_messages.insert(seq, rec.clone());
     created(
         json!({ "message": OrderMessage { id: format!("omsg_{seq}"), order_id: format!("ord_{order}"), content: rec.content, attachments: rec.attachments, sender: Some(w.summary(&rec.sender)), created_at: Some(iso(rec.created_ms)) } }),
@@ -1651,14 +1198,7 @@ async fn send_order_message(State(app): S, Me(me): Me, Path(id): Path<String>, b
 async fn reviews(State(app): S, q: Q) -> R {
     let w = app.world();
     let svc = q.get("serviceId").map(|s| service_seq(&w, s)).transpose()?;
-    paged(
-        &w,
-        &w.reviews,
-        &q,
-        "reviews",
-        |r| svc.is_none_or(|s| r.service == s),
-        |w, r| val(render_review(w, r)),
-    )
+    paged(&w, &w.reviews, &q, "reviews", |r| svc.is_none_or(|s| r.service == s), |w, r| val(render_review(w, r)))
 }
 
 async fn create_review(State(app): S, Me(me): Me, body: Bytes) -> R {
@@ -1680,30 +1220,13 @@ async fn create_review(State(app): S, Me(me): Me, body: Bytes) -> R {
         return Err(forbidden("only the buyer can review an order"));
     }
     if o.status != Some(OrderStatus::Completed) {
-        return Err(bad(
-            "order_not_completed",
-            "only completed orders can be reviewed",
-        ));
+        return Err(bad("order_not_completed", "only completed orders can be reviewed"));
     }
     if w.reviews.values().any(|x| x.order == order) {
-        return Err(Refusal(
-            409,
-            "already_reviewed",
-            "this order already has a review".into(),
-        ));
+        return Err(Refusal(409, "already_reviewed", "this order already has a review".into()));
     }
-    let seq = w.next();
-    w.reviews.insert(
-        seq,
-        ReviewRec {
-            seq,
-            order,
-            service: o.service,
-            reviewer: me,
-            data: r,
-            created_ms: now_ms(),
-        },
-    );
+    let seq = w.next_seq();
+    w.reviews.insert(seq, ReviewRec { seq, order, service: o.service, reviewer: me, data: r, created_ms: now_ms() });
     created(json!({ "review": render_review(&w, &w.reviews[&seq]) }))
 }
 
@@ -1711,30 +1234,15 @@ async fn payouts(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
     let status = q.get("status").map(|s| PayoutStatus::from(s.as_str()));
     let lim = limit(&q)?;
-    let mine: std::collections::BTreeMap<&u64, _> = w
-        .payouts
-        .iter()
-        .filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s))
-        .collect();
+    let mine: std::collections::BTreeMap<&u64, _> =
+        w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).collect();
     let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), cursor(&q), lim);
     let total: u64 = w.payouts.values().filter(|p| p.0 == me).map(|p| p.1).sum();
-    let pending: u64 = w
-        .payouts
-        .values()
-        .filter(|p| p.0 == me && p.2 == PayoutStatus::Pending)
-        .map(|p| p.1)
-        .sum();
+    let pending: u64 = w.payouts.values().filter(|p| p.0 == me && p.2 == PayoutStatus::Pending).map(|p| p.1).sum();
     let list: Vec<Value> = mine
         .iter()
         .filter(|(_, p)| items.iter().any(|i| std::ptr::eq(*i, **p)))
-        .map(|(s, p)| {
-            val(Payout {
-                id: format!("pay_{s}"),
-                amount: p.1,
-                status: Some(p.2.clone()),
-                created_at: Some(iso(p.3)),
-            })
-        })
+        .map(|(s, p)| val(Payout { id: format!("pay_{s}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) }))
         .rev()
         .collect();
     ok(
@@ -1744,31 +1252,18 @@ async fn payouts(State(app): S, Me(me): Me, q: Q) -> R {
 
 async fn request_payout(State(app): S, Me(me): Me, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let id = v
-        .get("payoutId")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let id = v.get("payoutId").and_then(Value::as_str).unwrap_or_default();
     let mut w = app.world();
     if !w.accounts.get(&me).is_some_and(|a| a.payouts_enabled) {
-        return Err(bad(
-            "onboarding_incomplete",
-            "set up the payment account first (POST /api/marketplace/connect)",
-        ));
+        return Err(bad("onboarding_incomplete", "set up the payment account first (POST /api/marketplace/connect)"));
     }
-    let seq = seq_of(id)
-        .filter(|s| w.payouts.get(s).is_some_and(|p| p.0 == me))
-        .ok_or_else(|| not_found("payout"))?;
+    let seq = seq_of(id).filter(|s| w.payouts.get(s).is_some_and(|p| p.0 == me)).ok_or_else(|| not_found("payout"))?;
     let p = w.payouts.get_mut(&seq).ok_or_else(|| not_found("payout"))?;
     if p.2 != PayoutStatus::Pending {
-        return Err(bad(
-            "invalid_status",
-            "only pending payouts can be requested",
-        ));
+        return Err(bad("invalid_status", "only pending payouts can be requested"));
     }
     p.2 = PayoutStatus::Processing;
-    ok(
-        json!({ "payout": Payout { id: format!("pay_{seq}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) } }),
-    )
+    ok(json!({ "payout": Payout { id: format!("pay_{seq}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) } }))
 }
 
 async fn account(State(app): S, Me(me): Me) -> R {
@@ -1779,25 +1274,15 @@ async fn account(State(app): S, Me(me): Me) -> R {
 async fn setup_account(State(app): S, Me(me): Me, body: Bytes) -> R {
     let v: Value = parse(&body)?;
     let mut w = app.world();
-    let seq = w.next();
-    let acct = w.accounts.entry(me).or_insert_with(|| PaymentAccount {
-        account_id: Some(format!("acct_sandbox_{seq}")),
-        ..Default::default()
-    });
+    let seq = w.next_seq();
+    let acct =
+        w.accounts.entry(me).or_insert_with(|| PaymentAccount { account_id: Some(format!("acct_sandbox_{seq}")), ..Default::default() });
     acct.charges_enabled = true;
     acct.payouts_enabled = true;
-    acct.onboarding_url = Some(format!(
-        "https://sandbox.imagineanything.invalid/fake-onboarding/{}",
-        acct.account_id.clone().unwrap_or_default()
-    ));
-    acct.prefer_crypto = v
-        .get("preferCrypto")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    acct.crypto_wallet_address = v
-        .get("cryptoWalletAddress")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    acct.onboarding_url =
+        Some(format!("https://sandbox.imagineanything.invalid/fake-onboarding/{}", acct.account_id.clone().unwrap_or_default()));
+    acct.prefer_crypto = v.get("preferCrypto").and_then(Value::as_bool).unwrap_or(false);
+    acct.crypto_wallet_address = v.get("cryptoWalletAddress").and_then(Value::as_str).map(str::to_string);
     ok(json!({ "account": acct, "onboardingUrl": acct.onboarding_url, "simulated": true }))
 }
 
@@ -1806,52 +1291,25 @@ async fn setup_account(State(app): S, Me(me): Me, body: Bytes) -> R {
 async fn notifications(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
     let unread_only = q.get("unread").is_some_and(|u| u == "true");
-    paged(
-        &w,
-        &w.notifications,
-        &q,
-        "notifications",
-        |n| n.recipient == me && (!unread_only || !n.read),
-        |w, n| w.render_notification(n),
-    )
+    paged(&w, &w.notifications, &q, "notifications", |n| n.recipient == me && (!unread_only || !n.read), |w, n| w.render_notification(n))
 }
 
 async fn notification_count(State(app): S, Me(me): Me) -> R {
-    let n = app
-        .world()
-        .notifications
-        .values()
-        .filter(|n| n.recipient == me && !n.read)
-        .count();
+    let n = app.world().notifications.values().filter(|n| n.recipient == me && !n.read).count();
     ok(json!({ "count": n }))
 }
 
 async fn mark_read(State(app): S, Me(me): Me, body: Bytes) -> R {
     let v: Value = parse(&body)?;
     let all = v.get("all").and_then(Value::as_bool).unwrap_or(false);
-    let ids: Vec<u64> = v
-        .get("ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(seq_of)
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids: Vec<u64> =
+        v.get("ids").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).filter_map(seq_of).collect()).unwrap_or_default();
     if !all && ids.is_empty() {
-        return Err(bad(
-            "invalid_body",
-            "send {\"all\": true} or {\"ids\": [...]}",
-        ));
+        return Err(bad("invalid_body", "send {\"all\": true} or {\"ids\": [...]}"));
     }
     let mut w = app.world();
     let mut n = 0;
-    for rec in w
-        .notifications
-        .values_mut()
-        .filter(|r| r.recipient == me && !r.read)
-    {
+    for rec in w.notifications.values_mut().filter(|r| r.recipient == me && !r.read) {
         if all || ids.contains(&rec.seq) {
             rec.read = true;
             n += 1;
@@ -1868,22 +1326,13 @@ async fn analytics_overview(State(app): S, Me(me): Me, q: Q) -> R {
         "7d" => 7,
         "30d" => 30,
         "90d" => 90,
-        other => {
-            return Err(bad(
-                "invalid_range",
-                format!("range must be 7d, 30d or 90d, got {other}"),
-            ))
-        }
+        other => return Err(bad("invalid_range", format!("range must be 7d, 30d or 90d, got {other}"))),
     };
     let w = app.world();
     let now = now_ms();
     let span = days * 86_400_000;
     let period = |from: i64, to: i64| {
-        let posts: Vec<_> = w
-            .posts
-            .values()
-            .filter(|p| p.agent == me && p.created_ms >= from && p.created_ms < to)
-            .collect();
+        let posts: Vec<_> = w.posts.values().filter(|p| p.agent == me && p.created_ms >= from && p.created_ms < to).collect();
         json!({
             "posts": posts.len(),
             "likes": posts.iter().map(|p| p.likes.len()).sum::<usize>(),
@@ -1895,10 +1344,7 @@ async fn analytics_overview(State(app): S, Me(me): Me, q: Q) -> R {
     let prev = period(now - 2 * span, now - span);
     let mut changes = serde_json::Map::new();
     for k in ["posts", "likes", "comments", "views"] {
-        let (c, p) = (
-            cur[k].as_f64().unwrap_or(0.0),
-            prev[k].as_f64().unwrap_or(0.0),
-        );
+        let (c, p) = (cur[k].as_f64().unwrap_or(0.0), prev[k].as_f64().unwrap_or(0.0));
         changes.insert(
             k.into(),
             json!(if p == 0.0 {
@@ -1912,12 +1358,7 @@ async fn analytics_overview(State(app): S, Me(me): Me, q: Q) -> R {
             }),
         );
     }
-    ok(AnalyticsOverview {
-        range: Some(range.into()),
-        current: cur,
-        previous: prev,
-        changes: Value::Object(changes),
-    })
+    ok(AnalyticsOverview { range: Some(range.into()), current: cur, previous: prev, changes: Value::Object(changes) })
 }
 
 async fn analytics_posts(State(app): S, Me(me): Me, q: Q) -> R {
@@ -1933,25 +1374,15 @@ async fn analytics_posts(State(app): S, Me(me): Me, q: Q) -> R {
         }
     };
     posts.sort_by(|a, b| key(b).cmp(&key(a)).then(b.seq.cmp(&a.seq)));
-    ok(
-        json!({ "posts": posts.into_iter().take(lim).map(|p| w.render_post(p, Some(&me))).collect::<Vec<_>>() }),
-    )
+    ok(json!({ "posts": posts.into_iter().take(lim).map(|p| w.render_post(p, Some(&me))).collect::<Vec<_>>() }))
 }
 
 // ---- uploads ----
 
 async fn upload_image(State(app): S, Me(me): Me, m: Multipart) -> R {
     let (ct, data, fields) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Image, &ct, data.len())
-        .map_err(|e| bad("invalid_file", e.to_string()))?;
-    let rec = store_media(
-        &mut app.world(),
-        &me,
-        &ct,
-        data.len(),
-        UploadType::Image,
-        fields.get("purpose").cloned(),
-    );
+    limits::check_upload(limits::UploadKind::Image, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Image, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
         json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type }),
@@ -1960,16 +1391,8 @@ async fn upload_image(State(app): S, Me(me): Me, m: Multipart) -> R {
 
 async fn upload_video(State(app): S, Me(me): Me, m: Multipart) -> R {
     let (ct, data, fields) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Video, &ct, data.len())
-        .map_err(|e| bad("invalid_file", e.to_string()))?;
-    let rec = store_media(
-        &mut app.world(),
-        &me,
-        &ct,
-        data.len(),
-        UploadType::Video,
-        fields.get("purpose").cloned(),
-    );
+    limits::check_upload(limits::UploadKind::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Video, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
         json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type, "status": "processing" }),
@@ -1985,11 +1408,7 @@ async fn list_media(State(app): S, Me(me): Me, q: Q) -> R {
         &w.media,
         &q,
         "media",
-        |m| {
-            m.agent == me
-                && t.as_ref().is_none_or(|t| m.kind.as_ref() == Some(t))
-                && purpose.is_none_or(|p| m.purpose.as_ref() == Some(p))
-        },
+        |m| m.agent == me && t.as_ref().is_none_or(|t| m.kind.as_ref() == Some(t)) && purpose.is_none_or(|p| m.purpose.as_ref() == Some(p)),
         |_, m| val(render_media(m)),
     )
 }
@@ -2044,21 +1463,14 @@ fn known_provider(p: &str) -> Result<Provider, Refusal> {
 
 async fn connected(State(app): S, Me(me): Me) -> R {
     let w = app.world();
-    let list: Vec<ConnectedService> = w
-        .connected
-        .get(&me)
-        .map(|m| m.iter().map(|(p, r)| render_connected(&me, p, r)).collect())
-        .unwrap_or_default();
+    let list: Vec<ConnectedService> =
+        w.connected.get(&me).map(|m| m.iter().map(|(p, r)| render_connected(&me, p, r)).collect()).unwrap_or_default();
     ok(json!({ "services": list }))
 }
 
 async fn connect(State(app): S, Me(me): Me, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let p = known_provider(
-        v.get("provider")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    )?;
+    let p = known_provider(v.get("provider").and_then(Value::as_str).unwrap_or_default())?;
     let key = v
         .get("apiKey")
         .and_then(Value::as_str)
@@ -2066,25 +1478,15 @@ async fn connect(State(app): S, Me(me): Me, body: Bytes) -> R {
         .ok_or_else(|| bad("invalid_body", "apiKey is required"))?;
     let mut w = app.world();
     let rec = (key.to_string(), true, now_ms());
-    w.connected
-        .entry(me.clone())
-        .or_default()
-        .insert(p.to_string(), rec.clone());
+    w.connected.entry(me.clone()).or_default().insert(p.to_string(), rec.clone());
     created(json!({ "service": render_connected(&me, p.as_str(), &rec) }))
 }
 
 async fn toggle_service(State(app): S, Me(me): Me, Path(provider): Path<String>, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let active = v
-        .get("isActive")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| bad("invalid_body", "isActive is required"))?;
+    let active = v.get("isActive").and_then(Value::as_bool).ok_or_else(|| bad("invalid_body", "isActive is required"))?;
     let mut w = app.world();
-    let rec = w
-        .connected
-        .get_mut(&me)
-        .and_then(|m| m.get_mut(&provider))
-        .ok_or_else(|| not_found("connected service"))?;
+    let rec = w.connected.get_mut(&me).and_then(|m| m.get_mut(&provider)).ok_or_else(|| not_found("connected service"))?;
     rec.1 = active;
     let rec = rec.clone();
     ok(json!({ "service": render_connected(&me, &provider, &rec) }))
@@ -2092,28 +1494,17 @@ async fn toggle_service(State(app): S, Me(me): Me, Path(provider): Path<String>,
 
 async fn disconnect(State(app): S, Me(me): Me, Path(provider): Path<String>) -> R {
     let mut w = app.world();
-    w.connected
-        .get_mut(&me)
-        .and_then(|m| m.remove(&provider))
-        .ok_or_else(|| not_found("connected service"))?;
+    w.connected.get_mut(&me).and_then(|m| m.remove(&provider)).ok_or_else(|| not_found("connected service"))?;
     ok(json!({ "success": true }))
 }
 
 async fn test_service(State(app): S, Me(me): Me, Path(provider): Path<String>) -> R {
     let w = app.world();
-    let rec = w
-        .connected
-        .get(&me)
-        .and_then(|m| m.get(&provider))
-        .ok_or_else(|| not_found("connected service"))?;
+    let rec = w.connected.get(&me).and_then(|m| m.get(&provider)).ok_or_else(|| not_found("connected service"))?;
     let valid = rec.1 && !rec.0.contains("invalid");
     ok(ServiceTest {
         success: valid,
-        message: if valid {
-            "API key is valid".into()
-        } else {
-            "invalid or inactive API key (sandbox check)".into()
-        },
+        message: if valid { "API key is valid".into() } else { "invalid or inactive API key (sandbox check)".into() },
     })
 }
 
@@ -2121,46 +1512,19 @@ async fn test_service(State(app): S, Me(me): Me, Path(provider): Path<String>) -
 
 async fn generate(State(app): S, Me(me): Me, body: Bytes) -> R {
     let g: GenerateRequest = parse(&body)?;
-    limits::check_generation(
-        &g.provider,
-        &g.generation_type,
-        &g.prompt,
-        g.content.as_deref(),
-    )
-    .map_err(|e| bad("invalid_request", e.to_string()))?;
+    limits::check_generation(&g.provider, &g.generation_type, &g.prompt, g.content.as_deref())
+        .map_err(|e| bad("invalid_request", e.to_string()))?;
     let mut w = app.world();
-    let active = w
-        .connected
-        .get(&me)
-        .and_then(|m| m.get(g.provider.as_str()))
-        .is_some_and(|r| r.1);
+    let active = w.connected.get(&me).and_then(|m| m.get(g.provider.as_str())).is_some_and(|r| r.1);
     if !active {
-        return Err(bad(
-            "service_not_connected",
-            format!(
-                "connect a {} API key first (POST /api/settings/services)",
-                g.provider
-            ),
-        ));
+        return Err(bad("service_not_connected", format!("connect a {} API key first (POST /api/settings/services)", g.provider)));
     }
-    let running = w
-        .jobs
-        .values()
-        .filter(|j| j.agent == me && !j.status.as_ref().is_some_and(GenerationStatus::is_terminal))
-        .count();
+    let running = w.jobs.values().filter(|j| j.agent == me && !j.status.as_ref().is_some_and(GenerationStatus::is_terminal)).count();
     if running >= limits::MAX_CONCURRENT_GENERATIONS {
-        return Err(Refusal(
-            409,
-            "too_many_jobs",
-            format!(
-                "at most {} concurrent generation jobs",
-                limits::MAX_CONCURRENT_GENERATIONS
-            ),
-        ));
+        return Err(Refusal(409, "too_many_jobs", format!("at most {} concurrent generation jobs", limits::MAX_CONCURRENT_GENERATIONS)));
     }
-    let will_fail =
-        app.cfg.generation_fail_rate > 0.0 && w.rng.random::<f64>() < app.cfg.generation_fail_rate;
-    let seq = w.next();
+    let will_fail = app.cfg.generation_fail_rate > 0.0 && w.rng.random::<f64>() < app.cfg.generation_fail_rate;
+    let seq = w.next_seq();
     let now = now_ms();
     w.jobs.insert(
         seq,
@@ -2179,35 +1543,19 @@ async fn generate(State(app): S, Me(me): Me, body: Bytes) -> R {
             ..Default::default()
         },
     );
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "jobId": format!("job_{seq}"), "status": "pending" })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({ "jobId": format!("job_{seq}"), "status": "pending" }))).into_response())
 }
 
 async fn pending_jobs(State(app): S, Me(me): Me) -> R {
     let w = app.world();
-    let jobs: Vec<GenerationJob> = w
-        .jobs
-        .values()
-        .rev()
-        .filter(|j| j.agent == me && j.status != Some(GenerationStatus::Completed))
-        .map(|j| w.render_job(j))
-        .collect();
+    let jobs: Vec<GenerationJob> =
+        w.jobs.values().rev().filter(|j| j.agent == me && j.status != Some(GenerationStatus::Completed)).map(|j| w.render_job(j)).collect();
     ok(json!({ "jobs": jobs }))
 }
 
 async fn job_history(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
-    paged(
-        &w,
-        &w.jobs,
-        &q,
-        "jobs",
-        |j| j.agent == me,
-        |w, j| val(w.render_job(j)),
-    )
+    paged(&w, &w.jobs, &q, "jobs", |j| j.agent == me, |w, j| val(w.render_job(j)))
 }
 
 async fn models(State(app): S, Me(_me): Me, q: Q) -> R {
@@ -2225,11 +1573,7 @@ async fn models(State(app): S, Me(_me): Me, q: Q) -> R {
 }
 
 async fn voices(Me(_me): Me, q: Q) -> R {
-    if q.get("provider")
-        .map(String::as_str)
-        .unwrap_or("ELEVENLABS")
-        != "ELEVENLABS"
-    {
+    if q.get("provider").map(String::as_str).unwrap_or("ELEVENLABS") != "ELEVENLABS" {
         return ok(json!({ "voices": [] }));
     }
     let v = |id: &str, name: &str, gender: &str| Voice {
@@ -2249,10 +1593,7 @@ async fn voices(Me(_me): Me, q: Q) -> R {
 
 async fn retry_job(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
     let mut w = app.world();
-    let seq = seq_of(&id)
-        .filter(|_| id.starts_with("job_"))
-        .filter(|s| w.jobs.contains_key(s))
-        .ok_or_else(|| not_found("job"))?;
+    let seq = seq_of(&id).filter(|_| id.starts_with("job_")).filter(|s| w.jobs.contains_key(s)).ok_or_else(|| not_found("job"))?;
     let fail_rate = app.cfg.generation_fail_rate;
     let will_fail = fail_rate > 0.0 && w.rng.random::<f64>() < fail_rate;
     let j = w.jobs.get_mut(&seq).ok_or_else(|| not_found("job"))?;
@@ -2263,10 +1604,7 @@ async fn retry_job(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
         return Err(bad("not_failed", "only failed jobs can be retried"));
     }
     if j.retry_count >= limits::MAX_GENERATION_RETRIES {
-        return Err(bad(
-            "retry_limit",
-            "this job was retried 3 times; start a new generation",
-        ));
+        return Err(bad("retry_limit", "this job was retried 3 times; start a new generation"));
     }
     j.retry_count += 1;
     j.status = Some(GenerationStatus::Pending);
@@ -2280,10 +1618,7 @@ async fn retry_job(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
 // ---- bytes ----
 
 fn byte_seq(w: &World, id: &str) -> Result<u64, Refusal> {
-    seq_of(id)
-        .filter(|_| id.starts_with("byte_"))
-        .filter(|s| w.bytes.contains_key(s))
-        .ok_or_else(|| not_found("byte"))
+    seq_of(id).filter(|_| id.starts_with("byte_")).filter(|s| w.bytes.contains_key(s)).ok_or_else(|| not_found("byte"))
 }
 
 fn render_byte(w: &World, b: &super::world::ByteRec) -> Byte {
@@ -2300,14 +1635,7 @@ fn render_byte(w: &World, b: &super::world::ByteRec) -> Byte {
 
 async fn bytes(State(app): S, q: Q) -> R {
     let w = app.world();
-    paged(
-        &w,
-        &w.bytes,
-        &q,
-        "bytes",
-        |_| true,
-        |w, b| val(render_byte(w, b)),
-    )
+    paged(&w, &w.bytes, &q, "bytes", |_| true, |w, b| val(render_byte(w, b)))
 }
 
 async fn byte(State(app): S, Path(id): Path<String>) -> R {
@@ -2318,15 +1646,14 @@ async fn byte(State(app): S, Path(id): Path<String>) -> R {
 
 async fn create_byte(State(app): S, Me(me): Me, body: Bytes) -> R {
     let b: NewByte = parse(&body)?;
-    limits::check_text("caption", &b.caption, limits::POST_MAX_CHARS, true)
-        .map_err(|e| bad("invalid_caption", e.to_string()))?;
+    limits::check_text("caption", &b.caption, limits::POST_MAX_CHARS, true).map_err(|e| bad("invalid_caption", e.to_string()))?;
     let mut w = app.world();
     let m = seq_of(&b.media_id)
         .and_then(|s| w.media.get(&s))
         .filter(|m| m.agent == me && m.kind == Some(UploadType::Video))
         .ok_or_else(|| bad("invalid_media", "mediaId must be a video you uploaded"))?;
     let url = m.url.clone();
-    let seq = w.next();
+    let seq = w.next_seq();
     w.bytes.insert(
         seq,
         super::world::ByteRec {
@@ -2372,14 +1699,7 @@ async fn unlike_byte(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
 async fn byte_comments(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let w = app.world();
     let s = byte_seq(&w, &id)?;
-    paged(
-        &w,
-        &w.comments,
-        &q,
-        "comments",
-        |c| c.on_byte && c.post == s,
-        |w, c| val(w.render_comment(c)),
-    )
+    paged(&w, &w.comments, &q, "comments", |c| c.on_byte && c.post == s, |w, c| val(w.render_comment(c)))
 }
 
 async fn comment_byte(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
@@ -2393,14 +1713,8 @@ async fn comment_byte(State(app): S, Me(me): Me, Path(id): Path<String>, body: B
 
 async fn report(State(app): S, Me(me): Me, body: Bytes) -> R {
     let r: NewReport = parse(&body)?;
-    if r.reported_agent_id.is_none()
-        && r.reported_post_id.is_none()
-        && r.reported_comment_id.is_none()
-    {
-        return Err(bad(
-            "invalid_report",
-            "name at least one of reportedAgentId, reportedPostId, reportedCommentId",
-        ));
+    if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
+        return Err(bad("invalid_report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId"));
     }
     if let ReportReason::Other(x) = &r.reason {
         if x != "OTHER" {
@@ -2408,12 +1722,10 @@ async fn report(State(app): S, Me(me): Me, body: Bytes) -> R {
         }
     }
     let mut w = app.world();
-    let seq = w.next();
+    let seq = w.next_seq();
     let reason = r.reason.clone();
     w.reports.insert(seq, (me, r));
-    created(
-        json!({ "report": Report { id: format!("rpt_{seq}"), reason: Some(reason), status: Some("PENDING".into()) } }),
-    )
+    created(json!({ "report": Report { id: format!("rpt_{seq}"), reason: Some(reason), status: Some("PENDING".into()) } }))
 }
 
 // ---- control API ----
@@ -2433,16 +1745,9 @@ async fn get_faults(State(app): S) -> R {
 
 async fn set_faults(State(app): S, body: Bytes) -> R {
     let f: Faults = parse(&body)?;
-    for (name, p) in [
-        ("errorRate", f.error_rate),
-        ("rate429", f.rate429),
-        ("dropRate", f.drop_rate),
-    ] {
+    for (name, p) in [("errorRate", f.error_rate), ("rate429", f.rate429), ("dropRate", f.drop_rate)] {
         if !(0.0..=1.0).contains(&p) {
-            return Err(bad(
-                "invalid_fault",
-                format!("{name} must be between 0 and 1"),
-            ));
+            return Err(bad("invalid_fault", format!("{name} must be between 0 and 1")));
         }
     }
     *lock(&app.faults) = f.clone();

@@ -28,8 +28,7 @@ pub struct Delivery {
 /// `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
 pub fn sign(secret: &str, timestamp: u64, body: &str) -> String {
     // HMAC takes keys of any length, so new_from_slice cannot fail.
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
@@ -39,42 +38,25 @@ pub fn sign(secret: &str, timestamp: u64, body: &str) -> String {
 pub fn for_notification(w: &World, seq: u64) -> Option<Delivery> {
     let n = w.notifications.get(&seq)?;
     let a = w.agents.get(&n.recipient)?;
-    let (url, secret) = (
-        a.webhook_url.clone()?,
-        a.webhook_secret.clone().unwrap_or_default(),
-    );
+    let (url, secret) = (a.webhook_url.clone()?, a.webhook_secret.clone().unwrap_or_default());
     let id = format!("evt_{seq}");
     let body = json!({"id": id, "event": "notification", "createdAt": iso(n.created_ms), "data": w.render_notification(n)}).to_string();
-    Some(Delivery {
-        url,
-        secret,
-        id,
-        body,
-    })
+    Some(Delivery { url, secret, id, body })
 }
 
 pub fn test_delivery(w: &World, agent: &str) -> Option<Delivery> {
     let a = w.agents.get(agent)?;
     let id = format!("evt_test_{}", now_ms());
-    let body = json!({"id": id, "event": "test", "createdAt": iso(now_ms()), "data": {"message": "webhook test from the sandbox"}}).to_string();
-    Some(Delivery {
-        url: a.webhook_url.clone()?,
-        secret: a.webhook_secret.clone().unwrap_or_default(),
-        id,
-        body,
-    })
+    let body =
+        json!({"id": id, "event": "test", "createdAt": iso(now_ms()), "data": {"message": "webhook test from the sandbox"}}).to_string();
+    Some(Delivery { url: a.webhook_url.clone()?, secret: a.webhook_secret.clone().unwrap_or_default(), id, body })
 }
 
 /// Sends deliveries, retrying non-2xx answers 3 times (1 s, 2 s, 4 s).
 pub async fn worker(app: Arc<App>, mut rx: UnboundedReceiver<Delivery>, stop: CancellationToken) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let http = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(c) => c,
-        Err(e) => {
-            return tracing::error!(error = %e, "webhook client not built; deliveries disabled")
-        }
+        Err(e) => return tracing::error!(error = %e, "webhook client not built; deliveries disabled"),
     };
     loop {
         let d = tokio::select! {

@@ -18,10 +18,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn iso(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Ids are `prefix_N` with one global, increasing N: creation order is id order.
@@ -277,21 +274,13 @@ pub fn forbidden(msg: impl Into<String>) -> Refusal {
 /// Extracts `#tags` and `@handles` the way the platform does.
 pub fn extract(content: &str, sigil: char) -> Vec<String> {
     let mut out: Vec<String> = vec![];
-    let mut chars = content.char_indices().peekable();
     let mut prev: Option<char> = None;
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in content.char_indices() {
         if c == sigil && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_') {
             let rest = &content[i + c.len_utf8()..];
-            let word: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+            let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if !word.is_empty() {
-                let w = if sigil == '@' {
-                    word.to_ascii_lowercase()
-                } else {
-                    word
-                };
+                let w = if sigil == '@' { word.to_ascii_lowercase() } else { word };
                 if !out.contains(&w) {
                     out.push(w);
                 }
@@ -336,7 +325,7 @@ impl World {
         }
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
@@ -350,8 +339,7 @@ impl World {
     // ---- agents and auth ----
 
     pub fn register(&mut self, a: &NewAgent, community: bool) -> Res<(AgentRec, String)> {
-        crate::api::limits::check_handle(&a.handle)
-            .map_err(|e| bad("invalid_handle", e.to_string()))?;
+        crate::api::limits::check_handle(&a.handle).map_err(|e| bad("invalid_handle", e.to_string()))?;
         if a.name.trim().is_empty() {
             return Err(bad("invalid_name", "name is required"));
         }
@@ -360,13 +348,9 @@ impl World {
                 .map_err(|e| bad("invalid_bio", e.to_string()))?;
         }
         if self.handles.contains_key(&a.handle) {
-            return Err(Refusal(
-                409,
-                "handle_taken",
-                format!("handle {} is already taken", a.handle),
-            ));
+            return Err(Refusal(409, "handle_taken", format!("handle {} is already taken", a.handle)));
         }
-        let seq = self.next();
+        let seq = self.next_seq();
         let id = format!("agent_{seq}");
         let client_id = format!("ia_client_{seq}");
         let secret = self.token("ias_");
@@ -378,7 +362,7 @@ impl World {
             agent_type: a.agent_type.clone(),
             website_url: a.website_url.clone(),
             avatar_url: a.avatar_url.clone(),
-            verified: community && seq % 3 == 0,
+            verified: community && seq.is_multiple_of(3),
             created_ms: now_ms(),
             client_id: client_id.clone(),
             client_secret: secret.clone(),
@@ -395,20 +379,8 @@ impl World {
         let access = self.token("iat_");
         let refresh = self.token("iar_");
         let exp = now_ms() + ttl_ms;
-        self.tokens.insert(
-            access.clone(),
-            TokenRec {
-                agent: agent.into(),
-                expires_ms: exp,
-            },
-        );
-        self.refresh_tokens.insert(
-            refresh.clone(),
-            TokenRec {
-                agent: agent.into(),
-                expires_ms: now_ms() + 30 * 24 * 3600 * 1000,
-            },
-        );
+        self.tokens.insert(access.clone(), TokenRec { agent: agent.into(), expires_ms: exp });
+        self.refresh_tokens.insert(refresh.clone(), TokenRec { agent: agent.into(), expires_ms: now_ms() + 30 * 24 * 3600 * 1000 });
         TokenResponse {
             access_token: access,
             token_type: "Bearer".into(),
@@ -425,10 +397,7 @@ impl World {
 
     pub fn agent_by_handle(&self, handle: &str) -> Res<&AgentRec> {
         let h = handle.trim_start_matches('@').to_ascii_lowercase();
-        self.handles
-            .get(&h)
-            .and_then(|id| self.agents.get(id))
-            .ok_or_else(|| not_found("agent"))
+        self.handles.get(&h).and_then(|id| self.agents.get(id)).ok_or_else(|| not_found("agent"))
     }
 
     pub fn agent(&self, id: &str) -> Res<&AgentRec> {
@@ -445,10 +414,7 @@ impl World {
                 verified: a.verified,
                 agent_type: a.agent_type.clone(),
             },
-            None => AgentSummary {
-                id: id.into(),
-                ..Default::default()
-            },
+            None => AgentSummary { id: id.into(), ..Default::default() },
         }
     }
 
@@ -476,19 +442,10 @@ impl World {
     }
 
     pub fn award(&mut self, agent: &str, amount: i64, reason: &str) {
-        let seq = self.next();
+        let seq = self.next_seq();
         if let Some(a) = self.agents.get_mut(agent) {
             a.axp = a.axp.saturating_add_signed(amount);
-            self.xp.insert(
-                seq,
-                XpRec {
-                    seq,
-                    agent: agent.into(),
-                    amount,
-                    reason: reason.into(),
-                    created_ms: now_ms(),
-                },
-            );
+            self.xp.insert(seq, XpRec { seq, agent: agent.into(), amount, reason: reason.into(), created_ms: now_ms() });
         }
     }
 
@@ -506,10 +463,8 @@ impl World {
         if recipient == actor || !self.agents.contains_key(recipient) {
             return None;
         }
-        let parent_comment = comment
-            .and_then(|c| self.comments.get(&c))
-            .and_then(|c| c.parent);
-        let seq = self.next();
+        let parent_comment = comment.and_then(|c| self.comments.get(&c)).and_then(|c| c.parent);
+        let seq = self.next_seq();
         let preview = content.map(|c| c.chars().take(140).collect());
         self.notifications.insert(
             seq,
@@ -548,15 +503,9 @@ impl World {
 
     pub fn create_post(&mut self, agent: &str, p: &NewPost) -> Res<(u64, Created)> {
         let has_media = !p.media_ids.is_empty();
-        crate::api::limits::check_text(
-            "content",
-            &p.content,
-            crate::api::limits::POST_MAX_CHARS,
-            has_media,
-        )
-        .map_err(|e| bad("invalid_content", e.to_string()))?;
-        crate::api::limits::check_media_ids(&p.media_ids)
-            .map_err(|e| bad("too_many_media", e.to_string()))?;
+        crate::api::limits::check_text("content", &p.content, crate::api::limits::POST_MAX_CHARS, has_media)
+            .map_err(|e| bad("invalid_content", e.to_string()))?;
+        crate::api::limits::check_media_ids(&p.media_ids).map_err(|e| bad("too_many_media", e.to_string()))?;
         let mut urls = vec![];
         let mut kinds = BTreeSet::new();
         for mid in &p.media_ids {
@@ -574,11 +523,7 @@ impl World {
             return Err(bad("too_many_media", "at most 1 video per post"));
         }
         let media_type = if has_media {
-            Some(if kinds.contains("VIDEO") {
-                MediaType::Video
-            } else {
-                MediaType::Image
-            })
+            Some(if kinds.contains("VIDEO") { MediaType::Video } else { MediaType::Image })
         } else {
             p.media_type.clone().or(Some(MediaType::Text))
         };
@@ -594,7 +539,7 @@ impl World {
         repost_of: Option<u64>,
         is_quote: bool,
     ) -> (u64, Created) {
-        let seq = self.next();
+        let seq = self.next_seq();
         let mentions = extract(content, '@');
         let rec = PostRec {
             seq,
@@ -614,24 +559,14 @@ impl World {
         let mut created = vec![];
         for h in mentions {
             if let Some(target) = self.handles.get(&h).cloned() {
-                created.extend(self.notify(
-                    &target,
-                    NotificationType::Mention,
-                    agent,
-                    Some(seq),
-                    None,
-                    Some(content),
-                ));
+                created.extend(self.notify(&target, NotificationType::Mention, agent, Some(seq), None, Some(content)));
             }
         }
         (seq, created)
     }
 
     pub fn post(&self, id: &str) -> Res<&PostRec> {
-        seq_of(id)
-            .filter(|_| id.starts_with("post_"))
-            .and_then(|s| self.posts.get(&s))
-            .ok_or_else(|| not_found("post"))
+        seq_of(id).filter(|_| id.starts_with("post_")).and_then(|s| self.posts.get(&s)).ok_or_else(|| not_found("post"))
     }
 
     pub fn render_post(&self, p: &PostRec, viewer: Option<&str>) -> Post {
@@ -642,12 +577,7 @@ impl World {
             media_urls: p.media_urls.clone(),
             like_count: p.likes.len() as u64,
             comment_count: p.comment_count,
-            repost_count: p.reposts.len() as u64
-                + self
-                    .posts
-                    .values()
-                    .filter(|q| q.is_quote && q.repost_of == Some(p.seq))
-                    .count() as u64,
+            repost_count: p.reposts.len() as u64 + self.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).count() as u64,
             view_count: p.views,
             amplify_count: p.amplifies.len() as u64,
             created_at: Some(iso(p.created_ms)),
@@ -657,10 +587,7 @@ impl World {
             is_quote: p.is_quote,
             hashtags: p.hashtags.clone(),
             mentions: p.mentions.clone(),
-            repost_of: p
-                .repost_of
-                .and_then(|s| self.posts.get(&s))
-                .map(|q| Box::new(self.render_post(q, viewer))),
+            repost_of: p.repost_of.and_then(|s| self.posts.get(&s)).map(|q| Box::new(self.render_post(q, viewer))),
         }
     }
 
@@ -675,63 +602,26 @@ impl World {
         Ok(())
     }
 
-    pub fn add_comment(
-        &mut self,
-        agent: &str,
-        post: u64,
-        c: &NewComment,
-        on_byte: bool,
-    ) -> Res<(u64, Created)> {
-        let max = if on_byte {
-            crate::api::limits::BYTE_COMMENT_MAX_CHARS
-        } else {
-            crate::api::limits::COMMENT_MAX_CHARS
-        };
-        crate::api::limits::check_text("content", &c.content, max, false)
-            .map_err(|e| bad("invalid_content", e.to_string()))?;
+    pub fn add_comment(&mut self, agent: &str, post: u64, c: &NewComment, on_byte: bool) -> Res<(u64, Created)> {
+        let max = if on_byte { crate::api::limits::BYTE_COMMENT_MAX_CHARS } else { crate::api::limits::COMMENT_MAX_CHARS };
+        crate::api::limits::check_text("content", &c.content, max, false).map_err(|e| bad("invalid_content", e.to_string()))?;
         let parent = match &c.parent_id {
             Some(pid) => {
-                let ps = seq_of(pid).filter(|s| {
-                    self.comments
-                        .get(s)
-                        .is_some_and(|pc| pc.post == post && pc.on_byte == on_byte)
-                });
-                Some(ps.ok_or_else(|| {
-                    bad(
-                        "invalid_parent",
-                        format!("parent comment {pid} is not on this post"),
-                    )
-                })?)
+                let ps = seq_of(pid).filter(|s| self.comments.get(s).is_some_and(|pc| pc.post == post && pc.on_byte == on_byte));
+                Some(ps.ok_or_else(|| bad("invalid_parent", format!("parent comment {pid} is not on this post")))?)
             }
             None => None,
         };
-        let seq = self.next();
-        self.comments.insert(
-            seq,
-            CommentRec {
-                seq,
-                post,
-                agent: agent.into(),
-                content: c.content.clone(),
-                parent,
-                created_ms: now_ms(),
-                on_byte,
-            },
-        );
+        let seq = self.next_seq();
+        self.comments
+            .insert(seq, CommentRec { seq, post, agent: agent.into(), content: c.content.clone(), parent, created_ms: now_ms(), on_byte });
         self.award(agent, 2, "comment");
         let mut created = vec![];
         if on_byte {
             if let Some(b) = self.bytes.get_mut(&post) {
                 b.comment_count += 1;
                 let owner = b.agent.clone();
-                created.extend(self.notify(
-                    &owner,
-                    NotificationType::Comment,
-                    agent,
-                    None,
-                    Some(seq),
-                    Some(&c.content),
-                ));
+                created.extend(self.notify(&owner, NotificationType::Comment, agent, None, Some(seq), Some(&c.content)));
             }
             return Ok((seq, created));
         }
@@ -740,32 +630,16 @@ impl World {
         };
         p.comment_count += 1;
         let post_author = p.agent.clone();
-        let parent_author = parent
-            .and_then(|ps| self.comments.get(&ps))
-            .map(|pc| pc.agent.clone());
+        let parent_author = parent.and_then(|ps| self.comments.get(&ps)).map(|pc| pc.agent.clone());
         let mut told: BTreeSet<String> = BTreeSet::new();
         if let Some(pa) = &parent_author {
-            if let Some(n) = self.notify(
-                pa,
-                NotificationType::Reply,
-                agent,
-                Some(post),
-                Some(seq),
-                Some(&c.content),
-            ) {
+            if let Some(n) = self.notify(pa, NotificationType::Reply, agent, Some(post), Some(seq), Some(&c.content)) {
                 created.push(n);
                 told.insert(pa.clone());
             }
         }
         if !told.contains(&post_author) {
-            if let Some(n) = self.notify(
-                &post_author,
-                NotificationType::Comment,
-                agent,
-                Some(post),
-                Some(seq),
-                Some(&c.content),
-            ) {
+            if let Some(n) = self.notify(&post_author, NotificationType::Comment, agent, Some(post), Some(seq), Some(&c.content)) {
                 created.push(n);
                 told.insert(post_author.clone());
             }
@@ -773,14 +647,7 @@ impl World {
         for h in extract(&c.content, '@') {
             if let Some(target) = self.handles.get(&h).cloned() {
                 if !told.contains(&target) {
-                    created.extend(self.notify(
-                        &target,
-                        NotificationType::Mention,
-                        agent,
-                        Some(post),
-                        Some(seq),
-                        Some(&c.content),
-                    ));
+                    created.extend(self.notify(&target, NotificationType::Mention, agent, Some(post), Some(seq), Some(&c.content)));
                     told.insert(target);
                 }
             }
@@ -795,22 +662,14 @@ impl World {
             created_at: Some(iso(c.created_ms)),
             agent: Some(self.summary(&c.agent)),
             parent_id: c.parent.map(|p| format!("cmt_{p}")),
-            post_id: Some(if c.on_byte {
-                format!("byte_{}", c.post)
-            } else {
-                format!("post_{}", c.post)
-            }),
+            post_id: Some(if c.on_byte { format!("byte_{}", c.post) } else { format!("post_{}", c.post) }),
         }
     }
 
     /// Deletes a comment and every reply below it; returns how many went.
     pub fn delete_comment(&mut self, agent: &str, post: u64, comment: &str) -> Res<u64> {
         let cs = seq_of(comment)
-            .filter(|s| {
-                self.comments
-                    .get(s)
-                    .is_some_and(|c| c.post == post && !c.on_byte)
-            })
+            .filter(|s| self.comments.get(s).is_some_and(|c| c.post == post && !c.on_byte))
             .ok_or_else(|| not_found("comment"))?;
         if self.comments.get(&cs).is_some_and(|c| c.agent != agent) {
             return Err(forbidden("you can only delete your own comments"));
@@ -820,9 +679,7 @@ impl World {
             let more: Vec<u64> = self
                 .comments
                 .values()
-                .filter(|c| {
-                    c.parent.is_some_and(|p| doomed.contains(&p)) && !doomed.contains(&c.seq)
-                })
+                .filter(|c| c.parent.is_some_and(|p| doomed.contains(&p)) && !doomed.contains(&c.seq))
                 .map(|c| c.seq)
                 .collect();
             if more.is_empty() {
@@ -846,11 +703,7 @@ impl World {
         if target == follower {
             return Err(bad("cannot_follow_self", "you cannot follow yourself"));
         }
-        let new = self
-            .agents
-            .get_mut(follower)
-            .map(|a| a.following.insert(target.clone()))
-            .unwrap_or(false);
+        let new = self.agents.get_mut(follower).map(|a| a.following.insert(target.clone())).unwrap_or(false);
         if !new {
             return Ok(None);
         }
@@ -858,14 +711,7 @@ impl World {
             t.followers.insert(follower.into());
         }
         self.award(&target, 5, "new follower");
-        Ok(self.notify(
-            &target,
-            NotificationType::Follow,
-            follower,
-            None,
-            None,
-            None,
-        ))
+        Ok(self.notify(&target, NotificationType::Follow, follower, None, None, None))
     }
 
     pub fn unfollow(&mut self, follower: &str, handle: &str) -> Res<()> {
@@ -882,52 +728,28 @@ impl World {
     // ---- messages ----
 
     pub fn conversation_between(&mut self, a: &str, b: &str) -> u64 {
-        if let Some(c) = self.conversations.values().find(|c| {
-            c.participants.len() == 2
-                && c.participants.iter().any(|p| p == a)
-                && c.participants.iter().any(|p| p == b)
-        }) {
+        if let Some(c) = self
+            .conversations
+            .values()
+            .find(|c| c.participants.len() == 2 && c.participants.iter().any(|p| p == a) && c.participants.iter().any(|p| p == b))
+        {
             return c.seq;
         }
-        let seq = self.next();
-        self.conversations.insert(
-            seq,
-            ConvRec {
-                seq,
-                participants: vec![a.into(), b.into()],
-                read_upto: BTreeMap::new(),
-                created_ms: now_ms(),
-            },
-        );
+        let seq = self.next_seq();
+        self.conversations
+            .insert(seq, ConvRec { seq, participants: vec![a.into(), b.into()], read_upto: BTreeMap::new(), created_ms: now_ms() });
         seq
     }
 
     pub fn send_message(&mut self, conv: u64, sender: &str, content: &str) -> Res<u64> {
-        crate::api::limits::check_text(
-            "content",
-            content,
-            crate::api::limits::MESSAGE_MAX_CHARS,
-            false,
-        )
-        .map_err(|e| bad("invalid_content", e.to_string()))?;
-        let c = self
-            .conversations
-            .get(&conv)
-            .ok_or_else(|| not_found("conversation"))?;
+        crate::api::limits::check_text("content", content, crate::api::limits::MESSAGE_MAX_CHARS, false)
+            .map_err(|e| bad("invalid_content", e.to_string()))?;
+        let c = self.conversations.get(&conv).ok_or_else(|| not_found("conversation"))?;
         if !c.participants.iter().any(|p| p == sender) {
             return Err(forbidden("you are not a participant of this conversation"));
         }
-        let seq = self.next();
-        self.messages.insert(
-            seq,
-            MsgRec {
-                seq,
-                conv,
-                sender: sender.into(),
-                content: content.into(),
-                created_ms: now_ms(),
-            },
-        );
+        let seq = self.next_seq();
+        self.messages.insert(seq, MsgRec { seq, conv, sender: sender.into(), content: content.into(), created_ms: now_ms() });
         if let Some(c) = self.conversations.get_mut(&conv) {
             c.read_upto.insert(sender.into(), seq);
         }
@@ -936,18 +758,11 @@ impl World {
 
     pub fn unread_in(&self, conv: &ConvRec, agent: &str) -> u64 {
         let upto = conv.read_upto.get(agent).copied().unwrap_or(0);
-        self.messages
-            .range(upto + 1..)
-            .filter(|(_, m)| m.conv == conv.seq && m.sender != agent)
-            .count() as u64
+        self.messages.range(upto + 1..).filter(|(_, m)| m.conv == conv.seq && m.sender != agent).count() as u64
     }
 
     pub fn render_message(&self, m: &MsgRec, viewer: &str) -> Message {
-        let read = self
-            .conversations
-            .get(&m.conv)
-            .map(|c| c.read_upto.get(viewer).copied().unwrap_or(0) >= m.seq)
-            .unwrap_or(false);
+        let read = self.conversations.get(&m.conv).map(|c| c.read_upto.get(viewer).copied().unwrap_or(0) >= m.seq).unwrap_or(false);
         Message {
             id: format!("msg_{}", m.seq),
             conversation_id: Some(format!("conv_{}", m.conv)),
@@ -959,20 +774,11 @@ impl World {
     }
 
     pub fn render_conversation(&self, c: &ConvRec, viewer: &str) -> Conversation {
-        let last = self
-            .messages
-            .values()
-            .rev()
-            .find(|m| m.conv == c.seq)
-            .map(|m| self.render_message(m, viewer));
+        let last = self.messages.values().rev().find(|m| m.conv == c.seq).map(|m| self.render_message(m, viewer));
         Conversation {
             id: format!("conv_{}", c.seq),
             participants: c.participants.iter().map(|p| self.summary(p)).collect(),
-            participant: c
-                .participants
-                .iter()
-                .find(|p| *p != viewer)
-                .map(|p| self.summary(p)),
+            participant: c.participants.iter().find(|p| *p != viewer).map(|p| self.summary(p)),
             last_message: last,
             unread_count: self.unread_in(c, viewer),
             created_at: Some(iso(c.created_ms)),
@@ -1045,14 +851,7 @@ impl World {
                 Some(GenerationType::Image) => MediaType::Image,
                 _ => MediaType::Other("AUDIO".into()),
             };
-            let (post, _) = self.insert_post(
-                &j.agent,
-                j.content.as_deref().unwrap_or(""),
-                Some(mt),
-                vec![url.clone()],
-                None,
-                false,
-            );
+            let (post, _) = self.insert_post(&j.agent, j.content.as_deref().unwrap_or(""), Some(mt), vec![url.clone()], None, false);
             if let Some(jm) = self.jobs.get_mut(&seq) {
                 jm.post = Some(post);
                 jm.result_url = Some(url);
@@ -1070,18 +869,10 @@ impl World {
         limit: usize,
     ) -> (Vec<&'a T>, Option<String>, bool) {
         let before = cursor.and_then(seq_of).unwrap_or(u64::MAX);
-        let mut items: Vec<(&u64, &T)> = iter
-            .rev()
-            .filter(|(s, _)| **s < before)
-            .take(limit + 1)
-            .collect();
+        let mut items: Vec<(&u64, &T)> = iter.rev().filter(|(s, _)| **s < before).take(limit + 1).collect();
         let has_more = items.len() > limit;
         items.truncate(limit);
-        let next = if has_more {
-            items.last().map(|(s, _)| format!("c_{s}"))
-        } else {
-            None
-        };
+        let next = if has_more { items.last().map(|(s, _)| format!("c_{s}")) } else { None };
         (items.into_iter().map(|(_, t)| t).collect(), next, has_more)
     }
 }
@@ -1098,10 +889,7 @@ mod tests {
 
     #[test]
     fn extraction() {
-        assert_eq!(
-            extract("hi @Bob and @bob, email a@b #x #x_y", '@'),
-            vec!["bob"]
-        );
+        assert_eq!(extract("hi @Bob and @bob, email a@b #x #x_y", '@'), vec!["bob"]);
         assert_eq!(extract("#rust is #fun", '#'), vec!["rust", "fun"]);
     }
 

@@ -78,36 +78,19 @@ impl Store {
         if dir.exists() {
             let nonempty = std::fs::read_dir(dir)
                 .map(|mut d| d.next().is_some())
-                .map_err(|e| StoreError::Open {
-                    path: path.clone(),
-                    source: e.into(),
-                })?;
+                .map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
             if !dir.is_dir() || (nonempty && !looks_like_sled(dir)) {
                 return Err(StoreError::Foreign { path });
             }
         }
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = sled::Config::new().path(dir).open().map_err(|source| StoreError::Open { path: path.clone(), source })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
-            Some(v) => {
-                return Err(StoreError::WrongFormat {
-                    path,
-                    found: String::from_utf8_lossy(&v).into_owned(),
-                })
-            }
+            Some(v) => return Err(StoreError::WrongFormat { path, found: String::from_utf8_lossy(&v).into_owned() }),
             None => {
                 let empty = db.is_empty() && db.tree_names().len() <= 1;
                 if !empty {
-                    return Err(StoreError::WrongFormat {
-                        path,
-                        found: "no imagine-agent marker".into(),
-                    });
+                    return Err(StoreError::WrongFormat { path, found: "no imagine-agent marker".into() });
                 }
                 db.insert(FORMAT_KEY, FORMAT)?;
                 db.flush()?;
@@ -123,28 +106,13 @@ impl Store {
     /// The state of one agent identity.
     pub fn identity(&self, identity: &str) -> Result<IdentityStore, StoreError> {
         let t = |name: &str| self.db.open_tree(format!("{identity}:{name}"));
-        Ok(IdentityStore {
-            db: self.db.clone(),
-            kv: t("kv")?,
-            actions: t("actions")?,
-            inbox: t("inbox")?,
-            seen: t("seen")?,
-        })
+        Ok(IdentityStore { db: self.db.clone(), kv: t("kv")?, actions: t("actions")?, inbox: t("inbox")?, seen: t("seen")? })
     }
 
     /// Identities that have state here.
     pub fn identities(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .db
-            .tree_names()
-            .iter()
-            .filter_map(|n| {
-                std::str::from_utf8(n)
-                    .ok()?
-                    .strip_suffix(":kv")
-                    .map(str::to_string)
-            })
-            .collect();
+        let mut out: Vec<String> =
+            self.db.tree_names().iter().filter_map(|n| std::str::from_utf8(n).ok()?.strip_suffix(":kv").map(str::to_string)).collect();
         out.sort();
         out
     }
@@ -170,10 +138,8 @@ fn key(behavior: &str, k: &str) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(k).replace('\u{0}', "/"),
-        detail: e.to_string(),
-    })
+    serde_json::from_slice(v)
+        .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\u{0}', "/"), detail: e.to_string() })
 }
 
 /// One notification waiting for a behavior.
@@ -192,20 +158,13 @@ impl IdentityStore {
 
     // ---- small values ----
 
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        behavior: &str,
-        k: &str,
-    ) -> Result<Option<T>, StoreError> {
+    pub fn get<T: DeserializeOwned>(&self, behavior: &str, k: &str) -> Result<Option<T>, StoreError> {
         let kk = key(behavior, k);
         self.kv.get(&kk)?.map(|v| decode(&kk, &v)).transpose()
     }
 
     pub fn put<T: Serialize>(&self, behavior: &str, k: &str, v: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
-            key: k.into(),
-            detail: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt { key: k.into(), detail: e.to_string() })?;
         self.kv.insert(key(behavior, k), bytes)?;
         Ok(())
     }
@@ -216,21 +175,14 @@ impl IdentityStore {
     }
 
     /// Every value of a behavior whose key starts with `prefix`.
-    pub fn scan<T: DeserializeOwned>(
-        &self,
-        behavior: &str,
-        prefix: &str,
-    ) -> Result<Vec<(String, T)>, StoreError> {
+    pub fn scan<T: DeserializeOwned>(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
         let p = key(behavior, prefix);
         let skip = behavior.len() + 1;
         self.kv
             .scan_prefix(&p)
             .map(|r| {
                 let (k, v) = r?;
-                Ok((
-                    String::from_utf8_lossy(&k[skip..]).into_owned(),
-                    decode(&k, &v)?,
-                ))
+                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
             })
             .collect()
     }
@@ -243,35 +195,17 @@ impl IdentityStore {
     }
 
     /// Records an intent durably, before the side effect is sent.
-    pub async fn intend(
-        &self,
-        behavior: &str,
-        k: &str,
-        kind: &str,
-        detail: Value,
-    ) -> Result<(), StoreError> {
+    pub async fn intend(&self, behavior: &str, k: &str, kind: &str, detail: Value) -> Result<(), StoreError> {
         self.write_action(
             behavior,
             k,
-            ActionRecord {
-                state: ActionState::Intent,
-                kind: kind.into(),
-                detail,
-                result: None,
-                at_ms: now_ms(),
-            },
+            ActionRecord { state: ActionState::Intent, kind: kind.into(), detail, result: None, at_ms: now_ms() },
         )?;
         self.flush().await
     }
 
     /// Records the outcome once the platform has answered.
-    pub async fn finish(
-        &self,
-        behavior: &str,
-        k: &str,
-        state: ActionState,
-        result: Option<String>,
-    ) -> Result<(), StoreError> {
+    pub async fn finish(&self, behavior: &str, k: &str, state: ActionState, result: Option<String>) -> Result<(), StoreError> {
         let mut rec = self.action(behavior, k)?.unwrap_or(ActionRecord {
             state,
             kind: String::new(),
@@ -287,10 +221,7 @@ impl IdentityStore {
     }
 
     fn write_action(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt {
-            key: k.into(),
-            detail: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt { key: k.into(), detail: e.to_string() })?;
         self.actions.insert(key(behavior, k), bytes)?;
         Ok(())
     }
@@ -317,29 +248,21 @@ impl IdentityStore {
     /// Hands notifications to the behaviors that want them and marks them
     /// seen, in one transaction: an event is either fully recorded or not at all.
     pub fn deliver(&self, batch: &[(String, Value, Vec<String>)]) -> Result<(), StoreError> {
-        let ids: Vec<u64> = batch
-            .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<Result<_, _>>()?;
-        let res: Result<(), TransactionError<()>> =
-            (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
-                for ((nid, event, behaviors), seq) in batch.iter().zip(&ids) {
-                    let bytes = serde_json::to_vec(event)
-                        .map_err(|_| ConflictableTransactionError::Abort(()))?;
-                    for b in behaviors {
-                        inbox.insert(key(b, &format!("{seq:020}")), bytes.clone())?;
-                    }
-                    seen.insert(nid.as_bytes(), now_ms().to_be_bytes().to_vec())?;
+        let ids: Vec<u64> = batch.iter().map(|_| self.db.generate_id()).collect::<Result<_, _>>()?;
+        let res: Result<(), TransactionError<()>> = (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
+            for ((nid, event, behaviors), seq) in batch.iter().zip(&ids) {
+                let bytes = serde_json::to_vec(event).map_err(|_| ConflictableTransactionError::Abort(()))?;
+                for b in behaviors {
+                    inbox.insert(key(b, &format!("{seq:020}")), bytes.clone())?;
                 }
-                Ok(())
-            });
+                seen.insert(nid.as_bytes(), now_ms().to_be_bytes().to_vec())?;
+            }
+            Ok(())
+        });
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => Err(StoreError::Corrupt {
-                key: "inbox".into(),
-                detail: "event not serializable".into(),
-            }),
+            Err(TransactionError::Abort(())) => Err(StoreError::Corrupt { key: "inbox".into(), detail: "event not serializable".into() }),
         }
     }
 
@@ -350,10 +273,7 @@ impl IdentityStore {
             .take(max)
             .map(|r| {
                 let (k, v) = r?;
-                Ok(InboxItem {
-                    key: k.to_vec(),
-                    event: decode(&k, &v)?,
-                })
+                Ok(InboxItem { key: k.to_vec(), event: decode(&k, &v)? })
             })
             .collect()
     }
@@ -404,10 +324,7 @@ mod tests {
         let err = Store::open(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
-            "mine"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "mine");
     }
 
     #[test]
@@ -430,15 +347,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
-            s.deliver(&[(
-                "ntf_1".into(),
-                json!({"id": "ntf_1"}),
-                vec!["a".into(), "b".into()],
-            )])
-            .unwrap();
-            s.intend("a", "reply:ntf_1", "reply", json!({"content": "hi"}))
-                .await
-                .unwrap();
+            s.deliver(&[("ntf_1".into(), json!({"id": "ntf_1"}), vec!["a".into(), "b".into()])]).unwrap();
+            s.intend("a", "reply:ntf_1", "reply", json!({"content": "hi"})).await.unwrap();
         }
         let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
         assert!(s.seen("ntf_1").unwrap());

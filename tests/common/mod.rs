@@ -25,25 +25,14 @@ pub async fn sandbox(cfg: SandboxConfig) -> SandboxHandle {
 /// Registers `handle` over HTTP and returns its (client id, secret).
 pub async fn register(sb: &SandboxHandle, handle: &str) -> (String, String) {
     let anon = Session::anonymous(&sb.base_url()).unwrap();
-    let r = anon
-        .register(&NewAgent {
-            handle: handle.into(),
-            name: handle.to_uppercase(),
-            ..Default::default()
-        })
-        .await
-        .expect("registration");
+    let r =
+        anon.register(&NewAgent { handle: handle.into(), name: handle.to_uppercase(), ..Default::default() }).await.expect("registration");
     (r.client_id, r.client_secret)
 }
 
 pub async fn session_for(sb: &SandboxHandle, handle: &str) -> Session {
     let (id, secret) = register(sb, handle).await;
-    Session::new(
-        SessionConfig::new(sb.base_url())
-            .credentials(id, secret)
-            .budgets(Budgets::unlimited()),
-    )
-    .unwrap()
+    Session::new(SessionConfig::new(sb.base_url()).credentials(id, secret).budgets(Budgets::unlimited())).unwrap()
 }
 
 pub fn stats(sb: &SandboxHandle) -> Stats {
@@ -53,34 +42,13 @@ pub fn stats(sb: &SandboxHandle) -> Stats {
 /// Requests the sandbox answered on `route` (e.g. "POST /api/posts") with `status` (0 = any).
 pub fn served(sb: &SandboxHandle, route: &str, status: u16) -> u64 {
     let s = stats(sb);
-    s.by_route
-        .get(route)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| status == 0 || **k == status)
-                .map(|(_, v)| *v)
-                .sum()
-        })
-        .unwrap_or(0)
+    s.by_route.get(route).map(|m| m.iter().filter(|(k, _)| status == 0 || **k == status).map(|(_, v)| *v).sum()).unwrap_or(0)
 }
 
 /// Writes a daemon config pointing at `base_url` with a credentials file, plus behavior files.
-pub fn write_config(
-    dir: &Path,
-    base_url: &str,
-    creds: &(String, String),
-    behaviors: &[(&str, &str)],
-    extra: &str,
-) -> PathBuf {
+pub fn write_config(dir: &Path, base_url: &str, creds: &(String, String), behaviors: &[(&str, &str)], extra: &str) -> PathBuf {
     let creds_file = dir.join("credentials");
-    std::fs::write(
-        &creds_file,
-        format!(
-            "IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}\n",
-            creds.0, creds.1
-        ),
-    )
-    .unwrap();
+    std::fs::write(&creds_file, format!("IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}\n", creds.0, creds.1)).unwrap();
     std::fs::create_dir_all(dir.join("behaviors")).unwrap();
     for (name, text) in behaviors {
         std::fs::write(dir.join("behaviors").join(name), text).unwrap();

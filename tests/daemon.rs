@@ -1,0 +1,327 @@
+//! The daemon end to end: a real sandbox on loopback, real sled files, real
+//! processes killed with SIGKILL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::api::types::NewPost;
+use imagine_agent::runtime::{self, RunOptions};
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use imagine_agent::{config, store};
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+struct Daemon {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), runtime::RuntimeError>>,
+}
+
+fn start(cfg: &Path) -> Daemon {
+    let loaded = config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    Daemon { stop, task }
+}
+
+impl Daemon {
+    async fn shutdown(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn community(n: usize) -> SandboxConfig {
+    SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
+}
+
+async fn burst(sb: &SandboxHandle, body: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/community/burst", sb.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn agent_id(sb: &SandboxHandle, handle: &str) -> String {
+    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
+}
+
+/// Replies by `agent` per post among `posts`.
+fn replies(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> BTreeMap<u64, usize> {
+    let w = sb.app.world();
+    posts.iter().map(|p| (*p, w.comments.values().filter(|c| c.agent == agent && c.post == *p).count())).collect()
+}
+
+fn seqs(v: &serde_json::Value) -> Vec<u64> {
+    v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().trim_start_matches("post_").parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
+    let sb = sandbox(community(4)).await;
+    let creds = register(&sb, "bot").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
+    let d = start(&cfg);
+    let b = burst(&sb, serde_json::json!({"target": "bot", "mentions": 6, "follows": 3})).await;
+    let posts = seqs(&b);
+    let bot = agent_id(&sb, "bot");
+    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await, "every mention answered");
+    assert!(eventually(Duration::from_secs(20), || sb.app.world().agents[&bot].following.len() == 3).await, "followed back");
+    assert!(
+        eventually(Duration::from_secs(10), || sb.app.world().messages.values().filter(|m| m.sender == bot).count() == 3).await,
+        "welcome DMs"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(replies(&sb, &bot, &posts).values().all(|n| *n == 1), "exactly one reply each: {:?}", replies(&sb, &bot, &posts));
+    let reply = sb.app.world().comments.values().find(|c| c.agent == bot).unwrap().content.clone();
+    assert!(reply.starts_with("Thanks @"), "{reply}");
+    d.shutdown().await;
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn replies_are_threaded_under_the_triggering_comment() {
+    let sb = sandbox(community(2)).await;
+    let creds = register(&sb, "threader").await;
+    let bot = agent_id(&sb, "threader");
+    let s = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
+    )
+    .unwrap();
+    let post = s.create_post(&NewPost::text("my own post")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let d = start(&cfg);
+    burst(&sb, serde_json::json!({"target": "threader", "comments": 1})).await;
+    assert!(eventually(Duration::from_secs(15), || sb.app.world().comments.values().any(|c| c.agent == bot)).await);
+    {
+        let w = sb.app.world();
+        let mine = w.comments.values().find(|c| c.agent == bot).unwrap();
+        let parent = w.comments.get(&mine.parent.expect("threaded")).unwrap();
+        assert_ne!(parent.agent, bot);
+        assert_eq!(format!("post_{}", mine.post), post.id);
+    }
+    d.shutdown().await;
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
+    let sb = sandbox(community(5)).await;
+    let creds = register(&sb, "steady").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = agent_id(&sb, "steady");
+    let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 30})).await;
+    let posts = seqs(&b);
+    let d = start(&cfg);
+    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
+    d.shutdown().await;
+    let d = start(&cfg);
+    assert!(eventually(Duration::from_secs(30), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    d.shutdown().await;
+    let r = replies(&sb, &bot, &posts);
+    assert!(r.values().all(|n| *n == 1), "{r:?}");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
+    // Latency keeps work in flight, so the kills land mid-burst.
+    let faults = imagine_agent::sandbox::Faults { latency_ms: 15, ..Default::default() };
+    let sb = sandbox(SandboxConfig { faults, ..community(6) }).await;
+    let creds = register(&sb, "survivor").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
+    let bot = agent_id(&sb, "survivor");
+    let bin = env!("CARGO_BIN_EXE_imagine-agent");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut posts = vec![];
+    let mut killed_mid_work = 0;
+    for round in 0..5 {
+        posts.extend(seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 12, "follows": 1})).await));
+        let mut child = std::process::Command::new(bin)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let done = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+        eprintln!("round {round}: killed with {done}/{} mentions answered", posts.len());
+        killed_mid_work += usize::from(done < posts.len());
+    }
+    assert!(killed_mid_work >= 3, "most kills must land while work is pending");
+    let mut child =
+        std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let all = eventually(Duration::from_secs(60), || {
+        replies(&sb, &bot, &posts).values().all(|n| *n >= 1) && sb.app.world().agents[&bot].following.len() == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = replies(&sb, &bot, &posts);
+    assert!(all, "not all handled: {r:?}");
+    assert!(r.values().all(|n| *n == 1), "duplicates: {r:?}");
+    let dms = sb.app.world().messages.values().filter(|m| m.sender == bot).count();
+    assert_eq!(dms, 5, "one welcome DM per follower");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn dry_run_reads_but_sends_no_writes() {
+    let sb = sandbox(community(3)).await;
+    let creds = register(&sb, "careful").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &sb.base_url(),
+        &creds,
+        &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)],
+        "dry_run: true\n",
+    );
+    let d = start(&cfg);
+    burst(&sb, serde_json::json!({"target": "careful", "mentions": 4, "follows": 2})).await;
+    assert!(eventually(Duration::from_secs(15), || served(&sb, "GET /api/posts/{id}", 200) >= 4).await, "the mentions were read");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    d.shutdown().await;
+    let writes: u64 = stats(&sb)
+        .by_route
+        .iter()
+        .filter(|(r, _)| !r.starts_with("GET") && !r.contains("/api/auth/") && !r.contains("/sandbox/"))
+        .flat_map(|(_, m)| m.values())
+        .sum();
+    assert_eq!(writes, 0, "{:?}", stats(&sb).by_route);
+    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("careful").unwrap();
+    let acts = st.actions().unwrap();
+    assert!(acts.iter().filter(|a| a.2.result.as_deref() == Some("dry-run")).count() >= 4, "{acts:?}");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn two_bots_mentioning_each_other_stop_within_the_bound() {
+    let sb = sandbox(quiet_config()).await;
+    let (ca, cb) = (register(&sb, "bot_a").await, register(&sb, "bot_b").await);
+    let bounded = "kind: auto_reply\nname: chat\ncontent:\n  template: \"@{{ author }} interesting, tell me more\"\nguardrails:\n  author_cooldown: 0s\n  max_thread_depth: 3\n  max_replies_per_thread: 10\n";
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(&write_config(da.path(), &sb.base_url(), &ca, &[("chat.yaml", bounded)], ""));
+    let b = start(&write_config(db.path(), &sb.base_url(), &cb, &[("chat.yaml", bounded)], ""));
+    let sa =
+        imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(ca.0.clone(), ca.1.clone()))
+            .unwrap();
+    let post = sa.create_post(&NewPost::text("@bot_b what do you think?")).await.unwrap();
+    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
+    let count = || sb.app.world().comments.values().filter(|c| c.post == seq).count();
+    assert!(eventually(Duration::from_secs(20), || count() >= 3).await, "the bots talked");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n = count();
+    a.shutdown().await;
+    b.shutdown().await;
+    assert_eq!(n, 3, "replies stop at thread depth 3");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
+    let sb = sandbox(SandboxConfig { generation_duration: Duration::from_secs(3), ..quiet_config() }).await;
+    let creds = register(&sb, "painter").await;
+    let s = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
+    )
+    .unwrap();
+    s.connect_service(&imagine_agent::api::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
+        .await
+        .unwrap();
+    let pipeline = |schedule: &str| {
+        format!("kind: generation_pipeline\nname: art\nschedule: \"{schedule}\"\nprovider: OPENAI\ntype: image\nprompt:\n  template: \"art number {{{{ counter }}}}\"\ncaption:\n  text: \"new art\"\npoll_every: 1s\n")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("* * * * * *"))], "");
+    let d = start(&cfg);
+    assert!(eventually(Duration::from_secs(10), || !sb.app.world().jobs.is_empty()).await, "a job started");
+    d.shutdown().await;
+    let job = sb.app.world().jobs.values().next().unwrap().clone();
+    assert_ne!(job.status, Some(imagine_agent::api::types::GenerationStatus::Completed), "stopped while the job runs");
+    let jobs_before = sb.app.world().jobs.len();
+    // Restart with a schedule that will not fire now: only the resumed job is followed.
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("0 0 1 1 *"))], "");
+    let d = start(&cfg);
+    assert!(
+        eventually(Duration::from_secs(15), || sb
+            .app
+            .world()
+            .jobs
+            .values()
+            .all(|j| j.status == Some(imagine_agent::api::types::GenerationStatus::Completed)))
+        .await
+    );
+    let before = served(&sb, "GET /api/generate/pending", 200);
+    assert!(
+        eventually(Duration::from_secs(5), || served(&sb, "GET /api/generate/pending", 200) > before
+            || served(&sb, "GET /api/generate/history", 200) > 0)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    d.shutdown().await;
+    {
+        let w = sb.app.world();
+        assert!(w.jobs.len() <= jobs_before + 1);
+        let post = w.posts.values().find(|p| p.content == "new art").expect("the completed job became a post");
+        assert_eq!(post.media_urls.len(), 1);
+    }
+    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("painter").unwrap();
+    let jid = format!("job_{}", job.seq);
+    assert_eq!(st.get::<bool>("art", &format!("finished:{jid}")).unwrap(), Some(true), "the resumed job was followed to the end");
+    assert!(st.scan::<serde_json::Value>("art", "job:").unwrap().is_empty());
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_post_fires_with_its_template() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "poster").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sched = "kind: scheduled_post\nname: tick\nschedule: \"* * * * * *\"\ntimezone: Europe/Paris\ncontent:\n  template: \"tick {{ counter }} by {{ handle }}\"\nhashtags: [ticks]\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", sched)], "");
+    let d = start(&cfg);
+    let bot = agent_id(&sb, "poster");
+    assert!(eventually(Duration::from_secs(10), || sb.app.world().posts.values().filter(|p| p.agent == bot).count() >= 2).await);
+    d.shutdown().await;
+    let mut texts: Vec<String> = sb.app.world().posts.values().filter(|p| p.agent == bot).map(|p| p.content.clone()).collect();
+    texts.sort();
+    assert_eq!(texts[0], "tick 1 by poster #ticks");
+    assert_eq!(texts[1], "tick 2 by poster #ticks");
+    sb.stop().await;
+}
+
+#[test]
+fn validate_reports_every_problem_with_line_and_column() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["validate", "--config", "tests/fixtures/broken/config.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let got = String::from_utf8(out.stdout).unwrap();
+    let want = std::fs::read_to_string("tests/fixtures/broken/expected.txt").unwrap();
+    assert_eq!(got.trim(), want.trim(), "\n--- got ---\n{got}");
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["validate", "--config", "config.example.yaml"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+}
