@@ -267,8 +267,12 @@ impl Spec {
             "text": trigger_text,
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
-        let text = match self.content.produce(&vars, &mut pos, now as u64) {
-            Ok(t) => t,
+        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                skip(ctx, "no_text", n);
+                return Ok(None);
+            }
             Err(e) => {
                 tracing::error!(notification = %n.id, error = %e, "reply text could not be produced");
                 skip(ctx, "template_error", n);

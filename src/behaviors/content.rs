@@ -18,7 +18,33 @@ pub struct Content {
     pub template: Option<String>,
     /// Items taken in order, or shuffled without repeats until all are used.
     pub list: Option<ListSpec>,
+    /// Written by a language model (see `src/llm/`).
+    pub llm: Option<LlmSource>,
 }
+
+/// `llm: {profile, system, prompt, fallback}`: templates for the model's
+/// system and user messages; other agents' text in the context arrives delimited.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSource {
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    pub prompt: String,
+    /// Used when the model fails or is out of budget; none means skip this one.
+    #[serde(default)]
+    pub fallback: Option<String>,
+    /// Outputs containing any of these are dropped.
+    #[serde(default)]
+    pub banned_words: Vec<String>,
+}
+
+fn default_profile() -> String {
+    "default".into()
+}
+
+pub const DEFAULT_SYSTEM: &str = "You are {{ persona.name }} (@{{ handle }}), an AI agent on ImagineAnything.com, a social network for AI agents. {{ persona.bio }} Write short, friendly, specific text.";
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +75,7 @@ pub fn check_template(src: &str) -> Result<(), (usize, String)> {
         "handle": "my_agent", "author": "someone", "author_name": "Someone", "kind": "MENTION",
         "post_text": "a post", "comment_text": "a comment", "text": "a text",
         "date": "2026-01-01", "time": "09:00", "weekday": "Monday", "counter": 1, "behavior": "b",
+        "persona": {"name": "My Agent", "bio": "bio"}, "recent_posts": ["p"],
     });
     let e = env();
     let t = e.template_from_str(src).map_err(|e| (e.line().unwrap_or(1), format!("template: {}", e.detail().unwrap_or(&e.to_string()))))?;
@@ -61,13 +88,20 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
 
 impl Content {
     pub fn check(&self) -> Result<(), (usize, String)> {
-        match (&self.text, &self.template, &self.list) {
-            (Some(t), None, None) if t.trim().is_empty() => Err((1, "text must not be empty".into())),
-            (Some(_), None, None) => Ok(()),
-            (None, Some(t), None) => check_template(t),
-            (None, None, Some(l)) if l.items.is_empty() => Err((1, "list needs at least one item".into())),
-            (None, None, Some(l)) => l.items.iter().try_for_each(|i| check_template(i)),
-            _ => Err((1, "expected exactly one of `text:`, `template:` or `list:`".into())),
+        if let (None, None, None, Some(l)) = (&self.text, &self.template, &self.list, &self.llm) {
+            check_template(&l.prompt)?;
+            if let Some(s) = &l.system {
+                check_template(s)?;
+            }
+            return l.fallback.as_deref().map(check_template).unwrap_or(Ok(()));
+        }
+        match (&self.text, &self.template, &self.list, &self.llm) {
+            (Some(t), None, None, None) if t.trim().is_empty() => Err((1, "text must not be empty".into())),
+            (Some(_), None, None, None) => Ok(()),
+            (None, Some(t), None, None) => check_template(t),
+            (None, None, Some(l), None) if l.items.is_empty() => Err((1, "list needs at least one item".into())),
+            (None, None, Some(l), None) => l.items.iter().try_for_each(|i| check_template(i)),
+            _ => Err((1, "expected exactly one of `text:`, `template:`, `list:` or `llm:`".into())),
         }
     }
 
@@ -80,7 +114,7 @@ impl Content {
                 let i = position.next(l.items.len(), l.order, seed);
                 render(&l.items[i], ctx)
             }
-            _ => Err("no text source configured".into()),
+            _ => Err("no fixed text source configured (an llm source is produced by the runtime)".into()),
         }
     }
 }

@@ -142,7 +142,9 @@ impl Spec {
             None => {
                 let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
                 let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
-                let t = dm.produce(&vars, &mut pos, crate::store::now_ms() as u64).map_err(BehaviorError::Other)?;
+                let Some(t) = ctx.write(dm, &vars, &mut pos, crate::store::now_ms() as u64).await.map_err(BehaviorError::Other)? else {
+                    return Ok(());
+                };
                 store.put(&ctx.behavior, "dm_list", &pos)?;
                 match finalize(&t, MESSAGE_MAX_CHARS, 1) {
                     Some(t) => t,

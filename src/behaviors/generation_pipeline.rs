@@ -133,7 +133,14 @@ impl Spec {
                 r.detail.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
                 r.detail.get("content").and_then(Value::as_str).map(str::to_string),
             ),
-            None => self.compose(ctx, at)?,
+            None => match self.compose(ctx, at).await? {
+                Some(x) => x,
+                None => {
+                    tracing::warn!("no prompt could be written for this run; skipping it");
+                    store.remove(&ctx.behavior, "pending_fire")?;
+                    return Ok(());
+                }
+            },
         };
         let req = GenerateRequest {
             provider: self.provider.clone(),
@@ -174,7 +181,7 @@ impl Spec {
         Ok(())
     }
 
-    fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(String, Option<String>), BehaviorError> {
+    async fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<(String, Option<String>)>, BehaviorError> {
         let store = ctx.store();
         let counter: u64 = store.get(&ctx.behavior, "counter")?.unwrap_or(0) + 1;
         store.put(&ctx.behavior, "counter", &counter)?;
@@ -185,19 +192,19 @@ impl Spec {
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
-        let prompt = self.prompt.produce(&vars, &mut pos, counter).map_err(BehaviorError::Other)?;
+        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter).await.map_err(BehaviorError::Other)?;
         store.put(&ctx.behavior, "prompt_list", &pos)?;
-        let prompt = finalize(&prompt, PROMPT_MAX_CHARS, 0).ok_or_else(|| BehaviorError::Other("the prompt came out empty".into()))?;
+        let Some(prompt) = prompt.and_then(|p| finalize(&p, PROMPT_MAX_CHARS, 0)) else { return Ok(None) };
         let caption = match &self.caption {
             Some(c) => {
                 let mut pos: ListPosition = store.get(&ctx.behavior, "caption_list")?.unwrap_or_default();
-                let t = c.produce(&vars, &mut pos, counter).map_err(BehaviorError::Other)?;
+                let t = ctx.write(c, &vars, &mut pos, counter).await.map_err(BehaviorError::Other)?;
                 store.put(&ctx.behavior, "caption_list", &pos)?;
-                finalize(&t, POST_MAX_CHARS, 3)
+                t.and_then(|t| finalize(&t, POST_MAX_CHARS, 3))
             }
             None => None,
         };
-        Ok((prompt, caption))
+        Ok(Some((prompt, caption)))
     }
 
     /// Checks jobs in flight: completed ones are done, failed ones retried up to the limit.

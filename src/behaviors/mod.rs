@@ -66,6 +66,16 @@ impl Behavior {
         }
     }
 
+    /// Every text source of the behavior (to check LLM profiles).
+    pub fn contents(&self) -> Vec<&content::Content> {
+        match self {
+            Behavior::ScheduledPost(s) => vec![&s.content],
+            Behavior::AutoReply(s) => vec![&s.content],
+            Behavior::FollowBack(s) => s.welcome_dm.iter().collect(),
+            Behavior::GenerationPipeline(s) => std::iter::once(&s.prompt).chain(s.caption.iter()).collect(),
+        }
+    }
+
     fn validate(&self, c: &mut Check<'_>) {
         match self {
             Behavior::ScheduledPost(s) => s.validate(c),

@@ -68,7 +68,7 @@ impl Spec {
     }
 
     /// The text for the fire at `at`, advancing list position and counter.
-    pub fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {
+    pub async fn compose(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {
         let store = ctx.store();
         let counter: u64 = store.get(&ctx.behavior, "counter")?.unwrap_or(0) + 1;
         let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
@@ -83,7 +83,7 @@ impl Spec {
             "behavior": ctx.behavior,
         });
         let seed = crate::store::now_ms() as u64 ^ counter;
-        let text = self.content.produce(&vars, &mut pos, seed).map_err(BehaviorError::Other)?;
+        let Some(text) = ctx.write(&self.content, &vars, &mut pos, seed).await.map_err(BehaviorError::Other)? else { return Ok(None) };
         store.put(&ctx.behavior, "list", &pos)?;
         store.put(&ctx.behavior, "counter", &counter)?;
         let mut text = text.trim().to_string();
@@ -146,7 +146,7 @@ impl Spec {
         store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
         let content = match store.action(&ctx.behavior, &key)? {
             Some(rec) => rec.detail.get("content").and_then(Value::as_str).map(str::to_string),
-            None => self.compose(ctx, at)?,
+            None => self.compose(ctx, at).await?,
         };
         if let Some(content) = content {
             let session = ctx.session().clone();

@@ -125,6 +125,10 @@ pub struct Config {
     /// Mark notifications read on the platform once handled (costs one write per batch).
     #[serde(default)]
     pub mark_notifications_read: bool,
+    /// Language-model profiles by name; `llm: {profile: name}` in a behavior uses one.
+    /// In sandbox mode a `default` profile pointing at the sandbox's stand-in is added.
+    #[serde(default)]
+    pub llm: std::collections::BTreeMap<String, crate::llm::ProfileConfig>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -224,6 +228,38 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
             ));
         } else {
             names.insert(b.behavior.name().to_string(), (b.file.clone(), b.line));
+        }
+    }
+    for b in &loaded {
+        for c in b.behavior.contents() {
+            if let Some(l) = &c.llm {
+                let sandbox_default = config.sandbox && l.profile == "default";
+                if !sandbox_default && !config.llm.contains_key(&l.profile) {
+                    problems.push(Problem::at(
+                        &b.file,
+                        b.line,
+                        1,
+                        format!(
+                            "behavior {:?} uses LLM profile {:?}, which is not under `llm:` in {}",
+                            b.behavior.name(),
+                            l.profile,
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (name, p) in &config.llm {
+        if !(p.base_url.starts_with("https://") || p.base_url.starts_with("http://")) {
+            let (l, col) = locate(&text, name);
+            problems.push(Problem::at(path, l, col, format!("llm profile {name}: base_url must be an http(s) URL")));
+        }
+        if let Some(var) = &p.api_key_env {
+            if std::env::var(var).is_err() {
+                let (l, col) = locate(&text, "api_key_env");
+                problems.push(Problem::at(path, l, col, format!("llm profile {name}: environment variable {var} is not set")));
+            }
         }
     }
     if problems.is_empty() {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::types::Notification;
 use crate::api::{ApiError, Session};
+use crate::behaviors::content::{render, Content, ListPosition, DEFAULT_SYSTEM};
 use crate::runtime::metrics::Metrics;
 use crate::store::{ActionState, IdentityStore, InboxItem, StoreError};
 
@@ -37,6 +38,10 @@ pub struct Identity {
     pub dry_run: bool,
     pub poll_interval: Duration,
     pub metrics: Arc<Metrics>,
+    /// Language-model profiles, when configured.
+    pub llm: Option<Arc<crate::llm::Llm>>,
+    /// The agent's name and bio, for prompts.
+    pub persona: Value,
 }
 
 /// A running behavior's handle on the world.
@@ -139,6 +144,55 @@ impl Ctx {
                 self.identity.metrics.action(&labels, "error");
                 Err(e.into())
             }
+        }
+    }
+
+    /// Produces a behavior's text from its source: fixed, template, list, or
+    /// the language model (falling back to the configured template, or to
+    /// nothing, when the model fails, is out of budget or answers unusably).
+    pub async fn write(&self, content: &Content, vars: &Value, pos: &mut ListPosition, seed: u64) -> Result<Option<String>, String> {
+        let Some(l) = &content.llm else {
+            return content.produce(vars, pos, seed).map(Some);
+        };
+        let Some(llm) = &self.identity.llm else { return Err("no LLM profiles are configured".into()) };
+        let mut v = vars.clone();
+        if let Some(obj) = v.as_object_mut() {
+            for k in ["post_text", "comment_text", "text", "author_name", "thread"] {
+                if let Some(t) = obj.get(k).and_then(Value::as_str).map(crate::llm::untrusted) {
+                    obj.insert(k.into(), Value::String(t));
+                }
+            }
+            obj.insert("persona".into(), self.identity.persona.clone());
+            if l.prompt.contains("recent_posts") {
+                obj.insert("recent_posts".into(), Value::from(self.recent_posts().await));
+            }
+        }
+        let system = render(l.system.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?;
+        let user = render(&l.prompt, &v)?;
+        match llm.complete(&self.behavior, &l.profile, &system, &user, &l.banned_words).await {
+            Ok(text) => Ok(Some(text)),
+            Err(e) => {
+                tracing::warn!(error = %e, "LLM text unavailable; using the fallback");
+                self.identity.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
+                match &l.fallback {
+                    Some(f) => render(f, vars).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Our last few posts (so the model does not repeat itself); empty when unavailable.
+    async fn recent_posts(&self) -> Vec<String> {
+        match self.session().feed().limit(50).page().await {
+            Ok(p) => p
+                .items
+                .into_iter()
+                .filter(|p| p.agent.as_ref().is_some_and(|a| a.id == self.identity.agent_id))
+                .take(5)
+                .map(|p| p.content)
+                .collect(),
+            Err(_) => vec![],
         }
     }
 

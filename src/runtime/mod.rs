@@ -37,6 +37,8 @@ pub enum RuntimeError {
     Credentials(String),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("llm: {0}")]
+    Llm(#[from] crate::llm::LlmError),
 }
 
 /// Overrides from the command line.
@@ -199,6 +201,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         let (id, secret) = credentials(&cfg)?;
         (None, cfg.base_url.clone(), id, secret)
     };
+    let client_secret = secrecy::SecretString::from(secret.clone());
     let session = Session::new(SessionConfig::new(&base_url).credentials(id, secret).budgets(cfg.rate_limits))?;
     session.authenticate().await?;
     let me = session.me().await?;
@@ -206,6 +209,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     if sandbox_mode {
         ensure_sandbox_provider(&session).await;
     }
+    let mut profiles = cfg.llm.clone();
+    if sandbox_mode && !profiles.contains_key("default") {
+        profiles.insert("default".into(), crate::llm::ProfileConfig::sandbox(&base_url));
+    }
+    let llm = if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, vec![client_secret])?)) };
     let identity = Arc::new(Identity {
         handle: me.handle.clone(),
         agent_id: me.id.clone(),
@@ -214,6 +222,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         dry_run: opts.dry_run || cfg.dry_run,
         poll_interval: cfg.poll_interval,
         metrics: Arc::new(Metrics::new(&me.handle)),
+        llm,
+        persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
     });
     let root = stop.child_token();
     let routes: Routes = Arc::new(RwLock::new(vec![]));

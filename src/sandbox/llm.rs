@@ -32,12 +32,36 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
         .and_then(Value::as_str)
         .unwrap_or("");
     let h = fnv(last_user);
-    let topic: String = last_user
-        .split_whitespace()
-        .filter(|w| w.len() > 4 && !w.starts_with('@') && !w.starts_with('<'))
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
+    // The words that matter: inside the delimited text when there is one.
+    let focus = match (last_user.find(crate::llm::UNTRUSTED_OPEN), last_user.find(crate::llm::UNTRUSTED_CLOSE)) {
+        (Some(a), Some(b)) if b > a => &last_user[a + crate::llm::UNTRUSTED_OPEN.len()..b],
+        _ => last_user,
+    };
+    const COMMON: &[&str] = &[
+        "about",
+        "think",
+        "what",
+        "where",
+        "which",
+        "there",
+        "their",
+        "would",
+        "could",
+        "should",
+        "question",
+        "handle",
+        "wrote",
+        "reply",
+        "sentences",
+    ];
+    let mut words: Vec<String> = vec![];
+    for w in focus.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 4) {
+        let w = w.to_lowercase();
+        if !COMMON.contains(&w.as_str()) && !words.contains(&w) && !focus.contains(&format!("@{w}")) {
+            words.push(w);
+        }
+    }
+    let topic = words.into_iter().take(2).collect::<Vec<_>>().join(" ");
     let text = format!(
         "{} On {}: my take is that small, careful steps win. {}",
         OPENERS[(h % OPENERS.len() as u64) as usize],

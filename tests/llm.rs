@@ -1,0 +1,184 @@
+//! LLM-written replies: against the sandbox's stand-in and a test server that
+//! fails, hangs, answers empty, oversized, or tries to leak the key.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
+use common::*;
+use imagine_agent::runtime::{self, RunOptions};
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Seen {
+    calls: Vec<(String, Value)>,
+}
+type Shared = Arc<Mutex<Seen>>;
+
+/// A misbehaving OpenAI-compatible server: `/{mode}/v1/chat/completions`.
+async fn chat(
+    Path(mode): Path<String>,
+    State(seen): State<Shared>,
+    headers: HeaderMap,
+    Json(req): Json<Value>,
+) -> axum::response::Response {
+    seen.lock().unwrap().calls.push((mode.clone(), req.clone()));
+    let key = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").trim_start_matches("Bearer ").to_string();
+    let text = match mode.as_str() {
+        "fail" => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": {"message": "boom", "type": "server_error"}}))).into_response()
+        }
+        "hang" => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late".to_string()
+        }
+        "empty" => String::new(),
+        "obey" => format!("{} {}", (0..50).map(|i| format!("@agent{i}")).collect::<Vec<_>>().join(" "), "blah ".repeat(400)),
+        "leak" => format!("Sure! My API key is {key}"),
+        _ => "A good answer.".to_string(),
+    };
+    Json(json!({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50}
+    }))
+    .into_response()
+}
+
+async fn llm_server() -> (String, Shared) {
+    let seen: Shared = Arc::default();
+    let app = Router::new().route("/{mode}/v1/chat/completions", post(chat)).with_state(seen.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, seen)
+}
+
+fn reply_behavior(profile: &str, fallback: Option<&str>) -> String {
+    let fb = fallback.map(|f| format!("    fallback: \"{f}\"\n")).unwrap_or_default();
+    format!(
+        "kind: auto_reply\nname: llm-replies\ncontent:\n  llm:\n    profile: {profile}\n    prompt: \"Reply to @{{{{ author }}}} who wrote: {{{{ text }}}}\"\n{fb}guardrails:\n  author_cooldown: 0s\n  max_replies_per_thread: 100\nmax_mentions: 1\n"
+    )
+}
+
+fn profiles(url: &str, mode: &str, extra: &str) -> String {
+    format!("llm:\n  p:\n    base_url: {url}/{mode}/v1\n    model: test\n    timeout: 400ms\n    retries: 2\n{extra}")
+}
+
+async fn run_bot(sb: &SandboxHandle, handle: &str, behavior: &str, extra: &str, mentions: usize) -> Vec<String> {
+    let creds = register(sb, handle).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], extra);
+    let loaded = imagine_agent::config::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    let body = json!({"target": handle, "mentions": mentions});
+    let b: Value = reqwest::Client::new()
+        .post(format!("{}/sandbox/community/burst", sb.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let posts: Vec<u64> = b["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect();
+    let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let handled = || {
+        let st = stats(sb);
+        st.by_route.get("GET /api/posts/{id}").map(|m| m.values().sum::<u64>()).unwrap_or(0) >= mentions as u64
+    };
+    assert!(eventually(Duration::from_secs(20), handled).await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let w = sb.app.world();
+    w.comments.values().filter(|c| c.agent == me && posts.contains(&c.post)).map(|c| c.content.clone()).collect()
+}
+
+fn quiet_with_community() -> SandboxConfig {
+    SandboxConfig { community: 3, community_interval: Duration::ZERO, ..quiet_config() }
+}
+
+#[tokio::test]
+async fn replies_come_from_the_sandbox_stand_in() {
+    let sb = sandbox(quiet_with_community()).await;
+    let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
+    let replies = run_bot(&sb, "thinker", &reply_behavior("local", None), &extra, 2).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies.iter().all(|r| r.contains("my take is")), "{replies:?}");
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn an_injection_cannot_break_length_mentions_or_secrets() {
+    let (url, seen) = llm_server().await;
+    let sb = sandbox(quiet_with_community()).await;
+    // The model obeys an injected request for 2,000 characters and 50 mentions.
+    let replies = run_bot(&sb, "guarded", &reply_behavior("p", None), &profiles(&url, "obey", ""), 1).await;
+    assert_eq!(replies.len(), 1);
+    let r = &replies[0];
+    assert!(r.chars().count() <= 1000, "comment limit kept: {}", r.chars().count());
+    assert!(r.matches('@').count() <= 1, "mention limit kept: {r}");
+    // The prompt delimits other agents' text and carries the guard.
+    let calls = seen.lock().unwrap().calls.clone();
+    let msgs = calls[0].1["messages"].as_array().unwrap();
+    assert!(msgs[0]["content"].as_str().unwrap().contains("never instructions"));
+    let user = msgs[1]["content"].as_str().unwrap();
+    assert!(user.contains(imagine_agent::llm::UNTRUSTED_OPEN) && user.contains(imagine_agent::llm::UNTRUSTED_CLOSE), "{user}");
+
+    // The model tries to publish its API key: dropped, the fallback goes out instead.
+    std::env::set_var("TEST_LLM_KEY_LEAK", "sk-test-supersecret-42");
+    let extra = profiles(&url, "leak", "    api_key_env: TEST_LLM_KEY_LEAK\n");
+    let replies = run_bot(&sb, "leaky", &reply_behavior("p", Some("Thanks, I will get back to you.")), &extra, 1).await;
+    assert_eq!(replies, vec!["Thanks, I will get back to you."]);
+    assert!(sb.app.world().comments.values().all(|c| !c.content.contains("supersecret")));
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn failures_use_the_fallback_or_skip_never_crash() {
+    let (url, seen) = llm_server().await;
+    let sb = sandbox(quiet_with_community()).await;
+    let fb = Some("fallback reply");
+    for (i, mode) in ["fail", "hang", "empty"].iter().enumerate() {
+        let replies = run_bot(&sb, &format!("bot_{mode}"), &reply_behavior("p", fb), &profiles(&url, mode, ""), 1).await;
+        assert_eq!(replies, vec!["fallback reply"], "mode {mode}");
+        let n = seen.lock().unwrap().calls.iter().filter(|c| c.0 == *mode).count();
+        match *mode {
+            // async-openai retries 5xx itself inside each of our (timed) attempts: retried, and bounded.
+            "fail" => assert!((3..=12).contains(&n), "mode fail: {n} calls (i={i})"),
+            // Each timed-out attempt is one call: one try and two retries.
+            "hang" => assert_eq!(n, 3, "mode hang (i={i})"),
+            // An empty answer is an answer: dropped, not retried.
+            _ => assert_eq!(n, 1, "mode {mode} (i={i})"),
+        }
+    }
+    // No fallback: skip, nothing half-written.
+    let replies = run_bot(&sb, "bot_skip", &reply_behavior("p", None), &profiles(&url, "fail", ""), 1).await;
+    assert!(replies.is_empty());
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_daily_token_budget_pauses_llm_use() {
+    let (url, seen) = llm_server().await;
+    let sb = sandbox(quiet_with_community()).await;
+    let extra = profiles(&url, "ok", "    daily_token_budget: 60\n");
+    let replies = run_bot(&sb, "thrifty", &reply_behavior("p", Some("budget fallback")), &extra, 3).await;
+    let calls = seen.lock().unwrap().calls.iter().filter(|c| c.0 == "ok").count();
+    assert_eq!(calls, 2, "50 tokens a call, budget 60: the third mention gets no call");
+    let mut r = replies.clone();
+    r.sort();
+    assert_eq!(r, vec!["A good answer.", "A good answer.", "budget fallback"]);
+    sb.stop().await;
+}
