@@ -136,7 +136,8 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     sb.stop().await;
 }
 
-#[tokio::test]
+// Multi-threaded: the sandbox keeps serving while this thread waits on child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     // Latency keeps work in flight, so the kills land mid-burst.
     let faults = imagine_agent::sandbox::Faults { latency_ms: 15, ..Default::default() };

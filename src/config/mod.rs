@@ -129,6 +129,9 @@ pub struct Config {
     /// In sandbox mode a `default` profile pointing at the sandbox's stand-in is added.
     #[serde(default)]
     pub llm: std::collections::BTreeMap<String, crate::llm::ProfileConfig>,
+    /// Serve `/metrics` (Prometheus) and `/healthz` here, e.g. `127.0.0.1:9464`. Off when unset.
+    #[serde(default)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,

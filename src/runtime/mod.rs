@@ -3,9 +3,11 @@
 //! shutdown cancels everything and waits for in-flight work within a bound.
 
 pub mod context;
+pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod supervisor;
+pub mod systemd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ pub enum RuntimeError {
     Credentials(String),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("{0}")]
+    Startup(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
 }
@@ -244,23 +248,50 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     ));
     tracing::info!(behaviors = topo.running.len(), "running");
 
+    let observed = Arc::new(http::Observed {
+        identities: vec![identity.clone()],
+        heartbeat: std::sync::atomic::AtomicI64::new(crate::store::now_ms()),
+    });
+    if let Some(addr) = cfg.metrics_addr {
+        http::serve(addr, observed.clone(), root.clone())
+            .await
+            .map_err(|e| RuntimeError::Startup(format!("metrics server on {addr}: {e}")))?;
+    }
+    let describe = |n: usize| format!("running {n} behaviors as @{}{}", identity.handle, if identity.dry_run { " (dry run)" } else { "" });
+    systemd::ready(&describe(topo.running.len()));
+    let mut beat = tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::from_secs(5)));
+    let mut status_every = tokio::time::interval(Duration::from_secs(30));
     let config_path: PathBuf = loaded.path.clone();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
+            _ = beat.tick() => {
+                observed.heartbeat.store(crate::store::now_ms(), std::sync::atomic::Ordering::Relaxed);
+                systemd::watchdog();
+            }
+            _ = status_every.tick() => {
+                let waiting = identity.store.inbox_len();
+                systemd::status(&format!("{}; {waiting} events waiting", describe(topo.running.len())));
+            }
             Some(()) = reload.recv() => {
                 tracing::info!(config = %config_path.display(), "reloading");
+                systemd::reloading();
                 match config::load(&config_path) {
                     Ok(new) => {
                         topo.apply(new.behaviors, cfg.shutdown_grace).await;
                         tracing::info!(behaviors = topo.running.len(), "reloaded");
+                        systemd::ready(&describe(topo.running.len()));
                     }
-                    Err(p) => tracing::error!(problems = %p, "reload rejected; the running behaviors stay as they are"),
+                    Err(p) => {
+                        tracing::error!(problems = %p, "reload rejected; the running behaviors stay as they are");
+                        systemd::ready(&format!("{}; last reload rejected: {} problem(s)", describe(topo.running.len()), p.0.len()));
+                    }
                 }
             }
         }
     }
     tracing::info!("stopping");
+    systemd::stopping();
     root.cancel();
     let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut topo.running).into_values().map(|(_, _, t)| t).collect();
     tasks.push(poller);
