@@ -236,7 +236,8 @@ impl Session {
         let raw = self.execute(&req, None).await?;
         if !raw.status.is_success() {
             let e = error_from(&req, raw.status, &raw.body, None);
-            return Err(ApiError::Auth(e.to_string()));
+            // A platform hiccup stays a (transient) HTTP error; a refusal of the credentials is Auth.
+            return Err(if raw.status.is_server_error() || raw.status.as_u16() == 429 { e } else { ApiError::Auth(e.to_string()) });
         }
         let t: TokenResponse =
             serde_json::from_slice(&raw.body).map_err(|e| ApiError::Auth(format!("token answer not understood: {e}")))?;

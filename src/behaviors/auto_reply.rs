@@ -13,7 +13,7 @@ use super::content::{finalize, Content, ListPosition};
 use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
-use crate::runtime::context::{decode_event, BehaviorError, Ctx};
+use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
 use crate::store::{now_ms, ActionState};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -107,19 +107,13 @@ impl Spec {
     }
 
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose().map_err(|e| BehaviorError::Other(e.to_string()))?;
-        while let Some(items) = ctx.next_events(16).await? {
-            for item in items {
-                if let Some(n) = decode_event(&item) {
-                    self.handle(ctx, &n, regex.as_ref()).await?;
-                }
-                ctx.ack(&item).await?;
-            }
-        }
-        Ok(())
+        ctx.for_each_event(self).await
     }
 
-    async fn handle(&self, ctx: &Ctx, n: &Notification, regex: Option<&regex::Regex>) -> Result<(), BehaviorError> {
+    async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
+        // Validated at load; compiled per event (events are rare, and the spec stays plain data).
+        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose().map_err(|e| BehaviorError::Other(e.to_string()))?;
+        let regex = regex.as_ref();
         let key = format!("reply:{}", n.id);
         let store = ctx.store();
         let pending = match store.action(&ctx.behavior, &key)? {
@@ -300,6 +294,12 @@ impl Spec {
         sent.push(now);
         store.put(&ctx.behavior, "sent", &sent)?;
         Ok(())
+    }
+}
+
+impl OnEvent for Spec {
+    fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.handle(ctx, n))
     }
 }
 

@@ -12,7 +12,7 @@ use super::content::{finalize, Content, ListPosition};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
-use crate::runtime::context::{decode_event, BehaviorError, Ctx};
+use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,17 +53,7 @@ impl Spec {
     }
 
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let events = async {
-            while let Some(items) = ctx.next_events(16).await? {
-                for item in items {
-                    if let Some(n) = decode_event(&item) {
-                        self.handle(ctx, &n).await?;
-                    }
-                    ctx.ack(&item).await?;
-                }
-            }
-            Ok::<(), BehaviorError>(())
-        };
+        let events = ctx.for_each_event(self);
         let reconcile = async {
             let Some(every) = self.reconcile_every else {
                 return Ok(());
@@ -208,5 +198,11 @@ impl Spec {
             ctx.store().remove(&ctx.behavior, &k)?;
         }
         Ok(())
+    }
+}
+
+impl OnEvent for Spec {
+    fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.handle(ctx, n))
     }
 }

@@ -211,12 +211,48 @@ impl Ctx {
         }
     }
 
+    /// Runs `handle` on each event of this behavior's inbox, oldest first, until
+    /// cancelled. An event leaves the inbox only once handled; a transient
+    /// platform error backs off and tries the same event again (its intent, if
+    /// any, is checked on the platform first), other errors go to the supervisor.
+    pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
+        const FIRST: Duration = Duration::from_millis(250);
+        let mut delay = FIRST;
+        while let Some(items) = self.next_events(16).await? {
+            for item in items {
+                if let Some(n) = decode_event(&item) {
+                    if let Err(e) = handler.on_event(self, &n).await {
+                        match &e {
+                            BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
+                                tracing::warn!(notification = %n.id, error = %e, "transient failure; trying this event again in {:?}", delay);
+                                if !self.sleep(delay).await {
+                                    return Ok(());
+                                }
+                                delay = (delay * 2).min(Duration::from_secs(15));
+                                break;
+                            }
+                            _ => return Err(e),
+                        }
+                    }
+                }
+                self.ack(&item).await?;
+                delay = FIRST;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks an event handled.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), BehaviorError> {
         self.store().ack(item).await?;
         self.identity.metrics.notification_handled(&self.behavior);
         Ok(())
     }
+}
+
+/// A behavior that reacts to notifications.
+pub trait OnEvent: Sync {
+    fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>>;
 }
 
 /// Decodes an inbox event; a malformed one is logged and dropped, never a crash.

@@ -207,8 +207,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     };
     let client_secret = secrecy::SecretString::from(secret.clone());
     let session = Session::new(SessionConfig::new(&base_url).credentials(id, secret).budgets(cfg.rate_limits))?;
-    session.authenticate().await?;
-    let me = session.me().await?;
+    let me = first_contact(&session, &stop).await?;
     tracing::info!(handle = %me.handle, id = %me.id, base_url = %base_url, dry_run = opts.dry_run || cfg.dry_run, "authenticated");
     if sandbox_mode {
         ensure_sandbox_provider(&session).await;
@@ -306,6 +305,30 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     }
     tracing::info!("stopped; state flushed");
     Ok(())
+}
+
+/// Authenticates and reads our profile, retrying transient failures with
+/// backoff (a platform hiccup at boot is not fatal; wrong credentials are).
+async fn first_contact(session: &Session, stop: &CancellationToken) -> Result<crate::api::types::Profile, RuntimeError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            session.authenticate().await?;
+            session.me().await
+        };
+        match attempt.await {
+            Ok(me) => return Ok(me),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot reach the platform yet; retrying in {:?}", delay);
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(e.into()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// In sandbox mode the generation pipeline needs a connected provider; connect a fake key.
