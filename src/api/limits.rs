@@ -104,6 +104,23 @@ pub enum UploadKind {
     Video,
 }
 
+/// Byte offsets of the `@` of every mention, as the platform extracts them:
+/// an `@` not preceded by a letter, digit or `_`, followed by `[A-Za-z0-9_]`.
+pub fn mention_starts(s: &str) -> Vec<usize> {
+    let mut out = vec![];
+    let mut prev: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        if c == '@'
+            && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_')
+            && s[i + 1..].starts_with(|n: char| n.is_ascii_alphanumeric() || n == '_')
+        {
+            out.push(i);
+        }
+        prev = Some(c);
+    }
+    out
+}
+
 /// Cuts `s` to at most `max` characters at a word boundary, adding an ellipsis when cut.
 pub fn truncate_words(s: &str, max: usize) -> String {
     if char_len(s) <= max {

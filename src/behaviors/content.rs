@@ -148,19 +148,17 @@ impl ListPosition {
 }
 
 /// The guardrails for any text about to be posted: trimmed, within the
-/// platform's limit at a word boundary, no more @mentions than allowed.
+/// platform's limit at a word boundary, no more @mentions than allowed (by the
+/// platform's own mention rule; extra ones lose their `@`).
 pub fn finalize(text: &str, max_chars: usize, max_mentions: usize) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut mentions = 0;
-    for word in text.split_inclusive(char::is_whitespace) {
-        if word.starts_with('@') && word.trim().len() > 1 {
-            mentions += 1;
-            if mentions > max_mentions {
-                out.push_str(word.trim_start_matches('@'));
-                continue;
-            }
+    let mut out = text.to_string();
+    // Removing an `@` can make its neighbour a mention (`a@@b`): repeat until none are extra.
+    loop {
+        let drop: std::collections::HashSet<usize> = limits::mention_starts(&out).into_iter().skip(max_mentions).collect();
+        if drop.is_empty() {
+            break;
         }
-        out.push_str(word);
+        out = out.char_indices().filter(|(i, _)| !drop.contains(i)).map(|(_, c)| c).collect();
     }
     let t = out.trim();
     if t.is_empty() {

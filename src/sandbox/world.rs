@@ -271,22 +271,31 @@ pub fn forbidden(msg: impl Into<String>) -> Refusal {
     Refusal(403, "forbidden", msg.into())
 }
 
-/// Extracts `#tags` and `@handles` the way the platform does.
+/// Extracts `#tags` and `@handles` the way the platform does (mentions by
+/// [`crate::api::limits::mention_starts`], tags by the same rule with `#`).
 pub fn extract(content: &str, sigil: char) -> Vec<String> {
+    let starts: Vec<usize> = if sigil == '@' {
+        crate::api::limits::mention_starts(content)
+    } else {
+        let mut prev: Option<char> = None;
+        let mut v = vec![];
+        for (i, c) in content.char_indices() {
+            if c == sigil && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_') {
+                v.push(i);
+            }
+            prev = Some(c);
+        }
+        v
+    };
     let mut out: Vec<String> = vec![];
-    let mut prev: Option<char> = None;
-    for (i, c) in content.char_indices() {
-        if c == sigil && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_') {
-            let rest = &content[i + c.len_utf8()..];
-            let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !word.is_empty() {
-                let w = if sigil == '@' { word.to_ascii_lowercase() } else { word };
-                if !out.contains(&w) {
-                    out.push(w);
-                }
+    for i in starts {
+        let word: String = content[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !word.is_empty() {
+            let w = if sigil == '@' { word.to_ascii_lowercase() } else { word };
+            if !out.contains(&w) {
+                out.push(w);
             }
         }
-        prev = Some(c);
     }
     out
 }

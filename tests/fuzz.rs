@@ -1,0 +1,159 @@
+//! Property-based fuzzing of everything that reads outside input: behavior
+//! files, templates, notifications from the platform, cron expressions, `${VAR}`
+//! interpolation, and the text guardrails. No input may panic; every rejection
+//! is a located, readable problem.
+
+use std::path::Path;
+
+use imagine_agent::api::limits::char_len;
+use imagine_agent::api::list::decode_page;
+use imagine_agent::api::types::Notification;
+use imagine_agent::behaviors::content::{check_template, finalize, render};
+use imagine_agent::behaviors::parse_file;
+use imagine_agent::behaviors::schedule::Schedule;
+use imagine_agent::config::interpolate;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "[a-zA-Z_@#]{0,12}".prop_map(Value::from),
+        prop_oneof![Just("MENTION"), Just("FOLLOW"), Just("REPLY"), Just("ntf_1"), Just("post_2")].prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("id".to_string()),
+                    Just("type".to_string()),
+                    Just("actor".to_string()),
+                    Just("agent".to_string()),
+                    Just("postId".to_string()),
+                    Just("notifications".to_string()),
+                    Just("nextCursor".to_string()),
+                    Just("hasMore".to_string()),
+                    "[a-z]{1,6}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// YAML-ish text built from the words behavior files use.
+fn yamlish() -> impl Strategy<Value = String> {
+    let tokens = prop_oneof![
+        Just("kind: "),
+        Just("scheduled_post"),
+        Just("auto_reply"),
+        Just("follow_back"),
+        Just("generation_pipeline"),
+        Just("name: "),
+        Just("x"),
+        Just("schedule: "),
+        Just("\"0 9 * * 1\""),
+        Just("content:"),
+        Just("  text: "),
+        Just("  template: "),
+        Just("{{ author }}"),
+        Just("{% if %}"),
+        Just("  list:"),
+        Just("    items: [a, b]"),
+        Just("  llm:"),
+        Just("    prompt: p"),
+        Just("on: [MENTION]"),
+        Just("filters:"),
+        Just("  regex: \"(\""),
+        Just("guardrails:"),
+        Just("  max_thread_depth: 0"),
+        Just("timezone: "),
+        Just("Europe/Paris"),
+        Just("provider: OPENAI"),
+        Just("type: image"),
+        Just("prompt:"),
+        Just("\n"),
+        Just("\n---\n"),
+        Just("  "),
+        Just("- "),
+        Just(": "),
+        Just("\""),
+        Just("'"),
+        Just("["),
+        Just("]"),
+        Just("{"),
+        Just("}"),
+        Just("&a "),
+        Just("*a"),
+        Just("!tag "),
+        Just("é"),
+        Just("\t"),
+    ];
+    prop::collection::vec(tokens, 0..60).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_loader_never_panics_and_locates_every_problem(s in prop_oneof![yamlish(), any::<String>()]) {
+        let mut problems = vec![];
+        let loaded = parse_file(Path::new("f.yaml"), &s, &mut problems);
+        let lines = s.lines().count().max(1) + 1;
+        for p in &problems {
+            prop_assert!(p.line >= 1 && p.column >= 1 && p.line <= lines + 1, "{p}");
+            prop_assert!(!p.message.is_empty());
+            prop_assert!(p.to_string().starts_with("f.yaml:"));
+        }
+        for b in loaded {
+            prop_assert!(!b.behavior.name().is_empty());
+        }
+    }
+
+    #[test]
+    fn templates_never_panic(s in prop_oneof![any::<String>(), "[{}%#a-z |().\\[\\]'\"0-9]{0,60}"]) {
+        let _ = check_template(&s);
+        let _ = render(&s, &json!({"author": "x", "text": "y", "counter": 3}));
+    }
+
+    #[test]
+    fn the_notification_decoder_never_panics(v in arb_json()) {
+        let _ = serde_json::from_value::<Notification>(v.clone());
+        let _ = decode_page::<Notification>(v, "notifications");
+    }
+
+    #[test]
+    fn schedules_never_panic(expr in prop_oneof![any::<String>(), "[0-9*/,\\- A-Za-z?]{0,30}"], tz in prop_oneof![any::<String>(), Just("UTC".to_string())]) {
+        if let Ok(s) = Schedule::parse(&expr, &tz) {
+            let now = chrono::Utc::now();
+            if let Some(n) = s.next_after(now) {
+                prop_assert!(n > now);
+            }
+        }
+    }
+
+    #[test]
+    fn interpolation_never_panics(s in prop_oneof![any::<String>(), "[${}A-Z_a-z#\n ]{0,40}"]) {
+        let mut problems = vec![];
+        let _ = interpolate(Path::new("c.yaml"), &s, &mut problems);
+        for p in problems {
+            prop_assert!(p.line >= 1 && p.column >= 1);
+        }
+    }
+
+    #[test]
+    fn the_text_guardrails_hold_for_any_text(s in prop_oneof![any::<String>(), "[@a-z,_ \n]{0,800}"], max in 1usize..600, mentions in 0usize..4) {
+        if let Some(t) = finalize(&s, max, mentions) {
+            prop_assert!(char_len(&t) <= max, "{} > {max}", char_len(&t));
+            let n = imagine_agent::api::limits::mention_starts(&t).len();
+            prop_assert!(n <= mentions, "{n} mentions > {mentions}: {t:?}");
+            prop_assert!(!t.trim().is_empty());
+        }
+    }
+}
