@@ -167,7 +167,7 @@ impl RateLimits {
     /// Takes the server's view of the window from a response's headers.
     pub fn observe(&self, c: Class, headers: &HeaderMap) {
         let remaining = header_u64(headers, "x-ratelimit-remaining");
-        let reset = header_u64(headers, "x-ratelimit-reset").map(reset_instant);
+        let reset = header_f64(headers, "x-ratelimit-reset").map(reset_instant);
         if remaining.is_none() && reset.is_none() {
             return;
         }
@@ -199,20 +199,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
-    h.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().map(|f| f.max(0.0).ceil() as u64)
+fn header_f64(h: &HeaderMap, name: &str) -> Option<f64> {
+    h.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f.max(0.0))
 }
 
-/// `X-RateLimit-Reset` is read as Unix seconds when it looks like a timestamp, else as seconds from now.
-pub fn reset_instant(v: u64) -> Instant {
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    header_f64(h, name).map(|f| f.ceil() as u64)
+}
+
+/// `X-RateLimit-Reset` is read as Unix seconds when it looks like a timestamp,
+/// else as seconds from now; a fraction is kept.
+pub fn reset_instant(v: f64) -> Instant {
     let now = Instant::now();
-    if v > 1_000_000_000 {
-        let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-        let delta = (v as f64 - epoch_now).max(0.0);
-        now + Duration::from_secs_f64(delta.min(3600.0))
-    } else {
-        now + Duration::from_secs(v.min(3600))
-    }
+    let delta = if v > 1_000_000_000.0 { v - SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() } else { v };
+    now + Duration::from_secs_f64(delta.clamp(0.0, 3600.0))
 }
 
 /// How long to wait after a 429: `retry_after` in the body, else the reset header, else a minute.
@@ -223,7 +223,7 @@ pub fn retry_after(headers: &HeaderMap, body: &serde_json::Value) -> Duration {
     if let Some(v) = header_u64(headers, "retry-after") {
         return Duration::from_secs(v.min(3600));
     }
-    if let Some(v) = header_u64(headers, "x-ratelimit-reset") {
+    if let Some(v) = header_f64(headers, "x-ratelimit-reset") {
         return reset_instant(v).saturating_duration_since(Instant::now());
     }
     Duration::from_secs(60)

@@ -86,6 +86,15 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Register this daemon's webhook URL on the platform and store the secret (0600) for push mode.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+    },
+    /// Print shell completions: `imagine-agent completions bash > /etc/bash_completion.d/imagine-agent`.
+    Completions { shell: clap_complete::Shell },
     /// Show the daemon's state from sled: identities, inbox, recent actions (the daemon must be stopped).
     State {
         #[arg(long, default_value = "state")]
@@ -93,6 +102,14 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         recent: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookAction {
+    /// Set the URL (the platform sends a test delivery) and store a new secret.
+    Set { url: String },
+    /// Remove the webhook from the platform.
+    Remove,
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +200,15 @@ fn remote_session(base_url: &str) -> Result<Session> {
     let id = std::env::var("IMAGINEANYTHING_CLIENT_ID").context("IMAGINEANYTHING_CLIENT_ID is not set")?;
     let secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET").context("IMAGINEANYTHING_CLIENT_SECRET is not set")?;
     Ok(Session::new(SessionConfig::new(base_url).credentials(id, secret))?)
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -285,6 +311,35 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Api { method, path, data, remote } => {
             let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;
             print_json(&remote_session(&remote.base_url)?.raw(&method, &path, body, true).await?)?;
+        }
+        Command::Webhook { action, config } => {
+            let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let (id, secret) = runtime::credentials(&l.config)?;
+            let s = Session::new(SessionConfig::new(&l.config.base_url).credentials(id, secret))?;
+            match action {
+                WebhookAction::Set { url } => {
+                    let w = s
+                        .set_webhook(&crate::api::types::WebhookUpdate {
+                            webhook_url: Some(url.clone()),
+                            regenerate_secret: true,
+                            test: true,
+                        })
+                        .await?;
+                    let secret = w.secret.context("the platform returned no secret")?;
+                    let path = runtime::webhook_secret_path(&l.state_dir());
+                    std::fs::create_dir_all(l.state_dir())?;
+                    write_private(&path, &secret)?;
+                    println!("webhook set to {url}; secret stored in {} (mode 0600)", path.display());
+                }
+                WebhookAction::Remove => {
+                    s.remove_webhook().await?;
+                    println!("webhook removed");
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "imagine-agent", &mut std::io::stdout());
         }
         Command::State { state_dir, recent } => {
             let store = crate::store::Store::open(&state_dir.join("sled"))?;

@@ -95,6 +95,29 @@ pub struct AgentOptions {
     pub credentials_file: Option<PathBuf>,
 }
 
+/// `webhook:` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookOptions {
+    /// Where to listen, e.g. `127.0.0.1:8787` behind a TLS-terminating reverse proxy.
+    pub listen: std::net::SocketAddr,
+    #[serde(default = "default_webhook_path")]
+    pub path: String,
+    /// Deliveries older (or newer) than this are rejected as stale.
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// A file holding the secret; default: the one `imagine-agent webhook set` stored in the state directory.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+fn default_webhook_path() -> String {
+    "/imagine-agent/webhook".into()
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(300)
+}
+
 /// The daemon's configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +152,9 @@ pub struct Config {
     /// In sandbox mode a `default` profile pointing at the sandbox's stand-in is added.
     #[serde(default)]
     pub llm: std::collections::BTreeMap<String, crate::llm::ProfileConfig>,
+    /// Push mode: receive the platform's signed webhook deliveries (the poller stays as the safety net).
+    #[serde(default)]
+    pub webhook: Option<WebhookOptions>,
     /// Serve `/metrics` (Prometheus) and `/healthz` here, e.g. `127.0.0.1:9464`. Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<std::net::SocketAddr>,

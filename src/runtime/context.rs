@@ -42,6 +42,8 @@ pub struct Identity {
     pub llm: Option<Arc<crate::llm::Llm>>,
     /// The agent's name and bio, for prompts.
     pub persona: Value,
+    /// Serializes hand-overs from the poller and the webhook receiver.
+    pub handover: tokio::sync::Mutex<()>,
 }
 
 /// A running behavior's handle on the world.

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod poller;
 pub mod supervisor;
 pub mod systemd;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -227,6 +228,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         metrics: Arc::new(Metrics::new(&me.handle)),
         llm,
         persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
+        handover: tokio::sync::Mutex::new(()),
     });
     let root = stop.child_token();
     let routes: Routes = Arc::new(RwLock::new(vec![]));
@@ -247,6 +249,12 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     ));
     tracing::info!(behaviors = topo.running.len(), "running");
 
+    if let Some(w) = &cfg.webhook {
+        let secret = webhook_secret(w, &state_dir)?;
+        webhook::serve(w.listen, &w.path, identity.clone(), routes.clone(), secret, w.max_age, root.clone())
+            .await
+            .map_err(|e| RuntimeError::Startup(format!("webhook receiver on {}: {e}", w.listen)))?;
+    }
     let observed = Arc::new(http::Observed {
         identities: vec![identity.clone()],
         heartbeat: std::sync::atomic::AtomicI64::new(crate::store::now_ms()),
@@ -305,6 +313,25 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     }
     tracing::info!("stopped; state flushed");
     Ok(())
+}
+
+/// Where `imagine-agent webhook set` keeps the secret (mode 0600, outside sled).
+pub fn webhook_secret_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("webhook-secret")
+}
+
+/// The webhook secret: `$IMAGINEANYTHING_WEBHOOK_SECRET`, else `secret_file`, else the one `webhook set` stored.
+fn webhook_secret(w: &config::WebhookOptions, state_dir: &Path) -> Result<secrecy::SecretString, RuntimeError> {
+    if let Ok(s) = std::env::var("IMAGINEANYTHING_WEBHOOK_SECRET") {
+        return Ok(s.into());
+    }
+    let file = w.secret_file.clone().unwrap_or_else(|| webhook_secret_path(state_dir));
+    std::fs::read_to_string(&file).map(|s| secrecy::SecretString::from(s.trim().to_string())).map_err(|e| {
+        RuntimeError::Startup(format!(
+            "webhook secret {}: {e} (run `imagine-agent webhook set URL` or set IMAGINEANYTHING_WEBHOOK_SECRET)",
+            file.display()
+        ))
+    })
 }
 
 /// Authenticates and reads our profile, retrying transient failures with

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use crate::api::types::{Notification, NotificationType};
 use crate::api::ReadTarget;
 
-use super::context::{BehaviorError, Ctx};
+use super::context::{BehaviorError, Ctx, Identity};
 
 /// Who gets which notification types.
 #[derive(Clone)]
@@ -51,37 +51,53 @@ async fn fetch_new(ctx: &Ctx) -> Result<Vec<Notification>, BehaviorError> {
     Ok(fresh)
 }
 
+/// Hands notifications to the inbox of every behavior that wants them, with
+/// their seen-marks, in one transaction; skips ones already seen. Shared by the
+/// poller and the webhook receiver (serialized, so the two never race).
+pub async fn hand_over(identity: &Identity, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
+    let _one_at_a_time = identity.handover.lock().await;
+    let mut fresh = vec![];
+    for n in notifications {
+        if !n.id.is_empty() && !identity.store.seen(&n.id)? && !fresh.iter().any(|f: &&Notification| f.id == n.id) {
+            fresh.push(n);
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let table = routes.read().map(|r| r.clone()).unwrap_or_default();
+    let mut woken: Vec<Arc<Notify>> = vec![];
+    let batch: Vec<(String, Value, Vec<String>)> = fresh
+        .iter()
+        .map(|n| {
+            let to: Vec<&Route> = table.iter().filter(|r| n.kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
+            for r in &to {
+                if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
+                    woken.push(r.wake.clone());
+                }
+            }
+            (n.id.clone(), n.raw.clone(), to.iter().map(|r| r.behavior.clone()).collect())
+        })
+        .collect();
+    identity.store.deliver(&batch)?;
+    identity.store.flush().await?;
+    identity.metrics.notifications_polled(fresh.len() as u64);
+    tracing::debug!(count = fresh.len(), "new notifications handed to behaviors");
+    for w in woken {
+        w.notify_one();
+    }
+    Ok(fresh.len())
+}
+
 pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool) -> Result<(), BehaviorError> {
     let mut polls = 0u64;
     loop {
         let fresh = fetch_new(&ctx).await?;
-        if !fresh.is_empty() {
-            let table = routes.read().map(|r| r.clone()).unwrap_or_default();
-            let mut woken: Vec<Arc<Notify>> = vec![];
-            let batch: Vec<(String, Value, Vec<String>)> = fresh
-                .iter()
-                .map(|n| {
-                    let to: Vec<&Route> = table.iter().filter(|r| n.kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
-                    for r in &to {
-                        if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
-                            woken.push(r.wake.clone());
-                        }
-                    }
-                    (n.id.clone(), n.raw.clone(), to.iter().map(|r| r.behavior.clone()).collect())
-                })
-                .collect();
-            ctx.store().deliver(&batch)?;
-            ctx.store().flush().await?;
-            ctx.identity.metrics.notifications_polled(fresh.len() as u64);
-            tracing::debug!(count = fresh.len(), "new notifications handed to behaviors");
-            for w in woken {
-                w.notify_one();
-            }
-            if mark_read && !ctx.identity.dry_run {
-                let ids = fresh.iter().map(|n| n.id.clone()).collect();
-                if let Err(e) = ctx.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
-                    tracing::warn!(error = %e, "could not mark notifications read");
-                }
+        let handed = hand_over(&ctx.identity, &routes, &fresh).await?;
+        if handed > 0 && mark_read && !ctx.identity.dry_run {
+            let ids = fresh.iter().map(|n| n.id.clone()).collect();
+            if let Err(e) = ctx.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
+                tracing::warn!(error = %e, "could not mark notifications read");
             }
         }
         polls += 1;

@@ -205,6 +205,11 @@ impl IdentityStore {
     }
 
     /// Records the outcome once the platform has answered.
+    ///
+    /// Not flushed here: only intents must be durable before a side effect.
+    /// A lost outcome leaves the intent, which is settled by checking the
+    /// platform; sled flushes on its own within half a second, and every
+    /// following intent flushes everything before it.
     pub async fn finish(&self, behavior: &str, k: &str, state: ActionState, result: Option<String>) -> Result<(), StoreError> {
         let mut rec = self.action(behavior, k)?.unwrap_or(ActionRecord {
             state,
@@ -216,8 +221,7 @@ impl IdentityStore {
         rec.state = state;
         rec.result = result;
         rec.at_ms = now_ms();
-        self.write_action(behavior, k, rec)?;
-        self.flush().await
+        self.write_action(behavior, k, rec)
     }
 
     fn write_action(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
@@ -283,9 +287,11 @@ impl IdentityStore {
     }
 
     /// The event is handled (its outcome is recorded): drop it from the inbox.
+    /// Not flushed (see [`IdentityStore::finish`]): a lost ack re-runs the event,
+    /// whose recorded or platform-checked outcome stops it from repeating.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), StoreError> {
         self.inbox.remove(&item.key)?;
-        self.flush().await
+        Ok(())
     }
 
     /// Forgets seen-marks older than `max_age_ms`.
