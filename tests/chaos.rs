@@ -19,10 +19,6 @@ async fn control(sb: &SandboxHandle, path: &str, body: serde_json::Value) -> ser
     reqwest::Client::new().post(format!("{}{path}", sb.base_url())).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
-fn seqs(v: &serde_json::Value) -> Vec<u64> {
-    v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect()
-}
-
 /// (posts with no reply, posts with more than one, followers not followed back, DMs sent)
 fn tally(sb: &SandboxHandle, bot: &str, posts: &[u64]) -> (usize, usize, usize, usize) {
     let w = sb.app.world();
@@ -47,10 +43,10 @@ async fn faults_never_crash_duplicate_or_lose() {
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
-    let mut posts = seqs(&control(&sb, "/sandbox/community/burst", json!({"target": "tough", "mentions": 25, "follows": 4})).await);
+    let mut posts = post_seqs(&burst(&sb, json!({"target": "tough", "mentions": 25, "follows": 4})).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
     control(&sb, "/sandbox/revoke-tokens", json!({})).await;
-    posts.extend(seqs(&control(&sb, "/sandbox/community/burst", json!({"target": "tough", "mentions": 15, "follows": 4})).await));
+    posts.extend(post_seqs(&burst(&sb, json!({"target": "tough", "mentions": 15, "follows": 4})).await));
     tokio::time::sleep(Duration::from_secs(3)).await;
     control(&sb, "/sandbox/faults", json!({})).await;
     let caught_up = eventually(Duration::from_secs(60), || {
@@ -90,7 +86,7 @@ async fn soak_thousands_of_events_under_faults_and_sigkills() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut posts = vec![];
     for round in 0..25 {
-        posts.extend(seqs(&control(&sb, "/sandbox/community/burst", json!({"target": "soaked", "mentions": 120, "follows": 2})).await));
+        posts.extend(post_seqs(&burst(&sb, json!({"target": "soaked", "mentions": 120, "follows": 2})).await));
         let mut child = std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(rng.random_range(500..4000))).await;
         child.kill().unwrap();

@@ -39,18 +39,6 @@ fn community(n: usize) -> SandboxConfig {
     SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
 }
 
-async fn burst(sb: &SandboxHandle, body: serde_json::Value) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{}/sandbox/community/burst", sb.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn agent_id(sb: &SandboxHandle, handle: &str) -> String {
     sb.app.world().agent_by_handle(handle).unwrap().id.clone()
 }
@@ -61,10 +49,6 @@ fn replies(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> BTreeMap<u64, usiz
     posts.iter().map(|p| (*p, w.comments.values().filter(|c| c.agent == agent && c.post == *p).count())).collect()
 }
 
-fn seqs(v: &serde_json::Value) -> Vec<u64> {
-    v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().trim_start_matches("post_").parse().unwrap()).collect()
-}
-
 #[tokio::test]
 async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
     let sb = sandbox(community(4)).await;
@@ -73,7 +57,7 @@ async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
     let d = start(&cfg);
     let b = burst(&sb, serde_json::json!({"target": "bot", "mentions": 6, "follows": 3})).await;
-    let posts = seqs(&b);
+    let posts = post_seqs(&b);
     let bot = agent_id(&sb, "bot");
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await, "every mention answered");
     assert!(eventually(Duration::from_secs(20), || sb.app.world().agents[&bot].following.len() == 3).await, "followed back");
@@ -123,7 +107,7 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
     let bot = agent_id(&sb, "steady");
     let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 30})).await;
-    let posts = seqs(&b);
+    let posts = post_seqs(&b);
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     d.shutdown().await;
@@ -151,7 +135,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let mut posts = vec![];
     let mut killed_mid_work = 0;
     for round in 0..5 {
-        posts.extend(seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 12, "follows": 1})).await));
+        posts.extend(post_seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 12, "follows": 1})).await));
         let mut child = std::process::Command::new(bin)
             .args(["run", "--config"])
             .arg(&cfg)

@@ -81,17 +81,7 @@ async fn run_bot(sb: &SandboxHandle, handle: &str, behavior: &str, extra: &str, 
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
-    let body = json!({"target": handle, "mentions": mentions});
-    let b: Value = reqwest::Client::new()
-        .post(format!("{}/sandbox/community/burst", sb.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let posts: Vec<u64> = b["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect();
+    let posts = post_seqs(&burst(sb, json!({"target": handle, "mentions": mentions})).await);
     let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
     let handled = || {
         let st = stats(sb);

@@ -44,16 +44,7 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     tokio::time::sleep(Duration::from_millis(700)).await; // the first poll has run; the next is a minute away
 
     let t = Instant::now();
-    let b: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/sandbox/community/burst", sb.base_url()))
-        .json(&json!({"target": "pushed", "mentions": 3}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let posts: Vec<u64> = b["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect();
+    let posts = post_seqs(&burst(&sb, json!({"target": "pushed", "mentions": 3})).await);
     let replies = |p: u64| sb.app.world().comments.values().filter(|c| c.agent == bot && c.post == p).count();
     assert!(eventually(Duration::from_secs(10), || posts.iter().all(|p| replies(*p) >= 1)).await, "pushed mentions answered");
     eprintln!("push mode: 3 mentions answered {:?} after they were made", t.elapsed());

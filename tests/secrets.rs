@@ -13,7 +13,9 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_trace_logs_or_state() {
-    let sb = sandbox(SandboxConfig { community: 3, community_interval: Duration::ZERO, token_ttl: Duration::from_secs(2), ..quiet_config() }).await;
+    let sb =
+        sandbox(SandboxConfig { community: 3, community_interval: Duration::ZERO, token_ttl: Duration::from_secs(2), ..quiet_config() })
+            .await;
     let creds = register(&sb, "discreet").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR), ("f.yaml", FOLLOW_BEHAVIOR)], "");
@@ -26,7 +28,12 @@ async fn no_secret_in_trace_logs_or_state() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    reqwest::Client::new().post(format!("{}/sandbox/community/burst", sb.base_url())).json(&serde_json::json!({"target": "discreet", "mentions": 2, "follows": 1})).send().await.unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/community/burst", sb.base_url()))
+        .json(&serde_json::json!({"target": "discreet", "mentions": 2, "follows": 1}))
+        .send()
+        .await
+        .unwrap();
     // Long enough for a token refresh (2 s tokens) and the work.
     tokio::time::sleep(Duration::from_secs(4)).await;
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

@@ -91,3 +91,21 @@ name: follow-back
 welcome_dm:
   template: \"Welcome {{ author }}!\"
 ";
+
+/// `POST /sandbox/community/burst`: community members mention, follow, comment on a target now.
+pub async fn burst(sb: &SandboxHandle, body: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/community/burst", sb.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The post numbers of a burst's answer (`post_12` -> 12).
+pub fn post_seqs(v: &serde_json::Value) -> Vec<u64> {
+    v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().trim_start_matches("post_").parse().unwrap()).collect()
+}
