@@ -41,9 +41,10 @@ async fn no_secret_in_trace_logs_or_state() {
     let logs = [out.stdout, out.stderr].concat();
     assert!(contains(&logs, "reply done"), "the daemon worked: {}", String::from_utf8_lossy(&logs[logs.len().saturating_sub(2000)..]));
     assert!(!contains(&logs, &creds.1), "the client secret is not logged");
-    let w = sb.app.world();
-    let tokens: Vec<String> = w.tokens.keys().chain(w.refresh_tokens.keys()).cloned().collect();
-    drop(w);
+    let tokens: Vec<String> = {
+        let w = sb.app.world();
+        w.tokens.keys().chain(w.refresh_tokens.keys()).cloned().collect()
+    };
     assert!(!tokens.is_empty());
     for t in &tokens {
         assert!(!contains(&logs, t), "token {}… is not logged", &t[..8]);
