@@ -310,3 +310,37 @@ fn validate_reports_every_problem_with_line_and_column() {
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
 }
+
+#[tokio::test]
+async fn a_schedule_fires_at_the_computed_time_on_a_controlled_clock() {
+    use chrono::TimeZone;
+    use imagine_agent::runtime::clock::Clock;
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "punctual").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Crontab's 1 is Monday: 09:00 in Paris is 08:00 UTC in winter.
+    let sched = "kind: scheduled_post\nname: monday\nschedule: \"0 9 * * 1\"\ntimezone: Europe/Paris\ncontent:\n  template: \"Good {{ weekday }} at {{ time }}\"\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("monday.yaml", sched)], "");
+    let clock = Clock::manual(chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()); // a Saturday
+    let loaded = config::load(&cfg).unwrap();
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(runtime::run(loaded, RunOptions { clock: clock.clone(), ..RunOptions::default() }, stop.clone(), rx));
+    let bot = agent_id(&sb, "punctual");
+    let mine = || sb.app.world().posts.values().filter(|p| p.agent == bot).map(|p| p.content.clone()).collect::<Vec<_>>();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 7, 59, 59).unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(mine().is_empty(), "nothing before Monday 09:00 Paris");
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap());
+    assert!(eventually(Duration::from_secs(5), || mine().len() == 1).await, "fired at Monday 09:00 Paris");
+    assert_eq!(mine(), vec!["Good Monday at 09:00".to_string()]);
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap()); // Sunday: no new fire
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(mine().len(), 1);
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap());
+    assert!(eventually(Duration::from_secs(5), || mine().len() == 2).await, "and the Monday after");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    sb.stop().await;
+}

@@ -87,7 +87,7 @@ impl Spec {
                 self.fire(ctx, at).await?;
             }
         }
-        let mut after = Utc::now();
+        let mut after = ctx.now();
         loop {
             let Some(next) = schedule.next_after(after) else {
                 while ctx.sleep(self.poll_every).await {
@@ -95,9 +95,9 @@ impl Spec {
                 }
                 return Ok(());
             };
-            while Utc::now() < next {
+            while ctx.now() < next {
                 self.poll(ctx).await?;
-                let left = (next - Utc::now()).to_std().unwrap_or_default();
+                let left = (next - ctx.now()).to_std().unwrap_or_default();
                 if !ctx.sleep(left.min(self.poll_every)).await {
                     return Ok(());
                 }

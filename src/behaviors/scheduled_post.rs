@@ -99,7 +99,7 @@ impl Spec {
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let schedule = self.schedule()?;
         let store = ctx.store();
-        let now = Utc::now();
+        let now = ctx.now();
         let last: Option<i64> = store.get(&ctx.behavior, "last_fire")?;
         // A fire that was started but not finished is finished first (exactly once).
         if let Some(pending) = store.get::<i64>(&ctx.behavior, "pending_fire")? {

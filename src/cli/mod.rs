@@ -252,7 +252,7 @@ pub async fn main(cli: Cli) -> Result<()> {
             let stop = CancellationToken::new();
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             signals(stop.clone(), tx)?;
-            runtime::run(loaded, RunOptions { sandbox, dry_run }, stop, rx).await?;
+            runtime::run(loaded, RunOptions { sandbox, dry_run, ..RunOptions::default() }, stop, rx).await?;
         }
         Command::Sandbox(args) => {
             init_logging(json_logs);

@@ -44,6 +44,8 @@ pub struct Identity {
     pub persona: Value,
     /// Serializes hand-overs from the poller and the webhook receiver.
     pub handover: tokio::sync::Mutex<()>,
+    /// The wall clock schedules follow.
+    pub clock: super::clock::Clock,
 }
 
 /// A running behavior's handle on the world.
@@ -81,10 +83,14 @@ impl Ctx {
         self.cancel.is_cancelled()
     }
 
-    /// Sleeps until `t`; false when cancelled first.
+    /// The time by the identity's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.identity.clock.now()
+    }
+
+    /// Waits until the clock reads `t`; false when cancelled first.
     pub async fn sleep_until(&self, t: DateTime<Utc>) -> bool {
-        let d = (t - Utc::now()).to_std().unwrap_or_default();
-        self.sleep(d).await
+        self.identity.clock.sleep_until(t, &self.cancel).await
     }
 
     /// Sleeps for `d`; false when cancelled first.

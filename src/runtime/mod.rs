@@ -2,6 +2,7 @@
 //! its behaviors, each a supervised task; reload rebuilds only what changed;
 //! shutdown cancels everything and waits for in-flight work within a bound.
 
+pub mod clock;
 pub mod context;
 pub mod http;
 pub mod metrics;
@@ -46,11 +47,12 @@ pub enum RuntimeError {
     Llm(#[from] crate::llm::LlmError),
 }
 
-/// Overrides from the command line.
+/// Overrides from the command line (and the clock, for tests).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub sandbox: bool,
     pub dry_run: bool,
+    pub clock: clock::Clock,
 }
 
 /// Client credentials from the environment or the configured file.
@@ -229,6 +231,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         llm,
         persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
         handover: tokio::sync::Mutex::new(()),
+        clock: opts.clock.clone(),
     });
     let root = stop.child_token();
     let routes: Routes = Arc::new(RwLock::new(vec![]));
