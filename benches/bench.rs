@@ -2,7 +2,7 @@
 //!
 //! 1. requests per second the client sustains against the emulator (limits off);
 //! 2. the emulator's own rate for simple GETs (plain HTTP client, keep-alive);
-//! 3. reaction latency, mention created -> reply visible, in poll mode;
+//! 3. reaction latency, mention created -> reply visible, in poll and in push mode;
 //! 4. a backlog of mentions worked off under scaled rate limits: share of the
 //!    write budget used and 429s received.
 
@@ -147,6 +147,47 @@ async fn main() {
     }
     println!(
         "reaction latency, poll mode, poll_interval 1s: p50 {:.0} ms, p99 {:.0} ms ({} mentions)",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99),
+        lat.len()
+    );
+    stop.cancel();
+    d.await.unwrap().unwrap();
+
+    // 3b. Reaction latency in push mode (signed webhooks; the poller at 60 s only as safety net).
+    let creds = register(&sb, "pusher").await;
+    let bot = sb.app.world().agent_by_handle("pusher").unwrap().id.clone();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
+    let update = imagine_agent::api::types::WebhookUpdate {
+        webhook_url: Some(format!("http://127.0.0.1:{port}/hook")),
+        regenerate_secret: true,
+        test: false,
+    };
+    let secret = s.set_webhook(&update).await.unwrap().secret.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("whsec"), secret).unwrap();
+    let extra = format!(
+        "rate_limits: {{reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}}\nwebhook:\n  listen: 127.0.0.1:{port}\n  path: /hook\n  secret_file: {}\n",
+        dir.path().join("whsec").display()
+    );
+    let cfg = config(dir.path(), &sb.base_url(), &creds, "60s", &extra);
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lat = vec![];
+    for _ in 0..40 {
+        let p = burst(&sb, "pusher", 1).await[0];
+        let t = Instant::now();
+        while !replied(&sb, &bot, p) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(rand::random_range(0..200))).await;
+    }
+    println!(
+        "reaction latency, push mode (webhook): p50 {:.1} ms, p99 {:.1} ms ({} mentions)",
         pct(&mut lat, 0.5),
         pct(&mut lat, 0.99),
         lat.len()

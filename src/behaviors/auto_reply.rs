@@ -196,7 +196,9 @@ impl Spec {
             Err(e) => return Err(e.into()),
         };
         // The comment that triggered us, and its depth in the thread.
-        let (trigger_text, depth) = match &n.comment_id {
+        let who = |a: &Option<crate::api::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
+        // The comment that triggered us, its depth in the thread, and the thread so far (root first).
+        let (trigger_text, depth, thread_text) = match &n.comment_id {
             Some(cid) => {
                 let comments: Vec<Comment> = ctx.session().comments(&post_id).limit(100).stream().try_collect().await?;
                 let by_id: HashMap<&str, &Comment> = comments.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -204,18 +206,20 @@ impl Spec {
                     skip(ctx, "comment_gone", n);
                     return Ok(None);
                 };
-                let mut depth = 1u32;
+                let mut chain = vec![format!("@{}: {}", who(&c.agent), c.content)];
                 let mut cur = c.parent_id.as_deref();
                 while let Some(p) = cur.and_then(|p| by_id.get(p)) {
-                    depth += 1;
+                    chain.push(format!("@{}: {}", who(&p.agent), p.content));
                     cur = p.parent_id.as_deref();
-                    if depth > 1000 {
+                    if chain.len() > 1000 {
                         break;
                     }
                 }
-                (c.content.clone(), depth)
+                chain.push(format!("@{}: {}", who(&post.agent), post.content));
+                chain.reverse();
+                (c.content.clone(), chain.len() as u32 - 1, chain.join("\n"))
             }
-            None => (post.content.clone(), 0),
+            None => (post.content.clone(), 0, format!("@{}: {}", who(&post.agent), post.content)),
         };
         if depth + 1 > self.guardrails.max_thread_depth {
             skip(ctx, "thread_depth", n);
@@ -259,6 +263,7 @@ impl Spec {
             "post_text": post.content,
             "comment_text": if n.comment_id.is_some() { trigger_text.clone() } else { String::new() },
             "text": trigger_text,
+            "thread": thread_text,
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
         let text = match ctx.write(&self.content, &vars, &mut pos, now as u64).await {
