@@ -269,7 +269,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     }
     let describe = |n: usize| format!("running {n} behaviors as @{}{}", identity.handle, if identity.dry_run { " (dry run)" } else { "" });
     systemd::ready(&describe(topo.running.len()));
-    let mut beat = tokio::time::interval(systemd::watchdog_interval().unwrap_or(Duration::from_secs(5)));
+    // WATCHDOG=1 only when systemd asked for it: notify sends block once an unread socket queue is full.
+    let watchdog = systemd::watchdog_interval();
+    let mut beat = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(5)));
     let mut status_every = tokio::time::interval(Duration::from_secs(30));
     let config_path: PathBuf = loaded.path.clone();
     loop {
@@ -277,7 +279,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
             _ = stop.cancelled() => break,
             _ = beat.tick() => {
                 observed.heartbeat.store(crate::store::now_ms(), std::sync::atomic::Ordering::Relaxed);
-                systemd::watchdog();
+                if watchdog.is_some() {
+                    systemd::watchdog();
+                }
             }
             _ = status_every.tick() => {
                 let waiting = identity.store.inbox_len();
