@@ -70,19 +70,39 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn read_messages(sock: &UnixDatagram, until: Instant, want: &str, seen: &mut Vec<String>) -> bool {
-    let mut buf = [0u8; 4096];
-    while Instant::now() < until {
-        if let Ok(n) = sock.recv(&mut buf) {
-            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let hit = m.lines().any(|l| l == want);
-            seen.push(m);
-            if hit {
-                return true;
-            }
+/// Drains the notify socket on a thread (as systemd does), collecting messages.
+fn collect(sock: UnixDatagram) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            g.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
+    });
+    got
+}
+
+/// Waits until a message from index `from` on has the line `want`; its index.
+async fn wait_for(got: &std::sync::Mutex<Vec<String>>, from: usize, want: &str, limit: Duration) -> Option<usize> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(i) = got.lock().unwrap().iter().enumerate().skip(from).find(|(_, m)| m.lines().any(|l| l == want)).map(|(i, _)| i) {
+            return Some(i);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    false
+    None
+}
+
+/// Kills the child if the test fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 // Multi-threaded: this test blocks on the notify socket while the sandbox serves.
@@ -101,21 +121,23 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     );
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let got = collect(sock);
     let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "400000")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let mut seen = vec![];
-    assert!(read_messages(&sock, Instant::now() + Duration::from_secs(20), "READY=1", &mut seen), "{seen:?}");
+    let mut child = KillOnDrop(
+        // `exec` keeps the shell's pid, so WATCHDOG_PID names the daemon, as systemd's does.
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("WATCHDOG_PID=$$ exec '{}' run --config '{}'", env!("CARGO_BIN_EXE_imagine-agent"), cfg.display()))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let ready = wait_for(&got, 0, "READY=1", Duration::from_secs(20)).await.unwrap_or_else(|| panic!("{:?}", got.lock().unwrap()));
     eprintln!("READY after {:?}", started.elapsed());
-    assert!(seen.last().unwrap().contains("STATUS=running 1 behaviors as @notified"), "{seen:?}");
-    assert!(read_messages(&sock, Instant::now() + Duration::from_secs(5), "WATCHDOG=1", &mut seen), "{seen:?}");
+    assert!(got.lock().unwrap()[ready].contains("STATUS=running 1 behaviors as @notified"), "{:?}", got.lock().unwrap());
+    assert!(wait_for(&got, ready, "WATCHDOG=1", Duration::from_secs(5)).await.is_some());
 
     // Metrics move when behaviors act.
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -132,19 +154,19 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     assert!(body.contains("imagine_agent_http_requests_total{identity=\"notified\"}"), "{body}");
     assert_eq!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status(), 200);
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
+    let mark = got.lock().unwrap().len();
     std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    let mut after = vec![];
-    assert!(read_messages(&sock, Instant::now() + Duration::from_secs(10), "READY=1", &mut after), "{after:?}");
-    let reload_at = after.iter().position(|m| m.lines().any(|l| l == "RELOADING=1")).expect("RELOADING=1 before READY=1");
-    assert!(after[reload_at].contains("MONOTONIC_USEC="), "{after:?}");
+    let reloading = wait_for(&got, mark, "RELOADING=1", Duration::from_secs(10)).await.expect("RELOADING=1");
+    assert!(got.lock().unwrap()[reloading].contains("MONOTONIC_USEC="));
+    assert!(wait_for(&got, reloading, "READY=1", Duration::from_secs(10)).await.is_some(), "READY=1 after the reload");
 
+    let mark = got.lock().unwrap().len();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let mut end = vec![];
-    assert!(read_messages(&sock, Instant::now() + Duration::from_secs(10), "STOPPING=1", &mut end), "{end:?}");
+    assert!(wait_for(&got, mark, "STOPPING=1", Duration::from_secs(10)).await.is_some());
     let t = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(t.elapsed() < Duration::from_secs(15), "stopped within the bound");
