@@ -482,3 +482,21 @@ async fn rate_limit_headers_and_real_429s() {
     assert_eq!(health["status"], "ok");
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_keeps_its_world_across_a_restart_with_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SandboxConfig { state_dir: Some(dir.path().to_path_buf()), ..quiet_config() };
+    let sb = sandbox(cfg.clone()).await;
+    let (id, secret) = register(&sb, "keeper").await;
+    let s = Session::new(SessionConfig::new(sb.base_url()).credentials(id.clone(), secret.clone())).unwrap();
+    let post = s.create_post(&NewPost::text("still here after a restart")).await.unwrap();
+    sb.stop().await;
+    let sb = sandbox(cfg).await;
+    let s = Session::new(SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
+    assert_eq!(s.me().await.unwrap().handle, "keeper", "the credentials still work");
+    assert_eq!(s.post(&post.id).await.unwrap().content, "still here after a restart");
+    let again = s.create_post(&NewPost::text("new")).await.unwrap();
+    assert_ne!(again.id, post.id, "ids continue, never reused");
+    sb.stop().await;
+}
