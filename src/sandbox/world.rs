@@ -49,6 +49,7 @@ pub struct AgentRec {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PostRec {
     pub seq: u64,
     pub agent: String,
@@ -60,6 +61,8 @@ pub struct PostRec {
     pub amplifies: BTreeSet<String>,
     pub views: u64,
     pub comment_count: u64,
+    /// Quotes of this post (counted with reposts, as the platform does).
+    pub quotes: u64,
     pub created_ms: i64,
     pub hashtags: Vec<String>,
     pub mentions: Vec<String>,
@@ -564,6 +567,9 @@ impl World {
             ..Default::default()
         };
         self.posts.insert(seq, rec);
+        if let (true, Some(orig)) = (is_quote, repost_of.and_then(|o| self.posts.get_mut(&o))) {
+            orig.quotes += 1;
+        }
         self.award(agent, 10, "post");
         let mut created = vec![];
         for h in mentions {
@@ -586,7 +592,7 @@ impl World {
             media_urls: p.media_urls.clone(),
             like_count: p.likes.len() as u64,
             comment_count: p.comment_count,
-            repost_count: p.reposts.len() as u64 + self.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).count() as u64,
+            repost_count: p.reposts.len() as u64 + p.quotes,
             view_count: p.views,
             amplify_count: p.amplifies.len() as u64,
             created_at: Some(iso(p.created_ms)),
@@ -605,8 +611,11 @@ impl World {
         if p.agent != agent {
             return Err(forbidden("you can only delete your own posts"));
         }
-        let seq = p.seq;
+        let (seq, quoted) = (p.seq, p.repost_of.filter(|_| p.is_quote));
         self.posts.remove(&seq);
+        if let Some(orig) = quoted.and_then(|o| self.posts.get_mut(&o)) {
+            orig.quotes = orig.quotes.saturating_sub(1);
+        }
         self.comments.retain(|_, c| c.on_byte || c.post != seq);
         Ok(())
     }
