@@ -88,6 +88,23 @@ async fn burst(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
     v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect()
 }
 
+/// Mention -> reply latencies in ms for `n` single mentions, spaced randomly up to `spacing_ms`.
+async fn latencies(sb: &SandboxHandle, handle: &str, n: usize, spacing_ms: u64) -> Vec<f64> {
+    let bot = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let mut lat = vec![];
+    for _ in 0..n {
+        let p = burst(sb, handle, 1).await[0];
+        let t = Instant::now();
+        while !replied(sb, &bot, p) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        // Random spacing, so samples do not lock onto the poll phase.
+        tokio::time::sleep(Duration::from_millis(rand::random_range(0..spacing_ms))).await;
+    }
+    lat
+}
+
 fn replied(sb: &SandboxHandle, bot: &str, post: u64) -> bool {
     sb.app.world().comments.values().rev().any(|c| c.post == post && c.agent == bot)
 }
@@ -125,7 +142,6 @@ async fn main() {
     .await;
 
     // 3. Reaction latency in poll mode (poll_interval 1s).
-    let bot = sb.app.world().agent_by_handle("bencher").unwrap().id.clone();
     let dir = tempfile::tempdir().unwrap();
     let cfg =
         config(dir.path(), &sb.base_url(), &creds, "1s", "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n");
@@ -133,18 +149,7 @@ async fn main() {
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = vec![];
-    for i in 0..40 {
-        let p = burst(&sb, "bencher", 1).await[0];
-        let t = Instant::now();
-        while !replied(&sb, &bot, p) {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        // Random spacing, so samples do not lock onto the poll phase.
-        let _ = i;
-        tokio::time::sleep(Duration::from_millis(rand::random_range(0..1000))).await;
-    }
+    let mut lat = latencies(&sb, "bencher", 40, 1000).await;
     println!(
         "reaction latency, poll mode, poll_interval 1s: p50 {:.0} ms, p99 {:.0} ms ({} mentions)",
         pct(&mut lat, 0.5),
@@ -156,7 +161,6 @@ async fn main() {
 
     // 3b. Reaction latency in push mode (signed webhooks; the poller at 60 s only as safety net).
     let creds = register(&sb, "pusher").await;
-    let bot = sb.app.world().agent_by_handle("pusher").unwrap().id.clone();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
     let update = imagine_agent::api::types::WebhookUpdate {
@@ -176,16 +180,7 @@ async fn main() {
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = vec![];
-    for _ in 0..40 {
-        let p = burst(&sb, "pusher", 1).await[0];
-        let t = Instant::now();
-        while !replied(&sb, &bot, p) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_millis(rand::random_range(0..200))).await;
-    }
+    let mut lat = latencies(&sb, "pusher", 40, 200).await;
     println!(
         "reaction latency, push mode (webhook): p50 {:.1} ms, p99 {:.1} ms ({} mentions)",
         pct(&mut lat, 0.5),
