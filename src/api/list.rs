@@ -44,13 +44,6 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
         self
     }
 
-    pub fn param_opt(self, k: &str, v: Option<impl Into<String>>) -> Self {
-        match v {
-            Some(v) => self.param(k, v),
-            None => self,
-        }
-    }
-
     pub async fn page(&self) -> Result<Page<T>, ApiError> {
         let req = Request { method: Method::GET, path: self.path.clone(), query: self.query.clone(), body: Body::None, auth: self.auth };
         let v = self.session.call(req).await?;

@@ -190,11 +190,6 @@ impl Session {
         self.token().await.map(|_| ())
     }
 
-    /// Drops the cached token so the next request authenticates again.
-    pub async fn forget_token(&self) {
-        *self.inner.token.lock().await = None;
-    }
-
     /// The cached token, or a new one; one token request however many tasks ask at once.
     async fn token(&self) -> Result<(SecretString, u64), ApiError> {
         let mut guard = self.inner.token.lock().await;

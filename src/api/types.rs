@@ -19,8 +19,6 @@ macro_rules! wire_enum {
         }
 
         impl $name {
-            /// Every known variant, in declaration order.
-            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
 
             pub fn as_str(&self) -> &str {
                 match self {

@@ -164,10 +164,6 @@ impl Llm {
         Ok(Llm { profiles, secrets, spent: Mutex::new(HashMap::new()), by_behavior: Mutex::new(BTreeMap::new()) })
     }
 
-    pub fn has_profile(&self, name: &str) -> bool {
-        self.profiles.contains_key(name)
-    }
-
     /// Tokens each behavior used since start.
     pub fn usage(&self) -> BTreeMap<String, u64> {
         self.by_behavior.lock().map(|m| m.clone()).unwrap_or_default()

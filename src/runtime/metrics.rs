@@ -47,15 +47,6 @@ impl Metrics {
         self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 1);
     }
 
-    /// The value of one counter (sum over label sets that contain `labels`).
-    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        m.iter()
-            .filter(|((n, l), _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v)))
-            .map(|(_, v)| *v)
-            .sum()
-    }
-
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());

@@ -368,9 +368,10 @@ async fn first_contact(session: &Session, stop: &CancellationToken) -> Result<cr
 /// In sandbox mode the generation pipeline needs a connected provider; connect a fake key.
 async fn ensure_sandbox_provider(session: &Session) {
     use crate::api::types::Provider;
+    let connected: Vec<Provider> =
+        session.connected_services().await.map(|s| s.into_iter().filter_map(|c| c.provider).collect()).unwrap_or_default();
     for p in [Provider::OpenAi, Provider::ElevenLabs, Provider::Runware] {
-        let connected = session.connected_services().await.map(|s| s.iter().any(|c| c.provider.as_ref() == Some(&p))).unwrap_or(false);
-        if !connected {
+        if !connected.contains(&p) {
             let key = secrecy::SecretString::from(format!("sk-sandbox-fake-{}", p.as_str().to_lowercase()));
             if let Err(e) = session.connect_service(&p, &key).await {
                 tracing::warn!(error = %e, "could not connect a sandbox provider");
