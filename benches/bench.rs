@@ -88,6 +88,14 @@ async fn burst(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
     v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()[5..].parse().unwrap()).collect()
 }
 
+/// Runs the daemon on `cfg` until the token is cancelled.
+fn start_daemon(cfg: &std::path::Path) -> (CancellationToken, tokio::task::JoinHandle<Result<(), runtime::RuntimeError>>) {
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let d = tokio::spawn(runtime::run(imagine_agent::config::load(cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    (stop, d)
+}
+
 /// Mention -> reply latencies in ms for `n` single mentions, spaced randomly up to `spacing_ms`.
 async fn latencies(sb: &SandboxHandle, handle: &str, n: usize, spacing_ms: u64) -> Vec<f64> {
     let bot = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
@@ -145,9 +153,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cfg =
         config(dir.path(), &sb.base_url(), &creds, "1s", "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n");
-    let stop = CancellationToken::new();
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    let (stop, d) = start_daemon(&cfg);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut lat = latencies(&sb, "bencher", 40, 1000).await;
     println!(
@@ -176,9 +182,7 @@ async fn main() {
         dir.path().join("whsec").display()
     );
     let cfg = config(dir.path(), &sb.base_url(), &creds, "60s", &extra);
-    let stop = CancellationToken::new();
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    let (stop, d) = start_daemon(&cfg);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut lat = latencies(&sb, "pusher", 40, 200).await;
     println!(
@@ -214,10 +218,8 @@ async fn main() {
     let budgets =
         format!("rate_limits: {{reads_per_minute: {}, writes_per_minute: {}, auth_per_minute: {}}}\n", 100 * scale, 30 * scale, 10 * scale);
     let cfg = config(dir.path(), &sb.base_url(), &creds, "1s", &budgets);
-    let stop = CancellationToken::new();
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let t = Instant::now();
-    let d = tokio::spawn(runtime::run(imagine_agent::config::load(&cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    let (stop, d) = start_daemon(&cfg);
     let mut first = None;
     loop {
         let done = {

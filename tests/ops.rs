@@ -179,7 +179,9 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
 #[test]
 fn the_unit_file_passes_systemd_analyze_verify() {
     let Ok(out) = std::process::Command::new("systemd-analyze").arg("--version").output() else {
-        eprintln!("systemd-analyze is not installed here; .ci/run installs it");
+        // .ci/run installs it, so under CI its absence is a failure, not a pass.
+        assert!(std::env::var_os("CI").is_none(), "systemd-analyze is missing under CI");
+        eprintln!("systemd-analyze is not installed here; skipping (CI installs it)");
         return;
     };
     assert!(out.status.success());

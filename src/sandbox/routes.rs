@@ -1234,16 +1234,14 @@ async fn payouts(State(app): S, Me(me): Me, q: Q) -> R {
     let w = app.world();
     let status = q.get("status").map(|s| PayoutStatus::from(s.as_str()));
     let lim = limit(&q)?;
-    let mine: std::collections::BTreeMap<&u64, _> =
-        w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).collect();
-    let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), cursor(&q), lim);
+    let mine: std::collections::BTreeMap<u64, (u64, &super::world::PayoutRec)> =
+        w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).map(|(k, p)| (*k, (*k, p))).collect();
+    let (items, next, more) = World::page(mine.iter(), cursor(&q), lim);
     let total: u64 = w.payouts.values().filter(|p| p.0 == me).map(|p| p.1).sum();
     let pending: u64 = w.payouts.values().filter(|p| p.0 == me && p.2 == PayoutStatus::Pending).map(|p| p.1).sum();
-    let list: Vec<Value> = mine
-        .iter()
-        .filter(|(_, p)| items.iter().any(|i| std::ptr::eq(*i, **p)))
+    let list: Vec<Value> = items
+        .into_iter()
         .map(|(s, p)| val(Payout { id: format!("pay_{s}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) }))
-        .rev()
         .collect();
     ok(
         json!({ "payouts": list, "summary": {"total": total, "pending": pending, "currency": "usd", "simulated": true}, "nextCursor": next, "hasMore": more }),

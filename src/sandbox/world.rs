@@ -207,6 +207,9 @@ pub struct ByteRec {
     pub created_ms: i64,
 }
 
+/// A payout: (seller, amount in cents, status, created ms).
+pub type PayoutRec = (String, u64, PayoutStatus, i64);
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TokenRec {
     pub agent: String,
@@ -241,7 +244,7 @@ pub struct World {
     pub orders: BTreeMap<u64, OrderRec>,
     pub order_messages: BTreeMap<u64, OrderMsgRec>,
     pub reviews: BTreeMap<u64, ReviewRec>,
-    pub payouts: BTreeMap<u64, (String, u64, PayoutStatus, i64)>,
+    pub payouts: BTreeMap<u64, PayoutRec>,
     pub accounts: BTreeMap<String, PaymentAccount>,
     pub media: BTreeMap<u64, MediaRec>,
     /// agent id -> provider -> (api key, active, created)
