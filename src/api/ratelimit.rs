@@ -44,7 +44,7 @@ impl Class {
 }
 
 /// Requests per minute for each class; the platform's documented numbers by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Budgets {
     pub reads_per_minute: u32,

@@ -42,6 +42,8 @@ pub struct SessionConfig {
     pub max_retries: usize,
     /// Retries after 429 (each waits for the reset first).
     pub max_429_retries: usize,
+    /// A connection pool shared with other sessions (many identities, one daemon); else a new one.
+    pub http: Option<reqwest::Client>,
 }
 
 impl SessionConfig {
@@ -53,7 +55,13 @@ impl SessionConfig {
             timeout: Duration::from_secs(30),
             max_retries: 4,
             max_429_retries: 5,
+            http: None,
         }
+    }
+
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
     }
 
     pub fn credentials(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
@@ -138,19 +146,27 @@ struct Raw {
 
 pub const USER_AGENT: &str = concat!("imagine-agent/", env!("CARGO_PKG_VERSION"), " (+https://github.com/imagine-agent)");
 
+/// The HTTP client sessions use; build one and pass it to every session to share its pool.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))
+}
+
 impl Session {
     pub fn new(cfg: SessionConfig) -> Result<Session, ApiError> {
         let base = cfg.base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(ApiError::Config(format!("base URL must start with http:// or https://, got {base:?}")));
         }
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(cfg.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
+        let http = match &cfg.http {
+            Some(c) => c.clone(),
+            None => http_client(cfg.timeout)?,
+        };
         Ok(Session {
             inner: Arc::new(Inner {
                 http,

@@ -16,7 +16,7 @@ use crate::api::types::{Comment, NewComment, Notification, NotificationType};
 use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
 use crate::store::{now_ms, ActionState};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Filters {
     /// Reply only when the text contains one of these (case-insensitive).
@@ -28,11 +28,12 @@ pub struct Filters {
     pub deny_handles: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Guardrails {
     /// No second reply to the same author within this time.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub author_cooldown: Duration,
     pub max_per_hour: u32,
     pub max_per_day: u32,
@@ -54,7 +55,7 @@ impl Default for Guardrails {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub kind: String,

@@ -7,10 +7,11 @@ use serde_json::Value;
 
 use crate::api::limits;
 
-/// A source of text, written as exactly one of `text:`, `template:` or `list:`
-/// (checked in the validation pass, so the problem is reported at its key).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// A source of text: exactly one of `text:`, `template:`, `list:` or `llm:`
+/// (also checked in the validation pass, so the problem is reported at its key).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct Content {
     /// The same text every time.
     pub text: Option<String>,
@@ -18,13 +19,13 @@ pub struct Content {
     pub template: Option<String>,
     /// Items taken in order, or shuffled without repeats until all are used.
     pub list: Option<ListSpec>,
-    /// Written by a language model (see `src/llm/`).
+    /// Written by a language model (a profile under `llm:` in the config).
     pub llm: Option<LlmSource>,
 }
 
 /// `llm: {profile, system, prompt, fallback}`: templates for the model's
 /// system and user messages; other agents' text in the context arrives delimited.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSource {
     #[serde(default = "default_profile")]
@@ -46,7 +47,7 @@ fn default_profile() -> String {
 
 pub const DEFAULT_SYSTEM: &str = "You are {{ persona.name }} (@{{ handle }}), an AI agent on ImagineAnything.com, a social network for AI agents. {{ persona.bio }} Write short, friendly, specific text.";
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListSpec {
     pub items: Vec<String>,
@@ -54,7 +55,7 @@ pub struct ListSpec {
     pub order: ListOrder,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListOrder {
     #[default]

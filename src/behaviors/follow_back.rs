@@ -14,7 +14,7 @@ use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
 use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Filters {
     pub deny_handles: Vec<String>,
@@ -24,7 +24,7 @@ pub struct Filters {
     pub min_followers: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub kind: String,
@@ -38,6 +38,7 @@ pub struct Spec {
     pub welcome_dm: Option<Content>,
     /// Every so often, unfollow agents we followed back who no longer follow us.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub reconcile_every: Option<Duration>,
 }
 

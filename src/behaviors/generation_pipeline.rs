@@ -16,7 +16,7 @@ use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provi
 use crate::runtime::context::{BehaviorError, Ctx, Outcome};
 use crate::store::now_ms;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub kind: String,
@@ -38,8 +38,10 @@ pub struct Spec {
     #[serde(default)]
     pub params: Option<serde_json::Value>,
     #[serde(default = "five_s", with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub poll_every: Duration,
     #[serde(default = "three")]
+    #[schemars(range(max = 3))]
     pub max_retries: u32,
 }
 

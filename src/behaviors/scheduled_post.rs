@@ -15,7 +15,7 @@ use crate::api::types::NewPost;
 use crate::runtime::context::{BehaviorError, Ctx};
 
 /// What to do about fire times missed while the daemon was down.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
     #[default]
@@ -23,7 +23,7 @@ pub enum CatchUp {
     RunOnce,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub kind: String,
@@ -36,6 +36,7 @@ pub struct Spec {
     pub timezone: String,
     /// Up to this much random delay after each fire time.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub jitter: Option<Duration>,
     pub content: Content,
     /// Appended as `#tag` when there is room.

@@ -92,16 +92,38 @@ pub enum Command {
         action: WebhookAction,
         #[arg(long, short, default_value = "config.yaml")]
         config: PathBuf,
+        /// With several agents under `agents:`: which one (its URL is `<listen><path>/<handle>`).
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Print the JSON Schema of behavior files (or of the config file), for editors.
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaOf::Behavior)]
+        of: SchemaOf,
     },
     /// Print shell completions: `imagine-agent completions bash > /etc/bash_completion.d/imagine-agent`.
     Completions { shell: clap_complete::Shell },
-    /// Show the daemon's state from sled: identities, inbox, recent actions (the daemon must be stopped).
+    /// Show the state: per identity, events waiting, jobs in flight, positions, recent actions.
+    /// Asks the running daemon (its control socket) or, when none runs, reads sled.
     State {
-        #[arg(long, default_value = "state")]
-        state_dir: PathBuf,
+        /// The state directory; default: the one of --config.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
         #[arg(long, default_value_t = 20)]
         recent: usize,
+        #[arg(long)]
+        json: bool,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SchemaOf {
+    /// One behavior document (`behaviors/*.yaml`).
+    Behavior,
+    /// The configuration file.
+    Config,
 }
 
 #[derive(Subcommand, Debug)]
@@ -265,7 +287,7 @@ pub async fn main(cli: Cli) -> Result<()> {
             sb.stop().await;
         }
         Command::Validate { config } => match config::load(&config) {
-            Ok(l) => println!("{}: ok ({} behaviors)", config.display(), l.behaviors.len()),
+            Ok(l) => println!("{}: ok ({} behaviors, {} agent(s))", config.display(), l.behaviors().count(), l.identities.len()),
             Err(p) => {
                 for pr in &p.0 {
                     println!("{pr}");
@@ -276,7 +298,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Schedule { config, count } => {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
             let now = chrono::Utc::now();
-            for b in &l.behaviors {
+            for b in l.behaviors() {
                 let (expr, tz) = match &b.behavior {
                     crate::behaviors::Behavior::ScheduledPost(s) => (&s.schedule, &s.timezone),
                     crate::behaviors::Behavior::GenerationPipeline(s) => (&s.schedule, &s.timezone),
@@ -312,10 +334,17 @@ pub async fn main(cli: Cli) -> Result<()> {
             let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;
             print_json(&remote_session(&remote.base_url)?.raw(&method, &path, body, true).await?)?;
         }
-        Command::Webhook { action, config } => {
+        Command::Webhook { action, config, agent } => {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
-            let (id, secret) = runtime::credentials(&l.config)?;
+            let spec = match &agent {
+                Some(h) => l.identities.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
+                None if l.identities.len() == 1 => l.identities.first(),
+                None => bail!("several agents are configured; say which with --agent HANDLE"),
+            }
+            .with_context(|| format!("no agent {} in {}", agent.clone().unwrap_or_default(), config.display()))?;
+            let (id, secret) = spec.credentials.read().map_err(anyhow::Error::msg)?;
             let s = Session::new(SessionConfig::new(&l.config.base_url).credentials(id, secret))?;
+            let per_agent = (!l.config.agents.is_empty()).then(|| spec.handle.clone()).flatten();
             match action {
                 WebhookAction::Set { url } => {
                     let w = s
@@ -326,7 +355,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                         })
                         .await?;
                     let secret = w.secret.context("the platform returned no secret")?;
-                    let path = runtime::webhook_secret_path(&l.state_dir());
+                    let path = runtime::webhook_secret_path(&l.state_dir(), per_agent.as_deref());
                     std::fs::create_dir_all(l.state_dir())?;
                     write_private(&path, &secret)?;
                     println!("webhook set to {url}; secret stored in {} (mode 0600)", path.display());
@@ -337,28 +366,30 @@ pub async fn main(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Schema { of } => print_json(&match of {
+            SchemaOf::Behavior => config::schema::behavior(),
+            SchemaOf::Config => config::schema::config(),
+        })?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "imagine-agent", &mut std::io::stdout());
         }
-        Command::State { state_dir, recent } => {
-            let store = crate::store::Store::open(&state_dir.join("sled"))?;
-            for id in store.identities() {
-                let s = store.identity(&id)?;
-                let mut actions = s.actions()?;
-                actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
-                let intents = actions.iter().filter(|a| a.2.state == crate::store::ActionState::Intent).count();
-                println!(
-                    "identity @{id}: {} notifications seen, {} events waiting, {} actions ({} unfinished intents)",
-                    s.seen_len(),
-                    s.inbox_len(),
-                    actions.len(),
-                    intents
-                );
-                for (b, k, r) in actions.iter().take(recent) {
-                    let at = chrono::DateTime::from_timestamp_millis(r.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
-                    println!("  {at} {b} {k} {:?} {}", r.state, r.result.clone().unwrap_or_default());
+        Command::State { state_dir, config, recent, json } => {
+            let state_dir = match state_dir {
+                Some(d) => d,
+                None => config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir(),
+            };
+            let report = match runtime::control::ask(&state_dir, recent).await {
+                Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
+                None => {
+                    let store = crate::store::Store::open(&state_dir.join("sled"))?;
+                    crate::store::report::StateReport::build(&store, recent)?
                 }
+            };
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{}", report.text());
             }
         }
     }

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod schema;
+
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::api::Budgets;
@@ -47,7 +50,7 @@ impl Problem {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -56,15 +59,17 @@ pub enum LogFormat {
 }
 
 /// The in-process emulator's settings (`sandbox: true`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxOptions {
     /// Simulated agents that post, mention, follow and reply.
     pub community: usize,
     pub seed: u64,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub community_interval: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub generation_duration: Duration,
     /// `127.0.0.1:0` picks a free port.
     pub addr: String,
@@ -82,8 +87,8 @@ impl Default for SandboxOptions {
     }
 }
 
-/// Who the daemon acts as.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Who the daemon acts as (the single-identity form: `agent:` with top-level `behaviors:`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentOptions {
     /// In sandbox mode: the handle to register (or reuse).
@@ -95,8 +100,111 @@ pub struct AgentOptions {
     pub credentials_file: Option<PathBuf>,
 }
 
+/// One identity under `agents:`: several agents in one daemon, each with its
+/// own credentials, session, rate budgets, behaviors and state.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    /// The agent's handle: its key in the state store, logs and metrics. The
+    /// platform must confirm it at authentication (catches swapped credentials).
+    pub handle: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+    /// A file with `<PREFIX>_CLIENT_ID=...` / `<PREFIX>_CLIENT_SECRET=...` lines (EnvironmentFile format).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// `<PREFIX>` of the credential variables (default `IMAGINEANYTHING`). When set, the
+    /// environment is read first, then `credentials_file`; when unset, only the file is read.
+    #[serde(default)]
+    pub credentials_env: Option<String>,
+    /// This agent's behavior files: paths or globs, relative to the config file.
+    pub behaviors: Vec<String>,
+    /// This agent's request budgets; default: the top-level `rate_limits`.
+    #[serde(default)]
+    pub rate_limits: Option<Budgets>,
+    /// Decide everything, send no writes, for this agent only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Where an identity's client credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialSource {
+    pub file: Option<PathBuf>,
+    /// Variables `<prefix>_CLIENT_ID` / `<prefix>_CLIENT_SECRET`.
+    pub prefix: String,
+    /// Whether the environment is consulted (before the file).
+    pub from_env: bool,
+}
+
+impl CredentialSource {
+    /// Reads `(client id, client secret)`; the error names what to set, never a value.
+    pub fn read(&self) -> Result<(String, String), String> {
+        let (id_var, secret_var) = (format!("{}_CLIENT_ID", self.prefix), format!("{}_CLIENT_SECRET", self.prefix));
+        let env = |v: &str| if self.from_env { std::env::var(v).ok().filter(|s| !s.is_empty()) } else { None };
+        let (mut id, mut secret) = (env(&id_var), env(&secret_var));
+        if let Some(f) = &self.file {
+            if id.is_none() || secret.is_none() {
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                for line in text.lines() {
+                    let line = line.trim().trim_start_matches("export ");
+                    let Some((k, v)) = line.split_once('=') else {
+                        continue;
+                    };
+                    let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
+                    match k.trim() {
+                        k if k == id_var && id.is_none() => id = Some(v),
+                        k if k == secret_var && secret.is_none() => secret = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        match (id, secret) {
+            (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Ok((i, s)),
+            _ => Err(match &self.file {
+                Some(f) => format!(
+                    "{id_var} and {secret_var} are not both set in {}{}",
+                    f.display(),
+                    if self.from_env { " or the environment" } else { "" }
+                ),
+                None => format!("set {id_var} and {secret_var} (or a credentials file), or run with --sandbox"),
+            }),
+        }
+    }
+}
+
+/// One identity the daemon runs, normalized from either configuration form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentitySpec {
+    /// The configured handle: required under `agents:`; in the single form it may
+    /// be left out and is then learned from the platform.
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub credentials: CredentialSource,
+    pub rate_limits: Budgets,
+    pub dry_run: bool,
+    pub behaviors: Vec<LoadedBehavior>,
+}
+
+impl IdentitySpec {
+    /// The key reloads match identities by.
+    pub fn key(&self) -> &str {
+        self.handle.as_deref().unwrap_or("")
+    }
+
+    /// Whether everything but the behaviors is the same (else a reload restarts the identity).
+    pub fn same_identity(&self, other: &IdentitySpec) -> bool {
+        (&self.handle, &self.name, &self.bio, &self.credentials, self.rate_limits, self.dry_run)
+            == (&other.handle, &other.name, &other.bio, &other.credentials, other.rate_limits, other.dry_run)
+    }
+}
+
 /// `webhook:` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookOptions {
     /// Where to listen, e.g. `127.0.0.1:8787` behind a TLS-terminating reverse proxy.
@@ -105,6 +213,7 @@ pub struct WebhookOptions {
     pub path: String,
     /// Deliveries older (or newer) than this are rejected as stale.
     #[serde(default = "default_max_age", with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub max_age: Duration,
     /// A file holding the secret; default: the one `imagine-agent webhook set` stored in the state directory.
     #[serde(default)]
@@ -119,10 +228,11 @@ fn default_max_age() -> Duration {
 }
 
 /// The daemon's configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = r"^https?://"))]
     pub base_url: String,
     /// Run against an in-process emulator instead of the real platform.
     #[serde(default)]
@@ -131,13 +241,17 @@ pub struct Config {
     pub sandbox_options: SandboxOptions,
     #[serde(default)]
     pub agent: AgentOptions,
+    /// Several agents in one daemon (instead of `agent:` and top-level `behaviors:`).
+    #[serde(default)]
+    pub agents: Vec<AgentEntry>,
     /// Where sled keeps state; `$STATE_DIRECTORY` (systemd) or `./state` when unset.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    /// Behavior files: paths or globs, relative to this file.
+    /// Behavior files of the single agent: paths or globs, relative to this file.
     #[serde(default)]
     pub behaviors: Vec<String>,
     #[serde(default = "default_poll", with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub poll_interval: Duration,
     #[serde(default)]
     pub log_format: LogFormat,
@@ -160,6 +274,7 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub shutdown_grace: Duration,
 }
 
@@ -178,10 +293,16 @@ fn default_grace() -> Duration {
 pub struct Loaded {
     pub path: PathBuf,
     pub config: Config,
-    pub behaviors: Vec<LoadedBehavior>,
+    /// One per agent: the single `agent:` or each entry of `agents:`.
+    pub identities: Vec<IdentitySpec>,
 }
 
 impl Loaded {
+    /// Every behavior of every identity.
+    pub fn behaviors(&self) -> impl Iterator<Item = &LoadedBehavior> {
+        self.identities.iter().flat_map(|i| i.behaviors.iter())
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         if let Some(d) = &self.config.state_dir {
             return d.clone();
@@ -234,14 +355,69 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
         }
     };
     validate_config(path, &text, &config, &mut problems);
+    let identities: Vec<IdentitySpec> = if config.agents.is_empty() {
+        let a = &config.agent;
+        vec![IdentitySpec {
+            handle: a.handle.clone(),
+            name: a.name.clone(),
+            bio: a.bio.clone(),
+            credentials: CredentialSource { file: a.credentials_file.clone(), prefix: DEFAULT_PREFIX.into(), from_env: true },
+            rate_limits: config.rate_limits,
+            dry_run: config.dry_run,
+            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems),
+        }]
+    } else {
+        config
+            .agents
+            .iter()
+            .map(|a| IdentitySpec {
+                handle: Some(a.handle.clone()),
+                name: a.name.clone(),
+                bio: a.bio.clone(),
+                credentials: CredentialSource {
+                    file: a.credentials_file.clone(),
+                    prefix: a.credentials_env.clone().unwrap_or_else(|| DEFAULT_PREFIX.into()),
+                    from_env: a.credentials_env.is_some(),
+                },
+                rate_limits: a.rate_limits.unwrap_or(config.rate_limits),
+                dry_run: config.dry_run || a.dry_run,
+                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems),
+            })
+            .collect()
+    };
+    for (name, p) in &config.llm {
+        if !(p.base_url.starts_with("https://") || p.base_url.starts_with("http://")) {
+            let (l, col) = locate(&text, name);
+            problems.push(Problem::at(path, l, col, format!("llm profile {name}: base_url must be an http(s) URL")));
+        }
+        if let Some(var) = &p.api_key_env {
+            if std::env::var(var).is_err() {
+                let (l, col) = locate(&text, "api_key_env");
+                problems.push(Problem::at(path, l, col, format!("llm profile {name}: environment variable {var} is not set")));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Loaded { path: path.to_path_buf(), config, identities })
+    } else {
+        problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        problems.dedup();
+        Err(Problems(problems))
+    }
+}
+
+/// The credential variables' prefix in the single-agent form.
+pub const DEFAULT_PREFIX: &str = "IMAGINEANYTHING";
+
+/// The behaviors of one identity: files resolved, parsed, names unique, LLM profiles known.
+fn load_behaviors(path: &Path, text: &str, config: &Config, patterns: &[String], problems: &mut Vec<Problem>) -> Vec<LoadedBehavior> {
     let base = path.parent().unwrap_or(Path::new("."));
-    let files = resolve_behavior_files(path, &text, base, &config.behaviors, &mut problems);
     let mut loaded = vec![];
-    for f in files {
+    for f in resolve_behavior_files(path, text, base, patterns, problems) {
         match std::fs::read_to_string(&f) {
             Ok(t) => {
-                let t = interpolate(&f, &t, &mut problems);
-                loaded.extend(behaviors::parse_file(&f, &t, &mut problems));
+                let t = interpolate(&f, &t, problems);
+                loaded.extend(behaviors::parse_file(&f, &t, problems));
             }
             Err(e) => problems.push(Problem::at(&f, 1, 1, format!("cannot read: {e}"))),
         }
@@ -258,8 +434,6 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
         } else {
             names.insert(b.behavior.name().to_string(), (b.file.clone(), b.line));
         }
-    }
-    for b in &loaded {
         for c in b.behavior.contents() {
             if let Some(l) = &c.llm {
                 let sandbox_default = config.sandbox && l.profile == "default";
@@ -279,25 +453,7 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
             }
         }
     }
-    for (name, p) in &config.llm {
-        if !(p.base_url.starts_with("https://") || p.base_url.starts_with("http://")) {
-            let (l, col) = locate(&text, name);
-            problems.push(Problem::at(path, l, col, format!("llm profile {name}: base_url must be an http(s) URL")));
-        }
-        if let Some(var) = &p.api_key_env {
-            if std::env::var(var).is_err() {
-                let (l, col) = locate(&text, "api_key_env");
-                problems.push(Problem::at(path, l, col, format!("llm profile {name}: environment variable {var} is not set")));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(Loaded { path: path.to_path_buf(), config, behaviors: loaded })
-    } else {
-        problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-        problems.dedup();
-        Err(Problems(problems))
-    }
+    loaded
 }
 
 /// The line and column of the first `key:` in `text` (1-based), for semantic problems.
@@ -325,20 +481,62 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
         let (l, col) = locate(text, "poll_interval");
         problems.push(Problem::at(path, l, col, "poll_interval must be at least 100ms"));
     }
-    if c.behaviors.is_empty() {
-        let (l, col) = locate(text, "behaviors");
-        problems.push(Problem::at(path, l, col, "expected at least one behavior file (paths or globs) under `behaviors:`"));
-    }
-    if c.sandbox {
-        if let Some(h) = &c.agent.handle {
+    if c.agents.is_empty() {
+        if c.behaviors.is_empty() {
+            let (l, col) = locate(text, "behaviors");
+            problems.push(Problem::at(path, l, col, "expected at least one behavior file (paths or globs) under `behaviors:`"));
+        }
+        if let (true, Some(h)) = (c.sandbox, &c.agent.handle) {
             if let Err(e) = crate::api::limits::check_handle(h) {
                 let (l, col) = locate(text, "handle");
                 problems.push(Problem::at(path, l, col, e.to_string()));
             }
         }
-        if c.sandbox_options.addr.parse::<std::net::SocketAddr>().is_err() {
-            let (l, col) = locate(text, "addr");
-            problems.push(Problem::at(path, l, col, format!("expected an address such as 127.0.0.1:0, got {:?}", c.sandbox_options.addr)));
+    } else {
+        validate_agents(path, text, c, problems);
+    }
+    if c.sandbox && c.sandbox_options.addr.parse::<std::net::SocketAddr>().is_err() {
+        let (l, col) = locate(text, "addr");
+        problems.push(Problem::at(path, l, col, format!("expected an address such as 127.0.0.1:0, got {:?}", c.sandbox_options.addr)));
+    }
+}
+
+/// The `agents:` form: handles valid and unique, behaviors and credentials named, no single-agent keys beside it.
+fn validate_agents(path: &Path, text: &str, c: &Config, problems: &mut Vec<Problem>) {
+    if !c.behaviors.is_empty() {
+        let (l, col) = locate(text, "behaviors");
+        problems.push(Problem::at(
+            path,
+            l,
+            col,
+            "top-level `behaviors:` belongs to the single-agent form; with `agents:` give each agent its own `behaviors:`",
+        ));
+    }
+    if c.agent != AgentOptions::default() {
+        let (l, col) = locate(text, "agent");
+        problems.push(Problem::at(path, l, col, "use either `agent:` (one agent) or `agents:` (several), not both"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for a in &c.agents {
+        let (l, col) = locate_value(text, &format!("handle: {}", a.handle));
+        let at = |msg: String| Problem::at(path, l, col, format!("agent @{}: {msg}", a.handle));
+        if let Err(e) = crate::api::limits::check_handle(&a.handle) {
+            problems.push(at(e.to_string()));
+        }
+        if !seen.insert(a.handle.to_lowercase()) {
+            problems.push(at("this handle is listed twice under `agents:`".into()));
+        }
+        if a.behaviors.is_empty() {
+            problems.push(at("expected at least one behavior file (paths or globs) under its `behaviors:`".into()));
+        }
+        if !c.sandbox && a.credentials_file.is_none() && a.credentials_env.is_none() {
+            problems
+                .push(at("expected `credentials_file:` or `credentials_env:` (several agents cannot share the default variables)".into()));
+        }
+        if let Some(p) = &a.credentials_env {
+            if p.is_empty() || !p.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_') {
+                problems.push(at(format!("credentials_env must be an upper-case variable prefix such as NEWS_BOT, got {p:?}")));
+            }
         }
     }
 }

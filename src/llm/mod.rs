@@ -20,16 +20,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// One named model endpoint (`llm:` in the config).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    #[schemars(regex(pattern = r"^https?://"))]
     pub base_url: String,
     pub model: String,
     /// The environment variable holding the API key (keys are never written inline).
     #[serde(default)]
     pub api_key_env: Option<String>,
     #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub timeout: Duration,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
@@ -95,12 +97,12 @@ struct Profile {
 /// The profiles of one daemon, with token accounting.
 pub struct Llm {
     profiles: HashMap<String, Profile>,
-    /// Strings that must never appear in output (API keys, the client secret).
-    secrets: Vec<SecretString>,
+    /// Strings that must never appear in output (API keys, client secrets).
+    secrets: std::sync::RwLock<Vec<SecretString>>,
     /// (profile, UTC day) -> tokens used.
     spent: Mutex<HashMap<(String, String), u64>>,
-    /// behavior -> tokens used since start.
-    by_behavior: Mutex<BTreeMap<String, u64>>,
+    /// (identity, behavior) -> tokens used since start.
+    by_behavior: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl std::fmt::Debug for Llm {
@@ -161,12 +163,18 @@ impl Llm {
             }
             profiles.insert(name.clone(), Profile { cfg: cfg.clone(), client: Client::with_config(oc) });
         }
-        Ok(Llm { profiles, secrets, spent: Mutex::new(HashMap::new()), by_behavior: Mutex::new(BTreeMap::new()) })
+        Ok(Llm { profiles, secrets: secrets.into(), spent: Mutex::new(HashMap::new()), by_behavior: Mutex::new(BTreeMap::new()) })
     }
 
-    /// Tokens each behavior used since start.
-    pub fn usage(&self) -> BTreeMap<String, u64> {
-        self.by_behavior.lock().map(|m| m.clone()).unwrap_or_default()
+    /// One more string outputs must never contain (an identity's client secret).
+    pub fn add_secret(&self, secret: SecretString) {
+        self.secrets.write().unwrap_or_else(|p| p.into_inner()).push(secret);
+    }
+
+    /// Tokens each behavior of `identity` used since start.
+    pub fn usage(&self, identity: &str) -> BTreeMap<String, u64> {
+        let m = self.by_behavior.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().filter(|((i, _), _)| i == identity).map(|((_, b), t)| (b.clone(), *t)).collect()
     }
 
     fn today() -> String {
@@ -179,18 +187,26 @@ impl Llm {
         spent < b
     }
 
-    fn account(&self, profile: &str, behavior: &str, tokens: u64) {
+    fn account(&self, profile: &str, identity: &str, behavior: &str, tokens: u64) {
         if let Ok(mut m) = self.spent.lock() {
             *m.entry((profile.to_string(), Self::today())).or_default() += tokens;
         }
         if let Ok(mut m) = self.by_behavior.lock() {
-            *m.entry(behavior.to_string()).or_default() += tokens;
+            *m.entry((identity.to_string(), behavior.to_string())).or_default() += tokens;
         }
         tracing::debug!(behavior, profile, tokens, "LLM tokens used");
     }
 
     /// Asks `profile` for text; retried with backoff; output guardrails applied.
-    pub async fn complete(&self, behavior: &str, profile: &str, system: &str, user: &str, banned: &[String]) -> Result<String, LlmError> {
+    pub async fn complete(
+        &self,
+        identity: &str,
+        behavior: &str,
+        profile: &str,
+        system: &str,
+        user: &str,
+        banned: &[String],
+    ) -> Result<String, LlmError> {
         let p = self.profiles.get(profile).ok_or_else(|| LlmError::UnknownProfile(profile.into()))?;
         if !self.budget_left(profile, p.cfg.daily_token_budget) {
             return Err(LlmError::BudgetSpent(profile.into()));
@@ -219,9 +235,10 @@ impl Llm {
                 Ok(Err(e)) => LlmError::Call(e.to_string()),
                 Ok(Ok(resp)) => {
                     let tokens = resp.usage.as_ref().map(|u| u.total_tokens as u64).unwrap_or(0);
-                    self.account(profile, behavior, tokens);
+                    self.account(profile, identity, behavior, tokens);
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
-                    return match reject_reason(&text, banned, &self.secrets) {
+                    let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+                    return match reject_reason(&text, banned, &secrets) {
                         Some(why) => Err(LlmError::Rejected(why)),
                         None => Ok(text.trim().trim_matches('"').trim().to_string()),
                     };

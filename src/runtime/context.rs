@@ -177,7 +177,7 @@ impl Ctx {
         }
         let system = render(l.system.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?;
         let user = render(&l.prompt, &v)?;
-        match llm.complete(&self.behavior, &l.profile, &system, &user, &l.banned_words).await {
+        match llm.complete(&self.identity.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await {
             Ok(text) => Ok(Some(text)),
             Err(e) => {
                 tracing::warn!(error = %e, "LLM text unavailable; using the fallback");

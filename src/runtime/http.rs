@@ -1,9 +1,11 @@
 //! The daemon's own small HTTP server (off by default): `/metrics` in
-//! Prometheus text format and `/healthz`.
+//! Prometheus text format (every identity, `imagine_agent_up` 0 for one that
+//! could not start) and `/healthz`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,41 +15,70 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Identity;
+use super::metrics::Exposition;
 
-/// What the server reports on.
+/// What the server reports on: the identities running now and the ones that could not start.
 pub struct Observed {
-    pub identities: Vec<Arc<Identity>>,
+    identities: RwLock<BTreeMap<String, Arc<Identity>>>,
+    /// Identity label -> why it is not running.
+    failed: RwLock<BTreeMap<String, String>>,
     /// When the main loop last ticked (ms since epoch); stale means unhealthy.
     pub heartbeat: AtomicI64,
 }
 
-fn counter(out: &mut String, name: &str, help_type: &str, identity: &str, v: u64) {
-    out.push_str(&format!("# TYPE {name} {help_type}\n{name}{{identity=\"{identity}\"}} {v}\n"));
+impl Default for Observed {
+    fn default() -> Self {
+        Observed { identities: RwLock::default(), failed: RwLock::default(), heartbeat: AtomicI64::new(crate::store::now_ms()) }
+    }
 }
 
-/// Prometheus text for every identity: behavior counters, session counters, LLM tokens, lag.
+impl Observed {
+    pub fn running(&self, id: Arc<Identity>) {
+        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(&id.handle);
+        self.identities.write().unwrap_or_else(|p| p.into_inner()).insert(id.handle.clone(), id);
+    }
+
+    pub fn failing(&self, label: &str, why: &str) {
+        self.failed.write().unwrap_or_else(|p| p.into_inner()).insert(label.to_string(), why.to_string());
+    }
+
+    /// The identity stopped (reload removed it, or shutdown).
+    pub fn gone(&self, label: &str) {
+        self.identities.write().unwrap_or_else(|p| p.into_inner()).remove(label);
+        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(label);
+    }
+
+    pub fn identities(&self) -> Vec<Arc<Identity>> {
+        self.identities.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+/// Prometheus text for every identity: behavior counters, session counters, LLM tokens, lag, up.
 pub fn render(o: &Observed) -> String {
-    let mut out = String::new();
-    for id in &o.identities {
-        out.push_str(&id.metrics.render());
+    let mut out = Exposition::default();
+    for id in o.identities() {
+        id.metrics.export(&mut out);
         let s = id.session.stats();
         let r = &id.session.rate_limits().stats;
-        let h = &id.handle;
-        counter(&mut out, "imagine_agent_http_requests_total", "counter", h, s.requests.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_http_retries_total", "counter", h, s.retries.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_token_requests_total", "counter", h, s.token_requests.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_reauthentications_total", "counter", h, s.reauths.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_http_429_total", "counter", h, r.http_429.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_rate_limit_waits_total", "counter", h, r.window_waits.load(Ordering::Relaxed));
-        counter(&mut out, "imagine_agent_events_waiting", "gauge", h, id.store.inbox_len() as u64);
+        let h = [("identity", id.handle.as_str())];
+        out.sample("imagine_agent_up", "gauge", &h, 1);
+        out.sample("imagine_agent_http_requests_total", "counter", &h, s.requests.load(Ordering::Relaxed));
+        out.sample("imagine_agent_http_retries_total", "counter", &h, s.retries.load(Ordering::Relaxed));
+        out.sample("imagine_agent_token_requests_total", "counter", &h, s.token_requests.load(Ordering::Relaxed));
+        out.sample("imagine_agent_reauthentications_total", "counter", &h, s.reauths.load(Ordering::Relaxed));
+        out.sample("imagine_agent_http_429_total", "counter", &h, r.http_429.load(Ordering::Relaxed));
+        out.sample("imagine_agent_rate_limit_waits_total", "counter", &h, r.window_waits.load(Ordering::Relaxed));
+        out.sample("imagine_agent_events_waiting", "gauge", &h, id.store.inbox_len() as u64);
         if let Some(llm) = &id.llm {
-            out.push_str("# TYPE imagine_agent_llm_tokens_total counter\n");
-            for (b, t) in llm.usage() {
-                out.push_str(&format!("imagine_agent_llm_tokens_total{{identity=\"{h}\",behavior=\"{b}\"}} {t}\n"));
+            for (b, t) in llm.usage(&id.handle) {
+                out.sample("imagine_agent_llm_tokens_total", "counter", &[("identity", id.handle.as_str()), ("behavior", b.as_str())], t);
             }
         }
     }
-    out
+    for label in o.failed.read().unwrap_or_else(|p| p.into_inner()).keys() {
+        out.sample("imagine_agent_up", "gauge", &[("identity", label.as_str())], 0);
+    }
+    out.finish()
 }
 
 async fn metrics(State(o): State<Arc<Observed>>) -> String {

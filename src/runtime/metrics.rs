@@ -47,18 +47,37 @@ impl Metrics {
         self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 1);
     }
 
-    /// Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// Adds every counter to `out`.
+    pub fn export(&self, out: &mut Exposition) {
         let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        let mut last = "";
         for ((name, labels), v) in m.iter() {
-            if name != last {
-                out.push_str(&format!("# TYPE {name} counter\n"));
-                last = name;
+            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            out.sample(name, "counter", &l, *v);
+        }
+    }
+}
+
+/// Prometheus text of several identities: each family once, under one TYPE line.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    families: BTreeMap<String, (&'static str, Vec<String>)>,
+}
+
+impl Exposition {
+    pub fn sample(&mut self, name: &str, kind: &'static str, labels: &[(&str, &str)], v: u64) {
+        let l: Vec<String> =
+            labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))).collect();
+        self.families.entry(name.to_string()).or_insert((kind, vec![])).1.push(format!("{name}{{{}}} {v}", l.join(",")));
+    }
+
+    pub fn finish(self) -> String {
+        let mut out = String::new();
+        for (name, (kind, lines)) in self.families {
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            for l in lines {
+                out.push_str(&l);
+                out.push('\n');
             }
-            let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
-            out.push_str(&format!("{name}{{{}}} {v}\n", l.join(",")));
         }
         out
     }

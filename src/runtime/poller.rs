@@ -89,7 +89,11 @@ pub async fn hand_over(identity: &Identity, routes: &Routes, notifications: &[No
     Ok(fresh.len())
 }
 
-pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool) -> Result<(), BehaviorError> {
+/// Polls until cancelled; `first_delay` spreads the first polls of many identities.
+pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::time::Duration) -> Result<(), BehaviorError> {
+    if !first_delay.is_zero() && !ctx.sleep(first_delay).await {
+        return Ok(());
+    }
     let mut polls = 0u64;
     loop {
         let fresh = fetch_new(&ctx).await?;

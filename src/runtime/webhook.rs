@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
@@ -55,27 +55,74 @@ pub fn verify(secret: &SecretString, headers: &HeaderMap, body: &[u8], max_age: 
     Ok(())
 }
 
+/// The receiver of one identity.
 struct Receiver {
     identity: Arc<Identity>,
     routes: Routes,
     secret: SecretString,
-    max_age: Duration,
     /// Delivery id -> when accepted (seconds); older than max_age is rejected as stale anyway.
     accepted: Mutex<HashMap<String, i64>>,
 }
 
-async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+/// Every identity's receiver behind one listener: `<path>/<handle>` for each
+/// identity, and `<path>` itself for the one agent of a single-agent config.
+pub struct Receivers {
+    max_age: Duration,
+    single: bool,
+    by_handle: RwLock<HashMap<String, Arc<Receiver>>>,
+}
+
+impl Receivers {
+    /// Starts accepting deliveries for a running identity.
+    pub fn add(&self, identity: Arc<Identity>, routes: Routes, secret: SecretString) {
+        let key = identity.handle.to_lowercase();
+        let r = Arc::new(Receiver { identity, routes, secret, accepted: Mutex::new(HashMap::new()) });
+        self.by_handle.write().unwrap_or_else(|p| p.into_inner()).insert(key, r);
+    }
+
+    pub fn remove(&self, handle: &str) {
+        self.by_handle.write().unwrap_or_else(|p| p.into_inner()).remove(&handle.to_lowercase());
+    }
+
+    fn get(&self, handle: Option<&str>) -> Option<Arc<Receiver>> {
+        let map = self.by_handle.read().unwrap_or_else(|p| p.into_inner());
+        match handle {
+            Some(h) => map.get(&h.to_lowercase()).cloned(),
+            None if self.single => map.values().next().cloned(),
+            None => None,
+        }
+    }
+}
+
+async fn receive_single(State(rs): State<Arc<Receivers>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+    receive(&rs, None, headers, body).await
+}
+
+async fn receive_for(
+    State(rs): State<Arc<Receivers>>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    receive(&rs, Some(&handle), headers, body).await
+}
+
+async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+    let Some(r) = rs.get(handle) else {
+        // Unknown, or not running yet: the platform retries, and the poller catches up anyway.
+        return (StatusCode::SERVICE_UNAVAILABLE, "no such identity running\n");
+    };
     let now = crate::store::now_ms() / 1000;
     let labels = [r.identity.handle.as_str(), "webhook"];
-    if let Err(why) = verify(&r.secret, &headers, &body, r.max_age, now) {
-        tracing::warn!(?why, "webhook delivery rejected");
+    if let Err(why) = verify(&r.secret, &headers, &body, rs.max_age, now) {
+        tracing::warn!(identity = %r.identity.handle, ?why, "webhook delivery rejected");
         r.identity.metrics.action(&labels, "rejected");
         return (StatusCode::UNAUTHORIZED, "rejected\n");
     }
     let id = headers.get(DELIVERY).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     {
         let mut seen = r.accepted.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, t| now - *t <= 2 * r.max_age.as_secs() as i64);
+        seen.retain(|_, t| now - *t <= 2 * rs.max_age.as_secs() as i64);
         if !id.is_empty() && seen.insert(id.clone(), now).is_some() {
             r.identity.metrics.action(&labels, "replayed");
             return (StatusCode::CONFLICT, "replayed delivery\n");
@@ -97,24 +144,27 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
             (StatusCode::OK, "ok\n")
         }
         Err(e) => {
-            tracing::error!(error = %e, "webhook delivery not recorded; the platform will retry");
+            tracing::error!(identity = %r.identity.handle, error = %e, "webhook delivery not recorded; the platform will retry");
             (StatusCode::SERVICE_UNAVAILABLE, "not recorded\n")
         }
     }
 }
 
-/// Serves the receiver until `stop`; returns the bound address.
+/// Serves the receivers until `stop`; identities are added as they start.
 pub async fn serve(
     addr: SocketAddr,
     path: &str,
-    identity: Arc<Identity>,
-    routes: Routes,
-    secret: SecretString,
     max_age: Duration,
+    single: bool,
     stop: CancellationToken,
-) -> std::io::Result<SocketAddr> {
-    let r = Arc::new(Receiver { identity, routes, secret, max_age, accepted: Mutex::new(HashMap::new()) });
-    let app = Router::new().route(path, post(receive)).with_state(r);
+) -> std::io::Result<(Arc<Receivers>, SocketAddr)> {
+    let rs = Arc::new(Receivers { max_age, single, by_handle: RwLock::new(HashMap::new()) });
+    let base = path.trim_end_matches('/');
+    let app = Router::new()
+        .route(path, post(receive_single))
+        .route(&format!("{base}/{{handle}}"), post(receive_for))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(rs.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
@@ -123,8 +173,11 @@ pub async fn serve(
         }
     });
     tracing::info!(addr = %bound, path, "push mode: receiving signed webhook deliveries");
-    Ok(bound)
+    Ok((rs, bound))
 }
+
+/// A delivery carries one notification; anything bigger is not one.
+const MAX_BODY: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

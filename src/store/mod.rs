@@ -13,6 +13,8 @@ use serde_json::Value;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+pub mod report;
+
 const FORMAT_KEY: &[u8] = b"imagine-agent/format";
 const FORMAT: &[u8] = b"imagine-agent-state/1";
 
@@ -284,6 +286,30 @@ impl IdentityStore {
 
     pub fn inbox_len(&self) -> usize {
         self.inbox.len()
+    }
+
+    /// Waiting events per behavior.
+    pub fn inbox_by_behavior(&self) -> Result<std::collections::BTreeMap<String, usize>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for r in self.inbox.iter().keys() {
+            let k = r?;
+            let b = k.split(|c| *c == 0).next().unwrap_or_default();
+            *out.entry(String::from_utf8_lossy(b).into_owned()).or_default() += 1;
+        }
+        Ok(out)
+    }
+
+    /// Every small value: (behavior, key, value).
+    pub fn values(&self) -> Result<Vec<(String, String, Value)>, StoreError> {
+        self.kv
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                let s = String::from_utf8_lossy(&k).into_owned();
+                let (b, rest) = s.split_once('\u{0}').unwrap_or(("", &s));
+                Ok((b.to_string(), rest.to_string(), decode(&k, &v)?))
+            })
+            .collect()
     }
 
     /// The event is handled (its outcome is recorded): drop it from the inbox.

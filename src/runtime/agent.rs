@@ -1,0 +1,292 @@
+//! One agent identity's life in the daemon: authenticate (waiting out what is
+//! transient, backing off from what is not), then run its notification poller,
+//! webhook receiver and behaviors until stopped; a reload hands it a new
+//! behavior set. Its failures stay inside it: other identities never notice.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::clock::Clock;
+use super::context::{Ctx, Identity};
+use super::http::Observed;
+use super::metrics::Metrics;
+use super::topology::Topology;
+use super::{poller, supervisor, webhook, RuntimeError};
+use crate::api::types::Profile;
+use crate::api::{Session, SessionConfig};
+use crate::behaviors::{Behavior, LoadedBehavior};
+use crate::config::{IdentitySpec, WebhookOptions};
+use crate::llm::Llm;
+use crate::store::Store;
+
+/// What every identity of the daemon shares.
+pub struct Shared {
+    pub base_url: String,
+    /// One connection pool for every session.
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub llm: Option<Arc<Llm>>,
+    pub clock: Clock,
+    /// `--dry-run` (each identity may also be dry-run on its own).
+    pub dry_run: bool,
+    pub sandbox: bool,
+    pub poll_interval: Duration,
+    pub mark_read: bool,
+    pub grace: Duration,
+    /// Spread first polls over one interval (several identities).
+    pub stagger: bool,
+    pub observed: Arc<Observed>,
+    pub webhook: Option<Push>,
+    /// Bounds concurrent sign-ins, so a daemon of many identities does not storm the platform at start.
+    pub sign_ins: Semaphore,
+}
+
+/// Push mode: the shared receiver and where each identity's secret is.
+pub struct Push {
+    pub receivers: Arc<webhook::Receivers>,
+    pub options: WebhookOptions,
+    pub state_dir: PathBuf,
+    /// The single-agent form: the secret may come from the environment or `secret_file`.
+    pub single: bool,
+}
+
+/// Where an identity stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Starting,
+    Running {
+        handle: String,
+        behaviors: usize,
+    },
+    /// Not running; the next attempt is scheduled with backoff.
+    Failed(String),
+}
+
+/// A spawned identity.
+pub struct Agent {
+    pub spec: IdentitySpec,
+    pub status: watch::Receiver<Status>,
+    behaviors: watch::Sender<Vec<LoadedBehavior>>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Agent {
+    /// Starts an identity; `credentials` are given in sandbox mode, else read from the spec's source.
+    pub fn spawn(spec: IdentitySpec, credentials: Option<(String, String)>, shared: Arc<Shared>, parent: &CancellationToken) -> Agent {
+        let cancel = parent.child_token();
+        let (status_tx, status) = watch::channel(Status::Starting);
+        let (behaviors, behaviors_rx) = watch::channel(spec.behaviors.clone());
+        let span = tracing::info_span!("identity", identity = %label(&spec));
+        let task = tokio::spawn(live(spec.clone(), credentials, shared, cancel.clone(), behaviors_rx, status_tx).instrument(span));
+        Agent { spec, status, behaviors, cancel, task }
+    }
+
+    /// A reload with the same identity settings: only the behaviors change.
+    pub fn reload(&mut self, spec: IdentitySpec) {
+        self.behaviors.send_replace(spec.behaviors.clone());
+        self.spec = spec;
+    }
+
+    /// Stops the identity's tasks (each within the grace period) and waits for them.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+}
+
+/// How an identity is named before the platform confirms it.
+pub fn label(spec: &IdentitySpec) -> String {
+    spec.handle.clone().unwrap_or_else(|| "agent".into())
+}
+
+async fn live(
+    spec: IdentitySpec,
+    credentials: Option<(String, String)>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    mut behaviors: watch::Receiver<Vec<LoadedBehavior>>,
+    status: watch::Sender<Status>,
+) {
+    let label = label(&spec);
+    let mut backoff = Duration::from_secs(60);
+    loop {
+        match sign_in(&spec, credentials.as_ref(), &shared, &cancel).await {
+            Ok(identity) => {
+                serve(identity, &shared, &mut behaviors, &status, &cancel).await;
+                shared.observed.gone(&label);
+                return;
+            }
+            Err(_) if cancel.is_cancelled() => return,
+            Err(e) => {
+                let why = e.to_string();
+                tracing::error!(error = %why, "identity not running (the others are unaffected); next attempt in {:?}", backoff);
+                shared.observed.failing(&label, &why);
+                status.send_replace(Status::Failed(why));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(3600));
+            }
+        }
+    }
+}
+
+/// Credentials, session, first authentication, and who we are.
+async fn sign_in(
+    spec: &IdentitySpec,
+    credentials: Option<&(String, String)>,
+    shared: &Shared,
+    cancel: &CancellationToken,
+) -> Result<Arc<Identity>, RuntimeError> {
+    let (id, secret) = match credentials {
+        Some(c) => c.clone(),
+        None => spec.credentials.read().map_err(RuntimeError::Credentials)?,
+    };
+    let client_secret = secrecy::SecretString::from(secret.clone());
+    let cfg = SessionConfig::new(&shared.base_url).credentials(id, secret).budgets(spec.rate_limits).http_client(shared.http.clone());
+    let session = Session::new(cfg)?;
+    let me = first_contact(&session, cancel, &shared.sign_ins).await?;
+    if let Some(h) = &spec.handle {
+        if !h.eq_ignore_ascii_case(&me.handle) {
+            return Err(RuntimeError::Credentials(format!("these credentials belong to @{}, not @{h}", me.handle)));
+        }
+    }
+    let dry_run = shared.dry_run || spec.dry_run;
+    tracing::info!(handle = %me.handle, id = %me.id, base_url = %shared.base_url, dry_run, "authenticated");
+    if let Some(llm) = &shared.llm {
+        llm.add_secret(client_secret);
+    }
+    Ok(Arc::new(Identity {
+        store: shared.store.identity(&me.handle)?,
+        handle: me.handle.clone(),
+        agent_id: me.id.clone(),
+        session,
+        dry_run,
+        poll_interval: shared.poll_interval,
+        metrics: Arc::new(Metrics::new(&me.handle)),
+        llm: shared.llm.clone(),
+        persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
+        handover: tokio::sync::Mutex::new(()),
+        clock: shared.clock.clone(),
+    }))
+}
+
+/// Runs the identity's poller, receiver and behaviors until cancelled.
+async fn serve(
+    identity: Arc<Identity>,
+    shared: &Shared,
+    behaviors: &mut watch::Receiver<Vec<LoadedBehavior>>,
+    status: &watch::Sender<Status>,
+    cancel: &CancellationToken,
+) {
+    let root = cancel.child_token();
+    let routes: poller::Routes = Arc::new(RwLock::new(vec![]));
+    let mut topo = Topology::new(identity.clone(), root.clone(), routes.clone());
+    let wanted = behaviors.borrow_and_update().clone();
+    prepare(&identity, shared, &wanted).await;
+    topo.apply(wanted, shared.grace).await;
+
+    let poll_ctx =
+        Ctx { identity: identity.clone(), behavior: "notification-poller".into(), cancel: root.clone(), wake: Arc::new(Notify::new()) };
+    let first_delay = if shared.stagger { shared.poll_interval.mul_f64(rand::rng().random::<f64>()) } else { Duration::ZERO };
+    let (r2, mark, m) = (routes.clone(), shared.mark_read, identity.metrics.clone());
+    let poller = tokio::spawn(supervisor::supervise(
+        "notification-poller".into(),
+        root.clone(),
+        tracing::info_span!("poller", identity = %identity.handle),
+        move || m.restart("notification-poller"),
+        move || poller::run(poll_ctx.clone(), r2.clone(), mark, first_delay),
+    ));
+    if let Some(push) = &shared.webhook {
+        match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(identity.handle.as_str())) {
+            Ok(secret) => push.receivers.add(identity.clone(), routes.clone(), secret),
+            Err(e) => tracing::error!(error = %e, "push mode off for this identity; the poller still delivers everything"),
+        }
+    }
+    shared.observed.running(identity.clone());
+    let running = |n| Status::Running { handle: identity.handle.clone(), behaviors: n };
+    status.send_replace(running(topo.len()));
+    tracing::info!(behaviors = topo.len(), "running");
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            changed = behaviors.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let wanted = behaviors.borrow_and_update().clone();
+                prepare(&identity, shared, &wanted).await;
+                topo.apply(wanted, shared.grace).await;
+                status.send_replace(running(topo.len()));
+            }
+        }
+    }
+    if let Some(push) = &shared.webhook {
+        push.receivers.remove(&identity.handle);
+    }
+    root.cancel();
+    let mut tasks = topo.take_tasks();
+    tasks.push(poller);
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    if tokio::time::timeout(shared.grace, futures::future::join_all(tasks)).await.is_err() {
+        tracing::warn!("in-flight work did not finish within {:?}; aborting it (its intents stay recorded)", shared.grace);
+        aborts.iter().for_each(|a| a.abort());
+    }
+}
+
+/// In sandbox mode a generation pipeline needs a connected provider: connect fake keys.
+async fn prepare(identity: &Identity, shared: &Shared, wanted: &[LoadedBehavior]) {
+    use crate::api::types::Provider;
+    if !shared.sandbox || !wanted.iter().any(|b| matches!(b.behavior, Behavior::GenerationPipeline(_))) {
+        return;
+    }
+    let session = &identity.session;
+    let connected: Vec<Provider> =
+        session.connected_services().await.map(|s| s.into_iter().filter_map(|c| c.provider).collect()).unwrap_or_default();
+    for p in [Provider::OpenAi, Provider::ElevenLabs, Provider::Runware] {
+        if !connected.contains(&p) {
+            let key = secrecy::SecretString::from(format!("sk-sandbox-fake-{}", p.as_str().to_lowercase()));
+            if let Err(e) = session.connect_service(&p, &key).await {
+                tracing::warn!(error = %e, "could not connect a sandbox provider");
+            }
+        }
+    }
+}
+
+/// Authenticates and reads our profile, retrying transient failures with
+/// backoff (a platform hiccup at boot is not fatal; wrong credentials are).
+async fn first_contact(session: &Session, stop: &CancellationToken, sign_ins: &Semaphore) -> Result<Profile, RuntimeError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let _permit = sign_ins.acquire().await;
+            session.authenticate().await?;
+            session.me().await
+        };
+        match attempt.await {
+            Ok(me) => return Ok(me),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot reach the platform yet; retrying in {:?}", delay);
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(e.into()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The daemon's control socket (`<state_dir>/control.sock`, mode 0600): lets
+//! `imagine-agent state` read the state while the daemon holds sled's lock.
+//! One request line (`state <recent>`), one JSON answer, then the connection closes.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::report::StateReport;
+use crate::store::Store;
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
+}
+
+/// Serves until `stop`; a socket left by a killed daemon is replaced.
+pub fn serve(state_dir: &Path, store: Store, stop: CancellationToken) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(state_dir);
+    if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((conn, _)) => { tokio::spawn(answer(conn, store.clone())); }
+                    Err(e) => tracing::warn!(error = %e, "control socket: accept failed"),
+                },
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+    Ok(())
+}
+
+async fn answer(conn: UnixStream, store: Store) {
+    let (read, mut write) = conn.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read.take(256));
+    if reader.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let mut words = line.split_whitespace();
+    let reply = match (words.next(), words.next().map(str::parse::<usize>)) {
+        (Some("state"), None) => report(&store, 20),
+        (Some("state"), Some(Ok(n))) => report(&store, n.min(10_000)),
+        _ => serde_json::json!({"error": "expected `state [recent]`"}).to_string(),
+    };
+    let _ = write.write_all(reply.as_bytes()).await;
+    let _ = write.shutdown().await;
+}
+
+fn report(store: &Store, recent: usize) -> String {
+    match StateReport::build(store, recent) {
+        Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+        Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
+    }
+}
+
+/// Asks a running daemon for its state; `None` when no daemon listens here.
+pub async fn ask(state_dir: &Path, recent: usize) -> Option<Result<StateReport, String>> {
+    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
+    let exchange = async {
+        conn.write_all(format!("state {recent}\n").as_bytes()).await?;
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    Some(match exchange.await {
+        Ok(body) => serde_json::from_str::<StateReport>(&body).map_err(|_| body),
+        Err(e) => Err(e.to_string()),
+    })
+}

@@ -1,0 +1,104 @@
+//! The running behaviors of one identity, each a supervised task with its own
+//! cancel token; `apply` rebuilds only what changed (as vector does on reload).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{Ctx, Identity};
+use super::poller::{Route, Routes};
+use super::supervisor;
+use crate::behaviors::LoadedBehavior;
+
+pub struct Topology {
+    identity: Arc<Identity>,
+    root: CancellationToken,
+    routes: Routes,
+    running: BTreeMap<String, (LoadedBehavior, CancellationToken, JoinHandle<()>)>,
+}
+
+impl Topology {
+    pub fn new(identity: Arc<Identity>, root: CancellationToken, routes: Routes) -> Topology {
+        Topology { identity, root, routes, running: BTreeMap::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    fn spawn(&mut self, lb: LoadedBehavior) {
+        let name = lb.behavior.name().to_string();
+        let cancel = self.root.child_token();
+        let wake = Arc::new(Notify::new());
+        let ctx = Ctx { identity: self.identity.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone() };
+        let kinds = lb.behavior.interests();
+        if !kinds.is_empty() {
+            if let Ok(mut r) = self.routes.write() {
+                r.push(Route { behavior: name.clone(), kinds, wake: wake.clone() });
+            }
+            wake.notify_one();
+        }
+        let span = tracing::info_span!("behavior", identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind());
+        let b = Arc::new(lb.behavior.clone());
+        let metrics = self.identity.metrics.clone();
+        let n2 = name.clone();
+        let task = tokio::spawn(supervisor::supervise(
+            name.clone(),
+            cancel.clone(),
+            span,
+            move || metrics.restart(&n2),
+            move || {
+                let (b, ctx) = (b.clone(), ctx.clone());
+                async move { b.run(&ctx).await }
+            },
+        ));
+        tracing::info!(identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind(), "behavior started");
+        self.running.insert(name, (lb, cancel, task));
+    }
+
+    async fn stop(&mut self, name: &str, grace: Duration) {
+        if let Some((_, cancel, task)) = self.running.remove(name) {
+            cancel.cancel();
+            if let Ok(mut r) = self.routes.write() {
+                r.retain(|x| x.behavior != name);
+            }
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!(identity = %self.identity.handle, behavior = %name, "did not stop within {:?}; aborted", grace);
+                abort.abort();
+            }
+            tracing::info!(identity = %self.identity.handle, behavior = %name, "behavior stopped");
+        }
+    }
+
+    /// Starts, stops or restarts only the behaviors that changed.
+    pub async fn apply(&mut self, wanted: Vec<LoadedBehavior>, grace: Duration) {
+        let wanted: BTreeMap<String, LoadedBehavior> =
+            wanted.into_iter().filter(|b| b.behavior.enabled()).map(|b| (b.behavior.name().to_string(), b)).collect();
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            let keep = wanted.get(&name).is_some_and(|w| self.running.get(&name).is_some_and(|(r, _, _)| r.behavior == w.behavior));
+            if !keep {
+                self.stop(&name, grace).await;
+            }
+        }
+        for (name, lb) in wanted {
+            if !self.running.contains_key(&name) {
+                self.spawn(lb);
+            }
+        }
+    }
+
+    /// The tasks of every behavior, for shutdown (their tokens are children of the root).
+    pub fn take_tasks(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.running).into_values().map(|(_, _, t)| t).collect()
+    }
+}

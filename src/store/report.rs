@@ -1,0 +1,127 @@
+//! What `imagine-agent state` shows: per identity, the notifications seen, the
+//! events waiting, generation jobs in flight, schedule and list positions, and
+//! the recent side effects. Built from a [`Store`], whether the CLI opened it
+//! or the running daemon answered on its control socket.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ActionState, Store, StoreError};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateReport {
+    pub identities: Vec<IdentityReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IdentityReport {
+    pub handle: String,
+    /// Notification ids remembered as handed over (the dedupe marks).
+    pub notifications_seen: usize,
+    /// Events waiting, by behavior.
+    pub events_waiting: BTreeMap<String, usize>,
+    pub actions: usize,
+    /// Side effects recorded as intended and not yet known done (checked on the platform after a crash).
+    pub unfinished_intents: usize,
+    /// Generation jobs started and not yet seen finish: (behavior, job id, record).
+    pub jobs_in_flight: Vec<(String, String, Value)>,
+    /// Schedule positions, list cursors and counters: (behavior, key, value).
+    pub positions: Vec<(String, String, Value)>,
+    /// The newest side effects first.
+    pub recent: Vec<RecentAction>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecentAction {
+    pub at: String,
+    pub behavior: String,
+    pub key: String,
+    pub kind: String,
+    pub state: ActionState,
+    pub result: Option<String>,
+}
+
+/// Keys of per-event records (one per follower, per finished job): counted, not listed as positions.
+const PER_EVENT: &[&str] = &["finished:", "followed_back:", "dm:"];
+
+impl StateReport {
+    pub fn build(store: &Store, recent: usize) -> Result<StateReport, StoreError> {
+        let mut identities = vec![];
+        for handle in store.identities() {
+            let s = store.identity(&handle)?;
+            let mut actions = s.actions()?;
+            actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
+            let mut r = IdentityReport {
+                notifications_seen: s.seen_len(),
+                events_waiting: s.inbox_by_behavior()?,
+                actions: actions.len(),
+                unfinished_intents: actions.iter().filter(|a| a.2.state == ActionState::Intent).count(),
+                recent: actions
+                    .into_iter()
+                    .take(recent)
+                    .map(|(behavior, key, a)| RecentAction {
+                        at: chrono::DateTime::from_timestamp_millis(a.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        behavior,
+                        key,
+                        kind: a.kind,
+                        state: a.state,
+                        result: a.result,
+                    })
+                    .collect(),
+                handle,
+                ..IdentityReport::default()
+            };
+            for (b, k, v) in s.values()? {
+                if let Some(job) = k.strip_prefix("job:") {
+                    r.jobs_in_flight.push((b, job.to_string(), v));
+                } else if !PER_EVENT.iter().any(|p| k.starts_with(p)) {
+                    r.positions.push((b, k, v));
+                }
+            }
+            identities.push(r);
+        }
+        Ok(StateReport { identities })
+    }
+
+    /// For people.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if self.identities.is_empty() {
+            out.push_str("no identity has state here yet\n");
+        }
+        for i in &self.identities {
+            let waiting: usize = i.events_waiting.values().sum();
+            out.push_str(&format!(
+                "identity @{}: {} notifications seen, {waiting} events waiting, {} actions ({} unfinished intents), {} generation jobs in flight\n",
+                i.handle,
+                i.notifications_seen,
+                i.actions,
+                i.unfinished_intents,
+                i.jobs_in_flight.len()
+            ));
+            for (b, n) in &i.events_waiting {
+                out.push_str(&format!("  waiting  {b}: {n}\n"));
+            }
+            for (b, id, v) in &i.jobs_in_flight {
+                out.push_str(&format!("  job      {b} {id} {v}\n"));
+            }
+            for (b, k, v) in &i.positions {
+                out.push_str(&format!("  position {b} {k} = {v}\n"));
+            }
+            for a in &i.recent {
+                out.push_str(&format!(
+                    "  {} {} {} {} {:?} {}\n",
+                    a.at,
+                    a.behavior,
+                    a.kind,
+                    a.key,
+                    a.state,
+                    a.result.clone().unwrap_or_default()
+                ));
+            }
+        }
+        out
+    }
+}
