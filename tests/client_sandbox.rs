@@ -485,6 +485,29 @@ async fn rate_limit_headers_and_real_429s() {
 }
 
 #[tokio::test]
+async fn public_reads_count_against_the_agent_not_the_shared_address() {
+    // Several identities behind one daemon share an address: their public reads
+    // must carry their own token, or together they exhaust the address's budget.
+    let cfg =
+        SandboxConfig { rate_limits: Some(Budgets { reads_per_minute: 5, writes_per_minute: 30, auth_per_minute: 10 }), ..quiet_config() };
+    let sb = sandbox(cfg).await;
+    let a = session_for(&sb, "reader_a").await;
+    let b = session_for(&sb, "reader_b").await;
+    let post = a.create_post(&NewPost::text("hello")).await.unwrap();
+    for s in [&a, &b] {
+        for _ in 0..4 {
+            assert_eq!(s.post(&post.id).await.unwrap().id, post.id);
+        }
+    }
+    assert_eq!(stats(&sb).rate_limited, 0, "8 public reads by two agents, 5 allowed per agent");
+    for s in [&a, &b] {
+        assert_eq!(s.rate_limits().stats.window_waits.load(Ordering::Relaxed), 0, "no wait for a shared window");
+    }
+    assert_eq!(served(&sb, "GET /api/posts/{id}", 200), 8);
+    sb.stop().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_keeps_its_world_across_a_restart_with_state() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = SandboxConfig { state_dir: Some(dir.path().to_path_buf()), ..quiet_config() };

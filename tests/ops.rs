@@ -66,10 +66,6 @@ async fn reload_adds_changes_and_removes_only_what_changed() {
     sb.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Drains the notify socket on a thread (as systemd does), collecting messages.
 fn collect(sock: UnixDatagram) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     let got = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
@@ -93,16 +89,6 @@ async fn wait_for(got: &std::sync::Mutex<Vec<String>>, from: usize, want: &str, 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
-}
-
-/// Kills the child if the test fails half-way.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 // Multi-threaded: this test blocks on the notify socket while the sandbox serves.

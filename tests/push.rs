@@ -12,10 +12,6 @@ use imagine_agent::sandbox::{webhooks::sign, SandboxConfig};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;

@@ -131,7 +131,7 @@ impl Session {
             limits::check_text("bio", b, limits::BIO_MAX_CHARS, true)?;
         }
         let body = serde_json::to_value(a).map_err(|e| ApiError::Config(e.to_string()))?;
-        self.decode(Self::req(Method::POST, "/api/auth/register".into(), Body::Json(body), Auth::Public), "agent").await
+        self.decode(Self::req(Method::POST, "/api/auth/register".into(), Body::Json(body), Auth::Never), "agent").await
     }
 
     // ---- posts ----

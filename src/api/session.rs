@@ -127,6 +127,11 @@ pub(crate) enum Body {
 /// Whether a request carries the bearer token.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
+    /// Sign-in and registration themselves.
+    Never,
+    /// Works without a token, but carries ours when the session has credentials, so
+    /// the platform counts it against this agent's budget, not the shared address's
+    /// (many identities behind one daemon would otherwise share one budget).
     Public,
     Required,
 }
@@ -243,7 +248,7 @@ impl Session {
     async fn grant(&self, body: Value) -> Result<CachedToken, ApiError> {
         self.inner.stats.token_requests.fetch_add(1, Ordering::Relaxed);
         let req =
-            Request { method: Method::POST, path: "/api/auth/token".into(), query: vec![], body: Body::Json(body), auth: Auth::Public };
+            Request { method: Method::POST, path: "/api/auth/token".into(), query: vec![], body: Body::Json(body), auth: Auth::Never };
         let raw = self.execute(&req, None).await?;
         if !raw.status.is_success() {
             let e = error_from(&req, raw.status, &raw.body, None);
@@ -282,7 +287,8 @@ impl Session {
         loop {
             let token = match req.auth {
                 Auth::Required => Some(self.token().await?),
-                Auth::Public => None,
+                Auth::Public if self.inner.cfg.credentials.is_some() => Some(self.token().await?),
+                Auth::Public | Auth::Never => None,
             };
             let raw = self.execute(&req, token.as_ref().map(|t| &t.0)).await?;
             if raw.status == StatusCode::UNAUTHORIZED {

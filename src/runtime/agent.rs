@@ -84,7 +84,8 @@ impl Agent {
         let cancel = parent.child_token();
         let (status_tx, status) = watch::channel(Status::Starting);
         let (behaviors, behaviors_rx) = watch::channel(spec.behaviors.clone());
-        let span = tracing::info_span!("identity", identity = %label(&spec));
+        // Context spans are error-level so that they stay on every line whatever RUST_LOG filters out.
+        let span = tracing::error_span!("identity", identity = %label(&spec));
         let task = tokio::spawn(live(spec.clone(), credentials, shared, cancel.clone(), behaviors_rx, status_tx).instrument(span));
         Agent { spec, status, behaviors, cancel, task }
     }
@@ -206,7 +207,7 @@ async fn serve(
     let poller = tokio::spawn(supervisor::supervise(
         "notification-poller".into(),
         root.clone(),
-        tracing::info_span!("poller", identity = %identity.handle),
+        tracing::error_span!(parent: None, "poller", identity = %identity.handle),
         move || m.restart("notification-poller"),
         move || poller::run(poll_ctx.clone(), r2.clone(), mark, first_delay),
     ));

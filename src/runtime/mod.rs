@@ -116,14 +116,17 @@ impl Agents {
         self.running.insert(key, Agent::spawn(spec, credentials, self.shared.clone(), &self.root));
     }
 
-    /// Applies a reloaded configuration: identities added, removed or changed
-    /// are started or stopped; the others only get their new behavior set.
+    /// Applies a reloaded configuration: identities added, removed, changed or
+    /// failed are started or stopped; the others only get their new behavior set.
     async fn apply(&mut self, specs: Vec<IdentitySpec>, sandbox: Option<&SandboxHandle>) {
         let mut wanted: BTreeMap<String, IdentitySpec> = specs.into_iter().map(|s| (s.key().to_string(), s)).collect();
         let keys: Vec<String> = self.running.keys().cloned().collect();
         for key in keys {
             match wanted.remove(&key) {
-                Some(spec) if self.running.get(&key).is_some_and(|a| a.spec.same_identity(&spec)) => {
+                // A failed identity starts over at once: the reload may be the fix (a corrected secret file).
+                Some(spec)
+                    if self.running.get(&key).is_some_and(|a| a.spec.same_identity(&spec) && !matches!(a.status(), Status::Failed(_))) =>
+                {
                     if let Some(a) = self.running.get_mut(&key) {
                         a.reload(spec);
                     }

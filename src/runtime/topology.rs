@@ -46,7 +46,9 @@ impl Topology {
             }
             wake.notify_one();
         }
-        let span = tracing::info_span!("behavior", identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind());
+        // A root span (not under the identity's): it names the identity itself, once per line.
+        let span =
+            tracing::error_span!(parent: None, "behavior", identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind());
         let b = Arc::new(lb.behavior.clone());
         let metrics = self.identity.metrics.clone();
         let n2 = name.clone();
@@ -60,7 +62,7 @@ impl Topology {
                 async move { b.run(&ctx).await }
             },
         ));
-        tracing::info!(identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind(), "behavior started");
+        tracing::info!(behavior = %name, kind = lb.behavior.kind(), "behavior started");
         self.running.insert(name, (lb, cancel, task));
     }
 
@@ -72,10 +74,10 @@ impl Topology {
             }
             let abort = task.abort_handle();
             if tokio::time::timeout(grace, task).await.is_err() {
-                tracing::warn!(identity = %self.identity.handle, behavior = %name, "did not stop within {:?}; aborted", grace);
+                tracing::warn!(behavior = %name, "did not stop within {:?}; aborted", grace);
                 abort.abort();
             }
-            tracing::info!(identity = %self.identity.handle, behavior = %name, "behavior stopped");
+            tracing::info!(behavior = %name, "behavior stopped");
         }
     }
 

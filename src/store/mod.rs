@@ -17,6 +17,9 @@ pub mod report;
 
 const FORMAT_KEY: &[u8] = b"imagine-agent/format";
 const FORMAT: &[u8] = b"imagine-agent-state/1";
+/// sled's page cache (its default is 1 GiB): the daemon's working set is small
+/// and bounded memory matters more than cache hits (benches/identities.sh).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,7 +88,11 @@ impl Store {
                 return Err(StoreError::Foreign { path });
             }
         }
-        let db = sled::Config::new().path(dir).open().map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => return Err(StoreError::WrongFormat { path, found: String::from_utf8_lossy(&v).into_owned() }),

@@ -109,3 +109,17 @@ pub async fn burst(sb: &SandboxHandle, body: serde_json::Value) -> serde_json::V
 pub fn post_seqs(v: &serde_json::Value) -> Vec<u64> {
     v["posts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().trim_start_matches("post_").parse().unwrap()).collect()
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child if the test fails half-way.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

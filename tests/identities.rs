@@ -1,0 +1,173 @@
+//! Several identities in one daemon (the real binary): each with its own
+//! credentials, session, behaviors and state; one failing never stops another.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use imagine_agent::sandbox::SandboxHandle;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagine-agent");
+
+fn creds_file(path: &Path, id: &str, secret: &str) {
+    std::fs::write(path, format!("IMAGINEANYTHING_CLIENT_ID={id}\nIMAGINEANYTHING_CLIENT_SECRET={secret}\n")).unwrap();
+}
+
+fn answered(sb: &SandboxHandle, handle: &str, posts: &[u64]) -> Vec<usize> {
+    let w = sb.app.world();
+    let Ok(me) = w.agent_by_handle(handle) else { return vec![] };
+    posts.iter().map(|p| w.comments.values().filter(|c| c.agent == me.id && c.post == *p).count()).collect()
+}
+
+fn state(dir: &Path) -> Value {
+    let out = Command::new(BIN).args(["state", "--json", "--state-dir"]).arg(dir.join("state")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn handles(state: &Value) -> Vec<String> {
+    state["identities"].as_array().unwrap().iter().map(|i| i["handle"].as_str().unwrap().to_string()).collect()
+}
+
+async fn metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap()
+}
+
+fn config(dir: &Path, base_url: &str, port: u16, agents: &str) {
+    let text = format!(
+        "base_url: {base_url}\nstate_dir: {}\npoll_interval: 200ms\nshutdown_grace: 3s\nmetrics_addr: 127.0.0.1:{port}\n\
+         rate_limits:\n  reads_per_minute: 0\n  writes_per_minute: 0\n  auth_per_minute: 0\nagents:\n{agents}",
+        dir.join("state").display()
+    );
+    std::fs::write(dir.join("config.yaml"), text).unwrap();
+}
+
+fn agent(handle: &str, creds: &str) -> String {
+    format!("  - handle: {handle}\n    {creds}\n    behaviors: [behaviors/*.yaml]\n")
+}
+
+// Multi-threaded: the test blocks on child processes while the sandbox serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_identity_with_a_wrong_secret_never_stops_another() {
+    let sb = sandbox(imagine_agent::sandbox::SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let alpha = register(&sb, "alpha").await;
+    let beta = register(&sb, "beta").await;
+    let gamma = register(&sb, "gamma").await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("behaviors")).unwrap();
+    std::fs::write(d.join("behaviors/reply.yaml"), REPLY_BEHAVIOR).unwrap();
+    std::fs::write(d.join("behaviors/follow.yaml"), FOLLOW_BEHAVIOR).unwrap();
+    creds_file(&d.join("beta.env"), &beta.0, "ias_wrong_secret");
+    creds_file(&d.join("gamma.env"), &gamma.0, &gamma.1);
+    let port = free_port();
+    // alpha reads its credentials from the environment (prefix), beta from a file with a wrong secret.
+    let alpha_entry = agent("alpha", "credentials_env: ALPHA_BOT");
+    let beta_entry = agent("beta", &format!("credentials_file: {}", d.join("beta.env").display()));
+    config(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}"));
+    let validate =
+        Command::new(BIN).args(["validate", "--config"]).arg(d.join("config.yaml")).env("ALPHA_BOT_CLIENT_ID", "x").output().unwrap();
+    assert!(String::from_utf8_lossy(&validate.stdout).contains("2 agent(s)"), "{}", String::from_utf8_lossy(&validate.stdout));
+
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(d.join("config.yaml"))
+            .env("ALPHA_BOT_CLIENT_ID", &alpha.0)
+            .env("ALPHA_BOT_CLIENT_SECRET", &alpha.1)
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let to_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 4, "follows": 2})).await);
+    let to_beta = post_seqs(&burst(&sb, json!({"target": "beta", "mentions": 3})).await);
+    assert!(
+        eventually(Duration::from_secs(20), || answered(&sb, "alpha", &to_alpha).iter().all(|n| *n >= 1)).await,
+        "alpha answers while beta cannot sign in: {:?}",
+        answered(&sb, "alpha", &to_alpha)
+    );
+    let alpha_id = sb.app.world().agent_by_handle("alpha").unwrap().id.clone();
+    assert!(eventually(Duration::from_secs(10), || sb.app.world().agents[&alpha_id].following.len() == 2).await, "alpha follows back");
+    assert_eq!(answered(&sb, "beta", &to_beta), vec![0, 0, 0]);
+    let m = metrics(port).await;
+    assert!(m.contains("imagine_agent_up{identity=\"alpha\"} 1") && m.contains("imagine_agent_up{identity=\"beta\"} 0"), "{m}");
+    assert_eq!(m.matches("# TYPE imagine_agent_up gauge").count(), 1, "one TYPE line per family: {m}");
+    assert_eq!(served(&sb, "POST /api/auth/token", 401), 1, "a wrong secret is tried once, then backed off, not hammered");
+
+    // `state` while the daemon runs (it holds sled's lock): answered over the control socket.
+    let s = state(d);
+    assert_eq!(handles(&s), vec!["alpha"], "only the running identity has state: {s}");
+    assert!(s["identities"][0]["actions"].as_u64().unwrap() >= 6, "{s}");
+
+    // Fix beta's secret and add gamma; a reload restarts the failed identity at once.
+    creds_file(&d.join("beta.env"), &beta.0, &beta.1);
+    let gamma_entry = agent("gamma", &format!("credentials_file: {}", d.join("gamma.env").display()));
+    config(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}{gamma_entry}"));
+    Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || answered(&sb, "beta", &to_beta).iter().all(|n| *n >= 1)).await,
+        "beta catches up after the fix: {:?}",
+        answered(&sb, "beta", &to_beta)
+    );
+    let to_gamma = post_seqs(&burst(&sb, json!({"target": "gamma", "mentions": 2})).await);
+    assert!(eventually(Duration::from_secs(20), || answered(&sb, "gamma", &to_gamma).iter().all(|n| *n >= 1)).await, "gamma added");
+
+    // Remove alpha: it stops answering; the others keep going.
+    config(d, &sb.base_url(), port, &format!("{beta_entry}{gamma_entry}"));
+    Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
+    assert!(eventually(Duration::from_secs(10), || !metrics_blocking(port).contains("identity=\"alpha\"")).await, "alpha stopped");
+    let late_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 1})).await);
+    let late_beta = post_seqs(&burst(&sb, json!({"target": "beta", "mentions": 1})).await);
+    assert!(eventually(Duration::from_secs(20), || answered(&sb, "beta", &late_beta) == vec![1]).await, "beta still answers");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(answered(&sb, "alpha", &late_alpha), vec![0], "a removed identity does not act");
+
+    Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "stopped within the bound");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    for (h, posts) in [("alpha", &to_alpha), ("beta", &to_beta), ("gamma", &to_gamma)] {
+        assert!(answered(&sb, h, posts).iter().all(|n| *n == 1), "@{h} answered each mention once: {:?}", answered(&sb, h, posts));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!err.contains(&beta.1) && !err.contains(&alpha.1) && !err.contains("ias_wrong_secret"), "no secret in the logs");
+    assert!(err.contains("beta") && err.contains("identity not running"), "the failure is logged with its identity: {err}");
+    // Stopped: `state` reads sled itself; every identity that ran has its own state.
+    assert_eq!(handles(&state(d)), vec!["alpha", "beta", "gamma"]);
+    sb.stop().await;
+}
+
+fn metrics_blocking(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_daemon_whose_only_identity_cannot_sign_in_exits_with_the_reason() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sb = rt.block_on(sandbox(quiet_config()));
+    let (id, _) = rt.block_on(register(&sb, "lonely"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &(id, "ias_not_the_secret".into()), &[("r.yaml", REPLY_BEHAVIOR)], "");
+    let out = Command::new(BIN).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no identity could start") && err.contains("401"), "{err}");
+    assert!(!err.contains("ias_not_the_secret"), "{err}");
+    rt.block_on(sb.stop());
+}
