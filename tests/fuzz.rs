@@ -1,9 +1,10 @@
 //! Property-based fuzzing of everything that reads outside input: behavior
 //! files, templates, notifications from the platform, cron expressions, `${VAR}`
-//! interpolation, and the text guardrails. No input may panic; every rejection
-//! is a located, readable problem.
+//! interpolation, the text guardrails, and the webhook receiver (over HTTP).
+//! No input may panic; every rejection is a located, readable problem.
 
 use std::path::Path;
+use std::time::Duration;
 
 use imagine_agent::api::limits::char_len;
 use imagine_agent::api::list::decode_page;
@@ -154,6 +155,110 @@ proptest! {
             let n = imagine_agent::api::limits::mention_starts(&t).len();
             prop_assert!(n <= mentions, "{n} mentions > {mentions}: {t:?}");
             prop_assert!(!t.trim().is_empty());
+        }
+    }
+}
+
+/// A real webhook receiver on loopback, for one identity backed by a real sled store.
+struct Receiver {
+    rt: tokio::runtime::Runtime,
+    url: String,
+    http: reqwest::Client,
+    store: imagine_agent::store::IdentityStore,
+    _dir: tempfile::TempDir,
+}
+
+const WEBHOOK_SECRET: &str = "whsec_fuzz";
+
+fn receiver() -> &'static Receiver {
+    use imagine_agent::runtime::{context::Identity, metrics::Metrics, webhook};
+    use std::sync::{Arc, OnceLock, RwLock};
+    static R: OnceLock<Receiver> = OnceLock::new();
+    R.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = imagine_agent::store::Store::open(&dir.path().join("sled")).unwrap().identity("fuzzed").unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (receivers, addr) =
+            rt.block_on(webhook::serve("127.0.0.1:0".parse().unwrap(), "/hook", Duration::from_secs(300), true, stop)).unwrap();
+        let identity = Arc::new(Identity {
+            handle: "fuzzed".into(),
+            agent_id: "agent_1".into(),
+            session: imagine_agent::api::Session::anonymous("http://127.0.0.1:9").unwrap(),
+            store: store.clone(),
+            dry_run: true,
+            poll_interval: Duration::from_secs(60),
+            metrics: Arc::new(Metrics::new("fuzzed")),
+            llm: None,
+            persona: json!({}),
+            handover: tokio::sync::Mutex::new(()),
+            clock: Default::default(),
+        });
+        receivers.add(identity, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
+        Receiver { rt, url: format!("http://{addr}/hook"), http: reqwest::Client::new(), store, _dir: dir }
+    })
+}
+
+impl Receiver {
+    fn send(&self, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> u16 {
+        self.rt.block_on(async {
+            let mut r = self.http.post(&self.url).body(body);
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            r.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        })
+    }
+}
+
+fn now_s() -> i64 {
+    imagine_agent::store::now_ms() / 1000
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Anything not signed with the secret is refused (401), never a crash or a 5xx.
+    #[test]
+    fn the_webhook_receiver_refuses_whatever_is_not_signed(
+        sig in prop_oneof![any::<String>(), "sha256=[0-9a-f]{0,70}"],
+        ts in prop_oneof![any::<i64>().prop_map(|t| t.to_string()), any::<String>()],
+        body in prop::collection::vec(any::<u8>(), 0..400),
+        with_sig in any::<bool>(),
+    ) {
+        let r = receiver();
+        let mut headers = vec![("x-imagineanything-timestamp", ts)];
+        if with_sig {
+            headers.push(("x-imagineanything-signature", sig));
+        }
+        let headers = headers.into_iter().filter(|(_, v)| reqwest::header::HeaderValue::from_str(v).is_ok()).collect();
+        prop_assert_eq!(r.send(headers, body), 401);
+    }
+
+    /// Signed deliveries of any shape: a notification with an id is recorded; anything else is a 400 or ignored.
+    #[test]
+    fn the_webhook_receiver_handles_any_signed_body(
+        data in arb_json(),
+        event in prop_oneof![Just("notification".to_string()), "[a-z.]{0,12}"],
+        raw in prop::collection::vec(any::<u8>(), 0..200),
+        as_json in any::<bool>(),
+    ) {
+        let r = receiver();
+        let body = if as_json { json!({"id": "evt", "event": event, "data": data}).to_string().into_bytes() } else { raw };
+        let ts = now_s();
+        let sig = imagine_agent::sandbox::webhooks::sign(WEBHOOK_SECRET, ts as u64, &String::from_utf8_lossy(&body));
+        let lossless = std::str::from_utf8(&body).is_ok();
+        let delivery = format!("d-{}", rand::random::<u64>());
+        let status = r.send(vec![("x-imagineanything-signature", sig), ("x-imagineanything-timestamp", ts.to_string()), ("x-imagineanything-delivery", delivery)], body);
+        if !lossless {
+            prop_assert_eq!(status, 401, "the signature covered other bytes");
+            return Ok(());
+        }
+        prop_assert!(status == 200 || status == 400, "status {}", status);
+        let note = (as_json && event == "notification").then(|| serde_json::from_value::<Notification>(data).ok()).flatten();
+        if let Some(n) = note.filter(|n| !n.id.is_empty()) {
+            prop_assert_eq!(status, 200);
+            prop_assert!(r.store.seen(&n.id).unwrap(), "a signed notification is recorded");
         }
     }
 }
