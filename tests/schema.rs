@@ -30,6 +30,9 @@ fn the_shipped_examples_match_the_schemas() {
     let mut n = 0;
     for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("behaviors")).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
         for doc in documents(&std::fs::read_to_string(&path).unwrap()) {
             assert_eq!(errors(&behavior, &doc), Vec::<String>::new(), "{}", path.display());
             n += 1;
@@ -39,6 +42,16 @@ fn the_shipped_examples_match_the_schemas() {
     let config = schema("config");
     let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml")).unwrap();
     assert_eq!(errors(&config, &serde_yaml::from_str(&example).unwrap()), Vec::<String>::new());
+}
+
+#[test]
+fn the_shipped_schema_file_is_the_generated_one() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).arg("schema").output().unwrap();
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("behaviors/schema.json")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == shipped,
+        "behaviors/schema.json is stale: regenerate it with `imagine-agent schema > behaviors/schema.json`"
+    );
 }
 
 #[test]
