@@ -129,7 +129,17 @@ async fn main() {
     })
     .await
     .unwrap();
-    let creds = register(&sb, "bencher").await;
+    // BENCH_ONLY=backlog skips straight to the backlog (the long run at the real window).
+    if std::env::var("BENCH_ONLY").as_deref() != Ok("backlog") {
+        latency_and_throughput(&sb).await;
+    }
+    sb.stop().await;
+    backlog().await;
+}
+
+/// 1-3: client and emulator throughput, reaction latency in poll and push mode.
+async fn latency_and_throughput(sb: &SandboxHandle) {
+    let creds = register(sb, "bencher").await;
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()).budgets(Budgets::unlimited()))
         .unwrap();
     let post = s.create_post(&NewPost::text("benchmark post")).await.unwrap();
@@ -155,7 +165,7 @@ async fn main() {
         config(dir.path(), &sb.base_url(), &creds, "1s", "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n");
     let (stop, d) = start_daemon(&cfg);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = latencies(&sb, "bencher", 40, 1000).await;
+    let mut lat = latencies(sb, "bencher", 40, 1000).await;
     println!(
         "reaction latency, poll mode, poll_interval 1s: p50 {:.0} ms, p99 {:.0} ms ({} mentions)",
         pct(&mut lat, 0.5),
@@ -166,7 +176,7 @@ async fn main() {
     d.await.unwrap().unwrap();
 
     // 3b. Reaction latency in push mode (signed webhooks; the poller at 60 s only as safety net).
-    let creds = register(&sb, "pusher").await;
+    let creds = register(sb, "pusher").await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
     let update = imagine_agent::api::types::WebhookUpdate {
@@ -184,7 +194,7 @@ async fn main() {
     let cfg = config(dir.path(), &sb.base_url(), &creds, "60s", &extra);
     let (stop, d) = start_daemon(&cfg);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = latencies(&sb, "pusher", 40, 200).await;
+    let mut lat = latencies(sb, "pusher", 40, 200).await;
     println!(
         "reaction latency, push mode (webhook): p50 {:.1} ms, p99 {:.1} ms ({} mentions)",
         pct(&mut lat, 0.5),
@@ -193,9 +203,10 @@ async fn main() {
     );
     stop.cancel();
     d.await.unwrap().unwrap();
-    sb.stop().await;
+}
 
-    // 4. Backlog under the platform's limits (30 writes, 100 reads per window).
+/// 4. Backlog under the platform's limits (30 writes, 100 reads per window).
+async fn backlog() {
     // BENCH_WINDOW_S=60 is the platform's real minute; the default 2 runs it 30x faster.
     let window: u64 = std::env::var("BENCH_WINDOW_S").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let n: usize = std::env::var("BENCH_BACKLOG").ok().and_then(|v| v.parse().ok()).unwrap_or(300);

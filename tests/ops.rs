@@ -150,14 +150,7 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     let mark = got.lock().unwrap().len();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(wait_for(&got, mark, "STOPPING=1", Duration::from_secs(10)).await.is_some());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(15), "stopped within the bound");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exited(&mut child.0, Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     sb.stop().await;
 }

@@ -106,8 +106,9 @@ impl Agents {
             Some(sb) => match sandbox_credentials(sb, &spec).await {
                 Ok(c) => Some(c),
                 Err(e) => {
+                    // Empty credentials: the identity fails visibly instead of reading the environment's.
                     tracing::error!(identity = %agent::label(&spec), error = %e, "cannot register in the sandbox");
-                    None
+                    Some((String::new(), String::new()))
                 }
             },
             None => None,

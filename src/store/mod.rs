@@ -151,6 +151,18 @@ fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\u{0}', "/"), detail: e.to_string() })
 }
 
+/// Every record of a tree: (behavior, key, value).
+fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<(String, String, T)>, StoreError> {
+    tree.iter()
+        .map(|r| {
+            let (k, v) = r?;
+            let s = String::from_utf8_lossy(&k).into_owned();
+            let (b, rest) = s.split_once('\u{0}').unwrap_or(("", &s));
+            Ok((b.to_string(), rest.to_string(), decode(&k, &v)?))
+        })
+        .collect()
+}
+
 /// One notification waiting for a behavior.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
@@ -241,15 +253,7 @@ impl IdentityStore {
 
     /// All action records: (behavior, key, record).
     pub fn actions(&self) -> Result<Vec<(String, String, ActionRecord)>, StoreError> {
-        self.actions
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                let s = String::from_utf8_lossy(&k).into_owned();
-                let (b, rest) = s.split_once('\u{0}').unwrap_or(("", &s));
-                Ok((b.to_string(), rest.to_string(), decode(&k, &v)?))
-            })
-            .collect()
+        all(&self.actions)
     }
 
     // ---- notifications ----
@@ -308,15 +312,7 @@ impl IdentityStore {
 
     /// Every small value: (behavior, key, value).
     pub fn values(&self) -> Result<Vec<(String, String, Value)>, StoreError> {
-        self.kv
-            .iter()
-            .map(|r| {
-                let (k, v) = r?;
-                let s = String::from_utf8_lossy(&k).into_owned();
-                let (b, rest) = s.split_once('\u{0}').unwrap_or(("", &s));
-                Ok((b.to_string(), rest.to_string(), decode(&k, &v)?))
-            })
-            .collect()
+        all(&self.kv)
     }
 
     /// The event is handled (its outcome is recorded): drop it from the inbox.

@@ -123,3 +123,15 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Waits for the child to exit (panics after `limit`); its exit status.
+pub async fn exited(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < limit, "stopped within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
