@@ -16,7 +16,9 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 20 --community-interval 200ms --auth-per-minute 100000 >/dev/null 2>&1 &
 python3 - "$work" "$n" "$port" "$secs" "$PWD" <<'PY'
-import json, os, socket, subprocess, sys, time, urllib.request
+import json, os, sys, time, urllib.request
+sys.path.insert(0, os.path.join(sys.argv[5], "benches"))
+from procstat import measure, start
 work, n, port, secs, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 base = f"http://127.0.0.1:{port}"
 for _ in range(100):
@@ -36,33 +38,12 @@ for i in range(n):
 with open(f"{work}/config.yaml", "w") as f:
     f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 30s\n"
             f"llm:\n  default:\n    base_url: {base}/v1\n    model: sandbox-stand-in\nagents:\n" + "".join(agents))
-sock_path = os.path.join(work, "notify.sock")
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sock_path); s.settimeout(600)
-env = dict(os.environ, NOTIFY_SOCKET=sock_path, RUST_LOG="warn")
-t0 = time.monotonic()
-p = subprocess.Popen([f"{repo}/target/release/imagine-agent", "run", "--config", f"{work}/config.yaml"], env=env)
-status = ""
-while True:
-    msg = s.recv(4096).decode()
-    lines = msg.splitlines()
-    status = next((l for l in lines if l.startswith("STATUS=")), status)
-    if "READY=1" in lines:
-        break
-ready = time.monotonic() - t0
-tck = os.sysconf("SC_CLK_TCK")
-def sample():
-    with open(f"/proc/{p.pid}/stat") as f: fields = f.read().rsplit(")", 1)[1].split()
-    with open(f"/proc/{p.pid}/status") as f: rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
-    return (int(fields[11]) + int(fields[12])) / tck, rss
-time.sleep(10)
-cpu0, _ = sample(); t1 = time.monotonic(); peak = 0
-while time.monotonic() - t1 < secs:
-    time.sleep(1); _, rss = sample(); peak = max(peak, rss)
-cpu1, rss = sample(); wall = time.monotonic() - t1
+p, ready, status = start([f"{repo}/target/release/imagine-agent", "run", "--config", f"{work}/config.yaml"], work)
+rss, peak, cpu, wall = measure(p.pid, secs)
 stats = json.load(urllib.request.urlopen(base + "/sandbox/stats"))
 p.terminate(); p.wait(timeout=60)
 print(f"{n} identities, 3 behaviors each: start to READY=1 {ready:.1f} s ({status})")
-print(f"over {wall:.0f} s: RSS {rss/1024:.1f} MiB (peak {peak/1024:.1f} MiB), {rss/n:.0f} KiB per identity, CPU {100*(cpu1-cpu0)/wall:.1f}% of one core")
+print(f"over {wall:.0f} s: RSS {rss/1024:.1f} MiB (peak {peak/1024:.1f} MiB), {rss/n:.0f} KiB per identity, CPU {cpu:.1f}% of one core")
 st = stats["stats"]
 limited = {r: c["429"] for r, c in st["byRoute"].items() if "429" in c}
 print(f"sandbox: {st['requests']} requests, {st['rateLimited']} answered 429 {limited}, {st['tokenGrants']} token grants")

@@ -238,6 +238,7 @@ async fn serve(
     if let Some(push) = &shared.webhook {
         push.receivers.remove(&identity.handle);
     }
+    shared.observed.gone(&identity.handle);
     root.cancel();
     let mut tasks = topo.take_tasks();
     tasks.push(poller);
