@@ -180,7 +180,7 @@ fn receiver() -> &'static Receiver {
         let store = imagine_agent::store::Store::open(&dir.path().join("sled")).unwrap().identity("fuzzed").unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         let (receivers, addr) =
-            rt.block_on(webhook::serve("127.0.0.1:0".parse().unwrap(), "/hook", Duration::from_secs(300), true, stop)).unwrap();
+            rt.block_on(webhook::serve("127.0.0.1:0".parse().unwrap(), "/hook", Duration::from_secs(300), true, None, stop)).unwrap();
         let identity = Arc::new(Identity {
             handle: "fuzzed".into(),
             agent_id: "agent_1".into(),

@@ -81,3 +81,64 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     task.await.unwrap().unwrap();
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_serves_tls_itself_when_configured() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "tlsbot").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("whsec"), "whsec_tls").unwrap();
+    let port = free_port();
+    let extra = format!(
+        "webhook:\n  listen: 127.0.0.1:{port}\n  secret_file: {d}/whsec\n  tls:\n    cert: {d}/cert.pem\n    key: {d}/key.pem\n",
+        d = dir.path().display()
+    );
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
+    let loaded = imagine_agent::config::load(&cfg).unwrap();
+    let stop = CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let body =
+        json!({"id": "evt_tls", "event": "notification", "data": {"id": "ntf_tls_1", "type": "FOLLOW", "actor": {"handle": "someone"}}})
+            .to_string();
+    let now = (imagine_agent::store::now_ms() / 1000) as u64;
+    let deliver = || {
+        trusting
+            .post(format!("https://localhost:{port}/imagine-agent/webhook"))
+            .header("x-imagineanything-signature", sign("whsec_tls", now, &body))
+            .header("x-imagineanything-timestamp", now.to_string())
+            .header("x-imagineanything-delivery", "d-tls")
+            .body(body.clone())
+            .send()
+    };
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(r) = deliver().await {
+            status = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, Some(200), "a signed delivery over TLS is accepted");
+    let plain = reqwest::Client::new().post(format!("http://127.0.0.1:{port}/imagine-agent/webhook")).body(body.clone()).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP is not served on the TLS port");
+    let untrusting = reqwest::Client::builder().resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap()).build().unwrap();
+    assert!(
+        untrusting.post(format!("https://localhost:{port}/imagine-agent/webhook")).send().await.is_err(),
+        "the certificate is the one configured"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let store = imagine_agent::store::Store::open(&dir.path().join("state/sled")).unwrap();
+    assert!(store.identity("tlsbot").unwrap().seen("ntf_tls_1").unwrap(), "the delivery entered the pipeline");
+    sb.stop().await;
+}

@@ -218,6 +218,19 @@ pub struct WebhookOptions {
     /// A file holding the secret; default: the one `imagine-agent webhook set` stored in the state directory.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// Serve HTTPS itself (when no reverse proxy terminates TLS).
+    #[serde(default)]
+    pub tls: Option<TlsOptions>,
+}
+
+/// `webhook.tls`: PEM files, e.g. from Let's Encrypt.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// The certificate chain (`fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key (`privkey.pem`).
+    pub key: PathBuf,
 }
 
 fn default_webhook_path() -> String {
@@ -494,6 +507,14 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
         }
     } else {
         validate_agents(path, text, c, problems);
+    }
+    if let Some(t) = c.webhook.as_ref().and_then(|w| w.tls.as_ref()) {
+        for (key, file) in [("cert", &t.cert), ("key", &t.key)] {
+            if !file.is_file() {
+                let (l, col) = locate(text, key);
+                problems.push(Problem::at(path, l, col, format!("webhook TLS {key} file {} not found", file.display())));
+            }
+        }
     }
     if c.sandbox && c.sandbox_options.addr.parse::<std::net::SocketAddr>().is_err() {
         let (l, col) = locate(text, "addr");

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod poller;
 pub mod supervisor;
 pub mod systemd;
+pub mod tls;
 pub mod topology;
 pub mod webhook;
 
@@ -217,7 +218,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let single = cfg.agents.is_empty();
     let webhook = match &cfg.webhook {
         Some(w) => {
-            let (receivers, _) = webhook::serve(w.listen, &w.path, w.max_age, single, root.clone())
+            let tls = match &w.tls {
+                Some(t) => Some(tls::acceptor(&t.cert, &t.key).map_err(|e| RuntimeError::Startup(format!("webhook TLS: {e}")))?),
+                None => None,
+            };
+            let (receivers, _) = webhook::serve(w.listen, &w.path, w.max_age, single, tls, root.clone())
                 .await
                 .map_err(|e| RuntimeError::Startup(format!("webhook receiver on {}: {e}", w.listen)))?;
             Some(agent::Push { receivers, options: w.clone(), state_dir: state_dir.clone(), single })

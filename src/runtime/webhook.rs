@@ -156,6 +156,7 @@ pub async fn serve(
     path: &str,
     max_age: Duration,
     single: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
 ) -> std::io::Result<(Arc<Receivers>, SocketAddr)> {
     let rs = Arc::new(Receivers { max_age, single, by_handle: RwLock::new(HashMap::new()) });
@@ -167,13 +168,25 @@ pub async fn serve(
         .with_state(rs.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match tls {
+        Some(acceptor) => spawn(super::tls::TlsListener::new(listener, acceptor, stop.clone())?, app, stop),
+        None => spawn(listener, app, stop),
+    }
+    tracing::info!(addr = %bound, path, scheme, "push mode: receiving signed webhook deliveries");
+    Ok((rs, bound))
+}
+
+fn spawn<L>(listener: L, app: Router, stop: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await {
             tracing::error!(error = %e, "webhook receiver stopped");
         }
     });
-    tracing::info!(addr = %bound, path, "push mode: receiving signed webhook deliveries");
-    Ok((rs, bound))
 }
 
 /// A delivery carries one notification; anything bigger is not one.
