@@ -168,7 +168,10 @@ impl Llm {
 
     /// One more string outputs must never contain (an identity's client secret).
     pub fn add_secret(&self, secret: SecretString) {
-        self.secrets.write().unwrap_or_else(|p| p.into_inner()).push(secret);
+        let mut all = self.secrets.write().unwrap_or_else(|p| p.into_inner());
+        if !all.iter().any(|s| s.expose_secret() == secret.expose_secret()) {
+            all.push(secret);
+        }
     }
 
     /// Tokens each behavior of `identity` used since start.

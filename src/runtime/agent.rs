@@ -72,7 +72,7 @@ pub enum Status {
 /// A spawned identity.
 pub struct Agent {
     pub spec: IdentitySpec,
-    pub status: watch::Receiver<Status>,
+    status: watch::Receiver<Status>,
     behaviors: watch::Sender<Vec<LoadedBehavior>>,
     cancel: CancellationToken,
     task: JoinHandle<()>,

@@ -151,14 +151,16 @@ impl Agents {
     }
 
     /// Waits until every identity is running or has failed; after `patience`,
-    /// one running identity is enough (another may be waiting out a platform outage).
-    async fn settled(&self, stop: &CancellationToken, patience: Duration) {
+    /// one running identity is enough (another may be waiting out a platform
+    /// outage); after `limit`, none is needed (a reload must not stall the main loop).
+    async fn settled(&self, stop: &CancellationToken, patience: Duration, limit: Option<Duration>) {
         let start = Instant::now();
         loop {
             let statuses: Vec<Status> = self.running.values().map(Agent::status).collect();
             let starting = statuses.iter().filter(|s| **s == Status::Starting).count();
             let up = statuses.iter().any(|s| matches!(s, Status::Running { .. }));
-            if starting == 0 || (up && start.elapsed() > patience) || stop.is_cancelled() {
+            let waited = start.elapsed();
+            if starting == 0 || (up && waited > patience) || limit.is_some_and(|l| waited > l) || stop.is_cancelled() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -258,7 +260,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     if let Err(e) = control::serve(&state_dir, store.clone(), root.clone()) {
         tracing::warn!(error = %e, "no control socket: `imagine-agent state` cannot read this daemon's state while it runs");
     }
-    agents.settled(&stop, Duration::from_secs(30)).await;
+    agents.settled(&stop, Duration::from_secs(30), None).await;
     if let Some(why) = agents.all_failed() {
         agents.stop_all().await;
         if let Some(sb) = sandbox {
@@ -291,7 +293,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 match config::load(&config_path) {
                     Ok(new) => {
                         agents.apply(new.identities, sandbox.as_ref()).await;
-                        agents.settled(&stop, Duration::from_secs(5)).await;
+                        agents.settled(&stop, Duration::from_secs(5), Some(Duration::from_secs(10))).await;
                         tracing::info!(status = %agents.describe(), "reloaded");
                         systemd::ready(&agents.describe());
                     }

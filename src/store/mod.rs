@@ -76,6 +76,22 @@ fn looks_like_sled(dir: &Path) -> bool {
     dir.join("db").exists() || dir.join("conf").exists()
 }
 
+/// Opens sled, waiting up to two seconds for the lock: a database closed a
+/// moment ago in this process is released by sled's background flusher a
+/// little later (a daemon restarted in-process, tests). Another live process
+/// holding it still fails, with sled's message.
+fn open_sled(dir: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the state directory, refusing foreign content.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -88,11 +104,7 @@ impl Store {
                 return Err(StoreError::Foreign { path });
             }
         }
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let db = open_sled(dir).map_err(|source| StoreError::Open { path: path.clone(), source })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => return Err(StoreError::WrongFormat { path, found: String::from_utf8_lossy(&v).into_owned() }),
