@@ -245,6 +245,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     let jobs_before = sb.app.world().jobs.len();
     // Restart with a schedule that will not fire now: only the resumed job is followed.
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("0 0 1 1 *"))], "");
+    let before = served(&sb, "GET /api/generate/pending", 200);
     let d = start(&cfg);
     assert!(
         eventually(Duration::from_secs(15), || sb
@@ -255,7 +256,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
             .all(|j| j.status == Some(imagine_agent::api::types::GenerationStatus::Completed)))
         .await
     );
-    let before = served(&sb, "GET /api/generate/pending", 200);
+    // The restarted daemon asked the platform about the job it found in flight (it polls only while one is).
     assert!(eventually(Duration::from_secs(5), || served(&sb, "GET /api/generate/pending", 200) > before).await);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     d.shutdown().await;
