@@ -164,3 +164,52 @@ fn a_daemon_whose_only_identity_cannot_sign_in_exits_with_the_reason() {
     assert!(!err.contains("ias_not_the_secret"), "{err}");
     rt.block_on(sb.stop());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_several_identities_loses_and_repeats_nothing() {
+    use rand::{Rng, SeedableRng};
+    // Latency keeps work in flight, so the kills land mid-burst.
+    let faults = imagine_agent::sandbox::Faults { latency_ms: 25, ..Default::default() };
+    let sb =
+        sandbox(imagine_agent::sandbox::SandboxConfig { faults, community: 6, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("behaviors")).unwrap();
+    std::fs::write(d.join("behaviors/reply.yaml"), REPLY_BEHAVIOR).unwrap();
+    let names = ["kilo", "lima", "mike"];
+    let mut entries = String::new();
+    for h in names {
+        let c = register(&sb, h).await;
+        creds_file(&d.join(format!("{h}.env")), &c.0, &c.1);
+        entries.push_str(&agent(h, &format!("credentials_file: {}", d.join(format!("{h}.env")).display())));
+    }
+    config(d, &sb.base_url(), free_port(), &entries);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut posts: Vec<Vec<u64>> = vec![vec![]; names.len()];
+    let run = || Command::new(BIN).args(["run", "--config"]).arg(d.join("config.yaml")).env("RUST_LOG", "error").spawn().unwrap();
+    let mut mid_work = 0;
+    for round in 0..4 {
+        for (i, h) in names.iter().enumerate() {
+            posts[i].extend(post_seqs(&burst(&sb, json!({"target": h, "mentions": 12})).await));
+        }
+        let mut child = run();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..900))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let done: usize = names.iter().zip(&posts).map(|(h, p)| answered(&sb, h, p).iter().filter(|n| **n > 0).count()).sum();
+        let total: usize = posts.iter().map(Vec::len).sum();
+        eprintln!("round {round}: killed with {done}/{total} mentions answered");
+        mid_work += usize::from(done < total);
+    }
+    assert!(mid_work >= 2, "most kills must land while work is pending");
+    let mut child = KillOnDrop(run());
+    let all =
+        eventually(Duration::from_secs(60), || names.iter().zip(&posts).all(|(h, p)| answered(&sb, h, p).iter().all(|n| *n >= 1))).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    child.0.kill().unwrap();
+    for (h, p) in names.iter().zip(&posts) {
+        let a = answered(&sb, h, p);
+        assert!(all && a.iter().all(|n| *n == 1), "@{h}: every mention answered exactly once: {a:?}");
+    }
+    sb.stop().await;
+}
