@@ -138,6 +138,13 @@ pub enum WebhookAction {
 pub struct Remote {
     #[arg(long, env = "IMAGINEANYTHING_BASE_URL", default_value = "https://imagineanything.com")]
     pub base_url: String,
+    /// Act as this agent of the config (its credentials and the config's base_url)
+    /// instead of the IMAGINEANYTHING_CLIENT_ID/_SECRET environment.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// The config `--agent` is read from.
+    #[arg(long, short, default_value = "config.yaml")]
+    pub config: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -217,11 +224,27 @@ fn init_logging(json: bool) {
     }
 }
 
-/// A session from the environment's credentials.
-fn remote_session(base_url: &str) -> Result<Session> {
-    let id = std::env::var("IMAGINEANYTHING_CLIENT_ID").context("IMAGINEANYTHING_CLIENT_ID is not set")?;
+/// A session as `--agent` of the config, else from the environment's credentials.
+fn remote_session(r: &Remote) -> Result<Session> {
+    if r.agent.is_some() {
+        let l = config::load(&r.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+        return agent_session(&l, r.agent.as_deref(), &r.config).map(|(s, _)| s);
+    }
+    let id = std::env::var("IMAGINEANYTHING_CLIENT_ID").context("IMAGINEANYTHING_CLIENT_ID is not set (or pass --agent HANDLE)")?;
     let secret = std::env::var("IMAGINEANYTHING_CLIENT_SECRET").context("IMAGINEANYTHING_CLIENT_SECRET is not set")?;
-    Ok(Session::new(SessionConfig::new(base_url).credentials(id, secret))?)
+    Ok(Session::new(SessionConfig::new(&r.base_url).credentials(id, secret))?)
+}
+
+/// The session of one configured agent (`agent` may be left out when there is only one), and its spec.
+fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::path::Path) -> Result<(Session, &'a config::IdentitySpec)> {
+    let spec = match agent {
+        Some(h) => l.identities.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
+        None if l.identities.len() == 1 => l.identities.first(),
+        None => bail!("several agents are configured; say which with --agent HANDLE"),
+    }
+    .with_context(|| format!("no agent {} in {}", agent.unwrap_or_default(), path.display()))?;
+    let (id, secret) = spec.credentials.read().map_err(anyhow::Error::msg)?;
+    Ok((Session::new(SessionConfig::new(&l.config.base_url).credentials(id, secret))?, spec))
 }
 
 /// Writes a file readable by its owner only.
@@ -322,28 +345,21 @@ pub async fn main(cli: Cli) -> Result<()> {
             eprintln!("Registered @{} ({}). The secret is shown once: store it now.", r.handle, r.id);
             println!("IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}", r.client_id, r.client_secret);
         }
-        Command::Whoami(r) => print_json(&remote_session(&r.base_url)?.me().await?)?,
+        Command::Whoami(r) => print_json(&remote_session(&r)?.me().await?)?,
         Command::Post { text, remote } => {
-            print_json(&remote_session(&remote.base_url)?.create_post(&crate::api::types::NewPost::text(text)).await?)?
+            print_json(&remote_session(&remote)?.create_post(&crate::api::types::NewPost::text(text)).await?)?
         }
         Command::Notifications { limit, remote } => {
-            let page = remote_session(&remote.base_url)?.notifications().limit(limit).page().await?;
+            let page = remote_session(&remote)?.notifications().limit(limit).page().await?;
             print_json(&page.items.iter().map(|n| n.raw.clone()).collect::<Vec<Value>>())?;
         }
         Command::Api { method, path, data, remote } => {
             let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;
-            print_json(&remote_session(&remote.base_url)?.raw(&method, &path, body, true).await?)?;
+            print_json(&remote_session(&remote)?.raw(&method, &path, body, true).await?)?;
         }
         Command::Webhook { action, config, agent } => {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
-            let spec = match &agent {
-                Some(h) => l.identities.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
-                None if l.identities.len() == 1 => l.identities.first(),
-                None => bail!("several agents are configured; say which with --agent HANDLE"),
-            }
-            .with_context(|| format!("no agent {} in {}", agent.clone().unwrap_or_default(), config.display()))?;
-            let (id, secret) = spec.credentials.read().map_err(anyhow::Error::msg)?;
-            let s = Session::new(SessionConfig::new(&l.config.base_url).credentials(id, secret))?;
+            let (s, spec) = agent_session(&l, agent.as_deref(), &config)?;
             let per_agent = (!l.config.agents.is_empty()).then(|| spec.handle.clone()).flatten();
             match action {
                 WebhookAction::Set { url } => {
