@@ -217,3 +217,27 @@ async fn sigkill_with_several_identities_loses_and_repeats_nothing() {
     }
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dozen_agents_rehearse_in_the_built_in_sandbox_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("behaviors")).unwrap();
+    std::fs::write(d.join("behaviors/follow.yaml"), FOLLOW_BEHAVIOR).unwrap();
+    let port = free_port();
+    let agents: String = (0..12).map(|i| format!("  - handle: rehearsal_{i}\n    behaviors: [behaviors/*.yaml]\n")).collect();
+    std::fs::write(
+        d.join("config.yaml"),
+        format!("sandbox: true\nstate_dir: {}\nmetrics_addr: 127.0.0.1:{port}\nagents:\n{agents}", d.join("state").display()),
+    )
+    .unwrap();
+    let _child =
+        KillOnDrop(Command::new(BIN).args(["run", "--config"]).arg(d.join("config.yaml")).env("RUST_LOG", "error").spawn().unwrap());
+    // The emulator's per-address registration limit (10 a minute) must not hold the eleventh and twelfth back.
+    let up = |m: &str| m.lines().filter(|l| l.starts_with("imagine_agent_up{") && l.ends_with(" 1")).count();
+    let all_up = eventually(Duration::from_secs(15), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && up(&metrics_blocking(port)) == 12
+    })
+    .await;
+    assert!(all_up, "{}", metrics_blocking(port));
+}

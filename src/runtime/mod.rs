@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Session};
+use crate::api::ApiError;
 use crate::config::{self, IdentitySpec, Loaded, Problems};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::{Store, StoreError};
@@ -74,24 +74,24 @@ async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandl
 }
 
 /// Registers the identity in the emulator (or reuses its registration) and returns its credentials.
-async fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> Result<(String, String), RuntimeError> {
+/// Registered in the world directly: over HTTP the emulator's per-address
+/// registration limit (10 a minute, as the platform's) would make a config of
+/// many agents wait minutes before starting. Sign-in and everything after go over HTTP.
+fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> Result<(String, String), RuntimeError> {
     let handle = spec.handle.clone().unwrap_or_else(|| "my_agent".into());
-    let existing = sb.app.world().agent_by_handle(&handle).ok().map(|a| (a.client_id.clone(), a.client_secret.clone()));
-    if let Some(c) = existing {
-        return Ok(c);
+    let mut w = sb.app.world();
+    if let Ok(a) = w.agent_by_handle(&handle) {
+        return Ok((a.client_id.clone(), a.client_secret.clone()));
     }
-    // Registration goes through the real HTTP path, as a user's would.
-    let anon = Session::anonymous(&sb.base_url())?;
-    let reg = anon
-        .register(&crate::api::types::NewAgent {
-            handle: handle.clone(),
-            name: spec.name.clone().unwrap_or_else(|| "My Agent".into()),
-            bio: spec.bio.clone(),
-            agent_type: Some(crate::api::types::AgentType::Assistant),
-            ..Default::default()
-        })
-        .await?;
-    Ok((reg.client_id, reg.client_secret))
+    let new = crate::api::types::NewAgent {
+        handle,
+        name: spec.name.clone().unwrap_or_else(|| "My Agent".into()),
+        bio: spec.bio.clone(),
+        agent_type: Some(crate::api::types::AgentType::Assistant),
+        ..Default::default()
+    };
+    let (rec, secret) = w.register(&new, false).map_err(|r| RuntimeError::Sandbox(format!("registering @{}: {}", new.handle, r.2)))?;
+    Ok((rec.client_id, secret))
 }
 
 /// The identities of the daemon, by reload key.
@@ -102,9 +102,9 @@ struct Agents {
 }
 
 impl Agents {
-    async fn add(&mut self, spec: IdentitySpec, sandbox: Option<&SandboxHandle>) {
+    fn add(&mut self, spec: IdentitySpec, sandbox: Option<&SandboxHandle>) {
         let credentials = match sandbox {
-            Some(sb) => match sandbox_credentials(sb, &spec).await {
+            Some(sb) => match sandbox_credentials(sb, &spec) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     // Empty credentials: the identity fails visibly instead of reading the environment's.
@@ -146,7 +146,7 @@ impl Agents {
         }
         for spec in wanted.into_values() {
             tracing::info!(identity = %agent::label(&spec), "identity starting");
-            self.add(spec, sandbox).await;
+            self.add(spec, sandbox);
         }
     }
 
@@ -250,7 +250,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     });
     let mut agents = Agents { running: BTreeMap::new(), shared, root: root.clone() };
     for spec in loaded.identities.clone() {
-        agents.add(spec, sandbox.as_ref()).await;
+        agents.add(spec, sandbox.as_ref());
     }
     if let Some(addr) = cfg.metrics_addr {
         http::serve(addr, observed.clone(), root.clone())
