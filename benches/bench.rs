@@ -137,6 +137,16 @@ async fn main() {
     backlog().await;
 }
 
+/// Runs the daemon of `cfg`, mentions `handle` 40 times `spacing_ms` apart, prints p50 and p99.
+async fn reaction_latency(sb: &SandboxHandle, cfg: &std::path::Path, handle: &str, spacing_ms: u64, mode: &str) {
+    let (stop, d) = start_daemon(cfg);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lat = latencies(sb, handle, 40, spacing_ms).await;
+    println!("reaction latency, {mode}: p50 {:.1} ms, p99 {:.1} ms ({} mentions)", pct(&mut lat, 0.5), pct(&mut lat, 0.99), lat.len());
+    stop.cancel();
+    d.await.unwrap().unwrap();
+}
+
 /// 1-3: client and emulator throughput, reaction latency in poll and push mode.
 async fn latency_and_throughput(sb: &SandboxHandle) {
     let creds = register(sb, "bencher").await;
@@ -163,17 +173,7 @@ async fn latency_and_throughput(sb: &SandboxHandle) {
     let dir = tempfile::tempdir().unwrap();
     let cfg =
         config(dir.path(), &sb.base_url(), &creds, "1s", "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n");
-    let (stop, d) = start_daemon(&cfg);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = latencies(sb, "bencher", 40, 1000).await;
-    println!(
-        "reaction latency, poll mode, poll_interval 1s: p50 {:.0} ms, p99 {:.0} ms ({} mentions)",
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99),
-        lat.len()
-    );
-    stop.cancel();
-    d.await.unwrap().unwrap();
+    reaction_latency(sb, &cfg, "bencher", 1000, "poll mode, poll_interval 1s").await;
 
     // 3b. Reaction latency in push mode (signed webhooks; the poller at 60 s only as safety net).
     let creds = register(sb, "pusher").await;
@@ -192,17 +192,7 @@ async fn latency_and_throughput(sb: &SandboxHandle) {
         dir.path().join("whsec").display()
     );
     let cfg = config(dir.path(), &sb.base_url(), &creds, "60s", &extra);
-    let (stop, d) = start_daemon(&cfg);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut lat = latencies(sb, "pusher", 40, 200).await;
-    println!(
-        "reaction latency, push mode (webhook): p50 {:.1} ms, p99 {:.1} ms ({} mentions)",
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99),
-        lat.len()
-    );
-    stop.cancel();
-    d.await.unwrap().unwrap();
+    reaction_latency(sb, &cfg, "pusher", 200, "push mode (webhook)").await;
 }
 
 /// 4. Backlog under the platform's limits (30 writes, 100 reads per window).

@@ -125,6 +125,7 @@ async fn live(
     loop {
         match sign_in(&spec, credentials.as_ref(), &shared, &cancel).await {
             Ok(identity) => {
+                shared.observed.running(&label, identity.clone());
                 serve(identity, &shared, &mut behaviors, &status, &cancel).await;
                 shared.observed.gone(&label);
                 return;
@@ -217,7 +218,6 @@ async fn serve(
             Err(e) => tracing::error!(error = %e, "push mode off for this identity; the poller still delivers everything"),
         }
     }
-    shared.observed.running(identity.clone());
     let running = |n| Status::Running { handle: identity.handle.clone(), behaviors: n };
     status.send_replace(running(topo.len()));
     tracing::info!(behaviors = topo.len(), "running");
@@ -238,7 +238,6 @@ async fn serve(
     if let Some(push) = &shared.webhook {
         push.receivers.remove(&identity.handle);
     }
-    shared.observed.gone(&identity.handle);
     root.cancel();
     let mut tasks = topo.take_tasks();
     tasks.push(poller);

@@ -32,10 +32,13 @@ impl Default for Observed {
     }
 }
 
+/// Identities are keyed by their label (the configured handle, or `agent` when
+/// the single form names none), so a failure and a later success of the same
+/// identity land on one entry.
 impl Observed {
-    pub fn running(&self, id: Arc<Identity>) {
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(&id.handle);
-        self.identities.write().unwrap_or_else(|p| p.into_inner()).insert(id.handle.clone(), id);
+    pub fn running(&self, label: &str, id: Arc<Identity>) {
+        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(label);
+        self.identities.write().unwrap_or_else(|p| p.into_inner()).insert(label.to_string(), id);
     }
 
     pub fn failing(&self, label: &str, why: &str) {
