@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
+    imagine_agent::store::private::private_umask();
     let cli = imagine_agent::cli::Cli::parse();
     if let Err(e) = imagine_agent::cli::main(cli).await {
         eprintln!("error: {e:#}");

@@ -142,7 +142,7 @@ proptest! {
     #[test]
     fn interpolation_never_panics(s in prop_oneof![any::<String>(), "[${}A-Z_a-z#\n ]{0,40}"]) {
         let mut problems = vec![];
-        let _ = interpolate(Path::new("c.yaml"), &s, &mut problems);
+        let _ = interpolate(Path::new("c.yaml"), &s, &mut problems, &mut Default::default());
         for p in problems {
             prop_assert!(p.line >= 1 && p.column >= 1);
         }

@@ -249,11 +249,7 @@ fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::pat
 
 /// Writes a file readable by its owner only.
 fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(content.as_bytes())?;
-    Ok(())
+    crate::store::private::write_private(path, content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -372,7 +368,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                         .await?;
                     let secret = w.secret.context("the platform returned no secret")?;
                     let path = runtime::webhook_secret_path(&l.state_dir(), per_agent.as_deref());
-                    std::fs::create_dir_all(l.state_dir())?;
+                    crate::store::private::private_dir(&l.state_dir())?;
                     write_private(&path, &secret)?;
                     println!("webhook set to {url}; secret stored in {} (mode 0600)", path.display());
                 }

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod interpolate;
 pub mod schema;
+
+pub use interpolate::{interpolate, Substitutions};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -328,38 +331,19 @@ impl Loaded {
     }
 }
 
-/// Replaces `${VAR}` with the environment's value; unknown variables are problems.
-pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        let mut rest = line;
-        let mut col = 1;
-        while let Some(start) = rest.find("${") {
-            let Some(end) = rest[start..].find('}') else {
-                break;
-            };
-            let name = &rest[start + 2..start + end];
-            out.push_str(&rest[..start]);
-            let trimmed_comment = rest[..start].contains('#');
-            match std::env::var(name) {
-                Ok(v) => out.push_str(&v),
-                Err(_) if trimmed_comment => out.push_str(&rest[start..start + end + 1]),
-                Err(_) => problems.push(Problem::at(file, i + 1, col + start, format!("environment variable {name} is not set"))),
-            }
-            col += start + end + 1;
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        out.push('\n');
-    }
-    out
-}
-
 /// Loads and validates the configuration and every behavior file it names.
 pub fn load(path: &Path) -> Result<Loaded, Problems> {
+    let mut subs = Substitutions::default();
+    load_scrubbed(path, &mut subs).map_err(|mut p| {
+        subs.scrub(&mut p.0);
+        p
+    })
+}
+
+fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Problems> {
     let mut problems = vec![];
     let text = std::fs::read_to_string(path).map_err(|e| Problems(vec![Problem::at(path, 1, 1, format!("cannot read: {e}"))]))?;
-    let text = interpolate(path, &text, &mut problems);
+    let text = interpolate(path, &text, &mut problems, subs);
     let config: Config = match serde_yaml::from_str(&text) {
         Ok(c) => c,
         Err(e) => {
@@ -377,7 +361,7 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
             credentials: CredentialSource { file: a.credentials_file.clone(), prefix: DEFAULT_PREFIX.into(), from_env: true },
             rate_limits: config.rate_limits,
             dry_run: config.dry_run,
-            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems),
+            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems, subs),
         }]
     } else {
         config
@@ -394,7 +378,7 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
                 },
                 rate_limits: a.rate_limits.unwrap_or(config.rate_limits),
                 dry_run: config.dry_run || a.dry_run,
-                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems),
+                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems, subs),
             })
             .collect()
     };
@@ -423,13 +407,20 @@ pub fn load(path: &Path) -> Result<Loaded, Problems> {
 pub const DEFAULT_PREFIX: &str = "IMAGINEANYTHING";
 
 /// The behaviors of one identity: files resolved, parsed, names unique, LLM profiles known.
-fn load_behaviors(path: &Path, text: &str, config: &Config, patterns: &[String], problems: &mut Vec<Problem>) -> Vec<LoadedBehavior> {
+fn load_behaviors(
+    path: &Path,
+    text: &str,
+    config: &Config,
+    patterns: &[String],
+    problems: &mut Vec<Problem>,
+    subs: &mut Substitutions,
+) -> Vec<LoadedBehavior> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut loaded = vec![];
     for f in resolve_behavior_files(path, text, base, patterns, problems) {
         match std::fs::read_to_string(&f) {
             Ok(t) => {
-                let t = interpolate(&f, &t, problems);
+                let t = interpolate(&f, &t, problems, subs);
                 loaded.extend(behaviors::parse_file(&f, &t, problems));
             }
             Err(e) => problems.push(Problem::at(&f, 1, 1, format!("cannot read: {e}"))),

@@ -201,8 +201,13 @@ async fn serve(
     prepare(&identity, shared, &wanted).await;
     topo.apply(wanted, shared.grace).await;
 
-    let poll_ctx =
-        Ctx { identity: identity.clone(), behavior: "notification-poller".into(), cancel: root.clone(), wake: Arc::new(Notify::new()) };
+    let poll_ctx = Ctx {
+        identity: identity.clone(),
+        behavior: "notification-poller".into(),
+        cancel: root.clone(),
+        wake: Arc::new(Notify::new()),
+        event: None,
+    };
     let first_delay = if shared.stagger { shared.poll_interval.mul_f64(rand::rng().random::<f64>()) } else { Duration::ZERO };
     let (r2, mark, m) = (routes.clone(), shared.mark_read, identity.metrics.clone());
     let poller = tokio::spawn(supervisor::supervise(

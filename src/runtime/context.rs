@@ -15,7 +15,7 @@ use crate::api::types::Notification;
 use crate::api::{ApiError, Session};
 use crate::behaviors::content::{render, Content, ListPosition, DEFAULT_SYSTEM};
 use crate::runtime::metrics::Metrics;
-use crate::store::{ActionState, IdentityStore, InboxItem, StoreError};
+use crate::store::{ActionRecord, ActionState, IdentityStore, InboxItem, StoreError};
 
 /// Why a behavior stopped (the supervisor logs it and restarts the behavior).
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,10 @@ pub struct Ctx {
     pub behavior: String,
     pub cancel: CancellationToken,
     pub wake: Arc<Notify>,
+    /// The notification being handled, while [`Ctx::for_each_event`] runs a handler:
+    /// side effects keyed by it record it, which lets them be pruned once settled
+    /// and old (a side effect keyed otherwise, e.g. one welcome DM per agent, is kept).
+    pub event: Option<String>,
 }
 
 /// What `once` did.
@@ -115,12 +119,20 @@ impl Ctx {
     {
         let store = self.store();
         let labels = [self.behavior.as_str(), kind];
+        let record = |state, result| ActionRecord {
+            state,
+            kind: kind.to_string(),
+            detail: Value::Null,
+            result,
+            at_ms: self.now().timestamp_millis(),
+            event: self.event.clone().filter(|e| key.contains(e.as_str())),
+        };
         match store.action(&self.behavior, key)? {
             Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
             Some(r) => {
                 if let Some(found) = already(r.detail.clone()).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
-                    store.finish(&self.behavior, key, ActionState::Done, found).await?;
+                    store.finish(&self.behavior, key, record(ActionState::Done, found))?;
                     self.identity.metrics.action(&labels, "recovered");
                     return Ok(Outcome::AlreadyDone);
                 }
@@ -130,21 +142,21 @@ impl Ctx {
         }
         if self.identity.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
-            store.finish(&self.behavior, key, ActionState::Skipped, Some("dry-run".into())).await?;
+            store.finish(&self.behavior, key, record(ActionState::Skipped, Some("dry-run".into())))?;
             self.identity.metrics.action(&labels, "dry_run");
             return Ok(Outcome::DryRun);
         }
-        store.intend(&self.behavior, key, kind, detail).await?;
+        store.intend(&self.behavior, key, ActionRecord { detail, ..record(ActionState::Intent, None) }).await?;
         match send().await {
             Ok(result) => {
                 tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{kind} done");
-                store.finish(&self.behavior, key, ActionState::Done, result.clone()).await?;
+                store.finish(&self.behavior, key, record(ActionState::Done, result.clone()))?;
                 self.identity.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
-                store.finish(&self.behavior, key, ActionState::Skipped, Some(e.to_string())).await?;
+                store.finish(&self.behavior, key, record(ActionState::Skipped, Some(e.to_string())))?;
                 self.identity.metrics.action(&labels, "refused");
                 Ok(Outcome::Refused(e.to_string()))
             }
@@ -229,7 +241,8 @@ impl Ctx {
         while let Some(items) = self.next_events(16).await? {
             for item in items {
                 if let Some(n) = decode_event(&item) {
-                    if let Err(e) = handler.on_event(self, &n).await {
+                    let this = Ctx { event: Some(n.id.clone()), ..self.clone() };
+                    if let Err(e) = handler.on_event(&this, &n).await {
                         match &e {
                             BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
                                 tracing::warn!(notification = %n.id, error = %e, "transient failure; trying this event again in {:?}", delay);

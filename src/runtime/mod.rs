@@ -206,8 +206,11 @@ impl Agents {
 pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut reload: mpsc::Receiver<()>) -> Result<(), RuntimeError> {
     let cfg = loaded.config.clone();
     let state_dir = loaded.state_dir();
-    std::fs::create_dir_all(&state_dir).map_err(|e| StoreError::Open { path: state_dir.clone(), source: e.into() })?;
+    let private = |e: std::io::Error| StoreError::Open { path: state_dir.clone(), source: e.into() };
+    crate::store::private::private_dir(&state_dir).map_err(private)?;
     let store = Store::open(&state_dir.join("sled"))?;
+    // sled created its files under this process's umask: make them private too.
+    crate::store::private::private_dir(&state_dir).map_err(private)?;
     let sandbox_mode = opts.sandbox || cfg.sandbox;
     let sandbox = if sandbox_mode { Some(start_sandbox(&loaded, &state_dir).await?) } else { None };
     let base_url = sandbox.as_ref().map(|s| s.base_url()).unwrap_or_else(|| cfg.base_url.clone());

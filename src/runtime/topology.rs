@@ -38,7 +38,7 @@ impl Topology {
         let name = lb.behavior.name().to_string();
         let cancel = self.root.child_token();
         let wake = Arc::new(Notify::new());
-        let ctx = Ctx { identity: self.identity.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone() };
+        let ctx = Ctx { identity: self.identity.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone(), event: None };
         let kinds = lb.behavior.interests();
         if !kinds.is_empty() {
             if let Ok(mut r) = self.routes.write() {

@@ -60,7 +60,7 @@ struct Receiver {
     identity: Arc<Identity>,
     routes: Routes,
     secret: SecretString,
-    /// Delivery id -> when accepted (seconds); older than max_age is rejected as stale anyway.
+    /// Signature of an accepted delivery -> when (seconds); older than max_age is rejected as stale anyway.
     accepted: Mutex<HashMap<String, i64>>,
 }
 
@@ -119,7 +119,9 @@ async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body:
         r.identity.metrics.action(&labels, "rejected");
         return (StatusCode::UNAUTHORIZED, "rejected\n");
     }
-    let id = headers.get(DELIVERY).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    // Replays are recognized by what the signature covers (timestamp and body),
+    // not by the unsigned delivery header, which a replayer can change.
+    let id = headers.get(SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     {
         let mut seen = r.accepted.lock().unwrap_or_else(|p| p.into_inner());
         seen.retain(|_, t| now - *t <= 2 * rs.max_age.as_secs() as i64);

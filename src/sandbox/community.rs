@@ -159,10 +159,16 @@ struct Burst {
     comments: usize,
 }
 
+/// The most one burst may create (it holds the world lock while it works).
+pub const BURST_MAX: usize = 10_000;
+
 /// `POST /sandbox/community/burst`: community members mention, follow and
 /// comment on `target` right now (for tests and benchmarks).
 pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, Refusal> {
     let b: Burst = serde_json::from_slice(&body).map_err(|e| bad("invalid_body", e.to_string()))?;
+    if b.mentions.saturating_add(b.follows).saturating_add(b.comments) > BURST_MAX {
+        return Err(bad("too_many", format!("a burst creates at most {BURST_MAX} mentions, follows and comments together")));
+    }
     let mut w = app.world();
     let target = w.agent_by_handle(&b.target)?.id.clone();
     let handle = w.agents[&target].handle.clone();

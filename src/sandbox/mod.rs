@@ -187,9 +187,11 @@ fn save_state(app: &App) {
             Ok(j) => j,
             Err(e) => return tracing::error!(error = %e, "sandbox state not saved"),
         };
+        // It holds every emulated agent's secret and tokens: private, like the daemon's state.
         let tmp = dir.join("sandbox-world.json.tmp");
-        if let Err(e) =
-            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, json)).and_then(|_| std::fs::rename(&tmp, state_file(dir)))
+        if let Err(e) = crate::store::private::private_dir(dir)
+            .and_then(|_| crate::store::private::write_private(&tmp, &json))
+            .and_then(|_| std::fs::rename(&tmp, state_file(dir)))
         {
             tracing::error!(error = %e, dir = %dir.display(), "sandbox state not saved");
         }

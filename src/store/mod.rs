@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
+pub mod cursor;
+pub mod private;
 pub mod report;
+
+pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
 
 const FORMAT_KEY: &[u8] = b"imagine-agent/format";
 const FORMAT: &[u8] = b"imagine-agent-state/1";
@@ -57,6 +59,11 @@ pub struct ActionRecord {
     /// What the platform answered (created id), when done.
     pub result: Option<String>,
     pub at_ms: i64,
+    /// The notification that caused it, for a side effect answering one: such
+    /// records can be pruned once settled and old (the cursor keeps the
+    /// notification from coming back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// The state database of one daemon.
@@ -127,7 +134,14 @@ impl Store {
     /// The state of one agent identity.
     pub fn identity(&self, identity: &str) -> Result<IdentityStore, StoreError> {
         let t = |name: &str| self.db.open_tree(format!("{identity}:{name}"));
-        Ok(IdentityStore { db: self.db.clone(), kv: t("kv")?, actions: t("actions")?, inbox: t("inbox")?, seen: t("seen")? })
+        Ok(IdentityStore {
+            db: self.db.clone(),
+            kv: t("kv")?,
+            actions: t("actions")?,
+            inbox: t("inbox")?,
+            seen: t("seen")?,
+            cursor: t("cursor")?,
+        })
     }
 
     /// Identities that have state here.
@@ -152,6 +166,8 @@ pub struct IdentityStore {
     actions: sled::Tree,
     inbox: sled::Tree,
     seen: sled::Tree,
+    /// The notification cursor and the staged catch-up (see [`cursor`]).
+    cursor: sled::Tree,
 }
 
 fn key(behavior: &str, k: &str) -> Vec<u8> {
@@ -228,32 +244,22 @@ impl IdentityStore {
     }
 
     /// Records an intent durably, before the side effect is sent.
-    pub async fn intend(&self, behavior: &str, k: &str, kind: &str, detail: Value) -> Result<(), StoreError> {
-        self.write_action(
-            behavior,
-            k,
-            ActionRecord { state: ActionState::Intent, kind: kind.into(), detail, result: None, at_ms: now_ms() },
-        )?;
+    pub async fn intend(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
+        self.write_action(behavior, k, ActionRecord { state: ActionState::Intent, ..rec })?;
         self.flush().await
     }
 
-    /// Records the outcome once the platform has answered.
+    /// Records the outcome once the platform has answered (`at_ms` by the identity's clock).
     ///
     /// Not flushed here: only intents must be durable before a side effect.
     /// A lost outcome leaves the intent, which is settled by checking the
     /// platform; sled flushes on its own within half a second, and every
     /// following intent flushes everything before it.
-    pub async fn finish(&self, behavior: &str, k: &str, state: ActionState, result: Option<String>) -> Result<(), StoreError> {
-        let mut rec = self.action(behavior, k)?.unwrap_or(ActionRecord {
-            state,
-            kind: String::new(),
-            detail: Value::Null,
-            result: None,
-            at_ms: now_ms(),
-        });
-        rec.state = state;
-        rec.result = result;
-        rec.at_ms = now_ms();
+    pub fn finish(&self, behavior: &str, k: &str, outcome: ActionRecord) -> Result<(), StoreError> {
+        let rec = match self.action(behavior, k)? {
+            Some(prev) => ActionRecord { kind: prev.kind, detail: prev.detail, event: prev.event.or(outcome.event.clone()), ..outcome },
+            None => outcome,
+        };
         self.write_action(behavior, k, rec)
     }
 
@@ -274,37 +280,32 @@ impl IdentityStore {
         Ok(self.seen.contains_key(notification_id)?)
     }
 
-    /// Hands notifications to the behaviors that want them and marks them
-    /// seen, in one transaction: an event is either fully recorded or not at all.
-    pub fn deliver(&self, batch: &[(String, Value, Vec<String>)]) -> Result<(), StoreError> {
-        let ids: Vec<u64> = batch.iter().map(|_| self.db.generate_id()).collect::<Result<_, _>>()?;
-        let res: Result<(), TransactionError<()>> = (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
-            for ((nid, event, behaviors), seq) in batch.iter().zip(&ids) {
-                let bytes = serde_json::to_vec(event).map_err(|_| ConflictableTransactionError::Abort(()))?;
-                for b in behaviors {
-                    inbox.insert(key(b, &format!("{seq:020}")), bytes.clone())?;
-                }
-                seen.insert(nid.as_bytes(), now_ms().to_be_bytes().to_vec())?;
+    /// Waiting events of a behavior, at most `max`: live and catch-up events
+    /// taken in turn, each lane oldest first.
+    pub fn inbox(&self, behavior: &str, max: usize) -> Result<Vec<InboxItem>, StoreError> {
+        let read = |r: sled::Result<(sled::IVec, sled::IVec)>| -> Result<InboxItem, StoreError> {
+            let (k, v) = r?;
+            Ok(InboxItem { key: k.to_vec(), event: decode(&k, &v)? })
+        };
+        let live_start = key(behavior, "");
+        let backlog_start = key(behavior, "~");
+        let live: Vec<InboxItem> = self.inbox.range(live_start..backlog_start.clone()).take(max).map(read).collect::<Result<_, _>>()?;
+        let backlog: Vec<InboxItem> = self.inbox.scan_prefix(&backlog_start).take(max).map(read).collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(max.min(live.len() + backlog.len()));
+        let (mut l, mut b) = (live.into_iter(), backlog.into_iter());
+        while out.len() < max {
+            match (l.next(), b.next()) {
+                (None, None) => break,
+                (x, y) => out.extend(x.into_iter().chain(y)),
             }
-            Ok(())
-        });
-        match res {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => Err(StoreError::Corrupt { key: "inbox".into(), detail: "event not serializable".into() }),
         }
+        out.truncate(max);
+        Ok(out)
     }
 
-    /// Waiting events of a behavior, oldest first.
-    pub fn inbox(&self, behavior: &str, max: usize) -> Result<Vec<InboxItem>, StoreError> {
-        self.inbox
-            .scan_prefix(key(behavior, ""))
-            .take(max)
-            .map(|r| {
-                let (k, v) = r?;
-                Ok(InboxItem { key: k.to_vec(), event: decode(&k, &v)? })
-            })
-            .collect()
+    /// Whether a behavior has events waiting.
+    pub fn inbox_is_empty(&self, behavior: &str) -> bool {
+        self.inbox.scan_prefix(key(behavior, "")).next().is_none()
     }
 
     pub fn inbox_len(&self) -> usize {
@@ -335,19 +336,31 @@ impl IdentityStore {
         Ok(())
     }
 
-    /// Forgets seen-marks older than `max_age_ms`.
-    pub fn prune_seen(&self, max_age_ms: i64) -> Result<usize, StoreError> {
-        let cutoff = now_ms() - max_age_ms;
+    /// Forgets settled side effects that answered a notification and are
+    /// older than `before_ms`, for behaviors with no events waiting (a waiting
+    /// event might be one whose hand-back was lost, and needs its record).
+    /// Intents are never pruned. Returns how many were removed.
+    pub fn prune_actions(&self, before_ms: i64) -> Result<usize, StoreError> {
         let mut n = 0;
-        for r in self.seen.iter() {
+        let mut idle: std::collections::HashMap<Vec<u8>, bool> = Default::default();
+        for r in self.actions.iter() {
             let (k, v) = r?;
-            let at = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
-            if at < cutoff {
-                self.seen.remove(k)?;
+            let behavior = k.split(|c| *c == 0).next().unwrap_or_default().to_vec();
+            let rec: ActionRecord = decode(&k, &v)?;
+            if rec.event.is_none() || rec.state == ActionState::Intent || rec.at_ms >= before_ms {
+                continue;
+            }
+            let quiet = *idle.entry(behavior.clone()).or_insert_with(|| self.inbox_is_empty(&String::from_utf8_lossy(&behavior)));
+            if quiet {
+                self.actions.remove(&k)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    pub fn actions_len(&self) -> usize {
+        self.actions.len()
     }
 
     pub fn seen_len(&self) -> usize {
@@ -394,8 +407,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
-            s.deliver(&[("ntf_1".into(), json!({"id": "ntf_1"}), vec!["a".into(), "b".into()])]).unwrap();
-            s.intend("a", "reply:ntf_1", "reply", json!({"content": "hi"})).await.unwrap();
+            let ev = json!({"id": "ntf_1"});
+            let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()] };
+            s.hand_over(&[h], Lane::Live, &[], None).unwrap();
+            let rec = ActionRecord {
+                state: ActionState::Intent,
+                kind: "reply".into(),
+                detail: json!({"content": "hi"}),
+                result: None,
+                at_ms: 1,
+                event: Some("ntf_1".into()),
+            };
+            s.intend("a", "reply:ntf_1", rec).await.unwrap();
         }
         let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
         assert!(s.seen("ntf_1").unwrap());

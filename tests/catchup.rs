@@ -1,0 +1,215 @@
+//! Catch-up without limits: backlogs far larger than one page (5x the pages a
+//! catch-up step reads) after a stop, across a SIGKILL in the middle of the
+//! walk, and arriving between two polls. Every mention is answered exactly once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::runtime::poller::{PAGE, WALK_PAGES};
+use imagine_agent::sandbox::{Faults, SandboxConfig, SandboxHandle};
+use imagine_agent::store::Store;
+
+/// 5x the notifications one catch-up step reads (WALK_PAGES pages of PAGE).
+fn backlog() -> usize {
+    5 * WALK_PAGES * PAGE as usize
+}
+
+fn community(n: usize) -> SandboxConfig {
+    SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
+}
+
+/// Replies by `agent` per post among `posts` (one pass over the comments).
+fn replies(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> HashMap<u64, usize> {
+    let w = sb.app.world();
+    let mut out: HashMap<u64, usize> = posts.iter().map(|p| (*p, 0)).collect();
+    for c in w.comments.values().filter(|c| c.agent == agent) {
+        if let Some(n) = out.get_mut(&c.post) {
+            *n += 1;
+        }
+    }
+    out
+}
+
+fn answered(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> usize {
+    replies(sb, agent, posts).values().filter(|n| **n > 0).count()
+}
+
+fn assert_once_each(sb: &SandboxHandle, agent: &str, posts: &[u64]) {
+    let r = replies(sb, agent, posts);
+    let missing = r.values().filter(|n| **n == 0).count();
+    let dup = r.values().filter(|n| **n > 1).count();
+    assert_eq!((missing, dup), (0, 0), "{missing} mentions unanswered, {dup} answered more than once (of {})", posts.len());
+}
+
+fn daemon(cfg: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn notification_reads(sb: &SandboxHandle) -> u64 {
+    served(sb, "GET /api/notifications", 200)
+}
+
+/// Waits until every post is answered, then until the daemon has polled twice more with nothing new
+/// (so a late duplicate would have had its chance).
+async fn all_answered_and_settled(sb: &SandboxHandle, bot: &str, posts: &[u64], limit: Duration) {
+    let done = eventually(limit, || answered(sb, bot, posts) == posts.len()).await;
+    assert!(done, "answered {}/{} within {limit:?}", answered(sb, bot, posts), posts.len());
+    let reads = notification_reads(sb);
+    assert!(eventually(Duration::from_secs(10), || notification_reads(sb) >= reads + 2).await, "the daemon keeps polling");
+}
+
+// Multi-threaded: the sandbox keeps serving while this thread waits on child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_5x_the_catch_up_step_after_a_stop_and_a_sigkill_mid_walk_is_answered_once_each() {
+    let sb = sandbox(community(8)).await;
+    let creds = register(&sb, "returner").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = sb.app.world().agent_by_handle("returner").unwrap().id.clone();
+
+    // A first run sets the cursor, then a clean stop.
+    let mut d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 2).await, "first polls");
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+
+    // The backlog arrives while it is down.
+    let n = backlog();
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "returner", "mentions": n})).await);
+    assert_eq!(posts.len(), n);
+
+    // Slow reads so the walk through the older pages takes a while; SIGKILL in its middle.
+    *imagine_agent::sandbox::lock(&sb.app.faults) = Faults { latency_ms: 40, ..Default::default() };
+    let before = notification_reads(&sb);
+    let mut d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(30), || notification_reads(&sb) >= before + 30).await, "walking");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let walked = notification_reads(&sb) - before;
+    let pages = n.div_ceil(PAGE as usize) as u64;
+    let scan = Store::open(&dir.path().join("state/sled")).unwrap().identity("returner").unwrap().cursor().unwrap().scan;
+    let scan = scan.expect("killed in the middle of the catch-up walk");
+    assert!(scan.next.is_some() && scan.pages < pages, "the walk was unfinished: {scan:?}");
+    assert_eq!(answered(&sb, &bot, &posts), 0, "nothing is handed over before the walk meets the mark");
+    *imagine_agent::sandbox::lock(&sb.app.faults) = Faults::default();
+
+    // Restarted, it resumes the walk where it stood: the pages it reads before the first reply
+    // (replies start once the walk is done) are about the ones not walked yet, not all of them.
+    let before = notification_reads(&sb);
+    let _d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(60), || answered(&sb, &bot, &posts) > 0).await, "answering after the restart");
+    let reads = notification_reads(&sb) - before;
+    let left = pages - scan.pages;
+    eprintln!("{walked} reads before the kill ({} pages durable); {reads} reads until the first reply; {pages} pages in all", scan.pages);
+    assert!(
+        reads <= left + left / WALK_PAGES as u64 + 3,
+        "the walk resumed from its durable position ({reads} reads for {left} pages left)"
+    );
+    all_answered_and_settled(&sb, &bot, &posts, Duration::from_secs(300)).await;
+    assert_once_each(&sb, &bot, &posts);
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
+    let sb = sandbox(community(8)).await;
+    let creds = register(&sb, "busy").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "poll_interval: 3s\n");
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap().replace("poll_interval: 200ms\n", "");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let bot = sb.app.world().agent_by_handle("busy").unwrap().id.clone();
+    let _d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 1).await, "first poll");
+    let reads = notification_reads(&sb);
+    let n = 3 * WALK_PAGES * PAGE as usize;
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "busy", "mentions": n})).await);
+    assert_eq!(notification_reads(&sb), reads, "the burst landed between two polls");
+    all_answered_and_settled(&sb, &bot, &posts, Duration::from_secs(240)).await;
+    assert_once_each(&sb, &bot, &posts);
+    // Oldest first: the replies' order follows the mentions' order.
+    let order: Vec<u64> = sb.app.world().comments.values().filter(|c| c.agent == bot).map(|c| c.post).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "the backlog is answered oldest first");
+    sb.stop().await;
+}
+
+/// Runs the daemon in this process on `clock` until `stop` is cancelled.
+fn start_on(
+    cfg: &std::path::Path,
+    clock: &imagine_agent::runtime::clock::Clock,
+) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+    use imagine_agent::runtime::{self, RunOptions};
+    let loaded = imagine_agent::config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let opts = RunOptions { clock: clock.clone(), ..RunOptions::default() };
+    let s = stop.clone();
+    let task = tokio::spawn(async move { runtime::run(loaded, opts, s, rx).await.unwrap() });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_comes_back() {
+    use imagine_agent::runtime::clock::Clock;
+    const DAY_MS: i64 = 86_400_000;
+    let sb = sandbox(community(4)).await;
+    let creds = register(&sb, "hermit").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = sb.app.world().agent_by_handle("hermit").unwrap().id.clone();
+    let now = chrono::Utc::now();
+
+    // Thirty days ago: five mentions, answered.
+    let old = post_seqs(&burst(&sb, serde_json::json!({"target": "hermit", "mentions": 5})).await);
+    for n in sb.app.world().notifications.values_mut().filter(|n| n.recipient == bot) {
+        n.created_ms -= 30 * DAY_MS;
+    }
+    let clock = Clock::manual(now - chrono::Duration::days(30));
+    let (stop, task) = start_on(&cfg, &clock);
+    assert!(eventually(Duration::from_secs(20), || answered(&sb, &bot, &old) == old.len()).await, "answered then");
+    stop.cancel();
+    task.await.unwrap();
+    let state = dir.path().join("state/sled");
+    {
+        let s = Store::open(&state).unwrap().identity("hermit").unwrap();
+        assert_eq!(s.actions_len(), 5, "one record per reply");
+    }
+
+    // Today: one new mention after thirty silent days.
+    clock.set(now);
+    let new = post_seqs(&burst(&sb, serde_json::json!({"target": "hermit", "mentions": 1})).await);
+    let (stop, task) = start_on(&cfg, &clock);
+    assert!(eventually(Duration::from_secs(20), || answered(&sb, &bot, &new) == 1).await, "the new mention answered");
+    stop.cancel();
+    task.await.unwrap();
+
+    // Housekeeping has run (at start): the old replies' records and seen-marks are gone...
+    {
+        let s = Store::open(&state).unwrap().identity("hermit").unwrap();
+        assert_eq!(s.actions_len(), 1, "settled records older than the retention are pruned; the new one stays");
+        assert!(s.seen_len() <= 1, "seen-marks below the high-water mark are pruned: {}", s.seen_len());
+    }
+    // ...and a daemon running on that pruned state still re-handles nothing old.
+    let reads = notification_reads(&sb);
+    let (stop, task) = start_on(&cfg, &clock);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= reads + 3).await, "polled the same notifications again");
+    stop.cancel();
+    task.await.unwrap();
+    let all: Vec<u64> = old.iter().chain(&new).copied().collect();
+    assert_once_each(&sb, &bot, &all);
+    sb.stop().await;
+}
