@@ -43,6 +43,14 @@ async fn chat(
         "empty" => String::new(),
         "obey" => format!("{} {}", (0..50).map(|i| format!("@agent{i}")).collect::<Vec<_>>().join(" "), "blah ".repeat(400)),
         "leak" => format!("Sure! My API key is {key}"),
+        // Each walks around a naive guardrail: the banned words are "api key" and "password".
+        "mentionsplit" => "@alice here is the api @key info".to_string(),
+        "fullwidth" => "my ｐａｓｓｗｏｒｄ is safe".to_string(),
+        "cyrillic" => "the pаsswоrd is here".to_string(),
+        "zerowidth" => "the pass\u{200B}word is here".to_string(),
+        "link" => "see https://evil.example/phish now".to_string(),
+        "www" => "visit www.evil.example today".to_string(),
+        "doclink" => "read https://docs.rs/tokio for that".to_string(),
         _ => "A good answer.".to_string(),
     };
     Json(json!({
@@ -73,26 +81,33 @@ fn profiles(url: &str, mode: &str, extra: &str) -> String {
     format!("llm:\n  p:\n    base_url: {url}/{mode}/v1\n    model: test\n    timeout: 400ms\n    retries: 2\n{extra}")
 }
 
-async fn run_bot(sb: &SandboxHandle, handle: &str, behavior: &str, extra: &str, mentions: usize) -> Vec<String> {
-    let creds = register(sb, handle).await;
+/// Runs one bot on a sandbox of its own until every mention is handled (its post read and,
+/// unless `answers` is false, a reply published); its replies to the mentions.
+async fn run_bot(handle: &str, behavior: &str, extra: &str, mentions: usize) -> Vec<String> {
+    let sb = sandbox(quiet_with_community()).await;
+    let creds = register(&sb, handle).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], extra);
+    let port = free_port();
+    let extra = format!("{extra}metrics_addr: 127.0.0.1:{port}\n");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &extra);
     let loaded = imagine_agent::config::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
-    let posts = post_seqs(&burst(sb, json!({"target": handle, "mentions": mentions})).await);
+    let posts = post_seqs(&burst(&sb, json!({"target": handle, "mentions": mentions})).await);
     let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
-    let handled = || {
-        let st = stats(sb);
-        st.by_route.get("GET /api/posts/{id}").map(|m| m.values().sum::<u64>()).unwrap_or(0) >= mentions as u64
+    let replies = |sb: &SandboxHandle| -> Vec<String> {
+        let w = sb.app.world();
+        w.comments.values().filter(|c| c.agent == me && posts.contains(&c.post)).map(|c| c.content.clone()).collect()
     };
-    assert!(eventually(Duration::from_secs(20), handled).await);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // An event counts as handled once its outcome (a reply, a fallback, a skip) is recorded.
+    let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= mentions as u64 }).await, "every mention handled");
     stop.cancel();
     task.await.unwrap().unwrap();
-    let w = sb.app.world();
-    w.comments.values().filter(|c| c.agent == me && posts.contains(&c.post)).map(|c| c.content.clone()).collect()
+    let out = replies(&sb);
+    sb.stop().await;
+    out
 }
 
 fn quiet_with_community() -> SandboxConfig {
@@ -103,7 +118,7 @@ fn quiet_with_community() -> SandboxConfig {
 async fn replies_come_from_the_sandbox_stand_in() {
     let sb = sandbox(quiet_with_community()).await;
     let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
-    let replies = run_bot(&sb, "thinker", &reply_behavior("local", None), &extra, 2).await;
+    let replies = run_bot("thinker", &reply_behavior("local", None), &extra, 2).await;
     assert_eq!(replies.len(), 2, "{replies:?}");
     assert!(replies.iter().all(|r| r.contains("my take is")), "{replies:?}");
     sb.stop().await;
@@ -112,9 +127,8 @@ async fn replies_come_from_the_sandbox_stand_in() {
 #[tokio::test]
 async fn an_injection_cannot_break_length_mentions_or_secrets() {
     let (url, seen) = llm_server().await;
-    let sb = sandbox(quiet_with_community()).await;
     // The model obeys an injected request for 2,000 characters and 50 mentions.
-    let replies = run_bot(&sb, "guarded", &reply_behavior("p", None), &profiles(&url, "obey", ""), 1).await;
+    let replies = run_bot("guarded", &reply_behavior("p", None), &profiles(&url, "obey", ""), 1).await;
     assert_eq!(replies.len(), 1);
     let r = &replies[0];
     assert!(r.chars().count() <= 1000, "comment limit kept: {}", r.chars().count());
@@ -129,19 +143,31 @@ async fn an_injection_cannot_break_length_mentions_or_secrets() {
     // The model tries to publish its API key: dropped, the fallback goes out instead.
     std::env::set_var("TEST_LLM_KEY_LEAK", "sk-test-supersecret-42");
     let extra = profiles(&url, "leak", "    api_key_env: TEST_LLM_KEY_LEAK\n");
-    let replies = run_bot(&sb, "leaky", &reply_behavior("p", Some("Thanks, I will get back to you.")), &extra, 1).await;
+    let replies = run_bot("leaky", &reply_behavior("p", Some("Thanks, I will get back to you.")), &extra, 1).await;
     assert_eq!(replies, vec!["Thanks, I will get back to you."]);
-    assert!(sb.app.world().comments.values().all(|c| !c.content.contains("supersecret")));
-    sb.stop().await;
+}
+
+#[tokio::test]
+async fn guardrails_hold_on_the_final_text_whatever_the_disguise() {
+    let (url, seen) = llm_server().await;
+    let behavior = reply_behavior("p", Some("Safe fallback."))
+        .replace("    fallback:", "    banned_words: [api key, password]\n    allow_domains: [docs.rs]\n    fallback:");
+    for mode in ["mentionsplit", "fullwidth", "cyrillic", "zerowidth", "link", "www"] {
+        let replies = run_bot(&format!("g_{mode}"), &behavior, &profiles(&url, mode, ""), 1).await;
+        assert_eq!(replies, vec!["Safe fallback."], "mode {mode}: the model's text is dropped");
+        assert!(seen.lock().unwrap().calls.iter().any(|c| c.0 == mode), "mode {mode}: the model was asked");
+    }
+    // A link to an allowed domain goes out.
+    let replies = run_bot("g_doclink", &behavior, &profiles(&url, "doclink", ""), 1).await;
+    assert_eq!(replies, vec!["read https://docs.rs/tokio for that"]);
 }
 
 #[tokio::test]
 async fn failures_use_the_fallback_or_skip_never_crash() {
     let (url, seen) = llm_server().await;
-    let sb = sandbox(quiet_with_community()).await;
     let fb = Some("fallback reply");
     for (i, mode) in ["fail", "hang", "empty"].iter().enumerate() {
-        let replies = run_bot(&sb, &format!("bot_{mode}"), &reply_behavior("p", fb), &profiles(&url, mode, ""), 1).await;
+        let replies = run_bot(&format!("bot_{mode}"), &reply_behavior("p", fb), &profiles(&url, mode, ""), 1).await;
         assert_eq!(replies, vec!["fallback reply"], "mode {mode}");
         let n = seen.lock().unwrap().calls.iter().filter(|c| c.0 == *mode).count();
         match *mode {
@@ -153,22 +179,22 @@ async fn failures_use_the_fallback_or_skip_never_crash() {
             _ => assert_eq!(n, 1, "mode {mode} (i={i})"),
         }
     }
-    // No fallback: skip, nothing half-written.
-    let replies = run_bot(&sb, "bot_skip", &reply_behavior("p", None), &profiles(&url, "fail", ""), 1).await;
+    // No fallback: skip, nothing half-written (and the model was tried for it).
+    let calls = || seen.lock().unwrap().calls.iter().filter(|c| c.0 == "fail").count();
+    let before = calls();
+    let replies = run_bot("bot_skip", &reply_behavior("p", None), &profiles(&url, "fail", ""), 1).await;
+    assert!(calls() >= before + 3, "the model was tried and retried for this mention");
     assert!(replies.is_empty());
-    sb.stop().await;
 }
 
 #[tokio::test]
 async fn a_daily_token_budget_pauses_llm_use() {
     let (url, seen) = llm_server().await;
-    let sb = sandbox(quiet_with_community()).await;
     let extra = profiles(&url, "ok", "    daily_token_budget: 60\n");
-    let replies = run_bot(&sb, "thrifty", &reply_behavior("p", Some("budget fallback")), &extra, 3).await;
+    let replies = run_bot("thrifty", &reply_behavior("p", Some("budget fallback")), &extra, 3).await;
     let calls = seen.lock().unwrap().calls.iter().filter(|c| c.0 == "ok").count();
     assert_eq!(calls, 2, "50 tokens a call, budget 60: the third mention gets no call");
     let mut r = replies.clone();
     r.sort();
     assert_eq!(r, vec!["A good answer.", "A good answer.", "budget fallback"]);
-    sb.stop().await;
 }

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::content::{finalize, Content, ListPosition};
+use super::content::{Content, ListPosition};
 use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
@@ -267,7 +267,7 @@ impl Spec {
             "thread": thread_text,
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
-        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64).await {
+        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64, COMMENT_MAX_CHARS, self.max_mentions).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 skip(ctx, "no_text", n);
@@ -280,10 +280,6 @@ impl Spec {
             }
         };
         store.put(&ctx.behavior, "list", &pos)?;
-        let Some(text) = finalize(&text, COMMENT_MAX_CHARS, self.max_mentions) else {
-            skip(ctx, "empty_text", n);
-            return Ok(None);
-        };
         Ok(Some((post_id, n.comment_id.clone(), text)))
     }
 

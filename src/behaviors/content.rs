@@ -36,9 +36,16 @@ pub struct LlmSource {
     /// Used when the model fails or is out of budget; none means skip this one.
     #[serde(default)]
     pub fallback: Option<String>,
-    /// Outputs containing any of these are dropped.
+    /// Outputs containing any of these are dropped (compared on the final text,
+    /// normalized: look-alike letters, fullwidth forms and invisible characters do not hide a word).
     #[serde(default)]
     pub banned_words: Vec<String>,
+    /// Links in the model's text: `deny` (the default: outputs with a link are dropped) or `allow`.
+    #[serde(default)]
+    pub links: crate::llm::guard::Links,
+    /// With `links: deny`, links to these domains (and their subdomains) are still allowed.
+    #[serde(default)]
+    pub allow_domains: Vec<String>,
 }
 
 fn default_profile() -> String {

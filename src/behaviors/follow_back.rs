@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::content::{finalize, Content, ListPosition};
+use super::content::{Content, ListPosition};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
@@ -133,14 +133,12 @@ impl Spec {
             None => {
                 let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
                 let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
-                let Some(t) = ctx.write(dm, &vars, &mut pos, crate::store::now_ms() as u64).await.map_err(BehaviorError::Other)? else {
+                let seed = crate::store::now_ms() as u64;
+                let Some(t) = ctx.write(dm, &vars, &mut pos, seed, MESSAGE_MAX_CHARS, 1).await.map_err(BehaviorError::Other)? else {
                     return Ok(());
                 };
                 store.put(&ctx.behavior, "dm_list", &pos)?;
-                match finalize(&t, MESSAGE_MAX_CHARS, 1) {
-                    Some(t) => t,
-                    None => return Ok(()),
-                }
+                t
             }
         };
         let session = ctx.session().clone();

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::content::{finalize, Content, ListPosition};
+use super::content::{Content, ListPosition};
 use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
@@ -194,15 +194,15 @@ impl Spec {
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
-        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter).await.map_err(BehaviorError::Other)?;
+        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter, PROMPT_MAX_CHARS, 0).await.map_err(BehaviorError::Other)?;
         store.put(&ctx.behavior, "prompt_list", &pos)?;
-        let Some(prompt) = prompt.and_then(|p| finalize(&p, PROMPT_MAX_CHARS, 0)) else { return Ok(None) };
+        let Some(prompt) = prompt else { return Ok(None) };
         let caption = match &self.caption {
             Some(c) => {
                 let mut pos: ListPosition = store.get(&ctx.behavior, "caption_list")?.unwrap_or_default();
-                let t = ctx.write(c, &vars, &mut pos, counter).await.map_err(BehaviorError::Other)?;
+                let t = ctx.write(c, &vars, &mut pos, counter, POST_MAX_CHARS, 3).await.map_err(BehaviorError::Other)?;
                 store.put(&ctx.behavior, "caption_list", &pos)?;
-                t.and_then(|t| finalize(&t, POST_MAX_CHARS, 3))
+                t
             }
             None => None,
         };

@@ -84,7 +84,11 @@ impl Spec {
             "behavior": ctx.behavior,
         });
         let seed = crate::store::now_ms() as u64 ^ counter;
-        let Some(text) = ctx.write(&self.content, &vars, &mut pos, seed).await.map_err(BehaviorError::Other)? else { return Ok(None) };
+        let Some(text) =
+            ctx.write(&self.content, &vars, &mut pos, seed, POST_MAX_CHARS, self.max_mentions).await.map_err(BehaviorError::Other)?
+        else {
+            return Ok(None);
+        };
         store.put(&ctx.behavior, "list", &pos)?;
         store.put(&ctx.behavior, "counter", &counter)?;
         let mut text = text.trim().to_string();

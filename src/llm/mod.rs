@@ -138,7 +138,7 @@ pub fn reject_reason(text: &str, banned: &[String], secrets: &[SecretString]) ->
     if REFUSALS.iter().any(|r| lower.starts_with(r)) {
         return Some("refusal");
     }
-    if banned.iter().any(|b| !b.is_empty() && lower.contains(&b.to_lowercase())) {
+    if guard::banned_word(t, banned).is_some() {
         return Some("banned word");
     }
     if secrets.iter().any(|s| s.expose_secret().len() >= 6 && t.contains(s.expose_secret())) {
@@ -164,6 +164,16 @@ impl Llm {
             profiles.insert(name.clone(), Profile { cfg: cfg.clone(), client: Client::with_config(oc) });
         }
         Ok(Llm { profiles, secrets: secrets.into(), spent: Mutex::new(HashMap::new()), by_behavior: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// Why the final text of a model answer (after every transformation) must
+    /// not be published, if it must not: a banned word, a refused link, a secret.
+    pub fn final_check(&self, text: &str, source: &crate::behaviors::content::LlmSource) -> Option<String> {
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = reject_reason(text, &source.banned_words, &secrets) {
+            return Some(why.to_string());
+        }
+        guard::refused_link(text, source.links, &source.allow_domains).map(|l| format!("link not allowed: {l}"))
     }
 
     /// One more string outputs must never contain (an identity's client secret).
@@ -257,6 +267,8 @@ impl Llm {
         }
     }
 }
+
+pub mod guard;
 
 #[cfg(test)]
 mod tests {

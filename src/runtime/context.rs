@@ -167,12 +167,23 @@ impl Ctx {
         }
     }
 
-    /// Produces a behavior's text from its source: fixed, template, list, or
-    /// the language model (falling back to the configured template, or to
+    /// Produces a behavior's final text from its source: fixed, template, list,
+    /// or the language model (falling back to the configured template, or to
     /// nothing, when the model fails, is out of budget or answers unusably).
-    pub async fn write(&self, content: &Content, vars: &Value, pos: &mut ListPosition, seed: u64) -> Result<Option<String>, String> {
+    /// The text is finalized here (trimmed, at most `max_chars`, at most
+    /// `max_mentions` @mentions) and model text is checked in that final form.
+    pub async fn write(
+        &self,
+        content: &Content,
+        vars: &Value,
+        pos: &mut ListPosition,
+        seed: u64,
+        max_chars: usize,
+        max_mentions: usize,
+    ) -> Result<Option<String>, String> {
+        let finalize = |t: String| crate::behaviors::content::finalize(&t, max_chars, max_mentions);
         let Some(l) = &content.llm else {
-            return content.produce(vars, pos, seed).map(Some);
+            return content.produce(vars, pos, seed).map(finalize);
         };
         let Some(llm) = &self.identity.llm else { return Err("no LLM profiles are configured".into()) };
         let mut v = vars.clone();
@@ -189,16 +200,20 @@ impl Ctx {
         }
         let system = render(l.system.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?;
         let user = render(&l.prompt, &v)?;
-        match llm.complete(&self.identity.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await {
-            Ok(text) => Ok(Some(text)),
-            Err(e) => {
-                tracing::warn!(error = %e, "LLM text unavailable; using the fallback");
-                self.identity.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
-                match &l.fallback {
-                    Some(f) => render(f, vars).map(Some),
-                    None => Ok(None),
-                }
-            }
+        let answer = llm.complete(&self.identity.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
+        let why = match answer.map(finalize) {
+            Ok(Some(text)) => match llm.final_check(&text, l) {
+                None => return Ok(Some(text)),
+                Some(why) => why,
+            },
+            Ok(None) => "empty once finalized".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(reason = %why, "LLM text unusable; using the fallback");
+        self.identity.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
+        match &l.fallback {
+            Some(f) => render(f, vars).map(finalize),
+            None => Ok(None),
         }
     }
 

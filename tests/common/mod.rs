@@ -135,3 +135,32 @@ pub async fn exited(child: &mut std::process::Child, limit: Duration) -> std::pr
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The sum of every sample of `family` on a daemon's `/metrics` whose labels contain each of `labels`
+/// (0 when the endpoint does not answer yet).
+pub async fn metric(port: u16, family: &str, labels: &[&str]) -> u64 {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await else { return 0 };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// Polls an async condition until it is true or `limit` passes.
+pub async fn eventually_async<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f().await
+}
