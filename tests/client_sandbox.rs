@@ -24,9 +24,12 @@ async fn social_endpoints_notifications_and_counters() {
     bob.like(&post.id).await.unwrap();
     let c = bob.comment(&post.id, &NewComment { content: "nice".into(), parent_id: None }).await.unwrap();
     alice.comment(&post.id, &NewComment { content: "thanks".into(), parent_id: Some(c.id.clone()) }).await.unwrap();
-    bob.repost(&post.id).await.unwrap();
+    // The repost comes back as a post with `repostOf`, as the official SDK reads it.
+    let r = bob.repost(&post.id).await.unwrap().expect("the created repost");
+    assert_eq!(r.repost_of.as_ref().map(|p| p.id.as_str()), Some(post.id.as_str()));
     let q = bob.quote(&post.id, "quoting this").await.unwrap();
     assert!(q.is_quote);
+    assert_eq!(q.repost_of.as_ref().map(|p| p.id.as_str()), Some(post.id.as_str()));
     bob.follow("alice").await.unwrap();
     assert!(bob.is_following("alice").await.unwrap());
     bob.amplify(&post.id).await.unwrap();

@@ -39,8 +39,12 @@ async fn no_secret_in_trace_logs_or_state() {
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let logs = [out.stdout, out.stderr].concat();
-    assert!(contains(&logs, "reply done"), "the daemon worked: {}", String::from_utf8_lossy(&logs[logs.len().saturating_sub(2000)..]));
+    assert!(contains(&logs, "replied to @"), "the daemon worked: {}", String::from_utf8_lossy(&logs[logs.len().saturating_sub(2000)..]));
     assert!(!contains(&logs, &creds.1), "the client secret is not logged");
+    // Written for people (a verb, who, what) with the structured fields kept; no colour codes off a terminal.
+    assert!(contains(&logs, "followed @") && contains(&logs, "sent DM to @"), "action lines with verbs");
+    assert!(contains(&logs, "kind=\"reply\"") || contains(&logs, "kind=reply"), "structured fields kept");
+    assert!(!contains(&logs, "\x1b["), "no ANSI colour codes in a pipe");
     let tokens: Vec<String> = {
         let w = sb.app.world();
         w.tokens.keys().chain(w.refresh_tokens.keys()).cloned().collect()

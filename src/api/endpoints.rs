@@ -183,8 +183,15 @@ impl Session {
         self.write_unit(Method::DELETE, format!("/api/posts/{}/comments/{}", seg(post_id), seg(comment_id)), None).await
     }
 
-    pub async fn repost(&self, post_id: &str) -> Result<(), ApiError> {
-        self.write_unit(Method::POST, format!("/api/posts/{}/repost", seg(post_id)), None).await
+    /// The created repost, when the platform answers with it (`{"post": {..., repostOf}}`
+    /// or bare); None when it answers with a flag only (`{"reposted": true}`).
+    pub async fn repost(&self, post_id: &str) -> Result<Option<Post>, ApiError> {
+        let path = format!("/api/posts/{}/repost", seg(post_id));
+        let v = self.call(Self::req(Method::POST, path.clone(), Body::None, Auth::Required)).await?;
+        if v.get("post").is_none() && v.get("id").is_none() {
+            return Ok(None);
+        }
+        decode_one(v, "post").map(Some).map_err(|detail| ApiError::Decode { method: "POST".into(), path, detail })
     }
 
     pub async fn unrepost(&self, post_id: &str) -> Result<(), ApiError> {

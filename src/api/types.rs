@@ -7,6 +7,28 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+/// Strict decoding, for the emulator's request bodies: while on (on this
+/// thread), a closed set refuses values it does not know instead of keeping them.
+pub mod strict {
+    use std::cell::Cell;
+
+    thread_local! {
+        static STRICT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn on() -> bool {
+        STRICT.with(Cell::get)
+    }
+
+    /// Runs `f` (a synchronous decode) with strict decoding on.
+    pub fn decode<T>(f: impl FnOnce() -> T) -> T {
+        STRICT.with(|s| s.set(true));
+        let out = f();
+        STRICT.with(|s| s.set(false));
+        out
+    }
+}
+
 /// Declares a closed set of wire strings with a catch-all `Other` variant.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
@@ -63,7 +85,14 @@ macro_rules! wire_enum {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                Ok($name::from(s.as_str()))
+                match $name::from(s.as_str()) {
+                    $name::Other(v) if strict::on() => Err(serde::de::Error::custom(format!(
+                        "unknown {} {v:?}; expected one of {}",
+                        stringify!($name),
+                        [$($wire),+].join(", ")
+                    ))),
+                    known => Ok(known),
+                }
             }
         }
     };

@@ -138,7 +138,7 @@ impl Spec {
             .once(
                 &key,
                 "reply",
-                json!({"postId": post_id, "parentId": parent_id, "content": content}),
+                json!({"postId": post_id, "parentId": parent_id, "content": content, "author": n.actor.as_ref().map(|a| a.handle.as_str())}),
                 || async move { session.comment(&pid, &body).await.map(|c| Some(c.id)) },
                 |d| async move {
                     let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;

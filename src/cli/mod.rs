@@ -190,6 +190,9 @@ pub struct SandboxArgs {
     /// Keep the sandbox's world in this directory across restarts.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Accept webhook URLs on loopback and private addresses (a daemon on this machine).
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
 }
 
 impl SandboxArgs {
@@ -210,13 +213,17 @@ impl SandboxArgs {
             generation_duration: self.generation_duration,
             generation_fail_rate: self.generation_fail_rate,
             state_dir: self.state.clone(),
+            allow_private_webhooks: self.allow_private_webhooks,
         }
     }
 }
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, and never with NO_COLOR set (files and journald get plain text).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     if json {
         let _ = b.json().with_current_span(true).try_init();
     } else {

@@ -146,10 +146,12 @@ impl Ctx {
             self.identity.metrics.action(&labels, "dry_run");
             return Ok(Outcome::DryRun);
         }
+        let line_detail = detail.clone();
         store.intend(&self.behavior, key, ActionRecord { detail, ..record(ActionState::Intent, None) }).await?;
         match send().await {
             Ok(result) => {
-                tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{kind} done");
+                let line = super::say::done(kind, &line_detail, result.as_deref());
+                tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{line}");
                 store.finish(&self.behavior, key, record(ActionState::Done, result.clone()))?;
                 self.identity.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))

@@ -10,6 +10,7 @@ pub mod control;
 pub mod http;
 pub mod metrics;
 pub mod poller;
+pub mod say;
 pub mod supervisor;
 pub mod systemd;
 pub mod tls;
@@ -66,6 +67,8 @@ async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandl
         community_interval: o.community_interval,
         generation_duration: o.generation_duration,
         state_dir: Some(state_dir.join("sandbox")),
+        // The daemon's own receiver listens on this machine.
+        allow_private_webhooks: true,
         ..SandboxConfig::default()
     };
     let sb = sandbox::start(cfg).await.map_err(|e| RuntimeError::Sandbox(e.to_string()))?;

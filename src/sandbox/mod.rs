@@ -26,6 +26,7 @@
 pub mod community;
 pub mod llm;
 pub mod routes;
+pub mod validate;
 pub mod webhooks;
 pub mod world;
 
@@ -65,6 +66,9 @@ pub struct SandboxConfig {
     pub generation_duration: Duration,
     pub generation_fail_rate: f64,
     pub state_dir: Option<PathBuf>,
+    /// Deliver webhooks to loopback and private addresses (a daemon on this
+    /// machine); off by default, so no agent can aim deliveries at local services.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for SandboxConfig {
@@ -81,6 +85,7 @@ impl Default for SandboxConfig {
             generation_duration: Duration::from_secs(3),
             generation_fail_rate: 0.0,
             state_dir: None,
+            allow_private_webhooks: false,
         }
     }
 }
@@ -131,6 +136,11 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl App {
+    /// Rate-limit windows held (bounded: see [`MAX_WINDOWS`]).
+    pub fn rate_windows(&self) -> usize {
+        lock(&self.windows).len()
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
     }
@@ -198,6 +208,9 @@ fn save_state(app: &App) {
     }
 }
 
+/// The largest JSON body any endpoint takes (uploads have their own limits).
+pub const BODY_MAX_BYTES: usize = 256 * 1024;
+
 /// Starts a sandbox on `cfg.addr` (port 0 picks a free port).
 pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
     let mut world = World::new(cfg.seed);
@@ -228,7 +241,10 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
     tokio::spawn(community::run(app.clone(), shutdown.clone()));
     tokio::spawn(ticker(app.clone(), shutdown.clone()));
 
-    let router = routes::router(app.clone()).route_layer(axum::middleware::from_fn_with_state(app.clone(), gate)).with_state(app.clone());
+    let router = routes::router(app.clone())
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
+        .with_state(app.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let svc = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -295,27 +311,32 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
                 let w = app.world();
                 bearer(&req).and_then(|t| w.agent_by_token(t)).map(str::to_string)
             };
-            let (req, key) = match (key, class) {
-                (Some(k), _) => (req, k),
-                (None, Class::Auth) => auth_key(&app, req, peer).await,
-                (None, _) => (req, format!("ip:{}", peer.ip())),
+            let keyed = match (key, class) {
+                (Some(k), _) => Ok((req, k)),
+                (None, Class::Auth) => auth_key(&app, req, peer, &route).await,
+                (None, _) => Ok((req, format!("ip:{}", peer.ip()))),
             };
-            match admit(&app, &key, class) {
-                Err(reset_s) => {
+            let admitted = keyed.map(|(req, key)| (req, admit(&app, &key, class)));
+            match admitted {
+                Err(refusal) => refusal.into_response(),
+                Ok((_, Err(reset_s))) => {
                     lock(&app.stats).rate_limited += 1;
                     let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"error": "rate_limited", "message": format!("too many {} requests; try again after the reset", class.name()), "retry_after": reset_s.saturating_sub(world::now_ms() as u64 / 1000)}))).into_response();
                     set_limit_headers(&mut r, app.cfg.rate_limits.map(|b| limit_of(&b, class)), 0, reset_s);
                     r
                 }
-                Ok(Some((limit, remaining, reset))) => {
+                Ok((req, Ok(Some((limit, remaining, reset))))) => {
                     let mut r = next.run(req).await;
                     set_limit_headers(&mut r, Some(limit), remaining, reset);
                     r
                 }
-                Ok(None) => next.run(req).await,
+                Ok((req, Ok(None))) => next.run(req).await,
             }
         }
     };
+    if platform {
+        resp = platform_error_shape(resp).await;
+    }
     if platform && resp.status() != StatusCode::TOO_MANY_REQUESTS && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
         let drop_rate = lock(&app.faults).drop_rate;
         if app.roll(drop_rate) {
@@ -334,23 +355,50 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
     resp
 }
 
-/// Auth requests are limited per client (by `client_id` or refresh token), registrations per address.
-async fn auth_key(app: &App, req: Request, peer: SocketAddr) -> (Request, String) {
+/// Rejections produced by the framework (a body over its limit, a malformed
+/// query) come as plain text: answer them in the platform's JSON error shape.
+async fn platform_error_shape(resp: Response) -> Response {
+    let s = resp.status();
+    let json = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !(s.is_client_error() || s.is_server_error()) || json {
+        return resp;
+    }
+    let code = match s.as_u16() {
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        405 => "method_not_allowed",
+        404 => "not_found",
+        422 | 400 => "invalid_request",
+        _ => "error",
+    };
+    let text = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    Refusal(s.as_u16(), code, if message.is_empty() { s.to_string() } else { message }).into_response()
+}
+
+/// The largest auth body (a token request or a registration).
+const AUTH_BODY_MAX_BYTES: usize = 64 * 1024;
+
+/// Auth requests are limited per agent (known `client_id` or refresh token);
+/// registrations, and anything naming no known client, per address: so no
+/// field of the body can open a budget (or a rate-limit window) of its own.
+async fn auth_key(app: &App, req: Request, peer: SocketAddr, route: &str) -> Result<(Request, String), Refusal> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let key = if let Some(c) = v.get("client_id").and_then(|c| c.as_str()) {
-        format!("client:{c}")
-    } else if let Some(rt) = v.get("refresh_token").and_then(|c| c.as_str()) {
-        app.world().refresh_tokens.get(rt).map(|t| t.agent.clone()).unwrap_or_else(|| format!("ip:{}", peer.ip()))
+    let bytes = axum::body::to_bytes(body, AUTH_BODY_MAX_BYTES)
+        .await
+        .map_err(|_| Refusal(413, "payload_too_large", format!("auth bodies are at most {AUTH_BODY_MAX_BYTES} bytes")))?;
+    let by_address = format!("ip:{}", peer.ip());
+    let key = if route == "/api/auth/register" {
+        by_address
     } else {
-        format!("ip:{}", peer.ip())
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let w = app.world();
+        let by_client = v.get("client_id").and_then(|c| c.as_str()).and_then(|c| w.clients.get(c)).cloned();
+        let by_refresh =
+            || v.get("refresh_token").and_then(|c| c.as_str()).and_then(|rt| w.refresh_tokens.get(rt)).map(|t| t.agent.clone());
+        by_client.or_else(by_refresh).unwrap_or(by_address)
     };
-    let key = match app.world().clients.get(key.trim_start_matches("client:")) {
-        Some(agent) => agent.clone(),
-        None => key,
-    };
-    (Request::from_parts(parts, Body::from(bytes)), key)
+    Ok((Request::from_parts(parts, Body::from(bytes)), key))
 }
 
 fn limit_of(b: &Budgets, c: Class) -> u32 {
@@ -360,6 +408,10 @@ fn limit_of(b: &Budgets, c: Class) -> u32 {
         Class::Auth => b.auth_per_minute,
     }
 }
+
+/// Rate-limit windows kept before expired ones are dropped (keys are agents
+/// and addresses, never a value a request body chooses).
+const MAX_WINDOWS: usize = 4096;
 
 /// Fixed one-minute windows per identity and class. Ok(limit, remaining, reset) or Err(reset).
 fn admit(app: &App, key: &str, class: Class) -> Result<Option<(u32, u32, u64)>, u64> {
@@ -373,6 +425,9 @@ fn admit(app: &App, key: &str, class: Class) -> Result<Option<(u32, u32, u64)>, 
     let now = world::now_ms();
     let window = app.cfg.rate_window.as_millis().max(1) as i64;
     let mut windows = lock(&app.windows);
+    if windows.len() >= MAX_WINDOWS {
+        windows.retain(|_, w| now - w.0 < window);
+    }
     let w = windows.entry((key.to_string(), class)).or_insert((now, 0));
     if now - w.0 >= window {
         *w = (now, 0);

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::Rng;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -63,10 +62,7 @@ fn no_content() -> R {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn parse<T: DeserializeOwned>(b: &Bytes) -> Result<T, Refusal> {
-    let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) { b"{}" } else { b };
-    serde_json::from_slice(b).map_err(|e| bad("invalid_body", format!("request body: {e}")))
-}
+use super::validate::{self, parse};
 
 fn limit(q: &HashMap<String, String>) -> Result<usize, Refusal> {
     match q.get("limit") {
@@ -80,6 +76,29 @@ fn limit(q: &HashMap<String, String>) -> Result<usize, Refusal> {
 
 fn cursor(q: &HashMap<String, String>) -> Option<&str> {
     q.get("cursor").map(String::as_str).filter(|c| !c.is_empty())
+}
+
+/// A keyset cursor (`c_<n>`, what [`World::page`] hands out); a malformed one is a 400.
+fn keyset_cursor(q: &HashMap<String, String>) -> Result<Option<&str>, Refusal> {
+    match cursor(q) {
+        Some(c) if !c.starts_with("c_") || super::world::seq_of(c).is_none() => Err(bad("invalid_cursor", format!("bad cursor {c:?}"))),
+        c => Ok(c),
+    }
+}
+
+/// An offset cursor (`<prefix><n>`); a malformed one is a 400, never a silent first page.
+fn offset_cursor(q: &HashMap<String, String>, prefix: &str) -> Result<usize, Refusal> {
+    match cursor(q) {
+        None => Ok(0),
+        Some(c) => {
+            c.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| bad("invalid_cursor", format!("bad cursor {c:?}")))
+        }
+    }
+}
+
+fn next_offset(prefix: &str, start: usize, lim: usize, len: usize) -> Option<String> {
+    let end = start.saturating_add(lim);
+    (end < len).then(|| format!("{prefix}{end}"))
 }
 
 fn list_json(key: &str, items: Vec<Value>, next: Option<String>, more: bool) -> R {
@@ -97,7 +116,7 @@ fn paged<T>(
 ) -> R {
     let lim = limit(q)?;
     let filtered: std::collections::BTreeMap<&u64, &T> = map.iter().filter(|(_, v)| filter(v)).collect();
-    let (items, next, more) = World::page(filtered.iter().map(|(k, v)| (*k, *v)), cursor(q), lim);
+    let (items, next, more) = World::page(filtered.iter().map(|(k, v)| (*k, *v)), keyset_cursor(q)?, lim);
     list_json(key, items.into_iter().map(|t| render(w, t)).collect(), next, more)
 }
 
@@ -123,7 +142,7 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/feed", get(feed))
         .route("/api/agents", get(list_agents))
         .route("/api/agents/me", get(me).patch(update_me))
-        .route("/api/agents/me/avatar", post(upload_avatar).delete(remove_avatar))
+        .route("/api/agents/me/avatar", post(upload_avatar).layer(upload_limit(limits::AVATAR_MAX_BYTES)).delete(remove_avatar))
         .route("/api/agents/me/capabilities", get(capabilities).patch(set_capabilities).delete(clear_capabilities))
         .route("/api/agents/me/webhook", get(webhook).patch(set_webhook).delete(remove_webhook))
         .route("/api/agents/{handle}", get(agent))
@@ -157,8 +176,8 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/notifications/read", post(mark_read))
         .route("/api/analytics/overview", get(analytics_overview))
         .route("/api/analytics/posts", get(analytics_posts))
-        .route("/api/upload", post(upload_image).get(list_media).delete(delete_media))
-        .route("/api/upload/video", post(upload_video))
+        .route("/api/upload", post(upload_image).layer(upload_limit(limits::IMAGE_MAX_BYTES)).get(list_media).delete(delete_media))
+        .route("/api/upload/video", post(upload_video).layer(upload_limit(limits::VIDEO_MAX_BYTES)))
         .route("/api/settings/services", get(connected).post(connect))
         .route("/api/settings/services/{provider}", axum::routing::patch(toggle_service).delete(disconnect))
         .route("/api/settings/services/{provider}/test", post(test_service))
@@ -186,7 +205,11 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
 
 async fn register(State(app): S, body: Bytes) -> R {
     let v: Value = parse(&body)?;
-    let a: NewAgent = serde_json::from_value(v).map_err(|e| bad("invalid_body", e.to_string()))?;
+    let a: NewAgent = validate::decode(v)?;
+    validate::name(&a.name)?;
+    if let Some(u) = &a.website_url {
+        validate::url("websiteUrl", u)?;
+    }
     let mut w = app.world();
     let (rec, secret) = w.register(&a, false)?;
     created(json!({
@@ -281,15 +304,14 @@ async fn likes(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let lim = limit(&q)?;
     let mut all: Vec<(&String, &i64)> = p.likes.iter().collect();
     all.sort_by(|a, b| b.1.cmp(a.1).then(b.0.cmp(a.0)));
-    let start = cursor(&q).and_then(|c| c.strip_prefix("l_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+    let start = offset_cursor(&q, "l_")?;
     let page: Vec<Value> = all
         .iter()
         .skip(start)
         .take(lim)
         .map(|(a, t)| json!({"id": format!("like_{}_{}", p.seq, a), "likedAt": iso(**t), "agent": w.summary(a)}))
         .collect();
-    let more = start + lim < all.len();
-    list_json("likes", page, more.then(|| format!("l_{}", start + lim)), more)
+    list_json("likes", page, next_offset("l_", start, lim, all.len()), start.saturating_add(lim) < all.len())
 }
 
 async fn comments(State(app): S, Path(id): Path<String>, q: Q) -> R {
@@ -324,7 +346,13 @@ async fn repost(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
         let n = w.notify(&author, NotificationType::Repost, &me, Some(seq), None, None);
         app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
     }
-    ok(json!({ "reposted": true }))
+    // The created repost as a post with `repostOf` (what the official SDK reads), and the flag.
+    let original = w.render_post(&w.posts[&seq], Some(&me));
+    let repost = json!({
+        "id": format!("repost_{seq}_{me}"), "content": "", "agent": w.summary(&me), "isQuote": false,
+        "createdAt": iso(now_ms()), "repostOf": original,
+    });
+    ok(json!({ "post": repost, "reposted": true }))
 }
 
 async fn unrepost(State(app): S, Me(me): Me, Path(id): Path<String>) -> R {
@@ -343,10 +371,10 @@ async fn reposts(State(app): S, Path(id): Path<String>, q: Q) -> R {
     let mut items: Vec<Value> =
         p.reposts.iter().map(|a| json!({"id": format!("repost_{}_{}", p.seq, a), "agent": w.summary(a), "isQuote": false})).collect();
     items.extend(w.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).map(|q| val(w.render_post(q, None))));
-    let start = cursor(&q).and_then(|c| c.strip_prefix("r_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
-    let more = start + lim < items.len();
+    let start = offset_cursor(&q, "r_")?;
+    let (next, more) = (next_offset("r_", start, lim, items.len()), start.saturating_add(lim) < items.len());
     let page = items.into_iter().skip(start).take(lim).collect();
-    list_json("reposts", page, more.then(|| format!("r_{}", start + lim)), more)
+    list_json("reposts", page, next, more)
 }
 
 async fn quote(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
@@ -433,12 +461,15 @@ async fn update_me(State(app): S, Me(me): Me, body: Bytes) -> R {
     if let Some(b) = &u.bio {
         limits::check_text("bio", b, limits::BIO_MAX_CHARS, true).map_err(|e| bad("invalid_bio", e.to_string()))?;
     }
+    if let Some(n) = &u.name {
+        validate::name(n)?;
+    }
+    if let Some(url) = &u.website_url {
+        validate::url("websiteUrl", url)?;
+    }
     let mut w = app.world();
     let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if let Some(n) = u.name {
-        if n.trim().is_empty() {
-            return Err(bad("invalid_name", "name must not be empty"));
-        }
         a.name = n;
     }
     if u.bio.is_some() {
@@ -453,15 +484,28 @@ async fn update_me(State(app): S, Me(me): Me, body: Bytes) -> R {
     ok(json!({ "agent": w.profile(&me)? }))
 }
 
+/// The body limit of an upload route: the file's limit plus room for the multipart framing.
+fn upload_limit(file_max: usize) -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(file_max + 64 * 1024)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> Refusal {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal(413, "payload_too_large", "the upload is larger than this endpoint takes".into())
+    } else {
+        bad("invalid_multipart", e.body_text())
+    }
+}
+
 /// Reads the `file` part of a multipart upload: (content type, bytes, other fields).
 async fn read_upload(mut m: Multipart) -> Result<(String, Vec<u8>, HashMap<String, String>), Refusal> {
     let mut file = None;
     let mut fields = HashMap::new();
-    while let Some(field) = m.next_field().await.map_err(|e| bad("invalid_multipart", e.to_string()))? {
+    while let Some(field) = m.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
             let ct = field.content_type().unwrap_or("application/octet-stream").to_string();
-            let data = field.bytes().await.map_err(|e| bad("invalid_multipart", e.to_string()))?;
+            let data = field.bytes().await.map_err(multipart_error)?;
             file = Some((ct, data.to_vec()));
         } else {
             fields.insert(name, field.text().await.unwrap_or_default());
@@ -558,8 +602,9 @@ async fn set_webhook(State(app): S, Me(me): Me, body: Bytes) -> R {
     let secret = u.regenerate_secret.then(|| format!("whsec_{:032x}", w.rng.random::<u128>()));
     let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if let Some(url) = &u.webhook_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(bad("invalid_url", "webhookUrl must be an http(s) URL"));
+        validate::url("webhookUrl", url)?;
+        if !app.cfg.allow_private_webhooks && validate::private_host(url) {
+            return Err(bad("invalid_url", "webhookUrl must not point at a loopback or private address"));
         }
         a.webhook_url = Some(url.clone());
     }
@@ -667,7 +712,7 @@ async fn xp(State(app): S, Path(handle): Path<String>, q: Q) -> R {
     let lim = limit(&q)?;
     let id = a.id.clone();
     let mine: std::collections::BTreeMap<&u64, _> = w.xp.iter().filter(|(_, x)| x.agent == id).collect();
-    let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), cursor(&q), lim);
+    let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), keyset_cursor(&q)?, lim);
     let history: Vec<Value> = items
         .into_iter()
         .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
@@ -848,7 +893,8 @@ async fn search(State(app): S, q: Q) -> R {
             .collect();
     }
     if matches!(kind, "all" | "posts") {
-        let (items, next, more) = World::page(w.posts.iter().filter(|(_, p)| p.content.to_lowercase().contains(&term)), cursor(&q), lim);
+        let (items, next, more) =
+            World::page(w.posts.iter().filter(|(_, p)| p.content.to_lowercase().contains(&term)), keyset_cursor(&q)?, lim);
         out.posts = items.into_iter().map(|p| w.render_post(p, None)).collect();
         out.next_cursor = next;
         out.has_more = more;
@@ -943,10 +989,10 @@ async fn services(State(app): S, q: Q) -> R {
     if desc {
         list.reverse();
     }
-    let start = cursor(&q).and_then(|c| c.strip_prefix("s_")).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
-    let more = start + lim < list.len();
+    let start = offset_cursor(&q, "s_")?;
+    let (next, more) = (next_offset("s_", start, lim, list.len()), start.saturating_add(lim) < list.len());
     let page = list.into_iter().skip(start).take(lim).map(val).collect();
-    list_json("services", page, more.then(|| format!("s_{}", start + lim)), more)
+    list_json("services", page, next, more)
 }
 
 async fn service(State(app): S, Path(id): Path<String>) -> R {
@@ -957,9 +1003,7 @@ async fn service(State(app): S, Path(id): Path<String>) -> R {
 
 async fn create_service(State(app): S, Me(me): Me, body: Bytes) -> R {
     let s: NewService = parse(&body)?;
-    limits::check_text("title", &s.title, 200, false).map_err(|e| bad("invalid_title", e.to_string()))?;
-    limits::check_text("description", &s.description, limits::ORDER_MESSAGE_MAX_CHARS, false)
-        .map_err(|e| bad("invalid_description", e.to_string()))?;
+    validate::service(Some(&s.title), Some(&s.description))?;
     if s.delivery_days == 0 {
         return Err(bad("invalid_delivery_days", "deliveryDays must be at least 1"));
     }
@@ -971,6 +1015,7 @@ async fn create_service(State(app): S, Me(me): Me, body: Bytes) -> R {
 
 async fn update_service(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
     let u: ServiceUpdate = parse(&body)?;
+    validate::service(u.title.as_deref(), u.description.as_deref())?;
     let mut w = app.world();
     let seq = service_seq(&w, &id)?;
     let s = w.services.get_mut(&seq).ok_or_else(|| not_found("service"))?;
@@ -1185,6 +1230,7 @@ async fn order_messages(State(app): S, Me(me): Me, Path(id): Path<String>, q: Q)
 async fn send_order_message(State(app): S, Me(me): Me, Path(id): Path<String>, body: Bytes) -> R {
     let m: NewOrderMessage = parse(&body)?;
     limits::check_text("content", &m.content, limits::ORDER_MESSAGE_MAX_CHARS, false).map_err(|e| bad("invalid_content", e.to_string()))?;
+    validate::attachments(&m.attachments)?;
     let mut w = app.world();
     let order = order_seq(&w, &id, &me)?;
     let seq = w.next_seq();
@@ -1203,6 +1249,7 @@ async fn reviews(State(app): S, q: Q) -> R {
 
 async fn create_review(State(app): S, Me(me): Me, body: Bytes) -> R {
     let r: NewReview = parse(&body)?;
+    validate::text("content", r.content.as_deref().unwrap_or_default(), limits::ORDER_MESSAGE_MAX_CHARS)?;
     for (f, v) in [
         ("rating", Some(r.rating)),
         ("qualityRating", r.quality_rating),
@@ -1236,7 +1283,7 @@ async fn payouts(State(app): S, Me(me): Me, q: Q) -> R {
     let lim = limit(&q)?;
     let mine: std::collections::BTreeMap<u64, (u64, &super::world::PayoutRec)> =
         w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).map(|(k, p)| (*k, (*k, p))).collect();
-    let (items, next, more) = World::page(mine.iter(), cursor(&q), lim);
+    let (items, next, more) = World::page(mine.iter(), keyset_cursor(&q)?, lim);
     let total: u64 = w.payouts.values().filter(|p| p.0 == me).map(|p| p.1).sum();
     let pending: u64 = w.payouts.values().filter(|p| p.0 == me && p.2 == PayoutStatus::Pending).map(|p| p.1).sum();
     let list: Vec<Value> = items
@@ -1474,6 +1521,7 @@ async fn connect(State(app): S, Me(me): Me, body: Bytes) -> R {
         .and_then(Value::as_str)
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(|| bad("invalid_body", "apiKey is required"))?;
+    validate::text("apiKey", key, validate::API_KEY_MAX_CHARS)?;
     let mut w = app.world();
     let rec = (key.to_string(), true, now_ms());
     w.connected.entry(me.clone()).or_default().insert(p.to_string(), rec.clone());
@@ -1711,6 +1759,7 @@ async fn comment_byte(State(app): S, Me(me): Me, Path(id): Path<String>, body: B
 
 async fn report(State(app): S, Me(me): Me, body: Bytes) -> R {
     let r: NewReport = parse(&body)?;
+    validate::text("description", r.description.as_deref().unwrap_or_default(), limits::ORDER_MESSAGE_MAX_CHARS)?;
     if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
         return Err(bad("invalid_report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId"));
     }

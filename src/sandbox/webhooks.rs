@@ -54,7 +54,8 @@ pub fn test_delivery(w: &World, agent: &str) -> Option<Delivery> {
 
 /// Sends deliveries, retrying non-2xx answers 3 times (1 s, 2 s, 4 s).
 pub async fn worker(app: Arc<App>, mut rx: UnboundedReceiver<Delivery>, stop: CancellationToken) {
-    let http = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    // No redirects: a public URL must not bounce a delivery to a local address.
+    let http = match reqwest::Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build() {
         Ok(c) => c,
         Err(e) => return tracing::error!(error = %e, "webhook client not built; deliveries disabled"),
     };
@@ -63,6 +64,10 @@ pub async fn worker(app: Arc<App>, mut rx: UnboundedReceiver<Delivery>, stop: Ca
             _ = stop.cancelled() => return,
             d = rx.recv() => match d { Some(d) => d, None => return },
         };
+        if !app.cfg.allow_private_webhooks && super::validate::private_host(&d.url) {
+            lock(&app.stats).webhook_failures += 1;
+            continue;
+        }
         let app = app.clone();
         let http = http.clone();
         tokio::spawn(async move {

@@ -14,6 +14,7 @@ pub fn quiet_config() -> SandboxConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         rate_limits: None,
         generation_duration: Duration::from_millis(300),
+        allow_private_webhooks: true,
         ..SandboxConfig::default()
     }
 }

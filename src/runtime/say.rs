@@ -1,0 +1,59 @@
+//! Action lines for people reading the log (journalctl, a terminal): a verb,
+//! who, what, and the text sent, e.g. `replied to @cleo on post_7: "Thanks…"`.
+//! The structured fields (key, kind, result) stay on the same event.
+
+use serde_json::Value;
+
+/// At most this many characters of a text are quoted.
+const QUOTE_CHARS: usize = 80;
+
+fn quoted(detail: &Value, k: &str) -> String {
+    let t = detail.get(k).and_then(Value::as_str).unwrap_or_default().replace('\n', " ");
+    let cut: String = t.chars().take(QUOTE_CHARS).collect();
+    let more = if t.chars().count() > QUOTE_CHARS { "…" } else { "" };
+    format!("\"{cut}{more}\"")
+}
+
+fn field<'a>(detail: &'a Value, k: &str) -> &'a str {
+    detail.get(k).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// The line for a side effect of `kind` that was sent, with what it sent and what the platform answered.
+pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
+    let id = result.unwrap_or("?");
+    match kind {
+        "reply" => match detail.get("author").and_then(Value::as_str) {
+            Some(a) => format!("replied to @{a} on {}: {}", field(detail, "postId"), quoted(detail, "content")),
+            None => format!("replied on {}: {}", field(detail, "postId"), quoted(detail, "content")),
+        },
+        "post" => format!("posted {id}: {}", quoted(detail, "content")),
+        "follow" => format!("followed @{}", field(detail, "handle")),
+        "unfollow" => format!("unfollowed @{}", field(detail, "handle")),
+        "dm" => format!("sent DM to @{}: {}", field(detail, "handle"), quoted(detail, "content")),
+        "generate" => format!("started generation {id}: {}", quoted(detail, "prompt")),
+        "retry_generation" => format!("retried generation {}", field(detail, "job")),
+        "like" => format!("liked {}", field(detail, "postId")),
+        "amplify" => format!("amplified {}", field(detail, "postId")),
+        "repost" => format!("reposted {}", field(detail, "postId")),
+        "quote" => format!("quoted {}: {}", field(detail, "postId"), quoted(detail, "content")),
+        "comment" => format!("commented on {}: {}", field(detail, "postId"), quoted(detail, "content")),
+        other => format!("{other} done"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lines_read_as_sentences() {
+        assert_eq!(
+            done("reply", &json!({"author": "cleo", "postId": "post_7", "content": "Thanks @cleo!"}), Some("cmt_9")),
+            "replied to @cleo on post_7: \"Thanks @cleo!\""
+        );
+        assert_eq!(done("follow", &json!({"handle": "dmitri"}), None), "followed @dmitri");
+        assert_eq!(done("post", &json!({"content": "x".repeat(100)}), Some("post_42")), format!("posted post_42: \"{}…\"", "x".repeat(80)));
+        assert_eq!(done("dm", &json!({"handle": "ada", "content": "Welcome"}), None), "sent DM to @ada: \"Welcome\"");
+    }
+}
