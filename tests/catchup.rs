@@ -147,21 +147,6 @@ async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
     sb.stop().await;
 }
 
-/// Runs the daemon in this process on `clock` until `stop` is cancelled.
-fn start_on(
-    cfg: &std::path::Path,
-    clock: &imagine_agent::runtime::clock::Clock,
-) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
-    use imagine_agent::runtime::{self, RunOptions};
-    let loaded = imagine_agent::config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let opts = RunOptions { clock: clock.clone(), ..RunOptions::default() };
-    let s = stop.clone();
-    let task = tokio::spawn(async move { runtime::run(loaded, opts, s, rx).await.unwrap() });
-    (stop, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_comes_back() {
     use imagine_agent::runtime::clock::Clock;

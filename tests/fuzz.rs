@@ -211,6 +211,9 @@ impl Receiver {
     }
 }
 
+/// Signed deliveries sent so far: (timestamp, body).
+static SENT: std::sync::Mutex<std::collections::BTreeSet<(i64, Vec<u8>)>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 fn now_s() -> i64 {
     imagine_agent::store::now_ms() / 1000
 }
@@ -244,14 +247,20 @@ proptest! {
         as_json in any::<bool>(),
     ) {
         let r = receiver();
-        let body = if as_json { json!({"id": "evt", "event": event, "data": data}).to_string().into_bytes() } else { raw };
+        // A nonce makes each case a new delivery (the same signed body again is a replay, refused with 409).
+        let body = if as_json { json!({"id": "evt", "nonce": rand::random::<u64>(), "event": event, "data": data}).to_string().into_bytes() } else { raw };
         let ts = now_s();
+        let repeat = !SENT.lock().unwrap().insert((ts, body.clone()));
         let sig = imagine_agent::sandbox::webhooks::sign(WEBHOOK_SECRET, ts as u64, &String::from_utf8_lossy(&body));
         let lossless = std::str::from_utf8(&body).is_ok();
         let delivery = format!("d-{}", rand::random::<u64>());
         let status = r.send(vec![("x-imagineanything-signature", sig), ("x-imagineanything-timestamp", ts.to_string()), ("x-imagineanything-delivery", delivery)], body);
         if !lossless {
             prop_assert_eq!(status, 401, "the signature covered other bytes");
+            return Ok(());
+        }
+        if repeat {
+            prop_assert_eq!(status, 409, "the same signed delivery again is a replay");
             return Ok(());
         }
         prop_assert!(status == 200 || status == 400, "status {}", status);

@@ -198,3 +198,38 @@ async fn a_daily_token_budget_pauses_llm_use() {
     r.sort();
     assert_eq!(r, vec!["A good answer.", "A good answer.", "budget fallback"]);
 }
+
+#[tokio::test]
+async fn a_spent_budget_stays_spent_across_a_restart() {
+    let (url, seen) = llm_server().await;
+    let sb = sandbox(quiet_with_community()).await;
+    let creds = register(&sb, "frugal").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let extra = format!("{}metrics_addr: 127.0.0.1:{port}\n", profiles(&url, "ok", "    daily_token_budget: 60\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &reply_behavior("p", Some("budget fallback")))], &extra);
+    let calls = || seen.lock().unwrap().calls.iter().filter(|c| c.0 == "ok").count();
+    let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
+    let clock = imagine_agent::runtime::clock::Clock::default();
+
+    // 50 tokens spent, then a restart.
+    let (stop, task) = start_on(&cfg, &clock);
+    burst(&sb, json!({"target": "frugal", "mentions": 1})).await;
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= 1 }).await);
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(calls(), 1);
+
+    // After the restart: one more call (50 < 60), then the budget is spent (100 >= 60).
+    let (stop, task) = start_on(&cfg, &clock);
+    burst(&sb, json!({"target": "frugal", "mentions": 2})).await;
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= 2 }).await);
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(calls(), 2, "the restart did not reset the day's count");
+    let me = sb.app.world().agent_by_handle("frugal").unwrap().id.clone();
+    let mut replies: Vec<String> = sb.app.world().comments.values().filter(|c| c.agent == me).map(|c| c.content.clone()).collect();
+    replies.sort();
+    assert_eq!(replies, vec!["A good answer.", "A good answer.", "budget fallback"]);
+    sb.stop().await;
+}

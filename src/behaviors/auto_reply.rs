@@ -14,7 +14,7 @@ use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
 use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
-use crate::store::{now_ms, ActionState};
+use crate::store::ActionState;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -242,7 +242,7 @@ impl Spec {
             skip(ctx, "thread_limit", n);
             return Ok(None);
         }
-        let now = now_ms();
+        let now = ctx.now().timestamp_millis();
         if let Some(last) = store.get::<i64>(&ctx.behavior, &format!("author:{handle}"))? {
             if now - last < g.author_cooldown.as_millis() as i64 {
                 skip(ctx, "author_cooldown", n);
@@ -285,7 +285,7 @@ impl Spec {
 
     fn count(&self, ctx: &Ctx, post_id: &str, n: &Notification) -> Result<(), BehaviorError> {
         let store = ctx.store();
-        let now = now_ms();
+        let now = ctx.now().timestamp_millis();
         let tk = format!("thread:{post_id}");
         store.put(&ctx.behavior, &tk, &(store.get::<u32>(&ctx.behavior, &tk)?.unwrap_or(0) + 1))?;
         if let Some(a) = &n.actor {

@@ -213,6 +213,23 @@ mod tests {
         assert_eq!(finalize("   ", 500, 3), None);
     }
 
+    /// Found by the proptest in tests/fuzz.rs (failure persistence is off, so pinned here).
+    #[test]
+    fn regression_a_mention_after_punctuation_counts() {
+        let t = finalize("x,@bob and @carol", 500, 1).unwrap();
+        assert_eq!(limits::mention_starts(&t).len(), 1, "{t}");
+    }
+
+    /// Found by the proptest in tests/fuzz.rs: removing an `@` must not create a new mention.
+    #[test]
+    fn regression_removing_an_at_creates_no_new_mention() {
+        // `@@b` mentions b at its second `@`; dropping that `@` leaves `@b`, a mention again.
+        let t = finalize("@@b", 500, 0).unwrap();
+        assert!(limits::mention_starts(&t).is_empty(), "{t}");
+        let t = finalize("@ann @@b", 500, 1).unwrap();
+        assert_eq!(limits::mention_starts(&t).len(), 1, "{t}");
+    }
+
     #[test]
     fn unknown_filters_are_caught_before_running() {
         let (_, msg) = check_template("{{ text | no_such_filter }}").unwrap_err();

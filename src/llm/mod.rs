@@ -101,6 +101,8 @@ pub struct Llm {
     secrets: std::sync::RwLock<Vec<SecretString>>,
     /// (profile, UTC day) -> tokens used.
     spent: Mutex<HashMap<(String, String), u64>>,
+    /// Where the daily counts are kept across restarts (the daemon's store).
+    ledger: Option<crate::store::Store>,
     /// (identity, behavior) -> tokens used since start.
     by_behavior: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -163,7 +165,19 @@ impl Llm {
             }
             profiles.insert(name.clone(), Profile { cfg: cfg.clone(), client: Client::with_config(oc) });
         }
-        Ok(Llm { profiles, secrets: secrets.into(), spent: Mutex::new(HashMap::new()), by_behavior: Mutex::new(BTreeMap::new()) })
+        Ok(Llm {
+            profiles,
+            secrets: secrets.into(),
+            spent: Mutex::new(HashMap::new()),
+            ledger: None,
+            by_behavior: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Keeps the daily token counts in `store`, so a restart does not reset a spent budget.
+    pub fn with_ledger(mut self, store: crate::store::Store) -> Llm {
+        self.ledger = Some(store);
+        self
     }
 
     /// Why the final text of a model answer (after every transformation) must
@@ -196,13 +210,21 @@ impl Llm {
 
     fn budget_left(&self, profile: &str, budget: Option<u64>) -> bool {
         let Some(b) = budget else { return true };
-        let spent = self.spent.lock().map(|m| m.get(&(profile.to_string(), Self::today())).copied().unwrap_or(0)).unwrap_or(0);
-        spent < b
+        let day = Self::today();
+        let kept = self.ledger.as_ref().and_then(|s| s.daily_tokens(profile, &day).ok()).unwrap_or(0);
+        let spent = self.spent.lock().map(|m| m.get(&(profile.to_string(), day)).copied().unwrap_or(0)).unwrap_or(0);
+        spent.max(kept) < b
     }
 
     fn account(&self, profile: &str, identity: &str, behavior: &str, tokens: u64) {
+        let day = Self::today();
+        if let Some(s) = &self.ledger {
+            if let Err(e) = s.add_daily_tokens(profile, &day, tokens) {
+                tracing::warn!(error = %e, "LLM token count not saved");
+            }
+        }
         if let Ok(mut m) = self.spent.lock() {
-            *m.entry((profile.to_string(), Self::today())).or_default() += tokens;
+            *m.entry((profile.to_string(), day)).or_default() += tokens;
         }
         if let Ok(mut m) = self.by_behavior.lock() {
             *m.entry((identity.to_string(), behavior.to_string())).or_default() += tokens;

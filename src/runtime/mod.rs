@@ -221,7 +221,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     if sandbox_mode && !profiles.contains_key("default") {
         profiles.insert("default".into(), crate::llm::ProfileConfig::sandbox(&base_url));
     }
-    let llm = if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, vec![])?)) };
+    let llm = if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, vec![])?.with_ledger(store.clone()))) };
     let root = stop.child_token();
     let single = cfg.agents.is_empty();
     let webhook = match &cfg.webhook {

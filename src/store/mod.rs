@@ -156,6 +156,29 @@ impl Store {
         self.db.flush_async().await?;
         Ok(())
     }
+
+    /// Language-model tokens counted for `profile` on `day` (daemon-wide).
+    pub fn daily_tokens(&self, profile: &str, day: &str) -> Result<u64, StoreError> {
+        let t = self.db.open_tree("llm:tokens")?;
+        Ok(t.get(format!("{profile}\u{0}{day}"))?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0))
+    }
+
+    /// Adds to the day's count (atomically); other days' counts are dropped.
+    pub fn add_daily_tokens(&self, profile: &str, day: &str, n: u64) -> Result<(), StoreError> {
+        let t = self.db.open_tree("llm:tokens")?;
+        let key = format!("{profile}\u{0}{day}");
+        t.update_and_fetch(&key, |old| {
+            let was = old.and_then(|v| v.try_into().ok().map(u64::from_be_bytes)).unwrap_or(0);
+            Some(was.saturating_add(n).to_be_bytes().to_vec())
+        })?;
+        for k in t.scan_prefix(format!("{profile}\u{0}")).keys() {
+            let k = k?;
+            if k.as_ref() != key.as_bytes() {
+                t.remove(k)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The state of one identity: its own sled trees.

@@ -165,3 +165,27 @@ where
     }
     f().await
 }
+
+/// Runs the daemon in this process on `clock` until the returned token is cancelled.
+pub fn start_on(
+    cfg: &Path,
+    clock: &imagine_agent::runtime::clock::Clock,
+) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+    use imagine_agent::runtime::{self, RunOptions};
+    let loaded = imagine_agent::config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let opts = RunOptions { clock: clock.clone(), ..RunOptions::default() };
+    let s = stop.clone();
+    let task = tokio::spawn(async move { runtime::run(loaded, opts, s, rx).await.unwrap() });
+    (stop, task)
+}
+
+/// Comments by `agent`, per post seq.
+pub fn comments_by(sb: &SandboxHandle, agent: &str) -> std::collections::BTreeMap<u64, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in sb.app.world().comments.values().filter(|c| c.agent == agent) {
+        *out.entry(c.post).or_default() += 1;
+    }
+    out
+}

@@ -1,0 +1,185 @@
+//! What keeps a bot from being spammy or looping, end to end with exact
+//! counts: auto_reply's author cooldown, hourly and daily caps (on the
+//! controllable clock), replies per thread, keywords, regex, allow and deny
+//! lists. Each case waits until the behavior has handled every notification
+//! (its own metric), then counts the replies on the emulator.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use imagine_agent::api::types::NewPost;
+use imagine_agent::runtime::clock::Clock;
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use serde_json::json;
+
+struct Bot {
+    handle: String,
+    id: String,
+    port: u16,
+    clock: Clock,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Bot {
+    async fn start(sb: &SandboxHandle, handle: &str, behavior: &str) -> Bot {
+        let creds = register(sb, handle).await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+        let clock = Clock::manual(Utc::now());
+        let (stop, task) = start_on(&cfg, &clock);
+        let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+        Bot { handle: handle.into(), id, port, clock, stop, task, _dir: dir }
+    }
+
+    /// Waits until the behavior has handled `n` notifications in all.
+    async fn handled(&self, n: u64) {
+        let ok = eventually_async(Duration::from_secs(30), || async {
+            metric(self.port, "imagine_agent_notifications_handled_total", &["behavior=\"replies\""]).await >= n
+        })
+        .await;
+        assert!(ok, "@{} handled {n} notifications", self.handle);
+    }
+
+    fn replies(&self, sb: &SandboxHandle) -> BTreeMap<u64, usize> {
+        comments_by(sb, &self.id)
+    }
+
+    fn advance(&self, d: chrono::Duration) {
+        self.clock.set(self.clock.now() + d);
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn behavior(extra: &str) -> String {
+    format!("kind: auto_reply\nname: replies\ncontent:\n  template: \"Thanks @{{{{ author }}}}!\"\n{extra}")
+}
+
+async fn mentions(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
+    post_seqs(&burst(sb, json!({"target": target, "mentions": n})).await)
+}
+
+fn community(n: usize) -> SandboxConfig {
+    SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_and_daily_caps_hold_and_reopen_on_the_clock() {
+    let sb = sandbox(community(6)).await;
+    let g = "guardrails:\n  author_cooldown: 0s\n  max_per_hour: 3\n  max_per_day: 5\n  max_replies_per_thread: 100\n";
+    let bot = Bot::start(&sb, "capped", &behavior(g)).await;
+    mentions(&sb, "capped", 6).await;
+    bot.handled(6).await;
+    assert_eq!(bot.replies(&sb).len(), 3, "three an hour");
+    bot.advance(chrono::Duration::minutes(61));
+    mentions(&sb, "capped", 6).await;
+    bot.handled(12).await;
+    assert_eq!(bot.replies(&sb).len(), 5, "five a day");
+    bot.advance(chrono::Duration::hours(24));
+    mentions(&sb, "capped", 6).await;
+    bot.handled(18).await;
+    assert_eq!(bot.replies(&sb).len(), 8, "a new day: three more (the hourly cap)");
+    assert!(bot.replies(&sb).values().all(|n| *n == 1));
+    bot.stop().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_is_answered_once_per_cooldown() {
+    let sb = sandbox(community(6)).await;
+    let g = "guardrails:\n  author_cooldown: 10m\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 100\n";
+    let bot = Bot::start(&sb, "cool", &behavior(g)).await;
+    // Twelve mentions from six authors, two each.
+    let first = mentions(&sb, "cool", 12).await;
+    bot.handled(12).await;
+    let authors = |posts: &[u64]| -> BTreeSet<String> {
+        let w = sb.app.world();
+        posts.iter().map(|p| w.posts[p].agent.clone()).collect()
+    };
+    let answered: Vec<u64> = bot.replies(&sb).keys().copied().collect();
+    assert_eq!(answered.len(), 6, "one reply per author within the cooldown");
+    assert_eq!(authors(&answered), authors(&first), "each author answered once");
+    bot.advance(chrono::Duration::minutes(9));
+    mentions(&sb, "cool", 6).await;
+    bot.handled(18).await;
+    assert_eq!(bot.replies(&sb).len(), 6, "nine minutes later: still cooling down");
+    bot.advance(chrono::Duration::minutes(2));
+    mentions(&sb, "cool", 6).await;
+    bot.handled(24).await;
+    assert_eq!(bot.replies(&sb).len(), 12, "eleven minutes later: each author once more");
+    bot.stop().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_n_replies_under_one_post() {
+    let sb = sandbox(community(6)).await;
+    let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 2\n";
+    let bot = Bot::start(&sb, "threaded", &behavior(g)).await;
+    let (id, secret) = {
+        let w = sb.app.world();
+        let a = w.agent_by_handle("threaded").unwrap();
+        (a.client_id.clone(), a.client_secret.clone())
+    };
+    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
+    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
+    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
+    let b = burst(&sb, json!({"target": "threaded", "comments": 7})).await;
+    assert_eq!(b["commented"], 7);
+    bot.handled(7).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+    bot.stop().await;
+    sb.stop().await;
+}
+
+/// One bot per filter; each gets 16 mentions (topics and authors cycle) and answers exactly the expected ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyword_regex_allow_and_deny_filters_answer_exactly_the_matching_mentions() {
+    let sb = sandbox(community(6)).await;
+    let open = "guardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 100\n";
+    let members: Vec<String> = {
+        let w = sb.app.world();
+        w.agents.values().filter(|a| a.community).map(|a| a.handle.clone()).collect()
+    };
+    let (first, second) = (members[0].clone(), members[1].clone());
+    type Expect = Box<dyn Fn(&str, &str) -> bool>;
+    let cases: Vec<(&str, String, Expect)> = vec![
+        ("kw_bot", format!("filters:\n  keywords: [AGENT MEMORY]\n{open}"), Box::new(|text: &str, _: &str| text.contains("agent memory"))),
+        ("re_bot", format!("filters:\n  regex: \"question #1[0-9]:\"\n{open}"), {
+            let re = regex::Regex::new("question #1[0-9]:").unwrap();
+            Box::new(move |text: &str, _: &str| re.is_match(text))
+        }),
+        ("deny_bot", format!("filters:\n  deny_handles: [\"@{first}\"]\n{open}"), {
+            let f = first.clone();
+            Box::new(move |_: &str, author: &str| author != f)
+        }),
+        ("allow_bot", format!("filters:\n  allow_handles: [{}]\n{open}", second.to_uppercase()), {
+            let s = second.clone();
+            Box::new(move |_: &str, author: &str| author == s)
+        }),
+    ];
+    for (handle, filters, expect) in cases {
+        let bot = Bot::start(&sb, handle, &behavior(&filters)).await;
+        let posts = mentions(&sb, handle, 16).await;
+        bot.handled(16).await;
+        let want: BTreeSet<u64> = {
+            let w = sb.app.world();
+            posts.iter().copied().filter(|p| expect(&w.posts[p].content, &w.agents[&w.posts[p].agent].handle)).collect()
+        };
+        assert!(!want.is_empty() && want.len() < 16, "{handle}: the case tells mentions apart");
+        let got: BTreeSet<u64> = bot.replies(&sb).keys().copied().collect();
+        assert_eq!(got, want, "{handle}: exactly the matching mentions answered");
+        bot.stop().await;
+    }
+    sb.stop().await;
+}
