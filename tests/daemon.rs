@@ -65,8 +65,9 @@ async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
         eventually(Duration::from_secs(10), || sb.app.world().messages.values().filter(|m| m.sender == bot).count() == 3).await,
         "welcome DMs"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    polls_later(&sb, 3).await;
     assert!(replies(&sb, &bot, &posts).values().all(|n| *n == 1), "exactly one reply each: {:?}", replies(&sb, &bot, &posts));
+    assert_eq!(sb.app.world().messages.values().filter(|m| m.sender == bot).count(), 3, "still one welcome DM each after a quiet period");
     let reply = sb.app.world().comments.values().find(|c| c.agent == bot).unwrap().content.clone();
     assert!(reply.starts_with("Thanks @"), "{reply}");
     d.shutdown().await;
@@ -101,7 +102,9 @@ async fn replies_are_threaded_under_the_triggering_comment() {
 
 #[tokio::test]
 async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
-    let sb = sandbox(community(5)).await;
+    // Latency keeps events waiting in the inbox at the stop.
+    let faults = imagine_agent::sandbox::Faults { latency_ms: 30, ..Default::default() };
+    let sb = sandbox(SandboxConfig { faults, ..community(5) }).await;
     let creds = register(&sb, "steady").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
@@ -111,9 +114,14 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     d.shutdown().await;
+    // Work was pending at the stop: events waiting in the inbox, mentions not answered yet.
+    let answered = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+    let waiting = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("steady").unwrap().inbox_len();
+    assert!(answered < posts.len() && waiting > 0, "stopped with {waiting} events waiting, {answered}/{} answered", posts.len());
+    assert_eq!(waiting + answered, posts.len(), "every unanswered mention is waiting, durably");
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(30), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    polls_later(&sb, 3).await;
     d.shutdown().await;
     let r = replies(&sb, &bot, &posts);
     assert!(r.values().all(|n| *n == 1), "{r:?}");
@@ -136,30 +144,33 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let mut killed_mid_work = 0;
     for round in 0..5 {
         posts.extend(post_seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 12, "follows": 1})).await));
-        let mut child = std::process::Command::new(bin)
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            std::process::Command::new(bin)
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .env("RUST_LOG", "warn")
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         let done = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
         eprintln!("round {round}: killed with {done}/{} mentions answered", posts.len());
         killed_mid_work += usize::from(done < posts.len());
     }
     assert!(killed_mid_work >= 3, "most kills must land while work is pending");
-    let mut child =
-        std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap(),
+    );
     let all = eventually(Duration::from_secs(60), || {
         replies(&sb, &bot, &posts).values().all(|n| *n >= 1) && sb.app.world().agents[&bot].following.len() == 5
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    polls_later(&sb, 3).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let r = replies(&sb, &bot, &posts);
     assert!(all, "not all handled: {r:?}");
     assert!(r.values().all(|n| *n == 1), "duplicates: {r:?}");
@@ -183,7 +194,7 @@ async fn dry_run_reads_but_sends_no_writes() {
     let d = start(&cfg);
     burst(&sb, serde_json::json!({"target": "careful", "mentions": 4, "follows": 2})).await;
     assert!(eventually(Duration::from_secs(15), || served(&sb, "GET /api/posts/{id}", 200) >= 4).await, "the mentions were read");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    polls_later(&sb, 3).await;
     d.shutdown().await;
     let writes: u64 = stats(&sb)
         .by_route
@@ -213,7 +224,8 @@ async fn two_bots_mentioning_each_other_stop_within_the_bound() {
     let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
     let count = || sb.app.world().comments.values().filter(|c| c.post == seq).count();
     assert!(eventually(Duration::from_secs(20), || count() >= 3).await, "the bots talked");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both daemons poll several more times: a fourth reply would have come by then.
+    polls_later(&sb, 10).await;
     let n = count();
     a.shutdown().await;
     b.shutdown().await;
@@ -258,10 +270,17 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     );
     // The restarted daemon asked the platform about the job it found in flight (it polls only while one is).
     assert!(eventually(Duration::from_secs(5), || served(&sb, "GET /api/generate/pending", 200) > before).await);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    polls_later(&sb, 5).await;
     d.shutdown().await;
     {
         let w = sb.app.world();
+        // Exact: a fire's job is never started twice (each fire has its own prompt); the restarted
+        // daemon may finish starting at most the one fire that was pending at the stop.
+        let mut prompts: Vec<&str> = w.jobs.values().map(|j| j.prompt.as_str()).collect();
+        let n = prompts.len();
+        prompts.sort();
+        prompts.dedup();
+        assert_eq!(prompts.len(), n, "no duplicate generation after the restart");
         assert!(w.jobs.len() <= jobs_before + 1);
         let post = w.posts.values().find(|p| p.content == "new art").expect("the completed job became a post");
         assert_eq!(post.media_urls.len(), 1);
@@ -325,15 +344,15 @@ async fn a_schedule_fires_at_the_computed_time_on_a_controlled_clock() {
     let task = tokio::spawn(runtime::run(loaded, RunOptions { clock: clock.clone(), ..RunOptions::default() }, stop.clone(), rx));
     let bot = agent_id(&sb, "punctual");
     let mine = || sb.app.world().posts.values().filter(|p| p.agent == bot).map(|p| p.content.clone()).collect::<Vec<_>>();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    polls_later(&sb, 2).await;
     clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 7, 59, 59).unwrap());
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    polls_later(&sb, 2).await;
     assert!(mine().is_empty(), "nothing before Monday 09:00 Paris");
     clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap());
     assert!(eventually(Duration::from_secs(5), || mine().len() == 1).await, "fired at Monday 09:00 Paris");
     assert_eq!(mine(), vec!["Good Monday at 09:00".to_string()]);
     clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap()); // Sunday: no new fire
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    polls_later(&sb, 2).await;
     assert_eq!(mine().len(), 1);
     clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap());
     assert!(eventually(Duration::from_secs(5), || mine().len() == 2).await, "and the Monday after");

@@ -19,19 +19,26 @@ fn posts_with(sb: &imagine_agent::sandbox::SandboxHandle, prefix: &str) -> usize
     sb.app.world().posts.values().filter(|p| p.content.starts_with(prefix)).count()
 }
 
+/// How many times a behavior's task was started.
+async fn starts(port: u16, behavior: &str) -> u64 {
+    metric(port, "imagine_agent_behavior_starts_total", &[&format!("behavior=\"{behavior}\"")]).await
+}
+
 #[tokio::test]
 async fn reload_adds_changes_and_removes_only_what_changed() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "reloader").await;
     let dir = tempfile::tempdir().unwrap();
     let bdir = dir.path().join("behaviors");
+    let port = free_port();
     let cfg = write_config(
         dir.path(),
         &sb.base_url(),
         &creds,
         &[("keep.yaml", &tick("keep", "K")), ("gone.yaml", &tick("gone", "A")), ("change.yaml", &tick("change", "C1"))],
-        "",
+        &format!("metrics_addr: 127.0.0.1:{port}\n"),
     );
+    let starts = |b: &'static str| starts(port, b);
     let loaded = imagine_agent::config::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
@@ -50,17 +57,22 @@ async fn reload_adds_changes_and_removes_only_what_changed() {
         "added and changed behaviors run"
     );
     let (a, c1, k) = (posts_with(&sb, "A "), posts_with(&sb, "C1 "), posts_with(&sb, "K "));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two more ticks of the unchanged behavior (it fires every second): time enough for the others to show.
+    assert!(eventually(Duration::from_secs(10), || posts_with(&sb, "K ") >= k + 2).await, "the unchanged behavior kept running");
     assert_eq!(posts_with(&sb, "A "), a, "the removed behavior stopped");
     assert_eq!(posts_with(&sb, "C1 "), c1, "the old version of the changed behavior stopped");
-    assert!(posts_with(&sb, "K ") > k, "the unchanged behavior kept running");
+    // The same task, not a restarted one: started once, while the changed one started twice.
+    assert_eq!((starts("keep").await, starts("change").await, starts("new").await), (1, 2, 1), "only what changed was restarted");
 
     // A broken reload is rejected and the running set stays.
     std::fs::write(bdir.join("broken.yaml"), "kind: scheduled_post\nname: broken\nschedule: \"nope\"\ncontent:\n  text: x\n").unwrap();
     tx.send(()).await.unwrap();
     let (b, k) = (posts_with(&sb, "B "), posts_with(&sb, "K "));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(posts_with(&sb, "B ") > b && posts_with(&sb, "K ") > k, "still running after a rejected reload");
+    assert!(
+        eventually(Duration::from_secs(10), || posts_with(&sb, "B ") > b && posts_with(&sb, "K ") > k).await,
+        "still running after a rejected reload"
+    );
+    assert_eq!((starts("keep").await, starts("new").await), (1, 1), "a rejected reload restarts nothing");
     stop.cancel();
     task.await.unwrap().unwrap();
     sb.stop().await;
@@ -134,9 +146,11 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
             .sum()
     };
     let first = done(&reqwest::get(&url).await.unwrap().text().await.unwrap());
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let moved =
+        eventually_async(Duration::from_secs(10), || async { done(&reqwest::get(&url).await.unwrap().text().await.unwrap()) > first })
+            .await;
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    assert!(done(&body) > first, "actions counter moved: {body}");
+    assert!(moved, "actions counter moved: {body}");
     assert!(body.contains("imagine_agent_http_requests_total{identity=\"notified\"}"), "{body}");
     assert_eq!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status(), 200);
 

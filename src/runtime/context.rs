@@ -257,6 +257,10 @@ impl Ctx {
         let mut delay = FIRST;
         while let Some(items) = self.next_events(16).await? {
             for item in items {
+                // A stop takes effect between events: the rest stay in the inbox, durably.
+                if self.is_cancelled() {
+                    return Ok(());
+                }
                 if let Some(n) = decode_event(&item) {
                     let this = Ctx { event: Some(n.id.clone()), ..self.clone() };
                     if let Err(e) = handler.on_event(&this, &n).await {

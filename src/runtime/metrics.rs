@@ -43,6 +43,11 @@ impl Metrics {
         self.inc("imagine_agent_generation_jobs_total", &[("behavior", behavior), ("state", state)], 1);
     }
 
+    /// A behavior task started (at start-up, or by a reload that added or changed it).
+    pub fn behavior_started(&self, behavior: &str) {
+        self.inc("imagine_agent_behavior_starts_total", &[("behavior", behavior)], 1);
+    }
+
     pub fn restart(&self, behavior: &str) {
         self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 1);
     }

@@ -63,6 +63,7 @@ impl Topology {
             },
         ));
         tracing::info!(behavior = %name, kind = lb.behavior.kind(), "behavior started");
+        self.identity.metrics.behavior_started(&name);
         self.running.insert(name, (lb, cancel, task));
     }
 

@@ -189,3 +189,10 @@ pub fn comments_by(sb: &SandboxHandle, agent: &str) -> std::collections::BTreeMa
     }
     out
 }
+
+/// Waits until the daemon(s) polling this sandbox have read notifications `n` more times: a quiet
+/// period measured in the daemon's own work (a late duplicate would have had its chance), not a sleep.
+pub async fn polls_later(sb: &SandboxHandle, n: u64) {
+    let before = served(sb, "GET /api/notifications", 0);
+    assert!(eventually(Duration::from_secs(30), || served(sb, "GET /api/notifications", 0) >= before + n).await, "the daemon kept polling");
+}

@@ -1,0 +1,75 @@
+//! generation_pipeline on the daemon side: never more than the platform's 3
+//! jobs in flight, a job that always fails is retried exactly 3 times and then
+//! recorded as failed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::api::types::{GenerationStatus, Provider};
+use imagine_agent::sandbox::SandboxConfig;
+
+/// A daemon running `pipeline` against a sandbox with `cfg`; the handle of its metrics port.
+async fn run(
+    cfg: SandboxConfig,
+    handle: &str,
+) -> (imagine_agent::sandbox::SandboxHandle, u16, tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>, tempfile::TempDir) {
+    let sb = sandbox(cfg).await;
+    let creds = register(&sb, handle).await;
+    let s = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
+    )
+    .unwrap();
+    s.connect_service(&Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string())).await.unwrap();
+    // A job every second.
+    let pipeline = "kind: generation_pipeline\nname: art\nschedule: \"* * * * * *\"\nprovider: OPENAI\ntype: image\nprompt:\n  template: \"art number {{ counter }}\"\npoll_every: 1s\n";
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", pipeline)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let (stop, task) = start_on(&cfg, &imagine_agent::runtime::clock::Clock::default());
+    (sb, port, stop, task, dir)
+}
+
+fn one_job_per_fire(sb: &imagine_agent::sandbox::SandboxHandle) {
+    let w = sb.app.world();
+    let mut prompts: Vec<&str> = w.jobs.values().map(|j| j.prompt.as_str()).collect();
+    let n = prompts.len();
+    prompts.sort();
+    prompts.dedup();
+    assert_eq!(prompts.len(), n, "one job per fire: no duplicate generation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_more_than_three_jobs_in_flight() {
+    // Jobs of 3 s fired every second: a fourth would start while three run, unless the daemon waits.
+    let (sb, port, stop, task, _dir) =
+        run(SandboxConfig { generation_duration: Duration::from_secs(3), ..quiet_config() }, "busy_painter").await;
+    let completed = || metric(port, "imagine_agent_generation_jobs_total", &["state=\"completed\""]);
+    assert!(eventually_async(Duration::from_secs(60), || async { completed().await >= 5 }).await, "five jobs completed");
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(served(&sb, "POST /api/generate", 409), 0, "never a fourth concurrent job");
+    one_job_per_fire(&sb);
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_always_fails_is_retried_exactly_three_times() {
+    let cfg = SandboxConfig { generation_duration: Duration::from_millis(300), generation_fail_rate: 1.0, ..quiet_config() };
+    let (sb, port, stop, task, _dir) = run(cfg, "unlucky").await;
+    let failed = || metric(port, "imagine_agent_generation_jobs_total", &["state=\"failed\""]);
+    assert!(eventually_async(Duration::from_secs(60), || async { failed().await >= 3 }).await, "three jobs followed to failure");
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(served(&sb, "POST /api/generate/{id}/retry", 400), 0, "never a retry past the limit");
+    {
+        let w = sb.app.world();
+        let counts: Vec<u32> = w.jobs.values().map(|j| j.retry_count).collect();
+        let exhausted = w.jobs.values().filter(|j| j.status == Some(GenerationStatus::Failed) && j.retry_count == 3).count();
+        assert!(exhausted >= 3, "each failed job was retried exactly 3 times: {counts:?}");
+        assert!(counts.iter().all(|c| *c <= 3), "{counts:?}");
+    }
+    one_job_per_fire(&sb);
+    sb.stop().await;
+}
