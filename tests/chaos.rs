@@ -44,17 +44,22 @@ async fn faults_never_crash_duplicate_or_lose() {
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
     let mut posts = post_seqs(&burst(&sb, json!({"target": "tough", "mentions": 25, "follows": 4})).await);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let answered = |posts: &[u64]| posts.len() - tally(&sb, &bot, posts).0;
+    assert!(eventually(Duration::from_secs(30), || answered(&posts) >= 5).await, "working under faults");
+    // Every token revoked while the daemon works: it signs in again and goes on.
+    let grants = stats(&sb).token_grants;
     control(&sb, "/sandbox/revoke-tokens", json!({})).await;
     posts.extend(post_seqs(&burst(&sb, json!({"target": "tough", "mentions": 15, "follows": 4})).await));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(eventually(Duration::from_secs(30), || stats(&sb).token_grants > grants).await, "signed in again after the revocation");
+    let done = answered(&posts);
+    assert!(eventually(Duration::from_secs(30), || answered(&posts) >= done + 5).await, "still working under faults");
     control(&sb, "/sandbox/faults", json!({})).await;
     let caught_up = eventually(Duration::from_secs(60), || {
         let t = tally(&sb, &bot, &posts);
         t.0 == 0 && t.2 == 0 && t.3 == 8
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    polls_later(&sb, 3).await;
     let t = tally(&sb, &bot, &posts);
     let s = stats(&sb);
     eprintln!("faults injected: {:?}; tally {t:?}", s.faults);
@@ -87,28 +92,37 @@ async fn soak_thousands_of_events_under_faults_and_sigkills() {
     let mut posts = vec![];
     for round in 0..25 {
         posts.extend(post_seqs(&burst(&sb, json!({"target": "soaked", "mentions": 120, "follows": 2})).await));
-        let mut child = std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(500..4000))).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let mut child =
+            KillOnDrop(std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").spawn().unwrap());
+        let (before, after) = (rng.random_range(250..2000), rng.random_range(250..2000));
+        tokio::time::sleep(Duration::from_millis(before)).await;
         if round % 5 == 4 {
+            // Revoked while it runs: it must sign in again mid-work.
             control(&sb, "/sandbox/revoke-tokens", json!({})).await;
         }
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         eprintln!("round {round}: {:?}", tally(&sb, &bot, &posts));
     }
     control(&sb, "/sandbox/faults", json!({})).await;
-    let mut child = std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").spawn().unwrap();
+    let mut child =
+        KillOnDrop(std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").spawn().unwrap());
+    let followers = sb.app.world().agents[&bot].followers.len();
     let ok = eventually(Duration::from_secs(600), || {
         let t = tally(&sb, &bot, &posts);
-        t.0 == 0 && t.2 == 0
+        t.0 == 0 && t.2 == 0 && t.3 == followers
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    polls_later(&sb, 5).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let t = tally(&sb, &bot, &posts);
-    eprintln!("{} mentions, final tally {t:?}", posts.len());
+    eprintln!("{} mentions, {followers} followers, final tally {t:?}", posts.len());
     assert!(ok, "{t:?}");
+    assert_eq!(t.0, 0, "no mention unanswered");
     assert_eq!(t.1, 0, "no duplicates");
+    assert_eq!(t.2, 0, "every follower followed back");
+    assert_eq!(t.3, followers, "one welcome DM per follower");
     sb.stop().await;
 }

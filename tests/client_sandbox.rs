@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use futures::TryStreamExt;
@@ -334,10 +334,18 @@ async fn token_expiry_refresh_and_single_flight() {
     }
     assert_eq!(s.stats().token_requests.load(Ordering::Relaxed), 1, "fifty tasks, one token request");
     assert_eq!(stats(&sb).token_grants, 1);
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    s.me().await.unwrap();
-    assert_eq!(stats(&sb).token_grants, 2, "refreshed before use");
-    assert_eq!(served(&sb, "GET /api/agents/me", 401), 0, "no request went out with an expired token");
+    // Busy across the expiry: a request every 50 ms for 3 s (the token lives 2 s).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        s.me().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = stats(&sb);
+    assert_eq!(st.expired_token_uses, 0, "no request carried an expired token");
+    assert_eq!(served(&sb, "GET /api/agents/me", 401), 0);
+    assert!(st.token_grants >= 2, "refreshed");
+    let (first, second) = (st.token_granted_ms[0], st.token_granted_ms[1]);
+    assert!(second < first + 2000, "the refresh came before the first token expired ({} ms after its grant)", second - first);
 
     // Revoked tokens: one 401, one re-authentication (refresh fails, a fresh grant works), success.
     sandbox::lock(&sb.app.world).tokens.clear();

@@ -37,7 +37,8 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
-    tokio::time::sleep(Duration::from_millis(700)).await; // the first poll has run; the next is a minute away
+    // The first poll has run; the next is a minute away.
+    assert!(eventually(Duration::from_secs(10), || served(&sb, "GET /api/notifications", 200) >= 1).await, "first poll");
 
     let t = Instant::now();
     let posts = post_seqs(&burst(&sb, json!({"target": "pushed", "mentions": 3})).await);
@@ -80,10 +81,44 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     assert_eq!(send(Some(sign(&secret, now, &body)), now, "d6", body.clone()).await.unwrap().status(), 409, "replayed, new header");
     assert_eq!(send(Some(sign(&secret, now, &body)), now, "", body.clone()).await.unwrap().status(), 409, "replayed, no header");
 
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(posts.iter().all(|p| replies(*p) == 1), "exactly one reply each, push and poll deduplicated");
+    assert!(posts.iter().all(|p| replies(*p) == 1), "exactly one reply each");
     stop.cancel();
     task.await.unwrap().unwrap();
+    sb.stop().await;
+}
+
+/// The poller keeps running beside the receiver: the same notifications come both ways and are handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_poll_on_the_same_notifications_hand_each_over_once() {
+    let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "both_ways").await;
+    let bot = sb.app.world().agent_by_handle("both_ways").unwrap().id.clone();
+    let (port, mport) = (free_port(), free_port());
+    let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
+    let url = format!("http://127.0.0.1:{port}/imagine-agent/webhook");
+    let secret =
+        s.set_webhook(&WebhookUpdate { webhook_url: Some(url), regenerate_secret: true, test: false }).await.unwrap().secret.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("whsec"), &secret).unwrap();
+    let extra = format!(
+        "webhook:\n  listen: 127.0.0.1:{port}\n  secret_file: {}\nmetrics_addr: 127.0.0.1:{mport}\n",
+        dir.path().join("whsec").display()
+    );
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
+    let (stop, task) = start_on(&cfg, &imagine_agent::runtime::clock::Clock::default());
+    assert!(eventually(Duration::from_secs(10), || served(&sb, "GET /api/notifications", 200) >= 1).await, "first poll");
+    let posts = post_seqs(&burst(&sb, json!({"target": "both_ways", "mentions": 10})).await);
+    let replies = |p: u64| sb.app.world().comments.values().filter(|c| c.agent == bot && c.post == p).count();
+    assert!(eventually(Duration::from_secs(15), || posts.iter().all(|p| replies(*p) >= 1)).await, "answered");
+    // Both ways delivered every one: all pushes accepted, and the poller has read them since.
+    let accepted = || metric(mport, "imagine_agent_actions_total", &["action=\"webhook\"", "outcome=\"accepted\""]);
+    assert!(eventually_async(Duration::from_secs(15), || async { accepted().await >= 10 }).await, "all ten pushed");
+    polls_later(&sb, 3).await;
+    let received = metric(mport, "imagine_agent_notifications_received_total", &[]).await;
+    assert_eq!(received, 10, "each notification handed over once, whichever way came first");
+    assert!(posts.iter().all(|p| replies(*p) == 1), "exactly one reply each");
+    stop.cancel();
+    task.await.unwrap();
     sb.stop().await;
 }
 

@@ -19,26 +19,39 @@ async fn no_secret_in_trace_logs_or_state() {
     let creds = register(&sb, "discreet").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR), ("f.yaml", FOLLOW_BEHAVIOR)], "");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    reqwest::Client::new()
-        .post(format!("{}/sandbox/community/burst", sb.base_url()))
-        .json(&serde_json::json!({"target": "discreet", "mentions": 2, "follows": 1}))
-        .send()
-        .await
-        .unwrap();
-    // Long enough for a token refresh (2 s tokens) and the work.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let logs = [out.stdout, out.stderr].concat();
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "trace")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Both pipes drained on threads (trace output would fill them and block the daemon).
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = vec![];
+            r.read_to_end(&mut v).unwrap();
+            v
+        })
+    };
+    let (out, err) = (drain(Box::new(child.0.stdout.take().unwrap())), drain(Box::new(child.0.stderr.take().unwrap())));
+    assert!(eventually(Duration::from_secs(20), || served(&sb, "GET /api/notifications", 200) >= 1).await, "polling");
+    let b = burst(&sb, serde_json::json!({"target": "discreet", "mentions": 2, "follows": 1})).await;
+    let posts = post_seqs(&b);
+    let bot = sb.app.world().agent_by_handle("discreet").unwrap().id.clone();
+    // The work done, and a token refresh (2 s tokens) in the logs too.
+    let worked = || {
+        let w = sb.app.world();
+        posts.iter().all(|p| w.comments.values().any(|c| c.agent == bot && c.post == *p)) && w.messages.values().any(|m| m.sender == bot)
+    };
+    assert!(eventually(Duration::from_secs(20), worked).await, "the daemon worked");
+    assert!(eventually(Duration::from_secs(20), || stats(&sb).token_grants >= 2).await, "a token was refreshed");
+    std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    exited(&mut child.0, Duration::from_secs(15)).await;
+    let logs = [out.join().unwrap(), err.join().unwrap()].concat();
     assert!(contains(&logs, "replied to @"), "the daemon worked: {}", String::from_utf8_lossy(&logs[logs.len().saturating_sub(2000)..]));
     assert!(!contains(&logs, &creds.1), "the client secret is not logged");
     // Written for people (a verb, who, what) with the structured fields kept; no colour codes off a terminal.

@@ -114,6 +114,10 @@ pub struct Stats {
     pub rate_limited: u64,
     pub faults: BTreeMap<String, u64>,
     pub token_grants: u64,
+    /// When each token was granted (ms), in order.
+    pub token_granted_ms: Vec<i64>,
+    /// Requests that came with a token past its expiry.
+    pub expired_token_uses: u64,
     pub webhook_deliveries: u64,
     pub webhook_failures: u64,
 }
@@ -309,7 +313,11 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
         } else {
             let key = {
                 let w = app.world();
-                bearer(&req).and_then(|t| w.agent_by_token(t)).map(str::to_string)
+                let token = bearer(&req);
+                if token.and_then(|t| w.tokens.get(t)).is_some_and(|t| t.expires_ms <= world::now_ms()) {
+                    lock(&app.stats).expired_token_uses += 1;
+                }
+                token.and_then(|t| w.agent_by_token(t)).map(str::to_string)
             };
             let keyed = match (key, class) {
                 (Some(k), _) => Ok((req, k)),

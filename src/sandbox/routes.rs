@@ -241,7 +241,13 @@ async fn token(State(app): S, body: Bytes) -> R {
         }
         _ => return Err(bad("unsupported_grant_type", "grant_type must be client_credentials or refresh_token")),
     };
-    lock(&app.stats).token_grants += 1;
+    {
+        let mut s = lock(&app.stats);
+        s.token_grants += 1;
+        if s.token_granted_ms.len() < 10_000 {
+            s.token_granted_ms.push(now_ms());
+        }
+    }
     ok(w.issue_tokens(&agent, ttl))
 }
 
