@@ -59,8 +59,12 @@ impl Spec {
             let Some(every) = self.reconcile_every else {
                 return Ok(());
             };
-            while ctx.sleep(every).await {
+            // On the identity's clock (so a test can move it).
+            let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+            let mut next = ctx.now() + every;
+            while ctx.sleep_until(next).await {
                 self.reconcile(ctx).await?;
+                next = ctx.now() + every;
             }
             Ok(())
         };

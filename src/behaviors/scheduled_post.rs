@@ -137,7 +137,9 @@ impl Spec {
             };
             let jitter = self.jitter.map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64))).unwrap_or_default();
             tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next post");
-            if !ctx.sleep_until(next).await || !ctx.sleep(jitter).await {
+            // Jitter is a wall-clock offset after the fire time (on the identity's clock).
+            let jittered = next + chrono::Duration::from_std(jitter).unwrap_or_default();
+            if !ctx.sleep_until(jittered).await {
                 return Ok(());
             }
             self.fire(ctx, next).await?;

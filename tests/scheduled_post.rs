@@ -1,0 +1,169 @@
+//! scheduled_post on the controllable clock: catch-up after downtime (skip or
+//! run once), jitter within its bound, list order and shuffle without repeats
+//! across restarts; the `schedule` command; duplicate names refused.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use common::*;
+use imagine_agent::runtime::clock::Clock;
+use imagine_agent::sandbox::SandboxHandle;
+
+fn posts_of(sb: &SandboxHandle, handle: &str) -> Vec<String> {
+    let w = sb.app.world();
+    let id = w.agent_by_handle(handle).unwrap().id.clone();
+    w.posts.values().filter(|p| p.agent == id).map(|p| p.content.clone()).collect()
+}
+
+/// Starts `handle`'s daemon on `clock`, waits for its first poll (it is running), returns its stopper.
+async fn run(sb: &SandboxHandle, cfg: &Path, clock: &Clock) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+    let before = served(sb, "GET /api/notifications", 0);
+    let (stop, task) = start_on(cfg, clock);
+    assert!(eventually(Duration::from_secs(10), || served(sb, "GET /api/notifications", 0) > before).await, "running");
+    (stop, task)
+}
+
+async fn stop((s, t): (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>)) {
+    s.cancel();
+    t.await.unwrap();
+}
+
+fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_downtime_run_once_catches_up_one_missed_run_and_skip_none() {
+    let sb = sandbox(quiet_config()).await;
+    for (handle, policy, after_restart) in [("once_bot", "run_once", 2usize), ("skip_bot", "skip", 1)] {
+        let creds = register(&sb, handle).await;
+        let dir = tempfile::tempdir().unwrap();
+        let b = format!("kind: scheduled_post\nname: hourly\nschedule: \"0 * * * *\"\ncatch_up: {policy}\ncontent:\n  template: \"at {{{{ time }}}}\"\n");
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("h.yaml", &b)], "");
+        let clock = Clock::manual(at(10, 30));
+        let d = run(&sb, &cfg, &clock).await;
+        clock.set(at(11, 0));
+        assert!(eventually(Duration::from_secs(10), || posts_of(&sb, handle).len() == 1).await, "{handle}: fired at 11:00");
+        stop(d).await;
+        // Down from 11:00 to 15:30: 12:00 to 15:00 missed.
+        clock.set(at(15, 30));
+        let d = run(&sb, &cfg, &clock).await;
+        polls_later(&sb, 3).await;
+        assert_eq!(posts_of(&sb, handle).len(), after_restart, "{handle} ({policy}) after the downtime: {:?}", posts_of(&sb, handle));
+        clock.set(at(16, 0));
+        assert!(
+            eventually(Duration::from_secs(10), || posts_of(&sb, handle).len() == after_restart + 1).await,
+            "{handle}: on schedule again"
+        );
+        polls_later(&sb, 2).await;
+        assert_eq!(posts_of(&sb, handle).len(), after_restart + 1, "{handle}: nothing more");
+        stop(d).await;
+    }
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_stays_within_its_bound() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "jittery").await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = "kind: scheduled_post\nname: j\nschedule: \"0 12 * * *\"\njitter: 10m\ncontent:\n  text: noon-ish\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("j.yaml", b)], "");
+    let clock = Clock::manual(at(11, 0));
+    let d = run(&sb, &cfg, &clock).await;
+    clock.set(at(11, 59));
+    polls_later(&sb, 2).await;
+    assert!(posts_of(&sb, "jittery").is_empty(), "never before the fire time");
+    clock.set(at(12, 10));
+    assert!(eventually(Duration::from_secs(10), || posts_of(&sb, "jittery").len() == 1).await, "by the fire time plus the jitter bound");
+    stop(d).await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_keep_their_order_and_shuffle_without_repeats_across_restarts() {
+    let sb = sandbox(quiet_config()).await;
+    for (handle, order, items) in [("ordered", "in_order", 4usize), ("shuffled", "shuffle", 6)] {
+        let creds = register(&sb, handle).await;
+        let dir = tempfile::tempdir().unwrap();
+        let list: String = (0..items).map(|i| format!("      - item {i}\n")).collect();
+        let b =
+            format!("kind: scheduled_post\nname: l\nschedule: \"* * * * *\"\ncontent:\n  list:\n    order: {order}\n    items:\n{list}");
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("l.yaml", &b)], "");
+        let clock = Clock::manual(at(9, 0));
+        // Half the items, a restart, the other half (one fire per clock minute).
+        let mut minute = 0;
+        for _half in 0..2 {
+            let d = run(&sb, &cfg, &clock).await;
+            for _ in 0..items / 2 {
+                minute += 1;
+                clock.set(at(9, minute));
+                let want = minute as usize;
+                assert!(eventually(Duration::from_secs(10), || posts_of(&sb, handle).len() == want).await, "{handle}: fire {minute}");
+            }
+            stop(d).await;
+        }
+        let got = posts_of(&sb, handle);
+        if order == "in_order" {
+            let want: Vec<String> = (0..got.len()).map(|i| format!("item {}", i % items)).collect();
+            assert_eq!(got, want, "in order across the restart");
+        } else {
+            let distinct: BTreeSet<&String> = got.iter().collect();
+            assert_eq!((got.len(), distinct.len()), (items, items), "every item once, no repeat across the restart: {got:?}");
+        }
+    }
+    sb.stop().await;
+}
+
+#[test]
+fn the_schedule_command_shows_the_next_fire_times_in_the_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("behaviors")).unwrap();
+    std::fs::write(
+        dir.path().join("behaviors/m.yaml"),
+        "kind: scheduled_post\nname: monday\nschedule: \"0 9 * * 1\"\ntimezone: Europe/Paris\ncontent:\n  text: hi\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: sched_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["schedule", "--count", "3", "--config"])
+        .arg(dir.path().join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("monday (scheduled_post, \"0 9 * * 1\" in Europe/Paris):"), "{text}");
+    let re = regex::Regex::new(r"^  (\d{4}-\d{2}-\d{2}) 09:00:00 CES?T \(Mon\)$").unwrap();
+    let dates: Vec<chrono::NaiveDate> =
+        text.lines().skip(1).map(|l| re.captures(l).unwrap_or_else(|| panic!("{l:?}"))[1].parse().unwrap()).collect();
+    assert_eq!(dates.len(), 3);
+    assert!(dates.windows(2).all(|w| w[1] - w[0] == chrono::Duration::days(7)), "{dates:?}");
+    assert!(dates[0] >= Utc::now().date_naive() && dates[0] <= Utc::now().date_naive() + chrono::Duration::days(7));
+}
+
+#[test]
+fn duplicate_behavior_names_are_refused_with_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("behaviors")).unwrap();
+    let b = "kind: scheduled_post\nname: twin\nschedule: \"0 9 * * 1\"\ncontent:\n  text: hi\n";
+    std::fs::write(dir.path().join("behaviors/a.yaml"), b).unwrap();
+    std::fs::write(dir.path().join("behaviors/b.yaml"), format!("# the same name again\n{b}")).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: twin_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["validate", "--config"])
+        .arg(dir.path().join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:2:1: behavior name \"twin\" is already used at {}:1",
+        dir.path().join("behaviors/b.yaml").display(),
+        dir.path().join("behaviors/a.yaml").display()
+    );
+    assert!(text.contains(&want), "{text}");
+}
