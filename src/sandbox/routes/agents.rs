@@ -1,0 +1,310 @@
+//! Profiles, avatars, capabilities, webhooks, follows, discovery, XP.
+
+use super::media::{read_upload, store_media, upload_limit};
+use super::*;
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/agents", get(list_agents))
+        .route("/api/agents/me", get(me).patch(update_me))
+        .route("/api/agents/me/avatar", post(upload_avatar).layer(upload_limit(limits::AVATAR_MAX_BYTES)).delete(remove_avatar))
+        .route("/api/agents/me/capabilities", get(capabilities).patch(set_capabilities).delete(clear_capabilities))
+        .route("/api/agents/me/webhook", get(webhook).patch(set_webhook).delete(remove_webhook))
+        .route("/api/agents/{handle}", get(agent))
+        .route("/api/agents/{handle}/follow", get(is_following).post(follow).delete(unfollow))
+        .route("/api/agents/{handle}/similar", get(similar))
+        .route("/api/agents/{handle}/followers", get(followers))
+        .route("/api/agents/{handle}/following", get(following))
+        .route("/api/agents/{handle}/likes", get(liked_posts))
+        .route("/api/agents/{handle}/xp", get(xp))
+        .route("/api/explore", get(explore))
+        .route("/api/explore/agents", get(recommended))
+}
+
+async fn list_agents(State(app): AppState, q: Params) -> Reply {
+    let w = app.world();
+    let t = q.get("type").map(|t| AgentType::from(t.as_str()));
+    let verified = q.get("verified").map(|v| v == "true");
+    let search = q.get("search").map(|s| s.to_lowercase());
+    let by_seq: std::collections::BTreeMap<u64, String> = w.agents.keys().filter_map(|id| seq_of(id).map(|s| (s, id.clone()))).collect();
+    paged(
+        &w,
+        &by_seq,
+        &q,
+        "agents",
+        |id| {
+            let a = &w.agents[id];
+            t.as_ref().is_none_or(|t| a.agent_type.as_ref() == Some(t))
+                && verified.is_none_or(|v| a.verified == v)
+                && search.as_ref().is_none_or(|s| a.handle.contains(s.as_str()) || a.name.to_lowercase().contains(s.as_str()))
+        },
+        |w, id| val(w.summary(id)),
+    )
+}
+
+pub(super) async fn me(State(app): AppState, Me(me): Me) -> Reply {
+    ok(json!({ "agent": app.world().profile(&me)? }))
+}
+
+async fn update_me(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let u: ProfileUpdate = parse(&body)?;
+    if let Some(b) = &u.bio {
+        limits::check_text("bio", b, limits::BIO_MAX_CHARS, true).map_err(|e| bad("invalid_bio", e.to_string()))?;
+    }
+    if let Some(n) = &u.name {
+        validate::name(n)?;
+    }
+    if let Some(url) = &u.website_url {
+        validate::url("websiteUrl", url)?;
+    }
+    let mut w = app.world();
+    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
+    if let Some(n) = u.name {
+        a.name = n;
+    }
+    if u.bio.is_some() {
+        a.bio = u.bio;
+    }
+    if u.website_url.is_some() {
+        a.website_url = u.website_url;
+    }
+    if u.agent_type.is_some() {
+        a.agent_type = u.agent_type;
+    }
+    ok(json!({ "agent": w.profile(&me)? }))
+}
+
+async fn upload_avatar(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
+    let (ct, data, _) = read_upload(m).await?;
+    limits::check_upload(limits::UploadKind::Avatar, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    let mut w = app.world();
+    let rec = store_media(&mut w, &me, &ct, data.len(), UploadType::Image, Some("avatar".into()));
+    if let Some(a) = w.agents.get_mut(&me) {
+        a.avatar_url = Some(rec.url.clone());
+    }
+    ok(json!({ "url": rec.url, "agent": w.profile(&me)? }))
+}
+
+async fn remove_avatar(State(app): AppState, Me(me): Me) -> Reply {
+    let mut w = app.world();
+    if let Some(a) = w.agents.get_mut(&me) {
+        a.avatar_url = None;
+    }
+    ok(json!({ "success": true }))
+}
+
+async fn capabilities(State(app): AppState, Me(me): Me) -> Reply {
+    ok(json!({ "capabilities": app.world().agent(&me)?.capabilities }))
+}
+
+async fn set_capabilities(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let patch: Value = parse(&body)?;
+    let mut w = app.world();
+    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
+    let mut cur = val(&a.capabilities);
+    if let (Some(c), Some(p)) = (cur.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    a.capabilities = serde_json::from_value(cur).map_err(|e| bad("invalid_capabilities", e.to_string()))?;
+    ok(json!({ "capabilities": a.capabilities }))
+}
+
+async fn clear_capabilities(State(app): AppState, Me(me): Me) -> Reply {
+    if let Some(a) = app.world().agents.get_mut(&me) {
+        a.capabilities = Capabilities::default();
+    }
+    ok(json!({ "success": true }))
+}
+
+async fn webhook(State(app): AppState, Me(me): Me) -> Reply {
+    let w = app.world();
+    let a = w.agent(&me)?;
+    ok(json!({ "webhookUrl": a.webhook_url, "hasSecret": a.webhook_secret.is_some() }))
+}
+
+async fn set_webhook(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let u: WebhookUpdate = parse(&body)?;
+    let mut w = app.world();
+    let secret = u.regenerate_secret.then(|| format!("whsec_{:032x}", w.rng.random::<u128>()));
+    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
+    if let Some(url) = &u.webhook_url {
+        validate::url("webhookUrl", url)?;
+        if !app.cfg.allow_private_webhooks && validate::private_host(url) {
+            return Err(bad("invalid_url", "webhookUrl must not point at a loopback or private address"));
+        }
+        a.webhook_url = Some(url.clone());
+    }
+    if let Some(s) = &secret {
+        a.webhook_secret = Some(s.clone());
+    }
+    let url = a.webhook_url.clone();
+    if u.test {
+        if let Some(d) = crate::sandbox::webhooks::test_delivery(&w, &me) {
+            let _ = app.webhooks.send(d);
+        }
+    }
+    ok(json!({ "webhookUrl": url, "secret": secret, "hasSecret": w.agents[&me].webhook_secret.is_some() }))
+}
+
+async fn remove_webhook(State(app): AppState, Me(me): Me) -> Reply {
+    if let Some(a) = app.world().agents.get_mut(&me) {
+        a.webhook_url = None;
+        a.webhook_secret = None;
+    }
+    ok(json!({ "success": true }))
+}
+
+pub(super) async fn agent(State(app): AppState, Path(handle): Path<String>) -> Reply {
+    let w = app.world();
+    let id = w.agent_by_handle(&handle)?.id.clone();
+    ok(json!({ "agent": w.profile(&id)? }))
+}
+
+async fn is_following(State(app): AppState, Me(me): Me, Path(handle): Path<String>) -> Reply {
+    let w = app.world();
+    let target = w.agent_by_handle(&handle)?.id.clone();
+    ok(json!({ "following": w.agent(&me)?.following.contains(&target) }))
+}
+
+async fn follow(State(app): AppState, Me(me): Me, Path(handle): Path<String>) -> Reply {
+    let mut w = app.world();
+    let n = w.follow(&me, &handle)?;
+    app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
+    ok(json!({ "following": true }))
+}
+
+async fn unfollow(State(app): AppState, Me(me): Me, Path(handle): Path<String>) -> Reply {
+    app.world().unfollow(&me, &handle)?;
+    ok(json!({ "following": false }))
+}
+
+fn agent_list(w: &World, ids: Vec<String>, q: &HashMap<String, String>) -> Reply {
+    let by_seq: std::collections::BTreeMap<u64, String> = ids.into_iter().filter_map(|id| seq_of(&id).map(|s| (s, id))).collect();
+    paged(w, &by_seq, q, "agents", |_| true, |w, id| val(w.summary(id)))
+}
+
+async fn similar(State(app): AppState, Viewer(v): Viewer, Path(handle): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let a = w.agent_by_handle(&handle)?.clone();
+    let lim = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).clamp(1, 20);
+    let exclude: std::collections::BTreeSet<String> = match (q.get("excludeFollowing").map(String::as_str), &v) {
+        (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
+        _ => Default::default(),
+    };
+    let mut scored: Vec<(usize, &String)> = w
+        .agents
+        .values()
+        .filter(|o| o.id != a.id && !exclude.contains(&o.id))
+        .map(|o| {
+            let same_type = usize::from(o.agent_type.is_some() && o.agent_type == a.agent_type) * 3;
+            let shared = o.followers.intersection(&a.followers).count();
+            let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
+            (same_type + shared + skills, &o.id)
+        })
+        .filter(|(s, _)| *s > 0)
+        .collect();
+    scored.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+    let items: Vec<Value> = scored.into_iter().take(lim).map(|(_, id)| val(w.summary(id))).collect();
+    list_json("agents", items, None, false)
+}
+
+async fn followers(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let ids = w.agent_by_handle(&handle)?.followers.iter().cloned().collect();
+    agent_list(&w, ids, &q)
+}
+
+pub(super) async fn following(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let ids = w.agent_by_handle(&handle)?.following.iter().cloned().collect();
+    agent_list(&w, ids, &q)
+}
+
+async fn liked_posts(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let id = w.agent_by_handle(&handle)?.id.clone();
+    paged(&w, &w.posts, &q, "posts", |p| p.likes.contains_key(&id), |w, p| val(w.render_post(p, None)))
+}
+
+async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let a = w.agent_by_handle(&handle)?;
+    let level = crate::sandbox::world::level_of(a.axp);
+    let lo = crate::sandbox::world::LEVELS.get(level.saturating_sub(1) as usize).copied().unwrap_or(0);
+    let hi = crate::sandbox::world::LEVELS.get(level as usize).copied().unwrap_or(lo.max(1));
+    let progress = if hi > lo { (a.axp - lo) as f64 / (hi - lo) as f64 } else { 1.0 };
+    let day_ago = now_ms() - 86_400_000;
+    let recent: i64 = w.xp.values().filter(|x| x.agent == a.id && x.created_ms > day_ago).map(|x| x.amount).sum();
+    let lim = limit(&q)?;
+    let id = a.id.clone();
+    let mine: std::collections::BTreeMap<&u64, _> = w.xp.iter().filter(|(_, x)| x.agent == id).collect();
+    let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), keyset_cursor(&q)?, lim);
+    let history: Vec<Value> = items
+        .into_iter()
+        .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
+        .collect();
+    ok(json!({
+        "axp": {"total": a.axp, "level": level, "progress": progress, "recentAXP": recent.max(0), "levelThresholds": crate::sandbox::world::LEVELS},
+        "history": history, "nextCursor": next, "hasMore": more
+    }))
+}
+
+fn trending_score(p: &crate::sandbox::world::PostRec) -> usize {
+    p.likes.len() + 2 * p.comment_count as usize + 3 * p.reposts.len() + 2 * p.amplifies.len()
+}
+
+pub(super) fn hashtag_counts(w: &World) -> Vec<Hashtag> {
+    let day_ago = now_ms() - 86_400_000;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for p in w.posts.values().filter(|p| p.created_ms > day_ago) {
+        for t in &p.hashtags {
+            *counts.entry(t.to_lowercase()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<Hashtag> = counts.into_iter().map(|(tag, count)| Hashtag { tag, count }).collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.tag.cmp(&b.tag)));
+    v
+}
+
+async fn explore(State(app): AppState, q: Params) -> Reply {
+    let w = app.world();
+    let lim = limit(&q)?;
+    let section = q.get("section").map(String::as_str).unwrap_or("all");
+    let mut out = Explore::default();
+    if matches!(section, "all" | "posts") {
+        let day_ago = now_ms() - 86_400_000;
+        let mut posts: Vec<&crate::sandbox::world::PostRec> = w.posts.values().filter(|p| p.created_ms > day_ago).collect();
+        posts.sort_by(|a, b| trending_score(b).cmp(&trending_score(a)).then(b.seq.cmp(&a.seq)));
+        out.trending_posts = posts.into_iter().take(lim).map(|p| w.render_post(p, None)).collect();
+    }
+    if matches!(section, "all" | "agents") {
+        let mut agents: Vec<_> = w.agents.values().collect();
+        agents.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.handle.cmp(&b.handle)));
+        out.featured_agent = agents.first().map(|a| w.summary(&a.id));
+        out.popular_agents = agents.into_iter().take(lim).map(|a| w.summary(&a.id)).collect();
+    }
+    if matches!(section, "all" | "hashtags") {
+        out.trending_hashtags = hashtag_counts(&w).into_iter().take(lim).collect();
+    }
+    ok(out)
+}
+
+async fn recommended(State(app): AppState, Me(me): Me, q: Params) -> Reply {
+    let w = app.world();
+    let mine = w.agent(&me)?;
+    let t = q.get("type").map(String::as_str).unwrap_or("all");
+    let mut ids: Vec<&crate::sandbox::world::AgentRec> =
+        w.agents.values().filter(|a| a.id != me && !mine.following.contains(&a.id)).collect();
+    if let Some(skills) = q.get("skills") {
+        let want: Vec<&str> = skills.split(',').collect();
+        ids.retain(|a| a.capabilities.skills.iter().any(|s| want.contains(&s.as_str())));
+    }
+    if t == "humans" {
+        ids.clear();
+    }
+    ids.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.id.cmp(&b.id)));
+    let ids = ids.into_iter().map(|a| a.id.clone()).collect();
+    agent_list(&w, ids, &q)
+}

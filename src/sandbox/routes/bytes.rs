@@ -1,0 +1,124 @@
+//! Bytes (short videos) and their likes and comments.
+
+use super::*;
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/bytes", get(bytes).post(create_byte))
+        .route("/api/bytes/{id}", get(byte).delete(delete_byte))
+        .route("/api/bytes/{id}/like", post(like_byte).delete(unlike_byte))
+        .route("/api/bytes/{id}/comments", get(byte_comments).post(comment_byte))
+        .route("/api/reports", post(report))
+}
+
+fn byte_seq(w: &World, id: &str) -> Result<u64, Refusal> {
+    seq_of(id).filter(|_| id.starts_with("byte_")).filter(|s| w.bytes.contains_key(s)).ok_or_else(|| not_found("byte"))
+}
+
+fn render_byte(w: &World, b: &crate::sandbox::world::ByteRec) -> Byte {
+    Byte {
+        id: format!("byte_{}", b.seq),
+        caption: b.caption.clone(),
+        video_url: Some(b.video_url.clone()),
+        like_count: b.likes.len() as u64,
+        comment_count: b.comment_count,
+        agent: Some(w.summary(&b.agent)),
+        created_at: Some(iso(b.created_ms)),
+    }
+}
+
+pub(super) async fn bytes(State(app): AppState, q: Params) -> Reply {
+    let w = app.world();
+    paged(&w, &w.bytes, &q, "bytes", |_| true, |w, b| val(render_byte(w, b)))
+}
+
+async fn byte(State(app): AppState, Path(id): Path<String>) -> Reply {
+    let w = app.world();
+    let s = byte_seq(&w, &id)?;
+    ok(json!({ "byte": render_byte(&w, &w.bytes[&s]) }))
+}
+
+async fn create_byte(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let b: NewByte = parse(&body)?;
+    limits::check_text("caption", &b.caption, limits::POST_MAX_CHARS, true).map_err(|e| bad("invalid_caption", e.to_string()))?;
+    let mut w = app.world();
+    let m = seq_of(&b.media_id)
+        .and_then(|s| w.media.get(&s))
+        .filter(|m| m.agent == me && m.kind == Some(UploadType::Video))
+        .ok_or_else(|| bad("invalid_media", "mediaId must be a video you uploaded"))?;
+    let url = m.url.clone();
+    let seq = w.next_seq();
+    w.bytes.insert(
+        seq,
+        crate::sandbox::world::ByteRec {
+            seq,
+            agent: me,
+            caption: b.caption,
+            video_url: url,
+            likes: Default::default(),
+            comment_count: 0,
+            created_ms: now_ms(),
+        },
+    );
+    created(json!({ "byte": render_byte(&w, &w.bytes[&seq]) }))
+}
+
+async fn delete_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let s = byte_seq(&w, &id)?;
+    if w.bytes[&s].agent != me {
+        return Err(forbidden("you can only delete your own bytes"));
+    }
+    w.bytes.remove(&s);
+    w.comments.retain(|_, c| !(c.on_byte && c.post == s));
+    no_content()
+}
+
+async fn like_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let s = byte_seq(&w, &id)?;
+    let b = w.bytes.get_mut(&s).ok_or_else(|| not_found("byte"))?;
+    b.likes.insert(me);
+    ok(json!({ "liked": true, "likeCount": b.likes.len() }))
+}
+
+async fn unlike_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let s = byte_seq(&w, &id)?;
+    let b = w.bytes.get_mut(&s).ok_or_else(|| not_found("byte"))?;
+    b.likes.remove(&me);
+    ok(json!({ "liked": false, "likeCount": b.likes.len() }))
+}
+
+async fn byte_comments(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let s = byte_seq(&w, &id)?;
+    paged(&w, &w.comments, &q, "comments", |c| c.on_byte && c.post == s, |w, c| val(w.render_comment(c)))
+}
+
+async fn comment_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let c: NewComment = parse(&body)?;
+    let mut w = app.world();
+    let s = byte_seq(&w, &id)?;
+    let (cs, notes) = w.add_comment(&me, s, &c, true)?;
+    app.deliver(&w, &notes);
+    created(json!({ "comment": w.render_comment(&w.comments[&cs]) }))
+}
+
+async fn report(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let r: NewReport = parse(&body)?;
+    validate::text("description", r.description.as_deref().unwrap_or_default(), limits::ORDER_MESSAGE_MAX_CHARS)?;
+    if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
+        return Err(bad("invalid_report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId"));
+    }
+    if let ReportReason::Other(x) = &r.reason {
+        if x != "OTHER" {
+            return Err(bad("invalid_reason", format!("unknown reason {x}")));
+        }
+    }
+    let mut w = app.world();
+    let seq = w.next_seq();
+    let reason = r.reason.clone();
+    w.reports.insert(seq, (me, r));
+    created(json!({ "report": Report { id: format!("rpt_{seq}"), reason: Some(reason), status: Some("PENDING".into()) } }))
+}

@@ -1,0 +1,430 @@
+//! Services, orders and their messages, reviews, payouts, payment accounts.
+
+use super::*;
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/marketplace/services", get(services).post(create_service))
+        .route("/api/marketplace/services/{id}", get(service).patch(update_service).delete(delete_service))
+        .route("/api/marketplace/orders", get(orders).post(place_order))
+        .route("/api/marketplace/orders/{id}", get(order).patch(update_order))
+        .route("/api/marketplace/orders/{id}/messages", get(order_messages).post(send_order_message))
+        .route("/api/marketplace/reviews", get(reviews).post(create_review))
+        .route("/api/marketplace/payouts", get(payouts).post(request_payout))
+        .route("/api/marketplace/connect", get(account).post(setup_account))
+}
+
+fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service {
+    let reviews: Vec<&ReviewRec> = w.reviews.values().filter(|r| r.service == s.seq).collect();
+    let avg = (!reviews.is_empty()).then(|| reviews.iter().map(|r| r.data.rating as f64).sum::<f64>() / reviews.len() as f64);
+    Service {
+        id: format!("svc_{}", s.seq),
+        title: s.data.title.clone(),
+        description: s.data.description.clone(),
+        short_desc: s.data.short_desc.clone(),
+        price: s.data.price,
+        delivery_days: s.data.delivery_days,
+        revisions: s.data.revisions,
+        category: s.data.category.clone(),
+        tags: s.data.tags.clone(),
+        thumbnail_url: s.data.thumbnail_url.clone(),
+        images: s.data.images.clone(),
+        agent: Some(w.summary(&s.agent)),
+        is_active: s.active,
+        avg_rating: avg,
+        order_count: w.orders.values().filter(|o| o.service == s.seq).count() as u64,
+        featured: false,
+        created_at: Some(iso(s.created_ms)),
+        reviews: if with_reviews { reviews.into_iter().map(|r| render_review(w, r)).collect() } else { vec![] },
+    }
+}
+
+fn render_review(w: &World, r: &ReviewRec) -> Review {
+    Review {
+        id: format!("rev_{}", r.seq),
+        order_id: format!("ord_{}", r.order),
+        service_id: format!("svc_{}", r.service),
+        rating: r.data.rating,
+        content: r.data.content.clone(),
+        quality_rating: r.data.quality_rating,
+        communication_rating: r.data.communication_rating,
+        delivery_rating: r.data.delivery_rating,
+        reviewer: Some(w.summary(&r.reviewer)),
+        created_at: Some(iso(r.created_ms)),
+    }
+}
+
+fn service_seq(w: &World, id: &str) -> Result<u64, Refusal> {
+    seq_of(id).filter(|_| id.starts_with("svc_")).filter(|s| w.services.contains_key(s)).ok_or_else(|| not_found("service"))
+}
+
+pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
+    let w = app.world();
+    let lim = limit(&q)?;
+    let search = q.get("search").map(|s| s.to_lowercase());
+    let min = q.get("minPrice").and_then(|p| p.parse::<u64>().ok());
+    let max = q.get("maxPrice").and_then(|p| p.parse::<u64>().ok());
+    let mut list: Vec<Service> = w
+        .services
+        .values()
+        .filter(|s| s.active)
+        .filter(|s| q.get("category").is_none_or(|c| s.data.category.as_deref() == Some(c.as_str())))
+        .filter(|s| {
+            search
+                .as_ref()
+                .is_none_or(|t| s.data.title.to_lowercase().contains(t.as_str()) || s.data.description.to_lowercase().contains(t.as_str()))
+        })
+        .filter(|s| min.is_none_or(|m| s.data.price >= m) && max.is_none_or(|m| s.data.price <= m))
+        .map(|s| render_service(&w, s, false))
+        .collect();
+    let desc = q.get("sortOrder").map(String::as_str) != Some("asc");
+    match q.get("sortBy").map(String::as_str) {
+        Some("price") => list.sort_by_key(|s| s.price),
+        Some("avgRating") => list.sort_by(|a, b| a.avg_rating.unwrap_or(0.0).total_cmp(&b.avg_rating.unwrap_or(0.0))),
+        Some("orderCount") => list.sort_by_key(|s| s.order_count),
+        _ => list.sort_by_key(|s| seq_of(&s.id)),
+    }
+    if desc {
+        list.reverse();
+    }
+    let start = offset_cursor(&q, "s_")?;
+    let (next, more) = (next_offset("s_", start, lim, list.len()), start.saturating_add(lim) < list.len());
+    let page = list.into_iter().skip(start).take(lim).map(val).collect();
+    list_json("services", page, next, more)
+}
+
+pub(super) async fn service(State(app): AppState, Path(id): Path<String>) -> Reply {
+    let w = app.world();
+    let s = service_seq(&w, &id)?;
+    ok(json!({ "service": render_service(&w, &w.services[&s], true) }))
+}
+
+async fn create_service(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let s: NewService = parse(&body)?;
+    validate::service(Some(&s.title), Some(&s.description))?;
+    if s.delivery_days == 0 {
+        return Err(bad("invalid_delivery_days", "deliveryDays must be at least 1"));
+    }
+    let mut w = app.world();
+    let seq = w.next_seq();
+    w.services.insert(seq, ServiceRec { seq, agent: me, data: s, active: true, created_ms: now_ms() });
+    created(json!({ "service": render_service(&w, &w.services[&seq], false) }))
+}
+
+async fn update_service(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let u: ServiceUpdate = parse(&body)?;
+    validate::service(u.title.as_deref(), u.description.as_deref())?;
+    let mut w = app.world();
+    let seq = service_seq(&w, &id)?;
+    let s = w.services.get_mut(&seq).ok_or_else(|| not_found("service"))?;
+    if s.agent != me {
+        return Err(forbidden("you can only update your own services"));
+    }
+    if let Some(t) = u.title {
+        s.data.title = t;
+    }
+    if let Some(d) = u.description {
+        s.data.description = d;
+    }
+    if let Some(p) = u.price {
+        s.data.price = p;
+    }
+    if let Some(a) = u.is_active {
+        s.active = a;
+    }
+    ok(json!({ "service": render_service(&w, &w.services[&seq], false) }))
+}
+
+async fn delete_service(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = service_seq(&w, &id)?;
+    if w.services[&seq].agent != me {
+        return Err(forbidden("you can only delete your own services"));
+    }
+    let active_orders = w
+        .orders
+        .values()
+        .any(|o| o.service == seq && !matches!(o.status, Some(OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded)));
+    if active_orders {
+        if let Some(s) = w.services.get_mut(&seq) {
+            s.active = false;
+        }
+        return ok(json!({ "deactivated": true }));
+    }
+    w.services.remove(&seq);
+    no_content()
+}
+
+fn render_order(w: &World, o: &OrderRec) -> Order {
+    Order {
+        id: format!("ord_{}", o.seq),
+        service_id: format!("svc_{}", o.service),
+        buyer: Some(w.summary(&o.buyer)),
+        seller: Some(w.summary(&o.seller)),
+        status: o.status.clone(),
+        requirements: o.requirements.clone(),
+        deliverables: o.deliverables.clone(),
+        payment_method: o.payment_method.clone(),
+        amount: o.amount,
+        revisions_used: o.revisions_used,
+        client_secret: None,
+        coinbase_checkout_url: None,
+        created_at: Some(iso(o.created_ms)),
+    }
+}
+
+fn order_seq(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {
+    let seq = seq_of(id).filter(|_| id.starts_with("ord_")).filter(|s| w.orders.contains_key(s)).ok_or_else(|| not_found("order"))?;
+    let o = &w.orders[&seq];
+    if o.buyer != me && o.seller != me {
+        return Err(forbidden("only the buyer and the seller can see this order"));
+    }
+    Ok(seq)
+}
+
+async fn place_order(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let o: NewOrder = parse(&body)?;
+    let mut w = app.world();
+    let s = service_seq(&w, &o.service_id)?;
+    let svc = &w.services[&s];
+    if !svc.active {
+        return Err(bad("service_inactive", "this service is not available"));
+    }
+    if svc.agent == me {
+        return Err(bad("own_service", "you cannot order your own service"));
+    }
+    let (seller, amount) = (svc.agent.clone(), svc.data.price);
+    let seq = w.next_seq();
+    let method = o.payment_method.0.clone();
+    w.orders.insert(
+        seq,
+        OrderRec {
+            seq,
+            service: s,
+            buyer: me,
+            seller,
+            status: Some(OrderStatus::Paid),
+            requirements: o.requirements,
+            deliverables: None,
+            payment_method: Some(method.clone()),
+            amount,
+            revisions_used: 0,
+            created_ms: now_ms(),
+        },
+    );
+    let mut order = render_order(&w, &w.orders[&seq]);
+    // Clearly fake payment data: the sandbox never talks to a payment provider.
+    match method {
+        PaymentMethod::Coinbase | PaymentMethod::CryptoUsdc | PaymentMethod::CryptoUsdp => {
+            order.coinbase_checkout_url = Some(format!("https://sandbox.imagineanything.invalid/fake-checkout/ord_{seq}"))
+        }
+        _ => order.client_secret = Some(format!("pi_sandbox_{seq}_secret_FAKE")),
+    }
+    created(json!({ "order": order, "payment": {"simulated": true} }))
+}
+
+async fn orders(State(app): AppState, Me(me): Me, q: Params) -> Reply {
+    let w = app.world();
+    let role = q.get("role").map(String::as_str).unwrap_or("all");
+    let status = q.get("status").map(|s| OrderStatus::from(s.as_str()));
+    paged(
+        &w,
+        &w.orders,
+        &q,
+        "orders",
+        |o| {
+            (match role {
+                "buyer" => o.buyer == me,
+                "seller" => o.seller == me,
+                _ => o.buyer == me || o.seller == me,
+            }) && status.as_ref().is_none_or(|s| o.status.as_ref() == Some(s))
+        },
+        |w, o| val(render_order(w, o)),
+    )
+}
+
+async fn order(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let w = app.world();
+    let seq = order_seq(&w, &id, &me)?;
+    ok(json!({ "order": render_order(&w, &w.orders[&seq]) }))
+}
+
+/// The order state machine: who may do what from which status.
+pub fn transition(o: &OrderRec, me: &str, action: &OrderAction, revisions_allowed: u32) -> Result<OrderStatus, Refusal> {
+    use OrderStatus as St;
+    let buyer = o.buyer == me;
+    let seller = o.seller == me;
+    let status = o.status.clone().unwrap_or(St::Paid);
+    let (allowed_from, who_ok, to): (&[St], bool, St) = match action {
+        OrderAction::Start => (&[St::Paid, St::Revision], seller, St::InProgress),
+        OrderAction::Deliver => (&[St::InProgress], seller, St::Delivered),
+        OrderAction::Accept => (&[St::Delivered], buyer, St::Completed),
+        OrderAction::RequestRevision => (&[St::Delivered], buyer, St::Revision),
+        OrderAction::Dispute => (&[St::Paid, St::InProgress, St::Delivered, St::Revision], buyer || seller, St::Disputed),
+        OrderAction::Cancel => (if seller { &[St::Paid, St::InProgress] } else { &[St::Paid] }, buyer || seller, St::Cancelled),
+        OrderAction::Other(a) => return Err(bad("invalid_action", format!("unknown action {a}"))),
+    };
+    if !who_ok {
+        return Err(forbidden(format!("you may not {action} this order")));
+    }
+    if !allowed_from.contains(&status) {
+        return Err(bad("invalid_transition", format!("cannot {action} an order that is {status}")));
+    }
+    if matches!(action, OrderAction::RequestRevision) && o.revisions_used >= revisions_allowed {
+        return Err(bad("no_revisions_left", format!("all {revisions_allowed} revisions were used")));
+    }
+    Ok(to)
+}
+
+async fn update_order(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let u: OrderUpdate = parse(&body)?;
+    let mut w = app.world();
+    let seq = order_seq(&w, &id, &me)?;
+    let o = w.orders[&seq].clone();
+    let allowed = w.services.get(&o.service).map(|s| s.data.revisions).unwrap_or(0);
+    let to = transition(&o, &me, &u.action, allowed)?;
+    if matches!(u.action, OrderAction::Deliver) && u.deliverables.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        return Err(bad("missing_deliverables", "deliver needs deliverables"));
+    }
+    let completed = to == OrderStatus::Completed;
+    let om = w.orders.get_mut(&seq).ok_or_else(|| not_found("order"))?;
+    if matches!(u.action, OrderAction::RequestRevision) {
+        om.revisions_used += 1;
+    }
+    if u.deliverables.is_some() {
+        om.deliverables = u.deliverables;
+    }
+    om.status = Some(to);
+    if completed {
+        let p = w.next_seq();
+        w.payouts.insert(p, (o.seller.clone(), o.amount * 90 / 100, PayoutStatus::Pending, now_ms()));
+        w.award(&o.seller, 20, "order completed");
+    }
+    ok(json!({ "order": render_order(&w, &w.orders[&seq]) }))
+}
+
+async fn order_messages(State(app): AppState, Me(me): Me, Path(id): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let seq = order_seq(&w, &id, &me)?;
+    paged(
+        &w,
+        &w.order_messages,
+        &q,
+        "messages",
+        |m| m.order == seq,
+        |w, m| {
+            val(OrderMessage {
+                id: format!("omsg_{}", m.seq),
+                order_id: format!("ord_{}", m.order),
+                content: m.content.clone(),
+                attachments: m.attachments.clone(),
+                sender: Some(w.summary(&m.sender)),
+                created_at: Some(iso(m.created_ms)),
+            })
+        },
+    )
+}
+
+async fn send_order_message(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let m: NewOrderMessage = parse(&body)?;
+    limits::check_text("content", &m.content, limits::ORDER_MESSAGE_MAX_CHARS, false).map_err(|e| bad("invalid_content", e.to_string()))?;
+    validate::attachments(&m.attachments)?;
+    let mut w = app.world();
+    let order = order_seq(&w, &id, &me)?;
+    let seq = w.next_seq();
+    let rec = OrderMsgRec { seq, order, sender: me, content: m.content, attachments: m.attachments, created_ms: now_ms() };
+    w.order_messages.insert(seq, rec.clone());
+    created(
+        json!({ "message": OrderMessage { id: format!("omsg_{seq}"), order_id: format!("ord_{order}"), content: rec.content, attachments: rec.attachments, sender: Some(w.summary(&rec.sender)), created_at: Some(iso(rec.created_ms)) } }),
+    )
+}
+
+async fn reviews(State(app): AppState, q: Params) -> Reply {
+    let w = app.world();
+    let svc = q.get("serviceId").map(|s| service_seq(&w, s)).transpose()?;
+    paged(&w, &w.reviews, &q, "reviews", |r| svc.is_none_or(|s| r.service == s), |w, r| val(render_review(w, r)))
+}
+
+async fn create_review(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let r: NewReview = parse(&body)?;
+    validate::text("content", r.content.as_deref().unwrap_or_default(), limits::ORDER_MESSAGE_MAX_CHARS)?;
+    for (f, v) in [
+        ("rating", Some(r.rating)),
+        ("qualityRating", r.quality_rating),
+        ("communicationRating", r.communication_rating),
+        ("deliveryRating", r.delivery_rating),
+    ] {
+        if let Some(v) = v {
+            limits::check_rating(f, v).map_err(|e| bad("invalid_rating", e.to_string()))?;
+        }
+    }
+    let mut w = app.world();
+    let order = order_seq(&w, &r.order_id, &me)?;
+    let o = w.orders[&order].clone();
+    if o.buyer != me {
+        return Err(forbidden("only the buyer can review an order"));
+    }
+    if o.status != Some(OrderStatus::Completed) {
+        return Err(bad("order_not_completed", "only completed orders can be reviewed"));
+    }
+    if w.reviews.values().any(|x| x.order == order) {
+        return Err(Refusal(409, "already_reviewed", "this order already has a review".into()));
+    }
+    let seq = w.next_seq();
+    w.reviews.insert(seq, ReviewRec { seq, order, service: o.service, reviewer: me, data: r, created_ms: now_ms() });
+    created(json!({ "review": render_review(&w, &w.reviews[&seq]) }))
+}
+
+async fn payouts(State(app): AppState, Me(me): Me, q: Params) -> Reply {
+    let w = app.world();
+    let status = q.get("status").map(|s| PayoutStatus::from(s.as_str()));
+    let lim = limit(&q)?;
+    let mine: std::collections::BTreeMap<u64, (u64, &crate::sandbox::world::PayoutRec)> =
+        w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).map(|(k, p)| (*k, (*k, p))).collect();
+    let (items, next, more) = World::page(mine.iter(), keyset_cursor(&q)?, lim);
+    let total: u64 = w.payouts.values().filter(|p| p.0 == me).map(|p| p.1).sum();
+    let pending: u64 = w.payouts.values().filter(|p| p.0 == me && p.2 == PayoutStatus::Pending).map(|p| p.1).sum();
+    let list: Vec<Value> = items
+        .into_iter()
+        .map(|(s, p)| val(Payout { id: format!("pay_{s}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) }))
+        .collect();
+    ok(
+        json!({ "payouts": list, "summary": {"total": total, "pending": pending, "currency": "usd", "simulated": true}, "nextCursor": next, "hasMore": more }),
+    )
+}
+
+async fn request_payout(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let v: Value = parse(&body)?;
+    let id = v.get("payoutId").and_then(Value::as_str).unwrap_or_default();
+    let mut w = app.world();
+    if !w.accounts.get(&me).is_some_and(|a| a.payouts_enabled) {
+        return Err(bad("onboarding_incomplete", "set up the payment account first (POST /api/marketplace/connect)"));
+    }
+    let seq = seq_of(id).filter(|s| w.payouts.get(s).is_some_and(|p| p.0 == me)).ok_or_else(|| not_found("payout"))?;
+    let p = w.payouts.get_mut(&seq).ok_or_else(|| not_found("payout"))?;
+    if p.2 != PayoutStatus::Pending {
+        return Err(bad("invalid_status", "only pending payouts can be requested"));
+    }
+    p.2 = PayoutStatus::Processing;
+    ok(json!({ "payout": Payout { id: format!("pay_{seq}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) } }))
+}
+
+async fn account(State(app): AppState, Me(me): Me) -> Reply {
+    let w = app.world();
+    ok(json!({ "account": w.accounts.get(&me).cloned().unwrap_or_default(), "simulated": true }))
+}
+
+async fn setup_account(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let v: Value = parse(&body)?;
+    let mut w = app.world();
+    let seq = w.next_seq();
+    let acct =
+        w.accounts.entry(me).or_insert_with(|| PaymentAccount { account_id: Some(format!("acct_sandbox_{seq}")), ..Default::default() });
+    acct.charges_enabled = true;
+    acct.payouts_enabled = true;
+    acct.onboarding_url =
+        Some(format!("https://sandbox.imagineanything.invalid/fake-onboarding/{}", acct.account_id.clone().unwrap_or_default()));
+    acct.prefer_crypto = v.get("preferCrypto").and_then(Value::as_bool).unwrap_or(false);
+    acct.crypto_wallet_address = v.get("cryptoWalletAddress").and_then(Value::as_str).map(str::to_string);
+    ok(json!({ "account": acct, "onboardingUrl": acct.onboarding_url, "simulated": true }))
+}

@@ -1,0 +1,123 @@
+//! Uploads (images, videos) and the media library.
+
+use super::*;
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/upload", post(upload_image).layer(upload_limit(limits::IMAGE_MAX_BYTES)).get(list_media).delete(delete_media))
+        .route("/api/upload/video", post(upload_video).layer(upload_limit(limits::VIDEO_MAX_BYTES)))
+}
+
+async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
+    let (ct, data, fields) = read_upload(m).await?;
+    limits::check_upload(limits::UploadKind::Image, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Image, fields.get("purpose").cloned());
+    let r = render_media(&rec);
+    created(
+        json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type }),
+    )
+}
+
+async fn upload_video(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
+    let (ct, data, fields) = read_upload(m).await?;
+    limits::check_upload(limits::UploadKind::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Video, fields.get("purpose").cloned());
+    let r = render_media(&rec);
+    created(
+        json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type, "status": "processing" }),
+    )
+}
+
+async fn list_media(State(app): AppState, Me(me): Me, q: Params) -> Reply {
+    let w = app.world();
+    let t = q.get("type").map(|t| UploadType::from(t.as_str()));
+    let purpose = q.get("purpose");
+    paged(
+        &w,
+        &w.media,
+        &q,
+        "media",
+        |m| m.agent == me && t.as_ref().is_none_or(|t| m.kind.as_ref() == Some(t)) && purpose.is_none_or(|p| m.purpose.as_ref() == Some(p)),
+        |_, m| val(render_media(m)),
+    )
+}
+
+async fn delete_media(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let v: Value = parse(&body)?;
+    let mut w = app.world();
+    let seq = if let Some(id) = v.get("id").and_then(Value::as_str) {
+        seq_of(id).filter(|s| w.media.contains_key(s))
+    } else if let Some(url) = v.get("url").and_then(Value::as_str) {
+        w.media.values().find(|m| m.url == url).map(|m| m.seq)
+    } else {
+        return Err(bad("invalid_body", "send {\"id\": ...} or {\"url\": ...}"));
+    };
+    let seq = seq.ok_or_else(|| not_found("media"))?;
+    if w.media[&seq].agent != me {
+        return Err(forbidden("you can only delete your own media"));
+    }
+    w.media.remove(&seq);
+    ok(json!({ "success": true }))
+}
+
+/// The body limit of an upload route: the file's limit plus room for the multipart framing.
+pub(super) fn upload_limit(file_max: usize) -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(file_max + 64 * 1024)
+}
+
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Refusal {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal(413, "payload_too_large", "the upload is larger than this endpoint takes".into())
+    } else {
+        bad("invalid_multipart", e.body_text())
+    }
+}
+
+/// Reads the `file` part of a multipart upload: (content type, bytes, other fields).
+pub(super) async fn read_upload(mut m: Multipart) -> Result<(String, Vec<u8>, HashMap<String, String>), Refusal> {
+    let mut file = None;
+    let mut fields = HashMap::new();
+    while let Some(field) = m.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let ct = field.content_type().unwrap_or("application/octet-stream").to_string();
+            let data = field.bytes().await.map_err(multipart_error)?;
+            file = Some((ct, data.to_vec()));
+        } else {
+            fields.insert(name, field.text().await.unwrap_or_default());
+        }
+    }
+    let (ct, data) = file.ok_or_else(|| bad("missing_file", "multipart field `file` is required"))?;
+    Ok((ct, data, fields))
+}
+
+pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, size: usize, kind: UploadType, purpose: Option<String>) -> MediaRec {
+    let seq = w.next_seq();
+    let ext = ct.rsplit('/').next().unwrap_or("bin");
+    let rec = MediaRec {
+        seq,
+        agent: agent.into(),
+        url: format!("https://sandbox.imagineanything.invalid/media/m_{seq}.{ext}"),
+        content_type: ct.into(),
+        size: size as u64,
+        kind: Some(kind),
+        purpose,
+        created_ms: now_ms(),
+    };
+    w.media.insert(seq, rec.clone());
+    rec
+}
+
+pub(super) fn render_media(m: &MediaRec) -> Media {
+    Media {
+        id: format!("media_{}", m.seq),
+        media_id: None,
+        url: m.url.clone(),
+        pathname: m.url.rsplit_once(".invalid").map(|(_, p)| p.to_string()),
+        content_type: Some(m.content_type.clone()),
+        size: m.size,
+        media_type: m.kind.clone(),
+        purpose: m.purpose.clone(),
+        created_at: Some(iso(m.created_ms)),
+    }
+}

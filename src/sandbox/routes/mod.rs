@@ -1,0 +1,162 @@
+//! The sandbox's HTTP routes: every endpoint of the API reference, the
+//! `/sandbox/` control API and the `/v1/` OpenAI-compatible stand-in; one
+//! file per resource, each with its own router, merged here. Shared here:
+//! the `Me`/`Viewer` extractors, pagination and the answer helpers.
+
+mod agents;
+mod analytics;
+mod auth;
+mod bytes;
+mod control;
+mod conversations;
+mod generation;
+mod marketplace;
+mod media;
+mod notifications;
+mod posts;
+mod search;
+mod services;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::{request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::world::{
+    bad, forbidden, iso, not_found, now_ms, seq_of, JobRec, MediaRec, OrderMsgRec, OrderRec, Refusal, ReviewRec, ServiceRec, World,
+};
+use super::{lock, App, Faults};
+use crate::api::limits;
+use crate::api::types::*;
+
+/// The emulator's shared state, as a handler receives it.
+type AppState = State<Arc<App>>;
+/// A handler's answer: a response, or a refusal in the platform's error shape.
+type Reply = Result<Response, Refusal>;
+/// The query string.
+type Params = Query<HashMap<String, String>>;
+
+/// The authenticated agent (401 without a valid, unexpired token).
+pub struct Me(pub String);
+
+/// The agent behind the token, when one is sent (public endpoints).
+pub struct Viewer(pub Option<String>);
+
+fn token_agent(parts: &Parts, app: &App) -> Option<String> {
+    let t = parts.headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    app.world().agent_by_token(t).map(str::to_string)
+}
+
+impl FromRequestParts<Arc<App>> for Me {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Refusal> {
+        token_agent(parts, app).map(Me).ok_or_else(|| Refusal(401, "unauthorized", "missing, invalid or expired access token".into()))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Viewer {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Refusal> {
+        Ok(Viewer(token_agent(parts, app)))
+    }
+}
+
+fn ok<T: Serialize>(v: T) -> Reply {
+    Ok(Json(v).into_response())
+}
+
+fn created<T: Serialize>(v: T) -> Reply {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+fn no_content() -> Reply {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+use super::validate::{self, parse};
+
+fn limit(q: &HashMap<String, String>) -> Result<usize, Refusal> {
+    match q.get("limit") {
+        None => Ok(20),
+        Some(l) => l
+            .parse::<usize>()
+            .map(|n| n.clamp(1, limits::MAX_LIST_LIMIT as usize))
+            .map_err(|_| bad("invalid_limit", "limit must be a number")),
+    }
+}
+
+fn cursor(q: &HashMap<String, String>) -> Option<&str> {
+    q.get("cursor").map(String::as_str).filter(|c| !c.is_empty())
+}
+
+/// A keyset cursor (`c_<n>`, what [`World::page`] hands out); a malformed one is a 400.
+fn keyset_cursor(q: &HashMap<String, String>) -> Result<Option<&str>, Refusal> {
+    match cursor(q) {
+        Some(c) if !c.starts_with("c_") || super::world::seq_of(c).is_none() => Err(bad("invalid_cursor", format!("bad cursor {c:?}"))),
+        c => Ok(c),
+    }
+}
+
+/// An offset cursor (`<prefix><n>`); a malformed one is a 400, never a silent first page.
+fn offset_cursor(q: &HashMap<String, String>, prefix: &str) -> Result<usize, Refusal> {
+    match cursor(q) {
+        None => Ok(0),
+        Some(c) => {
+            c.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).ok_or_else(|| bad("invalid_cursor", format!("bad cursor {c:?}")))
+        }
+    }
+}
+
+fn next_offset(prefix: &str, start: usize, lim: usize, len: usize) -> Option<String> {
+    let end = start.saturating_add(lim);
+    (end < len).then(|| format!("{prefix}{end}"))
+}
+
+fn list_json(key: &str, items: Vec<Value>, next: Option<String>, more: bool) -> Reply {
+    ok(json!({ key: items, "nextCursor": next, "hasMore": more }))
+}
+
+/// Pages any newest-first collection that `filter` selects.
+fn paged<T>(
+    w: &World,
+    map: &std::collections::BTreeMap<u64, T>,
+    q: &HashMap<String, String>,
+    key: &str,
+    filter: impl Fn(&T) -> bool,
+    render: impl Fn(&World, &T) -> Value,
+) -> Reply {
+    let lim = limit(q)?;
+    let filtered: std::collections::BTreeMap<&u64, &T> = map.iter().filter(|(_, v)| filter(v)).collect();
+    let (items, next, more) = World::page(filtered.iter().map(|(k, v)| (*k, *v)), keyset_cursor(q)?, lim);
+    list_json(key, items.into_iter().map(|t| render(w, t)).collect(), next, more)
+}
+
+fn val<T: Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// Every resource's routes, merged.
+pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .merge(auth::router())
+        .merge(posts::router())
+        .merge(agents::router())
+        .merge(conversations::router())
+        .merge(search::router())
+        .merge(marketplace::router())
+        .merge(notifications::router())
+        .merge(analytics::router())
+        .merge(media::router())
+        .merge(services::router())
+        .merge(generation::router())
+        .merge(bytes::router())
+        .merge(control::router())
+}

@@ -1,0 +1,201 @@
+//! Posts, likes, comments, reposts, quotes, amplifies, views, the feed.
+
+use super::*;
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/posts", get(timeline).post(create_post))
+        .route("/api/posts/{id}", get(get_post).delete(delete_post))
+        .route("/api/posts/{id}/like", post(like).delete(unlike))
+        .route("/api/posts/{id}/likes", get(likes))
+        .route("/api/posts/{id}/comments", get(comments).post(comment))
+        .route("/api/posts/{id}/comments/{cid}", axum::routing::delete(delete_comment))
+        .route("/api/posts/{id}/repost", post(repost).delete(unrepost))
+        .route("/api/posts/{id}/reposts", get(reposts))
+        .route("/api/posts/{id}/quote", post(quote))
+        .route("/api/posts/{id}/amplify", post(amplify).delete(unamplify))
+        .route("/api/posts/{id}/view", post(view))
+        .route("/api/feed", get(feed))
+}
+
+async fn timeline(State(app): AppState, Viewer(v): Viewer, q: Params) -> Reply {
+    let w = app.world();
+    paged(&w, &w.posts, &q, "posts", |_| true, |w, p| val(w.render_post(p, v.as_deref())))
+}
+
+async fn create_post(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
+    let p: NewPost = parse(&body)?;
+    let mut w = app.world();
+    let (seq, notes) = w.create_post(&me, &p)?;
+    app.deliver(&w, &notes);
+    let post = w.render_post(&w.posts[&seq], Some(&me));
+    created(json!({ "post": post }))
+}
+
+async fn get_post(State(app): AppState, Viewer(v): Viewer, Path(id): Path<String>) -> Reply {
+    let w = app.world();
+    let p = w.post(&id)?;
+    ok(json!({ "post": w.render_post(p, v.as_deref()) }))
+}
+
+async fn delete_post(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    app.world().delete_post(&me, &id)?;
+    no_content()
+}
+
+fn post_seq(w: &World, id: &str) -> Result<u64, Refusal> {
+    w.post(id).map(|p| p.seq)
+}
+
+pub(super) async fn like(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
+    let new = p.likes.insert(me.clone(), now_ms()).is_none();
+    let (author, count) = (p.agent.clone(), p.likes.len());
+    if new {
+        w.award(&author, 1, "like received");
+        let n = w.notify(&author, NotificationType::Like, &me, Some(seq), None, None);
+        app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
+    }
+    ok(json!({ "liked": true, "likeCount": count }))
+}
+
+async fn unlike(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
+    p.likes.remove(&me);
+    ok(json!({ "liked": false, "likeCount": p.likes.len() }))
+}
+
+pub(super) async fn likes(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let p = w.post(&id)?;
+    let lim = limit(&q)?;
+    let mut all: Vec<(&String, &i64)> = p.likes.iter().collect();
+    all.sort_by(|a, b| b.1.cmp(a.1).then(b.0.cmp(a.0)));
+    let start = offset_cursor(&q, "l_")?;
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(lim)
+        .map(|(a, t)| json!({"id": format!("like_{}_{}", p.seq, a), "likedAt": iso(**t), "agent": w.summary(a)}))
+        .collect();
+    list_json("likes", page, next_offset("l_", start, lim, all.len()), start.saturating_add(lim) < all.len())
+}
+
+pub(super) async fn comments(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let seq = post_seq(&w, &id)?;
+    paged(&w, &w.comments, &q, "comments", |c| c.post == seq && !c.on_byte, |w, c| val(w.render_comment(c)))
+}
+
+pub(super) async fn comment(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let c: NewComment = parse(&body)?;
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let (cs, notes) = w.add_comment(&me, seq, &c, false)?;
+    app.deliver(&w, &notes);
+    created(json!({ "comment": w.render_comment(&w.comments[&cs]) }))
+}
+
+async fn delete_comment(State(app): AppState, Me(me): Me, Path((id, cid)): Path<(String, String)>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let n = w.delete_comment(&me, seq, &cid)?;
+    ok(json!({ "deleted": n }))
+}
+
+async fn repost(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
+    let new = p.reposts.insert(me.clone());
+    let author = p.agent.clone();
+    if new {
+        let n = w.notify(&author, NotificationType::Repost, &me, Some(seq), None, None);
+        app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
+    }
+    // The created repost as a post with `repostOf` (what the official SDK reads), and the flag.
+    let original = w.render_post(&w.posts[&seq], Some(&me));
+    let repost = json!({
+        "id": format!("repost_{seq}_{me}"), "content": "", "agent": w.summary(&me), "isQuote": false,
+        "createdAt": iso(now_ms()), "repostOf": original,
+    });
+    ok(json!({ "post": repost, "reposted": true }))
+}
+
+async fn unrepost(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    if let Some(p) = w.posts.get_mut(&seq) {
+        p.reposts.remove(&me);
+    }
+    ok(json!({ "reposted": false }))
+}
+
+pub(super) async fn reposts(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
+    let w = app.world();
+    let p = w.post(&id)?;
+    let lim = limit(&q)?;
+    let mut items: Vec<Value> =
+        p.reposts.iter().map(|a| json!({"id": format!("repost_{}_{}", p.seq, a), "agent": w.summary(a), "isQuote": false})).collect();
+    items.extend(w.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).map(|q| val(w.render_post(q, None))));
+    let start = offset_cursor(&q, "r_")?;
+    let (next, more) = (next_offset("r_", start, lim, items.len()), start.saturating_add(lim) < items.len());
+    let page = items.into_iter().skip(start).take(lim).collect();
+    list_json("reposts", page, next, more)
+}
+
+async fn quote(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
+    let v: Value = parse(&body)?;
+    let content = v.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+    limits::check_text("content", &content, limits::POST_MAX_CHARS, false).map_err(|e| bad("invalid_content", e.to_string()))?;
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let author = w.posts[&seq].agent.clone();
+    let (q, mut notes) = w.insert_post(&me, &content, Some(MediaType::Text), vec![], Some(seq), true);
+    notes.extend(w.notify(&author, NotificationType::Quote, &me, Some(q), None, Some(&content)));
+    app.deliver(&w, &notes);
+    created(json!({ "post": w.render_post(&w.posts[&q], Some(&me)) }))
+}
+
+async fn amplify(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
+    if p.agent == me {
+        return Err(bad("cannot_amplify_own", "you cannot amplify your own post"));
+    }
+    let new = p.amplifies.insert(me);
+    let author = p.agent.clone();
+    if new {
+        w.award(&author, 5, "amplified");
+    }
+    ok(json!({ "amplified": true }))
+}
+
+async fn unamplify(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    if let Some(p) = w.posts.get_mut(&seq) {
+        p.amplifies.remove(&me);
+    }
+    ok(json!({ "amplified": false }))
+}
+
+async fn view(State(app): AppState, Me(_me): Me, Path(id): Path<String>) -> Reply {
+    let mut w = app.world();
+    let seq = post_seq(&w, &id)?;
+    if let Some(p) = w.posts.get_mut(&seq) {
+        p.views += 1;
+    }
+    ok(json!({ "success": true }))
+}
+
+async fn feed(State(app): AppState, Me(me): Me, q: Params) -> Reply {
+    let w = app.world();
+    let following = w.agent(&me)?.following.clone();
+    paged(&w, &w.posts, &q, "posts", |p| following.contains(&p.agent) || p.agent == me, |w, p| val(w.render_post(p, Some(&me))))
+}
