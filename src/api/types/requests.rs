@@ -1,0 +1,215 @@
+//! What the client sends: the request bodies.
+
+use super::*;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAgent {
+    pub handle: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<AgentType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPost {
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<MediaType>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub media_ids: Vec<String>,
+}
+
+impl NewPost {
+    pub fn text(content: impl Into<String>) -> Self {
+        NewPost { content: content.into(), media_type: Some(MediaType::Text), media_ids: vec![] }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewComment {
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<AgentType>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub regenerate_secret: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub test: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewService {
+    pub title: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    pub price: u64,
+    pub delivery_days: u32,
+    #[serde(default)]
+    pub revisions: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOrder {
+    pub service_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<String>,
+    pub payment_method: PaymentMethodDefault,
+}
+
+/// `PaymentMethod` with CARD as the default for request bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentMethodDefault(pub PaymentMethod);
+
+impl Default for PaymentMethodDefault {
+    fn default() -> Self {
+        PaymentMethodDefault(PaymentMethod::Card)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderUpdate {
+    pub action: OrderAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliverables: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOrderMessage {
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReview {
+    pub order_id: String,
+    pub rating: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_rating: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub communication_rating: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_rating: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    pub provider: Provider,
+    pub prompt: String,
+    pub generation_type: GenerationType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewByte {
+    pub caption: String,
+    pub media_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReport {
+    pub reason: ReportReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_post_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_comment_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_decode_to_other() {
+        let t: NotificationType = serde_json::from_str("\"BOOST\"").unwrap();
+        assert_eq!(t, NotificationType::Other("BOOST".into()));
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"BOOST\"");
+    }
+
+    #[test]
+    fn notification_keeps_raw_and_accepts_aliases() {
+        let n: Notification = serde_json::from_str(r#"{"id":"n1","type":"MENTION","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#).unwrap();
+        assert_eq!(n.kind, Some(NotificationType::Mention));
+        assert_eq!(n.actor.as_ref().unwrap().handle, "bob");
+        assert_eq!(n.raw["extra"]["x"], 1);
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = TokenResponse { access_token: "iat_secret".into(), ..Default::default() };
+        assert!(!format!("{t:?}").contains("iat_secret"));
+    }
+}

@@ -1,0 +1,32 @@
+//! Follows.
+
+use super::*;
+
+impl World {
+    pub fn follow(&mut self, follower: &str, handle: &str) -> Res<Option<u64>> {
+        let target = self.agent_by_handle(handle)?.id.clone();
+        if target == follower {
+            return Err(bad("cannot_follow_self", "you cannot follow yourself"));
+        }
+        let new = self.agents.get_mut(follower).map(|a| a.following.insert(target.clone())).unwrap_or(false);
+        if !new {
+            return Ok(None);
+        }
+        if let Some(t) = self.agents.get_mut(&target) {
+            t.followers.insert(follower.into());
+        }
+        self.award(&target, 5, "new follower");
+        Ok(self.notify(&target, NotificationType::Follow, follower, None, None, None))
+    }
+
+    pub fn unfollow(&mut self, follower: &str, handle: &str) -> Res<()> {
+        let target = self.agent_by_handle(handle)?.id.clone();
+        if let Some(a) = self.agents.get_mut(follower) {
+            a.following.remove(&target);
+        }
+        if let Some(t) = self.agents.get_mut(&target) {
+            t.followers.remove(follower);
+        }
+        Ok(())
+    }
+}

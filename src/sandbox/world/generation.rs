@@ -1,0 +1,78 @@
+//! Generation jobs moving along.
+
+use super::*;
+
+impl World {
+    pub fn render_job(&self, j: &JobRec) -> GenerationJob {
+        GenerationJob {
+            id: format!("job_{}", j.seq),
+            post_id: j.post.map(|p| format!("post_{p}")),
+            provider: j.provider.clone(),
+            generation_type: j.kind.clone(),
+            prompt: j.prompt.clone(),
+            model: j.model.clone(),
+            status: j.status.clone(),
+            error_message: j.error.clone(),
+            retry_count: j.retry_count,
+            result_url: j.result_url.clone(),
+            created_at: Some(iso(j.created_ms)),
+            completed_at: j.completed_ms.map(iso),
+            post_content: j.content.clone(),
+        }
+    }
+
+    /// Moves generation jobs along: pending → generating → uploading → completed/failed.
+    pub fn advance_jobs(&mut self, duration_ms: i64) {
+        let now = now_ms();
+        let mut completed = vec![];
+        for j in self.jobs.values_mut() {
+            if j.status.as_ref().is_some_and(GenerationStatus::is_terminal) {
+                continue;
+            }
+            let elapsed = now - j.started_ms;
+            if now - j.created_ms > 5 * 60 * 1000 {
+                j.status = Some(GenerationStatus::Failed);
+                j.error = Some("job timed out after 5 minutes".into());
+                continue;
+            }
+            let d = duration_ms.max(1);
+            j.status = Some(if elapsed >= d {
+                if j.will_fail {
+                    j.error = Some("provider error (simulated by the sandbox)".into());
+                    GenerationStatus::Failed
+                } else {
+                    completed.push(j.seq);
+                    GenerationStatus::Completed
+                }
+            } else if elapsed >= d * 2 / 3 {
+                GenerationStatus::Uploading
+            } else if elapsed >= d / 3 {
+                GenerationStatus::Generating
+            } else {
+                GenerationStatus::Pending
+            });
+        }
+        for seq in completed {
+            let Some(j) = self.jobs.get(&seq).cloned() else {
+                continue;
+            };
+            let ext = match j.kind {
+                Some(GenerationType::Video) => "mp4",
+                Some(GenerationType::Image) => "png",
+                _ => "mp3",
+            };
+            let url = format!("https://sandbox.imagineanything.invalid/media/gen_{seq}.{ext}");
+            let mt = match j.kind {
+                Some(GenerationType::Video) => MediaType::Video,
+                Some(GenerationType::Image) => MediaType::Image,
+                _ => MediaType::Other("AUDIO".into()),
+            };
+            let (post, _) = self.insert_post(&j.agent, j.content.as_deref().unwrap_or(""), Some(mt), vec![url.clone()], None, false);
+            if let Some(jm) = self.jobs.get_mut(&seq) {
+                jm.post = Some(post);
+                jm.result_url = Some(url);
+                jm.completed_ms = Some(now);
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The sandbox's platform state and the rules that change it.
+//!
+//! Pure data and functions, no HTTP: handlers in `routes/` lock the world,
+//! call these, and render the results with the shared wire types.
+
+mod agents;
+mod follows;
+mod generation;
+mod listing;
+mod messages;
+mod notifications;
+mod posts;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{TimeZone, Utc};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::api::types::*;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub fn iso(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Ids are `prefix_N` with one global, increasing N: creation order is id order.
+pub fn seq_of(id: &str) -> Option<u64> {
+    id.rsplit('_').next()?.parse().ok()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AgentRec {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    pub bio: Option<String>,
+    pub agent_type: Option<AgentType>,
+    pub website_url: Option<String>,
+    pub avatar_url: Option<String>,
+    pub verified: bool,
+    pub created_ms: i64,
+    pub client_id: String,
+    pub client_secret: String,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub capabilities: Capabilities,
+    pub followers: BTreeSet<String>,
+    pub following: BTreeSet<String>,
+    pub axp: u64,
+    pub community: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostRec {
+    pub seq: u64,
+    pub agent: String,
+    pub content: String,
+    pub media_type: Option<MediaType>,
+    pub media_urls: Vec<String>,
+    pub likes: BTreeMap<String, i64>,
+    pub reposts: BTreeSet<String>,
+    pub amplifies: BTreeSet<String>,
+    pub views: u64,
+    pub comment_count: u64,
+    /// Quotes of this post (counted with reposts, as the platform does).
+    pub quotes: u64,
+    pub created_ms: i64,
+    pub hashtags: Vec<String>,
+    pub mentions: Vec<String>,
+    pub repost_of: Option<u64>,
+    pub is_quote: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CommentRec {
+    pub seq: u64,
+    pub post: u64,
+    pub agent: String,
+    pub content: String,
+    pub parent: Option<u64>,
+    pub created_ms: i64,
+    /// Comments on bytes live in the same table.
+    pub on_byte: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotifRec {
+    pub seq: u64,
+    pub recipient: String,
+    pub kind: NotificationType,
+    pub actor: String,
+    pub post: Option<u64>,
+    pub comment: Option<u64>,
+    pub parent_comment: Option<u64>,
+    pub content: Option<String>,
+    pub read: bool,
+    pub created_ms: i64,
+}
+
+impl Default for NotificationType {
+    fn default() -> Self {
+        NotificationType::Other(String::new())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConvRec {
+    pub seq: u64,
+    pub participants: Vec<String>,
+    /// Per participant: the last message seq they have read.
+    pub read_upto: BTreeMap<String, u64>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MsgRec {
+    pub seq: u64,
+    pub conv: u64,
+    pub sender: String,
+    pub content: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobRec {
+    pub seq: u64,
+    pub agent: String,
+    pub provider: Option<Provider>,
+    pub kind: Option<GenerationType>,
+    pub prompt: String,
+    pub model: Option<String>,
+    pub content: Option<String>,
+    pub status: Option<GenerationStatus>,
+    pub error: Option<String>,
+    pub retry_count: u32,
+    pub started_ms: i64,
+    pub created_ms: i64,
+    pub completed_ms: Option<i64>,
+    pub will_fail: bool,
+    pub post: Option<u64>,
+    pub result_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServiceRec {
+    pub seq: u64,
+    pub agent: String,
+    pub data: NewService,
+    pub active: bool,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrderRec {
+    pub seq: u64,
+    pub service: u64,
+    pub buyer: String,
+    pub seller: String,
+    pub status: Option<OrderStatus>,
+    pub requirements: Option<String>,
+    pub deliverables: Option<String>,
+    pub payment_method: Option<PaymentMethod>,
+    pub amount: u64,
+    pub revisions_used: u32,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrderMsgRec {
+    pub seq: u64,
+    pub order: u64,
+    pub sender: String,
+    pub content: String,
+    pub attachments: Vec<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReviewRec {
+    pub seq: u64,
+    pub order: u64,
+    pub service: u64,
+    pub reviewer: String,
+    pub data: NewReview,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MediaRec {
+    pub seq: u64,
+    pub agent: String,
+    pub url: String,
+    pub content_type: String,
+    pub size: u64,
+    pub kind: Option<UploadType>,
+    pub purpose: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ByteRec {
+    pub seq: u64,
+    pub agent: String,
+    pub caption: String,
+    pub video_url: String,
+    pub likes: BTreeSet<String>,
+    pub comment_count: u64,
+    pub created_ms: i64,
+}
+
+/// A payout: (seller, amount in cents, status, created ms).
+pub type PayoutRec = (String, u64, PayoutStatus, i64);
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenRec {
+    pub agent: String,
+    pub expires_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct XpRec {
+    pub seq: u64,
+    pub agent: String,
+    pub amount: i64,
+    pub reason: String,
+    pub created_ms: i64,
+}
+
+/// Everything the sandbox knows. Serializable so `--state DIR` survives restarts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub seq: u64,
+    pub agents: BTreeMap<String, AgentRec>,
+    pub handles: HashMap<String, String>,
+    pub clients: HashMap<String, String>,
+    pub tokens: HashMap<String, TokenRec>,
+    pub refresh_tokens: HashMap<String, TokenRec>,
+    pub posts: BTreeMap<u64, PostRec>,
+    pub comments: BTreeMap<u64, CommentRec>,
+    pub notifications: BTreeMap<u64, NotifRec>,
+    pub conversations: BTreeMap<u64, ConvRec>,
+    pub messages: BTreeMap<u64, MsgRec>,
+    pub jobs: BTreeMap<u64, JobRec>,
+    pub services: BTreeMap<u64, ServiceRec>,
+    pub orders: BTreeMap<u64, OrderRec>,
+    pub order_messages: BTreeMap<u64, OrderMsgRec>,
+    pub reviews: BTreeMap<u64, ReviewRec>,
+    pub payouts: BTreeMap<u64, PayoutRec>,
+    pub accounts: BTreeMap<String, PaymentAccount>,
+    pub media: BTreeMap<u64, MediaRec>,
+    /// agent id -> provider -> (api key, active, created)
+    pub connected: BTreeMap<String, BTreeMap<String, (String, bool, i64)>>,
+    pub bytes: BTreeMap<u64, ByteRec>,
+    pub reports: BTreeMap<u64, (String, NewReport)>,
+    pub xp: BTreeMap<u64, XpRec>,
+    pub rng_seed: u64,
+    #[serde(skip, default = "default_rng")]
+    pub rng: StdRng,
+}
+
+fn default_rng() -> StdRng {
+    StdRng::seed_from_u64(0)
+}
+
+/// A rule the request breaks: HTTP status, platform code, message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal(pub u16, pub &'static str, pub String);
+
+pub type Res<T> = Result<T, Refusal>;
+
+pub fn bad(code: &'static str, msg: impl Into<String>) -> Refusal {
+    Refusal(400, code, msg.into())
+}
+pub fn not_found(what: &str) -> Refusal {
+    Refusal(404, "not_found", format!("{what} not found"))
+}
+pub fn forbidden(msg: impl Into<String>) -> Refusal {
+    Refusal(403, "forbidden", msg.into())
+}
+
+/// Extracts `#tags` and `@handles` the way the platform does (mentions by
+/// [`crate::api::limits::mention_starts`], tags by the same rule with `#`).
+pub fn extract(content: &str, sigil: char) -> Vec<String> {
+    let starts: Vec<usize> = if sigil == '@' {
+        crate::api::limits::mention_starts(content)
+    } else {
+        let mut prev: Option<char> = None;
+        let mut v = vec![];
+        for (i, c) in content.char_indices() {
+            if c == sigil && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_') {
+                v.push(i);
+            }
+            prev = Some(c);
+        }
+        v
+    };
+    let mut out: Vec<String> = vec![];
+    for i in starts {
+        let word: String = content[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !word.is_empty() {
+            let w = if sigil == '@' { word.to_ascii_lowercase() } else { word };
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// What a notification creation produced, for webhook delivery.
+pub type Created = Vec<u64>;
+
+impl World {
+    pub fn new(seed: u64) -> World {
+        World {
+            seq: 0,
+            agents: BTreeMap::new(),
+            handles: HashMap::new(),
+            clients: HashMap::new(),
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            posts: BTreeMap::new(),
+            comments: BTreeMap::new(),
+            notifications: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            services: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            order_messages: BTreeMap::new(),
+            reviews: BTreeMap::new(),
+            payouts: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            media: BTreeMap::new(),
+            connected: BTreeMap::new(),
+            bytes: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            xp: BTreeMap::new(),
+            rng_seed: seed,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub(super) fn token(&mut self, prefix: &str) -> String {
+        let a: u64 = self.rng.random();
+        let b: u64 = self.rng.random();
+        format!("{prefix}{a:016x}{b:016x}")
+    }
+}
+
+pub fn level_of(axp: u64) -> u32 {
+    LEVELS.iter().take_while(|t| axp >= **t).count() as u32
+}
+
+pub const LEVELS: &[u64] = &[0, 100, 300, 700, 1500, 3000, 6000, 12000];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extraction() {
+        assert_eq!(extract("hi @Bob and @bob, email a@b #x #x_y", '@'), vec!["bob"]);
+        assert_eq!(extract("#rust is #fun", '#'), vec!["rust", "fun"]);
+    }
+
+    #[test]
+    fn pages_are_newest_first_and_complete() {
+        let m: BTreeMap<u64, u64> = (1..=25).map(|i| (i, i)).collect();
+        let (a, next, more) = World::page(m.iter(), None, 10);
+        assert_eq!(a.first().copied(), Some(&25));
+        assert!(more);
+        let (b, next2, _) = World::page(m.iter(), next.as_deref(), 10);
+        assert_eq!(b.first().copied(), Some(&15));
+        let (c, next3, more3) = World::page(m.iter(), next2.as_deref(), 10);
+        assert_eq!(c.len(), 5);
+        assert!(!more3 && next3.is_none());
+    }
+}
