@@ -1,7 +1,31 @@
+//! imagine-agent: a daemon that gives an AI agent a persistent, autonomous
+//! life on ImagineAnything.com, and an emulator of the platform to run it
+//! against offline.
+//!
+//! # Layout
+//!
+//! Dependencies point down this list (`cli` uses everything, `api` and
+//! `store` use nothing of ours above them):
+//!
+//! - [`cli`]: the command line (`run`, `sandbox`, `validate`, `state`, ...).
+//! - [`runtime`]: the daemon: agents (sign-in, poller, webhook receiver),
+//!   behavior tasks and their supervisor, reload, metrics, control socket,
+//!   systemd. Builds the [`runtime::context::Ctx`] each behavior runs with.
+//! - [`behaviors`]: one file per kind, the [`behaviors::Kind`] trait and the
+//!   registry; text sources and schedules.
+//! - [`config`]: the configuration file, `${VAR}` interpolation, one validation pass.
+//! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.
+//! - [`llm`]: language-model profiles and the guardrails on what they write.
+//! - [`api`]: the typed client of the platform: session, rate budgets, endpoints, wire types.
+//! - [`store`]: sled: cursors, inboxes, intents, small values; private files.
+//! - [`sandbox`]: the emulator: `routes/` one file per resource, `world/` the
+//!   state and its rules, the simulated community, webhooks, an OpenAI-compatible stand-in.
+
 pub mod api;
 pub mod behaviors;
 pub mod cli;
 pub mod config;
+pub mod diagnostics;
 pub mod llm;
 pub mod runtime;
 pub mod sandbox;

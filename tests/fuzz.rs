@@ -50,12 +50,11 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 /// YAML-ish text built from the words behavior files use.
 fn yamlish() -> impl Strategy<Value = String> {
+    // Every registered kind's name, so a new kind is fuzzed without touching this file.
+    let kinds = prop::sample::select(imagine_agent::behaviors::kinds());
     let tokens = prop_oneof![
         Just("kind: "),
-        Just("scheduled_post"),
-        Just("auto_reply"),
-        Just("follow_back"),
-        Just("generation_pipeline"),
+        kinds,
         Just("name: "),
         Just("x"),
         Just("schedule: "),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::content::{Content, ListPosition};
+use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
@@ -55,23 +56,24 @@ impl Default for Guardrails {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    pub kind: String,
-    pub name: String,
-    #[serde(default = "super::yes")]
-    pub enabled: bool,
-    #[serde(default = "default_on")]
-    pub on: Vec<NotificationType>,
-    #[serde(default)]
-    pub filters: Filters,
-    pub content: Content,
-    #[serde(default)]
-    pub guardrails: Guardrails,
-    #[serde(default = "one")]
-    pub max_mentions: usize,
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        #[serde(default = "default_on")]
+        pub on: Vec<NotificationType>,
+        #[serde(default)]
+        pub filters: Filters,
+        pub content: Content,
+        #[serde(default)]
+        pub guardrails: Guardrails,
+        #[serde(default = "one")]
+        pub max_mentions: usize,
+    }
 }
+
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("auto_reply");
 
 fn default_on() -> Vec<NotificationType> {
     vec![NotificationType::Mention, NotificationType::Comment, NotificationType::Reply]
@@ -88,9 +90,9 @@ fn skip(ctx: &Ctx, reason: &'static str, n: &Notification) {
 }
 
 impl Spec {
-    pub(super) fn validate(&self, c: &mut Check<'_>) {
+    fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        c.content("content", &self.content);
+        super::check_content(c, "content", &self.content);
         for k in &self.on {
             if !matches!(k, NotificationType::Mention | NotificationType::Comment | NotificationType::Reply) {
                 c.problem("on", format!("auto_reply reacts to MENTION, COMMENT or REPLY, not {k}"));
@@ -107,7 +109,7 @@ impl Spec {
         }
     }
 
-    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         ctx.for_each_event(self).await
     }
 
@@ -307,4 +309,22 @@ impl OnEvent for Spec {
 
 fn str_of(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+impl Kind for Spec {
+    fn interests(&self) -> Vec<NotificationType> {
+        self.on.clone()
+    }
+
+    fn contents(&self) -> Vec<&Content> {
+        vec![&self.content]
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
+    }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::content::{Content, ListPosition};
+use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
@@ -24,36 +25,37 @@ pub struct Filters {
     pub min_followers: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    pub kind: String,
-    pub name: String,
-    #[serde(default = "super::yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub filters: Filters,
-    /// A direct message to each agent followed back.
-    #[serde(default)]
-    pub welcome_dm: Option<Content>,
-    /// Every so often, unfollow agents we followed back who no longer follow us.
-    #[serde(default, with = "humantime_serde")]
-    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
-    pub reconcile_every: Option<Duration>,
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        #[serde(default)]
+        pub filters: Filters,
+        /// A direct message to each agent followed back.
+        #[serde(default)]
+        pub welcome_dm: Option<Content>,
+        /// Every so often, unfollow agents we followed back who no longer follow us.
+        #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
+        pub reconcile_every: Option<Duration>,
+    }
 }
 
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("follow_back");
+
 impl Spec {
-    pub(super) fn validate(&self, c: &mut Check<'_>) {
+    fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         if let Some(dm) = &self.welcome_dm {
-            c.content("welcome_dm", dm);
+            super::check_content(c, "welcome_dm", dm);
         }
         if self.reconcile_every.is_some_and(|d| d < Duration::from_secs(60)) {
             c.problem("reconcile_every", "must be at least 1m (it lists all followers)");
         }
     }
 
-    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let events = ctx.for_each_event(self);
         let reconcile = async {
             let Some(every) = self.reconcile_every else {
@@ -207,5 +209,23 @@ impl Spec {
 impl OnEvent for Spec {
     fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(self.handle(ctx, n))
+    }
+}
+
+impl Kind for Spec {
+    fn interests(&self) -> Vec<NotificationType> {
+        vec![NotificationType::Follow]
+    }
+
+    fn contents(&self) -> Vec<&Content> {
+        self.welcome_dm.iter().collect()
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
     }
 }

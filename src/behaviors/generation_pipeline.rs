@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::content::{Content, ListPosition};
+use super::kind::{register, spec, Kind, Registration};
 use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
@@ -16,34 +17,35 @@ use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provi
 use crate::runtime::context::{BehaviorError, Ctx, Outcome};
 use crate::store::now_ms;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    pub kind: String,
-    pub name: String,
-    #[serde(default = "super::yes")]
-    pub enabled: bool,
-    pub schedule: String,
-    #[serde(default = "super::utc")]
-    pub timezone: String,
-    pub provider: Provider,
-    #[serde(rename = "type")]
-    pub generation_type: GenerationType,
-    pub prompt: Content,
-    /// The text of the post created when the job completes.
-    #[serde(default)]
-    pub caption: Option<Content>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub params: Option<serde_json::Value>,
-    #[serde(default = "five_s", with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
-    pub poll_every: Duration,
-    #[serde(default = "three")]
-    #[schemars(range(max = 3))]
-    pub max_retries: u32,
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        pub schedule: String,
+        #[serde(default = "super::utc")]
+        pub timezone: String,
+        pub provider: Provider,
+        #[serde(rename = "type")]
+        pub generation_type: GenerationType,
+        pub prompt: Content,
+        /// The text of the post created when the job completes.
+        #[serde(default)]
+        pub caption: Option<Content>,
+        #[serde(default)]
+        pub model: Option<String>,
+        #[serde(default)]
+        pub params: Option<serde_json::Value>,
+        #[serde(default = "five_s", with = "humantime_serde")]
+        #[schemars(with = "crate::config::schema::HumanDuration")]
+        pub poll_every: Duration,
+        #[serde(default = "three")]
+        #[schemars(range(max = 3))]
+        pub max_retries: u32,
+    }
 }
+
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("generation_pipeline");
 
 fn five_s() -> Duration {
     Duration::from_secs(5)
@@ -60,12 +62,12 @@ struct InFlight {
 }
 
 impl Spec {
-    pub(super) fn validate(&self, c: &mut Check<'_>) {
+    fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        c.schedule(&self.schedule, &self.timezone);
-        c.content("prompt", &self.prompt);
+        super::check_schedule(c, &self.schedule, &self.timezone);
+        super::check_content(c, "prompt", &self.prompt);
         if let Some(cap) = &self.caption {
-            c.content("caption", cap);
+            super::check_content(c, "caption", cap);
         }
         if let Provider::Other(p) = &self.provider {
             c.problem("provider", format!("unknown provider {p}; expected one of OPENAI, RUNWARE, FAL_AI, GOOGLE_GEMINI, ELEVENLABS"));
@@ -82,8 +84,8 @@ impl Spec {
         }
     }
 
-    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let schedule = Schedule::parse(&self.schedule, &self.timezone).map_err(BehaviorError::Other)?;
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let schedule = Schedule::parse(&self.schedule, &self.timezone)?;
         if let Some(pending) = ctx.store().get::<i64>(&ctx.behavior, "pending_fire")? {
             if let Some(at) = DateTime::from_timestamp_millis(pending) {
                 self.fire(ctx, at).await?;
@@ -276,5 +278,27 @@ impl Spec {
         store.flush().await?;
         ctx.identity.metrics.generation(&ctx.behavior, how);
         Ok(())
+    }
+}
+
+impl Kind for Spec {
+    fn contents(&self) -> Vec<&Content> {
+        std::iter::once(&self.prompt).chain(self.caption.iter()).collect()
+    }
+
+    fn schedule(&self) -> Option<(&str, &str)> {
+        Some((&self.schedule, &self.timezone))
+    }
+
+    fn generates(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
     }
 }

@@ -78,11 +78,30 @@ pub fn normalize(expr: &str) -> Result<String, String> {
     }
 }
 
+/// Why a schedule cannot be used; which key it points at is its variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown time zone {0:?} (expected an IANA name such as Europe/Paris)")]
+    TimeZone(String),
+    #[error("{0}")]
+    Cron(String),
+}
+
+impl ScheduleError {
+    /// The behavior key the problem is about.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ScheduleError::TimeZone(_) => "timezone",
+            ScheduleError::Cron(_) => "schedule",
+        }
+    }
+}
+
 impl Schedule {
-    pub fn parse(expr: &str, tz: &str) -> Result<Schedule, String> {
-        let tz: Tz = tz.parse().map_err(|_| format!("unknown time zone {tz:?} (expected an IANA name such as Europe/Paris)"))?;
-        let norm = normalize(expr)?;
-        let cron = cron::Schedule::from_str(&norm).map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+    pub fn parse(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
+        let tz: Tz = tz.parse().map_err(|_| ScheduleError::TimeZone(tz.to_string()))?;
+        let norm = normalize(expr).map_err(ScheduleError::Cron)?;
+        let cron = cron::Schedule::from_str(&norm).map_err(|e| ScheduleError::Cron(format!("invalid cron expression {expr:?}: {e}")))?;
         Ok(Schedule { cron, tz, expr: expr.to_string() })
     }
 
@@ -141,9 +160,9 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        assert!(Schedule::parse("0 9 * *", "UTC").unwrap_err().contains("expected 5 fields"));
-        assert!(Schedule::parse("0 9 * * 8", "UTC").unwrap_err().contains("day of week"));
-        assert!(Schedule::parse("0 9 * * *", "Mars/Olympus").unwrap_err().contains("time zone"));
+        assert!(Schedule::parse("0 9 * *", "UTC").unwrap_err().to_string().contains("expected 5 fields"));
+        assert!(Schedule::parse("0 9 * * 8", "UTC").unwrap_err().to_string().contains("day of week"));
+        assert!(Schedule::parse("0 9 * * *", "Mars/Olympus").unwrap_err().to_string().contains("time zone"));
         assert!(Schedule::parse("61 9 * * *", "UTC").is_err());
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::content::{finalize, Content, ListPosition};
+use super::kind::{register, spec, Kind, Registration};
 use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::POST_MAX_CHARS;
@@ -23,40 +24,41 @@ pub enum CatchUp {
     RunOnce,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    pub kind: String,
-    pub name: String,
-    #[serde(default = "super::yes")]
-    pub enabled: bool,
-    /// 5 fields (crontab), or 6-7 with seconds (and year).
-    pub schedule: String,
-    #[serde(default = "super::utc")]
-    pub timezone: String,
-    /// Up to this much random delay after each fire time.
-    #[serde(default, with = "humantime_serde")]
-    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
-    pub jitter: Option<Duration>,
-    pub content: Content,
-    /// Appended as `#tag` when there is room.
-    #[serde(default)]
-    pub hashtags: Vec<String>,
-    #[serde(default)]
-    pub catch_up: CatchUp,
-    #[serde(default = "max_mentions")]
-    pub max_mentions: usize,
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        /// 5 fields (crontab), or 6-7 with seconds (and year).
+        pub schedule: String,
+        #[serde(default = "super::utc")]
+        pub timezone: String,
+        /// Up to this much random delay after each fire time.
+        #[serde(default, with = "humantime_serde")]
+        #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
+        pub jitter: Option<Duration>,
+        pub content: Content,
+        /// Appended as `#tag` when there is room.
+        #[serde(default)]
+        pub hashtags: Vec<String>,
+        #[serde(default)]
+        pub catch_up: CatchUp,
+        #[serde(default = "max_mentions")]
+        pub max_mentions: usize,
+    }
 }
+
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("scheduled_post");
 
 fn max_mentions() -> usize {
     5
 }
 
 impl Spec {
-    pub(super) fn validate(&self, c: &mut Check<'_>) {
+    fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        c.schedule(&self.schedule, &self.timezone);
-        c.content("content", &self.content);
+        super::check_schedule(c, &self.schedule, &self.timezone);
+        super::check_content(c, "content", &self.content);
         for t in &self.hashtags {
             if t.trim_start_matches('#').is_empty() || t.contains(char::is_whitespace) {
                 c.problem("hashtags", format!("hashtag {t:?} must be one word"));
@@ -65,7 +67,7 @@ impl Spec {
     }
 
     fn schedule(&self) -> Result<Schedule, BehaviorError> {
-        Schedule::parse(&self.schedule, &self.timezone).map_err(BehaviorError::Other)
+        Ok(Schedule::parse(&self.schedule, &self.timezone)?)
     }
 
     /// The text for the fire at `at`, advancing list position and counter.
@@ -101,7 +103,7 @@ impl Spec {
         Ok(finalize(&text, POST_MAX_CHARS, self.max_mentions))
     }
 
-    pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let schedule = self.schedule()?;
         let store = ctx.store();
         let now = ctx.now();
@@ -182,4 +184,22 @@ pub async fn find_own_post(ctx: &Ctx, me: String, detail: Value) -> Result<Optio
     let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
     let page = ctx.session().feed().limit(50).page().await?;
     Ok(page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want).map(|p| Some(p.id)))
+}
+
+impl Kind for Spec {
+    fn contents(&self) -> Vec<&Content> {
+        vec![&self.content]
+    }
+
+    fn schedule(&self) -> Option<(&str, &str)> {
+        Some((&self.schedule, &self.timezone))
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
+    }
 }

@@ -325,12 +325,8 @@ pub async fn main(cli: Cli) -> Result<()> {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
             let now = chrono::Utc::now();
             for b in l.behaviors() {
-                let (expr, tz) = match &b.behavior {
-                    crate::behaviors::Behavior::ScheduledPost(s) => (&s.schedule, &s.timezone),
-                    crate::behaviors::Behavior::GenerationPipeline(s) => (&s.schedule, &s.timezone),
-                    _ => continue,
-                };
-                let s = crate::behaviors::schedule::Schedule::parse(expr, tz).map_err(anyhow::Error::msg)?;
+                let Some((expr, tz)) = b.behavior.schedule() else { continue };
+                let s = crate::behaviors::schedule::Schedule::parse(expr, tz)?;
                 println!(
                     "{} ({}, {expr:?} in {tz}){}:",
                     b.behavior.name(),

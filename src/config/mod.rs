@@ -14,44 +14,7 @@ use serde::Deserialize;
 
 use crate::api::Budgets;
 use crate::behaviors::{self, LoadedBehavior};
-
-/// One thing wrong with the configuration, where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
-    }
-}
-
-/// All the problems found in one validation pass.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
-pub struct Problems(pub Vec<Problem>);
-
-impl Problem {
-    pub fn at(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Problem {
-        Problem { file: file.to_path_buf(), line: line.max(1), column: column.max(1), message: message.into() }
-    }
-
-    /// From a serde_yaml error, shifted by `line_offset` lines.
-    pub fn from_yaml(file: &Path, e: &serde_yaml::Error, line_offset: usize) -> Problem {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        let msg = e.to_string();
-        // serde_yaml appends " at line X column Y"; the prefix already says where.
-        let msg = match msg.find(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        Problem::at(file, line + line_offset, col, msg)
-    }
-}
+pub use crate::diagnostics::{locate, Problem, Problems};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -458,17 +421,6 @@ fn load_behaviors(
         }
     }
     loaded
-}
-
-/// The line and column of the first `key:` in `text` (1-based), for semantic problems.
-pub fn locate(text: &str, key: &str) -> (usize, usize) {
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim_start().trim_start_matches("- ");
-        if t.starts_with(&format!("{key}:")) {
-            return (i + 1, line.len() - t.len() + 1);
-        }
-    }
-    (1, 1)
 }
 
 fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Problem>) {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
-use crate::behaviors::{auto_reply, follow_back, generation_pipeline, scheduled_post, KINDS};
+use crate::behaviors::REGISTRY;
 
 /// A duration as humantime reads it (`30s`, `5m`, `1h 30m`, `250ms`).
 pub struct HumanDuration;
@@ -41,20 +41,19 @@ fn pin_kind(gen: &mut SchemaGenerator, reference: &Schema, kind: &str) {
 /// The schema of one behavior document: one of the kinds, told apart by `kind:`.
 pub fn behavior() -> Value {
     let mut gen = SchemaGenerator::default();
-    let refs = [
-        gen.subschema_for::<scheduled_post::Spec>(),
-        gen.subschema_for::<auto_reply::Spec>(),
-        gen.subschema_for::<follow_back::Spec>(),
-        gen.subschema_for::<generation_pipeline::Spec>(),
-    ];
-    for (r, kind) in refs.iter().zip(KINDS) {
-        pin_kind(&mut gen, r, kind);
-    }
+    let refs: Vec<Schema> = REGISTRY
+        .iter()
+        .map(|r| {
+            let s = (r.schema)(&mut gen);
+            pin_kind(&mut gen, &s, r.kind);
+            s
+        })
+        .collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://imagineanything.com/schemas/imagine-agent/behavior.json",
         "title": "imagine-agent behavior",
-        "description": format!("One behavior per YAML document; `kind:` is one of {}.", KINDS.join(", ")),
+        "description": format!("One behavior per YAML document; `kind:` is one of {}.", crate::behaviors::kinds().join(", ")),
         "type": "object",
         "required": ["kind", "name"],
         "oneOf": refs,

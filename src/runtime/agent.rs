@@ -21,7 +21,7 @@ use super::topology::Topology;
 use super::{poller, supervisor, webhook, RuntimeError};
 use crate::api::types::Profile;
 use crate::api::{Session, SessionConfig};
-use crate::behaviors::{Behavior, LoadedBehavior};
+use crate::behaviors::LoadedBehavior;
 use crate::config::{IdentitySpec, WebhookOptions};
 use crate::llm::Llm;
 use crate::store::Store;
@@ -256,7 +256,7 @@ async fn serve(
 /// In sandbox mode a generation pipeline needs a connected provider: connect fake keys.
 async fn prepare(identity: &Identity, shared: &Shared, wanted: &[LoadedBehavior]) {
     use crate::api::types::Provider;
-    if !shared.sandbox || !wanted.iter().any(|b| matches!(b.behavior, Behavior::GenerationPipeline(_))) {
+    if !shared.sandbox || !wanted.iter().any(|b| b.behavior.generates()) {
         return;
     }
     let session = &identity.session;

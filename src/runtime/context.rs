@@ -24,6 +24,8 @@ pub enum BehaviorError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Schedule(#[from] crate::behaviors::schedule::ScheduleError),
     #[error("{0}")]
     Other(String),
 }

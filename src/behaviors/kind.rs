@@ -1,0 +1,98 @@
+//! What every behavior kind is: the [`Kind`] trait (its interests, text
+//! sources, schedule, validation and run, with defaults), the common header
+//! every spec starts with (declared once, by [`spec!`]), and the
+//! [`Registration`] a kind's file exports for the registry in `behaviors/mod.rs`.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+
+use super::content::Content;
+use super::Check;
+use crate::api::types::NotificationType;
+use crate::runtime::context::{BehaviorError, Ctx};
+
+/// The common header of every behavior: `kind:`, `name:`, `enabled:`.
+pub trait Header {
+    fn name(&self) -> &str;
+    fn enabled(&self) -> bool;
+}
+
+/// One behavior kind. Only `validate` and `run` have no default.
+pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
+    /// The notification types it reacts to (none for scheduled kinds).
+    fn interests(&self) -> Vec<NotificationType> {
+        vec![]
+    }
+
+    /// Every text source it has (to check LLM profiles).
+    fn contents(&self) -> Vec<&Content> {
+        vec![]
+    }
+
+    /// (cron expression, time zone) for a kind that fires on a schedule (`imagine-agent schedule`).
+    fn schedule(&self) -> Option<(&str, &str)> {
+        None
+    }
+
+    /// Whether it starts generation jobs (in sandbox mode, provider keys are connected for it).
+    fn generates(&self) -> bool {
+        false
+    }
+
+    /// Semantic checks the types cannot express, each reported at its key.
+    fn validate(&self, c: &mut Check<'_>);
+
+    /// Runs until cancelled (or an error the supervisor restarts it after).
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<(), BehaviorError>>;
+}
+
+/// A kind as the registry knows it: its `kind:` name, its parser, its JSON Schema.
+pub struct Registration {
+    pub kind: &'static str,
+    pub parse: fn(&str) -> Result<Arc<dyn Kind>, serde_yaml::Error>,
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+}
+
+/// The registration of the spec type `S` under `kind`.
+pub const fn register<S: Kind + DeserializeOwned + JsonSchema>(kind: &'static str) -> Registration {
+    Registration { kind, parse: parse_as::<S>, schema: schema_of::<S> }
+}
+
+fn parse_as<S: Kind + DeserializeOwned>(doc: &str) -> Result<Arc<dyn Kind>, serde_yaml::Error> {
+    serde_yaml::from_str::<S>(doc).map(|s| Arc::new(s) as Arc<dyn Kind>)
+}
+
+fn schema_of<S: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<S>()
+}
+
+/// Declares a kind's spec with the common header (`kind`, `name`, `enabled`)
+/// first, and implements [`Header`] for it.
+macro_rules! spec {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            /// The behavior's kind, as written in `kind:`.
+            pub kind: String,
+            /// Unique among an agent's behaviors: the key of its state, logs and metrics.
+            pub name: String,
+            /// `false` switches the behavior off.
+            #[serde(default = "crate::behaviors::yes")]
+            pub enabled: bool,
+            $($body)*
+        }
+
+        impl $crate::behaviors::kind::Header for $name {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn enabled(&self) -> bool {
+                self.enabled
+            }
+        }
+    };
+}
+pub(crate) use spec;
