@@ -22,6 +22,7 @@
 //!   state and its rules, the simulated community, webhooks, an OpenAI-compatible stand-in.
 
 pub mod api;
+pub mod backoff;
 pub mod behaviors;
 pub mod cli;
 pub mod config;
@@ -30,3 +31,4 @@ pub mod llm;
 pub mod runtime;
 pub mod sandbox;
 pub mod store;
+pub mod sync;

@@ -194,10 +194,7 @@ impl RateLimits {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned window only means another task panicked mid-update; the data is plain counters.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 fn header_f64(h: &HeaderMap, name: &str) -> Option<f64> {
     h.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f.max(0.0))

@@ -183,7 +183,7 @@ impl Llm {
     /// Why the final text of a model answer (after every transformation) must
     /// not be published, if it must not: a banned word, a refused link, a secret.
     pub fn final_check(&self, text: &str, source: &crate::behaviors::content::LlmSource) -> Option<String> {
-        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let secrets = crate::sync::read(&self.secrets);
         if let Some(why) = reject_reason(text, &source.banned_words, &secrets) {
             return Some(why.to_string());
         }
@@ -192,7 +192,7 @@ impl Llm {
 
     /// One more string outputs must never contain (an identity's client secret).
     pub fn add_secret(&self, secret: SecretString) {
-        let mut all = self.secrets.write().unwrap_or_else(|p| p.into_inner());
+        let mut all = crate::sync::write(&self.secrets);
         if !all.iter().any(|s| s.expose_secret() == secret.expose_secret()) {
             all.push(secret);
         }
@@ -200,7 +200,7 @@ impl Llm {
 
     /// Tokens each behavior of `identity` used since start.
     pub fn usage(&self, identity: &str) -> BTreeMap<String, u64> {
-        let m = self.by_behavior.lock().unwrap_or_else(|p| p.into_inner());
+        let m = crate::sync::lock(&self.by_behavior);
         m.iter().filter(|((i, _), _)| i == identity).map(|((_, b), t)| (b.clone(), *t)).collect()
     }
 
@@ -272,7 +272,7 @@ impl Llm {
                     let tokens = resp.usage.as_ref().map(|u| u.total_tokens as u64).unwrap_or(0);
                     self.account(profile, identity, behavior, tokens);
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
-                    let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+                    let secrets = crate::sync::read(&self.secrets);
                     return match reject_reason(&text, banned, &secrets) {
                         Some(why) => Err(LlmError::Rejected(why)),
                         None => Ok(text.trim().trim_matches('"').trim().to_string()),

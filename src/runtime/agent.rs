@@ -121,7 +121,7 @@ async fn live(
     status: watch::Sender<Status>,
 ) {
     let label = label(&spec);
-    let mut backoff = Duration::from_secs(60);
+    let mut delays = crate::backoff::doubling(Duration::from_secs(60), Duration::from_secs(3600));
     loop {
         match sign_in(&spec, credentials.as_ref(), &shared, &cancel).await {
             Ok(identity) => {
@@ -133,6 +133,7 @@ async fn live(
             Err(_) if cancel.is_cancelled() => return,
             Err(e) => {
                 let why = e.to_string();
+                let backoff = delays.next_delay();
                 tracing::error!(error = %why, "identity not running (the others are unaffected); next attempt in {:?}", backoff);
                 shared.observed.failing(&label, &why);
                 status.send_replace(Status::Failed(why));
@@ -140,7 +141,6 @@ async fn live(
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(3600));
             }
         }
     }
@@ -275,7 +275,7 @@ async fn prepare(identity: &Identity, shared: &Shared, wanted: &[LoadedBehavior]
 /// Authenticates and reads our profile, retrying transient failures with
 /// backoff (a platform hiccup at boot is not fatal; wrong credentials are).
 async fn first_contact(session: &Session, stop: &CancellationToken, sign_ins: &Semaphore) -> Result<Profile, RuntimeError> {
-    let mut delay = Duration::from_millis(500);
+    let mut delays = crate::backoff::doubling(Duration::from_millis(500), Duration::from_secs(60));
     loop {
         let attempt = async {
             let _permit = sign_ins.acquire().await;
@@ -285,12 +285,12 @@ async fn first_contact(session: &Session, stop: &CancellationToken, sign_ins: &S
         match attempt.await {
             Ok(me) => return Ok(me),
             Err(e) if e.is_transient() => {
+                let delay = delays.next_delay();
                 tracing::warn!(error = %e, "cannot reach the platform yet; retrying in {:?}", delay);
                 tokio::select! {
                     _ = stop.cancelled() => return Err(e.into()),
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(60));
             }
             Err(e) => return Err(e.into()),
         }

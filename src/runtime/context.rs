@@ -255,8 +255,7 @@ impl Ctx {
     /// platform error backs off and tries the same event again (its intent, if
     /// any, is checked on the platform first), other errors go to the supervisor.
     pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
-        const FIRST: Duration = Duration::from_millis(250);
-        let mut delay = FIRST;
+        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
         while let Some(items) = self.next_events(16).await? {
             for item in items {
                 // A stop takes effect between events: the rest stay in the inbox, durably.
@@ -268,11 +267,11 @@ impl Ctx {
                     if let Err(e) = handler.on_event(&this, &n).await {
                         match &e {
                             BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
+                                let delay = delays.next_delay();
                                 tracing::warn!(notification = %n.id, error = %e, "transient failure; trying this event again in {:?}", delay);
                                 if !self.sleep(delay).await {
                                     return Ok(());
                                 }
-                                delay = (delay * 2).min(Duration::from_secs(15));
                                 break;
                             }
                             _ => return Err(e),
@@ -280,7 +279,7 @@ impl Ctx {
                     }
                 }
                 self.ack(&item).await?;
-                delay = FIRST;
+                delays.reset();
             }
         }
         Ok(())

@@ -37,22 +37,22 @@ impl Default for Observed {
 /// identity land on one entry.
 impl Observed {
     pub fn running(&self, label: &str, id: Arc<Identity>) {
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(label);
-        self.identities.write().unwrap_or_else(|p| p.into_inner()).insert(label.to_string(), id);
+        crate::sync::write(&self.failed).remove(label);
+        crate::sync::write(&self.identities).insert(label.to_string(), id);
     }
 
     pub fn failing(&self, label: &str, why: &str) {
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).insert(label.to_string(), why.to_string());
+        crate::sync::write(&self.failed).insert(label.to_string(), why.to_string());
     }
 
     /// The identity stopped (reload removed it, or shutdown).
     pub fn gone(&self, label: &str) {
-        self.identities.write().unwrap_or_else(|p| p.into_inner()).remove(label);
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(label);
+        crate::sync::write(&self.identities).remove(label);
+        crate::sync::write(&self.failed).remove(label);
     }
 
     pub fn identities(&self) -> Vec<Arc<Identity>> {
-        self.identities.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        crate::sync::read(&self.identities).values().cloned().collect()
     }
 }
 
@@ -78,7 +78,7 @@ pub fn render(o: &Observed) -> String {
             }
         }
     }
-    for label in o.failed.read().unwrap_or_else(|p| p.into_inner()).keys() {
+    for label in crate::sync::read(&o.failed).keys() {
         out.sample("imagine_agent_up", "gauge", &[("identity", label.as_str())], 0);
     }
     out.finish()

@@ -22,7 +22,7 @@ impl Metrics {
         let mut l: Vec<(String, String)> = vec![("identity".into(), self.identity.clone())];
         l.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // A poisoned map only means a panic elsewhere mid-increment; counts stay usable.
-        let mut m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = crate::sync::lock(&self.counters);
         *m.entry((name.to_string(), l)).or_default() += by;
     }
 
@@ -54,7 +54,7 @@ impl Metrics {
 
     /// Adds every counter to `out`.
     pub fn export(&self, out: &mut Exposition) {
-        let m = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let m = crate::sync::lock(&self.counters);
         for ((name, labels), v) in m.iter() {
             let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             out.sample(name, "counter", &l, *v);

@@ -15,7 +15,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<(), BehaviorError>> + Send + 'static,
 {
-    let mut backoff = Duration::from_secs(1);
+    let mut delays = crate::backoff::doubling(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         let started = Instant::now();
         let task = AbortOnDropHandle::new(tokio::spawn(make().instrument(span.clone())));
@@ -23,6 +23,10 @@ where
         if cancel.is_cancelled() {
             return;
         }
+        if started.elapsed() > Duration::from_secs(120) {
+            delays.reset();
+        }
+        let backoff = delays.next_delay();
         match result {
             Ok(Ok(())) => {
                 span.in_scope(|| tracing::info!(task = %name, "finished"));
@@ -33,13 +37,9 @@ where
             Err(_) => return,
         }
         on_restart();
-        if started.elapsed() > Duration::from_secs(120) {
-            backoff = Duration::from_secs(1);
-        }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
 }

@@ -77,15 +77,15 @@ impl Receivers {
     pub fn add(&self, identity: Arc<Identity>, routes: Routes, secret: SecretString) {
         let key = identity.handle.to_lowercase();
         let r = Arc::new(Receiver { identity, routes, secret, accepted: Mutex::new(HashMap::new()) });
-        self.by_handle.write().unwrap_or_else(|p| p.into_inner()).insert(key, r);
+        crate::sync::write(&self.by_handle).insert(key, r);
     }
 
     pub fn remove(&self, handle: &str) {
-        self.by_handle.write().unwrap_or_else(|p| p.into_inner()).remove(&handle.to_lowercase());
+        crate::sync::write(&self.by_handle).remove(&handle.to_lowercase());
     }
 
     fn get(&self, handle: Option<&str>) -> Option<Arc<Receiver>> {
-        let map = self.by_handle.read().unwrap_or_else(|p| p.into_inner());
+        let map = crate::sync::read(&self.by_handle);
         match handle {
             Some(h) => map.get(&h.to_lowercase()).cloned(),
             None if self.single => map.values().next().cloned(),
@@ -123,7 +123,7 @@ async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body:
     // not by the unsigned delivery header, which a replayer can change.
     let id = headers.get(SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     {
-        let mut seen = r.accepted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = crate::sync::lock(&r.accepted);
         seen.retain(|_, t| now - *t <= 2 * rs.max_age.as_secs() as i64);
         if !id.is_empty() && seen.insert(id.clone(), now).is_some() {
             r.identity.metrics.action(&labels, "replayed");

@@ -133,11 +133,8 @@ pub struct App {
     pub webhooks: tokio::sync::mpsc::UnboundedSender<webhooks::Delivery>,
 }
 
-/// Locks a mutex, recovering from poisoning: the guarded data stays consistent
-/// because every critical section here is free of panicking calls on bad input.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// The crate's lock helper (tests and the emulator's modules reach it here).
+pub use crate::sync::lock;
 
 impl App {
     /// Rate-limit windows held (bounded: see [`MAX_WINDOWS`]).
