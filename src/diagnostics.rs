@@ -1,8 +1,12 @@
 //! Problems in the configuration and behavior files, each with its file, line
 //! and column, collected all at once (never just the first): what `validate`
-//! prints and what a rejected reload logs. Shared by `config` and `behaviors`.
+//! prints and what a rejected reload logs; and the JSON Schema of a duration
+//! as files write it. Shared by `config`, `behaviors` and `llm`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 /// One thing wrong, where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +115,24 @@ impl<'a> Check<'a> {
             let msg = e.to_string().lines().last().unwrap_or_default().trim().to_string();
             self.problem(key, format!("invalid regex {r:?}: {msg}"));
         }
+    }
+}
+
+/// A duration as humantime reads it (`30s`, `5m`, `1h 30m`, `250ms`).
+pub struct HumanDuration;
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1h 30m.",
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$",
+            "examples": ["30s", "5m", "1h 30m"]
+        })
     }
 }
 

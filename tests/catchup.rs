@@ -149,7 +149,7 @@ async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_comes_back() {
-    use imagine_agent::runtime::clock::Clock;
+    use imagine_agent::clock::Clock;
     const DAY_MS: i64 = 86_400_000;
     let sb = sandbox(community(4)).await;
     let creds = register(&sb, "hermit").await;

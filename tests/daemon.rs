@@ -330,7 +330,7 @@ fn validate_reports_every_problem_with_line_and_column() {
 #[tokio::test]
 async fn a_schedule_fires_at_the_computed_time_on_a_controlled_clock() {
     use chrono::TimeZone;
-    use imagine_agent::runtime::clock::Clock;
+    use imagine_agent::clock::Clock;
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "punctual").await;
     let dir = tempfile::tempdir().unwrap();

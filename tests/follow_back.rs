@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use imagine_agent::api::types::AgentType;
-use imagine_agent::runtime::clock::Clock;
+use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::SandboxConfig;
 use serde_json::json;
 

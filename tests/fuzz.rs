@@ -170,7 +170,9 @@ struct Receiver {
 const WEBHOOK_SECRET: &str = "whsec_fuzz";
 
 fn receiver() -> &'static Receiver {
-    use imagine_agent::runtime::{context::Identity, metrics::Metrics, webhook};
+    use imagine_agent::behaviors::context::Identity;
+    use imagine_agent::metrics::Metrics;
+    use imagine_agent::runtime::webhook;
     use std::sync::{Arc, OnceLock, RwLock};
     static R: OnceLock<Receiver> = OnceLock::new();
     R.get_or_init(|| {

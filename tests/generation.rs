@@ -27,7 +27,7 @@ async fn run(
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", pipeline)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
-    let (stop, task) = start_on(&cfg, &imagine_agent::runtime::clock::Clock::default());
+    let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::default());
     (sb, port, stop, task, dir)
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use imagine_agent::api::types::NewPost;
-use imagine_agent::runtime::clock::Clock;
+use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::json;
 

@@ -210,7 +210,7 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &reply_behavior("p", Some("budget fallback")))], &extra);
     let calls = || seen.lock().unwrap().calls.iter().filter(|c| c.0 == "ok").count();
     let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
-    let clock = imagine_agent::runtime::clock::Clock::default();
+    let clock = imagine_agent::clock::Clock::default();
 
     // 50 tokens spent, then a restart.
     let (stop, task) = start_on(&cfg, &clock);

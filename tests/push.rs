@@ -105,7 +105,7 @@ async fn push_and_poll_on_the_same_notifications_hand_each_over_once() {
         dir.path().join("whsec").display()
     );
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
-    let (stop, task) = start_on(&cfg, &imagine_agent::runtime::clock::Clock::default());
+    let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::default());
     assert!(eventually(Duration::from_secs(10), || served(&sb, "GET /api/notifications", 200) >= 1).await, "first poll");
     let posts = post_seqs(&burst(&sb, json!({"target": "both_ways", "mentions": 10})).await);
     let replies = |p: u64| sb.app.world().comments.values().filter(|c| c.agent == bot && c.post == p).count();

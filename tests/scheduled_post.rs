@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use common::*;
-use imagine_agent::runtime::clock::Clock;
+use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::SandboxHandle;
 
 fn posts_of(sb: &SandboxHandle, handle: &str) -> Vec<String> {

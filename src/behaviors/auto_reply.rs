@@ -14,7 +14,7 @@ use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
-use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
 use crate::store::ActionState;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -34,7 +34,7 @@ pub struct Filters {
 pub struct Guardrails {
     /// No second reply to the same author within this time.
     #[serde(with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub author_cooldown: Duration,
     pub max_per_hour: u32,
     pub max_per_day: u32,
@@ -115,7 +115,7 @@ impl Spec {
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
         // Validated at load; compiled per event (events are rare, and the spec stays plain data).
-        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose().map_err(|e| BehaviorError::Other(e.to_string()))?;
+        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose()?;
         let regex = regex.as_ref();
         let key = format!("reply:{}", n.id);
         let store = ctx.store();
@@ -154,7 +154,7 @@ impl Spec {
                 },
             )
             .await?;
-        if matches!(outcome, crate::runtime::context::Outcome::Sent(_)) {
+        if matches!(outcome, crate::behaviors::context::Outcome::Sent(_)) {
             self.count(ctx, &post_id, n)?;
         }
         Ok(())

@@ -90,8 +90,8 @@ pub fn check_template(src: &str) -> Result<(), (usize, String)> {
     t.render(&sample).map(|_| ()).map_err(|e| (e.line().unwrap_or(1), format!("template: {}", e.detail().unwrap_or(&e.to_string()))))
 }
 
-pub fn render(src: &str, ctx: &Value) -> Result<String, String> {
-    env().render_str(src, ctx).map_err(|e| format!("template: {e}"))
+pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
+    env().render_str(src, ctx).map_err(ContentError::Template)
 }
 
 impl Content {
@@ -114,7 +114,7 @@ impl Content {
     }
 
     /// Produces text; `position` keeps list progress (the caller stores it).
-    pub fn produce(&self, ctx: &Value, position: &mut ListPosition, seed: u64) -> Result<String, String> {
+    pub fn produce(&self, ctx: &Value, position: &mut ListPosition, seed: u64) -> Result<String, ContentError> {
         match (&self.text, &self.template, &self.list) {
             (Some(t), _, _) => Ok(t.clone()),
             (_, Some(t), _) => render(t, ctx),
@@ -122,9 +122,20 @@ impl Content {
                 let i = position.next(l.items.len(), l.order, seed);
                 render(&l.items[i], ctx)
             }
-            _ => Err("no fixed text source configured (an llm source is produced by the runtime)".into()),
+            _ => Err(ContentError::NoFixedSource),
         }
     }
+}
+
+/// Why a text could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error("template: {0}")]
+    Template(#[source] minijinja::Error),
+    #[error("no fixed text source (an `llm:` source is written by the model)")]
+    NoFixedSource,
+    #[error("no LLM profiles are configured")]
+    NoLlmProfiles,
 }
 
 /// Progress through a list: the cursor and, when shuffled, the permutation of this round.

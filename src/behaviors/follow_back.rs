@@ -13,7 +13,7 @@ use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
-use crate::runtime::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -36,7 +36,7 @@ spec! {
         pub welcome_dm: Option<Content>,
         /// Every so often, unfollow agents we followed back who no longer follow us.
         #[serde(default, with = "humantime_serde")]
-        #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
+        #[schemars(with = "Option<crate::diagnostics::HumanDuration>")]
         pub reconcile_every: Option<Duration>,
     }
 }
@@ -140,7 +140,7 @@ impl Spec {
                 let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
                 let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
                 let seed = crate::store::now_ms() as u64;
-                let Some(t) = ctx.write(dm, &vars, &mut pos, seed, MESSAGE_MAX_CHARS, 1).await.map_err(BehaviorError::Other)? else {
+                let Some(t) = ctx.write(dm, &vars, &mut pos, seed, MESSAGE_MAX_CHARS, 1).await? else {
                     return Ok(());
                 };
                 store.put(&ctx.behavior, "dm_list", &pos)?;

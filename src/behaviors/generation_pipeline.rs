@@ -14,7 +14,7 @@ use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
 use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
-use crate::runtime::context::{BehaviorError, Ctx, Outcome};
+use crate::behaviors::context::{BehaviorError, Ctx, Outcome};
 use crate::store::now_ms;
 
 spec! {
@@ -36,7 +36,7 @@ spec! {
         #[serde(default)]
         pub params: Option<serde_json::Value>,
         #[serde(default = "five_s", with = "humantime_serde")]
-        #[schemars(with = "crate::config::schema::HumanDuration")]
+        #[schemars(with = "crate::diagnostics::HumanDuration")]
         pub poll_every: Duration,
         #[serde(default = "three")]
         #[schemars(range(max = 3))]
@@ -196,13 +196,13 @@ impl Spec {
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
-        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter, PROMPT_MAX_CHARS, 0).await.map_err(BehaviorError::Other)?;
+        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter, PROMPT_MAX_CHARS, 0).await?;
         store.put(&ctx.behavior, "prompt_list", &pos)?;
         let Some(prompt) = prompt else { return Ok(None) };
         let caption = match &self.caption {
             Some(c) => {
                 let mut pos: ListPosition = store.get(&ctx.behavior, "caption_list")?.unwrap_or_default();
-                let t = ctx.write(c, &vars, &mut pos, counter, POST_MAX_CHARS, 3).await.map_err(BehaviorError::Other)?;
+                let t = ctx.write(c, &vars, &mut pos, counter, POST_MAX_CHARS, 3).await?;
                 store.put(&ctx.behavior, "caption_list", &pos)?;
                 t
             }

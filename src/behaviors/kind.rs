@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::content::Content;
 use super::Check;
 use crate::api::types::NotificationType;
-use crate::runtime::context::{BehaviorError, Ctx};
+use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// The common header of every behavior: `kind:`, `name:`, `enabled:`.
 pub trait Header {

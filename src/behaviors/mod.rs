@@ -14,7 +14,9 @@
 //! generators all read the registry.
 
 pub mod content;
+pub mod context;
 pub mod kind;
+pub mod say;
 pub mod schedule;
 
 pub mod auto_reply;
@@ -30,7 +32,7 @@ use crate::diagnostics::{locate, Problem};
 pub use kind::{Kind, Registration};
 
 use crate::api::types::NotificationType;
-use crate::runtime::context::{BehaviorError, Ctx};
+use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows.
 pub const REGISTRY: &[Registration] = &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND];

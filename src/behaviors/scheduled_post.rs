@@ -13,7 +13,7 @@ use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::POST_MAX_CHARS;
 use crate::api::types::NewPost;
-use crate::runtime::context::{BehaviorError, Ctx};
+use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// What to do about fire times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -34,7 +34,7 @@ spec! {
         pub timezone: String,
         /// Up to this much random delay after each fire time.
         #[serde(default, with = "humantime_serde")]
-        #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
+        #[schemars(with = "Option<crate::diagnostics::HumanDuration>")]
         pub jitter: Option<Duration>,
         pub content: Content,
         /// Appended as `#tag` when there is room.
@@ -86,9 +86,7 @@ impl Spec {
             "behavior": ctx.behavior,
         });
         let seed = crate::store::now_ms() as u64 ^ counter;
-        let Some(text) =
-            ctx.write(&self.content, &vars, &mut pos, seed, POST_MAX_CHARS, self.max_mentions).await.map_err(BehaviorError::Other)?
-        else {
+        let Some(text) = ctx.write(&self.content, &vars, &mut pos, seed, POST_MAX_CHARS, self.max_mentions).await? else {
             return Ok(None);
         };
         store.put(&ctx.behavior, "list", &pos)?;

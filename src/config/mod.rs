@@ -32,10 +32,10 @@ pub struct SandboxOptions {
     pub community: usize,
     pub seed: u64,
     #[serde(with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub community_interval: Duration,
     #[serde(with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub generation_duration: Duration,
     /// `127.0.0.1:0` picks a free port.
     pub addr: String,
@@ -105,15 +105,33 @@ pub struct CredentialSource {
     pub from_env: bool,
 }
 
+/// Why an agent's credentials could not be read; it names what to set, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}", incomplete(id_var, secret_var, file.as_deref(), *from_env))]
+    Incomplete { id_var: String, secret_var: String, file: Option<PathBuf>, from_env: bool },
+}
+
+fn incomplete(id_var: &str, secret_var: &str, file: Option<&Path>, from_env: bool) -> String {
+    match file {
+        Some(f) => {
+            format!("{id_var} and {secret_var} are not both set in {}{}", f.display(), if from_env { " or the environment" } else { "" })
+        }
+        None => format!("set {id_var} and {secret_var} (or a credentials file), or run with --sandbox"),
+    }
+}
+
 impl CredentialSource {
     /// Reads `(client id, client secret)`; the error names what to set, never a value.
-    pub fn read(&self) -> Result<(String, String), String> {
+    pub fn read(&self) -> Result<(String, String), CredentialError> {
         let (id_var, secret_var) = (format!("{}_CLIENT_ID", self.prefix), format!("{}_CLIENT_SECRET", self.prefix));
         let env = |v: &str| if self.from_env { std::env::var(v).ok().filter(|s| !s.is_empty()) } else { None };
         let (mut id, mut secret) = (env(&id_var), env(&secret_var));
         if let Some(f) = &self.file {
             if id.is_none() || secret.is_none() {
-                let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let text = std::fs::read_to_string(f).map_err(|source| CredentialError::Read { path: f.clone(), source })?;
                 for line in text.lines() {
                     let line = line.trim().trim_start_matches("export ");
                     let Some((k, v)) = line.split_once('=') else {
@@ -130,14 +148,7 @@ impl CredentialSource {
         }
         match (id, secret) {
             (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Ok((i, s)),
-            _ => Err(match &self.file {
-                Some(f) => format!(
-                    "{id_var} and {secret_var} are not both set in {}{}",
-                    f.display(),
-                    if self.from_env { " or the environment" } else { "" }
-                ),
-                None => format!("set {id_var} and {secret_var} (or a credentials file), or run with --sandbox"),
-            }),
+            _ => Err(CredentialError::Incomplete { id_var, secret_var, file: self.file.clone(), from_env: self.from_env }),
         }
     }
 }
@@ -179,7 +190,7 @@ pub struct WebhookOptions {
     pub path: String,
     /// Deliveries older (or newer) than this are rejected as stale.
     #[serde(default = "default_max_age", with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub max_age: Duration,
     /// A file holding the secret; default: the one `imagine-agent webhook set` stored in the state directory.
     #[serde(default)]
@@ -230,7 +241,7 @@ pub struct Config {
     #[serde(default)]
     pub behaviors: Vec<String>,
     #[serde(default = "default_poll", with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub poll_interval: Duration,
     #[serde(default)]
     pub log_format: LogFormat,
@@ -253,7 +264,7 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub shutdown_grace: Duration,
 }
 

@@ -4,30 +4,12 @@
 //! Checks the schema cannot express (cron syntax, templates, regexes) stay in
 //! the validation pass.
 
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
 use crate::behaviors::REGISTRY;
 
-/// A duration as humantime reads it (`30s`, `5m`, `1h 30m`, `250ms`).
-pub struct HumanDuration;
-
-impl JsonSchema for HumanDuration {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "A duration: a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 1h 30m.",
-            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$",
-            "examples": ["30s", "5m", "1h 30m"]
-        })
-    }
-}
+pub use crate::diagnostics::HumanDuration;
 
 /// Marks `kind` of the definition `reference` points at as the constant `kind`.
 fn pin_kind(gen: &mut SchemaGenerator, reference: &Schema, kind: &str) {

@@ -31,7 +31,7 @@ pub struct ProfileConfig {
     #[serde(default)]
     pub api_key_env: Option<String>,
     #[serde(default = "default_timeout", with = "humantime_serde")]
-    #[schemars(with = "crate::config::schema::HumanDuration")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub timeout: Duration,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
@@ -64,7 +64,7 @@ impl ProfileConfig {
     pub fn sandbox(base_url: &str) -> ProfileConfig {
         ProfileConfig {
             base_url: format!("{}/v1", base_url.trim_end_matches('/')),
-            model: crate::sandbox::llm::MODEL.into(),
+            model: SANDBOX_MODEL.into(),
             api_key_env: None,
             timeout: Duration::from_secs(10),
             max_tokens: 200,
@@ -112,6 +112,9 @@ impl std::fmt::Debug for Llm {
         f.debug_struct("Llm").field("profiles", &self.profiles.keys().collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
+
+/// The model name the sandbox's OpenAI-compatible stand-in answers as.
+pub const SANDBOX_MODEL: &str = "sandbox-stand-in";
 
 /// Marks around text written by other agents.
 pub const UNTRUSTED_OPEN: &str = "<<<untrusted-text>>>";
@@ -182,12 +185,12 @@ impl Llm {
 
     /// Why the final text of a model answer (after every transformation) must
     /// not be published, if it must not: a banned word, a refused link, a secret.
-    pub fn final_check(&self, text: &str, source: &crate::behaviors::content::LlmSource) -> Option<String> {
+    pub fn final_check(&self, text: &str, banned: &[String], links: guard::Links, allow_domains: &[String]) -> Option<String> {
         let secrets = crate::sync::read(&self.secrets);
-        if let Some(why) = reject_reason(text, &source.banned_words, &secrets) {
+        if let Some(why) = reject_reason(text, banned, &secrets) {
             return Some(why.to_string());
         }
-        guard::refused_link(text, source.links, &source.allow_domains).map(|l| format!("link not allowed: {l}"))
+        guard::refused_link(text, links, allow_domains).map(|l| format!("link not allowed: {l}"))
     }
 
     /// One more string outputs must never contain (an identity's client secret).

@@ -13,17 +13,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::clock::Clock;
-use super::context::{Ctx, Identity};
 use super::http::Observed;
-use super::metrics::Metrics;
 use super::topology::Topology;
 use super::{poller, supervisor, webhook, RuntimeError};
 use crate::api::types::Profile;
 use crate::api::{Session, SessionConfig};
+use crate::behaviors::context::{Ctx, Identity};
 use crate::behaviors::LoadedBehavior;
+use crate::clock::Clock;
 use crate::config::{IdentitySpec, WebhookOptions};
 use crate::llm::Llm;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What every identity of the daemon shares.
@@ -78,9 +78,32 @@ pub struct Agent {
     task: JoinHandle<()>,
 }
 
+/// Where an identity's credentials come from (Debug never shows the secret).
+#[derive(Clone)]
+pub enum Credentials {
+    /// Its credentials file or environment variables (read at each sign-in, so a fixed file and a reload are enough).
+    FromConfig,
+    /// Given (the embedded sandbox registered it).
+    Given(String, String),
+    /// The embedded sandbox refused to register it.
+    Refused { handle: String, refusal: crate::sandbox::world::Refusal },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::FromConfig => f.write_str("FromConfig"),
+            Credentials::Given(id, _) => f.debug_tuple("Given").field(id).field(&"[redacted]").finish(),
+            Credentials::Refused { handle, refusal } => {
+                f.debug_struct("Refused").field("handle", handle).field("refusal", refusal).finish()
+            }
+        }
+    }
+}
+
 impl Agent {
-    /// Starts an identity; `credentials` are given in sandbox mode, else read from the spec's source.
-    pub fn spawn(spec: IdentitySpec, credentials: Option<(String, String)>, shared: Arc<Shared>, parent: &CancellationToken) -> Agent {
+    /// Starts an identity with its credentials.
+    pub fn spawn(spec: IdentitySpec, credentials: Credentials, shared: Arc<Shared>, parent: &CancellationToken) -> Agent {
         let cancel = parent.child_token();
         let (status_tx, status) = watch::channel(Status::Starting);
         let (behaviors, behaviors_rx) = watch::channel(spec.behaviors.clone());
@@ -114,7 +137,7 @@ pub fn label(spec: &IdentitySpec) -> String {
 
 async fn live(
     spec: IdentitySpec,
-    credentials: Option<(String, String)>,
+    credentials: Credentials,
     shared: Arc<Shared>,
     cancel: CancellationToken,
     mut behaviors: watch::Receiver<Vec<LoadedBehavior>>,
@@ -123,7 +146,7 @@ async fn live(
     let label = label(&spec);
     let mut delays = crate::backoff::doubling(Duration::from_secs(60), Duration::from_secs(3600));
     loop {
-        match sign_in(&spec, credentials.as_ref(), &shared, &cancel).await {
+        match sign_in(&spec, &credentials, &shared, &cancel).await {
             Ok(identity) => {
                 shared.observed.running(&label, identity.clone());
                 serve(identity, &shared, &mut behaviors, &status, &cancel).await;
@@ -149,13 +172,17 @@ async fn live(
 /// Credentials, session, first authentication, and who we are.
 async fn sign_in(
     spec: &IdentitySpec,
-    credentials: Option<&(String, String)>,
+    credentials: &Credentials,
     shared: &Shared,
     cancel: &CancellationToken,
 ) -> Result<Arc<Identity>, RuntimeError> {
     let (id, secret) = match credentials {
-        Some(c) => c.clone(),
-        None => spec.credentials.read().map_err(RuntimeError::Credentials)?,
+        Credentials::Given(id, secret) => (id.clone(), secret.clone()),
+        Credentials::FromConfig => spec.credentials.read()?,
+        // The identity fails visibly (and is retried with backoff), never with the environment's credentials.
+        Credentials::Refused { handle, refusal } => {
+            return Err(RuntimeError::SandboxRegistration { handle: handle.clone(), source: refusal.clone() })
+        }
     };
     let client_secret = secrecy::SecretString::from(secret.clone());
     let cfg = SessionConfig::new(&shared.base_url).credentials(id, secret).budgets(spec.rate_limits).http_client(shared.http.clone());
@@ -163,7 +190,7 @@ async fn sign_in(
     let me = first_contact(&session, cancel, &shared.sign_ins).await?;
     if let Some(h) = &spec.handle {
         if !h.eq_ignore_ascii_case(&me.handle) {
-            return Err(RuntimeError::Credentials(format!("these credentials belong to @{}, not @{h}", me.handle)));
+            return Err(RuntimeError::WrongAgent { configured: h.clone(), actual: me.handle.clone() });
         }
     }
     let dry_run = shared.dry_run || spec.dry_run;

@@ -14,8 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::context::Identity;
-use super::metrics::Exposition;
+use crate::behaviors::context::Identity;
+use crate::metrics::Exposition;
 
 /// What the server reports on: the identities running now and the ones that could not start.
 pub struct Observed {

@@ -4,13 +4,9 @@
 //! work within a bound.
 
 pub mod agent;
-pub mod clock;
-pub mod context;
 pub mod control;
 pub mod http;
-pub mod metrics;
 pub mod poller;
-pub mod say;
 pub mod supervisor;
 pub mod systemd;
 pub mod tls;
@@ -40,11 +36,23 @@ pub enum RuntimeError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("credentials: {0}")]
-    Credentials(String),
+    Credentials(#[from] config::CredentialError),
+    #[error("credentials: these credentials belong to @{actual}, not @{configured}")]
+    WrongAgent { configured: String, actual: String },
+    #[error("sandbox: addr {addr:?}: {source}")]
+    SandboxAddr { addr: String, source: std::net::AddrParseError },
     #[error("sandbox: {0}")]
-    Sandbox(String),
-    #[error("{0}")]
-    Startup(String),
+    SandboxStart(#[source] std::io::Error),
+    #[error("sandbox: registering @{handle}: {source}")]
+    SandboxRegistration { handle: String, source: crate::sandbox::world::Refusal },
+    #[error("webhook TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{what} on {addr}: {source}")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error("webhook secret {}: {source} (run `imagine-agent webhook set URL{}`{})", path.display(), agent.as_ref().map(|h| format!(" --agent {h}")).unwrap_or_default(), if agent.is_none() { " or set IMAGINEANYTHING_WEBHOOK_SECRET" } else { "" })]
+    WebhookSecret { path: PathBuf, agent: Option<String>, source: std::io::Error },
+    #[error("no identity could start: {0}")]
+    NoneStarted(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
 }
@@ -54,14 +62,14 @@ pub enum RuntimeError {
 pub struct RunOptions {
     pub sandbox: bool,
     pub dry_run: bool,
-    pub clock: clock::Clock,
+    pub clock: crate::clock::Clock,
 }
 
 /// Starts the in-process emulator.
 async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandle, RuntimeError> {
     let o = &loaded.config.sandbox_options;
     let cfg = SandboxConfig {
-        addr: o.addr.parse().map_err(|e| RuntimeError::Sandbox(format!("addr: {e}")))?,
+        addr: o.addr.parse().map_err(|source| RuntimeError::SandboxAddr { addr: o.addr.clone(), source })?,
         community: o.community,
         seed: o.seed,
         community_interval: o.community_interval,
@@ -71,7 +79,7 @@ async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandl
         allow_private_webhooks: true,
         ..SandboxConfig::default()
     };
-    let sb = sandbox::start(cfg).await.map_err(|e| RuntimeError::Sandbox(e.to_string()))?;
+    let sb = sandbox::start(cfg).await.map_err(RuntimeError::SandboxStart)?;
     tracing::info!(url = %sb.base_url(), community = o.community, "SANDBOX MODE: running against the built-in emulator, not the real platform");
     Ok(sb)
 }
@@ -80,21 +88,21 @@ async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandl
 /// Registered in the world directly: over HTTP the emulator's per-address
 /// registration limit (10 a minute, as the platform's) would make a config of
 /// many agents wait minutes before starting. Sign-in and everything after go over HTTP.
-fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> Result<(String, String), RuntimeError> {
-    let handle = spec.handle.clone().unwrap_or_else(|| "my_agent".into());
-    let mut w = sb.app.world();
-    if let Ok(a) = w.agent_by_handle(&handle) {
-        return Ok((a.client_id.clone(), a.client_secret.clone()));
-    }
+fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> agent::Credentials {
     let new = crate::api::types::NewAgent {
-        handle,
+        handle: spec.handle.clone().unwrap_or_else(|| "my_agent".into()),
         name: spec.name.clone().unwrap_or_else(|| "My Agent".into()),
         bio: spec.bio.clone(),
         agent_type: Some(crate::api::types::AgentType::Assistant),
         ..Default::default()
     };
-    let (rec, secret) = w.register(&new, false).map_err(|r| RuntimeError::Sandbox(format!("registering @{}: {}", new.handle, r.2)))?;
-    Ok((rec.client_id, secret))
+    match sb.register_agent(&new) {
+        Ok((id, secret)) => agent::Credentials::Given(id, secret),
+        Err(refusal) => {
+            tracing::error!(identity = %agent::label(spec), error = %refusal, "cannot register in the sandbox");
+            agent::Credentials::Refused { handle: new.handle, refusal }
+        }
+    }
 }
 
 /// The identities of the daemon, by reload key.
@@ -107,15 +115,8 @@ struct Agents {
 impl Agents {
     fn add(&mut self, spec: IdentitySpec, sandbox: Option<&SandboxHandle>) {
         let credentials = match sandbox {
-            Some(sb) => match sandbox_credentials(sb, &spec) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    // Empty credentials: the identity fails visibly instead of reading the environment's.
-                    tracing::error!(identity = %agent::label(&spec), error = %e, "cannot register in the sandbox");
-                    Some((String::new(), String::new()))
-                }
-            },
-            None => None,
+            Some(sb) => sandbox_credentials(sb, &spec),
+            None => agent::Credentials::FromConfig,
         };
         let key = spec.key().to_string();
         self.running.insert(key, Agent::spawn(spec, credentials, self.shared.clone(), &self.root));
@@ -227,12 +228,12 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let webhook = match &cfg.webhook {
         Some(w) => {
             let tls = match &w.tls {
-                Some(t) => Some(tls::acceptor(&t.cert, &t.key).map_err(|e| RuntimeError::Startup(format!("webhook TLS: {e}")))?),
+                Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
                 None => None,
             };
             let (receivers, _) = webhook::serve(w.listen, &w.path, w.max_age, single, tls, root.clone())
                 .await
-                .map_err(|e| RuntimeError::Startup(format!("webhook receiver on {}: {e}", w.listen)))?;
+                .map_err(|source| RuntimeError::Bind { what: "webhook receiver", addr: w.listen.to_string(), source })?;
             Some(agent::Push { receivers, options: w.clone(), state_dir: state_dir.clone(), single })
         }
         None => None,
@@ -259,9 +260,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         agents.add(spec, sandbox.as_ref());
     }
     if let Some(addr) = cfg.metrics_addr {
-        http::serve(addr, observed.clone(), root.clone())
-            .await
-            .map_err(|e| RuntimeError::Startup(format!("metrics server on {addr}: {e}")))?;
+        http::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
+            what: "metrics server",
+            addr: addr.to_string(),
+            source,
+        })?;
     }
     if let Err(e) = control::serve(&state_dir, store.clone(), root.clone()) {
         tracing::warn!(error = %e, "no control socket: `imagine-agent state` cannot read this daemon's state while it runs");
@@ -272,7 +275,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         if let Some(sb) = sandbox {
             sb.stop().await;
         }
-        return Err(RuntimeError::Startup(format!("no identity could start: {why}")));
+        return Err(RuntimeError::NoneStarted(why));
     }
     systemd::ready(&agents.describe());
     // WATCHDOG=1 only when systemd asked for it: notify sends block once an unread socket queue is full.
@@ -345,12 +348,7 @@ fn webhook_secret(w: &config::WebhookOptions, state_dir: &Path, handle: Option<&
     }
     let stored = webhook_secret_path(state_dir, handle);
     let file = if handle.is_none() { w.secret_file.clone().unwrap_or(stored) } else { stored };
-    std::fs::read_to_string(&file).map(|s| secrecy::SecretString::from(s.trim().to_string())).map_err(|e| {
-        RuntimeError::Startup(format!(
-            "webhook secret {}: {e} (run `imagine-agent webhook set URL{}`{})",
-            file.display(),
-            handle.map(|h| format!(" --agent {h}")).unwrap_or_default(),
-            if handle.is_none() { " or set IMAGINEANYTHING_WEBHOOK_SECRET" } else { "" }
-        ))
-    })
+    std::fs::read_to_string(&file)
+        .map(|s| secrecy::SecretString::from(s.trim().to_string()))
+        .map_err(|source| RuntimeError::WebhookSecret { path: file, agent: handle.map(str::to_string), source })
 }

@@ -19,7 +19,7 @@ use crate::api::types::{Notification, NotificationType};
 use crate::api::ReadTarget;
 use crate::store::{Cursor, Handover, IdentityStore, Lane, Mark, Scan};
 
-use super::context::{BehaviorError, Ctx, Identity};
+use crate::behaviors::context::{BehaviorError, Ctx, Identity};
 
 /// Who gets which notification types.
 #[derive(Clone)]

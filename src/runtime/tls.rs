@@ -17,20 +17,34 @@ use tokio_util::sync::CancellationToken;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads a PEM certificate chain and private key into an acceptor; errors name the file.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(cert).and_then(|it| it.collect::<Result<_, _>>()).map_err(|e| format!("{}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{}: no certificate in it", cert.display()));
+/// Why the receiver's TLS could not be set up; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Pem { path: std::path::PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("{0}: no certificate in it")]
+    NoCertificate(std::path::PathBuf),
+    #[error("certificate and key: {0}")]
+    Config(#[source] rustls::Error),
+}
+
+/// Reads a PEM certificate chain and private key into an acceptor.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    fn pem(path: &Path) -> impl FnOnce(rustls::pki_types::pem::Error) -> TlsError + '_ {
+        move |source| TlsError::Pem { path: path.to_path_buf(), source }
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert).and_then(|it| it.collect::<Result<_, _>>()).map_err(pem(cert))?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate(cert.to_path_buf()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem(key))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Config)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(TlsError::Config)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -9,9 +9,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Ctx, Identity};
 use super::poller::{Route, Routes};
 use super::supervisor;
+use crate::behaviors::context::{Ctx, Identity};
 use crate::behaviors::LoadedBehavior;
 
 pub struct Topology {

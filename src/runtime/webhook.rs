@@ -20,9 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-use super::context::Identity;
 use super::poller::{hand_over, Routes};
 use crate::api::types::Notification;
+use crate::behaviors::context::Identity;
 
 pub const SIGNATURE: &str = "x-imagineanything-signature";
 pub const TIMESTAMP: &str = "x-imagineanything-timestamp";

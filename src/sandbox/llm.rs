@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::world::{bad, now_ms, Refusal};
 
-pub const MODEL: &str = "sandbox-stand-in";
+pub use crate::llm::SANDBOX_MODEL as MODEL;
 
 pub async fn models() -> Json<Value> {
     Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "imagine-agent-sandbox"}]}))

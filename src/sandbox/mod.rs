@@ -180,6 +180,23 @@ impl SandboxHandle {
         format!("http://{}", self.addr)
     }
 
+    /// The credentials of the agent `new.handle`, registering it first when it
+    /// does not exist yet: directly in the world, past the per-address
+    /// registration limit (a daemon's embedded sandbox registers all its agents at start).
+    pub fn register_agent(&self, new: &crate::api::types::NewAgent) -> Result<(String, String), Refusal> {
+        let mut w = self.app.world();
+        if let Ok(a) = w.agent_by_handle(&new.handle) {
+            return Ok((a.client_id.clone(), a.client_secret.clone()));
+        }
+        let (rec, secret) = w.register(new, false)?;
+        Ok((rec.client_id, secret))
+    }
+
+    /// A snapshot of the request statistics.
+    pub fn stats(&self) -> Stats {
+        lock(&self.app.stats).clone()
+    }
+
     /// Stops serving, saves state when `--state` was given.
     pub async fn stop(self) {
         self.shutdown.cancel();

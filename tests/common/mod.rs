@@ -167,10 +167,7 @@ where
 }
 
 /// Runs the daemon in this process on `clock` until the returned token is cancelled.
-pub fn start_on(
-    cfg: &Path,
-    clock: &imagine_agent::runtime::clock::Clock,
-) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+pub fn start_on(cfg: &Path, clock: &imagine_agent::clock::Clock) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
     use imagine_agent::runtime::{self, RunOptions};
     let loaded = imagine_agent::config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = tokio_util::sync::CancellationToken::new();

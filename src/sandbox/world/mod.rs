@@ -273,6 +273,28 @@ fn default_rng() -> StdRng {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal(pub u16, pub &'static str, pub String);
 
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        self.0
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.1
+    }
+
+    pub fn message(&self) -> &str {
+        &self.2
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.0, self.1, self.2)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 pub type Res<T> = Result<T, Refusal>;
 
 pub fn bad(code: &'static str, msg: impl Into<String>) -> Refusal {

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::types::Notification;
 use crate::api::{ApiError, Session};
-use crate::behaviors::content::{render, Content, ListPosition, DEFAULT_SYSTEM};
-use crate::runtime::metrics::Metrics;
+use crate::behaviors::content::{render, Content, ContentError, ListPosition, DEFAULT_SYSTEM};
+use crate::metrics::Metrics;
 use crate::store::{ActionRecord, ActionState, IdentityStore, InboxItem, StoreError};
 
 /// Why a behavior stopped (the supervisor logs it and restarts the behavior).
@@ -26,8 +26,10 @@ pub enum BehaviorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Schedule(#[from] crate::behaviors::schedule::ScheduleError),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Content(#[from] crate::behaviors::content::ContentError),
+    #[error("invalid regex: {0}")]
+    Regex(#[from] regex::Error),
 }
 
 /// One agent identity as the runtime sees it.
@@ -47,7 +49,7 @@ pub struct Identity {
     /// Serializes hand-overs from the poller and the webhook receiver.
     pub handover: tokio::sync::Mutex<()>,
     /// The wall clock schedules follow.
-    pub clock: super::clock::Clock,
+    pub clock: crate::clock::Clock,
 }
 
 /// A running behavior's handle on the world.
@@ -184,12 +186,12 @@ impl Ctx {
         seed: u64,
         max_chars: usize,
         max_mentions: usize,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, ContentError> {
         let finalize = |t: String| crate::behaviors::content::finalize(&t, max_chars, max_mentions);
         let Some(l) = &content.llm else {
             return content.produce(vars, pos, seed).map(finalize);
         };
-        let Some(llm) = &self.identity.llm else { return Err("no LLM profiles are configured".into()) };
+        let Some(llm) = &self.identity.llm else { return Err(ContentError::NoLlmProfiles) };
         let mut v = vars.clone();
         if let Some(obj) = v.as_object_mut() {
             for k in ["post_text", "comment_text", "text", "author_name", "thread"] {
@@ -206,7 +208,7 @@ impl Ctx {
         let user = render(&l.prompt, &v)?;
         let answer = llm.complete(&self.identity.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
         let why = match answer.map(finalize) {
-            Ok(Some(text)) => match llm.final_check(&text, l) {
+            Ok(Some(text)) => match llm.final_check(&text, &l.banned_words, l.links, &l.allow_domains) {
                 None => return Ok(Some(text)),
                 Some(why) => why,
             },
