@@ -14,7 +14,7 @@ use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
-use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
 use crate::store::ActionState;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -145,12 +145,14 @@ impl Spec {
                 |d| async move {
                     let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;
                     let parent = d.get("parentId").and_then(Value::as_str).map(str::to_string);
-                    Ok(comments
-                        .into_iter()
-                        .find(|c| {
-                            c.agent.as_ref().is_some_and(|a| a.id == me) && c.parent_id == parent && c.content == str_of(&d, "content")
-                        })
-                        .map(|c| Some(c.id)))
+                    Ok(Found::created(
+                        comments
+                            .into_iter()
+                            .find(|c| {
+                                c.agent.as_ref().is_some_and(|a| a.id == me) && c.parent_id == parent && c.content == str_of(&d, "content")
+                            })
+                            .map(|c| c.id),
+                    ))
                 },
             )
             .await?;

@@ -65,6 +65,31 @@ pub struct Ctx {
     pub event: Option<String>,
 }
 
+/// What a look on the platform for an unfinished side effect found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// It happened; the id of what it created, if it created something.
+    Done(Option<String>),
+    /// It did not happen: send it.
+    Missing,
+}
+
+impl Found {
+    /// Done (creating nothing) when `happened`.
+    pub fn when(happened: bool) -> Found {
+        if happened {
+            Found::Done(None)
+        } else {
+            Found::Missing
+        }
+    }
+
+    /// Done when something was found: its id.
+    pub fn created(id: Option<String>) -> Found {
+        id.map_or(Found::Missing, |id| Found::Done(Some(id)))
+    }
+}
+
 /// What `once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -119,7 +144,7 @@ impl Ctx {
         S: FnOnce() -> SF,
         SF: Future<Output = Result<Option<String>, ApiError>>,
         A: FnOnce(Value) -> AF,
-        AF: Future<Output = Result<Option<Option<String>>, ApiError>>,
+        AF: Future<Output = Result<Found, ApiError>>,
     {
         let store = self.store();
         let labels = [self.behavior.as_str(), kind];
@@ -134,7 +159,7 @@ impl Ctx {
         match store.action(&self.behavior, key)? {
             Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
             Some(r) => {
-                if let Some(found) = already(r.detail.clone()).await? {
+                if let Found::Done(found) = already(r.detail.clone()).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
                     store.finish(&self.behavior, key, record(ActionState::Done, found))?;
                     self.identity.metrics.action(&labels, "recovered");

@@ -13,7 +13,7 @@ use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
-use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -120,7 +120,7 @@ impl Spec {
             },
             |d| async move {
                 let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
-                Ok(ctx.session().is_following(&h).await?.then_some(None))
+                Ok(Found::when(ctx.session().is_following(&h).await?))
             },
         )
         .await?;
@@ -166,10 +166,10 @@ impl Spec {
                 {
                     let msgs = ctx.session().messages(&c.id).limit(100).page().await?;
                     if msgs.items.iter().any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)) {
-                        return Ok(Some(Some(c.id.clone())));
+                        return Ok(Found::Done(Some(c.id.clone())));
                     }
                 }
-                Ok(None)
+                Ok(Found::Missing)
             },
         )
         .await?;
@@ -196,7 +196,7 @@ impl Spec {
                 || async move { session.unfollow(&h).await.map(|_| None) },
                 |d| async move {
                     let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
-                    Ok((!ctx.session().is_following(&h).await?).then_some(None))
+                    Ok(Found::when(!ctx.session().is_following(&h).await?))
                 },
             )
             .await?;

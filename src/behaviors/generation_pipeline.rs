@@ -14,7 +14,7 @@ use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
 use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
-use crate::behaviors::context::{BehaviorError, Ctx, Outcome};
+use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
 use crate::store::now_ms;
 
 spec! {
@@ -164,7 +164,7 @@ impl Spec {
                 |d| async move {
                     let want = d.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string();
                     let page = ctx.session().generation_history().limit(50).page().await?;
-                    Ok(page.items.into_iter().find(|j| j.prompt == want).map(|j| Some(j.id)))
+                    Ok(Found::created(page.items.into_iter().find(|j| j.prompt == want).map(|j| j.id)))
                 },
             )
             .await?;
@@ -245,7 +245,7 @@ impl Spec {
                             "retry_generation",
                             json!({"job": id, "retry": st.retries}),
                             || async move { session.retry_generation(&jid).await.map(|_| None) },
-                            |_| async { Ok(None) },
+                            |_| async { Ok(Found::Missing) },
                         )
                         .await?;
                     if let Outcome::Refused(e) = out {

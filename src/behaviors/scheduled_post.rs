@@ -13,7 +13,7 @@ use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::POST_MAX_CHARS;
 use crate::api::types::NewPost;
-use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::context::{BehaviorError, Ctx, Found};
 
 /// What to do about fire times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -178,10 +178,10 @@ impl Spec {
 }
 
 /// After a crash: is a post with this content by us already on the platform?
-pub async fn find_own_post(ctx: &Ctx, me: String, detail: Value) -> Result<Option<Option<String>>, crate::api::ApiError> {
+pub async fn find_own_post(ctx: &Ctx, me: String, detail: Value) -> Result<Found, crate::api::ApiError> {
     let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
     let page = ctx.session().feed().limit(50).page().await?;
-    Ok(page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want).map(|p| Some(p.id)))
+    Ok(Found::created(page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want).map(|p| p.id)))
 }
 
 impl Kind for Spec {

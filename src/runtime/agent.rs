@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::http::Observed;
-use super::topology::Topology;
+use super::behavior_tasks::BehaviorTasks;
+use super::ops::metrics_server::Observed;
 use super::{poller, supervisor, webhook, RuntimeError};
 use crate::api::types::Profile;
 use crate::api::{Session, SessionConfig};
@@ -223,10 +223,10 @@ async fn serve(
 ) {
     let root = cancel.child_token();
     let routes: poller::Routes = Arc::new(RwLock::new(vec![]));
-    let mut topo = Topology::new(identity.clone(), root.clone(), routes.clone());
+    let mut behavior_tasks = BehaviorTasks::new(identity.clone(), root.clone(), routes.clone());
     let wanted = behaviors.borrow_and_update().clone();
     prepare(&identity, shared, &wanted).await;
-    topo.apply(wanted, shared.grace).await;
+    behavior_tasks.apply(wanted, shared.grace).await;
 
     let poll_ctx = Ctx {
         identity: identity.clone(),
@@ -251,8 +251,8 @@ async fn serve(
         }
     }
     let running = |n| Status::Running { handle: identity.handle.clone(), behaviors: n };
-    status.send_replace(running(topo.len()));
-    tracing::info!(behaviors = topo.len(), "running");
+    status.send_replace(running(behavior_tasks.len()));
+    tracing::info!(behaviors = behavior_tasks.len(), "running");
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -262,8 +262,8 @@ async fn serve(
                 }
                 let wanted = behaviors.borrow_and_update().clone();
                 prepare(&identity, shared, &wanted).await;
-                topo.apply(wanted, shared.grace).await;
-                status.send_replace(running(topo.len()));
+                behavior_tasks.apply(wanted, shared.grace).await;
+                status.send_replace(running(behavior_tasks.len()));
             }
         }
     }
@@ -271,12 +271,10 @@ async fn serve(
         push.receivers.remove(&identity.handle);
     }
     root.cancel();
-    let mut tasks = topo.take_tasks();
+    let mut tasks = behavior_tasks.take_tasks();
     tasks.push(poller);
-    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
-    if tokio::time::timeout(shared.grace, futures::future::join_all(tasks)).await.is_err() {
-        tracing::warn!("in-flight work did not finish within {:?}; aborting it (its intents stay recorded)", shared.grace);
-        aborts.iter().for_each(|a| a.abort());
+    if !supervisor::join_within(tasks, shared.grace).await {
+        tracing::warn!("in-flight work did not finish within {:?}; aborted it (its intents stay recorded)", shared.grace);
     }
 }
 

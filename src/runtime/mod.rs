@@ -4,14 +4,13 @@
 //! work within a bound.
 
 pub mod agent;
-pub mod control;
-pub mod http;
+pub mod behavior_tasks;
+pub mod ops;
 pub mod poller;
 pub mod supervisor;
-pub mod systemd;
-pub mod tls;
-pub mod topology;
 pub mod webhook;
+
+pub use ops::{control, systemd, tls};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -238,7 +237,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         }
         None => None,
     };
-    let observed = Arc::new(http::Observed::default());
+    let observed = Arc::new(ops::metrics_server::Observed::default());
     let shared = Arc::new(Shared {
         base_url,
         http: crate::api::session::http_client(Duration::from_secs(30))?,
@@ -260,7 +259,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         agents.add(spec, sandbox.as_ref());
     }
     if let Some(addr) = cfg.metrics_addr {
-        http::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
+        ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
             what: "metrics server",
             addr: addr.to_string(),
             source,

@@ -1,4 +1,6 @@
-//! Runs a task, restarting it with backoff when it fails or panics, until cancelled.
+//! Runs a task, restarting it with backoff when it fails or panics, until
+//! cancelled; and joins cancelled tasks within a grace period, aborting what
+//! does not finish in time.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -42,4 +44,15 @@ where
             _ = tokio::time::sleep(backoff) => {}
         }
     }
+}
+
+/// Waits up to `grace` for `tasks` (already cancelled) to finish, then aborts
+/// the rest; false when something had to be aborted.
+pub async fn join_within(tasks: Vec<tokio::task::JoinHandle<()>>, grace: Duration) -> bool {
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    if tokio::time::timeout(grace, futures::future::join_all(tasks)).await.is_err() {
+        aborts.iter().for_each(|a| a.abort());
+        return false;
+    }
+    true
 }

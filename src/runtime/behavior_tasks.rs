@@ -14,16 +14,16 @@ use super::supervisor;
 use crate::behaviors::context::{Ctx, Identity};
 use crate::behaviors::LoadedBehavior;
 
-pub struct Topology {
+pub struct BehaviorTasks {
     identity: Arc<Identity>,
     root: CancellationToken,
     routes: Routes,
     running: BTreeMap<String, (LoadedBehavior, CancellationToken, JoinHandle<()>)>,
 }
 
-impl Topology {
-    pub fn new(identity: Arc<Identity>, root: CancellationToken, routes: Routes) -> Topology {
-        Topology { identity, root, routes, running: BTreeMap::new() }
+impl BehaviorTasks {
+    pub fn new(identity: Arc<Identity>, root: CancellationToken, routes: Routes) -> BehaviorTasks {
+        BehaviorTasks { identity, root, routes, running: BTreeMap::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -73,10 +73,8 @@ impl Topology {
             if let Ok(mut r) = self.routes.write() {
                 r.retain(|x| x.behavior != name);
             }
-            let abort = task.abort_handle();
-            if tokio::time::timeout(grace, task).await.is_err() {
+            if !supervisor::join_within(vec![task], grace).await {
                 tracing::warn!(behavior = %name, "did not stop within {:?}; aborted", grace);
-                abort.abort();
             }
             tracing::info!(behavior = %name, "behavior stopped");
         }
