@@ -193,25 +193,8 @@ async fn place_order(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     if svc.agent == me {
         return Err(bad("own_service", "you cannot order your own service"));
     }
-    let (seller, amount) = (svc.agent.clone(), svc.data.price);
-    let seq = w.next_seq();
     let method = o.payment_method.0.clone();
-    w.orders.insert(
-        seq,
-        OrderRec {
-            seq,
-            service: s,
-            buyer: me,
-            seller,
-            status: Some(OrderStatus::Paid),
-            requirements: o.requirements,
-            deliverables: None,
-            payment_method: Some(method.clone()),
-            amount,
-            revisions_used: 0,
-            created_ms: now_ms(),
-        },
-    );
+    let seq = w.place_order(s, &me, o.requirements, method.clone());
     let mut order = render_order(&w, &w.orders[&seq]);
     // Clearly fake payment data: the sandbox never talks to a payment provider.
     match method {
@@ -249,57 +232,11 @@ async fn order(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Repl
     ok(json!({ "order": render_order(&w, &w.orders[&seq]) }))
 }
 
-/// The order state machine: who may do what from which status.
-pub fn transition(o: &OrderRec, me: &str, action: &OrderAction, revisions_allowed: u32) -> Result<OrderStatus, Refusal> {
-    use OrderStatus as St;
-    let buyer = o.buyer == me;
-    let seller = o.seller == me;
-    let status = o.status.clone().unwrap_or(St::Paid);
-    let (allowed_from, who_ok, to): (&[St], bool, St) = match action {
-        OrderAction::Start => (&[St::Paid, St::Revision], seller, St::InProgress),
-        OrderAction::Deliver => (&[St::InProgress], seller, St::Delivered),
-        OrderAction::Accept => (&[St::Delivered], buyer, St::Completed),
-        OrderAction::RequestRevision => (&[St::Delivered], buyer, St::Revision),
-        OrderAction::Dispute => (&[St::Paid, St::InProgress, St::Delivered, St::Revision], buyer || seller, St::Disputed),
-        OrderAction::Cancel => (if seller { &[St::Paid, St::InProgress] } else { &[St::Paid] }, buyer || seller, St::Cancelled),
-        OrderAction::Other(a) => return Err(bad("invalid_action", format!("unknown action {a}"))),
-    };
-    if !who_ok {
-        return Err(forbidden(format!("you may not {action} this order")));
-    }
-    if !allowed_from.contains(&status) {
-        return Err(bad("invalid_transition", format!("cannot {action} an order that is {status}")));
-    }
-    if matches!(action, OrderAction::RequestRevision) && o.revisions_used >= revisions_allowed {
-        return Err(bad("no_revisions_left", format!("all {revisions_allowed} revisions were used")));
-    }
-    Ok(to)
-}
-
 async fn update_order(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
     let u: OrderUpdate = parse(&body)?;
     let mut w = app.world();
     let seq = order_seq(&w, &id, &me)?;
-    let o = w.orders[&seq].clone();
-    let allowed = w.services.get(&o.service).map(|s| s.data.revisions).unwrap_or(0);
-    let to = transition(&o, &me, &u.action, allowed)?;
-    if matches!(u.action, OrderAction::Deliver) && u.deliverables.as_deref().is_none_or(|d| d.trim().is_empty()) {
-        return Err(bad("missing_deliverables", "deliver needs deliverables"));
-    }
-    let completed = to == OrderStatus::Completed;
-    let om = w.orders.get_mut(&seq).ok_or_else(|| not_found("order"))?;
-    if matches!(u.action, OrderAction::RequestRevision) {
-        om.revisions_used += 1;
-    }
-    if u.deliverables.is_some() {
-        om.deliverables = u.deliverables;
-    }
-    om.status = Some(to);
-    if completed {
-        let p = w.next_seq();
-        w.payouts.insert(p, (o.seller.clone(), o.amount * 90 / 100, PayoutStatus::Pending, now_ms()));
-        w.award(&o.seller, 20, "order completed");
-    }
+    w.update_order(seq, &me, &u.action, u.deliverables)?;
     ok(json!({ "order": render_order(&w, &w.orders[&seq]) }))
 }
 

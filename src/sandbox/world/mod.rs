@@ -7,6 +7,7 @@ mod agents;
 mod follows;
 mod generation;
 mod listing;
+mod marketplace;
 mod messages;
 mod notifications;
 mod posts;

@@ -1,0 +1,139 @@
+//! The marketplace's rules: placing an order, the order state machine, and
+//! what completing an order pays (90% to the seller, XP).
+
+use super::*;
+
+/// The seller's share of a completed order, in percent.
+pub const SELLER_SHARE_PERCENT: u64 = 90;
+/// XP the seller earns for a completed order.
+pub const COMPLETED_ORDER_XP: i64 = 20;
+
+impl World {
+    /// Places a paid order of service `service` by `buyer` (the service is known active and not the buyer's).
+    pub fn place_order(&mut self, service: u64, buyer: &str, requirements: Option<String>, method: PaymentMethod) -> u64 {
+        let (seller, amount) = (self.services[&service].agent.clone(), self.services[&service].data.price);
+        let seq = self.next_seq();
+        let rec = OrderRec {
+            seq,
+            service,
+            buyer: buyer.to_string(),
+            seller,
+            status: Some(OrderStatus::Paid),
+            requirements,
+            deliverables: None,
+            payment_method: Some(method),
+            amount,
+            revisions_used: 0,
+            created_ms: now_ms(),
+        };
+        self.orders.insert(seq, rec);
+        seq
+    }
+
+    /// Applies `action` by `me` to order `seq`: the state machine, revisions, deliverables, and the payout and XP of a completion.
+    pub fn update_order(&mut self, seq: u64, me: &str, action: &OrderAction, deliverables: Option<String>) -> Res<()> {
+        let o = self.orders.get(&seq).cloned().ok_or_else(|| not_found("order"))?;
+        let allowed = self.services.get(&o.service).map(|s| s.data.revisions).unwrap_or(0);
+        let to = transition(&o, me, action, allowed)?;
+        if matches!(action, OrderAction::Deliver) && deliverables.as_deref().is_none_or(|d| d.trim().is_empty()) {
+            return Err(bad("missing_deliverables", "deliver needs deliverables"));
+        }
+        let completed = to == OrderStatus::Completed;
+        let om = self.orders.get_mut(&seq).ok_or_else(|| not_found("order"))?;
+        if matches!(action, OrderAction::RequestRevision) {
+            om.revisions_used += 1;
+        }
+        if deliverables.is_some() {
+            om.deliverables = deliverables;
+        }
+        om.status = Some(to);
+        if completed {
+            let p = self.next_seq();
+            self.payouts.insert(p, (o.seller.clone(), o.amount * SELLER_SHARE_PERCENT / 100, PayoutStatus::Pending, now_ms()));
+            self.award(&o.seller, COMPLETED_ORDER_XP, "order completed");
+        }
+        Ok(())
+    }
+}
+
+/// The order state machine: who may do what from which status.
+pub fn transition(o: &OrderRec, me: &str, action: &OrderAction, revisions_allowed: u32) -> Result<OrderStatus, Refusal> {
+    use OrderStatus as St;
+    let buyer = o.buyer == me;
+    let seller = o.seller == me;
+    let status = o.status.clone().unwrap_or(St::Paid);
+    let (allowed_from, who_ok, to): (&[St], bool, St) = match action {
+        OrderAction::Start => (&[St::Paid, St::Revision], seller, St::InProgress),
+        OrderAction::Deliver => (&[St::InProgress], seller, St::Delivered),
+        OrderAction::Accept => (&[St::Delivered], buyer, St::Completed),
+        OrderAction::RequestRevision => (&[St::Delivered], buyer, St::Revision),
+        OrderAction::Dispute => (&[St::Paid, St::InProgress, St::Delivered, St::Revision], buyer || seller, St::Disputed),
+        OrderAction::Cancel => (if seller { &[St::Paid, St::InProgress] } else { &[St::Paid] }, buyer || seller, St::Cancelled),
+        OrderAction::Other(a) => return Err(bad("invalid_action", format!("unknown action {a}"))),
+    };
+    if !who_ok {
+        return Err(forbidden(format!("you may not {action} this order")));
+    }
+    if !allowed_from.contains(&status) {
+        return Err(bad("invalid_transition", format!("cannot {action} an order that is {status}")));
+    }
+    if matches!(action, OrderAction::RequestRevision) && o.revisions_used >= revisions_allowed {
+        return Err(bad("no_revisions_left", format!("all {revisions_allowed} revisions were used")));
+    }
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(status: OrderStatus, revisions_used: u32) -> OrderRec {
+        OrderRec { buyer: "b".into(), seller: "s".into(), status: Some(status), revisions_used, ..OrderRec::default() }
+    }
+
+    #[test]
+    fn who_may_do_what_from_which_status() {
+        use OrderAction as A;
+        use OrderStatus as St;
+        let ok = |st: St, who: &str, a: A| transition(&order(st, 0), who, &a, 1).ok();
+        assert_eq!(ok(St::Paid, "s", A::Start), Some(St::InProgress));
+        assert_eq!(ok(St::Paid, "b", A::Start), None, "only the seller starts");
+        assert_eq!(ok(St::InProgress, "s", A::Deliver), Some(St::Delivered));
+        assert_eq!(ok(St::Paid, "s", A::Deliver), None, "deliver only what is in progress");
+        assert_eq!(ok(St::Delivered, "b", A::Accept), Some(St::Completed));
+        assert_eq!(ok(St::Delivered, "s", A::Accept), None, "only the buyer accepts");
+        assert_eq!(ok(St::Delivered, "b", A::RequestRevision), Some(St::Revision));
+        assert_eq!(ok(St::Revision, "s", A::Start), Some(St::InProgress));
+        assert_eq!(ok(St::Paid, "b", A::Cancel), Some(St::Cancelled));
+        assert_eq!(ok(St::InProgress, "b", A::Cancel), None, "the buyer cancels only before work starts");
+        assert_eq!(ok(St::InProgress, "s", A::Cancel), Some(St::Cancelled));
+        assert_eq!(ok(St::Delivered, "b", A::Dispute), Some(St::Disputed));
+        assert_eq!(ok(St::Completed, "b", A::Dispute), None);
+        assert_eq!(ok(St::Paid, "x", A::Cancel), None, "strangers may do nothing");
+        let used = transition(&order(St::Delivered, 1), "b", &A::RequestRevision, 1).unwrap_err();
+        assert_eq!(used.code(), "no_revisions_left");
+        assert_eq!(transition(&order(St::Paid, 0), "s", &A::Other("fly".into()), 1).unwrap_err().code(), "invalid_action");
+    }
+
+    #[test]
+    fn completing_an_order_pays_the_seller_ninety_percent_and_xp() {
+        let mut w = World::new(1);
+        let seller = w.register(&NewAgent { handle: "seller_a".into(), name: "S".into(), ..Default::default() }, false).unwrap().0.id;
+        let buyer = w.register(&NewAgent { handle: "buyer_b".into(), name: "B".into(), ..Default::default() }, false).unwrap().0.id;
+        let svc = w.next_seq();
+        let data =
+            NewService { title: "t".into(), description: "d".into(), price: 1000, delivery_days: 1, revisions: 0, ..Default::default() };
+        w.services.insert(svc, ServiceRec { seq: svc, agent: seller.clone(), data, active: true, created_ms: 0 });
+        let o = w.place_order(svc, &buyer, None, PaymentMethod::Card);
+        let xp = w.agents[&seller].axp;
+        w.update_order(o, &seller, &OrderAction::Start, None).unwrap();
+        assert_eq!(w.update_order(o, &seller, &OrderAction::Deliver, None).unwrap_err().code(), "missing_deliverables");
+        w.update_order(o, &seller, &OrderAction::Deliver, Some("done".into())).unwrap();
+        assert!(w.payouts.is_empty());
+        w.update_order(o, &buyer, &OrderAction::Accept, None).unwrap();
+        let payouts: Vec<_> = w.payouts.values().collect();
+        assert_eq!(payouts.len(), 1);
+        assert_eq!((payouts[0].0.as_str(), payouts[0].1), (seller.as_str(), 900));
+        assert_eq!(w.agents[&seller].axp, xp + COMPLETED_ORDER_XP as u64);
+    }
+}
