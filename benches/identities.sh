@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Resident memory and CPU of one release daemon running N identities (default
+# Resident memory and CPU of one release daemon running N agents (default
 # 1000), each with the auto-reply, follow-back and scheduled-post examples,
 # against a separate sandbox process (so the emulator's own memory is not
 # counted), and the time from start to READY=1 (sign-ins go 8 at a time).
 # The sandbox keeps its read and write limits; its auth limit is raised only so
 # that setting up 1,000 registrations does not take 100 minutes.
-# Usage: bash benches/identities.sh [identities] [seconds]   (default 1000 120)
+# Usage: bash benches/agents.sh [agents] [seconds]   (default 1000 120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
@@ -42,8 +42,8 @@ p, ready, status = start([f"{repo}/target/release/imagine-agent", "run", "--conf
 rss, peak, cpu, wall = measure(p.pid, secs)
 stats = json.load(urllib.request.urlopen(base + "/sandbox/stats"))
 p.terminate(); p.wait(timeout=60)
-print(f"{n} identities, 3 behaviors each: start to READY=1 {ready:.1f} s ({status})")
-print(f"over {wall:.0f} s: RSS {rss/1024:.1f} MiB (peak {peak/1024:.1f} MiB), {rss/n:.0f} KiB per identity, CPU {cpu:.1f}% of one core")
+print(f"{n} agents, 3 behaviors each: start to READY=1 {ready:.1f} s ({status})")
+print(f"over {wall:.0f} s: RSS {rss/1024:.1f} MiB (peak {peak/1024:.1f} MiB), {rss/n:.0f} KiB per agent, CPU {cpu:.1f}% of one core")
 st = stats["stats"]
 limited = {r: c["429"] for r, c in st["byRoute"].items() if "429" in c}
 print(f"sandbox: {st['requests']} requests, {st['rateLimited']} answered 429 {limited}, {st['tokenGrants']} token grants")

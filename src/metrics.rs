@@ -10,16 +10,16 @@ type Key = (String, Vec<(String, String)>);
 #[derive(Debug, Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<Key, u64>>,
-    identity: String,
+    agent: String,
 }
 
 impl Metrics {
-    pub fn new(identity: &str) -> Metrics {
-        Metrics { counters: Mutex::new(BTreeMap::new()), identity: identity.to_string() }
+    pub fn new(agent: &str) -> Metrics {
+        Metrics { counters: Mutex::new(BTreeMap::new()), agent: agent.to_string() }
     }
 
     fn inc(&self, name: &str, labels: &[(&str, &str)], by: u64) {
-        let mut l: Vec<(String, String)> = vec![("identity".into(), self.identity.clone())];
+        let mut l: Vec<(String, String)> = vec![("agent".into(), self.agent.clone())];
         l.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // A poisoned map only means a panic elsewhere mid-increment; counts stay usable.
         let mut m = crate::sync::lock(&self.counters);
@@ -62,7 +62,7 @@ impl Metrics {
     }
 }
 
-/// Prometheus text of several identities: each family once, under one TYPE line.
+/// Prometheus text of several agents: each family once, under one TYPE line.
 #[derive(Debug, Default)]
 pub struct Exposition {
     families: BTreeMap<String, (&'static str, Vec<String>)>,

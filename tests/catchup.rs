@@ -99,7 +99,7 @@ async fn a_backlog_of_5x_the_catch_up_step_after_a_stop_and_a_sigkill_mid_walk_i
     d.0.wait().unwrap();
     let walked = notification_reads(&sb) - before;
     let pages = n.div_ceil(PAGE as usize) as u64;
-    let scan = Store::open(&dir.path().join("state/sled")).unwrap().identity("returner").unwrap().cursor().unwrap().scan;
+    let scan = Store::open(&dir.path().join("state/sled")).unwrap().agent("returner").unwrap().cursor().unwrap().scan;
     let scan = scan.expect("killed in the middle of the catch-up walk");
     assert!(scan.next.is_some() && scan.pages < pages, "the walk was unfinished: {scan:?}");
     assert_eq!(answered(&sb, &bot, &posts), 0, "nothing is handed over before the walk meets the mark");
@@ -170,7 +170,7 @@ async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_
     task.await.unwrap();
     let state = dir.path().join("state/sled");
     {
-        let s = Store::open(&state).unwrap().identity("hermit").unwrap();
+        let s = Store::open(&state).unwrap().agent("hermit").unwrap();
         assert_eq!(s.actions_len(), 5, "one record per reply");
     }
 
@@ -184,7 +184,7 @@ async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_
 
     // Housekeeping has run (at start): the old replies' records and seen-marks are gone...
     {
-        let s = Store::open(&state).unwrap().identity("hermit").unwrap();
+        let s = Store::open(&state).unwrap().agent("hermit").unwrap();
         assert_eq!(s.actions_len(), 1, "settled records older than the retention are pruned; the new one stays");
         assert!(s.seen_len() <= 1, "seen-marks below the high-water mark are pruned: {}", s.seen_len());
     }

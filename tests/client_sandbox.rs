@@ -497,7 +497,7 @@ async fn rate_limit_headers_and_real_429s() {
 
 #[tokio::test]
 async fn public_reads_count_against_the_agent_not_the_shared_address() {
-    // Several identities behind one daemon share an address: their public reads
+    // Several agents behind one daemon share an address: their public reads
     // must carry their own token, or together they exhaust the address's budget.
     let cfg =
         SandboxConfig { rate_limits: Some(Budgets { reads_per_minute: 5, writes_per_minute: 30, auth_per_minute: 10 }), ..quiet_config() };

@@ -116,7 +116,7 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     d.shutdown().await;
     // Work was pending at the stop: events waiting in the inbox, mentions not answered yet.
     let answered = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
-    let waiting = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("steady").unwrap().inbox_len();
+    let waiting = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("steady").unwrap().inbox_len();
     assert!(answered < posts.len() && waiting > 0, "stopped with {waiting} events waiting, {answered}/{} answered", posts.len());
     assert_eq!(waiting + answered, posts.len(), "every unanswered mention is waiting, durably");
     let d = start(&cfg);
@@ -203,7 +203,7 @@ async fn dry_run_reads_but_sends_no_writes() {
         .flat_map(|(_, m)| m.values())
         .sum();
     assert_eq!(writes, 0, "{:?}", stats(&sb).by_route);
-    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("careful").unwrap();
+    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("careful").unwrap();
     let acts = st.actions().unwrap();
     assert!(acts.iter().filter(|a| a.2.result.as_deref() == Some("dry-run")).count() >= 4, "{acts:?}");
     sb.stop().await;
@@ -285,7 +285,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
         let post = w.posts.values().find(|p| p.content == "new art").expect("the completed job became a post");
         assert_eq!(post.media_urls.len(), 1);
     }
-    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().identity("painter").unwrap();
+    let st = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("painter").unwrap();
     let jid = format!("job_{}", job.seq);
     assert_eq!(st.get::<bool>("art", &format!("finished:{jid}")).unwrap(), Some(true), "the resumed job was followed to the end");
     assert!(st.scan::<serde_json::Value>("art", "job:").unwrap().is_empty());

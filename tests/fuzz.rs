@@ -158,19 +158,19 @@ proptest! {
     }
 }
 
-/// A real webhook receiver on loopback, for one identity backed by a real sled store.
+/// A real webhook receiver on loopback, for one agent backed by a real sled store.
 struct Receiver {
     rt: tokio::runtime::Runtime,
     url: String,
     http: reqwest::Client,
-    store: imagine_agent::store::IdentityStore,
+    store: imagine_agent::store::AgentStore,
     _dir: tempfile::TempDir,
 }
 
 const WEBHOOK_SECRET: &str = "whsec_fuzz";
 
 fn receiver() -> &'static Receiver {
-    use imagine_agent::behaviors::context::Identity;
+    use imagine_agent::behaviors::context::Agent;
     use imagine_agent::metrics::Metrics;
     use imagine_agent::runtime::webhook;
     use std::sync::{Arc, OnceLock, RwLock};
@@ -178,13 +178,13 @@ fn receiver() -> &'static Receiver {
     R.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = imagine_agent::store::Store::open(&dir.path().join("sled")).unwrap().identity("fuzzed").unwrap();
+        let store = imagine_agent::store::Store::open(&dir.path().join("sled")).unwrap().agent("fuzzed").unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         let (receivers, addr) =
             rt.block_on(webhook::serve("127.0.0.1:0".parse().unwrap(), "/hook", Duration::from_secs(300), true, None, stop)).unwrap();
-        let identity = Arc::new(Identity {
+        let agent = Arc::new(Agent {
             handle: "fuzzed".into(),
-            agent_id: "agent_1".into(),
+            id: "agent_1".into(),
             session: imagine_agent::api::Session::anonymous("http://127.0.0.1:9").unwrap(),
             store: store.clone(),
             dry_run: true,
@@ -195,7 +195,7 @@ fn receiver() -> &'static Receiver {
             handover: tokio::sync::Mutex::new(()),
             clock: Default::default(),
         });
-        receivers.add(identity, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
+        receivers.add(agent, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
         Receiver { rt, url: format!("http://{addr}/hook"), http: reqwest::Client::new(), store, _dir: dir }
     })
 }

@@ -160,7 +160,7 @@ async fn the_receiver_serves_tls_itself_when_configured() {
             .body(body.clone())
             .send()
     };
-    // Until the identity has signed in the receiver answers 503 (the platform retries), as before it listens.
+    // Until the agent has signed in the receiver answers 503 (the platform retries), as before it listens.
     let mut status = None;
     for _ in 0..100 {
         status = deliver().await.ok().map(|r| r.status().as_u16());
@@ -180,6 +180,6 @@ async fn the_receiver_serves_tls_itself_when_configured() {
     stop.cancel();
     task.await.unwrap().unwrap();
     let store = imagine_agent::store::Store::open(&dir.path().join("state/sled")).unwrap();
-    assert!(store.identity("tlsbot").unwrap().seen("ntf_tls_1").unwrap(), "the delivery entered the pipeline");
+    assert!(store.agent("tlsbot").unwrap().seen("ntf_tls_1").unwrap(), "the delivery entered the pipeline");
     sb.stop().await;
 }

@@ -1,4 +1,4 @@
-//! State stays bounded however many notifications an identity handles: the
+//! State stays bounded however many notifications an agent handles: the
 //! real store, driven through the same calls the poller and a behavior make
 //! (hand-over, intent, outcome, ack, housekeeping), one notification a minute.
 
@@ -26,7 +26,7 @@ fn dir_size(p: &std::path::Path) -> u64 {
 async fn handle(n: i64) -> (usize, usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let s = store.identity("me").unwrap();
+    let s = store.agent("me").unwrap();
     let mut cur = Cursor::default();
     for i in 0..n {
         let at = i * MINUTE_MS;

@@ -1,4 +1,4 @@
-//! The typed client of the ImagineAnything API and the shared per-identity session.
+//! The typed client of the ImagineAnything API and the shared per-agent session.
 
 pub mod endpoints;
 pub mod error;

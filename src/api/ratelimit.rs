@@ -4,7 +4,7 @@
 //! Each class (reads, writes, auth) has a GCRA limiter (governor) at the
 //! configured rate, plus a view of the server's own window taken from
 //! `X-RateLimit-Remaining`/`-Reset`: when the server says the window is spent,
-//! every task of the identity waits for the reset instead of collecting 429s.
+//! every task of the agent waits for the reset instead of collecting 429s.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,7 +98,7 @@ pub struct RateStats {
     pub http_429: AtomicU64,
 }
 
-/// The budgets of one identity, shared by all its tasks.
+/// The budgets of one agent, shared by all its tasks.
 pub struct RateLimits {
     read: ClassBudget,
     write: ClassBudget,

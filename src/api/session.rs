@@ -1,4 +1,4 @@
-//! One authenticated session per agent identity, shared by all its tasks.
+//! One authenticated session per agent, shared by all its tasks.
 //!
 //! A `Session` is an `Arc` inside: cloning is cheap. It owns the HTTP client,
 //! the cached token (refreshed before expiry, single-flight behind an async
@@ -42,7 +42,7 @@ pub struct SessionConfig {
     pub max_retries: usize,
     /// Retries after 429 (each waits for the reset first).
     pub max_429_retries: usize,
-    /// A connection pool shared with other sessions (many identities, one daemon); else a new one.
+    /// A connection pool shared with other sessions (many agents, one daemon); else a new one.
     pub http: Option<reqwest::Client>,
 }
 
@@ -101,7 +101,7 @@ struct Inner {
     stats: SessionStats,
 }
 
-/// The shared, authenticated handle on the platform for one identity.
+/// The shared, authenticated handle on the platform for one agent.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -131,7 +131,7 @@ pub(crate) enum Auth {
     Never,
     /// Works without a token, but carries ours when the session has credentials, so
     /// the platform counts it against this agent's budget, not the shared address's
-    /// (many identities behind one daemon would otherwise share one budget).
+    /// (many agents behind one daemon would otherwise share one budget).
     Public,
     Required,
 }

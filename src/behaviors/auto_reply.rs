@@ -86,7 +86,7 @@ fn one() -> usize {
 /// Why an event got no reply.
 fn skip(ctx: &Ctx, reason: &'static str, n: &Notification) {
     tracing::info!(notification = %n.id, reason, "not replying");
-    ctx.identity.metrics.action(&[ctx.behavior.as_str(), "reply"], reason);
+    ctx.agent.metrics.action(&[ctx.behavior.as_str(), "reply"], reason);
 }
 
 impl Spec {
@@ -135,7 +135,7 @@ impl Spec {
         let session = ctx.session().clone();
         let body = NewComment { content: content.clone(), parent_id: parent_id.clone() };
         let pid = post_id.clone();
-        let me = ctx.identity.agent_id.clone();
+        let me = ctx.agent.id.clone();
         let outcome = ctx
             .once(
                 &key,
@@ -176,7 +176,7 @@ impl Spec {
             skip(ctx, "no_actor", n);
             return Ok(None);
         };
-        if actor.id == ctx.identity.agent_id || actor.handle.eq_ignore_ascii_case(&ctx.identity.handle) {
+        if actor.id == ctx.agent.id || actor.handle.eq_ignore_ascii_case(&ctx.agent.handle) {
             skip(ctx, "self", n);
             return Ok(None);
         }
@@ -261,7 +261,7 @@ impl Spec {
             return Ok(None);
         }
         let vars = json!({
-            "handle": ctx.identity.handle,
+            "handle": ctx.agent.handle,
             "author": actor.handle,
             "author_name": actor.name,
             "kind": kind.to_string(),

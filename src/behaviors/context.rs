@@ -1,4 +1,4 @@
-//! What a running behavior gets: its identity (session, store, who we are),
+//! What a running behavior gets: its agent (session, store, who we are),
 //! its name, a cancellation token, a wake-up for new events, and the one
 //! exactly-once helper every side effect goes through.
 
@@ -15,7 +15,7 @@ use crate::api::types::Notification;
 use crate::api::{ApiError, Session};
 use crate::behaviors::content::{render, Content, ContentError, ListPosition, DEFAULT_SYSTEM};
 use crate::metrics::Metrics;
-use crate::store::{ActionRecord, ActionState, IdentityStore, InboxItem, StoreError};
+use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError};
 
 /// Why a behavior stopped (the supervisor logs it and restarts the behavior).
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,13 @@ pub enum BehaviorError {
     Regex(#[from] regex::Error),
 }
 
-/// One agent identity as the runtime sees it.
-pub struct Identity {
-    /// The handle, also the identity's key in the store and in logs.
+/// One signed-in agent as its behaviors see it: its session, store, clock, metrics.
+pub struct Agent {
+    /// The handle, also the agent's key in the store and in logs.
     pub handle: String,
-    pub agent_id: String,
+    pub id: String,
     pub session: Session,
-    pub store: IdentityStore,
+    pub store: AgentStore,
     pub dry_run: bool,
     pub poll_interval: Duration,
     pub metrics: Arc<Metrics>,
@@ -55,7 +55,7 @@ pub struct Identity {
 /// A running behavior's handle on the world.
 #[derive(Clone)]
 pub struct Ctx {
-    pub identity: Arc<Identity>,
+    pub agent: Arc<Agent>,
     pub behavior: String,
     pub cancel: CancellationToken,
     pub wake: Arc<Notify>,
@@ -105,25 +105,25 @@ pub enum Outcome {
 
 impl Ctx {
     pub fn session(&self) -> &Session {
-        &self.identity.session
+        &self.agent.session
     }
 
-    pub fn store(&self) -> &IdentityStore {
-        &self.identity.store
+    pub fn store(&self) -> &AgentStore {
+        &self.agent.store
     }
 
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
-    /// The time by the identity's clock.
+    /// The time by the agent's clock.
     pub fn now(&self) -> DateTime<Utc> {
-        self.identity.clock.now()
+        self.agent.clock.now()
     }
 
     /// Waits until the clock reads `t`; false when cancelled first.
     pub async fn sleep_until(&self, t: DateTime<Utc>) -> bool {
-        self.identity.clock.sleep_until(t, &self.cancel).await
+        self.agent.clock.sleep_until(t, &self.cancel).await
     }
 
     /// Sleeps for `d`; false when cancelled first.
@@ -162,17 +162,17 @@ impl Ctx {
                 if let Found::Done(found) = already(r.detail.clone()).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
                     store.finish(&self.behavior, key, record(ActionState::Done, found))?;
-                    self.identity.metrics.action(&labels, "recovered");
+                    self.agent.metrics.action(&labels, "recovered");
                     return Ok(Outcome::AlreadyDone);
                 }
                 tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
             }
             None => {}
         }
-        if self.identity.dry_run {
+        if self.agent.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
             store.finish(&self.behavior, key, record(ActionState::Skipped, Some("dry-run".into())))?;
-            self.identity.metrics.action(&labels, "dry_run");
+            self.agent.metrics.action(&labels, "dry_run");
             return Ok(Outcome::DryRun);
         }
         let line_detail = detail.clone();
@@ -182,17 +182,17 @@ impl Ctx {
                 let line = super::say::done(kind, &line_detail, result.as_deref());
                 tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{line}");
                 store.finish(&self.behavior, key, record(ActionState::Done, result.clone()))?;
-                self.identity.metrics.action(&labels, "done");
+                self.agent.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
                 store.finish(&self.behavior, key, record(ActionState::Skipped, Some(e.to_string())))?;
-                self.identity.metrics.action(&labels, "refused");
+                self.agent.metrics.action(&labels, "refused");
                 Ok(Outcome::Refused(e.to_string()))
             }
             Err(e) => {
-                self.identity.metrics.action(&labels, "error");
+                self.agent.metrics.action(&labels, "error");
                 Err(e.into())
             }
         }
@@ -216,7 +216,7 @@ impl Ctx {
         let Some(l) = &content.llm else {
             return content.produce(vars, pos, seed).map(finalize);
         };
-        let Some(llm) = &self.identity.llm else { return Err(ContentError::NoLlmProfiles) };
+        let Some(llm) = &self.agent.llm else { return Err(ContentError::NoLlmProfiles) };
         let mut v = vars.clone();
         if let Some(obj) = v.as_object_mut() {
             for k in ["post_text", "comment_text", "text", "author_name", "thread"] {
@@ -224,14 +224,14 @@ impl Ctx {
                     obj.insert(k.into(), Value::String(t));
                 }
             }
-            obj.insert("persona".into(), self.identity.persona.clone());
+            obj.insert("persona".into(), self.agent.persona.clone());
             if l.prompt.contains("recent_posts") {
                 obj.insert("recent_posts".into(), Value::from(self.recent_posts().await));
             }
         }
         let system = render(l.system.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?;
         let user = render(&l.prompt, &v)?;
-        let answer = llm.complete(&self.identity.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
+        let answer = llm.complete(&self.agent.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
         let why = match answer.map(finalize) {
             Ok(Some(text)) => match llm.final_check(&text, &l.banned_words, l.links, &l.allow_domains) {
                 None => return Ok(Some(text)),
@@ -241,7 +241,7 @@ impl Ctx {
             Err(e) => e.to_string(),
         };
         tracing::warn!(reason = %why, "LLM text unusable; using the fallback");
-        self.identity.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
+        self.agent.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
         match &l.fallback {
             Some(f) => render(f, vars).map(finalize),
             None => Ok(None),
@@ -251,13 +251,9 @@ impl Ctx {
     /// Our last few posts (so the model does not repeat itself); empty when unavailable.
     async fn recent_posts(&self) -> Vec<String> {
         match self.session().feed().limit(50).page().await {
-            Ok(p) => p
-                .items
-                .into_iter()
-                .filter(|p| p.agent.as_ref().is_some_and(|a| a.id == self.identity.agent_id))
-                .take(5)
-                .map(|p| p.content)
-                .collect(),
+            Ok(p) => {
+                p.items.into_iter().filter(|p| p.agent.as_ref().is_some_and(|a| a.id == self.agent.id)).take(5).map(|p| p.content).collect()
+            }
             Err(_) => vec![],
         }
     }
@@ -272,7 +268,7 @@ impl Ctx {
             tokio::select! {
                 _ = self.cancel.cancelled() => return Ok(None),
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.identity.poll_interval) => {}
+                _ = tokio::time::sleep(self.agent.poll_interval) => {}
             }
         }
     }
@@ -315,7 +311,7 @@ impl Ctx {
     /// Marks an event handled.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), BehaviorError> {
         self.store().ack(item).await?;
-        self.identity.metrics.notification_handled(&self.behavior);
+        self.agent.metrics.notification_handled(&self.behavior);
         Ok(())
     }
 }

@@ -61,7 +61,7 @@ impl Spec {
             let Some(every) = self.reconcile_every else {
                 return Ok(());
             };
-            // On the identity's clock (so a test can move it).
+            // On the agent's clock (so a test can move it).
             let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
             let mut next = ctx.now() + every;
             while ctx.sleep_until(next).await {
@@ -75,7 +75,7 @@ impl Spec {
 
     async fn admit(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
         let f = &self.filters;
-        if who.id == ctx.identity.agent_id || f.deny_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle)) {
+        if who.id == ctx.agent.id || f.deny_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle)) {
             return Ok(false);
         }
         if f.agent_types.is_empty() && !f.verified_only && f.min_followers == 0 {
@@ -102,7 +102,7 @@ impl Spec {
         let started = ctx.store().action(&ctx.behavior, &key)?.is_some();
         if !started && !self.admit(ctx, &who).await? {
             tracing::info!(handle = %who.handle, "not following back (filters)");
-            ctx.identity.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
+            ctx.agent.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
             return Ok(());
         }
         let session = ctx.session().clone();
@@ -137,7 +137,7 @@ impl Spec {
         let text = match store.action(&ctx.behavior, &key)? {
             Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
             None => {
-                let vars = json!({"handle": ctx.identity.handle, "author": who.handle, "author_name": who.name});
+                let vars = json!({"handle": ctx.agent.handle, "author": who.handle, "author_name": who.name});
                 let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
                 let seed = crate::store::now_ms() as u64;
                 let Some(t) = ctx.write(dm, &vars, &mut pos, seed, MESSAGE_MAX_CHARS, 1).await? else {
@@ -149,7 +149,7 @@ impl Spec {
         };
         let session = ctx.session().clone();
         let (h, t) = (who.handle.clone(), text.clone());
-        let me = ctx.identity.agent_id.clone();
+        let me = ctx.agent.id.clone();
         ctx.once(
             &key,
             "dm",
@@ -178,7 +178,7 @@ impl Spec {
 
     /// Unfollows agents we followed back who no longer follow us (never ones followed by hand).
     async fn reconcile(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let me = ctx.identity.handle.clone();
+        let me = ctx.agent.handle.clone();
         let followers: HashSet<String> =
             ctx.session().followers(&me).limit(100).stream().map_ok(|a| a.handle.to_lowercase()).try_collect().await?;
         let ours: Vec<(String, i64)> = ctx.store().scan(&ctx.behavior, "followed_back:")?;

@@ -177,7 +177,7 @@ impl Spec {
             if store.get::<bool>(&ctx.behavior, &format!("finished:{job}"))?.is_none() {
                 tracing::info!(job = %job, "generation started");
                 store.put(&ctx.behavior, &format!("job:{job}"), &InFlight { retries: 0, started_ms: now_ms() })?;
-                ctx.identity.metrics.generation(&ctx.behavior, "started");
+                ctx.agent.metrics.generation(&ctx.behavior, "started");
             }
         }
         store.remove(&ctx.behavior, "pending_fire")?;
@@ -192,7 +192,7 @@ impl Spec {
         let tz: chrono_tz::Tz = self.timezone.parse().unwrap_or(chrono_tz::UTC);
         let local = at.with_timezone(&tz);
         let vars = json!({
-            "handle": ctx.identity.handle, "counter": counter,
+            "handle": ctx.agent.handle, "counter": counter,
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
@@ -276,7 +276,7 @@ impl Spec {
         store.remove(&ctx.behavior, &format!("job:{id}"))?;
         store.put(&ctx.behavior, &format!("finished:{id}"), &true)?;
         store.flush().await?;
-        ctx.identity.metrics.generation(&ctx.behavior, how);
+        ctx.agent.metrics.generation(&ctx.behavior, how);
         Ok(())
     }
 }

@@ -78,7 +78,7 @@ impl Spec {
         let tz = self.schedule()?.tz;
         let local = at.with_timezone(&tz);
         let vars = json!({
-            "handle": ctx.identity.handle,
+            "handle": ctx.agent.handle,
             "date": local.format("%Y-%m-%d").to_string(),
             "time": local.format("%H:%M").to_string(),
             "weekday": local.format("%A").to_string(),
@@ -137,7 +137,7 @@ impl Spec {
             };
             let jitter = self.jitter.map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64))).unwrap_or_default();
             tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next post");
-            // Jitter is a wall-clock offset after the fire time (on the identity's clock).
+            // Jitter is a wall-clock offset after the fire time (on the agent's clock).
             let jittered = next + chrono::Duration::from_std(jitter).unwrap_or_default();
             if !ctx.sleep_until(jittered).await {
                 return Ok(());
@@ -157,7 +157,7 @@ impl Spec {
         };
         if let Some(content) = content {
             let session = ctx.session().clone();
-            let me = ctx.identity.agent_id.clone();
+            let me = ctx.agent.id.clone();
             let post = NewPost::text(content.clone());
             ctx.once(
                 &key,

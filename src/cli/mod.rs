@@ -103,7 +103,7 @@ pub enum Command {
     },
     /// Print shell completions: `imagine-agent completions bash > /etc/bash_completion.d/imagine-agent`.
     Completions { shell: clap_complete::Shell },
-    /// Show the state: per identity, events waiting, jobs in flight, positions, recent actions.
+    /// Show the state: per agent, events waiting, jobs in flight, positions, recent actions.
     /// Asks the running daemon (its control socket) or, when none runs, reads sled.
     State {
         /// The state directory; default: the one of --config.
@@ -243,10 +243,10 @@ fn remote_session(r: &Remote) -> Result<Session> {
 }
 
 /// The session of one configured agent (`agent` may be left out when there is only one), and its spec.
-fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::path::Path) -> Result<(Session, &'a config::IdentitySpec)> {
+fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::path::Path) -> Result<(Session, &'a config::AgentSpec)> {
     let spec = match agent {
-        Some(h) => l.identities.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
-        None if l.identities.len() == 1 => l.identities.first(),
+        Some(h) => l.agents.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
+        None if l.agents.len() == 1 => l.agents.first(),
         None => bail!("several agents are configured; say which with --agent HANDLE"),
     }
     .with_context(|| format!("no agent {} in {}", agent.unwrap_or_default(), path.display()))?;
@@ -313,7 +313,7 @@ pub async fn main(cli: Cli) -> Result<()> {
             sb.stop().await;
         }
         Command::Validate { config } => match config::load(&config) {
-            Ok(l) => println!("{}: ok ({} behaviors, {} agent(s))", config.display(), l.behaviors().count(), l.identities.len()),
+            Ok(l) => println!("{}: ok ({} behaviors, {} agent(s))", config.display(), l.behaviors().count(), l.agents.len()),
             Err(p) => {
                 for pr in &p.0 {
                     println!("{pr}");

@@ -53,7 +53,7 @@ impl Default for SandboxOptions {
     }
 }
 
-/// Who the daemon acts as (the single-identity form: `agent:` with top-level `behaviors:`).
+/// Who the daemon acts as (the single-agent form: `agent:` with top-level `behaviors:`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentOptions {
@@ -66,7 +66,7 @@ pub struct AgentOptions {
     pub credentials_file: Option<PathBuf>,
 }
 
-/// One identity under `agents:`: several agents in one daemon, each with its
+/// One agent under `agents:`: several agents in one daemon, each with its
 /// own credentials, session, rate budgets, behaviors and state.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +95,7 @@ pub struct AgentEntry {
     pub dry_run: bool,
 }
 
-/// Where an identity's client credentials come from.
+/// Where an agent's client credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialSource {
     pub file: Option<PathBuf>,
@@ -153,9 +153,9 @@ impl CredentialSource {
     }
 }
 
-/// One identity the daemon runs, normalized from either configuration form.
+/// One agent the daemon runs, normalized from either configuration form.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IdentitySpec {
+pub struct AgentSpec {
     /// The configured handle: required under `agents:`; in the single form it may
     /// be left out and is then learned from the platform.
     pub handle: Option<String>,
@@ -167,14 +167,14 @@ pub struct IdentitySpec {
     pub behaviors: Vec<LoadedBehavior>,
 }
 
-impl IdentitySpec {
-    /// The key reloads match identities by.
+impl AgentSpec {
+    /// The key reloads match agents by.
     pub fn key(&self) -> &str {
         self.handle.as_deref().unwrap_or("")
     }
 
-    /// Whether everything but the behaviors is the same (else a reload restarts the identity).
-    pub fn same_identity(&self, other: &IdentitySpec) -> bool {
+    /// Whether everything but the behaviors is the same (else a reload restarts the agent).
+    pub fn same_agent(&self, other: &AgentSpec) -> bool {
         (&self.handle, &self.name, &self.bio, &self.credentials, self.rate_limits, self.dry_run)
             == (&other.handle, &other.name, &other.bio, &other.credentials, other.rate_limits, other.dry_run)
     }
@@ -284,13 +284,13 @@ pub struct Loaded {
     pub path: PathBuf,
     pub config: Config,
     /// One per agent: the single `agent:` or each entry of `agents:`.
-    pub identities: Vec<IdentitySpec>,
+    pub agents: Vec<AgentSpec>,
 }
 
 impl Loaded {
-    /// Every behavior of every identity.
+    /// Every behavior of every agent.
     pub fn behaviors(&self) -> impl Iterator<Item = &LoadedBehavior> {
-        self.identities.iter().flat_map(|i| i.behaviors.iter())
+        self.agents.iter().flat_map(|i| i.behaviors.iter())
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -326,9 +326,9 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
         }
     };
     validate_config(path, &text, &config, &mut problems);
-    let identities: Vec<IdentitySpec> = if config.agents.is_empty() {
+    let agents: Vec<AgentSpec> = if config.agents.is_empty() {
         let a = &config.agent;
-        vec![IdentitySpec {
+        vec![AgentSpec {
             handle: a.handle.clone(),
             name: a.name.clone(),
             bio: a.bio.clone(),
@@ -341,7 +341,7 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
         config
             .agents
             .iter()
-            .map(|a| IdentitySpec {
+            .map(|a| AgentSpec {
                 handle: Some(a.handle.clone()),
                 name: a.name.clone(),
                 bio: a.bio.clone(),
@@ -369,7 +369,7 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
         }
     }
     if problems.is_empty() {
-        Ok(Loaded { path: path.to_path_buf(), config, identities })
+        Ok(Loaded { path: path.to_path_buf(), config, agents })
     } else {
         problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         problems.dedup();
@@ -380,7 +380,7 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
 /// The credential variables' prefix in the single-agent form.
 pub const DEFAULT_PREFIX: &str = "IMAGINEANYTHING";
 
-/// The behaviors of one identity: files resolved, parsed, names unique, LLM profiles known.
+/// The behaviors of one agent: files resolved, parsed, names unique, LLM profiles known.
 fn load_behaviors(
     path: &Path,
     text: &str,

@@ -103,7 +103,7 @@ pub struct Llm {
     spent: Mutex<HashMap<(String, String), u64>>,
     /// Where the daily counts are kept across restarts (the daemon's store).
     ledger: Option<crate::store::Store>,
-    /// (identity, behavior) -> tokens used since start.
+    /// (agent, behavior) -> tokens used since start.
     by_behavior: Mutex<BTreeMap<(String, String), u64>>,
 }
 
@@ -193,7 +193,7 @@ impl Llm {
         guard::refused_link(text, links, allow_domains).map(|l| format!("link not allowed: {l}"))
     }
 
-    /// One more string outputs must never contain (an identity's client secret).
+    /// One more string outputs must never contain (an agent's client secret).
     pub fn add_secret(&self, secret: SecretString) {
         let mut all = crate::sync::write(&self.secrets);
         if !all.iter().any(|s| s.expose_secret() == secret.expose_secret()) {
@@ -201,10 +201,10 @@ impl Llm {
         }
     }
 
-    /// Tokens each behavior of `identity` used since start.
-    pub fn usage(&self, identity: &str) -> BTreeMap<String, u64> {
+    /// Tokens each behavior of `agent` used since start.
+    pub fn usage(&self, agent: &str) -> BTreeMap<String, u64> {
         let m = crate::sync::lock(&self.by_behavior);
-        m.iter().filter(|((i, _), _)| i == identity).map(|((_, b), t)| (b.clone(), *t)).collect()
+        m.iter().filter(|((i, _), _)| i == agent).map(|((_, b), t)| (b.clone(), *t)).collect()
     }
 
     fn today() -> String {
@@ -219,7 +219,7 @@ impl Llm {
         spent.max(kept) < b
     }
 
-    fn account(&self, profile: &str, identity: &str, behavior: &str, tokens: u64) {
+    fn account(&self, profile: &str, agent: &str, behavior: &str, tokens: u64) {
         let day = Self::today();
         if let Some(s) = &self.ledger {
             if let Err(e) = s.add_daily_tokens(profile, &day, tokens) {
@@ -230,7 +230,7 @@ impl Llm {
             *m.entry((profile.to_string(), day)).or_default() += tokens;
         }
         if let Ok(mut m) = self.by_behavior.lock() {
-            *m.entry((identity.to_string(), behavior.to_string())).or_default() += tokens;
+            *m.entry((agent.to_string(), behavior.to_string())).or_default() += tokens;
         }
         tracing::debug!(behavior, profile, tokens, "LLM tokens used");
     }
@@ -238,7 +238,7 @@ impl Llm {
     /// Asks `profile` for text; retried with backoff; output guardrails applied.
     pub async fn complete(
         &self,
-        identity: &str,
+        agent: &str,
         behavior: &str,
         profile: &str,
         system: &str,
@@ -273,7 +273,7 @@ impl Llm {
                 Ok(Err(e)) => LlmError::Call(e.to_string()),
                 Ok(Ok(resp)) => {
                     let tokens = resp.usage.as_ref().map(|u| u.total_tokens as u64).unwrap_or(0);
-                    self.account(profile, identity, behavior, tokens);
+                    self.account(profile, agent, behavior, tokens);
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
                     let secrets = crate::sync::read(&self.secrets);
                     return match reject_reason(&text, banned, &secrets) {

@@ -1,7 +1,7 @@
-//! One agent identity's life in the daemon: authenticate (waiting out what is
+//! One agent's life in the daemon: authenticate (waiting out what is
 //! transient, backing off from what is not), then run its notification poller,
 //! webhook receiver and behaviors until stopped; a reload hands it a new
-//! behavior set. Its failures stay inside it: other identities never notice.
+//! behavior set. Its failures stay inside it: other agents never notice.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -18,15 +18,15 @@ use super::ops::metrics_server::Observed;
 use super::{poller, supervisor, webhook, RuntimeError};
 use crate::api::types::Profile;
 use crate::api::{Session, SessionConfig};
-use crate::behaviors::context::{Ctx, Identity};
+use crate::behaviors::context::{Agent, Ctx};
 use crate::behaviors::LoadedBehavior;
 use crate::clock::Clock;
-use crate::config::{IdentitySpec, WebhookOptions};
+use crate::config::{AgentSpec, WebhookOptions};
 use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// What every identity of the daemon shares.
+/// What every agent of the daemon shares.
 pub struct Shared {
     pub base_url: String,
     /// One connection pool for every session.
@@ -34,21 +34,21 @@ pub struct Shared {
     pub store: Store,
     pub llm: Option<Arc<Llm>>,
     pub clock: Clock,
-    /// `--dry-run` (each identity may also be dry-run on its own).
+    /// `--dry-run` (each agent may also be dry-run on its own).
     pub dry_run: bool,
     pub sandbox: bool,
     pub poll_interval: Duration,
     pub mark_read: bool,
     pub grace: Duration,
-    /// Spread first polls over one interval (several identities).
+    /// Spread first polls over one interval (several agents).
     pub stagger: bool,
     pub observed: Arc<Observed>,
     pub webhook: Option<Push>,
-    /// Bounds concurrent sign-ins, so a daemon of many identities does not storm the platform at start.
+    /// Bounds concurrent sign-ins, so a daemon of many agents does not storm the platform at start.
     pub sign_ins: Semaphore,
 }
 
-/// Push mode: the shared receiver and where each identity's secret is.
+/// Push mode: the shared receiver and where each agent's secret is.
 pub struct Push {
     pub receivers: Arc<webhook::Receivers>,
     pub options: WebhookOptions,
@@ -57,7 +57,7 @@ pub struct Push {
     pub single: bool,
 }
 
-/// Where an identity stands.
+/// Where an agent stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Starting,
@@ -69,16 +69,16 @@ pub enum Status {
     Failed(String),
 }
 
-/// A spawned identity.
-pub struct Agent {
-    pub spec: IdentitySpec,
+/// A spawned agent.
+pub struct AgentTask {
+    pub spec: AgentSpec,
     status: watch::Receiver<Status>,
     behaviors: watch::Sender<Vec<LoadedBehavior>>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
 
-/// Where an identity's credentials come from (Debug never shows the secret).
+/// Where an agent's credentials come from (Debug never shows the secret).
 #[derive(Clone)]
 pub enum Credentials {
     /// Its credentials file or environment variables (read at each sign-in, so a fixed file and a reload are enough).
@@ -101,25 +101,25 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-impl Agent {
-    /// Starts an identity with its credentials.
-    pub fn spawn(spec: IdentitySpec, credentials: Credentials, shared: Arc<Shared>, parent: &CancellationToken) -> Agent {
+impl AgentTask {
+    /// Starts an agent with its credentials.
+    pub fn spawn(spec: AgentSpec, credentials: Credentials, shared: Arc<Shared>, parent: &CancellationToken) -> AgentTask {
         let cancel = parent.child_token();
         let (status_tx, status) = watch::channel(Status::Starting);
         let (behaviors, behaviors_rx) = watch::channel(spec.behaviors.clone());
         // Context spans are error-level so that they stay on every line whatever RUST_LOG filters out.
-        let span = tracing::error_span!("identity", identity = %label(&spec));
+        let span = tracing::error_span!("agent", agent = %label(&spec));
         let task = tokio::spawn(live(spec.clone(), credentials, shared, cancel.clone(), behaviors_rx, status_tx).instrument(span));
-        Agent { spec, status, behaviors, cancel, task }
+        AgentTask { spec, status, behaviors, cancel, task }
     }
 
-    /// A reload with the same identity settings: only the behaviors change.
-    pub fn reload(&mut self, spec: IdentitySpec) {
+    /// A reload with the same agent settings: only the behaviors change.
+    pub fn reload(&mut self, spec: AgentSpec) {
         self.behaviors.send_replace(spec.behaviors.clone());
         self.spec = spec;
     }
 
-    /// Stops the identity's tasks (each within the grace period) and waits for them.
+    /// Stops the agent's tasks (each within the grace period) and waits for them.
     pub async fn stop(self) {
         self.cancel.cancel();
         let _ = self.task.await;
@@ -130,13 +130,13 @@ impl Agent {
     }
 }
 
-/// How an identity is named before the platform confirms it.
-pub fn label(spec: &IdentitySpec) -> String {
+/// How an agent is named before the platform confirms it.
+pub fn label(spec: &AgentSpec) -> String {
     spec.handle.clone().unwrap_or_else(|| "agent".into())
 }
 
 async fn live(
-    spec: IdentitySpec,
+    spec: AgentSpec,
     credentials: Credentials,
     shared: Arc<Shared>,
     cancel: CancellationToken,
@@ -147,9 +147,9 @@ async fn live(
     let mut delays = crate::backoff::doubling(Duration::from_secs(60), Duration::from_secs(3600));
     loop {
         match sign_in(&spec, &credentials, &shared, &cancel).await {
-            Ok(identity) => {
-                shared.observed.running(&label, identity.clone());
-                serve(identity, &shared, &mut behaviors, &status, &cancel).await;
+            Ok(agent) => {
+                shared.observed.running(&label, agent.clone());
+                serve(agent, &shared, &mut behaviors, &status, &cancel).await;
                 shared.observed.gone(&label);
                 return;
             }
@@ -157,7 +157,7 @@ async fn live(
             Err(e) => {
                 let why = e.to_string();
                 let backoff = delays.next_delay();
-                tracing::error!(error = %why, "identity not running (the others are unaffected); next attempt in {:?}", backoff);
+                tracing::error!(error = %why, "agent not running (the others are unaffected); next attempt in {:?}", backoff);
                 shared.observed.failing(&label, &why);
                 status.send_replace(Status::Failed(why));
                 tokio::select! {
@@ -171,15 +171,15 @@ async fn live(
 
 /// Credentials, session, first authentication, and who we are.
 async fn sign_in(
-    spec: &IdentitySpec,
+    spec: &AgentSpec,
     credentials: &Credentials,
     shared: &Shared,
     cancel: &CancellationToken,
-) -> Result<Arc<Identity>, RuntimeError> {
+) -> Result<Arc<Agent>, RuntimeError> {
     let (id, secret) = match credentials {
         Credentials::Given(id, secret) => (id.clone(), secret.clone()),
         Credentials::FromConfig => spec.credentials.read()?,
-        // The identity fails visibly (and is retried with backoff), never with the environment's credentials.
+        // The agent fails visibly (and is retried with backoff), never with the environment's credentials.
         Credentials::Refused { handle, refusal } => {
             return Err(RuntimeError::SandboxRegistration { handle: handle.clone(), source: refusal.clone() })
         }
@@ -198,10 +198,10 @@ async fn sign_in(
     if let Some(llm) = &shared.llm {
         llm.add_secret(client_secret);
     }
-    Ok(Arc::new(Identity {
-        store: shared.store.identity(&me.handle)?,
+    Ok(Arc::new(Agent {
+        store: shared.store.agent(&me.handle)?,
         handle: me.handle.clone(),
-        agent_id: me.id.clone(),
+        id: me.id.clone(),
         session,
         dry_run,
         poll_interval: shared.poll_interval,
@@ -213,9 +213,9 @@ async fn sign_in(
     }))
 }
 
-/// Runs the identity's poller, receiver and behaviors until cancelled.
+/// Runs the agent's poller, receiver and behaviors until cancelled.
 async fn serve(
-    identity: Arc<Identity>,
+    agent: Arc<Agent>,
     shared: &Shared,
     behaviors: &mut watch::Receiver<Vec<LoadedBehavior>>,
     status: &watch::Sender<Status>,
@@ -223,34 +223,34 @@ async fn serve(
 ) {
     let root = cancel.child_token();
     let routes: poller::Routes = Arc::new(RwLock::new(vec![]));
-    let mut behavior_tasks = BehaviorTasks::new(identity.clone(), root.clone(), routes.clone());
+    let mut behavior_tasks = BehaviorTasks::new(agent.clone(), root.clone(), routes.clone());
     let wanted = behaviors.borrow_and_update().clone();
-    prepare(&identity, shared, &wanted).await;
+    prepare(&agent, shared, &wanted).await;
     behavior_tasks.apply(wanted, shared.grace).await;
 
     let poll_ctx = Ctx {
-        identity: identity.clone(),
+        agent: agent.clone(),
         behavior: "notification-poller".into(),
         cancel: root.clone(),
         wake: Arc::new(Notify::new()),
         event: None,
     };
     let first_delay = if shared.stagger { shared.poll_interval.mul_f64(rand::rng().random::<f64>()) } else { Duration::ZERO };
-    let (r2, mark, m) = (routes.clone(), shared.mark_read, identity.metrics.clone());
+    let (r2, mark, m) = (routes.clone(), shared.mark_read, agent.metrics.clone());
     let poller = tokio::spawn(supervisor::supervise(
         "notification-poller".into(),
         root.clone(),
-        tracing::error_span!(parent: None, "poller", identity = %identity.handle),
+        tracing::error_span!(parent: None, "poller", agent = %agent.handle),
         move || m.restart("notification-poller"),
         move || poller::run(poll_ctx.clone(), r2.clone(), mark, first_delay),
     ));
     if let Some(push) = &shared.webhook {
-        match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(identity.handle.as_str())) {
-            Ok(secret) => push.receivers.add(identity.clone(), routes.clone(), secret),
-            Err(e) => tracing::error!(error = %e, "push mode off for this identity; the poller still delivers everything"),
+        match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(agent.handle.as_str())) {
+            Ok(secret) => push.receivers.add(agent.clone(), routes.clone(), secret),
+            Err(e) => tracing::error!(error = %e, "push mode off for this agent; the poller still delivers everything"),
         }
     }
-    let running = |n| Status::Running { handle: identity.handle.clone(), behaviors: n };
+    let running = |n| Status::Running { handle: agent.handle.clone(), behaviors: n };
     status.send_replace(running(behavior_tasks.len()));
     tracing::info!(behaviors = behavior_tasks.len(), "running");
     loop {
@@ -261,14 +261,14 @@ async fn serve(
                     break;
                 }
                 let wanted = behaviors.borrow_and_update().clone();
-                prepare(&identity, shared, &wanted).await;
+                prepare(&agent, shared, &wanted).await;
                 behavior_tasks.apply(wanted, shared.grace).await;
                 status.send_replace(running(behavior_tasks.len()));
             }
         }
     }
     if let Some(push) = &shared.webhook {
-        push.receivers.remove(&identity.handle);
+        push.receivers.remove(&agent.handle);
     }
     root.cancel();
     let mut tasks = behavior_tasks.take_tasks();
@@ -279,12 +279,12 @@ async fn serve(
 }
 
 /// In sandbox mode a generation pipeline needs a connected provider: connect fake keys.
-async fn prepare(identity: &Identity, shared: &Shared, wanted: &[LoadedBehavior]) {
+async fn prepare(agent: &Agent, shared: &Shared, wanted: &[LoadedBehavior]) {
     use crate::api::types::Provider;
     if !shared.sandbox || !wanted.iter().any(|b| b.behavior.generates()) {
         return;
     }
-    let session = &identity.session;
+    let session = &agent.session;
     let connected: Vec<Provider> =
         session.connected_services().await.map(|s| s.into_iter().filter_map(|c| c.provider).collect()).unwrap_or_default();
     for p in [Provider::OpenAi, Provider::ElevenLabs, Provider::Runware] {

@@ -1,4 +1,4 @@
-//! The running behaviors of one identity, each a supervised task with its own
+//! The running behaviors of one agent, each a supervised task with its own
 //! cancel token; `apply` rebuilds only what changed (as vector does on reload).
 
 use std::collections::BTreeMap;
@@ -11,19 +11,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::poller::{Route, Routes};
 use super::supervisor;
-use crate::behaviors::context::{Ctx, Identity};
+use crate::behaviors::context::{Agent, Ctx};
 use crate::behaviors::LoadedBehavior;
 
 pub struct BehaviorTasks {
-    identity: Arc<Identity>,
+    agent: Arc<Agent>,
     root: CancellationToken,
     routes: Routes,
     running: BTreeMap<String, (LoadedBehavior, CancellationToken, JoinHandle<()>)>,
 }
 
 impl BehaviorTasks {
-    pub fn new(identity: Arc<Identity>, root: CancellationToken, routes: Routes) -> BehaviorTasks {
-        BehaviorTasks { identity, root, routes, running: BTreeMap::new() }
+    pub fn new(agent: Arc<Agent>, root: CancellationToken, routes: Routes) -> BehaviorTasks {
+        BehaviorTasks { agent, root, routes, running: BTreeMap::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -38,7 +38,7 @@ impl BehaviorTasks {
         let name = lb.behavior.name().to_string();
         let cancel = self.root.child_token();
         let wake = Arc::new(Notify::new());
-        let ctx = Ctx { identity: self.identity.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone(), event: None };
+        let ctx = Ctx { agent: self.agent.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone(), event: None };
         let kinds = lb.behavior.interests();
         if !kinds.is_empty() {
             if let Ok(mut r) = self.routes.write() {
@@ -46,11 +46,10 @@ impl BehaviorTasks {
             }
             wake.notify_one();
         }
-        // A root span (not under the identity's): it names the identity itself, once per line.
-        let span =
-            tracing::error_span!(parent: None, "behavior", identity = %self.identity.handle, behavior = %name, kind = lb.behavior.kind());
+        // A root span (not under the agent's): it names the agent itself, once per line.
+        let span = tracing::error_span!(parent: None, "behavior", agent = %self.agent.handle, behavior = %name, kind = lb.behavior.kind());
         let b = Arc::new(lb.behavior.clone());
-        let metrics = self.identity.metrics.clone();
+        let metrics = self.agent.metrics.clone();
         let n2 = name.clone();
         let task = tokio::spawn(supervisor::supervise(
             name.clone(),
@@ -63,7 +62,7 @@ impl BehaviorTasks {
             },
         ));
         tracing::info!(behavior = %name, kind = lb.behavior.kind(), "behavior started");
-        self.identity.metrics.behavior_started(&name);
+        self.agent.metrics.behavior_started(&name);
         self.running.insert(name, (lb, cancel, task));
     }
 

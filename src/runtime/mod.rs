@@ -1,6 +1,6 @@
-//! The daemon: one state store, one HTTP pool, and each configured identity
+//! The daemon: one state store, one HTTP pool, and each configured agent
 //! running on its own (see `agent`); the main loop reports to systemd, reloads
-//! by diff (identities and behaviors), and on shutdown waits for in-flight
+//! by diff (agents and behaviors), and on shutdown waits for in-flight
 //! work within a bound.
 
 pub mod agent;
@@ -21,10 +21,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiError;
-use crate::config::{self, IdentitySpec, Loaded, Problems};
+use crate::config::{self, AgentSpec, Loaded, Problems};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::{Store, StoreError};
-use agent::{Agent, Shared, Status};
+use agent::{AgentTask, Shared, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -50,7 +50,7 @@ pub enum RuntimeError {
     Bind { what: &'static str, addr: String, source: std::io::Error },
     #[error("webhook secret {}: {source} (run `imagine-agent webhook set URL{}`{})", path.display(), agent.as_ref().map(|h| format!(" --agent {h}")).unwrap_or_default(), if agent.is_none() { " or set IMAGINEANYTHING_WEBHOOK_SECRET" } else { "" })]
     WebhookSecret { path: PathBuf, agent: Option<String>, source: std::io::Error },
-    #[error("no identity could start: {0}")]
+    #[error("no agent could start: {0}")]
     NoneStarted(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
@@ -83,14 +83,14 @@ async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandl
     Ok(sb)
 }
 
-/// Registers the identity in the emulator (or reuses its registration) and returns its credentials.
+/// Registers the agent in the emulator (or reuses its registration) and returns its credentials.
 /// Registered in the world directly: over HTTP the emulator's per-address
 /// registration limit (10 a minute, as the platform's) would make a config of
 /// many agents wait minutes before starting. Sign-in and everything after go over HTTP.
-fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> agent::Credentials {
+fn sandbox_credentials(sb: &SandboxHandle, spec: &AgentSpec) -> agent::Credentials {
     let new = crate::api::types::NewAgent {
         handle: spec.handle.clone().unwrap_or_else(|| "my_agent".into()),
-        name: spec.name.clone().unwrap_or_else(|| "My Agent".into()),
+        name: spec.name.clone().unwrap_or_else(|| "My AgentTask".into()),
         bio: spec.bio.clone(),
         agent_type: Some(crate::api::types::AgentType::Assistant),
         ..Default::default()
@@ -98,39 +98,39 @@ fn sandbox_credentials(sb: &SandboxHandle, spec: &IdentitySpec) -> agent::Creden
     match sb.register_agent(&new) {
         Ok((id, secret)) => agent::Credentials::Given(id, secret),
         Err(refusal) => {
-            tracing::error!(identity = %agent::label(spec), error = %refusal, "cannot register in the sandbox");
+            tracing::error!(agent = %agent::label(spec), error = %refusal, "cannot register in the sandbox");
             agent::Credentials::Refused { handle: new.handle, refusal }
         }
     }
 }
 
-/// The identities of the daemon, by reload key.
-struct Agents {
-    running: BTreeMap<String, Agent>,
+/// The agents of the daemon, by reload key.
+struct AgentTasks {
+    running: BTreeMap<String, AgentTask>,
     shared: Arc<Shared>,
     root: CancellationToken,
 }
 
-impl Agents {
-    fn add(&mut self, spec: IdentitySpec, sandbox: Option<&SandboxHandle>) {
+impl AgentTasks {
+    fn add(&mut self, spec: AgentSpec, sandbox: Option<&SandboxHandle>) {
         let credentials = match sandbox {
             Some(sb) => sandbox_credentials(sb, &spec),
             None => agent::Credentials::FromConfig,
         };
         let key = spec.key().to_string();
-        self.running.insert(key, Agent::spawn(spec, credentials, self.shared.clone(), &self.root));
+        self.running.insert(key, AgentTask::spawn(spec, credentials, self.shared.clone(), &self.root));
     }
 
-    /// Applies a reloaded configuration: identities added, removed, changed or
+    /// Applies a reloaded configuration: agents added, removed, changed or
     /// failed are started or stopped; the others only get their new behavior set.
-    async fn apply(&mut self, specs: Vec<IdentitySpec>, sandbox: Option<&SandboxHandle>) {
-        let mut wanted: BTreeMap<String, IdentitySpec> = specs.into_iter().map(|s| (s.key().to_string(), s)).collect();
+    async fn apply(&mut self, specs: Vec<AgentSpec>, sandbox: Option<&SandboxHandle>) {
+        let mut wanted: BTreeMap<String, AgentSpec> = specs.into_iter().map(|s| (s.key().to_string(), s)).collect();
         let keys: Vec<String> = self.running.keys().cloned().collect();
         for key in keys {
             match wanted.remove(&key) {
-                // A failed identity starts over at once: the reload may be the fix (a corrected secret file).
+                // A failed agent starts over at once: the reload may be the fix (a corrected secret file).
                 Some(spec)
-                    if self.running.get(&key).is_some_and(|a| a.spec.same_identity(&spec) && !matches!(a.status(), Status::Failed(_))) =>
+                    if self.running.get(&key).is_some_and(|a| a.spec.same_agent(&spec) && !matches!(a.status(), Status::Failed(_))) =>
                 {
                     if let Some(a) = self.running.get_mut(&key) {
                         a.reload(spec);
@@ -138,7 +138,7 @@ impl Agents {
                 }
                 other => {
                     if let Some(a) = self.running.remove(&key) {
-                        tracing::info!(identity = %agent::label(&a.spec), "identity stopping (removed or changed)");
+                        tracing::info!(agent = %agent::label(&a.spec), "agent stopping (removed or changed)");
                         a.stop().await;
                     }
                     if let Some(spec) = other {
@@ -148,18 +148,18 @@ impl Agents {
             }
         }
         for spec in wanted.into_values() {
-            tracing::info!(identity = %agent::label(&spec), "identity starting");
+            tracing::info!(agent = %agent::label(&spec), "agent starting");
             self.add(spec, sandbox);
         }
     }
 
-    /// Waits until every identity is running or has failed; after `patience`,
-    /// one running identity is enough (another may be waiting out a platform
+    /// Waits until every agent is running or has failed; after `patience`,
+    /// one running agent is enough (another may be waiting out a platform
     /// outage); after `limit`, none is needed (a reload must not stall the main loop).
     async fn settled(&self, stop: &CancellationToken, patience: Duration, limit: Option<Duration>) {
         let start = Instant::now();
         loop {
-            let statuses: Vec<Status> = self.running.values().map(Agent::status).collect();
+            let statuses: Vec<Status> = self.running.values().map(AgentTask::status).collect();
             let starting = statuses.iter().filter(|s| **s == Status::Starting).count();
             let up = statuses.iter().any(|s| matches!(s, Status::Running { .. }));
             let waited = start.elapsed();
@@ -179,14 +179,14 @@ impl Agents {
             return format!("running {behaviors} behaviors as @{handle}{dry}");
         }
         let up = statuses.iter().filter(|(_, s)| matches!(s, Status::Running { .. })).count();
-        let mut text = format!("{up} of {} identities running, {behaviors} behaviors{dry}", statuses.len());
+        let mut text = format!("{up} of {} agents running, {behaviors} behaviors{dry}", statuses.len());
         if let Some((label, Status::Failed(why))) = statuses.iter().find(|(_, s)| matches!(s, Status::Failed(_))) {
             text.push_str(&format!("; @{label} failed: {why}"));
         }
         text
     }
 
-    /// Every identity's failure, when none is running.
+    /// Every agent's failure, when none is running.
     fn all_failed(&self) -> Option<String> {
         let failures: Vec<String> = self
             .running
@@ -201,7 +201,7 @@ impl Agents {
     }
 
     async fn stop_all(&mut self) {
-        futures::future::join_all(std::mem::take(&mut self.running).into_values().map(Agent::stop)).await;
+        futures::future::join_all(std::mem::take(&mut self.running).into_values().map(AgentTask::stop)).await;
     }
 }
 
@@ -249,13 +249,13 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         poll_interval: cfg.poll_interval,
         mark_read: cfg.mark_notifications_read,
         grace: cfg.shutdown_grace,
-        stagger: loaded.identities.len() > 1,
+        stagger: loaded.agents.len() > 1,
         observed: observed.clone(),
         webhook,
         sign_ins: tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE),
     });
-    let mut agents = Agents { running: BTreeMap::new(), shared, root: root.clone() };
-    for spec in loaded.identities.clone() {
+    let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
+    for spec in loaded.agents.clone() {
         agents.add(spec, sandbox.as_ref());
     }
     if let Some(addr) = cfg.metrics_addr {
@@ -292,7 +292,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 }
             }
             _ = status_every.tick() => {
-                let waiting: usize = observed.identities().iter().map(|i| i.store.inbox_len()).sum();
+                let waiting: usize = observed.agents().iter().map(|i| i.store.inbox_len()).sum();
                 systemd::status(&format!("{}; {waiting} events waiting", agents.describe()));
             }
             Some(()) = reload.recv() => {
@@ -300,13 +300,13 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 systemd::reloading();
                 match config::load(&config_path) {
                     Ok(new) => {
-                        agents.apply(new.identities, sandbox.as_ref()).await;
+                        agents.apply(new.agents, sandbox.as_ref()).await;
                         agents.settled(&stop, Duration::from_secs(5), Some(Duration::from_secs(10))).await;
                         tracing::info!(status = %agents.describe(), "reloaded");
                         systemd::ready(&agents.describe());
                     }
                     Err(p) => {
-                        tracing::error!(problems = %p, "reload rejected; the running identities and behaviors stay as they are");
+                        tracing::error!(problems = %p, "reload rejected; the running agents and behaviors stay as they are");
                         systemd::ready(&format!("{}; last reload rejected: {} problem(s)", agents.describe(), p.0.len()));
                     }
                 }
@@ -325,11 +325,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     Ok(())
 }
 
-/// Sign-ins in flight at once (a daemon of many identities starts them in waves).
+/// Sign-ins in flight at once (a daemon of many agents starts them in waves).
 const SIGN_INS_AT_ONCE: usize = 8;
 
 /// Where `imagine-agent webhook set` keeps the secret (mode 0600, outside sled):
-/// one file per identity under `agents:` (`handle`), one for the single-agent form.
+/// one file per agent under `agents:` (`handle`), one for the single-agent form.
 pub fn webhook_secret_path(state_dir: &Path, handle: Option<&str>) -> PathBuf {
     match handle {
         Some(h) => state_dir.join(format!("webhook-secret.{}", h.to_lowercase())),

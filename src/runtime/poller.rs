@@ -1,4 +1,4 @@
-//! The one notification poller of an identity: reads new notifications and
+//! The one notification poller of an agent: reads new notifications and
 //! hands each to the inbox of every behavior that wants it, durably, before
 //! it counts as seen. Behaviors never poll.
 //!
@@ -17,9 +17,9 @@ use tokio::sync::Notify;
 
 use crate::api::types::{Notification, NotificationType};
 use crate::api::ReadTarget;
-use crate::store::{Cursor, Handover, IdentityStore, Lane, Mark, Scan};
+use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan};
 
-use crate::behaviors::context::{BehaviorError, Ctx, Identity};
+use crate::behaviors::context::{Agent, BehaviorError, Ctx};
 
 /// Who gets which notification types.
 #[derive(Clone)]
@@ -49,13 +49,13 @@ pub fn mark_of(n: &Notification) -> Mark {
 }
 
 /// Already handed over (or certainly older than everything not yet handed over).
-fn covered(store: &IdentityStore, cur: &Cursor, n: &Notification) -> Result<bool, BehaviorError> {
+fn covered(store: &AgentStore, cur: &Cursor, n: &Notification) -> Result<bool, BehaviorError> {
     Ok(n.id.is_empty() || cur.below(mark_of(n).at_ms) || store.seen(&n.id)?)
 }
 
 /// Whether a page reaches back to what was handed over before: it holds a
 /// notification below the high-water mark (or, without timestamps, one seen).
-fn reaches_mark(store: &IdentityStore, cur: &Cursor, items: &[Notification]) -> Result<bool, BehaviorError> {
+fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Result<bool, BehaviorError> {
     for n in items {
         let at = mark_of(n).at_ms;
         if cur.below(at) || (at.is_none() && !n.id.is_empty() && store.seen(&n.id)?) {
@@ -68,28 +68,28 @@ fn reaches_mark(store: &IdentityStore, cur: &Cursor, items: &[Notification]) -> 
 /// Hands notifications to the live lane of the inboxes of every behavior that
 /// wants them, with their seen-marks, in one transaction; skips ones already
 /// seen. Used by the poller and the webhook receiver.
-pub async fn hand_over(identity: &Identity, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
+pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
     let events: Vec<(Mark, &serde_json::Value, Option<NotificationType>)> =
         notifications.iter().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-    deliver(identity, routes, &events, Lane::Live, &[], None).await
+    deliver(agent, routes, &events, Lane::Live, &[], None).await
 }
 
 /// The one hand-over path: (mark, raw JSON, type) in order; `unstage` and
 /// `cursor` are saved in the same transaction.
 async fn deliver(
-    identity: &Identity,
+    agent: &Agent,
     routes: &Routes,
     events: &[(Mark, &serde_json::Value, Option<NotificationType>)],
     lane: Lane,
     unstage: &[Vec<u8>],
     cursor: Option<&Cursor>,
 ) -> Result<usize, BehaviorError> {
-    let _one_at_a_time = identity.handover.lock().await;
+    let _one_at_a_time = agent.handover.lock().await;
     let table = routes.read().map(|r| r.clone()).unwrap_or_default();
     let mut woken: Vec<Arc<Notify>> = vec![];
     let mut batch: Vec<Handover> = vec![];
     for (mark, raw, kind) in events {
-        if mark.id.is_empty() || identity.store.seen(&mark.id)? || batch.iter().any(|h| h.id == mark.id) {
+        if mark.id.is_empty() || agent.store.seen(&mark.id)? || batch.iter().any(|h| h.id == mark.id) {
             continue;
         }
         let to: Vec<&Route> = table.iter().filter(|r| kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
@@ -103,10 +103,10 @@ async fn deliver(
     if batch.is_empty() && unstage.is_empty() && cursor.is_none() {
         return Ok(0);
     }
-    identity.store.hand_over(&batch, lane, unstage, cursor)?;
-    identity.store.flush().await?;
+    agent.store.hand_over(&batch, lane, unstage, cursor)?;
+    agent.store.flush().await?;
     if !batch.is_empty() {
-        identity.metrics.notifications_polled(batch.len() as u64);
+        agent.metrics.notifications_polled(batch.len() as u64);
         tracing::debug!(count = batch.len(), ?lane, "new notifications handed to behaviors");
     }
     for w in woken {
@@ -140,7 +140,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool) -> Result<bool, Behav
                     cur.raise(&mark_of(n));
                 }
                 let events: Vec<_> = fresh.iter().rev().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-                deliver(&ctx.identity, routes, &events, Lane::Live, &[], Some(&cur)).await?;
+                deliver(&ctx.agent, routes, &events, Lane::Live, &[], Some(&cur)).await?;
                 handed.extend(fresh.iter().map(|n| n.id.clone()));
                 prune_seen(store, &cur)?;
             } else {
@@ -163,7 +163,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool) -> Result<bool, Behav
                     }
                 }
                 let events: Vec<_> = live.iter().rev().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-                if deliver(&ctx.identity, routes, &events, Lane::Live, &[], None).await? > 0 {
+                if deliver(&ctx.agent, routes, &events, Lane::Live, &[], None).await? > 0 {
                     handed.extend(live.iter().map(|n| n.id.clone()));
                 }
             }
@@ -220,7 +220,7 @@ async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) ->
         }
         let keys: Vec<Vec<u8>> = staged.iter().map(|s| s.key.clone()).collect();
         let events: Vec<_> = notes.iter().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-        total += deliver(&ctx.identity, routes, &events, Lane::Backlog, &keys, Some(cur)).await?;
+        total += deliver(&ctx.agent, routes, &events, Lane::Backlog, &keys, Some(cur)).await?;
         if mark_read && !notes.is_empty() {
             mark_platform_read(ctx, notes.iter().map(|n| n.id.clone()).collect()).await;
         }
@@ -235,7 +235,7 @@ async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) ->
 }
 
 async fn mark_platform_read(ctx: &Ctx, ids: Vec<String>) {
-    if ctx.identity.dry_run {
+    if ctx.agent.dry_run {
         return;
     }
     if let Err(e) = ctx.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
@@ -252,14 +252,14 @@ fn prune(ctx: &Ctx, cur: &Cursor) -> Result<(), BehaviorError> {
 
 /// Seen-marks are kept only inside the skew window below the high-water mark
 /// (a small set: what arrived in those minutes).
-fn prune_seen(store: &IdentityStore, cur: &Cursor) -> Result<(), BehaviorError> {
+fn prune_seen(store: &AgentStore, cur: &Cursor) -> Result<(), BehaviorError> {
     if let Some(at) = cur.hwm.as_ref().and_then(|h| h.at_ms) {
         store.prune_seen(at - 2 * crate::store::cursor::SKEW_MS)?;
     }
     Ok(())
 }
 
-/// Polls until cancelled; `first_delay` spreads the first polls of many identities.
+/// Polls until cancelled; `first_delay` spreads the first polls of many agents.
 pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::time::Duration) -> Result<(), BehaviorError> {
     if !first_delay.is_zero() && !ctx.sleep(first_delay).await {
         return Ok(());
@@ -278,7 +278,7 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
             }
             continue;
         }
-        if !ctx.sleep(ctx.identity.poll_interval).await {
+        if !ctx.sleep(ctx.agent.poll_interval).await {
             return Ok(());
         }
     }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::behaviors::context::BehaviorError;
 
-/// Keeps `make()` running under `cancel`. The span carries identity and behavior.
+/// Keeps `make()` running under `cancel`. The span carries agent and behavior.
 pub async fn supervise<F, Fut>(name: String, cancel: CancellationToken, span: tracing::Span, on_restart: impl Fn(), make: F)
 where
     F: Fn() -> Fut,

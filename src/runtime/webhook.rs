@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::poller::{hand_over, Routes};
 use crate::api::types::Notification;
-use crate::behaviors::context::Identity;
+use crate::behaviors::context::Agent;
 
 pub const SIGNATURE: &str = "x-imagineanything-signature";
 pub const TIMESTAMP: &str = "x-imagineanything-timestamp";
@@ -55,17 +55,17 @@ pub fn verify(secret: &SecretString, headers: &HeaderMap, body: &[u8], max_age: 
     Ok(())
 }
 
-/// The receiver of one identity.
+/// The receiver of one agent.
 struct Receiver {
-    identity: Arc<Identity>,
+    agent: Arc<Agent>,
     routes: Routes,
     secret: SecretString,
     /// Signature of an accepted delivery -> when (seconds); older than max_age is rejected as stale anyway.
     accepted: Mutex<HashMap<String, i64>>,
 }
 
-/// Every identity's receiver behind one listener: `<path>/<handle>` for each
-/// identity, and `<path>` itself for the one agent of a single-agent config.
+/// Every agent's receiver behind one listener: `<path>/<handle>` for each
+/// agent, and `<path>` itself for the one agent of a single-agent config.
 pub struct Receivers {
     max_age: Duration,
     single: bool,
@@ -73,10 +73,10 @@ pub struct Receivers {
 }
 
 impl Receivers {
-    /// Starts accepting deliveries for a running identity.
-    pub fn add(&self, identity: Arc<Identity>, routes: Routes, secret: SecretString) {
-        let key = identity.handle.to_lowercase();
-        let r = Arc::new(Receiver { identity, routes, secret, accepted: Mutex::new(HashMap::new()) });
+    /// Starts accepting deliveries for a running agent.
+    pub fn add(&self, agent: Arc<Agent>, routes: Routes, secret: SecretString) {
+        let key = agent.handle.to_lowercase();
+        let r = Arc::new(Receiver { agent, routes, secret, accepted: Mutex::new(HashMap::new()) });
         crate::sync::write(&self.by_handle).insert(key, r);
     }
 
@@ -110,13 +110,13 @@ async fn receive_for(
 async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
     let Some(r) = rs.get(handle) else {
         // Unknown, or not running yet: the platform retries, and the poller catches up anyway.
-        return (StatusCode::SERVICE_UNAVAILABLE, "no such identity running\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, "no such agent running\n");
     };
     let now = crate::store::now_ms() / 1000;
-    let labels = [r.identity.handle.as_str(), "webhook"];
+    let labels = [r.agent.handle.as_str(), "webhook"];
     if let Err(why) = verify(&r.secret, &headers, &body, rs.max_age, now) {
-        tracing::warn!(identity = %r.identity.handle, ?why, "webhook delivery rejected");
-        r.identity.metrics.action(&labels, "rejected");
+        tracing::warn!(agent = %r.agent.handle, ?why, "webhook delivery rejected");
+        r.agent.metrics.action(&labels, "rejected");
         return (StatusCode::UNAUTHORIZED, "rejected\n");
     }
     // Replays are recognized by what the signature covers (timestamp and body),
@@ -126,7 +126,7 @@ async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body:
         let mut seen = crate::sync::lock(&r.accepted);
         seen.retain(|_, t| now - *t <= 2 * rs.max_age.as_secs() as i64);
         if !id.is_empty() && seen.insert(id.clone(), now).is_some() {
-            r.identity.metrics.action(&labels, "replayed");
+            r.agent.metrics.action(&labels, "replayed");
             return (StatusCode::CONFLICT, "replayed delivery\n");
         }
     }
@@ -140,19 +140,19 @@ async fn receive(rs: &Receivers, handle: Option<&str>, headers: HeaderMap, body:
     let Ok(n) = serde_json::from_value::<Notification>(v.get("data").cloned().unwrap_or_default()) else {
         return (StatusCode::BAD_REQUEST, "data is not a notification\n");
     };
-    match hand_over(&r.identity, &r.routes, &[n]).await {
+    match hand_over(&r.agent, &r.routes, &[n]).await {
         Ok(_) => {
-            r.identity.metrics.action(&labels, "accepted");
+            r.agent.metrics.action(&labels, "accepted");
             (StatusCode::OK, "ok\n")
         }
         Err(e) => {
-            tracing::error!(identity = %r.identity.handle, error = %e, "webhook delivery not recorded; the platform will retry");
+            tracing::error!(agent = %r.agent.handle, error = %e, "webhook delivery not recorded; the platform will retry");
             (StatusCode::SERVICE_UNAVAILABLE, "not recorded\n")
         }
     }
 }
 
-/// Serves the receivers until `stop`; identities are added as they start.
+/// Serves the receivers until `stop`; agents are added as they start.
 pub async fn serve(
     addr: SocketAddr,
     path: &str,

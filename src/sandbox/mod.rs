@@ -435,7 +435,7 @@ fn limit_of(b: &Budgets, c: Class) -> u32 {
 /// and addresses, never a value a request body chooses).
 const MAX_WINDOWS: usize = 4096;
 
-/// Fixed one-minute windows per identity and class. Ok(limit, remaining, reset) or Err(reset).
+/// Fixed one-minute windows per agent and class. Ok(limit, remaining, reset) or Err(reset).
 fn admit(app: &App, key: &str, class: Class) -> Result<Option<(u32, u32, u64)>, u64> {
     let Some(b) = app.cfg.rate_limits else {
         return Ok(None);

@@ -1,4 +1,4 @@
-//! The notification cursor of one identity: a durable high-water mark, the
+//! The notification cursor of one agent: a durable high-water mark, the
 //! catch-up in progress (where the walk through older pages stands, and what
 //! it has read so far, staged on disk), and the bounded dedupe window.
 //!
@@ -13,7 +13,7 @@ use serde_json::Value;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::{decode, key, IdentityStore, StoreError};
+use super::{decode, key, AgentStore, StoreError};
 
 /// How far out of order (by `createdAt`) the platform may list notifications:
 /// inside this window below the high-water mark, seen-marks decide.
@@ -44,7 +44,7 @@ pub struct Scan {
     pub pages: u64,
 }
 
-/// The durable cursor of one identity.
+/// The durable cursor of one agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     /// Everything created more than [`SKEW_MS`] before this has been handed over.
@@ -117,7 +117,7 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ConflictableTransactionError<()>
     serde_json::to_vec(v).map_err(|_| ConflictableTransactionError::Abort(()))
 }
 
-impl IdentityStore {
+impl AgentStore {
     pub fn cursor(&self) -> Result<Cursor, StoreError> {
         self.cursor.get(CURSOR_KEY)?.map(|v| decode(CURSOR_KEY, &v)).transpose().map(Option::unwrap_or_default)
     }
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn staged_notifications_come_back_oldest_first_and_leave_with_their_hand_over() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
         let mut cur = Cursor {
             hwm: None,
             scan: Some(Scan { top: Mark { at_ms: Some(9), id: "n9".into() }, next: Some("c_5".into()), staged: 0, pages: 1 }),

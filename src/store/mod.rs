@@ -20,7 +20,7 @@ pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
 const FORMAT_KEY: &[u8] = b"imagine-agent/format";
 const FORMAT: &[u8] = b"imagine-agent-state/1";
 /// sled's page cache (its default is 1 GiB): the daemon's working set is small
-/// and bounded memory matters more than cache hits (benches/identities.sh).
+/// and bounded memory matters more than cache hits (benches/agents.sh).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +131,10 @@ impl Store {
         &self.path
     }
 
-    /// The state of one agent identity.
-    pub fn identity(&self, identity: &str) -> Result<IdentityStore, StoreError> {
-        let t = |name: &str| self.db.open_tree(format!("{identity}:{name}"));
-        Ok(IdentityStore {
+    /// The state of one agent.
+    pub fn agent(&self, agent: &str) -> Result<AgentStore, StoreError> {
+        let t = |name: &str| self.db.open_tree(format!("{agent}:{name}"));
+        Ok(AgentStore {
             db: self.db.clone(),
             kv: t("kv")?,
             actions: t("actions")?,
@@ -144,8 +144,8 @@ impl Store {
         })
     }
 
-    /// Identities that have state here.
-    pub fn identities(&self) -> Vec<String> {
+    /// Agents that have state here.
+    pub fn agents(&self) -> Vec<String> {
         let mut out: Vec<String> =
             self.db.tree_names().iter().filter_map(|n| std::str::from_utf8(n).ok()?.strip_suffix(":kv").map(str::to_string)).collect();
         out.sort();
@@ -181,9 +181,9 @@ impl Store {
     }
 }
 
-/// The state of one identity: its own sled trees.
+/// The state of one agent: its own sled trees.
 #[derive(Clone)]
-pub struct IdentityStore {
+pub struct AgentStore {
     db: sled::Db,
     kv: sled::Tree,
     actions: sled::Tree,
@@ -221,7 +221,7 @@ pub struct InboxItem {
     pub event: Value,
 }
 
-impl IdentityStore {
+impl AgentStore {
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
@@ -272,7 +272,7 @@ impl IdentityStore {
         self.flush().await
     }
 
-    /// Records the outcome once the platform has answered (`at_ms` by the identity's clock).
+    /// Records the outcome once the platform has answered (`at_ms` by the agent's clock).
     ///
     /// Not flushed here: only intents must be durable before a side effect.
     /// A lost outcome leaves the intent, which is settled by checking the
@@ -352,7 +352,7 @@ impl IdentityStore {
     }
 
     /// The event is handled (its outcome is recorded): drop it from the inbox.
-    /// Not flushed (see [`IdentityStore::finish`]): a lost ack re-runs the event,
+    /// Not flushed (see [`AgentStore::finish`]): a lost ack re-runs the event,
     /// whose recorded or platform-checked outcome stops it from repeating.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), StoreError> {
         self.inbox.remove(&item.key)?;
@@ -429,7 +429,7 @@ mod tests {
     async fn inbox_and_actions_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
+            let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
             let ev = json!({"id": "ntf_1"});
             let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()] };
             s.hand_over(&[h], Lane::Live, &[], None).unwrap();
@@ -443,7 +443,7 @@ mod tests {
             };
             s.intend("a", "reply:ntf_1", rec).await.unwrap();
         }
-        let s = Store::open(dir.path()).unwrap().identity("me").unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
         assert!(s.seen("ntf_1").unwrap());
         assert_eq!(s.inbox("a", 10).unwrap().len(), 1);
         assert_eq!(s.inbox("b", 10).unwrap().len(), 1);

@@ -1,4 +1,4 @@
-//! What `imagine-agent state` shows: per identity, the notifications seen, the
+//! What `imagine-agent state` shows: per agent, the notifications seen, the
 //! events waiting, generation jobs in flight, schedule and list positions, and
 //! the recent side effects. Built from a [`Store`], whether the CLI opened it
 //! or the running daemon answered on its control socket.
@@ -12,11 +12,11 @@ use super::{ActionState, Store, StoreError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StateReport {
-    pub identities: Vec<IdentityReport>,
+    pub agents: Vec<AgentReport>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct IdentityReport {
+pub struct AgentReport {
     pub handle: String,
     /// Notification ids remembered as handed over (the dedupe marks).
     pub notifications_seen: usize,
@@ -48,12 +48,12 @@ const PER_EVENT: &[&str] = &["finished:", "followed_back:", "dm:"];
 
 impl StateReport {
     pub fn build(store: &Store, recent: usize) -> Result<StateReport, StoreError> {
-        let mut identities = vec![];
-        for handle in store.identities() {
-            let s = store.identity(&handle)?;
+        let mut agents = vec![];
+        for handle in store.agents() {
+            let s = store.agent(&handle)?;
             let mut actions = s.actions()?;
             actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
-            let mut r = IdentityReport {
+            let mut r = AgentReport {
                 notifications_seen: s.seen_len(),
                 events_waiting: s.inbox_by_behavior()?,
                 actions: actions.len(),
@@ -71,7 +71,7 @@ impl StateReport {
                     })
                     .collect(),
                 handle,
-                ..IdentityReport::default()
+                ..AgentReport::default()
             };
             for (b, k, v) in s.values()? {
                 if let Some(job) = k.strip_prefix("job:") {
@@ -80,21 +80,21 @@ impl StateReport {
                     r.positions.push((b, k, v));
                 }
             }
-            identities.push(r);
+            agents.push(r);
         }
-        Ok(StateReport { identities })
+        Ok(StateReport { agents })
     }
 
     /// For people.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        if self.identities.is_empty() {
-            out.push_str("no identity has state here yet\n");
+        if self.agents.is_empty() {
+            out.push_str("no agent has state here yet\n");
         }
-        for i in &self.identities {
+        for i in &self.agents {
             let waiting: usize = i.events_waiting.values().sum();
             out.push_str(&format!(
-                "identity @{}: {} notifications seen, {waiting} events waiting, {} actions ({} unfinished intents), {} generation jobs in flight\n",
+                "agent @{}: {} notifications seen, {waiting} events waiting, {} actions ({} unfinished intents), {} generation jobs in flight\n",
                 i.handle,
                 i.notifications_seen,
                 i.actions,

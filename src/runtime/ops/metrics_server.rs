@@ -1,5 +1,5 @@
 //! The daemon's own small HTTP server (off by default): `/metrics` in
-//! Prometheus text format (every identity, `imagine_agent_up` 0 for one that
+//! Prometheus text format (every agent, `imagine_agent_up` 0 for one that
 //! could not start) and `/healthz`.
 
 use std::collections::BTreeMap;
@@ -14,13 +14,13 @@ use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use crate::behaviors::context::Identity;
+use crate::behaviors::context::Agent;
 use crate::metrics::Exposition;
 
-/// What the server reports on: the identities running now and the ones that could not start.
+/// What the server reports on: the agents running now and the ones that could not start.
 pub struct Observed {
-    identities: RwLock<BTreeMap<String, Arc<Identity>>>,
-    /// Identity label -> why it is not running.
+    agents: RwLock<BTreeMap<String, Arc<Agent>>>,
+    /// Agent label -> why it is not running.
     failed: RwLock<BTreeMap<String, String>>,
     /// When the main loop last ticked (ms since epoch); stale means unhealthy.
     pub heartbeat: AtomicI64,
@@ -28,42 +28,42 @@ pub struct Observed {
 
 impl Default for Observed {
     fn default() -> Self {
-        Observed { identities: RwLock::default(), failed: RwLock::default(), heartbeat: AtomicI64::new(crate::store::now_ms()) }
+        Observed { agents: RwLock::default(), failed: RwLock::default(), heartbeat: AtomicI64::new(crate::store::now_ms()) }
     }
 }
 
-/// Identities are keyed by their label (the configured handle, or `agent` when
+/// Agents are keyed by their label (the configured handle, or `agent` when
 /// the single form names none), so a failure and a later success of the same
-/// identity land on one entry.
+/// agent land on one entry.
 impl Observed {
-    pub fn running(&self, label: &str, id: Arc<Identity>) {
+    pub fn running(&self, label: &str, id: Arc<Agent>) {
         crate::sync::write(&self.failed).remove(label);
-        crate::sync::write(&self.identities).insert(label.to_string(), id);
+        crate::sync::write(&self.agents).insert(label.to_string(), id);
     }
 
     pub fn failing(&self, label: &str, why: &str) {
         crate::sync::write(&self.failed).insert(label.to_string(), why.to_string());
     }
 
-    /// The identity stopped (reload removed it, or shutdown).
+    /// The agent stopped (reload removed it, or shutdown).
     pub fn gone(&self, label: &str) {
-        crate::sync::write(&self.identities).remove(label);
+        crate::sync::write(&self.agents).remove(label);
         crate::sync::write(&self.failed).remove(label);
     }
 
-    pub fn identities(&self) -> Vec<Arc<Identity>> {
-        crate::sync::read(&self.identities).values().cloned().collect()
+    pub fn agents(&self) -> Vec<Arc<Agent>> {
+        crate::sync::read(&self.agents).values().cloned().collect()
     }
 }
 
-/// Prometheus text for every identity: behavior counters, session counters, LLM tokens, lag, up.
+/// Prometheus text for every agent: behavior counters, session counters, LLM tokens, lag, up.
 pub fn render(o: &Observed) -> String {
     let mut out = Exposition::default();
-    for id in o.identities() {
+    for id in o.agents() {
         id.metrics.export(&mut out);
         let s = id.session.stats();
         let r = &id.session.rate_limits().stats;
-        let h = [("identity", id.handle.as_str())];
+        let h = [("agent", id.handle.as_str())];
         out.sample("imagine_agent_up", "gauge", &h, 1);
         out.sample("imagine_agent_http_requests_total", "counter", &h, s.requests.load(Ordering::Relaxed));
         out.sample("imagine_agent_http_retries_total", "counter", &h, s.retries.load(Ordering::Relaxed));
@@ -74,12 +74,12 @@ pub fn render(o: &Observed) -> String {
         out.sample("imagine_agent_events_waiting", "gauge", &h, id.store.inbox_len() as u64);
         if let Some(llm) = &id.llm {
             for (b, t) in llm.usage(&id.handle) {
-                out.sample("imagine_agent_llm_tokens_total", "counter", &[("identity", id.handle.as_str()), ("behavior", b.as_str())], t);
+                out.sample("imagine_agent_llm_tokens_total", "counter", &[("agent", id.handle.as_str()), ("behavior", b.as_str())], t);
             }
         }
     }
     for label in crate::sync::read(&o.failed).keys() {
-        out.sample("imagine_agent_up", "gauge", &[("identity", label.as_str())], 0);
+        out.sample("imagine_agent_up", "gauge", &[("agent", label.as_str())], 0);
     }
     out.finish()
 }

@@ -1,4 +1,4 @@
-//! Several identities in one daemon (the real binary): each with its own
+//! Several agents in one daemon (the real binary): each with its own
 //! credentials, session, behaviors and state; one failing never stops another.
 
 mod common;
@@ -30,7 +30,7 @@ fn state(dir: &Path) -> Value {
 }
 
 fn handles(state: &Value) -> Vec<String> {
-    state["identities"].as_array().unwrap().iter().map(|i| i["handle"].as_str().unwrap().to_string()).collect()
+    state["agents"].as_array().unwrap().iter().map(|i| i["handle"].as_str().unwrap().to_string()).collect()
 }
 
 async fn metrics(port: u16) -> String {
@@ -52,7 +52,7 @@ fn agent(handle: &str, creds: &str) -> String {
 
 // Multi-threaded: the test blocks on child processes while the sandbox serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_identity_with_a_wrong_secret_never_stops_another() {
+async fn one_agent_with_a_wrong_secret_never_stops_another() {
     let sb = sandbox(imagine_agent::sandbox::SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let alpha = register(&sb, "alpha").await;
     let beta = register(&sb, "beta").await;
@@ -103,16 +103,16 @@ async fn one_identity_with_a_wrong_secret_never_stops_another() {
     assert!(eventually(Duration::from_secs(10), || sb.app.world().agents[&alpha_id].following.len() == 2).await, "alpha follows back");
     assert_eq!(answered(&sb, "beta", &to_beta), vec![0, 0, 0]);
     let m = metrics(port).await;
-    assert!(m.contains("imagine_agent_up{identity=\"alpha\"} 1") && m.contains("imagine_agent_up{identity=\"beta\"} 0"), "{m}");
+    assert!(m.contains("imagine_agent_up{agent=\"alpha\"} 1") && m.contains("imagine_agent_up{agent=\"beta\"} 0"), "{m}");
     assert_eq!(m.matches("# TYPE imagine_agent_up gauge").count(), 1, "one TYPE line per family: {m}");
     assert_eq!(served(&sb, "POST /api/auth/token", 401), 1, "a wrong secret is tried once, then backed off, not hammered");
 
     // `state` while the daemon runs (it holds sled's lock): answered over the control socket.
     let s = state(d);
-    assert_eq!(handles(&s), vec!["alpha"], "only the running identity has state: {s}");
-    assert!(s["identities"][0]["actions"].as_u64().unwrap() >= 6, "{s}");
+    assert_eq!(handles(&s), vec!["alpha"], "only the running agent has state: {s}");
+    assert!(s["agents"][0]["actions"].as_u64().unwrap() >= 6, "{s}");
 
-    // Fix beta's secret and add gamma; a reload restarts the failed identity at once.
+    // Fix beta's secret and add gamma; a reload restarts the failed agent at once.
     creds_file(&d.join("beta.env"), &beta.0, &beta.1);
     let gamma_entry = agent("gamma", &format!("credentials_file: {}", d.join("gamma.env").display()));
     config(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}{gamma_entry}"));
@@ -132,12 +132,12 @@ async fn one_identity_with_a_wrong_secret_never_stops_another() {
     // Remove alpha: it stops answering; the others keep going.
     config(d, &sb.base_url(), port, &format!("{beta_entry}{gamma_entry}"));
     Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
-    assert!(eventually(Duration::from_secs(10), || !metrics_blocking(port).contains("identity=\"alpha\"")).await, "alpha stopped");
+    assert!(eventually(Duration::from_secs(10), || !metrics_blocking(port).contains("agent=\"alpha\"")).await, "alpha stopped");
     let late_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 1})).await);
     let late_beta = post_seqs(&burst(&sb, json!({"target": "beta", "mentions": 1})).await);
     assert!(eventually(Duration::from_secs(20), || answered(&sb, "beta", &late_beta) == vec![1]).await, "beta still answers");
     polls_later(&sb, 3).await;
-    assert_eq!(answered(&sb, "alpha", &late_alpha), vec![0], "a removed identity does not act");
+    assert_eq!(answered(&sb, "alpha", &late_alpha), vec![0], "a removed agent does not act");
 
     Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     let status = exited(&mut child.0, Duration::from_secs(15)).await;
@@ -147,8 +147,8 @@ async fn one_identity_with_a_wrong_secret_never_stops_another() {
     }
     let err = log.join().unwrap();
     assert!(!err.contains(&beta.1) && !err.contains(&alpha.1) && !err.contains("ias_wrong_secret"), "no secret in the logs");
-    assert!(err.contains("beta") && err.contains("identity not running"), "the failure is logged with its identity: {err}");
-    // Stopped: `state` reads sled itself; every identity that ran has its own state.
+    assert!(err.contains("beta") && err.contains("agent not running"), "the failure is logged with its agent: {err}");
+    // Stopped: `state` reads sled itself; every agent that ran has its own state.
     assert_eq!(handles(&state(d)), vec!["alpha", "beta", "gamma"]);
     sb.stop().await;
 }
@@ -162,7 +162,7 @@ fn metrics_blocking(port: u16) -> String {
 }
 
 #[test]
-fn a_daemon_whose_only_identity_cannot_sign_in_exits_with_the_reason() {
+fn a_daemon_whose_only_agent_cannot_sign_in_exits_with_the_reason() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sb = rt.block_on(sandbox(quiet_config()));
     let (id, _) = rt.block_on(register(&sb, "lonely"));
@@ -171,13 +171,13 @@ fn a_daemon_whose_only_identity_cannot_sign_in_exits_with_the_reason() {
     let out = Command::new(BIN).args(["run", "--config"]).arg(&cfg).env("RUST_LOG", "error").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("no identity could start") && err.contains("401"), "{err}");
+    assert!(err.contains("no agent could start") && err.contains("401"), "{err}");
     assert!(!err.contains("ias_not_the_secret"), "{err}");
     rt.block_on(sb.stop());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_with_several_identities_loses_and_repeats_nothing() {
+async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
     use rand::{Rng, SeedableRng};
     // Latency keeps work in flight, so the kills land mid-burst.
     let faults = imagine_agent::sandbox::Faults { latency_ms: 25, ..Default::default() };
