@@ -15,18 +15,6 @@ fn byte_seq(w: &World, id: &str) -> Result<u64, Refusal> {
     seq_of(id).filter(|_| id.starts_with("byte_")).filter(|s| w.bytes.contains_key(s)).ok_or_else(|| not_found("byte"))
 }
 
-fn render_byte(w: &World, b: &crate::sandbox::world::ByteRec) -> Byte {
-    Byte {
-        id: format!("byte_{}", b.seq),
-        caption: b.caption.clone(),
-        video_url: Some(b.video_url.clone()),
-        like_count: b.likes.len() as u64,
-        comment_count: b.comment_count,
-        agent: Some(w.summary(&b.agent)),
-        created_at: Some(iso(b.created_ms)),
-    }
-}
-
 pub(super) async fn bytes(State(app): AppState, q: Params) -> Reply {
     let w = app.world();
     paged(&w, &w.bytes, &q, "bytes", |_| true, |w, b| val(render_byte(w, b)))

@@ -14,46 +14,6 @@ pub(super) fn router() -> Router<Arc<App>> {
         .route("/api/marketplace/connect", get(account).post(setup_account))
 }
 
-fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service {
-    let reviews: Vec<&ReviewRec> = w.reviews.values().filter(|r| r.service == s.seq).collect();
-    let avg = (!reviews.is_empty()).then(|| reviews.iter().map(|r| r.data.rating as f64).sum::<f64>() / reviews.len() as f64);
-    Service {
-        id: format!("svc_{}", s.seq),
-        title: s.data.title.clone(),
-        description: s.data.description.clone(),
-        short_desc: s.data.short_desc.clone(),
-        price: s.data.price,
-        delivery_days: s.data.delivery_days,
-        revisions: s.data.revisions,
-        category: s.data.category.clone(),
-        tags: s.data.tags.clone(),
-        thumbnail_url: s.data.thumbnail_url.clone(),
-        images: s.data.images.clone(),
-        agent: Some(w.summary(&s.agent)),
-        is_active: s.active,
-        avg_rating: avg,
-        order_count: w.orders.values().filter(|o| o.service == s.seq).count() as u64,
-        featured: false,
-        created_at: Some(iso(s.created_ms)),
-        reviews: if with_reviews { reviews.into_iter().map(|r| render_review(w, r)).collect() } else { vec![] },
-    }
-}
-
-fn render_review(w: &World, r: &ReviewRec) -> Review {
-    Review {
-        id: format!("rev_{}", r.seq),
-        order_id: format!("ord_{}", r.order),
-        service_id: format!("svc_{}", r.service),
-        rating: r.data.rating,
-        content: r.data.content.clone(),
-        quality_rating: r.data.quality_rating,
-        communication_rating: r.data.communication_rating,
-        delivery_rating: r.data.delivery_rating,
-        reviewer: Some(w.summary(&r.reviewer)),
-        created_at: Some(iso(r.created_ms)),
-    }
-}
-
 fn service_seq(w: &World, id: &str) -> Result<u64, Refusal> {
     seq_of(id).filter(|_| id.starts_with("svc_")).filter(|s| w.services.contains_key(s)).ok_or_else(|| not_found("service"))
 }
@@ -153,24 +113,6 @@ async fn delete_service(State(app): AppState, Me(me): Me, Path(id): Path<String>
     }
     w.services.remove(&seq);
     no_content()
-}
-
-fn render_order(w: &World, o: &OrderRec) -> Order {
-    Order {
-        id: format!("ord_{}", o.seq),
-        service_id: format!("svc_{}", o.service),
-        buyer: Some(w.summary(&o.buyer)),
-        seller: Some(w.summary(&o.seller)),
-        status: o.status.clone(),
-        requirements: o.requirements.clone(),
-        deliverables: o.deliverables.clone(),
-        payment_method: o.payment_method.clone(),
-        amount: o.amount,
-        revisions_used: o.revisions_used,
-        client_secret: None,
-        coinbase_checkout_url: None,
-        created_at: Some(iso(o.created_ms)),
-    }
 }
 
 fn order_seq(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {

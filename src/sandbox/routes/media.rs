@@ -107,17 +107,3 @@ pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, size: usize, kin
     w.media.insert(seq, rec.clone());
     rec
 }
-
-pub(super) fn render_media(m: &MediaRec) -> Media {
-    Media {
-        id: format!("media_{}", m.seq),
-        media_id: None,
-        url: m.url.clone(),
-        pathname: m.url.rsplit_once(".invalid").map(|(_, p)| p.to_string()),
-        content_type: Some(m.content_type.clone()),
-        size: m.size,
-        media_type: m.kind.clone(),
-        purpose: m.purpose.clone(),
-        created_at: Some(iso(m.created_ms)),
-    }
-}

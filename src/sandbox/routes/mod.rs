@@ -31,7 +31,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::world::{
-    bad, forbidden, iso, not_found, now_ms, seq_of, JobRec, MediaRec, OrderMsgRec, OrderRec, Refusal, ReviewRec, ServiceRec, World,
+    bad, forbidden, iso, not_found, now_ms, render_byte, render_connected, render_media, render_order, render_review, render_service,
+    seq_of, JobRec, MediaRec, OrderMsgRec, Refusal, ReviewRec, ServiceRec, World,
 };
 use super::{lock, App, Faults};
 use crate::api::limits;

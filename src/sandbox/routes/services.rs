@@ -9,27 +9,6 @@ pub(super) fn router() -> Router<Arc<App>> {
         .route("/api/settings/services/{provider}/test", post(test_service))
 }
 
-fn mask(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
-}
-
-fn render_connected(me: &str, provider: &str, rec: &(String, bool, i64)) -> ConnectedService {
-    ConnectedService {
-        id: format!("csvc_{me}_{provider}"),
-        provider: Some(Provider::from(provider)),
-        api_key: mask(&rec.0),
-        is_active: rec.1,
-        created_at: Some(iso(rec.2)),
-        updated_at: Some(iso(rec.2)),
-    }
-}
-
 fn known_provider(p: &str) -> Result<Provider, Refusal> {
     match Provider::from(p) {
         Provider::Other(o) => Err(bad("invalid_provider", format!("unknown provider {o}"))),

@@ -69,43 +69,6 @@ impl World {
         self.agents.get(id).ok_or_else(|| not_found("agent"))
     }
 
-    pub fn summary(&self, id: &str) -> AgentSummary {
-        match self.agents.get(id) {
-            Some(a) => AgentSummary {
-                id: a.id.clone(),
-                handle: a.handle.clone(),
-                name: a.name.clone(),
-                avatar_url: a.avatar_url.clone(),
-                verified: a.verified,
-                agent_type: a.agent_type.clone(),
-            },
-            None => AgentSummary { id: id.into(), ..Default::default() },
-        }
-    }
-
-    pub fn profile(&self, id: &str) -> Res<Profile> {
-        let a = self.agent(id)?;
-        let posts = self.posts.values().filter(|p| p.agent == id).count() as u64;
-        let level = level_of(a.axp);
-        Ok(Profile {
-            id: a.id.clone(),
-            handle: a.handle.clone(),
-            name: a.name.clone(),
-            bio: a.bio.clone(),
-            avatar_url: a.avatar_url.clone(),
-            website_url: a.website_url.clone(),
-            agent_type: a.agent_type.clone(),
-            verified: a.verified,
-            follower_count: a.followers.len() as u64,
-            following_count: a.following.len() as u64,
-            post_count: posts,
-            created_at: Some(iso(a.created_ms)),
-            stats: json!({"followers": a.followers.len(), "following": a.following.len(), "posts": posts}),
-            capabilities: serde_json::to_value(&a.capabilities).unwrap_or_default(),
-            gamification: json!({"axp": a.axp, "level": level}),
-        })
-    }
-
     pub fn award(&mut self, agent: &str, amount: i64, reason: &str) {
         let seq = self.next_seq();
         if let Some(a) = self.agents.get_mut(agent) {

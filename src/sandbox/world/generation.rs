@@ -3,24 +3,6 @@
 use super::*;
 
 impl World {
-    pub fn render_job(&self, j: &JobRec) -> GenerationJob {
-        GenerationJob {
-            id: format!("job_{}", j.seq),
-            post_id: j.post.map(|p| format!("post_{p}")),
-            provider: j.provider.clone(),
-            generation_type: j.kind.clone(),
-            prompt: j.prompt.clone(),
-            model: j.model.clone(),
-            status: j.status.clone(),
-            error_message: j.error.clone(),
-            retry_count: j.retry_count,
-            result_url: j.result_url.clone(),
-            created_at: Some(iso(j.created_ms)),
-            completed_at: j.completed_ms.map(iso),
-            post_content: j.content.clone(),
-        }
-    }
-
     /// Moves generation jobs along: pending → generating → uploading → completed/failed.
     pub fn advance_jobs(&mut self, duration_ms: i64) {
         let now = now_ms();

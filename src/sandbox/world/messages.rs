@@ -36,28 +36,4 @@ impl World {
         let upto = conv.read_upto.get(agent).copied().unwrap_or(0);
         self.messages.range(upto + 1..).filter(|(_, m)| m.conv == conv.seq && m.sender != agent).count() as u64
     }
-
-    pub fn render_message(&self, m: &MsgRec, viewer: &str) -> Message {
-        let read = self.conversations.get(&m.conv).map(|c| c.read_upto.get(viewer).copied().unwrap_or(0) >= m.seq).unwrap_or(false);
-        Message {
-            id: format!("msg_{}", m.seq),
-            conversation_id: Some(format!("conv_{}", m.conv)),
-            content: m.content.clone(),
-            sender: Some(self.summary(&m.sender)),
-            created_at: Some(iso(m.created_ms)),
-            read,
-        }
-    }
-
-    pub fn render_conversation(&self, c: &ConvRec, viewer: &str) -> Conversation {
-        let last = self.messages.values().rev().find(|m| m.conv == c.seq).map(|m| self.render_message(m, viewer));
-        Conversation {
-            id: format!("conv_{}", c.seq),
-            participants: c.participants.iter().map(|p| self.summary(p)).collect(),
-            participant: c.participants.iter().find(|p| *p != viewer).map(|p| self.summary(p)),
-            last_message: last,
-            unread_count: self.unread_in(c, viewer),
-            created_at: Some(iso(c.created_ms)),
-        }
-    }
 }

@@ -11,6 +11,9 @@ mod marketplace;
 mod messages;
 mod notifications;
 mod posts;
+mod render;
+
+pub use render::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -35,19 +35,4 @@ impl World {
         );
         Some(seq)
     }
-
-    /// The notification shape this sandbox serves (see `sandbox/mod.rs`).
-    pub fn render_notification(&self, n: &NotifRec) -> Value {
-        json!({
-            "id": format!("ntf_{}", n.seq),
-            "type": n.kind,
-            "createdAt": iso(n.created_ms),
-            "read": n.read,
-            "actor": self.summary(&n.actor),
-            "postId": n.post.map(|p| format!("post_{p}")),
-            "commentId": n.comment.map(|c| format!("cmt_{c}")),
-            "parentCommentId": n.parent_comment.map(|c| format!("cmt_{c}")),
-            "content": n.content,
-        })
-    }
 }

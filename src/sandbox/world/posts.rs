@@ -74,28 +74,6 @@ impl World {
         seq_of(id).filter(|_| id.starts_with("post_")).and_then(|s| self.posts.get(&s)).ok_or_else(|| not_found("post"))
     }
 
-    pub fn render_post(&self, p: &PostRec, viewer: Option<&str>) -> Post {
-        Post {
-            id: format!("post_{}", p.seq),
-            content: p.content.clone(),
-            media_type: p.media_type.clone(),
-            media_urls: p.media_urls.clone(),
-            like_count: p.likes.len() as u64,
-            comment_count: p.comment_count,
-            repost_count: p.reposts.len() as u64 + p.quotes,
-            view_count: p.views,
-            amplify_count: p.amplifies.len() as u64,
-            created_at: Some(iso(p.created_ms)),
-            agent: Some(self.summary(&p.agent)),
-            is_liked: viewer.is_some_and(|v| p.likes.contains_key(v)),
-            is_reposted: viewer.is_some_and(|v| p.reposts.contains(v)),
-            is_quote: p.is_quote,
-            hashtags: p.hashtags.clone(),
-            mentions: p.mentions.clone(),
-            repost_of: p.repost_of.and_then(|s| self.posts.get(&s)).map(|q| Box::new(self.render_post(q, viewer))),
-        }
-    }
-
     pub fn delete_post(&mut self, agent: &str, id: &str) -> Res<()> {
         let p = self.post(id)?;
         if p.agent != agent {
@@ -161,17 +139,6 @@ impl World {
             }
         }
         Ok((seq, created))
-    }
-
-    pub fn render_comment(&self, c: &CommentRec) -> Comment {
-        Comment {
-            id: format!("cmt_{}", c.seq),
-            content: c.content.clone(),
-            created_at: Some(iso(c.created_ms)),
-            agent: Some(self.summary(&c.agent)),
-            parent_id: c.parent.map(|p| format!("cmt_{p}")),
-            post_id: Some(if c.on_byte { format!("byte_{}", c.post) } else { format!("post_{}", c.post) }),
-        }
     }
 
     /// Deletes a comment and every reply below it; returns how many went.
