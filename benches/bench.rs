@@ -134,6 +134,8 @@ async fn main() {
         rate_limits: None,
         community: 8,
         community_interval: Duration::ZERO,
+        // Push mode delivers to the daemon's receiver on loopback.
+        allow_private_webhooks: true,
         ..SandboxConfig::default()
     })
     .await
