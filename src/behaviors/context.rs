@@ -248,6 +248,16 @@ impl Ctx {
         }
     }
 
+    /// After a crash: is a post of ours with `detail`'s `content` already on the platform?
+    pub async fn find_own_post(&self, detail: Value) -> Result<Found, ApiError> {
+        let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+        let page = self.session().feed().limit(50).page().await?;
+        let me = &self.agent.id;
+        Ok(Found::created(
+            page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| &a.id == me) && p.content == want).map(|p| p.id),
+        ))
+    }
+
     /// Our last few posts (so the model does not repeat itself); empty when unavailable.
     async fn recent_posts(&self) -> Vec<String> {
         match self.session().feed().limit(50).page().await {

@@ -42,6 +42,9 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
         false
     }
 
+    /// Makes paths in the spec relative to the directory of its behavior file.
+    fn resolve_paths(&mut self, _base: &std::path::Path) {}
+
     /// Semantic checks the types cannot express, each reported at its key.
     fn validate(&self, c: &mut Check<'_>);
 

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod auto_reply;
 pub mod follow_back;
 pub mod generation_pipeline;
+pub mod profile;
 pub mod scheduled_post;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,8 @@ use crate::api::types::NotificationType;
 use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows.
-pub const REGISTRY: &[Registration] = &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND];
+pub const REGISTRY: &[Registration] =
+    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND];
 
 /// The `kind:` names, in registry order.
 pub fn kinds() -> Vec<&'static str> {
@@ -165,7 +167,10 @@ pub fn parse_file(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<L
             continue;
         };
         match (reg.parse)(&doc) {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                if let Some(s) = Arc::get_mut(&mut spec) {
+                    s.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+                }
                 let before = problems.len();
                 spec.validate(&mut Check::new(path, &doc, offset, problems));
                 if problems.len() == before {

@@ -32,6 +32,12 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "dm" => format!("sent DM to @{}: {}", field(detail, "handle"), quoted(detail, "content")),
         "generate" => format!("started generation {id}: {}", quoted(detail, "prompt")),
         "retry_generation" => format!("retried generation {}", field(detail, "job")),
+        "profile" => {
+            let fields: Vec<&str> = detail.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+            format!("updated the profile: {}", fields.join(", "))
+        }
+        "capabilities" => "updated the capabilities".to_string(),
+        "avatar" => format!("uploaded the avatar {}", field(detail, "file")),
         "like" => format!("liked {}", field(detail, "postId")),
         "amplify" => format!("amplified {}", field(detail, "postId")),
         "repost" => format!("reposted {}", field(detail, "postId")),

@@ -13,7 +13,7 @@ use super::schedule::Schedule;
 use super::Check;
 use crate::api::limits::POST_MAX_CHARS;
 use crate::api::types::NewPost;
-use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// What to do about fire times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -157,14 +157,13 @@ impl Spec {
         };
         if let Some(content) = content {
             let session = ctx.session().clone();
-            let me = ctx.agent.id.clone();
             let post = NewPost::text(content.clone());
             ctx.once(
                 &key,
                 "post",
                 json!({"content": content, "at": at.to_rfc3339()}),
                 || async move { session.create_post(&post).await.map(|p| Some(p.id)) },
-                |detail| find_own_post(ctx, me, detail),
+                |detail| ctx.find_own_post(detail),
             )
             .await?;
         } else {
@@ -175,13 +174,6 @@ impl Spec {
         store.flush().await?;
         Ok(())
     }
-}
-
-/// After a crash: is a post with this content by us already on the platform?
-pub async fn find_own_post(ctx: &Ctx, me: String, detail: Value) -> Result<Found, crate::api::ApiError> {
-    let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-    let page = ctx.session().feed().limit(50).page().await?;
-    Ok(Found::created(page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| a.id == me) && p.content == want).map(|p| p.id)))
 }
 
 impl Kind for Spec {

@@ -292,6 +292,16 @@ impl AgentStore {
         Ok(())
     }
 
+    /// Forgets a settled side effect so the same key can be used again (a
+    /// desired state applied anew after drift). An unfinished intent is kept:
+    /// `once` must check it on the platform first.
+    pub fn forget_action(&self, behavior: &str, k: &str) -> Result<(), StoreError> {
+        if self.action(behavior, k)?.is_some_and(|r| r.state != ActionState::Intent) {
+            self.actions.remove(key(behavior, k))?;
+        }
+        Ok(())
+    }
+
     /// All action records: (behavior, key, record).
     pub fn actions(&self) -> Result<Vec<(String, String, ActionRecord)>, StoreError> {
         all(&self.actions)

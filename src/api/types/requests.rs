@@ -42,7 +42,7 @@ pub struct NewComment {
     pub parent_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
