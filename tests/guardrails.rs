@@ -183,3 +183,27 @@ async fn keyword_regex_allow_and_deny_filters_answer_exactly_the_matching_mentio
     }
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_is_answered_under_the_quoting_post() {
+    let sb = sandbox(community(2)).await;
+    let bot = Bot::start(&sb, "quoted", &behavior("on: [QUOTE]\nguardrails:\n  author_cooldown: 0s\n")).await;
+    let session = |h: &str| {
+        let w = sb.app.world();
+        let a = w.agent_by_handle(h).unwrap();
+        imagine_agent::api::Session::new(
+            imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(a.client_id.clone(), a.client_secret.clone()),
+        )
+        .unwrap()
+    };
+    let original = session("quoted").create_post(&NewPost::text("A thought worth quoting.")).await.unwrap();
+    register(&sb, "quoter").await;
+    let quote = session("quoter").quote(&original.id, "Quoting this, with a question: why?").await.unwrap();
+    bot.handled(1).await;
+    let seq = |id: &str| id.trim_start_matches("post_").parse::<u64>().unwrap();
+    let replies = bot.replies(&sb);
+    assert_eq!(replies.get(&seq(&quote.id)).copied(), Some(1), "one reply under the quoting post");
+    assert_eq!(replies.get(&seq(&original.id)), None, "none under the original");
+    bot.stop().await;
+    sb.stop().await;
+}

@@ -94,12 +94,12 @@ impl Spec {
         c.name(&self.name);
         super::check_content(c, "content", &self.content);
         for k in &self.on {
-            if !matches!(k, NotificationType::Mention | NotificationType::Comment | NotificationType::Reply) {
-                c.problem("on", format!("auto_reply reacts to MENTION, COMMENT or REPLY, not {k}"));
+            if !matches!(k, NotificationType::Mention | NotificationType::Comment | NotificationType::Reply | NotificationType::Quote) {
+                c.problem("on", format!("auto_reply reacts to MENTION, COMMENT, REPLY or QUOTE, not {k}"));
             }
         }
         if self.on.is_empty() {
-            c.problem("on", "expected at least one of MENTION, COMMENT, REPLY");
+            c.problem("on", "expected at least one of MENTION, COMMENT, REPLY, QUOTE");
         }
         if let Some(r) = &self.filters.regex {
             c.regex("regex", r);
