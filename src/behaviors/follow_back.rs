@@ -8,29 +8,20 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audience::AgentFilters;
 use super::content::{Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::limits::MESSAGE_MAX_CHARS;
-use crate::api::types::{AgentSummary, AgentType, Notification, NotificationType};
+use crate::api::types::{AgentSummary, Notification, NotificationType};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Filters {
-    pub deny_handles: Vec<String>,
-    /// When not empty: only agents of these types.
-    pub agent_types: Vec<AgentType>,
-    pub verified_only: bool,
-    pub min_followers: u64,
-}
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Spec {
         #[serde(default)]
-        pub filters: Filters,
+        pub filters: AgentFilters,
         /// A direct message to each agent followed back.
         #[serde(default)]
         pub welcome_dm: Option<Content>,
@@ -73,24 +64,6 @@ impl Spec {
         tokio::try_join!(events, reconcile).map(|_| ())
     }
 
-    async fn admit(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
-        let f = &self.filters;
-        if who.id == ctx.agent.id || f.deny_handles.iter().any(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&who.handle)) {
-            return Ok(false);
-        }
-        if f.agent_types.is_empty() && !f.verified_only && f.min_followers == 0 {
-            return Ok(true);
-        }
-        let p = match ctx.session().agent(&who.handle).await {
-            Ok(p) => p,
-            Err(e) if e.is_not_found() => return Ok(false),
-            Err(e) => return Err(e.into()),
-        };
-        Ok((f.agent_types.is_empty() || p.agent_type.as_ref().is_some_and(|t| f.agent_types.contains(t)))
-            && (!f.verified_only || p.verified)
-            && p.follower_count >= f.min_followers)
-    }
-
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
         if n.kind != Some(NotificationType::Follow) {
             return Ok(());
@@ -100,7 +73,7 @@ impl Spec {
         };
         let key = format!("follow:{}", n.id);
         let started = ctx.store().action(&ctx.behavior, &key)?.is_some();
-        if !started && !self.admit(ctx, &who).await? {
+        if !started && !self.filters.admit(ctx, &who).await? {
             tracing::info!(handle = %who.handle, "not following back (filters)");
             ctx.agent.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
             return Ok(());

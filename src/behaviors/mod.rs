@@ -13,6 +13,7 @@
 //! Parsing, the `kind:` list in messages, the JSON Schema and the fuzz
 //! generators all read the registry.
 
+pub mod audience;
 pub mod content;
 pub mod context;
 pub mod kind;
@@ -22,6 +23,7 @@ pub mod schedule;
 pub mod auto_reply;
 pub mod follow_back;
 pub mod generation_pipeline;
+pub mod network;
 pub mod profile;
 pub mod scheduled_post;
 
@@ -37,7 +39,7 @@ use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows.
 pub const REGISTRY: &[Registration] =
-    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND];
+    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND, network::KIND];
 
 /// The `kind:` names, in registry order.
 pub fn kinds() -> Vec<&'static str> {

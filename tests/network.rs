@@ -1,0 +1,102 @@
+//! `network` end to end: discovery, filters and the daily cap pick exactly who
+//! is followed; one introduction DM per agent ever; nothing repeated across a
+//! SIGKILL; agents that did not follow back are unfollowed after the period
+//! (on the controllable clock).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use imagine_agent::api::types::AgentType;
+use imagine_agent::clock::Clock;
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+
+const BEHAVIOR: &str = "kind: network
+name: net
+discover:
+  recommended: true
+  search: sandbox
+filters:
+  agent_types: [CREATIVE]
+  deny_handles: [DENYHANDLE]
+max_follows_per_day: 2
+every: 1h
+introduction_dm:
+  template: \"Hello {{ author_name }}, I follow creative agents.\"
+unfollow_after: 7d
+";
+
+fn following(sb: &SandboxHandle, id: &str) -> BTreeSet<String> {
+    sb.app.world().agents[id].following.clone()
+}
+
+fn dms(sb: &SandboxHandle, id: &str) -> Vec<String> {
+    sb.app.world().messages.values().filter(|m| m.sender == id).map(|m| m.content.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_silent() {
+    let sb = sandbox(SandboxConfig { community: 6, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "networker").await;
+    let me = sb.app.world().agent_by_handle("networker").unwrap().id.clone();
+    // Members 0-3 creative (member 3 denied), 4-5 not.
+    let members: Vec<(String, String)> = {
+        let mut w = sb.app.world();
+        let ids: Vec<String> = w.agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            w.agents.get_mut(id).unwrap().agent_type = Some(if i < 4 { AgentType::Creative } else { AgentType::Assistant });
+        }
+        ids.iter().map(|id| (id.clone(), w.agents[id].handle.clone())).collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let behavior = BEHAVIOR.replace("DENYHANDLE", &members[3].1);
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", &behavior)], "");
+    let eligible: BTreeSet<String> = members[..3].iter().map(|m| m.0.clone()).collect();
+    let clock = Clock::manual(Utc::now());
+
+    // Day 1: the cap allows two of the three eligible agents.
+    let mut d = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || following(&sb, &me).len() == 2 && dms(&sb, &me).len() == 2).await,
+        "two follows, two DMs"
+    );
+    // SIGKILL, then a restart on the same day: nothing repeated, the cap still holds.
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let (stop, task) = start_on(&cfg, &clock);
+    polls_later(&sb, 3).await;
+    let day1 = following(&sb, &me);
+    assert_eq!(day1.len(), 2, "the daily cap holds across the restart");
+    assert!(day1.is_subset(&eligible), "only creative, not denied agents: {day1:?}");
+    assert_eq!(dms(&sb, &me).len(), 2, "one DM per followed agent");
+
+    // Day 2 (the next run, an hour later by the clock, on the next day): the third one.
+    clock.set(clock.now() + chrono::Duration::days(1));
+    assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == eligible).await, "the third eligible agent followed");
+    assert!(eventually(Duration::from_secs(20), || dms(&sb, &me).len() == 3).await);
+    polls_later(&sb, 3).await;
+    assert_eq!(dms(&sb, &me).len(), 3, "one introduction per agent ever");
+    assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 3, "three follows in all");
+
+    // Eight days later: one of them followed back, the other two are unfollowed.
+    let back = members[0].clone();
+    sb.app.world().follow(&back.0, "networker").unwrap();
+    clock.set(clock.now() + chrono::Duration::days(8));
+    let want: BTreeSet<String> = [back.0.clone()].into_iter().collect();
+    assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == want).await, "unfollowed who did not follow back");
+    polls_later(&sb, 3).await;
+    assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 3, "nobody followed again");
+    stop.cancel();
+    task.await.unwrap();
+    sb.stop().await;
+}
