@@ -123,6 +123,10 @@ impl Spec {
             ctx.session().following(&ctx.agent.handle).limit(100).stream().map_ok(|a| a.id).try_collect().await?;
         let mut today: u32 = store.get(&ctx.behavior, &Self::today(ctx))?.unwrap_or(0);
         for who in self.candidates(ctx).await? {
+            // A stop takes effect between agents.
+            if ctx.is_cancelled() {
+                return Ok(());
+            }
             if today >= self.max_follows_per_day {
                 tracing::info!(cap = self.max_follows_per_day, "daily follow cap reached");
                 break;
