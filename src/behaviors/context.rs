@@ -248,6 +248,53 @@ impl Ctx {
         }
     }
 
+    /// Sends `who` a DM written from `content` once under `key` (welcome, introduction):
+    /// the text is kept with the intent, and after a crash the conversations are
+    /// searched for it before it is sent again.
+    pub async fn send_dm_once(&self, key: &str, content: &Content, who: &crate::api::types::AgentSummary) -> Result<(), BehaviorError> {
+        let store = self.store();
+        let text = match store.action(&self.behavior, key)? {
+            Some(r) if r.state != ActionState::Intent => return Ok(()),
+            Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
+            None => {
+                let vars = serde_json::json!({"handle": self.agent.handle, "author": who.handle, "author_name": who.name});
+                let mut pos: ListPosition = store.get(&self.behavior, "dm_list")?.unwrap_or_default();
+                let seed = self.now().timestamp_millis() as u64;
+                let Some(t) = self.write(content, &vars, &mut pos, seed, crate::api::limits::MESSAGE_MAX_CHARS, 1).await? else {
+                    return Ok(());
+                };
+                store.put(&self.behavior, "dm_list", &pos)?;
+                t
+            }
+        };
+        let session = self.session().clone();
+        let (h, t) = (who.handle.clone(), text.clone());
+        self.once(
+            key,
+            "dm",
+            serde_json::json!({"handle": who.handle, "content": text}),
+            || async move { session.start_conversation(&h, &t).await.map(|c| Some(c.id)) },
+            |d| self.find_own_dm(d),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// After a crash: is our DM with `detail`'s `content` to `detail`'s `handle` already there?
+    async fn find_own_dm(&self, detail: Value) -> Result<Found, ApiError> {
+        let h = detail.get("handle").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+        let convs = self.session().conversations().limit(100).page().await?;
+        for c in convs.items.iter().filter(|c| c.participants.iter().chain(c.participant.iter()).any(|p| p.handle.eq_ignore_ascii_case(&h)))
+        {
+            let msgs = self.session().messages(&c.id).limit(100).page().await?;
+            if msgs.items.iter().any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == self.agent.id)) {
+                return Ok(Found::Done(Some(c.id.clone())));
+            }
+        }
+        Ok(Found::Missing)
+    }
+
     /// After a crash: is a post of ours with `detail`'s `content` already on the platform?
     pub async fn find_own_post(&self, detail: Value) -> Result<Found, ApiError> {
         let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -9,10 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::audience::AgentFilters;
-use super::content::{Content, ListPosition};
+use super::content::Content;
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
-use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::{AgentSummary, Notification, NotificationType};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
 
@@ -105,48 +104,7 @@ impl Spec {
     }
 
     async fn welcome(&self, ctx: &Ctx, dm: &Content, who: &AgentSummary) -> Result<(), BehaviorError> {
-        let key = format!("dm:{}", who.handle);
-        let store = ctx.store();
-        let text = match store.action(&ctx.behavior, &key)? {
-            Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
-            None => {
-                let vars = json!({"handle": ctx.agent.handle, "author": who.handle, "author_name": who.name});
-                let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
-                let seed = crate::store::now_ms() as u64;
-                let Some(t) = ctx.write(dm, &vars, &mut pos, seed, MESSAGE_MAX_CHARS, 1).await? else {
-                    return Ok(());
-                };
-                store.put(&ctx.behavior, "dm_list", &pos)?;
-                t
-            }
-        };
-        let session = ctx.session().clone();
-        let (h, t) = (who.handle.clone(), text.clone());
-        let me = ctx.agent.id.clone();
-        ctx.once(
-            &key,
-            "dm",
-            json!({"handle": who.handle, "content": text}),
-            || async move { session.start_conversation(&h, &t).await.map(|c| Some(c.id)) },
-            |d| async move {
-                let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_lowercase();
-                let want = d.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-                let convs = ctx.session().conversations().limit(100).page().await?;
-                for c in convs
-                    .items
-                    .iter()
-                    .filter(|c| c.participants.iter().chain(c.participant.iter()).any(|p| p.handle.eq_ignore_ascii_case(&h)))
-                {
-                    let msgs = ctx.session().messages(&c.id).limit(100).page().await?;
-                    if msgs.items.iter().any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)) {
-                        return Ok(Found::Done(Some(c.id.clone())));
-                    }
-                }
-                Ok(Found::Missing)
-            },
-        )
-        .await?;
-        Ok(())
+        ctx.send_dm_once(&format!("dm:{}", who.handle), dm, who).await
     }
 
     /// Unfollows agents we followed back who no longer follow us (never ones followed by hand).

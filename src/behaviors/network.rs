@@ -16,10 +16,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::audience::AgentFilters;
-use super::content::{Content, ListPosition};
+use super::content::Content;
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
-use crate::api::limits::MESSAGE_MAX_CHARS;
 use crate::api::types::AgentSummary;
 use crate::behaviors::context::{BehaviorError, Ctx, Found};
 
@@ -153,42 +152,12 @@ impl Spec {
             store.put(&ctx.behavior, &Self::today(ctx), &today)?;
             store.put(&ctx.behavior, &format!("followed:{}", who.handle.to_lowercase()), &ctx.now().timestamp_millis())?;
             if let Some(dm) = &self.introduction_dm {
-                self.introduce(ctx, dm, &who).await?;
+                ctx.send_dm_once(&format!("dm:{}", who.handle.to_lowercase()), dm, &who).await?;
             }
         }
         if let Some(after) = self.unfollow_after {
             self.unfollow_silent(ctx, after).await?;
         }
-        Ok(())
-    }
-
-    async fn introduce(&self, ctx: &Ctx, dm: &Content, who: &AgentSummary) -> Result<(), BehaviorError> {
-        let key = format!("dm:{}", who.handle.to_lowercase());
-        let store = ctx.store();
-        let text = match store.action(&ctx.behavior, &key)? {
-            Some(r) if r.state != crate::store::ActionState::Intent => return Ok(()),
-            Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
-            None => {
-                let vars = json!({"handle": ctx.agent.handle, "author": who.handle, "author_name": who.name});
-                let mut pos: ListPosition = store.get(&ctx.behavior, "dm_list")?.unwrap_or_default();
-                let Some(t) = ctx.write(dm, &vars, &mut pos, ctx.now().timestamp_millis() as u64, MESSAGE_MAX_CHARS, 1).await? else {
-                    return Ok(());
-                };
-                store.put(&ctx.behavior, "dm_list", &pos)?;
-                t
-            }
-        };
-        let s = ctx.session().clone();
-        let (h, t) = (who.handle.clone(), text.clone());
-        ctx.once(
-            &key,
-            "dm",
-            json!({"handle": who.handle, "content": text}),
-            || async move { s.start_conversation(&h, &t).await.map(|c| Some(c.id)) },
-            // After a crash: a repeated introduction is worse than none.
-            |_| async { Ok(Found::Done(None)) },
-        )
-        .await?;
         Ok(())
     }
 
