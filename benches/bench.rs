@@ -152,7 +152,7 @@ async fn main() {
 /// worst (of 40 samples that is the maximum, not a p99).
 async fn reaction_latency(sb: &SandboxHandle, cfg: &std::path::Path, handle: &str, spacing_ms: u64, mode: &str) {
     let (stop, d) = start_daemon(cfg);
-    let polls = || sandbox::lock(&sb.app.stats).by_route.get("GET /api/notifications").map(|m| m.values().sum::<u64>()).unwrap_or(0);
+    let polls = || sb.stats().by_route.get("GET /api/notifications").map(|m| m.values().sum::<u64>()).unwrap_or(0);
     let t = Instant::now();
     while polls() == 0 && t.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -267,7 +267,7 @@ async fn backlog() {
     let elapsed = t.elapsed() - first;
     stop.cancel();
     d.await.unwrap().unwrap();
-    let stats = sandbox::lock(&sb.app.stats).clone();
+    let stats = sb.stats();
     let allowed = 30.0 / window as f64;
     let rate = done.saturating_sub(1) as f64 / elapsed.as_secs_f64();
     println!(

@@ -37,7 +37,7 @@ pub async fn session_for(sb: &SandboxHandle, handle: &str) -> Session {
 }
 
 pub fn stats(sb: &SandboxHandle) -> Stats {
-    sandbox::lock(&sb.app.stats).clone()
+    sb.stats()
 }
 
 /// Requests the sandbox answered on `route` (e.g. "POST /api/posts") with `status` (0 = any).
