@@ -275,6 +275,8 @@ impl Llm {
                     let tokens = resp.usage.as_ref().map(|u| u.total_tokens as u64).unwrap_or(0);
                     self.account(profile, agent, behavior, tokens);
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
+                    // Checked raw here and again on the final text (`final_check`): truncation
+                    // could cut a secret or a banned word to a prefix the final check cannot see.
                     let secrets = crate::sync::read(&self.secrets);
                     return match reject_reason(&text, banned, &secrets) {
                         Some(why) => Err(LlmError::Rejected(why)),
