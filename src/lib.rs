@@ -10,9 +10,11 @@
 //! - [`cli`]: the command line (`run`, `sandbox`, `validate`, `state`, ...).
 //! - [`runtime`]: the daemon: agents (sign-in, poller, webhook receiver),
 //!   behavior tasks and their supervisor, reload, metrics, control socket,
-//!   systemd. Builds the [`runtime::context::Ctx`] each behavior runs with.
+//!   systemd. Builds the [`behaviors::context::Ctx`] each behavior runs with
+//!   (its session at the behavior's priority).
 //! - [`behaviors`]: one file per kind, the [`behaviors::Kind`] trait and the
-//!   registry; text sources and schedules.
+//!   registry; what kinds share: text sources, schedules, whom to follow
+//!   (`audience`), which posts (`selection`), caps per hour and day (`caps`).
 //! - [`config`]: the configuration file, `${VAR}` interpolation, one validation pass.
 //! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.
 //! - [`llm`]: language-model profiles and the guardrails on what they write.

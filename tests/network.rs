@@ -58,14 +58,7 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
     let clock = Clock::manual(Utc::now());
 
     // Day 1: the cap allows two of the three eligible agents.
-    let mut d = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut d = spawn_run(&cfg);
     assert!(
         eventually(Duration::from_secs(20), || following(&sb, &me).len() == 2 && dms(&sb, &me).len() == 2).await,
         "two follows, two DMs"
@@ -98,5 +91,103 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
     assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 3, "nobody followed again");
     stop.cancel();
     task.await.unwrap();
+    sb.stop().await;
+}
+
+/// `who` reacts to `post` of `me` the way `kind` says, as the platform records it (a notification for `me`).
+fn react(sb: &SandboxHandle, who: &str, me: &str, post: u64, kind: imagine_agent::api::types::NotificationType) {
+    use imagine_agent::api::types::NotificationType as T;
+    let mut w = sb.app.world();
+    match kind {
+        T::Like => {
+            w.posts.get_mut(&post).unwrap().likes.insert(who.to_string(), imagine_agent::sandbox::world::now_ms());
+        }
+        T::Repost => {
+            w.posts.get_mut(&post).unwrap().reposts.insert(who.to_string());
+        }
+        _ => {}
+    }
+    w.notify(me, kind, who, Some(post), None, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_who_reacted_are_followed_in_order_within_the_cap_and_the_rest_wait() {
+    use imagine_agent::api::types::NotificationType as T;
+    let sb = sandbox(SandboxConfig { community: 5, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "reacted").await;
+    let me = sb.app.world().agent_by_handle("reacted").unwrap().id.clone();
+    let post = sb.app.world().create_post(&me, &imagine_agent::api::types::NewPost::text("A post people react to.")).unwrap().0;
+    let members: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    // In this order: the last member likes first; a COMMENT is not a reaction this behavior takes.
+    for (who, kind) in [(4, T::Like), (1, T::Repost), (2, T::Quote), (0, T::Like)] {
+        react(&sb, &members[who], &me, post, kind);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    react(&sb, &members[3], &me, post, T::Comment);
+    let behavior = "kind: network
+name: net
+discover:
+  reactions: [LIKE, REPOST, QUOTE]
+max_follows_per_day: 2
+every: 1h
+";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", behavior)], "");
+    let clock = Clock::manual(Utc::now());
+    let (stop, task) = start_on(&cfg, &clock);
+    let first: BTreeSet<String> = [members[4].clone(), members[1].clone()].into_iter().collect();
+    assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == first).await, "the first two who reacted");
+    polls_later(&sb, 3).await;
+    assert_eq!(following(&sb, &me), first, "the cap holds; the others wait");
+
+    // The next day: the two still waiting, and not the one who only commented.
+    clock.set(clock.now() + chrono::Duration::days(1));
+    let all: BTreeSet<String> = [4, 1, 2, 0].into_iter().map(|i| members[i].clone()).collect();
+    assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == all).await, "the rest the next day");
+    polls_later(&sb, 3).await;
+    assert_eq!(following(&sb, &me), all);
+    assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 4);
+    stop.cancel();
+    task.await.unwrap();
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_in_the_middle_of_a_run_repeats_no_follow_and_no_dm() {
+    let sb = sandbox(SandboxConfig { community: 20, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "killed_networker").await;
+    let me = sb.app.world().agent_by_handle("killed_networker").unwrap().id.clone();
+    let behavior = "kind: network
+name: net
+discover:
+  recommended: true
+max_follows_per_day: 100
+every: 1h
+introduction_dm:
+  template: \"Hello @{{ author }}!\"
+";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", behavior)], "");
+    // 4 writes a second (a burst of 24): the 40 writes take seconds, room for a SIGKILL in the middle.
+    set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 240\n  auth_per_minute: 0\n");
+    let spawn = || spawn_run(&cfg);
+    let mut d = spawn();
+    assert!(eventually(Duration::from_secs(30), || following(&sb, &me).len() >= 3).await, "the run started");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let at_kill = following(&sb, &me).len();
+    assert!(at_kill < 20, "killed in the middle of the run ({at_kill} followed)");
+    let _d = spawn();
+    assert!(
+        eventually(Duration::from_secs(60), || following(&sb, &me).len() == 20 && dms(&sb, &me).len() == 20).await,
+        "{} {}",
+        following(&sb, &me).len(),
+        dms(&sb, &me).len()
+    );
+    polls_later(&sb, 5).await;
+    assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 20, "each agent followed once");
+    let sent = dms(&sb, &me);
+    let distinct: BTreeSet<&String> = sent.iter().collect();
+    assert_eq!((sent.len(), distinct.len()), (20, 20), "one introduction per agent: {sent:?}");
     sb.stop().await;
 }

@@ -117,3 +117,48 @@ fn broken_profiles_are_refused_with_their_places() {
         assert!(problems.contains(&format!("{f}:{line}:1: ")) && problems.contains(what), "{what} at line {line}: {problems}");
     }
 }
+
+/// Runs `imagine-agent profile diff` on `cfg`; its standard output.
+fn diff(cfg: &std::path::Path) -> String {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["profile", "diff", "--config"]).arg(cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_diff_shows_what_would_change_and_writes_nothing() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "planner").await;
+    let id = sb.app.world().agent_by_handle("planner").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("me.yaml", BEHAVIOR)], "");
+    std::fs::write(dir.path().join("behaviors/avatar.png"), b"\x89PNG picture").unwrap();
+
+    let before = writes(&sb);
+    let plan = diff(&cfg);
+    for line in [
+        "~ name: \"PLANNER\" -> \"Presenter Bot\"",
+        "~ bio: (none) -> \"I present things, clearly.\"",
+        "~ agentType:",
+        "~ websiteUrl: (none) -> \"https://presenter.example\"",
+        "+ avatar: upload",
+        "~ capabilities.skills: [] -> [\"presenting\", \"summaries\"]",
+        "~ capabilities.languages: [] -> [\"en\", \"fr\"]",
+        "7 change(s)",
+    ] {
+        assert!(plan.contains(line), "{line:?} in:\n{plan}");
+    }
+    assert_eq!(writes(&sb), before, "a diff writes nothing");
+
+    // Applied by the daemon: nothing left to change. One field drifts: exactly that one.
+    let (stop, task) = start_on(&cfg, &Clock::manual(Utc::now()));
+    assert!(eventually(Duration::from_secs(20), || applied(&sb, &id)).await);
+    stop.cancel();
+    task.await.unwrap();
+    assert!(diff(&cfg).contains("no changes\n0 change(s)"), "{}", diff(&cfg));
+    sb.app.world().agents.get_mut(&id).unwrap().bio = Some("edited by hand".into());
+    let plan = diff(&cfg);
+    assert!(plan.contains("~ bio: \"edited by hand\" -> \"I present things, clearly.\"\n1 change(s)"), "{plan}");
+    sb.stop().await;
+}

@@ -11,5 +11,5 @@ pub mod types;
 pub use endpoints::{MediaRef, ReadTarget, Upload};
 pub use error::{ApiError, LimitError};
 pub use list::List;
-pub use ratelimit::Budgets;
+pub use ratelimit::{Budgets, Priority};
 pub use session::{Credentials, Session, SessionConfig};

@@ -5,15 +5,26 @@
 //! configured rate, plus a view of the server's own window taken from
 //! `X-RateLimit-Remaining`/`-Reset`: when the server says the window is spent,
 //! every task of the agent waits for the reset instead of collecting 429s.
+//!
+//! Requests carry a [`Priority`]: when several tasks of an agent wait for the
+//! same budget, the most urgent one takes the next slot (replies before
+//! follow-backs before posts before engagement); among equals, first come
+//! first served. A less urgent request never takes a slot while a more urgent
+//! one waits for it. `low` work (engagement, networking) also spends at most
+//! three quarters of each budget, so that the rest refills the burst a wave
+//! of replies starts with.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// Which budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +50,30 @@ impl Class {
             Class::Read => "read",
             Class::Write => "write",
             Class::Auth => "auth",
+        }
+    }
+}
+
+/// Who goes first when an agent's budget is short; the default follows the
+/// behavior's kind (replies and DMs urgent, follow-backs high, posts and
+/// generations normal, engagement and networking low).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Urgent,
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
         }
     }
 }
@@ -73,20 +108,91 @@ struct ServerWindow {
 
 struct ClassBudget {
     gcra: Option<DefaultDirectRateLimiter>,
+    /// What `low` requests pass first: three quarters of the rate, no burst.
+    background: Option<DefaultDirectRateLimiter>,
     server: Mutex<ServerWindow>,
+    /// Requests waiting for a slot, most urgent (then oldest) first.
+    queue: Mutex<Queue>,
+    /// Wakes the waiters when the queue changes.
+    turn: Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: BTreeSet<(Priority, u64)>,
+    next: u64,
+}
+
+/// A place in a budget's queue; leaving it (also by cancellation) lets the next one go.
+struct Ticket<'a> {
+    budget: &'a ClassBudget,
+    key: (Priority, u64),
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        lock(&self.budget.queue).waiting.remove(&self.key);
+        self.budget.turn.notify_waiters();
+    }
+}
+
+impl ClassBudget {
+    /// Waits for the GCRA slot in priority order.
+    async fn take_slot(&self, gcra: &DefaultDirectRateLimiter, p: Priority) {
+        let key = {
+            let mut q = lock(&self.queue);
+            q.next += 1;
+            let key = (p, q.next);
+            q.waiting.insert(key);
+            key
+        };
+        let _ticket = Ticket { budget: self, key };
+        // A newcomer may outrank the one at the head: let it look again.
+        self.turn.notify_waiters();
+        loop {
+            let changed = self.turn.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let first = lock(&self.queue).waiting.first() == Some(&key);
+            if !first {
+                changed.await;
+                continue;
+            }
+            match gcra.check() {
+                Ok(()) => return,
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(gcra.clock().now());
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = changed => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl ClassBudget {
     fn new(per_minute: u32) -> Self {
-        let gcra = NonZeroU32::new(per_minute).map(|n| {
-            // A small burst keeps start-up polite: never the whole minute's allowance at once.
-            let burst = NonZeroU32::new((per_minute / 10).max(1)).unwrap_or(NonZeroU32::MIN);
-            let period = Duration::from_secs(60) / n.get();
-            let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_minute(n)).allow_burst(burst);
-            RateLimiter::direct(quota)
-        });
-        ClassBudget { gcra, server: Mutex::new(ServerWindow::default()) }
+        // A small burst keeps start-up polite: never the whole minute's allowance at once.
+        let gcra = NonZeroU32::new(per_minute).map(|n| limiter(n, (per_minute / 10).max(1)));
+        let background = NonZeroU32::new(per_minute).map(|n| limiter(NonZeroU32::new(n.get() * 3 / 4).unwrap_or(NonZeroU32::MIN), 1));
+        ClassBudget {
+            gcra,
+            background,
+            server: Mutex::new(ServerWindow::default()),
+            queue: Mutex::new(Queue::default()),
+            turn: Notify::new(),
+        }
     }
+}
+
+/// A GCRA limiter of `n` a minute with a burst of `burst`.
+fn limiter(n: NonZeroU32, burst: u32) -> DefaultDirectRateLimiter {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::from_secs(60) / n.get();
+    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_minute(n)).allow_burst(burst);
+    RateLimiter::direct(quota)
 }
 
 /// Counters a session exposes for metrics and tests.
@@ -130,11 +236,15 @@ impl RateLimits {
         }
     }
 
-    /// Waits until a request of class `c` may be sent, and books it.
-    pub async fn acquire(&self, c: Class) {
+    /// Waits until a request of class `c` may be sent (after every more urgent
+    /// one waiting for the same budget), and books it.
+    pub async fn acquire(&self, c: Class, p: Priority) {
         let b = self.budget(c);
+        if let (Some(bg), Priority::Low) = (&b.background, p) {
+            bg.until_ready().await;
+        }
         if let Some(g) = &b.gcra {
-            g.until_ready().await;
+            b.take_slot(g, p).await;
         }
         loop {
             let wait = {
@@ -224,4 +334,78 @@ pub fn retry_after(headers: &HeaderMap, body: &serde_json::Value) -> Duration {
         return reset_instant(v).saturating_duration_since(Instant::now());
     }
     Duration::from_secs(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// With the budget spent, an urgent request that arrives after several less
+    /// urgent ones still takes the next slot; the rest go by priority, then in arrival order.
+    #[tokio::test]
+    async fn the_most_urgent_waiter_takes_the_next_slot() {
+        let limits = Arc::new(RateLimits::new(Budgets { reads_per_minute: 0, writes_per_minute: 600, auth_per_minute: 0 }));
+        // Spend the burst (60) so that every further write waits for a slot.
+        for _ in 0..60 {
+            limits.acquire(Class::Write, Priority::Normal).await;
+        }
+        let order = Arc::new(Mutex::new(vec![]));
+        let mut tasks = vec![];
+        for (i, p) in [(0, Priority::Normal), (1, Priority::Normal), (2, Priority::High), (3, Priority::Urgent)] {
+            let (l, o) = (limits.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                l.acquire(Class::Write, p).await;
+                lock(&o).push(i);
+            }));
+            // Each is in the queue before the next arrives.
+            while lock(&limits.write.queue).waiting.len() < tasks.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*lock(&order), vec![3, 2, 0, 1]);
+    }
+
+    /// A waiter that gives up (its task is cancelled) leaves the queue.
+    #[tokio::test]
+    async fn a_cancelled_waiter_does_not_block_the_queue() {
+        let limits = Arc::new(RateLimits::new(Budgets { reads_per_minute: 0, writes_per_minute: 600, auth_per_minute: 0 }));
+        for _ in 0..60 {
+            limits.acquire(Class::Write, Priority::Normal).await;
+        }
+        let l = limits.clone();
+        let urgent = tokio::spawn(async move { l.acquire(Class::Write, Priority::Urgent).await });
+        while lock(&limits.write.queue).waiting.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        urgent.abort();
+        let _ = urgent.await;
+        assert!(lock(&limits.write.queue).waiting.is_empty());
+        tokio::time::timeout(Duration::from_secs(5), limits.acquire(Class::Write, Priority::Normal))
+            .await
+            .expect("the next one gets its slot");
+    }
+}
+
+#[cfg(test)]
+mod background {
+    use super::*;
+
+    /// `low` requests alone get three quarters of the rate and no burst.
+    #[tokio::test]
+    async fn low_work_leaves_a_quarter_of_the_budget() {
+        let limits = RateLimits::new(Budgets { reads_per_minute: 0, writes_per_minute: 1200, auth_per_minute: 0 });
+        let start = Instant::now();
+        for _ in 0..30 {
+            limits.acquire(Class::Write, Priority::Low).await;
+        }
+        // 900 a minute, one every 66.7 ms: 29 waits after the first.
+        assert!(start.elapsed() >= Duration::from_millis(29 * 66), "{:?}", start.elapsed());
+        // The shared budget still holds most of its burst of 120 for urgent work.
+        let shared = limits.write.gcra.as_ref().unwrap();
+        assert!(matches!(shared.check_n(NonZeroU32::new(90).unwrap()), Ok(Ok(()))), "90 slots left at once");
+    }
 }

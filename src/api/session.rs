@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::error::ApiError;
-use super::ratelimit::{retry_after, Budgets, Class, RateLimits};
+use super::ratelimit::{retry_after, Budgets, Class, Priority, RateLimits};
 use super::types::TokenResponse;
 
 /// Client credentials of one agent.
@@ -101,10 +101,12 @@ struct Inner {
     stats: SessionStats,
 }
 
-/// The shared, authenticated handle on the platform for one agent.
+/// The shared, authenticated handle on the platform for one agent. Each
+/// clone may carry its own [`Priority`] (see [`Session::with_priority`]).
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
+    priority: Priority,
 }
 
 impl std::fmt::Debug for Session {
@@ -182,7 +184,17 @@ impl Session {
                 generation: AtomicU64::new(0),
                 stats: SessionStats::default(),
             }),
+            priority: Priority::Normal,
         })
+    }
+
+    /// The same session, whose requests wait their turn at priority `p`.
+    pub fn with_priority(&self, p: Priority) -> Session {
+        Session { inner: self.inner.clone(), priority: p }
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
     }
 
     /// A session without credentials, for public endpoints and registration.
@@ -328,7 +340,7 @@ impl Session {
             .build();
         let mut rate_limited = 0usize;
         loop {
-            self.inner.limits.acquire(class).await;
+            self.inner.limits.acquire(class, self.priority).await;
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self.build(req, token).send().await;
             let resp = match sent {

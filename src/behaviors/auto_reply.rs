@@ -314,6 +314,10 @@ fn str_of(v: &Value, k: &str) -> String {
 }
 
 impl Kind for Spec {
+    fn default_priority(&self) -> crate::api::Priority {
+        crate::api::Priority::Urgent
+    }
+
     fn interests(&self) -> Vec<NotificationType> {
         self.on.clone()
     }

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::types::Notification;
-use crate::api::{ApiError, Session};
+use crate::api::{ApiError, Priority, Session};
 use crate::behaviors::content::{render, Content, ContentError, ListPosition, DEFAULT_SYSTEM};
 use crate::metrics::Metrics;
 use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError};
@@ -56,6 +56,8 @@ pub struct Agent {
 #[derive(Clone)]
 pub struct Ctx {
     pub agent: Arc<Agent>,
+    /// The agent's session, at this behavior's priority.
+    session: Session,
     pub behavior: String,
     pub cancel: CancellationToken,
     pub wake: Arc<Notify>,
@@ -104,8 +106,14 @@ pub enum Outcome {
 }
 
 impl Ctx {
+    /// A behavior's context; its requests wait their turn at `priority`.
+    pub fn new(agent: Arc<Agent>, behavior: &str, priority: Priority, cancel: CancellationToken, wake: Arc<Notify>) -> Ctx {
+        let session = agent.session.with_priority(priority);
+        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None }
+    }
+
     pub fn session(&self) -> &Session {
-        &self.agent.session
+        &self.session
     }
 
     pub fn store(&self) -> &AgentStore {
@@ -248,24 +256,64 @@ impl Ctx {
         }
     }
 
+    /// Follows `handle` once under `key`; no write when already following
+    /// (another behavior, or a person, may have followed first).
+    pub async fn follow_once(&self, key: &str, handle: &str) -> Result<Outcome, BehaviorError> {
+        let s = self.session().clone();
+        let h = handle.to_string();
+        self.once(
+            key,
+            "follow",
+            serde_json::json!({"handle": handle}),
+            || async move {
+                if !s.is_following(&h).await? {
+                    s.follow(&h).await?;
+                }
+                Ok(None)
+            },
+            |d| async move {
+                let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
+                Ok(Found::when(self.session().is_following(&h).await?))
+            },
+        )
+        .await
+    }
+
+    /// The text of the side effect under `key`: the one kept with its
+    /// unfinished intent (so that the look on the platform after a crash
+    /// searches for what was sent), else a new one from `content`, its list
+    /// position kept under `list_key`. None when the effect is already done, or
+    /// when there is nothing to say (the model failed and there is no fallback).
+    pub async fn compose(
+        &self,
+        key: &str,
+        content: &Content,
+        vars: &Value,
+        list_key: &str,
+        max_chars: usize,
+        max_mentions: usize,
+    ) -> Result<Option<String>, BehaviorError> {
+        let store = self.store();
+        match store.action(&self.behavior, key)? {
+            Some(r) if r.state != ActionState::Intent => Ok(None),
+            Some(r) => Ok(r.detail.get("content").and_then(Value::as_str).map(str::to_string)),
+            None => {
+                let mut pos: ListPosition = store.get(&self.behavior, list_key)?.unwrap_or_default();
+                let seed = self.now().timestamp_millis() as u64;
+                let text = self.write(content, vars, &mut pos, seed, max_chars, max_mentions).await?;
+                store.put(&self.behavior, list_key, &pos)?;
+                Ok(text)
+            }
+        }
+    }
+
     /// Sends `who` a DM written from `content` once under `key` (welcome, introduction):
     /// the text is kept with the intent, and after a crash the conversations are
     /// searched for it before it is sent again.
     pub async fn send_dm_once(&self, key: &str, content: &Content, who: &crate::api::types::AgentSummary) -> Result<(), BehaviorError> {
-        let store = self.store();
-        let text = match store.action(&self.behavior, key)? {
-            Some(r) if r.state != ActionState::Intent => return Ok(()),
-            Some(r) => r.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
-            None => {
-                let vars = serde_json::json!({"handle": self.agent.handle, "author": who.handle, "author_name": who.name});
-                let mut pos: ListPosition = store.get(&self.behavior, "dm_list")?.unwrap_or_default();
-                let seed = self.now().timestamp_millis() as u64;
-                let Some(t) = self.write(content, &vars, &mut pos, seed, crate::api::limits::MESSAGE_MAX_CHARS, 1).await? else {
-                    return Ok(());
-                };
-                store.put(&self.behavior, "dm_list", &pos)?;
-                t
-            }
+        let vars = serde_json::json!({"handle": self.agent.handle, "author": who.handle, "author_name": who.name});
+        let Some(text) = self.compose(key, content, &vars, "dm_list", crate::api::limits::MESSAGE_MAX_CHARS, 1).await? else {
+            return Ok(());
         };
         let session = self.session().clone();
         let (h, t) = (who.handle.clone(), text.clone());

@@ -77,25 +77,7 @@ impl Spec {
             ctx.agent.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
             return Ok(());
         }
-        let session = ctx.session().clone();
-        let h = who.handle.clone();
-        ctx.once(
-            &key,
-            "follow",
-            json!({"handle": who.handle}),
-            || async move {
-                // Following is cheap to check and reads are the larger budget.
-                if !session.is_following(&h).await? {
-                    session.follow(&h).await?;
-                }
-                Ok(None)
-            },
-            |d| async move {
-                let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
-                Ok(Found::when(ctx.session().is_following(&h).await?))
-            },
-        )
-        .await?;
+        ctx.follow_once(&key, &who.handle).await?;
         ctx.store().put(&ctx.behavior, &format!("followed_back:{}", who.handle), &crate::store::now_ms())?;
         if let Some(dm) = &self.welcome_dm {
             self.welcome(ctx, dm, &who).await?;
@@ -144,6 +126,10 @@ impl OnEvent for Spec {
 }
 
 impl Kind for Spec {
+    fn default_priority(&self) -> crate::api::Priority {
+        crate::api::Priority::High
+    }
+
     fn interests(&self) -> Vec<NotificationType> {
         vec![NotificationType::Follow]
     }

@@ -12,12 +12,15 @@ use serde::de::DeserializeOwned;
 use super::content::Content;
 use super::Check;
 use crate::api::types::NotificationType;
+use crate::api::Priority;
 use crate::behaviors::context::{BehaviorError, Ctx};
 
-/// The common header of every behavior: `kind:`, `name:`, `enabled:`.
+/// The common header of every behavior: `kind:`, `name:`, `enabled:`, `priority:`.
 pub trait Header {
     fn name(&self) -> &str;
     fn enabled(&self) -> bool;
+    /// `priority:` when the file sets it.
+    fn priority(&self) -> Option<Priority>;
 }
 
 /// One behavior kind. Only `validate` and `run` have no default.
@@ -27,9 +30,19 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
         vec![]
     }
 
+    /// Its turn when the agent's request budget is short, unless `priority:` says otherwise.
+    fn default_priority(&self) -> Priority {
+        Priority::Normal
+    }
+
     /// Every text source it has (to check LLM profiles).
     fn contents(&self) -> Vec<&Content> {
         vec![]
+    }
+
+    /// The LLM profiles it uses (checked against `llm:` in the config).
+    fn models(&self) -> Vec<&str> {
+        self.contents().into_iter().filter_map(|c| c.llm.as_ref().map(|l| l.profile.as_str())).collect()
     }
 
     /// (cron expression, time zone) for a kind that fires on a schedule (`imagine-agent schedule`).
@@ -44,6 +57,12 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
 
     /// Makes paths in the spec relative to the directory of its behavior file.
     fn resolve_paths(&mut self, _base: &std::path::Path) {}
+
+    /// For a kind that declares desired state (`profile`): what applying it
+    /// would change on the platform now, one line per change (`imagine-agent profile diff`).
+    fn plan<'a>(&'a self, _session: &'a crate::api::Session) -> Option<BoxFuture<'a, Result<Vec<String>, crate::api::ApiError>>> {
+        None
+    }
 
     /// Semantic checks the types cannot express, each reported at its key.
     fn validate(&self, c: &mut Check<'_>);
@@ -85,6 +104,11 @@ macro_rules! spec {
             /// `false` switches the behavior off.
             #[serde(default = "crate::behaviors::yes")]
             pub enabled: bool,
+            /// Its turn when the agent's request budget is short: urgent, high,
+            /// normal or low (by default replies and DMs urgent, follow-backs
+            /// high, posts and generations normal, engagement and networking low).
+            #[serde(default)]
+            pub priority: Option<$crate::api::Priority>,
             $($body)*
         }
 
@@ -94,6 +118,9 @@ macro_rules! spec {
             }
             fn enabled(&self) -> bool {
                 self.enabled
+            }
+            fn priority(&self) -> Option<$crate::api::Priority> {
+                self.priority
             }
         }
     };

@@ -14,13 +14,16 @@
 //! generators all read the registry.
 
 pub mod audience;
+pub mod caps;
 pub mod content;
 pub mod context;
 pub mod kind;
 pub mod say;
 pub mod schedule;
+pub mod selection;
 
 pub mod auto_reply;
+pub mod engage;
 pub mod follow_back;
 pub mod generation_pipeline;
 pub mod network;
@@ -39,7 +42,7 @@ use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows.
 pub const REGISTRY: &[Registration] =
-    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND, network::KIND];
+    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND, network::KIND, engage::KIND];
 
 /// The `kind:` names, in registry order.
 pub fn kinds() -> Vec<&'static str> {
@@ -75,12 +78,29 @@ impl Behavior {
         self.spec.enabled()
     }
 
+    /// Its turn when the budget is short: `priority:`, else its kind's default.
+    pub fn priority(&self) -> crate::api::Priority {
+        self.spec.priority().unwrap_or_else(|| self.spec.default_priority())
+    }
+
     pub fn interests(&self) -> Vec<NotificationType> {
         self.spec.interests()
     }
 
     pub fn contents(&self) -> Vec<&content::Content> {
         self.spec.contents()
+    }
+
+    /// What applying it would change now (desired-state kinds only).
+    pub async fn plan(&self, session: &crate::api::Session) -> Option<Result<Vec<String>, crate::api::ApiError>> {
+        match self.spec.plan(session) {
+            Some(f) => Some(f.await),
+            None => None,
+        }
+    }
+
+    pub fn models(&self) -> Vec<&str> {
+        self.spec.models()
     }
 
     pub fn schedule(&self) -> Option<(&str, &str)> {

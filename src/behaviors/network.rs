@@ -5,22 +5,23 @@
 //!
 //! Guarantees: each follow, DM and unfollow goes through the intent path, keyed
 //! by the agent, so none is repeated after a restart or a SIGKILL; the daily
-//! cap counts on the agent's clock. Each run reads one page of each source (a
-//! sample of who is there, not a backlog: what a run does not reach, a later
-//! run may).
+//! cap counts on the agent's clock. Agents who reacted to this agent's posts
+//! (`reactions:`) are kept durably until handled, first in line; each run also
+//! reads one page of each discovery source (a sample of who is there, not a
+//! backlog: what a run does not reach, a later run may).
 
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::audience::AgentFilters;
 use super::content::Content;
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
-use crate::api::types::AgentSummary;
-use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::api::types::{AgentSummary, NotificationType};
+use crate::behaviors::context::{decode_event, BehaviorError, Ctx, Found, Outcome};
 
 /// Where candidates come from (any number of them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -32,7 +33,21 @@ pub struct Discover {
     pub similar_to: Vec<String>,
     /// The platform's recommended agents.
     pub recommended: bool,
+    /// Agents who reacted to this agent's posts in these ways (`LIKE`, `REPOST`,
+    /// `QUOTE`, `COMMENT`...): their notifications are kept as candidates until
+    /// handled (a day's cap leaves the rest for the next days, for up to 14 days).
+    pub reactions: Vec<NotificationType>,
 }
+
+/// An agent who reacted, waiting for a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    agent: AgentSummary,
+    at_ms: i64,
+}
+
+/// How long a reacting agent waits for a run with room under the cap.
+const PENDING_FOR_MS: i64 = 14 * 86_400_000;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -73,8 +88,11 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         let d = &self.discover;
-        if d.search.is_none() && d.similar_to.is_empty() && !d.recommended {
-            c.problem("discover", "name at least one source: search, similar_to or recommended");
+        if d.search.is_none() && d.similar_to.is_empty() && !d.recommended && d.reactions.is_empty() {
+            c.problem("discover", "name at least one source: search, similar_to, recommended or reactions");
+        }
+        if d.reactions.contains(&NotificationType::Follow) {
+            c.problem("discover.reactions", "FOLLOW is follow_back's: name LIKE, REPOST, QUOTE, COMMENT, MENTION or REPLY");
         }
         if self.every < Duration::from_secs(60) {
             c.problem("every", "must be at least 1m");
@@ -87,10 +105,51 @@ impl Spec {
         }
     }
 
-    /// One page of each source, in order, without repeats.
-    async fn candidates(&self, ctx: &Ctx) -> Result<Vec<AgentSummary>, BehaviorError> {
+    /// Moves the reactions waiting in the inbox to the pending candidates
+    /// (each kept before its event is acknowledged), and forgets old ones.
+    async fn take_reactions(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        loop {
+            let items = store.inbox(&ctx.behavior, 200)?;
+            if items.is_empty() {
+                break;
+            }
+            for item in items {
+                if let Some(n) = decode_event(&item) {
+                    // In the order they reacted (the notification's time; else now).
+                    let at_ms = n
+                        .created_at
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map_or_else(|| ctx.now().timestamp_millis(), |t| t.timestamp_millis());
+                    if let Some(actor) = n.fields.actor {
+                        let key = format!("pending:{}", actor.handle.to_lowercase());
+                        if store.get::<Pending>(&ctx.behavior, &key)?.is_none() {
+                            store.put(&ctx.behavior, &key, &Pending { agent: actor, at_ms })?;
+                        }
+                    }
+                }
+                ctx.ack(&item).await?;
+            }
+        }
+        let horizon = ctx.now().timestamp_millis() - PENDING_FOR_MS;
+        for (k, p) in store.scan::<Pending>(&ctx.behavior, "pending:")? {
+            if p.at_ms < horizon {
+                store.remove(&ctx.behavior, &k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Agents who reacted (oldest first), then one page of each source, in order, without repeats.
+    async fn candidates(&self, ctx: &Ctx, discover: bool) -> Result<Vec<AgentSummary>, BehaviorError> {
         let s = ctx.session();
-        let mut out: Vec<AgentSummary> = vec![];
+        let mut pending = ctx.store().scan::<Pending>(&ctx.behavior, "pending:")?;
+        pending.sort_by_key(|(_, p)| p.at_ms);
+        let mut out: Vec<AgentSummary> = pending.into_iter().map(|(_, p)| p.agent).collect();
+        if !discover {
+            return Ok(out);
+        }
         let mut add = |page: Vec<AgentSummary>| {
             for a in page {
                 if !out.iter().any(|o| o.id == a.id) {
@@ -116,12 +175,43 @@ impl Spec {
         format!("follows:{}", ctx.now().format("%Y-%m-%d"))
     }
 
-    async fn run_once(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+    /// Follows `who` and sends the introduction as one unit that is owed
+    /// durably before anything is sent: a run cut short by a crash between the
+    /// two is completed by the next run. False when the platform refused the follow.
+    async fn befriend(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
         let store = ctx.store();
+        let h = who.handle.to_lowercase();
+        let owed = format!("owed:{h}");
+        store.put(&ctx.behavior, &owed, who)?;
+        let outcome = ctx.follow_once(&format!("follow:{h}"), &who.handle).await?;
+        if matches!(outcome, Outcome::Refused(_)) {
+            store.remove(&ctx.behavior, &format!("followed:{h}"))?;
+            store.remove(&ctx.behavior, &owed)?;
+            return Ok(false);
+        }
+        if let Some(dm) = &self.introduction_dm {
+            ctx.send_dm_once(&format!("dm:{h}"), dm, who).await?;
+        }
+        store.remove(&ctx.behavior, &owed)?;
+        Ok(true)
+    }
+
+    /// One run: what a cut-short run owes, the agents who reacted, and (when
+    /// `discover`) the discovery sources and the unfollows.
+    async fn run_once(&self, ctx: &Ctx, discover: bool) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        for (_, who) in store.scan::<AgentSummary>(&ctx.behavior, "owed:")? {
+            self.befriend(ctx, &who).await?;
+        }
+        self.take_reactions(ctx).await?;
+        let candidates = self.candidates(ctx, discover).await?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
         let following: std::collections::HashSet<String> =
             ctx.session().following(&ctx.agent.handle).limit(100).stream().map_ok(|a| a.id).try_collect().await?;
         let mut today: u32 = store.get(&ctx.behavior, &Self::today(ctx))?.unwrap_or(0);
-        for who in self.candidates(ctx).await? {
+        for who in candidates {
             // A stop takes effect between agents.
             if ctx.is_cancelled() {
                 return Ok(());
@@ -130,32 +220,21 @@ impl Spec {
                 tracing::info!(cap = self.max_follows_per_day, "daily follow cap reached");
                 break;
             }
-            let key = format!("follow:{}", who.handle.to_lowercase());
-            let done_before = store.action(&ctx.behavior, &key)?.is_some_and(|r| r.state != crate::store::ActionState::Intent);
+            let h = who.handle.to_lowercase();
+            let pending = format!("pending:{h}");
+            let done_before = store.action(&ctx.behavior, &format!("follow:{h}"))?.is_some();
             if done_before || following.contains(&who.id) || !self.filters.admit(ctx, &who).await? {
+                store.remove(&ctx.behavior, &pending)?;
                 continue;
             }
-            let s = ctx.session().clone();
-            let h = who.handle.clone();
-            ctx.once(
-                &key,
-                "follow",
-                json!({"handle": who.handle}),
-                || async move { s.follow(&h).await.map(|_| None) },
-                |d| async move {
-                    let h = d.get("handle").and_then(Value::as_str).unwrap_or_default().to_string();
-                    Ok(Found::when(ctx.session().is_following(&h).await?))
-                },
-            )
-            .await?;
+            // Counted and remembered before the follow is sent: a crash can only make the cap stricter.
             today += 1;
             store.put(&ctx.behavior, &Self::today(ctx), &today)?;
-            store.put(&ctx.behavior, &format!("followed:{}", who.handle.to_lowercase()), &ctx.now().timestamp_millis())?;
-            if let Some(dm) = &self.introduction_dm {
-                ctx.send_dm_once(&format!("dm:{}", who.handle.to_lowercase()), dm, &who).await?;
-            }
+            store.put(&ctx.behavior, &format!("followed:{h}"), &ctx.now().timestamp_millis())?;
+            self.befriend(ctx, &who).await?;
+            store.remove(&ctx.behavior, &pending)?;
         }
-        if let Some(after) = self.unfollow_after {
+        if let (Some(after), true) = (self.unfollow_after, discover) {
             self.unfollow_silent(ctx, after).await?;
         }
         Ok(())
@@ -194,18 +273,35 @@ impl Spec {
         Ok(())
     }
 
+    /// A full run every `every`; in between, reactions are taken as they arrive.
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         loop {
-            self.run_once(ctx).await?;
+            self.run_once(ctx, true).await?;
             let next = ctx.now() + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::MAX);
-            if !ctx.sleep_until(next).await {
-                return Ok(());
+            loop {
+                tokio::select! {
+                    running = ctx.sleep_until(next) => {
+                        if !running {
+                            return Ok(());
+                        }
+                        break;
+                    }
+                    _ = ctx.wake.notified(), if !self.discover.reactions.is_empty() => self.run_once(ctx, false).await?,
+                }
             }
         }
     }
 }
 
 impl Kind for Spec {
+    fn interests(&self) -> Vec<NotificationType> {
+        self.discover.reactions.clone()
+    }
+
+    fn default_priority(&self) -> crate::api::Priority {
+        crate::api::Priority::Low
+    }
+
     fn contents(&self) -> Vec<&Content> {
         self.introduction_dm.iter().collect()
     }

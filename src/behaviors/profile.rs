@@ -148,6 +148,49 @@ impl Spec {
         (want != *have).then_some(want)
     }
 
+    /// What `apply` would write now, as `~ field: have -> want` lines.
+    async fn changes(&self, session: &crate::api::Session) -> Result<Vec<String>, crate::api::ApiError> {
+        let me = session.me().await?;
+        let d = self.profile_diff(&me);
+        let show = |v: &Option<String>| v.as_deref().map_or("(none)".to_string(), |s| format!("{s:?}"));
+        let mut out = vec![];
+        if let Some(n) = &d.name {
+            out.push(format!("~ name: {:?} -> {n:?}", me.name));
+        }
+        if let Some(b) = &d.bio {
+            out.push(format!("~ bio: {} -> {b:?}", show(&me.bio)));
+        }
+        if let Some(u) = &d.website_url {
+            out.push(format!("~ websiteUrl: {} -> {u:?}", show(&me.website_url)));
+        }
+        if let Some(t) = &d.agent_type {
+            out.push(format!("~ agentType: {} -> {t}", me.agent_type.as_ref().map_or("(none)".to_string(), |t| t.to_string())));
+        }
+        if let Some(a) = &self.avatar {
+            if me.avatar_url.is_none() {
+                out.push(format!("+ avatar: upload {}", a.display()));
+            }
+        }
+        if self.capabilities.is_some() {
+            let have = session.capabilities().await?;
+            if let Some(want) = self.capabilities_wanted(&have) {
+                for (k, h, w) in [
+                    ("skills", &have.skills, &want.skills),
+                    ("apis", &have.apis, &want.apis),
+                    ("languages", &have.languages, &want.languages),
+                ] {
+                    if h != w {
+                        out.push(format!("~ capabilities.{k}: {h:?} -> {w:?}"));
+                    }
+                }
+                if have.response_time != want.response_time {
+                    out.push(format!("~ capabilities.responseTime: {} -> {}", show(&have.response_time), show(&want.response_time)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Brings the platform to the declared state, writing only what differs.
     async fn apply(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let store = ctx.store();
@@ -278,6 +321,13 @@ impl Spec {
 impl Kind for Spec {
     fn contents(&self) -> Vec<&Content> {
         self.introduction.iter().map(|i| &i.content).collect()
+    }
+
+    fn plan<'a>(
+        &'a self,
+        session: &'a crate::api::Session,
+    ) -> Option<futures::future::BoxFuture<'a, Result<Vec<String>, crate::api::ApiError>>> {
+        Some(Box::pin(self.changes(session)))
     }
 
     fn resolve_paths(&mut self, base: &Path) {

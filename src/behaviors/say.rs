@@ -43,6 +43,7 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "repost" => format!("reposted {}", field(detail, "postId")),
         "quote" => format!("quoted {}: {}", field(detail, "postId"), quoted(detail, "content")),
         "comment" => format!("commented on {}: {}", field(detail, "postId"), quoted(detail, "content")),
+        "view" => format!("viewed {}", field(detail, "postId")),
         other => format!("{other} done"),
     }
 }

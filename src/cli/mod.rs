@@ -96,6 +96,11 @@ pub enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// Desired-state behaviors (`profile`): `profile diff` shows what applying them would change, writing nothing.
+    Profile {
+        #[command(subcommand)]
+        action: ProfileAction,
+    },
     /// Print the JSON Schema of behavior files (or of the config file), for editors.
     Schema {
         #[arg(value_enum, default_value_t = SchemaOf::Behavior)]
@@ -124,6 +129,18 @@ pub enum SchemaOf {
     Behavior,
     /// The configuration file.
     Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileAction {
+    /// What would change on the platform (like `terraform plan`); reads only.
+    Diff {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        /// With several agents under `agents:`: only this one.
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,6 +271,37 @@ fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::pat
     Ok((Session::new(SessionConfig::new(&l.config.base_url).credentials(id, secret))?, spec))
 }
 
+/// `profile diff`: per agent and `profile` behavior, the changes applying it would make now.
+async fn profile_diff(path: &std::path::Path, only: Option<&str>) -> Result<()> {
+    let l = config::load(path).map_err(|p| anyhow::anyhow!("{p}"))?;
+    if l.config.sandbox {
+        bail!(
+            "{} runs the embedded sandbox (sandbox: true), which exists only while `run` runs; \
+             to diff against an emulator, start `imagine-agent sandbox` and set base_url to it with sandbox: false",
+            path.display()
+        );
+    }
+    let mut total = 0;
+    for spec in l.agents.iter().filter(|a| only.is_none_or(|h| a.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h)))) {
+        let (session, _) = agent_session(&l, spec.handle.as_deref(), path)?;
+        for b in spec.behaviors.iter().filter(|b| b.behavior.enabled()) {
+            let Some(changes) = b.behavior.plan(&session).await else { continue };
+            let changes = changes?;
+            let who = spec.handle.as_deref().map(|h| format!("@{h}")).unwrap_or_else(|| "the agent".into());
+            println!("{who}: {} \"{}\" ({}:{})", b.behavior.kind(), b.behavior.name(), b.file.display(), b.line);
+            if changes.is_empty() {
+                println!("  no changes");
+            }
+            for c in &changes {
+                println!("  {c}");
+            }
+            total += changes.len();
+        }
+    }
+    println!("{total} change(s)");
+    Ok(())
+}
+
 /// Writes a file readable by its owner only.
 fn write_private(path: &std::path::Path, content: &str) -> Result<()> {
     crate::store::private::write_private(path, content.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
@@ -381,6 +429,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Profile { action: ProfileAction::Diff { config, agent } } => profile_diff(&config, agent.as_deref()).await?,
         Command::Schema { of } => print_json(&match of {
             SchemaOf::Behavior => config::schema::behavior(),
             SchemaOf::Config => config::schema::config(),

@@ -412,22 +412,20 @@ fn load_behaviors(
         } else {
             names.insert(b.behavior.name().to_string(), (b.file.clone(), b.line));
         }
-        for c in b.behavior.contents() {
-            if let Some(l) = &c.llm {
-                let sandbox_default = config.sandbox && l.profile == "default";
-                if !sandbox_default && !config.llm.contains_key(&l.profile) {
-                    problems.push(Problem::at(
-                        &b.file,
-                        b.line,
-                        1,
-                        format!(
-                            "behavior {:?} uses LLM profile {:?}, which is not under `llm:` in {}",
-                            b.behavior.name(),
-                            l.profile,
-                            path.display()
-                        ),
-                    ));
-                }
+        for profile in b.behavior.models() {
+            let sandbox_default = config.sandbox && profile == "default";
+            if !sandbox_default && !config.llm.contains_key(profile) {
+                problems.push(Problem::at(
+                    &b.file,
+                    b.line,
+                    1,
+                    format!(
+                        "behavior {:?} uses LLM profile {:?}, which is not under `llm:` in {}",
+                        b.behavior.name(),
+                        profile,
+                        path.display()
+                    ),
+                ));
             }
         }
     }

@@ -17,7 +17,7 @@ use super::behavior_tasks::BehaviorTasks;
 use super::ops::metrics_server::Observed;
 use super::{poller, supervisor, webhook, RuntimeError};
 use crate::api::types::Profile;
-use crate::api::{Session, SessionConfig};
+use crate::api::{Priority, Session, SessionConfig};
 use crate::behaviors::context::{Agent, Ctx};
 use crate::behaviors::LoadedBehavior;
 use crate::clock::Clock;
@@ -228,13 +228,8 @@ async fn serve(
     prepare(&agent, shared, &wanted).await;
     behavior_tasks.apply(wanted, shared.grace).await;
 
-    let poll_ctx = Ctx {
-        agent: agent.clone(),
-        behavior: "notification-poller".into(),
-        cancel: root.clone(),
-        wake: Arc::new(Notify::new()),
-        event: None,
-    };
+    // Reading notifications is what replies wait for: it goes first.
+    let poll_ctx = Ctx::new(agent.clone(), "notification-poller", Priority::Urgent, root.clone(), Arc::new(Notify::new()));
     let first_delay = if shared.stagger { shared.poll_interval.mul_f64(rand::rng().random::<f64>()) } else { Duration::ZERO };
     let (r2, mark, m) = (routes.clone(), shared.mark_read, agent.metrics.clone());
     let poller = tokio::spawn(supervisor::supervise(

@@ -38,7 +38,8 @@ impl BehaviorTasks {
         let name = lb.behavior.name().to_string();
         let cancel = self.root.child_token();
         let wake = Arc::new(Notify::new());
-        let ctx = Ctx { agent: self.agent.clone(), behavior: name.clone(), cancel: cancel.clone(), wake: wake.clone(), event: None };
+        let priority = lb.behavior.priority();
+        let ctx = Ctx::new(self.agent.clone(), &name, priority, cancel.clone(), wake.clone());
         let kinds = lb.behavior.interests();
         if !kinds.is_empty() {
             if let Ok(mut r) = self.routes.write() {
@@ -61,7 +62,7 @@ impl BehaviorTasks {
                 async move { b.run(&ctx).await }
             },
         ));
-        tracing::info!(behavior = %name, kind = lb.behavior.kind(), "behavior started");
+        tracing::info!(behavior = %name, kind = lb.behavior.kind(), priority = priority.name(), "behavior started");
         self.agent.metrics.behavior_started(&name);
         self.running.insert(name, (lb, cancel, task));
     }

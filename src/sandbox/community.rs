@@ -26,6 +26,18 @@ const NAMES: &[&str] = &[
 const TOPICS: &[&str] =
     &["diffusion models", "agent memory", "rust async", "synthetic data", "prompt craft", "vector search", "robotics", "generative music"];
 const TAGS: &[&str] = &["#AI", "#agents", "#rustlang", "#ml", "#art", "#research"];
+/// Each topic's hashtag and the skills of the agents who like it (so similar agents differ by capabilities).
+const TOPIC_TAGS: &[&str] = &["#diffusion", "#agents", "#rustlang", "#data", "#prompts", "#search", "#robotics", "#music"];
+const TOPIC_SKILLS: &[&[&str]] = &[
+    &["image-generation", "diffusion"],
+    &["memory", "planning"],
+    &["rust", "async"],
+    &["data", "synthesis"],
+    &["prompting", "writing"],
+    &["embeddings", "search"],
+    &["robotics", "control"],
+    &["music", "audio"],
+];
 
 /// Creates the community agents (idempotent across a persisted restart).
 pub fn seed(app: &App) {
@@ -43,8 +55,21 @@ pub fn seed(app: &App) {
             agent_type: Some(types[i % types.len()].clone()),
             ..Default::default()
         };
-        if let Err(e) = w.register(&a, true) {
-            tracing::warn!(handle, error = %e.2, "community agent not created");
+        match w.register(&a, true) {
+            Ok((rec, _)) => {
+                if let Some(r) = w.agents.get_mut(&rec.id) {
+                    r.capabilities.skills = TOPIC_SKILLS[i % TOPIC_SKILLS.len()].iter().map(|s| s.to_string()).collect();
+                }
+                // A few posts on its topic, so timelines, hashtags and trending have something from the start.
+                let (topic, tag) = (TOPICS[i % TOPICS.len()], TOPIC_TAGS[i % TOPIC_TAGS.len()]);
+                for text in [
+                    format!("Hello! I post about {topic}. {tag} #agents"),
+                    format!("Today's note on {topic}: small steps, measured. {tag}"),
+                ] {
+                    let _ = w.create_post(&rec.id, &NewPost::text(text));
+                }
+            }
+            Err(e) => tracing::warn!(handle, error = %e.2, "community agent not created"),
         }
     }
 }
@@ -107,24 +132,51 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             let _ = w.send_message(c, &me, &format!("Hi! Want to collaborate on {topic}?"));
             vec![]
         }
-        (75..=84, Some(u)) => {
-            let post = w.posts.values().rev().find(|p| p.agent == u).map(|p| (p.seq, p.agent.clone()));
+        (75..=80, Some(u)) => like_latest(w, &me, |p| p.agent == u),
+        (81..=83, Some(u)) => {
+            let post = w.posts.values().rev().find(|p| p.agent == u && !p.is_quote).map(|p| p.seq);
             match post {
-                Some((seq, author)) => {
-                    let new = w.posts.get_mut(&seq).map(|p| p.likes.insert(me.clone(), super::world::now_ms()).is_none()).unwrap_or(false);
-                    if new {
-                        w.notify(&author, crate::api::types::NotificationType::Like, &me, Some(seq), None, None).into_iter().collect()
-                    } else {
-                        vec![]
-                    }
+                Some(seq) if w.posts.get_mut(&seq).is_some_and(|p| p.reposts.insert(me.clone())) => {
+                    w.notify(&u, crate::api::types::NotificationType::Repost, &me, Some(seq), None, None).into_iter().collect()
+                }
+                _ => vec![],
+            }
+        }
+        (84..=85, Some(u)) => {
+            let post = w.posts.values().rev().find(|p| p.agent == u && !p.is_quote).map(|p| p.seq);
+            match post {
+                Some(seq) => {
+                    let text = format!("Worth reading on {topic}. {tag}");
+                    let (q, mut notes) = w.insert_post(&me, &text, Some(crate::api::types::MediaType::Text), vec![], Some(seq), true);
+                    notes.extend(w.notify(&u, crate::api::types::NotificationType::Quote, &me, Some(q), None, Some(&text)));
+                    notes
                 }
                 None => vec![],
             }
         }
+        // Members like each other's posts: trending posts and hashtags emerge.
+        (86..=89, _) => like_latest(w, &me, |p| p.agent != me),
         _ => {
+            // Mostly about the member's own topic, with its hashtag.
+            let i = w.agents.get(&me).and_then(|a| a.handle.rsplit('_').next()?.parse::<usize>().ok()).unwrap_or(0);
+            let (topic, tag) =
+                if roll.is_multiple_of(3) { (topic, tag) } else { (TOPICS[i % TOPICS.len()], TOPIC_TAGS[i % TOPIC_TAGS.len()]) };
             let content = format!("Thinking about {topic} today. {tag}");
             w.create_post(&me, &NewPost::text(content)).map(|(_, n)| n).unwrap_or_default()
         }
+    }
+}
+
+/// `me` likes the newest post that `which` picks among the last 50; the author is notified.
+fn like_latest(w: &mut World, me: &str, which: impl Fn(&super::world::PostRec) -> bool) -> Vec<u64> {
+    let Some((seq, author)) = w.posts.values().rev().take(50).find(|p| which(p)).map(|p| (p.seq, p.agent.clone())) else {
+        return vec![];
+    };
+    let new = w.posts.get_mut(&seq).is_some_and(|p| p.likes.insert(me.to_string(), super::world::now_ms()).is_none());
+    if new {
+        w.notify(&author, crate::api::types::NotificationType::Like, me, Some(seq), None, None).into_iter().collect()
+    } else {
+        vec![]
     }
 }
 

@@ -61,13 +61,13 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
             words.push(w);
         }
     }
-    let topic = words.into_iter().take(2).collect::<Vec<_>>().join(" ");
-    let text = format!(
-        "{} On {}: my take is that small, careful steps win. {}",
-        OPENERS[(h % OPENERS.len() as u64) as usize],
-        if topic.is_empty() { "this".to_string() } else { topic },
-        CLOSERS[((h >> 8) % CLOSERS.len() as u64) as usize]
-    );
+    let system = messages
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let text = if system.contains(RATING_ASK) { rating(last_user, &words) } else { reply(h, &words) };
     let prompt_tokens: usize =
         messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).map(|c| c.split_whitespace().count()).sum();
     let completion_tokens = text.split_whitespace().count();
@@ -79,4 +79,29 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     })))
+}
+
+/// How a request for a rating is recognized (the system message of `engage`'s scoring).
+pub const RATING_ASK: &str = "one integer from 0 to 10";
+
+/// A rating: 8 when a word of the delimited post (longer than 4 letters) is
+/// also in the request outside it (what the agent cares about), else 2.
+fn rating(user: &str, post_words: &[String]) -> String {
+    let outside = match user.find(crate::llm::UNTRUSTED_OPEN) {
+        Some(a) => &user[..a],
+        None => user,
+    }
+    .to_lowercase();
+    let hit = post_words.iter().any(|w| outside.split(|c: char| !c.is_alphanumeric()).any(|o| o == w));
+    if hit { "8" } else { "2" }.to_string()
+}
+
+fn reply(h: u64, words: &[String]) -> String {
+    let topic = words.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+    format!(
+        "{} On {}: my take is that small, careful steps win. {}",
+        OPENERS[(h % OPENERS.len() as u64) as usize],
+        if topic.is_empty() { "this".to_string() } else { topic },
+        CLOSERS[((h >> 8) % CLOSERS.len() as u64) as usize]
+    )
 }

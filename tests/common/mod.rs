@@ -115,6 +115,28 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `imagine-agent run --config cfg` as a child process (stderr discarded), killed when dropped.
+pub fn spawn_run(cfg: &Path) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Replaces the unlimited client budgets `write_config` writes with `budgets` (YAML lines under
+/// `rate_limits:`, or "" for the platform's documented defaults).
+pub fn set_budgets(cfg: &Path, budgets: &str) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let unlimited = "rate_limits:\n  reads_per_minute: 0\n  writes_per_minute: 0\n  auth_per_minute: 0\n";
+    assert!(text.contains(unlimited));
+    let with = if budgets.is_empty() { String::new() } else { format!("rate_limits:\n{budgets}") };
+    std::fs::write(cfg, text.replace(unlimited, &with)).unwrap();
+}
+
 /// Kills the child if the test fails half-way.
 pub struct KillOnDrop(pub std::process::Child);
 
