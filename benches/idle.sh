@@ -9,7 +9,7 @@ cargo build --release --quiet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sed "s#^\# state_dir: ./state#state_dir: $work/state#" config.example.yaml > "$work/config.yaml"
-sed -i "s#  - behaviors/\*.yaml#  - $PWD/behaviors/*.yaml#" "$work/config.yaml"
+sed -i "s#  - behaviors/\*.yaml#  - $PWD/behaviors/*.yaml#; s#character: character.example.yaml#character: $PWD/character.example.yaml#" "$work/config.yaml"
 python3 - "$work" "$secs" <<'PY'
 import os, sys
 sys.path.insert(0, "benches")

@@ -15,6 +15,7 @@
 //! - [`behaviors`]: one file per kind, the [`behaviors::Kind`] trait and the
 //!   registry; what kinds share: text sources, schedules, whom to follow
 //!   (`audience`), which posts (`selection`), caps per hour and day (`caps`).
+//! - [`character`]: who the agent is to its model (our YAML or an ElizaOS character), rendered per purpose.
 //! - [`config`]: the configuration file, `${VAR}` interpolation, one validation pass.
 //! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.
 //! - [`llm`]: language-model profiles and the guardrails on what they write.
@@ -26,6 +27,7 @@
 pub mod api;
 pub mod backoff;
 pub mod behaviors;
+pub mod character;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -9,10 +9,10 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::content::TextFor;
 use super::content::{Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
-use crate::api::limits::COMMENT_MAX_CHARS;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
 use crate::store::ActionState;
@@ -69,6 +69,9 @@ spec! {
         pub guardrails: Guardrails,
         #[serde(default = "one")]
         pub max_mentions: usize,
+        /// Ask the model first whether to respond, ignore, or stop the thread.
+        #[serde(default)]
+        pub decide: Option<super::decide::Decide>,
     }
 }
 
@@ -158,6 +161,10 @@ impl Spec {
             .await?;
         if matches!(outcome, crate::behaviors::context::Outcome::Sent(_)) {
             self.count(ctx, &post_id, n)?;
+            if let Some(a) = &n.actor {
+                let profile = self.content.llm.as_ref().map(|l| l.profile.as_str());
+                ctx.remember_exchange(&a.handle, n.content.as_deref(), &content, profile).await?;
+            }
         }
         Ok(())
     }
@@ -260,6 +267,24 @@ impl Spec {
             skip(ctx, "rate_guardrail", n);
             return Ok(None);
         }
+        if store.get::<String>(&ctx.behavior, &format!("stopped:{post_id}"))?.is_some() {
+            skip(ctx, "thread_stopped", n);
+            return Ok(None);
+        }
+        if let Some(d) = &self.decide {
+            match d.ask(ctx, &actor.handle, &trigger_text, &thread_text).await {
+                super::decide::Verdict::Respond(_) => {}
+                super::decide::Verdict::Ignore(_) => {
+                    skip(ctx, "decided_ignore", n);
+                    return Ok(None);
+                }
+                super::decide::Verdict::Stop(reason) => {
+                    store.put(&ctx.behavior, &format!("stopped:{post_id}"), &reason)?;
+                    skip(ctx, "decided_stop", n);
+                    return Ok(None);
+                }
+            }
+        }
         let vars = json!({
             "handle": ctx.agent.handle,
             "author": actor.handle,
@@ -271,7 +296,7 @@ impl Spec {
             "thread": thread_text,
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
-        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64, COMMENT_MAX_CHARS, self.max_mentions).await {
+        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64, TextFor::reply(self.max_mentions)).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 skip(ctx, "no_text", n);
@@ -324,6 +349,12 @@ impl Kind for Spec {
 
     fn contents(&self) -> Vec<&Content> {
         vec![&self.content]
+    }
+
+    fn models(&self) -> Vec<&str> {
+        let mut m: Vec<&str> = self.content.llm.iter().map(|l| l.profile.as_str()).collect();
+        m.extend(self.decide.iter().map(|d| d.profile.as_str()));
+        m
     }
 
     fn validate(&self, c: &mut Check<'_>) {

@@ -52,6 +52,29 @@ fn default_profile() -> String {
     "default".into()
 }
 
+/// What a text is for (its style and examples when the agent has a
+/// character) and the limits its final form must fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextFor {
+    pub purpose: crate::character::Purpose,
+    pub max_chars: usize,
+    pub max_mentions: usize,
+}
+
+impl TextFor {
+    pub fn post(max_mentions: usize) -> TextFor {
+        TextFor { purpose: crate::character::Purpose::Post, max_chars: limits::POST_MAX_CHARS, max_mentions }
+    }
+
+    pub fn reply(max_mentions: usize) -> TextFor {
+        TextFor { purpose: crate::character::Purpose::Reply, max_chars: limits::COMMENT_MAX_CHARS, max_mentions }
+    }
+
+    pub fn dm() -> TextFor {
+        TextFor { purpose: crate::character::Purpose::Dm, max_chars: limits::MESSAGE_MAX_CHARS, max_mentions: 1 }
+    }
+}
+
 pub const DEFAULT_SYSTEM: &str = "You are {{ persona.name }} (@{{ handle }}), an AI agent on ImagineAnything.com, a social network for AI agents. {{ persona.bio }} Write short, friendly, specific text.";
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -136,6 +159,8 @@ pub enum ContentError {
     NoFixedSource,
     #[error("no LLM profiles are configured")]
     NoLlmProfiles,
+    #[error("state: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Progress through a list: the cursor and, when shuffled, the permutation of this round.

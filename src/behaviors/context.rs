@@ -13,9 +13,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::types::Notification;
 use crate::api::{ApiError, Priority, Session};
-use crate::behaviors::content::{render, Content, ContentError, ListPosition, DEFAULT_SYSTEM};
+use crate::behaviors::content::{render, Content, ContentError, ListPosition, TextFor, DEFAULT_SYSTEM};
+use crate::character::Purpose;
 use crate::metrics::Metrics;
 use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError};
+
+const SUMMARY_SYSTEM: &str =
+    "Summarize in at most two sentences what an AI agent knows about the other agent in this conversation and what they talked about.";
+
+/// The store namespace of what the agent remembers across behaviors (its recent model texts).
+const MEMORY: &str = "_memory";
+/// How many of its recent model texts a new one is compared with.
+pub const REMEMBERED_TEXTS: usize = 50;
+/// From this Sørensen-Dice similarity on, a text counts as a repeat.
+pub const SIMILAR: f64 = 0.9;
 
 /// Why a behavior stopped (the supervisor logs it and restarts the behavior).
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,8 @@ pub struct Agent {
     pub handover: tokio::sync::Mutex<()>,
     /// The wall clock schedules follow.
     pub clock: crate::clock::Clock,
+    /// Who the agent is to its model, when configured.
+    pub character: Option<Arc<crate::character::Character>>,
 }
 
 /// A running behavior's handle on the world.
@@ -211,16 +224,18 @@ impl Ctx {
     /// nothing, when the model fails, is out of budget or answers unusably).
     /// The text is finalized here (trimmed, at most `max_chars`, at most
     /// `max_mentions` @mentions) and model text is checked in that final form.
+    /// The model writes as the agent's character when it has one (unless the
+    /// behavior gives its own `system:`), and a model text too close to one
+    /// the agent wrote lately is asked for again once, then dropped.
     pub async fn write(
         &self,
         content: &Content,
         vars: &Value,
         pos: &mut ListPosition,
         seed: u64,
-        max_chars: usize,
-        max_mentions: usize,
+        shape: TextFor,
     ) -> Result<Option<String>, ContentError> {
-        let finalize = |t: String| crate::behaviors::content::finalize(&t, max_chars, max_mentions);
+        let finalize = |t: String| crate::behaviors::content::finalize(&t, shape.max_chars, shape.max_mentions);
         let Some(l) = &content.llm else {
             return content.produce(vars, pos, seed).map(finalize);
         };
@@ -237,23 +252,88 @@ impl Ctx {
                 obj.insert("recent_posts".into(), Value::from(self.recent_posts().await));
             }
         }
-        let system = render(l.system.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?;
-        let user = render(&l.prompt, &v)?;
-        let answer = llm.complete(&self.agent.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
-        let why = match answer.map(finalize) {
-            Ok(Some(text)) => match llm.final_check(&text, &l.banned_words, l.links, &l.allow_domains) {
-                None => return Ok(Some(text)),
-                Some(why) => why,
-            },
-            Ok(None) => "empty once finalized".to_string(),
-            Err(e) => e.to_string(),
+        let mut system = match (&l.system, &self.agent.character) {
+            (None, Some(c)) => c.render(shape.purpose, &self.agent.handle, seed),
+            (s, _) => render(s.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?,
         };
+        // In a conversation: what the agent remembers of the other one.
+        if let (Purpose::Reply | Purpose::Dm, Some(author)) = (shape.purpose, vars.get("author").and_then(Value::as_str)) {
+            if let Some(a) = super::memory::recall(self.store(), author)? {
+                system = format!("{system}\n\n{}", a.prompt(author, &self.agent.handle));
+            }
+        }
+        let mut user = render(&l.prompt, &v)?;
+        let mut why = String::new();
+        for attempt in 0..2 {
+            let answer = llm.complete(&self.agent.handle, &self.behavior, &l.profile, &system, &user, &l.banned_words).await;
+            why = match answer.map(finalize) {
+                Ok(Some(text)) => match llm.final_check(&text, &l.banned_words, l.links, &l.allow_domains) {
+                    Some(why) => why,
+                    None => match self.echo_of(&text)? {
+                        None => {
+                            self.remember_text(&text)?;
+                            return Ok(Some(text));
+                        }
+                        Some(earlier) => {
+                            tracing::info!(attempt, earlier = %earlier, "the model repeated an earlier text; asking once more");
+                            user = format!("{user}\n\nDo not repeat yourself: say something new, unlike what you wrote before:\n{earlier}");
+                            "too close to a text written before".to_string()
+                        }
+                    },
+                },
+                Ok(None) => "empty once finalized".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if why != "too close to a text written before" || attempt == 1 {
+                break;
+            }
+        }
+        if why == "too close to a text written before" {
+            tracing::warn!("the model repeated itself twice; nothing is sent this time");
+            self.agent.metrics.action(&[self.behavior.as_str(), "llm"], "repeated");
+            return Ok(None);
+        }
         tracing::warn!(reason = %why, "LLM text unusable; using the fallback");
         self.agent.metrics.action(&[self.behavior.as_str(), "llm"], "fallback");
         match &l.fallback {
             Some(f) => render(f, vars).map(finalize),
             None => Ok(None),
         }
+    }
+
+    /// An earlier model text of this agent that `text` is too close to (Sørensen-Dice on
+    /// normalized text, at least [`SIMILAR`]), among the last [`REMEMBERED_TEXTS`].
+    fn echo_of(&self, text: &str) -> Result<Option<String>, ContentError> {
+        let recent: Vec<String> = self.store().get(MEMORY, "texts")?.unwrap_or_default();
+        let t = crate::llm::guard::normalize(text);
+        Ok(recent.into_iter().find(|r| strsim::sorensen_dice(&crate::llm::guard::normalize(r), &t) >= SIMILAR))
+    }
+
+    fn remember_text(&self, text: &str) -> Result<(), ContentError> {
+        let mut recent: std::collections::VecDeque<String> = self.store().get(MEMORY, "texts")?.unwrap_or_default();
+        recent.push_front(text.to_string());
+        recent.truncate(REMEMBERED_TEXTS);
+        Ok(self.store().put(MEMORY, "texts", &recent)?)
+    }
+
+    /// Remembers an exchange with `handle` (their words, if any, then ours) and,
+    /// every few exchanges, has the model of `profile` summarize what is known of them.
+    pub async fn remember_exchange(
+        &self,
+        handle: &str,
+        theirs: Option<&str>,
+        ours: &str,
+        profile: Option<&str>,
+    ) -> Result<(), BehaviorError> {
+        let due = super::memory::remember(self.store(), handle, &self.agent.handle, theirs, ours, self.now().timestamp_millis())?;
+        let (Some(llm), Some(profile), true) = (&self.agent.llm, profile, due) else { return Ok(()) };
+        let Some(a) = super::memory::recall(self.store(), handle)? else { return Ok(()) };
+        let user = format!("The conversation so far:\n{}", crate::llm::untrusted(&a.transcript()));
+        match llm.complete(&self.agent.handle, &self.behavior, profile, SUMMARY_SYSTEM, &user, &[]).await {
+            Ok(summary) => super::memory::summarized(self.store(), handle, &summary)?,
+            Err(e) => tracing::warn!(error = %e, other = handle, "no summary this time; the exchanges are kept"),
+        }
+        Ok(())
     }
 
     /// Follows `handle` once under `key`; no write when already following
@@ -290,8 +370,7 @@ impl Ctx {
         content: &Content,
         vars: &Value,
         list_key: &str,
-        max_chars: usize,
-        max_mentions: usize,
+        shape: TextFor,
     ) -> Result<Option<String>, BehaviorError> {
         let store = self.store();
         match store.action(&self.behavior, key)? {
@@ -300,7 +379,7 @@ impl Ctx {
             None => {
                 let mut pos: ListPosition = store.get(&self.behavior, list_key)?.unwrap_or_default();
                 let seed = self.now().timestamp_millis() as u64;
-                let text = self.write(content, vars, &mut pos, seed, max_chars, max_mentions).await?;
+                let text = self.write(content, vars, &mut pos, seed, shape).await?;
                 store.put(&self.behavior, list_key, &pos)?;
                 Ok(text)
             }
@@ -312,7 +391,7 @@ impl Ctx {
     /// searched for it before it is sent again.
     pub async fn send_dm_once(&self, key: &str, content: &Content, who: &crate::api::types::AgentSummary) -> Result<(), BehaviorError> {
         let vars = serde_json::json!({"handle": self.agent.handle, "author": who.handle, "author_name": who.name});
-        let Some(text) = self.compose(key, content, &vars, "dm_list", crate::api::limits::MESSAGE_MAX_CHARS, 1).await? else {
+        let Some(text) = self.compose(key, content, &vars, "dm_list", TextFor::dm()).await? else {
             return Ok(());
         };
         let session = self.session().clone();
@@ -325,7 +404,7 @@ impl Ctx {
             |d| self.find_own_dm(d),
         )
         .await?;
-        Ok(())
+        self.remember_exchange(&who.handle, None, &text, content.llm.as_ref().map(|l| l.profile.as_str())).await
     }
 
     /// After a crash: is our DM with `detail`'s `content` to `detail`'s `handle` already there?

@@ -23,10 +23,10 @@ use serde_json::{json, Value};
 
 use super::caps::Cap;
 use super::content::Content;
+use super::content::TextFor;
 use super::kind::{register, spec, Kind, Registration};
 use super::selection::{self, Select};
 use super::Check;
-use crate::api::limits::{COMMENT_MAX_CHARS, POST_MAX_CHARS};
 use crate::api::types::{NewComment, Post};
 use crate::api::Priority;
 use crate::behaviors::context::{BehaviorError, Ctx, Found};
@@ -397,7 +397,7 @@ impl Spec {
             }
             Action::Quote => {
                 let Some(c) = &self.actions.quote else { return Ok(()) };
-                let Some(text) = ctx.compose(key, c, &vars, "quote_list", POST_MAX_CHARS, 3).await? else { return Ok(()) };
+                let Some(text) = ctx.compose(key, c, &vars, "quote_list", TextFor::post(3)).await? else { return Ok(()) };
                 let t = text.clone();
                 let detail = json!({"postId": plan.post, "author": plan.author, "content": text});
                 ctx.once(key, "quote", detail, || async move { s.quote(&id, &t).await.map(|p| Some(p.id)) }, |d| ctx.find_own_post(d))
@@ -405,7 +405,7 @@ impl Spec {
             }
             Action::Comment => {
                 let Some(c) = &self.actions.comment else { return Ok(()) };
-                let Some(text) = ctx.compose(key, c, &vars, "comment_list", COMMENT_MAX_CHARS, 3).await? else { return Ok(()) };
+                let Some(text) = ctx.compose(key, c, &vars, "comment_list", TextFor::reply(3)).await? else { return Ok(()) };
                 let t = text.clone();
                 let detail = json!({"postId": plan.post, "author": plan.author, "content": text});
                 let c = NewComment { content: t, parent_id: None };

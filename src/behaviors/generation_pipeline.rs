@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::content::TextFor;
 use super::content::{Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::schedule::Schedule;
 use super::Check;
-use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, POST_MAX_CHARS, PROMPT_MAX_CHARS};
+use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
 use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
 use crate::store::now_ms;
@@ -196,13 +197,13 @@ impl Spec {
             "date": local.format("%Y-%m-%d").to_string(), "weekday": local.format("%A").to_string(), "time": local.format("%H:%M").to_string(),
         });
         let mut pos: ListPosition = store.get(&ctx.behavior, "prompt_list")?.unwrap_or_default();
-        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter, PROMPT_MAX_CHARS, 0).await?;
+        let prompt = ctx.write(&self.prompt, &vars, &mut pos, counter, TextFor { max_chars: PROMPT_MAX_CHARS, ..TextFor::post(0) }).await?;
         store.put(&ctx.behavior, "prompt_list", &pos)?;
         let Some(prompt) = prompt else { return Ok(None) };
         let caption = match &self.caption {
             Some(c) => {
                 let mut pos: ListPosition = store.get(&ctx.behavior, "caption_list")?.unwrap_or_default();
-                let t = ctx.write(c, &vars, &mut pos, counter, POST_MAX_CHARS, 3).await?;
+                let t = ctx.write(c, &vars, &mut pos, counter, TextFor::post(3)).await?;
                 store.put(&ctx.behavior, "caption_list", &pos)?;
                 t
             }

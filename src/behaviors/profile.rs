@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::content::TextFor;
 use super::content::{Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
@@ -278,7 +279,7 @@ impl Spec {
             None => {
                 let vars = json!({"handle": ctx.agent.handle, "name": self.display_name, "bio": self.bio});
                 let mut pos = ListPosition::default();
-                let Some(mut text) = ctx.write(&intro.content, &vars, &mut pos, 0, POST_MAX_CHARS, 3).await? else { return Ok(()) };
+                let Some(mut text) = ctx.write(&intro.content, &vars, &mut pos, 0, TextFor::post(3)).await? else { return Ok(()) };
                 for t in &intro.hashtags {
                     let tag = format!(" #{}", t.trim_start_matches('#'));
                     if limits::char_len(&text) + limits::char_len(&tag) <= POST_MAX_CHARS {

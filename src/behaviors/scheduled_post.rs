@@ -7,6 +7,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::content::TextFor;
 use super::content::{finalize, Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::schedule::Schedule;
@@ -86,7 +87,7 @@ impl Spec {
             "behavior": ctx.behavior,
         });
         let seed = crate::store::now_ms() as u64 ^ counter;
-        let Some(text) = ctx.write(&self.content, &vars, &mut pos, seed, POST_MAX_CHARS, self.max_mentions).await? else {
+        let Some(text) = ctx.write(&self.content, &vars, &mut pos, seed, TextFor::post(self.max_mentions)).await? else {
             return Ok(None);
         };
         store.put(&ctx.behavior, "list", &pos)?;

@@ -96,6 +96,11 @@ pub enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// The agent's character: `character show` prints the system prompt the model gets.
+    Character {
+        #[command(subcommand)]
+        action: CharacterAction,
+    },
     /// Desired-state behaviors (`profile`): `profile diff` shows what applying them would change, writing nothing.
     Profile {
         #[command(subcommand)]
@@ -129,6 +134,21 @@ pub enum SchemaOf {
     Behavior,
     /// The configuration file.
     Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CharacterAction {
+    /// The rendered system prompt, as the model sees it.
+    Show {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        /// What the text is for: its style rules and examples.
+        #[arg(long = "for", value_enum, default_value_t = crate::character::Purpose::Post)]
+        purpose: crate::character::Purpose,
+        /// With several agents under `agents:`: which one.
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -428,6 +448,21 @@ pub async fn main(cli: Cli) -> Result<()> {
                     println!("webhook removed");
                 }
             }
+        }
+        Command::Character { action: CharacterAction::Show { config, purpose, agent } } => {
+            let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let spec = match agent.as_deref() {
+                Some(h) => l.agents.iter().find(|a| a.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
+                None if l.agents.len() == 1 => l.agents.first(),
+                None => bail!("several agents are configured; say which with --agent HANDLE"),
+            }
+            .with_context(|| format!("no agent {} in {}", agent.unwrap_or_default(), config.display()))?;
+            let c = spec.character.as_ref().with_context(|| format!("no `character:` for this agent in {}", config.display()))?;
+            let ignored = c.ignored_fields();
+            if !ignored.is_empty() {
+                eprintln!("ignored (not used by imagine-agent): {}", ignored.join(", "));
+            }
+            println!("{}", c.render(purpose, spec.handle.as_deref().unwrap_or("your_handle"), 0));
         }
         Command::Profile { action: ProfileAction::Diff { config, agent } } => profile_diff(&config, agent.as_deref()).await?,
         Command::Schema { of } => print_json(&match of {

@@ -64,6 +64,8 @@ pub struct AgentOptions {
     /// A file with `IMAGINEANYTHING_CLIENT_ID=...` / `IMAGINEANYTHING_CLIENT_SECRET=...` lines
     /// (systemd EnvironmentFile format). The environment variables win when set.
     pub credentials_file: Option<PathBuf>,
+    /// A character file (YAML, or an ElizaOS character JSON), relative to this file.
+    pub character: Option<PathBuf>,
 }
 
 /// One agent under `agents:`: several agents in one daemon, each with its
@@ -85,6 +87,9 @@ pub struct AgentEntry {
     /// environment is read first, then `credentials_file`; when unset, only the file is read.
     #[serde(default)]
     pub credentials_env: Option<String>,
+    /// A character file (YAML, or an ElizaOS character JSON), relative to the config file.
+    #[serde(default)]
+    pub character: Option<PathBuf>,
     /// This agent's behavior files: paths or globs, relative to the config file.
     pub behaviors: Vec<String>,
     /// This agent's request budgets; default: the top-level `rate_limits`.
@@ -165,6 +170,8 @@ pub struct AgentSpec {
     pub rate_limits: Budgets,
     pub dry_run: bool,
     pub behaviors: Vec<LoadedBehavior>,
+    /// Who the agent is to every model call.
+    pub character: Option<std::sync::Arc<crate::character::Character>>,
 }
 
 impl AgentSpec {
@@ -175,8 +182,8 @@ impl AgentSpec {
 
     /// Whether everything but the behaviors is the same (else a reload restarts the agent).
     pub fn same_agent(&self, other: &AgentSpec) -> bool {
-        (&self.handle, &self.name, &self.bio, &self.credentials, self.rate_limits, self.dry_run)
-            == (&other.handle, &other.name, &other.bio, &other.credentials, other.rate_limits, other.dry_run)
+        (&self.handle, &self.name, &self.bio, &self.credentials, self.rate_limits, self.dry_run, &self.character)
+            == (&other.handle, &other.name, &other.bio, &other.credentials, other.rate_limits, other.dry_run, &other.character)
     }
 }
 
@@ -336,6 +343,7 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
             rate_limits: config.rate_limits,
             dry_run: config.dry_run,
             behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems, subs),
+            character: load_character(path, a.character.as_deref(), &mut problems),
         }]
     } else {
         config
@@ -353,6 +361,7 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
                 rate_limits: a.rate_limits.unwrap_or(config.rate_limits),
                 dry_run: config.dry_run || a.dry_run,
                 behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems, subs),
+                character: load_character(path, a.character.as_deref(), &mut problems),
             })
             .collect()
     };
@@ -430,6 +439,18 @@ fn load_behaviors(
         }
     }
     loaded
+}
+
+/// The character at `file` (relative to the config at `config`), its problems added.
+fn load_character(config: &Path, file: Option<&Path>, problems: &mut Vec<Problem>) -> Option<std::sync::Arc<crate::character::Character>> {
+    let file = config.parent().unwrap_or(Path::new(".")).join(file?);
+    match crate::character::Character::load(&file) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(p) => {
+            problems.extend(p);
+            None
+        }
+    }
 }
 
 fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Problem>) {

@@ -195,6 +195,10 @@ async fn sign_in(
     }
     let dry_run = shared.dry_run || spec.dry_run;
     tracing::info!(handle = %me.handle, id = %me.id, base_url = %shared.base_url, dry_run, "authenticated");
+    if let Some(c) = &spec.character {
+        let ignored = c.ignored_fields();
+        tracing::info!(character = %c.name, ignored = %ignored.join(", "), "character loaded (fields this runtime does not use are ignored)");
+    }
     if let Some(llm) = &shared.llm {
         llm.add_secret(client_secret);
     }
@@ -208,6 +212,7 @@ async fn sign_in(
         metrics: Arc::new(Metrics::new(&me.handle)),
         llm: shared.llm.clone(),
         persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
+        character: spec.character.clone(),
         handover: tokio::sync::Mutex::new(()),
         clock: shared.clock.clone(),
     }))

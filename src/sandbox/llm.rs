@@ -67,7 +67,23 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
         .and_then(|m| m.get("content"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    let text = if system.contains(RATING_ASK) { rating(last_user, &words) } else { reply(h, &words) };
+    let text = if system.contains(RATING_ASK) {
+        rating(last_user, &words)
+    } else if system.contains(DECIDE_ASK) {
+        decide(focus_of_last(last_user))
+    } else {
+        // It shows what it was given: the first style rule of a character's system prompt.
+        let style = system.split("\nStyle:\n- ").nth(1).and_then(|r| r.lines().next());
+        let mut text = match style {
+            Some(rule) => format!("{} ({rule})", reply(h, &words)),
+            None => reply(h, &words),
+        };
+        // ... and whom it remembers.
+        if let Some(who) = system.split("What you remember of @").nth(1).and_then(|r| r.split_whitespace().next()) {
+            text.push_str(&format!(" (remembers @{who})"));
+        }
+        text
+    };
     let prompt_tokens: usize =
         messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).map(|c| c.split_whitespace().count()).sum();
     let completion_tokens = text.split_whitespace().count();
@@ -79,6 +95,29 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     })))
+}
+
+/// How a should-respond request is recognized (the system message of `decide:`).
+pub const DECIDE_ASK: &str = "RESPOND, IGNORE or STOP";
+
+/// The last delimited text of a request (the new message), else all of it.
+fn focus_of_last(user: &str) -> &str {
+    match (user.rfind(crate::llm::UNTRUSTED_OPEN), user.rfind(crate::llm::UNTRUSTED_CLOSE)) {
+        (Some(a), Some(b)) if b > a => &user[a + crate::llm::UNTRUSTED_OPEN.len()..b],
+        _ => user,
+    }
+}
+
+/// A verdict from the message's words: goodbyes stop, "buy now" and "spam" are ignored, the rest answered.
+fn decide(message: &str) -> String {
+    let m = message.to_lowercase();
+    if m.contains("goodbye") || m.contains("bye for now") {
+        "STOP: they said goodbye".into()
+    } else if m.contains("buy now") || m.contains("spam") {
+        "IGNORE: an advertisement".into()
+    } else {
+        "RESPOND: a message worth answering".into()
+    }
 }
 
 /// How a request for a rating is recognized (the system message of `engage`'s scoring).
