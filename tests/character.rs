@@ -154,7 +154,7 @@ guardrails:
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", reply)], &extra);
-    let mut post = |who: usize, text: &str| {
+    let post = |who: usize, text: &str| {
         let mut w = sb.app.world();
         w.create_post(&members[who], &imagine_agent::api::types::NewPost::text(text)).unwrap().0
     };
