@@ -194,6 +194,7 @@ fn receiver() -> &'static Receiver {
             persona: json!({}),
             handover: tokio::sync::Mutex::new(()),
             clock: Default::default(),
+            character: None,
         });
         receivers.add(agent, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
         Receiver { rt, url: format!("http://{addr}/hook"), http: reqwest::Client::new(), store, _dir: dir }
