@@ -212,3 +212,35 @@ async fn what_the_agent_remembers_of_another_survives_a_restart() {
     assert!(replies[1].1.ends_with(&knows) && replies[2].1.ends_with(&knows), "remembered, also after the restart: {replies:?}");
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_passages_reach_the_reply_they_are_about() {
+    let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "keeper").await;
+    let me = sb.app.world().agent_by_handle("keeper").unwrap().id.clone();
+    let member = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
+    let reply = "kind: auto_reply\nname: replies\ncontent:\n  llm:\n    profile: local\n    prompt: \"Answer @{{ author }}: {{ text }}\"\nguardrails:\n  author_cooldown: 0s\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("notes")).unwrap();
+    std::fs::write(
+        dir.path().join("notes/lighthouses.md"),
+        "# Lighthouses\n\nThe Ushant lighthouse runs a controller written in Rust.\n\n# Kitchen\n\nSourdough bread needs flour, water, salt and patience.\n",
+    )
+    .unwrap();
+    let character = "name: Keeper\nknowledge:\n  - directory: notes\n  - \"Tides come twice a day.\"\n";
+    let cfg = config_with_character(dir.path(), &sb, &creds, &[("reply.yaml", reply)], character);
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    for text in ["which controller does the lighthouse run?", "how do I bake sourdough bread?", "hello there, nice weather"] {
+        let n = replies_by(&sb, &me).len();
+        sb.app.world().create_post(&member, &imagine_agent::api::types::NewPost::text(format!("@keeper {text}"))).unwrap();
+        assert!(eventually(Duration::from_secs(20), || replies_by(&sb, &me).len() == n + 1).await);
+    }
+    let mut replies: Vec<(i64, String)> =
+        sb.app.world().comments.values().filter(|c| c.agent == me).map(|c| (c.created_ms, c.content.clone())).collect();
+    replies.sort();
+    assert!(replies[0].1.contains("(notes: # Lighthouses The Ushant)"), "{replies:?}");
+    assert!(replies[1].1.contains("(notes: # Kitchen Sourdough bread)"), "{replies:?}");
+    assert!(!replies[2].1.contains("(notes:"), "nothing in the notes about the weather: {replies:?}");
+    sb.stop().await;
+}

@@ -30,7 +30,11 @@ async fn chat(
     headers: HeaderMap,
     Json(req): Json<Value>,
 ) -> axum::response::Response {
-    seen.lock().unwrap().calls.push((mode.clone(), req.clone()));
+    let nth = {
+        let mut s = seen.lock().unwrap();
+        s.calls.push((mode.clone(), req.clone()));
+        s.calls.iter().filter(|c| c.0 == mode).count()
+    };
     let key = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").trim_start_matches("Bearer ").to_string();
     let text = match mode.as_str() {
         "fail" => {
@@ -51,7 +55,10 @@ async fn chat(
         "link" => "see https://evil.example/phish now".to_string(),
         "www" => "visit www.evil.example today".to_string(),
         "doclink" => "read https://docs.rs/tokio for that".to_string(),
-        _ => "A good answer.".to_string(),
+        // Different answers (the daemon drops a model text too close to an earlier one).
+        _ => ["A good answer.", "Another angle entirely: try it small first.", "Third thought: measure before changing anything."]
+            [(nth - 1) % 3]
+            .to_string(),
     };
     Json(json!({
         "id": "x", "object": "chat.completion", "created": 0, "model": "m",
@@ -196,7 +203,7 @@ async fn a_daily_token_budget_pauses_llm_use() {
     assert_eq!(calls, 2, "50 tokens a call, budget 60: the third mention gets no call");
     let mut r = replies.clone();
     r.sort();
-    assert_eq!(r, vec!["A good answer.", "A good answer.", "budget fallback"]);
+    assert_eq!(r, vec!["A good answer.", "Another angle entirely: try it small first.", "budget fallback"]);
 }
 
 #[tokio::test]
@@ -230,6 +237,6 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     let me = sb.app.world().agent_by_handle("frugal").unwrap().id.clone();
     let mut replies: Vec<String> = sb.app.world().comments.values().filter(|c| c.agent == me).map(|c| c.content.clone()).collect();
     replies.sort();
-    assert_eq!(replies, vec!["A good answer.", "A good answer.", "budget fallback"]);
+    assert_eq!(replies, vec!["A good answer.", "Another angle entirely: try it small first.", "budget fallback"]);
     sb.stop().await;
 }

@@ -21,6 +21,11 @@ use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError}
 const SUMMARY_SYSTEM: &str =
     "Summarize in at most two sentences what an AI agent knows about the other agent in this conversation and what they talked about.";
 
+/// The request a prompt template makes, rendered with the raw variables (for retrieval only).
+fn user_query(prompt: &str, vars: &Value) -> String {
+    render(prompt, vars).unwrap_or_else(|_| prompt.to_string())
+}
+
 /// The store namespace of what the agent remembers across behaviors (its recent model texts).
 const MEMORY: &str = "_memory";
 /// How many of its recent model texts a new one is compared with.
@@ -256,6 +261,15 @@ impl Ctx {
             (None, Some(c)) => c.render(shape.purpose, &self.agent.handle, seed),
             (s, _) => render(s.as_deref().unwrap_or(DEFAULT_SYSTEM), &v)?,
         };
+        // What the agent's notes say about it (the message answered, else the request).
+        if let Some(c) = &self.agent.character {
+            let query =
+                vars.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()).map_or(user_query(&l.prompt, vars), str::to_string);
+            let reference = c.reference(&query);
+            if !reference.is_empty() {
+                system = format!("{system}\n\n{reference}");
+            }
+        }
         // In a conversation: what the agent remembers of the other one.
         if let (Purpose::Reply | Purpose::Dm, Some(author)) = (shape.purpose, vars.get("author").and_then(Value::as_str)) {
             if let Some(a) = super::memory::recall(self.store(), author)? {
