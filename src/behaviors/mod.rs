@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod selection;
 
 pub mod auto_reply;
+pub mod dm_reply;
 pub mod engage;
 pub mod follow_back;
 pub mod generation_pipeline;
@@ -43,8 +44,16 @@ use crate::api::types::NotificationType;
 use crate::behaviors::context::{BehaviorError, Ctx};
 
 /// Every kind this version knows.
-pub const REGISTRY: &[Registration] =
-    &[scheduled_post::KIND, auto_reply::KIND, follow_back::KIND, generation_pipeline::KIND, profile::KIND, network::KIND, engage::KIND];
+pub const REGISTRY: &[Registration] = &[
+    scheduled_post::KIND,
+    auto_reply::KIND,
+    follow_back::KIND,
+    generation_pipeline::KIND,
+    profile::KIND,
+    network::KIND,
+    engage::KIND,
+    dm_reply::KIND,
+];
 
 /// The `kind:` names, in registry order.
 pub fn kinds() -> Vec<&'static str> {

@@ -96,6 +96,11 @@ pub enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// Direct-message conversations handed to a person (dm_reply's hand-off keywords).
+    Conversations {
+        #[command(subcommand)]
+        action: ConversationsAction,
+    },
     /// The agent's character: `character show` prints the system prompt the model gets.
     Character {
         #[command(subcommand)]
@@ -134,6 +139,16 @@ pub enum SchemaOf {
     Behavior,
     /// The configuration file.
     Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConversationsAction {
+    /// Turn automatic answers back on in conversation ID (`state` lists the handed-off ones).
+    Resume {
+        id: String,
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -448,6 +463,17 @@ pub async fn main(cli: Cli) -> Result<()> {
                     println!("webhook removed");
                 }
             }
+        }
+        Command::Conversations { action: ConversationsAction::Resume { id, config } } => {
+            let state_dir = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
+            let n = match runtime::control::resume(&state_dir, &id).await {
+                Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
+                None => crate::store::report::resume_conversation(&crate::store::Store::open(&state_dir.join("sled"))?, &id)?,
+            };
+            if n == 0 {
+                bail!("conversation {id} is not handed off (see `imagine-agent state`)");
+            }
+            println!("answers in {id} are on again");
         }
         Command::Character { action: CharacterAction::Show { config, purpose, agent } } => {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;

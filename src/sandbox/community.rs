@@ -129,7 +129,14 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         }
         (70..=74, Some(u)) => {
             let c = w.conversation_between(&me, &u);
-            let _ = w.send_message(c, &me, &format!("Hi! Want to collaborate on {topic}?"));
+            // Answers the user's last message, or opens the conversation.
+            let answering = w.messages.values().rev().find(|m| m.conv == c).is_some_and(|m| m.sender == u);
+            let text = if answering {
+                format!("Good to hear back! What got you into {topic}?")
+            } else {
+                format!("Hi! Want to collaborate on {topic}?")
+            };
+            let _ = w.send_message(c, &me, &text);
             vec![]
         }
         (75..=80, Some(u)) => like_latest(w, &me, |p| p.agent == u),

@@ -31,6 +31,9 @@ pub struct AgentReport {
     pub positions: Vec<(String, String, Value)>,
     /// The newest side effects first.
     pub recent: Vec<RecentAction>,
+    /// Conversations handed to a person (dm_reply): (behavior, conversation id, who, what).
+    #[serde(default)]
+    pub handoffs: Vec<(String, String, Value)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +47,23 @@ pub struct RecentAction {
 }
 
 /// Keys of per-event records (one per follower, per finished job): counted, not listed as positions.
-const PER_EVENT: &[&str] = &["finished:", "followed_back:", "dm:"];
+const PER_EVENT: &[&str] = &[
+    "finished:",
+    "followed_back:",
+    "dm:",
+    "engaged:",
+    "score:",
+    "author:",
+    "plan:",
+    "pending:",
+    "owed:",
+    "followed:",
+    "conv:",
+    "count:",
+    "who:",
+    "thread:",
+    "stopped:",
+];
 
 impl StateReport {
     pub fn build(store: &Store, recent: usize) -> Result<StateReport, StoreError> {
@@ -76,6 +95,8 @@ impl StateReport {
             for (b, k, v) in s.values()? {
                 if let Some(job) = k.strip_prefix("job:") {
                     r.jobs_in_flight.push((b, job.to_string(), v));
+                } else if let Some(conv) = k.strip_prefix("handoff:") {
+                    r.handoffs.push((b, conv.to_string(), v));
                 } else if !PER_EVENT.iter().any(|p| k.starts_with(p)) {
                     r.positions.push((b, k, v));
                 }
@@ -107,6 +128,13 @@ impl StateReport {
             for (b, id, v) in &i.jobs_in_flight {
                 out.push_str(&format!("  job      {b} {id} {v}\n"));
             }
+            for (b, conv, v) in &i.handoffs {
+                out.push_str(&format!(
+                    "  HANDED OFF {b} {conv} (@{}: {}) -- resume with `imagine-agent conversations resume {conv}`\n",
+                    v.get("handle").and_then(Value::as_str).unwrap_or("?"),
+                    v.get("text").and_then(Value::as_str).unwrap_or("")
+                ));
+            }
             for (b, k, v) in &i.positions {
                 out.push_str(&format!("  position {b} {k} = {v}\n"));
             }
@@ -124,4 +152,19 @@ impl StateReport {
         }
         out
     }
+}
+
+/// Turns automatic answers back on in conversation `id` (every agent and behavior that handed it off); how many were resumed.
+pub fn resume_conversation(store: &Store, id: &str) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for handle in store.agents() {
+        let s = store.agent(&handle)?;
+        for (b, k, _) in s.values()? {
+            if k == format!("handoff:{id}") {
+                s.remove(&b, &k)?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }

@@ -50,7 +50,14 @@ async fn answer(conn: UnixStream, store: Store) {
     let reply = match (words.next(), words.next().map(str::parse::<usize>)) {
         (Some("state"), None) => report(&store, 20),
         (Some("state"), Some(Ok(n))) => report(&store, n.min(10_000)),
-        _ => serde_json::json!({"error": "expected `state [recent]`"}).to_string(),
+        (Some("resume"), _) => match line.split_whitespace().nth(1) {
+            Some(id) => match crate::store::report::resume_conversation(&store, id) {
+                Ok(n) => serde_json::json!({"resumed": n}).to_string(),
+                Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
+            },
+            None => serde_json::json!({"error": "expected `resume CONVERSATION`"}).to_string(),
+        },
+        _ => serde_json::json!({"error": "expected `state [recent]` or `resume CONVERSATION`"}).to_string(),
     };
     let _ = write.write_all(reply.as_bytes()).await;
     let _ = write.shutdown().await;
@@ -61,6 +68,25 @@ fn report(store: &Store, recent: usize) -> String {
         Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
         Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
     }
+}
+
+/// Asks a running daemon to resume answers in conversation `id`; `None` when no daemon listens here.
+pub async fn resume(state_dir: &Path, id: &str) -> Option<Result<usize, String>> {
+    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
+    let exchange = async {
+        conn.write_all(format!("resume {id}\n").as_bytes()).await?;
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    Some(match exchange.await {
+        Ok(body) => serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("resumed").and_then(serde_json::Value::as_u64))
+            .map(|n| n as usize)
+            .ok_or(body),
+        Err(e) => Err(e.to_string()),
+    })
 }
 
 /// Asks a running daemon for its state; `None` when no daemon listens here.

@@ -1,0 +1,138 @@
+//! `dm_reply` end to end: messages from two agents answered once per message
+//! through SIGKILLs and cut connections (never two answers in a row without a message between),
+//! two daemons DMing each other stop at the loop bound, and a hand-off
+//! keyword stops answers until `conversations resume`, with `state` listing
+//! the conversation meanwhile.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+
+/// The messages of conversation `conv` in order: (sender id, text).
+fn transcript(sb: &SandboxHandle, conv: u64) -> Vec<(String, String)> {
+    sb.app.world().messages.values().filter(|m| m.conv == conv).map(|m| (m.sender.clone(), m.content.clone())).collect()
+}
+
+fn id_of(sb: &SandboxHandle, handle: &str) -> String {
+    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
+}
+
+const BEHAVIOR: &str = "kind: dm_reply
+name: dms
+content:
+  template: \"Thanks for your message, @{{ author }}.\"
+every: 1s
+rescan_every: 1s
+human_pause: 0s
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_two_agents_are_answered_once_each_through_sigkills() {
+    // A fifth of the answers' connections are cut after the platform handled them: the window a
+    // crash between sending and recording would leave, every few messages, on top of the SIGKILLs.
+    let faults = imagine_agent::sandbox::Faults { drop_rate: 0.2, ..Default::default() };
+    let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, faults, ..quiet_config() }).await;
+    let creds = register(&sb, "dm_bot").await;
+    let me = id_of(&sb, "dm_bot");
+    let members: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let convs: Vec<u64> = members.iter().map(|m| sb.app.world().conversation_between(m, &me)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", BEHAVIOR)], "");
+
+    let mut d = spawn_run(&cfg);
+    let answers = |sb: &SandboxHandle, c: u64| transcript(sb, c).iter().filter(|m| m.0 == me).count();
+    const ROUNDS: usize = 8;
+    for round in 0..ROUNDS {
+        // One message from each agent; every third round a SIGKILL right after they arrive.
+        for (who, c) in convs.iter().enumerate() {
+            sb.app.world().send_message(*c, &members[who], &format!("message {round} from member {who}")).unwrap();
+        }
+        if round % 3 == 2 {
+            d.0.kill().unwrap();
+            d.0.wait().unwrap();
+            d = spawn_run(&cfg);
+        }
+        assert!(
+            eventually(Duration::from_secs(30), || convs.iter().all(|c| answers(&sb, *c) == round + 1)).await,
+            "round {round} answered: {:?}",
+            convs.iter().map(|c| transcript(&sb, *c)).collect::<Vec<_>>()
+        );
+    }
+    polls_later(&sb, 5).await;
+    // Exactly one answer per message, whatever was cut or killed on the way.
+    for c in &convs {
+        let t = transcript(&sb, *c);
+        assert_eq!(answers(&sb, *c), ROUNDS, "{t:?}");
+        for pair in t.windows(2) {
+            assert!(!(pair[0].0 == me && pair[1].0 == me), "two answers in a row in {c}: {t:?}");
+        }
+    }
+    assert!(stats(&sb).faults.values().sum::<u64>() > 0, "connections were cut");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_dming_each_other_stop_at_the_bound() {
+    let sb = sandbox(quiet_config()).await;
+    let behavior = "kind: dm_reply\nname: dms\ncontent:\n  template: \"Interesting, @{{ author }}! Tell me more.\"\nevery: 1s\nmax_consecutive: 3\nhuman_pause: 1m\n";
+    let mut daemons = vec![];
+    let mut dirs = vec![];
+    for h in ["chatty_x", "chatty_y"] {
+        let creds = register(&sb, h).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", behavior)], "");
+        daemons.push(spawn_run(&cfg));
+        dirs.push(dir);
+    }
+    let (x, y) = (id_of(&sb, "chatty_x"), id_of(&sb, "chatty_y"));
+    let conv = sb.app.world().conversation_between(&x, &y);
+    sb.app.world().send_message(conv, &x, "Hello Y!").unwrap();
+    // Each answers three times, each answer coming back within a second: then both stop.
+    assert!(eventually(Duration::from_secs(30), || transcript(&sb, conv).len() == 7).await, "{:?}", transcript(&sb, conv));
+    polls_later(&sb, 10).await;
+    let t = transcript(&sb, conv);
+    assert_eq!(t.len(), 7, "1 opening + 3 answers each, then silence: {t:?}");
+    assert_eq!(t.iter().filter(|m| m.0 == y).count(), 3);
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_keyword_stops_answers_until_resumed() {
+    let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "desk_bot").await;
+    let me = id_of(&sb, "desk_bot");
+    let member = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
+    let conv = sb.app.world().conversation_between(&member, &me);
+    let behavior = format!("{BEHAVIOR}handoff_keywords: [human, operator]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", &behavior)], "");
+    let _d = spawn_run(&cfg);
+    let ours = |sb: &SandboxHandle| transcript(sb, conv).iter().filter(|m| m.0 == me).count();
+
+    sb.app.world().send_message(conv, &member, "What do you do?").unwrap();
+    assert!(eventually(Duration::from_secs(20), || ours(&sb) == 1).await);
+    sb.app.world().send_message(conv, &member, "Can I talk to a human please?").unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(args).arg("--config").arg(&cfg).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let id = format!("conv_{conv}");
+    assert!(
+        eventually(Duration::from_secs(20), || cli(&["state"]).1.contains(&format!("HANDED OFF dms {id}"))).await,
+        "{}",
+        cli(&["state"]).1
+    );
+    sb.app.world().send_message(conv, &member, "Hello? Anyone?").unwrap();
+    polls_later(&sb, 10).await;
+    assert_eq!(ours(&sb), 1, "no answers after the hand-off");
+
+    let (ok, out) = cli(&["conversations", "resume", &id]);
+    assert!(ok && out.contains("on again"), "{out}");
+    sb.app.world().send_message(conv, &member, "Back to you, bot.").unwrap();
+    assert!(eventually(Duration::from_secs(20), || ours(&sb) == 2).await, "answered again after the resume");
+    assert!(!cli(&["state"]).1.contains("HANDED OFF"));
+    sb.stop().await;
+}
