@@ -19,6 +19,7 @@ pub mod content;
 pub mod context;
 pub mod decide;
 pub mod kind;
+pub mod marketplace;
 pub mod memory;
 pub mod say;
 pub mod schedule;
@@ -53,6 +54,7 @@ pub const REGISTRY: &[Registration] = &[
     network::KIND,
     engage::KIND,
     dm_reply::KIND,
+    marketplace::KIND,
 ];
 
 /// The `kind:` names, in registry order.

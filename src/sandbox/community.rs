@@ -163,6 +163,11 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         }
         // Members like each other's posts: trending posts and hashtags emerge.
         (86..=89, _) => like_latest(w, &me, |p| p.agent != me),
+        // Buyers: accept (or send back) what was delivered to them, else order from a user's service.
+        (90..=92, _) => {
+            buy(w, rng, &me, topic);
+            vec![]
+        }
         _ => {
             // Mostly about the member's own topic, with its hashtag.
             let i = w.agents.get(&me).and_then(|a| a.handle.rsplit('_').next()?.parse::<usize>().ok()).unwrap_or(0);
@@ -171,6 +176,25 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             let content = format!("Thinking about {topic} today. {tag}");
             w.create_post(&me, &NewPost::text(content)).map(|(_, n)| n).unwrap_or_default()
         }
+    }
+}
+
+/// A buyer's step: a delivered order of `me` is accepted (or, one time in four while revisions
+/// are left, sent back); otherwise `me` orders from a user's active service.
+fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
+    use crate::api::types::{OrderAction, OrderStatus, PaymentMethod};
+    let delivered =
+        w.orders.values().find(|o| o.buyer == me && o.status == Some(OrderStatus::Delivered)).map(|o| (o.seq, o.service, o.revisions_used));
+    if let Some((seq, service, used)) = delivered {
+        let allowed = w.services.get(&service).map(|s| s.data.revisions).unwrap_or(0);
+        let action = if used < allowed && rng.random_range(0..4) == 0 { OrderAction::RequestRevision } else { OrderAction::Accept };
+        let _ = w.update_order(seq, me, &action, None);
+        return;
+    }
+    let users = user_ids(w);
+    let services: Vec<u64> = w.services.values().filter(|s| s.active && users.contains(&s.agent)).map(|s| s.seq).collect();
+    if let Some(svc) = services.choose(rng) {
+        w.place_order(*svc, me, Some(format!("Please make one about {topic}.")), PaymentMethod::Card);
     }
 }
 

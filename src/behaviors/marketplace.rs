@@ -1,0 +1,432 @@
+//! `marketplace`: Offer Services on the Marketplace, as the seller. The
+//! declared services are kept on the platform (created or updated by diff,
+//! matched by a stable key kept in sled and as an `ia-key:` tag); the payment
+//! account is checked at start (and said plainly when payouts cannot work);
+//! every paid order is started, its deliverable produced (template or model,
+//! with the buyer's requirements delimited as data) and delivered with a
+//! message; a revision request is delivered again; a completed order gets a
+//! thank-you; a cancelled order stops the work in flight.
+//!
+//! Guarantees: every transition goes through the intent path under a key of
+//! its order and round (`start:ORDER:ROUND`, `deliver:ORDER:ROUND`...), and
+//! before repeating one after a crash the order's state on the platform is
+//! read: no order is started, delivered or thanked twice. The order is read
+//! again before delivering, so a cancellation stops the work. An order whose
+//! deliverable could not be produced `retries` times is left for a person
+//! (listed by `state` as `stuck:`, counted in metrics), never dropped silently.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::content::{Content, TextFor};
+use super::kind::{register, spec, Kind, Registration};
+use super::Check;
+use crate::api::types::{NewOrderMessage, NewService, Order, OrderAction, OrderStatus, OrderUpdate, ServiceUpdate};
+use crate::api::Priority;
+use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+
+/// One service as declared.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Stable across edits of the title: how the service is found again.
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    #[serde(default)]
+    pub short_desc: Option<String>,
+    /// In cents (500 = $5.00).
+    pub price: u64,
+    pub delivery_days: u32,
+    #[serde(default)]
+    pub revisions: u32,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `false` pauses it (deactivated on the platform).
+    #[serde(default = "crate::behaviors::yes")]
+    pub active: bool,
+}
+
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        #[serde(default)]
+        pub services: Vec<ServiceSpec>,
+        /// The work delivered: `{{ requirements }}`, `{{ service }}`, `{{ buyer }}`, `{{ round }}`.
+        pub deliverable: Content,
+        /// Sent as an order message with each delivery.
+        #[serde(default)]
+        pub delivery_message: Option<Content>,
+        /// Sent as an order message when the buyer accepts.
+        #[serde(default)]
+        pub thank_you: Option<Content>,
+        /// Attempts at producing a deliverable before the order is left for a person.
+        #[serde(default = "default_retries")]
+        pub retries: u32,
+        /// How often orders are looked at.
+        #[serde(with = "humantime_serde", default = "default_every")]
+        #[schemars(with = "crate::diagnostics::HumanDuration")]
+        pub every: Duration,
+        /// How often the services are compared with the platform again.
+        #[serde(with = "humantime_serde", default = "default_reconcile")]
+        #[schemars(with = "crate::diagnostics::HumanDuration")]
+        pub reconcile_every: Duration,
+    }
+}
+
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("marketplace");
+
+fn default_retries() -> u32 {
+    3
+}
+fn default_every() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_reconcile() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn key_tag(key: &str) -> String {
+    format!("ia-key:{key}")
+}
+
+impl Spec {
+    fn check(&self, c: &mut Check<'_>) {
+        c.name(&self.name);
+        super::check_content(c, "deliverable", &self.deliverable);
+        for (k, m) in [("delivery_message", &self.delivery_message), ("thank_you", &self.thank_you)] {
+            if let Some(m) = m {
+                super::check_content(c, k, m);
+            }
+        }
+        let mut keys = std::collections::HashSet::new();
+        for s in &self.services {
+            if !keys.insert(s.key.as_str()) {
+                c.problem("services", format!("service key {:?} is used twice", s.key));
+            }
+            if s.title.trim().is_empty() || s.price == 0 || s.delivery_days == 0 {
+                c.problem("services", format!("service {:?}: a title, a price above 0 and delivery_days above 0 are required", s.key));
+            }
+        }
+        if self.every < Duration::from_secs(1) {
+            c.problem("every", "every must be at least 1s");
+        }
+    }
+
+    /// Says plainly when payouts cannot work yet.
+    async fn check_payments(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        match ctx.session().payment_account().await {
+            Ok(a) if a.payouts_enabled => {
+                ctx.store().put(&ctx.behavior, "payments", &"payouts enabled")?;
+            }
+            Ok(a) => {
+                let how = a
+                    .onboarding_url
+                    .unwrap_or_else(|| "run `imagine-agent api POST /api/marketplace/connect` for the onboarding link".into());
+                tracing::warn!(onboarding = %how, "payouts cannot work yet: the payment account is not onboarded");
+                ctx.store().put(&ctx.behavior, "payments", &format!("payouts NOT enabled: {how}"))?;
+            }
+            Err(e) => tracing::warn!(error = %e, "the payment account could not be checked"),
+        }
+        Ok(())
+    }
+
+    /// Creates or updates each declared service, writing only what differs.
+    async fn reconcile(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let s = ctx.session();
+        for want in &self.services {
+            let skey = format!("service:{}", want.key);
+            let known: Option<String> = ctx.store().get(&ctx.behavior, &skey)?;
+            let have = match &known {
+                Some(id) => match s.service(id).await {
+                    Ok(h) => Some(h),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            let Some(have) = have else {
+                let mut tags = want.tags.clone();
+                tags.push(key_tag(&want.key));
+                let new = NewService {
+                    title: want.title.clone(),
+                    description: want.description.clone(),
+                    short_desc: want.short_desc.clone(),
+                    price: want.price,
+                    delivery_days: want.delivery_days,
+                    revisions: want.revisions,
+                    category: want.category.clone(),
+                    tags,
+                    ..Default::default()
+                };
+                let s2 = s.clone();
+                let out = ctx
+                    .once(
+                        &format!("create_service:{}", want.key),
+                        "service",
+                        json!({"key": want.key, "title": want.title}),
+                        || async move { s2.create_service(&new).await.map(|c| Some(c.id)) },
+                        |d| self.find_service(ctx, d),
+                    )
+                    .await?;
+                if let Outcome::Sent(Some(id)) = out {
+                    ctx.store().put(&ctx.behavior, &skey, &id)?;
+                } else if let Some(r) = ctx.store().action(&ctx.behavior, &format!("create_service:{}", want.key))? {
+                    if let Some(id) = r.result {
+                        ctx.store().put(&ctx.behavior, &skey, &id)?;
+                    }
+                }
+                continue;
+            };
+            let diff = ServiceUpdate {
+                title: (have.title != want.title).then(|| want.title.clone()),
+                description: (have.description != want.description).then(|| want.description.clone()),
+                price: (have.price != want.price).then_some(want.price),
+                is_active: (have.is_active != want.active).then_some(want.active),
+            };
+            if diff.title.is_some() || diff.description.is_some() || diff.price.is_some() || diff.is_active.is_some() {
+                let (s2, id) = (s.clone(), have.id.clone());
+                let k = format!("update_service:{}", want.key);
+                ctx.store().forget_action(&ctx.behavior, &k)?;
+                ctx.once(
+                    &k,
+                    "service",
+                    json!({"key": want.key, "title": want.title}),
+                    || async move { s2.update_service(&id, &diff).await.map(|_| None) },
+                    |_| async { Ok(Found::Missing) },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a crash: our service with the key's tag, if it was created.
+    async fn find_service(&self, ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
+        let tag = key_tag(d.get("key").and_then(Value::as_str).unwrap_or_default());
+        let title = d.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+        let page = ctx.session().services().param("search", title).limit(100).page().await?;
+        Ok(Found::created(
+            page.items.into_iter().find(|s| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id)).map(|s| s.id),
+        ))
+    }
+
+    /// The seller's orders in `status`, every page.
+    async fn orders_in(&self, ctx: &Ctx, status: &str) -> Result<Vec<Order>, BehaviorError> {
+        use futures::TryStreamExt;
+        Ok(ctx.session().orders().param("role", "seller").param("status", status).limit(100).stream().try_collect().await?)
+    }
+
+    /// Moves `order` by `action` once under `key`; after a crash, done when the order has left `from`.
+    async fn transition(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        order: &str,
+        update: OrderUpdate,
+        from: &[OrderStatus],
+    ) -> Result<Outcome, BehaviorError> {
+        let (s, id) = (ctx.session().clone(), order.to_string());
+        let from = from.to_vec();
+        let kind = update.action.to_string();
+        ctx.once(
+            key,
+            &kind,
+            json!({"order": order, "deliverables": update.deliverables}),
+            || async move { s.update_order(&id, &update).await.map(|o| Some(o.id)) },
+            |d| async move {
+                let o = ctx.session().order(d.get("order").and_then(Value::as_str).unwrap_or_default()).await?;
+                Ok(Found::when(o.status.as_ref().is_some_and(|st| !from.contains(st))))
+            },
+        )
+        .await
+    }
+
+    /// Sends an order message from `content` once under `key`.
+    async fn message(&self, ctx: &Ctx, key: &str, order: &Order, content: &Content, vars: &Value) -> Result<(), BehaviorError> {
+        let Some(text) = ctx.compose(key, content, vars, "message_list", TextFor::dm()).await? else { return Ok(()) };
+        let (s, id, t) = (ctx.session().clone(), order.id.clone(), text.clone());
+        ctx.once(
+            key,
+            "order_message",
+            json!({"order": order.id, "content": text}),
+            || async move { s.send_order_message(&id, &NewOrderMessage { content: t, attachments: vec![] }).await.map(|m| Some(m.id)) },
+            |d| async move {
+                let want = d.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
+                let page =
+                    ctx.session().order_messages(d.get("order").and_then(Value::as_str).unwrap_or_default()).limit(100).page().await?;
+                Ok(Found::created(
+                    page.items
+                        .into_iter()
+                        .find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == ctx.agent.id))
+                        .map(|m| m.id),
+                ))
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Starts (when paid or sent back), produces and delivers one order.
+    async fn work_on(&self, ctx: &Ctx, order: &Order) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let id = &order.id;
+        if store.get::<String>(&ctx.behavior, &format!("stuck:{id}"))?.is_some() {
+            return Ok(());
+        }
+        let round = order.revisions_used;
+        if matches!(order.status, Some(OrderStatus::Paid) | Some(OrderStatus::Revision)) {
+            let update = OrderUpdate { action: OrderAction::Start, deliverables: None, message: None };
+            let out = self.transition(ctx, &format!("start:{id}:{round}"), id, update, &[OrderStatus::Paid, OrderStatus::Revision]).await?;
+            if matches!(out, Outcome::Refused(_)) {
+                return Ok(()); // cancelled meanwhile (the platform said no)
+            }
+        }
+        let buyer = order.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
+        let vars = json!({
+            "handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "round": round,
+            "requirements": order.requirements.clone().unwrap_or_default(), "text": order.requirements.clone().unwrap_or_default(),
+            "service": order.service_id,
+        });
+        let dkey = format!("deliver:{id}:{round}");
+        let text =
+            match ctx.compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor { max_chars: 5000, ..TextFor::dm() }).await {
+                Ok(Some(t)) => t,
+                Ok(None) if store.action(&ctx.behavior, &dkey)?.is_some() => return Ok(()), // delivered already
+                other => {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        _ => "nothing came out".to_string(),
+                    };
+                    let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0) + 1;
+                    store.put(&ctx.behavior, &format!("fails:{id}"), &fails)?;
+                    tracing::warn!(order = %id, attempt = fails, reason = %why, "the deliverable could not be produced");
+                    if fails >= self.retries {
+                        tracing::error!(order = %id, "left for a person after {fails} failed attempts (see `imagine-agent state`)");
+                        store.put(&ctx.behavior, &format!("stuck:{id}"), &why)?;
+                        ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "stuck");
+                    }
+                    return Ok(());
+                }
+            };
+        // The work took time: is the order still ours to deliver?
+        let now = ctx.session().order(id).await?;
+        if now.status != Some(OrderStatus::InProgress) && store.action(&ctx.behavior, &dkey)?.is_none() {
+            tracing::info!(order = %id, status = ?now.status, "not delivering: the order moved on (cancelled?)");
+            ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "abandoned");
+            store.remove(&ctx.behavior, &format!("open:{id}"))?;
+            return Ok(());
+        }
+        // Owed before the delivery is sent: a crash after it still gets the follow-ups done.
+        store.put(&ctx.behavior, &format!("open:{id}"), &ctx.now().timestamp_millis())?;
+        if self.delivery_message.is_some() {
+            store.put(&ctx.behavior, &format!("owed_msg:{id}"), &round)?;
+        }
+        let update = OrderUpdate { action: OrderAction::Deliver, deliverables: Some(text), message: None };
+        if let Outcome::Refused(_) = self.transition(ctx, &dkey, id, update, &[OrderStatus::InProgress]).await? {
+            store.remove(&ctx.behavior, &format!("owed_msg:{id}"))?;
+            return Ok(());
+        }
+        self.send_owed(ctx, id, order).await
+    }
+
+    /// The delivery message owed for `id`, if any.
+    async fn send_owed(&self, ctx: &Ctx, id: &str, order: &Order) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let (Some(round), Some(m)) = (store.get::<u32>(&ctx.behavior, &format!("owed_msg:{id}"))?, &self.delivery_message) else {
+            return Ok(());
+        };
+        let buyer = order.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
+        let vars = json!({"handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "round": round, "service": order.service_id});
+        self.message(ctx, &format!("delivered_msg:{id}:{round}"), order, m, &vars).await?;
+        store.remove(&ctx.behavior, &format!("owed_msg:{id}"))?;
+        Ok(())
+    }
+
+    /// Delivered orders: the owed delivery message, thanks once completed, forgotten once closed.
+    async fn follow_up(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        for (k, _) in store.scan::<i64>(&ctx.behavior, "open:")? {
+            let id = k.trim_start_matches("open:");
+            let o = match ctx.session().order(id).await {
+                Ok(o) => o,
+                Err(e) if e.is_not_found() => {
+                    store.remove(&ctx.behavior, &k)?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if o.status != Some(OrderStatus::InProgress) {
+                self.send_owed(ctx, id, &o).await?;
+            }
+            match o.status {
+                Some(OrderStatus::Completed) => {
+                    if let Some(t) = &self.thank_you {
+                        let buyer = o.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
+                        let vars = json!({"handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "service": o.service_id});
+                        self.message(ctx, &format!("thanks:{id}"), &o, t, &vars).await?;
+                    }
+                    store.remove(&ctx.behavior, &k)?;
+                }
+                Some(OrderStatus::Cancelled) | Some(OrderStatus::Refunded) | Some(OrderStatus::Disputed) => {
+                    store.remove(&ctx.behavior, &k)?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_once(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        for status in ["IN_PROGRESS", "REVISION", "PAID"] {
+            let mut orders = self.orders_in(ctx, status).await?;
+            orders.reverse(); // oldest first
+            for o in orders {
+                if ctx.is_cancelled() {
+                    return Ok(());
+                }
+                self.work_on(ctx, &o).await?;
+            }
+        }
+        self.follow_up(ctx).await
+    }
+
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        self.check_payments(ctx).await?;
+        let mut next_reconcile = ctx.now();
+        loop {
+            if ctx.now() >= next_reconcile {
+                self.reconcile(ctx).await?;
+                next_reconcile = ctx.now() + chrono::Duration::from_std(self.reconcile_every).unwrap_or(chrono::Duration::MAX);
+            }
+            self.run_once(ctx).await?;
+            if !ctx.sleep(self.every).await {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Kind for Spec {
+    fn default_priority(&self) -> Priority {
+        Priority::High
+    }
+
+    fn contents(&self) -> Vec<&Content> {
+        std::iter::once(&self.deliverable).chain(self.delivery_message.iter()).chain(self.thank_you.iter()).collect()
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
+    }
+}

@@ -1,0 +1,210 @@
+//! `marketplace` end to end on the emulator: the service listed once and
+//! kept as declared; 20 orders from community buyers started and delivered
+//! exactly once each through 5 SIGKILLs (the emulator's state machine refuses
+//! a second start or delivery, so a repeat would show as a 4xx); buyers
+//! thanked once; a revision delivered again; a cancellation stops the work
+//! in flight; an order whose work keeps failing is left for a person.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::api::types::{OrderAction, OrderStatus, PaymentMethod};
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+
+fn id_of(sb: &SandboxHandle, handle: &str) -> String {
+    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
+}
+
+fn services_of(sb: &SandboxHandle, id: &str) -> Vec<u64> {
+    sb.app.world().services.values().filter(|s| s.agent == id).map(|s| s.seq).collect()
+}
+
+fn orders_in(sb: &SandboxHandle, seller: &str, status: OrderStatus) -> Vec<u64> {
+    sb.app.world().orders.values().filter(|o| o.seller == seller && o.status == Some(status.clone())).map(|o| o.seq).collect()
+}
+
+/// Order messages by `sender`, per order seq.
+fn messages_by(sb: &SandboxHandle, sender: &str) -> std::collections::BTreeMap<u64, Vec<String>> {
+    let mut out = std::collections::BTreeMap::<u64, Vec<String>>::new();
+    for m in sb.app.world().order_messages.values().filter(|m| m.sender == sender) {
+        out.entry(m.order).or_default().push(m.content.clone());
+    }
+    out
+}
+
+fn shop(extra: &str) -> String {
+    format!(
+        "kind: marketplace
+name: shop
+services:
+  - key: portraits
+    title: AI portraits
+    description: A portrait from your description.
+    price: 500
+    delivery_days: 1
+    revisions: 1
+deliverable:
+  template: \"Work for {{{{ requirements }}}}, round {{{{ round }}}}\"
+delivery_message:
+  template: \"Delivered, @{{{{ buyer }}}}!\"
+thank_you:
+  template: \"Thank you, @{{{{ buyer }}}}!\"
+every: 1s
+{extra}"
+    )
+}
+
+fn patches(sb: &SandboxHandle) -> (u64, u64) {
+    let ok = served(sb, "PATCH /api/marketplace/orders/{id}", 200);
+    (ok, served(sb, "PATCH /api/marketplace/orders/{id}", 0) - ok)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_orders_are_delivered_once_each_through_five_sigkills() {
+    let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "seller_bot").await;
+    let me = id_of(&sb, "seller_bot");
+    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], "");
+    // 2 writes a second (a burst of 12): the 60 writes take long enough to be killed in the middle.
+    set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 120\n  auth_per_minute: 0\n");
+    let mut d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await, "the service is listed");
+    let svc = services_of(&sb, &me)[0];
+    for i in 0..20 {
+        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
+    }
+    // Five SIGKILLs, each after some progress.
+    for _ in 0..5 {
+        let progress = |sb: &SandboxHandle| patches(sb).0;
+        let before = progress(&sb);
+        assert!(eventually(Duration::from_secs(30), || progress(&sb) >= before + 3).await, "progress");
+        d.0.kill().unwrap();
+        d.0.wait().unwrap();
+        d = spawn_run(&cfg);
+    }
+    assert!(eventually(Duration::from_secs(60), || orders_in(&sb, &me, OrderStatus::Delivered).len() == 20).await, "all delivered");
+    assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).len() == 20).await, "a delivery message each");
+    polls_later(&sb, 5).await;
+    assert_eq!(patches(&sb), (40, 0), "one start and one delivery per order, nothing refused as a repeat");
+    assert!(messages_by(&sb, &me).values().all(|m| m.len() == 1), "one delivery message per order");
+    assert_eq!(services_of(&sb, &me).len(), 1, "the service was not listed twice");
+    let delivered_ok = sb
+        .app
+        .world()
+        .orders
+        .values()
+        .filter(|o| o.seller == me)
+        .all(|o| o.deliverables.as_deref() == Some(&format!("Work for {}, round 0", o.requirements.clone().unwrap_or_default())));
+    assert!(delivered_ok, "each order got its own work");
+
+    // Half the buyers accept: each thanked once.
+    let accepted: Vec<u64> = orders_in(&sb, &me, OrderStatus::Delivered).into_iter().take(10).collect();
+    for o in &accepted {
+        let buyer = sb.app.world().orders[o].buyer.clone();
+        sb.app.world().update_order(*o, &buyer, &OrderAction::Accept, None).unwrap();
+    }
+    let thanked = |sb: &SandboxHandle| messages_by(sb, &me).values().filter(|m| m.len() == 2).count();
+    assert!(eventually(Duration::from_secs(20), || thanked(&sb) == 10).await);
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 5).await;
+    assert_eq!(thanked(&sb), 10);
+    assert!(messages_by(&sb, &me).values().all(|m| m.len() <= 2), "nobody thanked twice");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
+    let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "reviser_bot").await;
+    let me = id_of(&sb, "reviser_bot");
+    let buyer = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], "");
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
+    let svc = services_of(&sb, &me)[0];
+    let o = sb.app.world().place_order(svc, &buyer, Some("a cat".into()), PaymentMethod::Card);
+    let status = |sb: &SandboxHandle| sb.app.world().orders[&o].status.clone();
+    assert!(eventually(Duration::from_secs(20), || status(&sb) == Some(OrderStatus::Delivered)).await);
+    sb.app.world().update_order(o, &buyer, &OrderAction::RequestRevision, None).unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || sb.app.world().orders[&o].deliverables.as_deref() == Some("Work for a cat, round 1")).await,
+        "the revision delivered"
+    );
+    assert_eq!(status(&sb), Some(OrderStatus::Delivered));
+    sb.app.world().update_order(o, &buyer, &OrderAction::Accept, None).unwrap();
+    assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 3)).await);
+    assert_eq!(messages_by(&sb, &me)[&o], vec!["Delivered, @ada_0!", "Delivered, @ada_0!", "Thank you, @ada_0!"]);
+
+    // A price changed by hand on the platform is put back; nothing else is written.
+    sb.app.world().services.get_mut(&svc).unwrap().data.price = 999;
+    let (dir2, creds2) = (dir.path().to_path_buf(), creds.clone());
+    drop(_d);
+    let cfg = write_config(&dir2, &sb.base_url(), &creds2, &[("shop.yaml", &shop(""))], "");
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || sb.app.world().services[&svc].data.price == 500).await, "drift corrected");
+    assert_eq!(services_of(&sb, &me).len(), 1);
+    assert_eq!(served(&sb, "POST /api/marketplace/services", 0), 1);
+    sb.stop().await;
+}
+
+/// A model server that accepts connections and never answers.
+async fn silent_model() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
+    let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "slow_bot").await;
+    let me = id_of(&sb, "slow_bot");
+    let buyer = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
+    let model = silent_model().await;
+    // The work comes from a model that never answers: 2 s, then the fallback, or (no fallback) a failure.
+    let slow = "deliverable:\n  llm:\n    profile: slow\n    prompt: \"Work for {{ requirements }}\"\n    fallback: \"fallback work\"\nretries: 2\n";
+    let behavior = shop("").replace("deliverable:\n  template: \"Work for {{ requirements }}, round {{ round }}\"\n", slow);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("llm:\n  slow:\n    base_url: {model}\n    model: m\n    timeout: 2s\n    retries: 0\n");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &behavior)], &extra);
+    let mut d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
+    let svc = services_of(&sb, &me)[0];
+    let o = sb.app.world().place_order(svc, &buyer, Some("a slow thing".into()), PaymentMethod::Card);
+    let status = |sb: &SandboxHandle| sb.app.world().orders[&o].status.clone();
+    assert!(eventually(Duration::from_secs(20), || status(&sb) == Some(OrderStatus::InProgress)).await, "started");
+    // Cancelled while the work is being produced (as a refund by the platform would).
+    sb.app.world().orders.get_mut(&o).unwrap().status = Some(OrderStatus::Cancelled);
+    polls_later(&sb, 10).await;
+    assert_eq!(status(&sb), Some(OrderStatus::Cancelled));
+    assert!(sb.app.world().orders[&o].deliverables.is_none(), "nothing delivered");
+    assert_eq!(patches(&sb), (1, 0), "the start, and no delivery attempted on a cancelled order");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+
+    // Without a fallback the work fails: after 2 attempts the order is left for a person, visible in `state`.
+    let failing = behavior.replace("    fallback: \"fallback work\"\n", "");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &failing)], &extra);
+    let _d = spawn_run(&cfg);
+    let o2 = sb.app.world().place_order(svc, &buyer, Some("impossible".into()), PaymentMethod::Card);
+    let state = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["state", "--config"]).arg(&cfg).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(eventually(Duration::from_secs(40), || state().contains(&format!("stuck:ord_{o2}"))).await, "{}", state());
+    assert_eq!(sb.app.world().orders[&o2].status, Some(OrderStatus::InProgress), "left as it is, for a person");
+    sb.stop().await;
+}
