@@ -2,7 +2,8 @@
 //! kept as declared; 20 orders from community buyers started and delivered
 //! exactly once each through 5 SIGKILLs (the emulator's state machine refuses
 //! a second start or delivery, so a repeat would show as a 4xx); buyers
-//! thanked once; a revision delivered again; a cancellation stops the work
+//! thanked once; a revision delivered again; order messages answered once;
+//! payouts requested past the threshold; a cancellation stops the work
 //! in flight; an order whose work keeps failing is left for a person.
 
 mod common;
@@ -125,7 +126,8 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
     let me = id_of(&sb, "reviser_bot");
     let buyer = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], "");
+    let extra = "order_reply:\n  template: \"Noted, @{{ buyer }}: {{ text }}\"\npayout_threshold: 400\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(extra))], "");
     let _d = spawn_run(&cfg);
     assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
     let svc = services_of(&sb, &me)[0];
@@ -138,15 +140,40 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
         "the revision delivered"
     );
     assert_eq!(status(&sb), Some(OrderStatus::Delivered));
-    sb.app.world().update_order(o, &buyer, &OrderAction::Accept, None).unwrap();
+    // The buyer writes twice in a row: one answer for both, once.
+    for text in ["Can it be blue?", "And bigger?"] {
+        let mut w = sb.app.world();
+        let seq = w.next_seq();
+        let rec = imagine_agent::sandbox::world::OrderMsgRec {
+            seq,
+            order: o,
+            sender: buyer.clone(),
+            content: text.into(),
+            attachments: vec![],
+            created_ms: imagine_agent::sandbox::world::now_ms(),
+        };
+        w.order_messages.insert(seq, rec);
+    }
     assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 3)).await);
-    assert_eq!(messages_by(&sb, &me)[&o], vec!["Delivered, @ada_0!", "Delivered, @ada_0!", "Thank you, @ada_0!"]);
+    // Payouts enabled: the seller's 90% (450 cents) passes the threshold once the order completes.
+    sb.app.world().accounts.insert(me.clone(), imagine_agent::api::types::PaymentAccount { payouts_enabled: true, ..Default::default() });
+    sb.app.world().update_order(o, &buyer, &OrderAction::Accept, None).unwrap();
+    assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 4)).await);
+    assert_eq!(
+        messages_by(&sb, &me)[&o],
+        vec!["Delivered, @ada_0!", "Delivered, @ada_0!", "Noted, @ada_0: Can it be blue?\nAnd bigger?", "Thank you, @ada_0!"]
+    );
+    let requested = |sb: &SandboxHandle| {
+        sb.app.world().payouts.values().filter(|p| p.0 == me && p.2 == imagine_agent::api::types::PayoutStatus::Processing).count()
+    };
+    assert!(eventually(Duration::from_secs(20), || requested(&sb) == 1).await, "the payout requested");
+    assert_eq!(served(&sb, "POST /api/marketplace/payouts", 0), 1);
 
     // A price changed by hand on the platform is put back; nothing else is written.
     sb.app.world().services.get_mut(&svc).unwrap().data.price = 999;
     let (dir2, creds2) = (dir.path().to_path_buf(), creds.clone());
     drop(_d);
-    let cfg = write_config(&dir2, &sb.base_url(), &creds2, &[("shop.yaml", &shop(""))], "");
+    let cfg = write_config(&dir2, &sb.base_url(), &creds2, &[("shop.yaml", &shop(extra))], "");
     let _d = spawn_run(&cfg);
     assert!(eventually(Duration::from_secs(20), || sb.app.world().services[&svc].data.price == 500).await, "drift corrected");
     assert_eq!(services_of(&sb, &me).len(), 1);

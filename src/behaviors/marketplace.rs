@@ -62,9 +62,15 @@ spec! {
         /// Sent as an order message with each delivery.
         #[serde(default)]
         pub delivery_message: Option<Content>,
-        /// Sent as an order message when the buyer accepts.
+        /// Sent as an order message when the buyer accepts (a good place to ask for a review).
         #[serde(default)]
         pub thank_you: Option<Content>,
+        /// Answers the buyer's order messages (one answer for the messages that arrived together).
+        #[serde(default)]
+        pub order_reply: Option<Content>,
+        /// Request the pending payouts once they add up to this many cents (payouts must be enabled).
+        #[serde(default)]
+        pub payout_threshold: Option<u64>,
         /// Attempts at producing a deliverable before the order is left for a person.
         #[serde(default = "default_retries")]
         pub retries: u32,
@@ -100,7 +106,7 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         super::check_content(c, "deliverable", &self.deliverable);
-        for (k, m) in [("delivery_message", &self.delivery_message), ("thank_you", &self.thank_you)] {
+        for (k, m) in [("delivery_message", &self.delivery_message), ("thank_you", &self.thank_you), ("order_reply", &self.order_reply)] {
             if let Some(m) = m {
                 super::check_content(c, k, m);
             }
@@ -349,6 +355,63 @@ impl Spec {
         Ok(())
     }
 
+    /// Answers the buyer's order messages that arrived since the last look (each at most once).
+    async fn answer_messages(&self, ctx: &Ctx, order: &Order) -> Result<(), BehaviorError> {
+        let Some(reply) = &self.order_reply else { return Ok(()) };
+        let store = ctx.store();
+        let pos_key = format!("omsg:{}", order.id);
+        let seen: Option<String> = store.get(&ctx.behavior, &pos_key)?;
+        let mut list = ctx.session().order_messages(&order.id).limit(100);
+        let mut newer = vec![];
+        'walk: loop {
+            let page = list.page().await?;
+            for m in page.items {
+                if Some(&m.id) == seen.as_ref() {
+                    break 'walk;
+                }
+                newer.push(m);
+            }
+            match page.next_cursor {
+                Some(c) if page.has_more => list = list.cursor(c),
+                _ => break,
+            }
+        }
+        let Some(newest) = newer.first().map(|m| m.id.clone()) else { return Ok(()) };
+        let theirs: Vec<String> =
+            newer.iter().rev().filter(|m| m.sender.as_ref().is_none_or(|s| s.id != ctx.agent.id)).map(|m| m.content.clone()).collect();
+        if !theirs.is_empty() {
+            let buyer = order.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
+            let text = theirs.join("\n");
+            let vars = json!({"handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "text": text, "requirements": order.requirements, "service": order.service_id});
+            self.message(ctx, &format!("oreply:{newest}"), order, reply, &vars).await?;
+        }
+        store.put(&ctx.behavior, &pos_key, &newest)?;
+        Ok(())
+    }
+
+    /// Requests the pending payouts once they add up to the threshold (each payout once).
+    async fn payouts(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        use futures::TryStreamExt;
+        let Some(threshold) = self.payout_threshold else { return Ok(()) };
+        let pending: Vec<crate::api::types::Payout> =
+            ctx.session().payouts().param("status", "PENDING").limit(100).stream().try_collect().await?;
+        if pending.iter().map(|p| p.amount).sum::<u64>() < threshold {
+            return Ok(());
+        }
+        for p in pending {
+            let (s, id) = (ctx.session().clone(), p.id.clone());
+            ctx.once(
+                &format!("payout:{}", p.id),
+                "payout",
+                json!({"payout": p.id, "amount": p.amount}),
+                || async move { s.request_payout(&id).await.map(|p| Some(p.id)) },
+                |_| async { Ok(Found::Missing) },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Delivered orders: the owed delivery message, thanks once completed, forgotten once closed.
     async fn follow_up(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let store = ctx.store();
@@ -365,6 +428,7 @@ impl Spec {
             if o.status != Some(OrderStatus::InProgress) {
                 self.send_owed(ctx, id, &o).await?;
             }
+            self.answer_messages(ctx, &o).await?;
             match o.status {
                 Some(OrderStatus::Completed) => {
                     if let Some(t) = &self.thank_you {
@@ -392,9 +456,11 @@ impl Spec {
                     return Ok(());
                 }
                 self.work_on(ctx, &o).await?;
+                self.answer_messages(ctx, &o).await?;
             }
         }
-        self.follow_up(ctx).await
+        self.follow_up(ctx).await?;
+        self.payouts(ctx).await
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
@@ -419,7 +485,11 @@ impl Kind for Spec {
     }
 
     fn contents(&self) -> Vec<&Content> {
-        std::iter::once(&self.deliverable).chain(self.delivery_message.iter()).chain(self.thank_you.iter()).collect()
+        std::iter::once(&self.deliverable)
+            .chain(self.delivery_message.iter())
+            .chain(self.thank_you.iter())
+            .chain(self.order_reply.iter())
+            .collect()
     }
 
     fn validate(&self, c: &mut Check<'_>) {

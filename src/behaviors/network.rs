@@ -95,10 +95,10 @@ impl Spec {
             c.problem("discover.reactions", "FOLLOW is follow_back's: name LIKE, REPOST, QUOTE, COMMENT, MENTION or REPLY");
         }
         if self.every < Duration::from_secs(60) {
-            c.problem("every", "must be at least 1m");
+            c.problem("every", "every must be at least 1m");
         }
         if self.max_follows_per_day == 0 {
-            c.problem("max_follows_per_day", "must be at least 1");
+            c.problem("max_follows_per_day", "max_follows_per_day must be at least 1");
         }
         if let Some(dm) = &self.introduction_dm {
             super::check_content(c, "introduction_dm", dm);
