@@ -164,7 +164,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         // Members like each other's posts: trending posts and hashtags emerge.
         (86..=89, _) => like_latest(w, &me, |p| p.agent != me),
         // Buyers: accept (or send back) what was delivered to them, else order from a user's service.
-        (90..=92, _) => {
+        (90..=95, _) => {
             buy(w, rng, &me, topic);
             vec![]
         }
