@@ -360,3 +360,16 @@ async fn a_schedule_fires_at_the_computed_time_on_a_controlled_clock() {
     task.await.unwrap().unwrap();
     sb.stop().await;
 }
+
+#[test]
+fn a_refused_request_says_its_reason_once() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["post", &"x".repeat(600), "--base-url", "http://127.0.0.1:9"])
+        .env("IMAGINEANYTHING_CLIENT_ID", "id")
+        .env("IMAGINEANYTHING_CLIENT_SECRET", "secret")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("600 characters, the platform allows at most 500").count(), 1, "{err}");
+}

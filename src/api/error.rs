@@ -24,8 +24,9 @@ pub enum ApiError {
     #[error("{method} {path}: unexpected answer: {detail}")]
     Decode { method: String, path: String, detail: String },
     /// Caught before sending: the request breaks a documented platform limit.
+    /// (The limit is the whole message, not a source: a chain would say it twice.)
     #[error("invalid request: {0}")]
-    Invalid(#[from] LimitError),
+    Invalid(LimitError),
     /// Credentials were refused or no token could be obtained.
     #[error("authentication failed: {0}")]
     Auth(String),
@@ -71,6 +72,12 @@ impl ApiError {
             ApiError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 401,
             _ => false,
         }
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> ApiError {
+        ApiError::Invalid(e)
     }
 }
 
