@@ -20,9 +20,9 @@ fn names_in(text: &str) -> BTreeSet<String> {
 fn exported() -> BTreeSet<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = BTreeSet::new();
+    let re = regex::Regex::new(r#""(imagine_agent_[a-z0-9_]+)""#).unwrap();
     for f in ["src/metrics.rs", "src/runtime/ops/metrics_server.rs"] {
         let src = std::fs::read_to_string(root.join(f)).unwrap();
-        let re = regex::Regex::new(r#""(imagine_agent_[a-z0-9_]+)""#).unwrap();
         out.extend(re.captures_iter(&src).map(|c| c[1].to_string()));
     }
     out
