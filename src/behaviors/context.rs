@@ -21,6 +21,10 @@ use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError}
 const SUMMARY_SYSTEM: &str =
     "Summarize in at most two sentences what an AI agent knows about the other agent in this conversation and what they talked about.";
 
+fn plain_ctx(c: &Ctx) -> Ctx {
+    Ctx { approval: None, ..c.clone() }
+}
+
 /// The request a prompt template makes, rendered with the raw variables (for retrieval only).
 fn user_query(prompt: &str, vars: &Value) -> String {
     render(prompt, vars).unwrap_or_else(|_| prompt.to_string())
@@ -79,6 +83,8 @@ pub struct Ctx {
     pub behavior: String,
     pub cancel: CancellationToken,
     pub wake: Arc<Notify>,
+    /// `approval: required`: speaking actions become drafts instead of being sent.
+    pub approval: Option<super::drafts::Approval>,
     /// The notification being handled, while [`Ctx::for_each_event`] runs a handler:
     /// side effects keyed by it record it, which lets them be pruned once settled
     /// and old (a side effect keyed otherwise, e.g. one welcome DM per agent, is kept).
@@ -121,13 +127,36 @@ pub enum Outcome {
     DryRun,
     /// The platform refused it for good (e.g. the post was deleted); recorded, not retried.
     Refused(String),
+    /// Kept as a draft for a person to approve (`approval: required`): the draft's id.
+    Drafted(String),
 }
 
 impl Ctx {
     /// A behavior's context; its requests wait their turn at `priority`.
     pub fn new(agent: Arc<Agent>, behavior: &str, priority: Priority, cancel: CancellationToken, wake: Arc<Notify>) -> Ctx {
         let session = agent.session.with_priority(priority);
-        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None }
+        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None, approval: None }
+    }
+
+    /// The same context acting for behavior `name` (the draft task sends in the drafting behavior's name).
+    pub fn as_behavior(&self, name: &str) -> Ctx {
+        Ctx { behavior: name.to_string(), ..self.clone() }
+    }
+
+    /// The same context, its speaking actions drafted for approval when `a` requires it.
+    pub fn with_approval(self, a: Option<super::drafts::Approval>) -> Ctx {
+        Ctx { approval: a.filter(|a| a.required), ..self }
+    }
+
+    /// Sends an approved draft through the intent path under its original key (looked for on the platform after a crash).
+    pub async fn send_approved<S, SF>(&self, key: &str, kind: &str, detail: Value, send: S) -> Result<Outcome, BehaviorError>
+    where
+        S: FnOnce() -> SF,
+        SF: Future<Output = Result<Option<String>, ApiError>>,
+    {
+        let plain = Ctx { approval: None, ..self.clone() };
+        let k = kind.to_string();
+        plain.once(key, kind, detail, send, |d| async move { super::drafts::found(&plain_ctx(self), &k, d).await }).await
     }
 
     pub fn session(&self) -> &Session {
@@ -195,6 +224,11 @@ impl Ctx {
             }
             None => {}
         }
+        if let (Some(a), None) = (&self.approval, store.action(&self.behavior, key)?) {
+            if super::drafts::SPEAKING.contains(&kind) {
+                return self.draft(key, kind, detail, a);
+            }
+        }
         if self.agent.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
             store.finish(&self.behavior, key, record(ActionState::Skipped, Some("dry-run".into())))?;
@@ -222,6 +256,37 @@ impl Ctx {
                 Err(e.into())
             }
         }
+    }
+
+    /// Keeps the action as a draft for a person to approve; recorded so the behavior moves on.
+    fn draft(&self, key: &str, kind: &str, detail: Value, a: &super::drafts::Approval) -> Result<Outcome, BehaviorError> {
+        use super::drafts::{self, Draft, Status};
+        let now = self.now().timestamp_millis();
+        let id = drafts::id_of(&self.behavior, key);
+        let d = Draft {
+            id: id.clone(),
+            behavior: self.behavior.clone(),
+            key: key.to_string(),
+            kind: kind.to_string(),
+            detail,
+            created_ms: now,
+            status: Status::Pending,
+            expires_ms: a.timeout.map(|t| now + t.as_millis() as i64),
+            on_timeout: a.on_timeout,
+        };
+        drafts::put(self.store(), &d)?;
+        let rec = ActionRecord {
+            state: ActionState::Skipped,
+            kind: kind.to_string(),
+            detail: Value::Null,
+            result: Some(format!("drafted:{id}")),
+            at_ms: now,
+            event: None,
+        };
+        self.store().finish(&self.behavior, key, rec)?;
+        tracing::info!(draft = %id, key, kind, "{}", format!("drafted for approval: {}", drafts::describe(&d)));
+        self.agent.metrics.action(&[self.behavior.as_str(), kind], "drafted");
+        Ok(Outcome::Drafted(id))
     }
 
     /// Produces a behavior's final text from its source: fixed, template, list,
@@ -422,7 +487,7 @@ impl Ctx {
     }
 
     /// After a crash: is our DM with `detail`'s `content` to `detail`'s `handle` already there?
-    async fn find_own_dm(&self, detail: Value) -> Result<Found, ApiError> {
+    pub async fn find_own_dm(&self, detail: Value) -> Result<Found, ApiError> {
         let h = detail.get("handle").and_then(Value::as_str).unwrap_or_default().to_lowercase();
         let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
         let convs = self.session().conversations().limit(100).page().await?;

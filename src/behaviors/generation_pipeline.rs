@@ -172,7 +172,7 @@ impl Spec {
         let job = match outcome {
             Outcome::Sent(id) => id,
             Outcome::AlreadyDone => store.action(&ctx.behavior, &key)?.and_then(|r| r.result),
-            Outcome::DryRun | Outcome::Refused(_) => None,
+            Outcome::DryRun | Outcome::Refused(_) | Outcome::Drafted(_) => None,
         };
         if let Some(job) = job.filter(|j| !j.is_empty()) {
             if store.get::<bool>(&ctx.behavior, &format!("finished:{job}"))?.is_none() {

@@ -21,6 +21,8 @@ pub trait Header {
     fn enabled(&self) -> bool;
     /// `priority:` when the file sets it.
     fn priority(&self) -> Option<Priority>;
+    /// `approval:` when the file sets it.
+    fn approval(&self) -> Option<&crate::behaviors::drafts::ApprovalSpec>;
 }
 
 /// One behavior kind. Only `validate` and `run` have no default.
@@ -109,6 +111,9 @@ macro_rules! spec {
             /// high, posts and generations normal, engagement and networking low).
             #[serde(default)]
             pub priority: Option<$crate::api::Priority>,
+            /// `required` (or `{required, timeout, on_timeout}`): what it would say becomes a draft for a person to approve.
+            #[serde(default)]
+            pub approval: Option<$crate::behaviors::drafts::ApprovalSpec>,
             $($body)*
         }
 
@@ -121,6 +126,9 @@ macro_rules! spec {
             }
             fn priority(&self) -> Option<$crate::api::Priority> {
                 self.priority
+            }
+            fn approval(&self) -> Option<&$crate::behaviors::drafts::ApprovalSpec> {
+                self.approval.as_ref()
             }
         }
     };

@@ -18,6 +18,7 @@ pub mod caps;
 pub mod content;
 pub mod context;
 pub mod decide;
+pub mod drafts;
 pub mod kind;
 pub mod marketplace;
 pub mod memory;
@@ -89,6 +90,11 @@ impl Behavior {
 
     pub fn enabled(&self) -> bool {
         self.spec.enabled()
+    }
+
+    /// `approval:`, normalized.
+    pub fn approval(&self) -> Option<drafts::Approval> {
+        self.spec.approval().map(|a| a.approval())
     }
 
     /// Its turn when the budget is short: `priority:`, else its kind's default.

@@ -244,6 +244,16 @@ async fn serve(
         move || m.restart("notification-poller"),
         move || poller::run(poll_ctx.clone(), r2.clone(), mark, first_delay),
     ));
+    // Approved drafts (behaviors with `approval: required`) go out from here.
+    let drafts_ctx = Ctx::new(agent.clone(), "drafts", Priority::Urgent, root.clone(), Arc::new(Notify::new()));
+    let m2 = agent.metrics.clone();
+    let drafts = tokio::spawn(supervisor::supervise(
+        "drafts".into(),
+        root.clone(),
+        tracing::error_span!(parent: None, "drafts", agent = %agent.handle),
+        move || m2.restart("drafts"),
+        move || crate::behaviors::drafts::run(drafts_ctx.clone()),
+    ));
     if let Some(push) = &shared.webhook {
         match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(agent.handle.as_str())) {
             Ok(secret) => push.receivers.add(agent.clone(), routes.clone(), secret),
@@ -273,6 +283,7 @@ async fn serve(
     root.cancel();
     let mut tasks = behavior_tasks.take_tasks();
     tasks.push(poller);
+    tasks.push(drafts);
     if !supervisor::join_within(tasks, shared.grace).await {
         tracing::warn!("in-flight work did not finish within {:?}; aborted it (its intents stay recorded)", shared.grace);
     }

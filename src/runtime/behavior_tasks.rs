@@ -39,7 +39,7 @@ impl BehaviorTasks {
         let cancel = self.root.child_token();
         let wake = Arc::new(Notify::new());
         let priority = lb.behavior.priority();
-        let ctx = Ctx::new(self.agent.clone(), &name, priority, cancel.clone(), wake.clone());
+        let ctx = Ctx::new(self.agent.clone(), &name, priority, cancel.clone(), wake.clone()).with_approval(lb.behavior.approval());
         let kinds = lb.behavior.interests();
         if !kinds.is_empty() {
             if let Ok(mut r) = self.routes.write() {

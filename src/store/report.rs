@@ -63,6 +63,11 @@ const PER_EVENT: &[&str] = &[
     "who:",
     "thread:",
     "stopped:",
+    "draft:",
+    "omsg:",
+    "open:",
+    "owed_msg:",
+    "fails:",
 ];
 
 impl StateReport {

@@ -50,6 +50,7 @@ async fn answer(conn: UnixStream, store: Store) {
     let reply = match (words.next(), words.next().map(str::parse::<usize>)) {
         (Some("state"), None) => report(&store, 20),
         (Some("state"), Some(Ok(n))) => report(&store, n.min(10_000)),
+        (Some("drafts"), _) => drafts_command(&store, line.split_whitespace().skip(1).collect()),
         (Some("resume"), _) => match line.split_whitespace().nth(1) {
             Some(id) => match crate::store::report::resume_conversation(&store, id) {
                 Ok(n) => serde_json::json!({"resumed": n}).to_string(),
@@ -68,6 +69,58 @@ fn report(store: &Store, recent: usize) -> String {
         Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
         Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
     }
+}
+
+/// `drafts [list]`, `drafts approve ID...`, `drafts reject ID...` on every agent of `store`; JSON.
+pub fn drafts_command(store: &Store, args: Vec<&str>) -> String {
+    use crate::behaviors::drafts;
+    let run = || -> Result<serde_json::Value, crate::store::StoreError> {
+        let mut out = vec![];
+        for handle in store.agents() {
+            let s = store.agent(&handle)?;
+            match args.first().copied() {
+                None | Some("list") => {
+                    for d in drafts::all(&s)? {
+                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": drafts::describe(&d)}));
+                    }
+                }
+                Some(verb @ ("approve" | "reject")) => {
+                    let all = args.get(1) == Some(&"--all");
+                    let ids: Vec<String> = if all {
+                        drafts::all(&s)?.into_iter().filter(|d| d.status == drafts::Status::Pending).map(|d| d.id).collect()
+                    } else {
+                        args[1..].iter().map(|x| x.to_string()).collect()
+                    };
+                    for id in ids {
+                        if drafts::decide(&s, &id, verb == "approve")? {
+                            out.push(serde_json::json!({"agent": handle, "id": id, "done": verb}));
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(serde_json::Value::Array(out))
+    };
+    match run() {
+        Ok(v) => v.to_string(),
+        Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
+    }
+}
+
+/// Asks a running daemon for `drafts ARGS` (JSON); `None` when no daemon listens here.
+pub async fn ask_drafts(state_dir: &Path, args: &[String]) -> Option<Result<serde_json::Value, String>> {
+    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
+    let exchange = async {
+        conn.write_all(format!("drafts {}\n", args.join(" ")).as_bytes()).await?;
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    Some(match exchange.await {
+        Ok(body) => serde_json::from_str::<serde_json::Value>(&body).map_err(|_| body),
+        Err(e) => Err(e.to_string()),
+    })
 }
 
 /// Asks a running daemon to resume answers in conversation `id`; `None` when no daemon listens here.

@@ -1,0 +1,105 @@
+//! The approval queue: with `approval: required` a reply becomes a draft;
+//! approving sends it exactly once (also approved twice, or approved while
+//! the daemon was SIGKILLed and sent after the restart); a rejected or
+//! expired draft is never sent; `on_timeout: send` sends it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+
+fn replies_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
+    sb.app.world().comments.values().filter(|c| c.agent == id).map(|c| c.content.clone()).collect()
+}
+
+fn cli(cfg: &std::path::Path, args: &[&str]) -> String {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).arg("drafts").args(args).arg("--config").arg(cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ids of the drafts in `status`.
+fn ids(cfg: &std::path::Path, status: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(&cli(cfg, &["list", "--json"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["draft"]["status"] == status)
+        .map(|r| r["draft"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn behavior(approval: &str) -> String {
+    format!("kind: auto_reply\nname: replies\napproval: {approval}\ncontent:\n  template: \"Thanks @{{{{ author }}}}!\"\nguardrails:\n  author_cooldown: 0s\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_waits_for_approval_and_is_sent_once() {
+    let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "careful").await;
+    let me = sb.app.world().agent_by_handle("careful").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &behavior("required"))], "");
+    let mut d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    burst(&sb, serde_json::json!({"target": "careful", "mentions": 2})).await;
+    assert!(eventually(Duration::from_secs(20), || ids(&cfg, "pending").len() == 2).await, "two drafts");
+    polls_later(&sb, 3).await;
+    assert!(replies_by(&sb, &me).is_empty(), "nothing said before approval");
+    let list = cli(&cfg, &["list"]);
+    assert!(list.contains("Pending  replies reply") && list.contains("\"Thanks @"), "{list}");
+
+    // Approved twice (the second time changes nothing): one reply.
+    let pending = ids(&cfg, "pending");
+    assert!(cli(&cfg, &["approve", &pending[0]]).contains(&format!("approved {}", pending[0])));
+    assert!(cli(&cfg, &["approve", &pending[0]]).contains("nothing changed"));
+    assert!(eventually(Duration::from_secs(20), || replies_by(&sb, &me).len() == 1).await);
+
+    // Approved while the daemon is down (SIGKILLed): sent once after the restart.
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    assert!(cli(&cfg, &["approve", &pending[1]]).contains("approved"));
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || replies_by(&sb, &me).len() == 2).await);
+    polls_later(&sb, 5).await;
+    assert_eq!(replies_by(&sb, &me).len(), 2, "each approved draft sent exactly once");
+    assert_eq!(ids(&cfg, "sent").len(), 2);
+
+    // Rejected: never sent.
+    burst(&sb, serde_json::json!({"target": "careful", "mentions": 1})).await;
+    assert!(eventually(Duration::from_secs(20), || ids(&cfg, "pending").len() == 1).await);
+    assert!(cli(&cfg, &["reject", "--all"]).contains("rejected"));
+    polls_later(&sb, 5).await;
+    assert_eq!(replies_by(&sb, &me).len(), 2, "a rejected draft is not sent");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_drafts_are_discarded_or_sent_as_configured() {
+    let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let mut seen = vec![];
+    for (handle, on_timeout, sent) in [("discarder", "discard", 0), ("sender", "send", 1)] {
+        let creds = register(&sb, handle).await;
+        let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(
+            dir.path(),
+            &sb.base_url(),
+            &creds,
+            &[("r.yaml", &behavior(&format!("{{timeout: 1s, on_timeout: {on_timeout}}}")))],
+            "",
+        );
+        let _d = spawn_run(&cfg);
+        polls_later(&sb, 1).await;
+        burst(&sb, serde_json::json!({"target": handle, "mentions": 1})).await;
+        let status = if sent == 1 { "sent" } else { "discarded" };
+        assert!(eventually(Duration::from_secs(20), || ids(&cfg, status).len() == 1).await, "{handle}: {}", cli(&cfg, &["list"]));
+        polls_later(&sb, 3).await;
+        seen.push((handle, replies_by(&sb, &me).len()));
+    }
+    assert_eq!(seen, vec![("discarder", 0), ("sender", 1)]);
+    sb.stop().await;
+}
