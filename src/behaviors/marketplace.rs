@@ -244,7 +244,7 @@ impl Spec {
         ctx.once(
             key,
             &kind,
-            json!({"order": order, "deliverables": update.deliverables}),
+            json!({"order": order, "content": update.deliverables}),
             || async move { s.update_order(&id, &update).await.map(|o| Some(o.id)) },
             |d| async move {
                 let o = ctx.session().order(d.get("order").and_then(Value::as_str).unwrap_or_default()).await?;
@@ -301,26 +301,28 @@ impl Spec {
             "service": order.service_id,
         });
         let dkey = format!("deliver:{id}:{round}");
-        let text =
-            match ctx.compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor { max_chars: 5000, ..TextFor::dm() }).await {
-                Ok(Some(t)) => t,
-                Ok(None) if store.action(&ctx.behavior, &dkey)?.is_some() => return Ok(()), // delivered already
-                other => {
-                    let why = match other {
-                        Err(e) => e.to_string(),
-                        _ => "nothing came out".to_string(),
-                    };
-                    let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0) + 1;
-                    store.put(&ctx.behavior, &format!("fails:{id}"), &fails)?;
-                    tracing::warn!(order = %id, attempt = fails, reason = %why, "the deliverable could not be produced");
-                    if fails >= self.retries {
-                        tracing::error!(order = %id, "left for a person after {fails} failed attempts (see `imagine-agent state`)");
-                        store.put(&ctx.behavior, &format!("stuck:{id}"), &why)?;
-                        ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "stuck");
-                    }
-                    return Ok(());
+        let text = match ctx
+            .compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor { max_chars: 5000, ..TextFor::dm() })
+            .await
+        {
+            Ok(Some(t)) => t,
+            Ok(None) if store.action(&ctx.behavior, &dkey)?.is_some_and(|r| r.state != crate::store::ActionState::Intent) => return Ok(()), // delivered already
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    _ => "nothing came out".to_string(),
+                };
+                let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0) + 1;
+                store.put(&ctx.behavior, &format!("fails:{id}"), &fails)?;
+                tracing::warn!(order = %id, attempt = fails, reason = %why, "the deliverable could not be produced");
+                if fails >= self.retries {
+                    tracing::error!(order = %id, "left for a person after {fails} failed attempts (see `imagine-agent state`)");
+                    store.put(&ctx.behavior, &format!("stuck:{id}"), &why)?;
+                    ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "stuck");
                 }
-            };
+                return Ok(());
+            }
+        };
         // The work took time: is the order still ours to deliver?
         let now = ctx.session().order(id).await?;
         if now.status != Some(OrderStatus::InProgress) && store.action(&ctx.behavior, &dkey)?.is_none() {

@@ -45,7 +45,7 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "comment" => format!("commented on {}: {}", field(detail, "postId"), quoted(detail, "content")),
         "view" => format!("viewed {}", field(detail, "postId")),
         "start" => format!("started work on order {}", field(detail, "order")),
-        "deliver" => format!("delivered order {}: {}", field(detail, "order"), quoted(detail, "deliverables")),
+        "deliver" => format!("delivered order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "order_message" => format!("sent a message on order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "service" => format!("listed the service {}", quoted(detail, "title")),
         "payout" => format!("requested payout {}", field(detail, "payout")),
