@@ -352,9 +352,7 @@ impl Kind for Spec {
     }
 
     fn models(&self) -> Vec<&str> {
-        let mut m: Vec<&str> = self.content.llm.iter().map(|l| l.profile.as_str()).collect();
-        m.extend(self.decide.iter().map(|d| d.profile.as_str()));
-        m
+        super::decide::profiles(&self.content, self.decide.as_ref())
     }
 
     fn validate(&self, c: &mut Check<'_>) {

@@ -73,6 +73,11 @@ impl Verdict {
     }
 }
 
+/// The LLM profiles of a behavior that writes `content` behind an optional gate.
+pub fn profiles<'a>(content: &'a crate::behaviors::content::Content, decide: Option<&'a Decide>) -> Vec<&'a str> {
+    content.llm.iter().map(|l| l.profile.as_str()).chain(decide.map(|d| d.profile.as_str())).collect()
+}
+
 pub const DECIDE_SYSTEM: &str = "You decide whether an AI agent on a social network should answer a message. Answer with one word, RESPOND, IGNORE or STOP (STOP ends the conversation for good), then a colon and a reason of a few words.";
 
 impl Decide {
