@@ -49,6 +49,9 @@ async fn a_reply_waits_for_approval_and_is_sent_once() {
     assert!(eventually(Duration::from_secs(20), || ids(&cfg, "pending").len() == 2).await, "two drafts");
     polls_later(&sb, 3).await;
     assert!(replies_by(&sb, &me).is_empty(), "nothing said before approval");
+    let state = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["state", "--config"]).arg(&cfg).output().unwrap();
+    let state = String::from_utf8_lossy(&state.stdout).into_owned();
+    assert!(state.contains("DRAFTS   2 waiting for approval"), "{state}");
     let list = cli(&cfg, &["list"]);
     assert!(list.contains("Pending  replies reply") && list.contains("\"Thanks @"), "{list}");
 

@@ -34,6 +34,9 @@ pub struct AgentReport {
     /// Conversations handed to a person (dm_reply): (behavior, conversation id, who, what).
     #[serde(default)]
     pub handoffs: Vec<(String, String, Value)>,
+    /// Drafts waiting for a person (`approval: required`).
+    #[serde(default)]
+    pub drafts_pending: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +103,10 @@ impl StateReport {
             for (b, k, v) in s.values()? {
                 if let Some(job) = k.strip_prefix("job:") {
                     r.jobs_in_flight.push((b, job.to_string(), v));
+                } else if k.starts_with("draft:") {
+                    if v.get("status").and_then(Value::as_str) == Some("pending") {
+                        r.drafts_pending += 1;
+                    }
                 } else if let Some(conv) = k.strip_prefix("handoff:") {
                     r.handoffs.push((b, conv.to_string(), v));
                 } else if !PER_EVENT.iter().any(|p| k.starts_with(p)) {
@@ -132,6 +139,9 @@ impl StateReport {
             }
             for (b, id, v) in &i.jobs_in_flight {
                 out.push_str(&format!("  job      {b} {id} {v}\n"));
+            }
+            if i.drafts_pending > 0 {
+                out.push_str(&format!("  DRAFTS   {} waiting for approval -- see `imagine-agent drafts list`\n", i.drafts_pending));
             }
             for (b, conv, v) in &i.handoffs {
                 out.push_str(&format!(
