@@ -222,11 +222,11 @@ impl Ctx {
                 }
                 tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
             }
-            None => {}
-        }
-        if let (Some(a), None) = (&self.approval, store.action(&self.behavior, key)?) {
-            if super::drafts::SPEAKING.contains(&kind) {
-                return self.draft(key, kind, detail, a);
+            // Nothing recorded yet: under `approval: required`, what it would say becomes a draft.
+            None => {
+                if let Some(a) = self.approval.as_ref().filter(|_| super::drafts::SPEAKING.contains(&kind)) {
+                    return self.draft(key, kind, detail, a);
+                }
             }
         }
         if self.agent.dry_run {

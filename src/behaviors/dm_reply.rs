@@ -187,13 +187,13 @@ impl Spec {
         let mut pos: Position = store.get(&ctx.behavior, &pos_key)?.unwrap_or_default();
         let (newer, context) = self.new_messages(ctx, &c.id, &pos).await?;
         // Messages already answered (a crash before the position moved): everything up to the newest of them is done.
-        let answered = newer.iter().rposition(|m| {
-            store
-                .action(&ctx.behavior, &format!("dm:{}", m.id))
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.state != crate::store::ActionState::Intent)
-        });
+        // (A store error stops here rather than being read as "not answered".)
+        let mut answered = None;
+        for (i, m) in newer.iter().enumerate() {
+            if store.action(&ctx.behavior, &format!("dm:{}", m.id))?.is_some_and(|r| r.state != crate::store::ActionState::Intent) {
+                answered = Some(i);
+            }
+        }
         let pending: Vec<&Message> = newer.iter().skip(answered.map_or(0, |i| i + 1)).collect();
         let incoming: Vec<&Message> = pending.iter().copied().filter(|m| !self.mine(ctx, m)).collect();
         let Some(last) = incoming.last() else {
