@@ -238,3 +238,96 @@ async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
     assert_eq!(sb.app.world().orders[&o2].status, Some(OrderStatus::InProgress), "left as it is, for a person");
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_deliverables_are_made_once_per_order_through_sigkills() {
+    use imagine_agent::api::types::GenerationStatus;
+    // A third of the jobs fail (and are retried), jobs take 1.5 s: with 8 orders the
+    // platform's 3 concurrent jobs are always the limit, and kills land while jobs run.
+    let sb = sandbox(SandboxConfig {
+        community: 4,
+        community_interval: Duration::ZERO,
+        generation_duration: Duration::from_millis(1500),
+        generation_fail_rate: 0.3,
+        ..quiet_config()
+    })
+    .await;
+    let creds = register(&sb, "artist_bot").await;
+    let me = id_of(&sb, "artist_bot");
+    imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()))
+        .unwrap()
+        .connect_service(&imagine_agent::api::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
+        .await
+        .unwrap();
+    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let generated = "deliverable:\n  template: \"Here is {{ requirements }}: {{ url }}\"\ngenerate:\n  provider: OPENAI\n  type: image\n  prompt:\n    template: \"A portrait: {{ requirements }}\"\n";
+    let behavior = shop("").replace("deliverable:\n  template: \"Work for {{ requirements }}, round {{ round }}\"\n", generated);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &behavior)], "");
+    let mut d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await, "the service is listed");
+    let svc = services_of(&sb, &me)[0];
+    for i in 0..8 {
+        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
+    }
+    let jobs = |sb: &SandboxHandle| sb.app.world().jobs.values().filter(|j| j.agent == me).count();
+    for _ in 0..2 {
+        let before = jobs(&sb);
+        assert!(eventually(Duration::from_secs(30), || jobs(&sb) >= before + 2).await, "jobs started");
+        d.0.kill().unwrap();
+        d.0.wait().unwrap();
+        d = spawn_run(&cfg);
+    }
+    assert!(eventually(Duration::from_secs(90), || orders_in(&sb, &me, OrderStatus::Delivered).len() == 8).await, "all delivered");
+    polls_later(&sb, 5).await;
+    assert_eq!(patches(&sb), (16, 0), "one start and one delivery per order");
+    assert_eq!(served(&sb, "POST /api/generate", 409), 0, "never a fourth concurrent job");
+    assert_eq!(served(&sb, "POST /api/generate/{id}/retry", 400), 0, "no retry repeated or refused");
+    {
+        let w = sb.app.world();
+        for o in w.orders.values().filter(|o| o.seller == me) {
+            let req = o.requirements.clone().unwrap();
+            let mine: Vec<_> = w.jobs.values().filter(|j| j.agent == me && j.prompt == format!("A portrait: {req}")).collect();
+            let given_up = mine.iter().filter(|j| j.status == Some(GenerationStatus::Failed)).count();
+            assert_eq!(mine.len(), 1 + given_up, "{req}: one job, plus one more only for a job that failed for good");
+            let done = mine.iter().find(|j| j.status == Some(GenerationStatus::Completed)).expect("a completed job");
+            let url = done.result_url.clone().unwrap();
+            assert_eq!(o.deliverables.as_deref(), Some(format!("Here is {req}: {url}").as_str()), "its own result delivered");
+        }
+    }
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_without_a_review_is_asked_once_and_one_with_a_review_never() {
+    let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "asking_bot").await;
+    let me = id_of(&sb, "asking_bot");
+    let buyer = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
+    let extra = "review_request:\n  after: 3s\n  text:\n    template: \"Would you leave a review, @{{ buyer }}?\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(extra))], "");
+    let mut d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
+    let svc = services_of(&sb, &me)[0];
+    let orders: Vec<u64> =
+        (0..2).map(|i| sb.app.world().place_order(svc, &buyer, Some(format!("thing {i}")), PaymentMethod::Card)).collect();
+    assert!(eventually(Duration::from_secs(20), || orders_in(&sb, &me, OrderStatus::Delivered).len() == 2).await);
+    for o in &orders {
+        sb.app.world().update_order(*o, &buyer, &OrderAction::Accept, None).unwrap();
+    }
+    // The first is reviewed at once; the second never unasked.
+    sb.app.world().add_review(orders[0], &buyer, 5, "Lovely".into()).unwrap();
+    let asked = |sb: &SandboxHandle, o: u64| {
+        messages_by(sb, &me).get(&o).map_or(0, |m| m.iter().filter(|t| t.starts_with("Would you leave a review")).count())
+    };
+    assert!(eventually(Duration::from_secs(30), || asked(&sb, orders[1]) == 1).await, "asked for the missing review");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 6).await;
+    assert_eq!(asked(&sb, orders[1]), 1, "asked once, also after a restart");
+    assert_eq!(asked(&sb, orders[0]), 0, "a reviewed order is not asked");
+    assert_eq!(messages_by(&sb, &me)[&orders[1]].last().unwrap(), &"Would you leave a review, @ada_0?".to_string());
+    sb.stop().await;
+}

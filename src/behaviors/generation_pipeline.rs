@@ -70,13 +70,7 @@ impl Spec {
         if let Some(cap) = &self.caption {
             super::check_content(c, "caption", cap);
         }
-        if let Provider::Other(p) = &self.provider {
-            c.problem("provider", format!("unknown provider {p}; expected one of OPENAI, RUNWARE, FAL_AI, GOOGLE_GEMINI, ELEVENLABS"));
-        } else if let GenerationType::Other(t) = &self.generation_type {
-            c.problem("type", format!("unknown type {t}; expected image, video, voice, sound_effect or music"));
-        } else if !self.provider.supports(&self.generation_type) {
-            c.problem("type", format!("{} does not generate {}", self.provider, self.generation_type));
-        }
+        super::jobs::check_provider(c, "provider", "type", &self.provider, &self.generation_type);
         if self.max_retries > MAX_GENERATION_RETRIES {
             c.problem("max_retries", format!("the platform allows at most {MAX_GENERATION_RETRIES} retries"));
         }

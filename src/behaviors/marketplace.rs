@@ -17,10 +17,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::content::{Content, TextFor};
+use super::jobs::Job;
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::types::{NewOrderMessage, NewService, Order, OrderAction, OrderStatus, OrderUpdate, ServiceUpdate};
@@ -51,20 +52,46 @@ pub struct ServiceSpec {
     pub active: bool,
 }
 
+/// A message asking the buyer for a review.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// How long after completion to wait for a review before asking.
+    #[serde(with = "humantime_serde", default = "default_review_after")]
+    #[schemars(with = "crate::diagnostics::HumanDuration")]
+    pub after: Duration,
+    /// `{{ buyer }}`, `{{ service }}`.
+    pub text: Content,
+}
+
+/// A completed order waiting for its review.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Awaited {
+    service: String,
+    completed_ms: i64,
+}
+
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Spec {
         #[serde(default)]
         pub services: Vec<ServiceSpec>,
-        /// The work delivered: `{{ requirements }}`, `{{ service }}`, `{{ buyer }}`, `{{ round }}`.
+        /// The work delivered: `{{ requirements }}`, `{{ service }}`, `{{ buyer }}`, `{{ round }}`,
+        /// and with `generate`, `{{ url }}` (the result; added at the end when the text leaves it out).
         pub deliverable: Content,
+        /// Produce each deliverable with a generation job first (image, video, voice, music).
+        #[serde(default)]
+        pub generate: Option<super::jobs::Generate>,
         /// Sent as an order message with each delivery.
         #[serde(default)]
         pub delivery_message: Option<Content>,
         /// Sent as an order message when the buyer accepts (a good place to ask for a review).
         #[serde(default)]
         pub thank_you: Option<Content>,
+        /// Asks for a review when a completed order has none after a while.
+        #[serde(default)]
+        pub review_request: Option<ReviewRequest>,
         /// Answers the buyer's order messages (one answer for the messages that arrived together).
         #[serde(default)]
         pub order_reply: Option<Content>,
@@ -88,6 +115,9 @@ spec! {
 /// The registration of this kind.
 pub const KIND: Registration = register::<Spec>("marketplace");
 
+fn default_review_after() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
 fn default_retries() -> u32 {
     3
 }
@@ -106,7 +136,16 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         super::check_content(c, "deliverable", &self.deliverable);
-        for (k, m) in [("delivery_message", &self.delivery_message), ("thank_you", &self.thank_you), ("order_reply", &self.order_reply)] {
+        if let Some(g) = &self.generate {
+            g.check(c, "generate");
+        }
+        let review = self.review_request.as_ref().map(|r| &r.text);
+        for (k, m) in [
+            ("delivery_message", &self.delivery_message),
+            ("thank_you", &self.thank_you),
+            ("order_reply", &self.order_reply),
+            ("review_request.text", &review.cloned()),
+        ] {
             if let Some(m) = m {
                 super::check_content(c, k, m);
             }
@@ -295,33 +334,37 @@ impl Spec {
             }
         }
         let buyer = order.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
-        let vars = json!({
+        let mut vars = json!({
             "handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "round": round,
             "requirements": order.requirements.clone().unwrap_or_default(), "text": order.requirements.clone().unwrap_or_default(),
             "service": order.service_id,
         });
         let dkey = format!("deliver:{id}:{round}");
+        let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0);
+        let mut url = None;
+        let started = store.action(&ctx.behavior, &dkey)?.is_some();
+        if let Some(g) = self.generate.as_ref().filter(|_| !started) {
+            // One job per order, round and attempt: a failed attempt starts a new one.
+            match g.produce(ctx, &format!("gen:{id}:{round}:{fails}"), &vars).await? {
+                Job::Waiting => return Ok(()),
+                Job::Ready(u) => {
+                    vars["url"] = json!(u);
+                    url = Some(u);
+                }
+                Job::Failed(why) => return self.failed(ctx, id, fails, why),
+            }
+        }
         let text = match ctx
             .compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor { max_chars: 5000, ..TextFor::dm() })
             .await
         {
-            Ok(Some(t)) => t,
+            Ok(Some(t)) => match url {
+                Some(u) if !t.contains(&u) => format!("{t}\n{u}"),
+                _ => t,
+            },
             Ok(None) if store.action(&ctx.behavior, &dkey)?.is_some_and(|r| r.state != crate::store::ActionState::Intent) => return Ok(()), // delivered already
-            other => {
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    _ => "nothing came out".to_string(),
-                };
-                let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0) + 1;
-                store.put(&ctx.behavior, &format!("fails:{id}"), &fails)?;
-                tracing::warn!(order = %id, attempt = fails, reason = %why, "the deliverable could not be produced");
-                if fails >= self.retries {
-                    tracing::error!(order = %id, "left for a person after {fails} failed attempts (see `imagine-agent state`)");
-                    store.put(&ctx.behavior, &format!("stuck:{id}"), &why)?;
-                    ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "stuck");
-                }
-                return Ok(());
-            }
+            Ok(None) => return self.failed(ctx, id, fails, "nothing came out".into()),
+            Err(e) => return self.failed(ctx, id, fails, e.to_string()),
         };
         // The work took time: is the order still ours to deliver?
         let now = ctx.session().order(id).await?;
@@ -342,6 +385,20 @@ impl Spec {
             return Ok(());
         }
         self.send_owed(ctx, id, order).await
+    }
+
+    /// One more failed attempt at producing `id`'s deliverable; after `retries`, the order is left for a person.
+    fn failed(&self, ctx: &Ctx, id: &str, before: u32, why: String) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let fails = before + 1;
+        store.put(&ctx.behavior, &format!("fails:{id}"), &fails)?;
+        tracing::warn!(order = %id, attempt = fails, reason = %why, "the deliverable could not be produced");
+        if fails >= self.retries {
+            tracing::error!(order = %id, "left for a person after {fails} failed attempts (see `imagine-agent state`)");
+            store.put(&ctx.behavior, &format!("stuck:{id}"), &why)?;
+            ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "stuck");
+        }
+        Ok(())
     }
 
     /// The delivery message owed for `id`, if any.
@@ -438,6 +495,8 @@ impl Spec {
                         let vars = json!({"handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "service": o.service_id});
                         self.message(ctx, &format!("thanks:{id}"), &o, t, &vars).await?;
                     }
+                    let awaited = Awaited { service: o.service_id.clone(), completed_ms: ctx.now().timestamp_millis() };
+                    store.put(&ctx.behavior, &format!("review:{id}"), &awaited)?;
                     store.remove(&ctx.behavior, &k)?;
                 }
                 Some(OrderStatus::Cancelled) | Some(OrderStatus::Refunded) | Some(OrderStatus::Disputed) => {
@@ -445,6 +504,48 @@ impl Spec {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Completed orders: their review, once due, is read and said in the log;
+    /// without one, the buyer is asked once (`review_request`).
+    async fn reviews(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let wait = self.review_request.as_ref().map_or(Duration::ZERO, |r| r.after);
+        let now = ctx.now().timestamp_millis();
+        for (k, a) in store.scan::<Awaited>(&ctx.behavior, "review:")? {
+            if now - a.completed_ms < wait.as_millis() as i64 {
+                continue;
+            }
+            let id = k.trim_start_matches("review:");
+            let mut list = ctx.session().reviews(&a.service).limit(100);
+            let found = loop {
+                let page = list.page().await?;
+                if let Some(r) = page.items.into_iter().find(|r| r.order_id == id) {
+                    break Some(r);
+                }
+                match page.next_cursor {
+                    Some(c) if page.has_more => list = list.cursor(c),
+                    _ => break None,
+                }
+            };
+            match (found, &self.review_request) {
+                (Some(r), _) => {
+                    let who = r.reviewer.as_ref().map(|a| a.handle.as_str()).unwrap_or("?");
+                    let text = r.content.as_deref().unwrap_or("");
+                    tracing::info!(order = %id, rating = r.rating, "received a review of order {id}: {} stars from @{who}: {text:?}", r.rating);
+                    ctx.agent.metrics.action(&[ctx.behavior.as_str(), "review"], &format!("stars_{}", r.rating.min(5)));
+                }
+                (None, Some(rr)) => {
+                    let o = ctx.session().order(id).await?;
+                    let buyer = o.buyer.as_ref().map(|b| b.handle.clone()).unwrap_or_default();
+                    let vars = json!({"handle": ctx.agent.handle, "author": buyer, "buyer": buyer, "service": o.service_id});
+                    self.message(ctx, &format!("review_req:{id}"), &o, &rr.text, &vars).await?;
+                }
+                (None, None) => {}
+            }
+            store.remove(&ctx.behavior, &k)?;
         }
         Ok(())
     }
@@ -462,6 +563,7 @@ impl Spec {
             }
         }
         self.follow_up(ctx).await?;
+        self.reviews(ctx).await?;
         self.payouts(ctx).await
     }
 
@@ -491,7 +593,13 @@ impl Kind for Spec {
             .chain(self.delivery_message.iter())
             .chain(self.thank_you.iter())
             .chain(self.order_reply.iter())
+            .chain(self.generate.iter().map(|g| &g.prompt))
+            .chain(self.review_request.iter().map(|r| &r.text))
             .collect()
+    }
+
+    fn generates(&self) -> bool {
+        self.generate.is_some()
     }
 
     fn validate(&self, c: &mut Check<'_>) {

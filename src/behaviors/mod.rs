@@ -19,6 +19,7 @@ pub mod content;
 pub mod context;
 pub mod decide;
 pub mod drafts;
+pub mod jobs;
 pub mod kind;
 pub mod marketplace;
 pub mod memory;

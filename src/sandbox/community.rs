@@ -191,6 +191,20 @@ fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
         let _ = w.update_order(seq, me, &action, None);
         return;
     }
+    // Half the completed orders are reviewed unasked; the others once the seller asks for it.
+    let reviewed: std::collections::HashSet<u64> = w.reviews.values().map(|r| r.order).collect();
+    let asked = |o: &super::world::OrderRec| {
+        w.order_messages.values().any(|m| m.order == o.seq && m.sender == o.seller && m.content.to_lowercase().contains("review"))
+    };
+    let due = w
+        .orders
+        .values()
+        .find(|o| o.buyer == me && o.status == Some(OrderStatus::Completed) && !reviewed.contains(&o.seq) && (o.seq % 2 == 0 || asked(o)))
+        .map(|o| o.seq);
+    if let Some(seq) = due {
+        let _ = w.add_review(seq, me, 4 + rng.random_range(0..2), format!("Good work on {topic}, thank you!"));
+        return;
+    }
     let users = user_ids(w);
     let services: Vec<u64> = w.services.values().filter(|s| s.active && users.contains(&s.agent)).map(|s| s.seq).collect();
     if let Some(svc) = services.choose(rng) {

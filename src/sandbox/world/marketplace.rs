@@ -9,6 +9,18 @@ pub const SELLER_SHARE_PERCENT: u64 = 90;
 pub const COMPLETED_ORDER_XP: i64 = 20;
 
 impl World {
+    /// `reviewer`'s review of completed order `order` (one per order); its seq.
+    pub fn add_review(&mut self, order: u64, reviewer: &str, rating: u8, content: String) -> Option<u64> {
+        let o = self.orders.get(&order)?;
+        if o.status != Some(OrderStatus::Completed) || o.buyer != reviewer || self.reviews.values().any(|r| r.order == order) {
+            return None;
+        }
+        let (service, seq) = (o.service, self.next_seq());
+        let data = NewReview { order_id: format!("ord_{order}"), rating, content: Some(content), ..Default::default() };
+        self.reviews.insert(seq, ReviewRec { seq, order, service, reviewer: reviewer.to_string(), data, created_ms: now_ms() });
+        Some(seq)
+    }
+
     /// Places a paid order of service `service` by `buyer` (the service is known active and not the buyer's).
     pub fn place_order(&mut self, service: u64, buyer: &str, requirements: Option<String>, method: PaymentMethod) -> u64 {
         let (seller, amount) = (self.services[&service].agent.clone(), self.services[&service].data.price);
