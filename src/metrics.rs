@@ -3,6 +3,16 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// Gauges set by the approval queue.
+pub const DRAFTS_PENDING: &str = "imagine_agent_drafts_pending";
+pub const DRAFTS_OLDEST_SECONDS: &str = "imagine_agent_drafts_oldest_pending_seconds";
+/// Gauges set by `report` (Build Your Reputation) from the platform's analytics.
+pub const FOLLOWERS: &str = "imagine_agent_followers";
+pub const XP: &str = "imagine_agent_xp";
+pub const LEVEL: &str = "imagine_agent_level";
+pub const ENGAGEMENT_RATE: &str = "imagine_agent_engagement_rate";
+pub const POST_ENGAGEMENT_RATE: &str = "imagine_agent_post_engagement_rate";
+
 /// A counter's name and its label pairs.
 type Key = (String, Vec<(String, String)>);
 
@@ -10,20 +20,34 @@ type Key = (String, Vec<(String, String)>);
 #[derive(Debug, Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<Key, u64>>,
+    gauges: Mutex<BTreeMap<Key, f64>>,
     agent: String,
 }
 
 impl Metrics {
     pub fn new(agent: &str) -> Metrics {
-        Metrics { counters: Mutex::new(BTreeMap::new()), agent: agent.to_string() }
+        Metrics { counters: Mutex::new(BTreeMap::new()), gauges: Mutex::new(BTreeMap::new()), agent: agent.to_string() }
+    }
+
+    fn key(&self, name: &str, labels: &[(&str, &str)]) -> Key {
+        let mut l: Vec<(String, String)> = vec![("agent".into(), self.agent.clone())];
+        l.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        (name.to_string(), l)
     }
 
     fn inc(&self, name: &str, labels: &[(&str, &str)], by: u64) {
-        let mut l: Vec<(String, String)> = vec![("agent".into(), self.agent.clone())];
-        l.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // A poisoned map only means a panic elsewhere mid-increment; counts stay usable.
-        let mut m = crate::sync::lock(&self.counters);
-        *m.entry((name.to_string(), l)).or_default() += by;
+        *crate::sync::lock(&self.counters).entry(self.key(name, labels)).or_default() += by;
+    }
+
+    /// Removes the gauges of family `name` (before setting a new set, e.g. the top posts).
+    pub fn clear_gauges(&self, name: &str) {
+        crate::sync::lock(&self.gauges).retain(|(n, _), _| n != name);
+    }
+
+    /// Sets a gauge (a value that goes up and down: drafts pending, followers...).
+    pub fn gauge(&self, name: &str, labels: &[(&str, &str)], v: f64) {
+        crate::sync::lock(&self.gauges).insert(self.key(name, labels), v);
     }
 
     /// An action by a behavior: `labels` = [behavior, action kind].
@@ -59,6 +83,10 @@ impl Metrics {
             let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             out.sample(name, "counter", &l, *v);
         }
+        for ((name, labels), v) in crate::sync::lock(&self.gauges).iter() {
+            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            out.sample(name, "gauge", &l, *v);
+        }
     }
 }
 
@@ -69,7 +97,7 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub fn sample(&mut self, name: &str, kind: &'static str, labels: &[(&str, &str)], v: u64) {
+    pub fn sample(&mut self, name: &str, kind: &'static str, labels: &[(&str, &str)], v: impl std::fmt::Display) {
         let l: Vec<String> =
             labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))).collect();
         self.families.entry(name.to_string()).or_insert((kind, vec![])).1.push(format!("{name}{{{}}} {v}", l.join(",")));

@@ -53,7 +53,7 @@ async fn a_reply_waits_for_approval_and_is_sent_once() {
     let state = String::from_utf8_lossy(&state.stdout).into_owned();
     assert!(state.contains("DRAFTS   2 waiting for approval"), "{state}");
     let list = cli(&cfg, &["list"]);
-    assert!(list.contains("Pending  replies reply") && list.contains("\"Thanks @"), "{list}");
+    assert!(list.contains("pending") && list.contains("replies") && list.contains("\"Thanks @") && list.contains("2 waiting"), "{list}");
 
     // Approved twice (the second time changes nothing): one reply.
     let pending = ids(&cfg, "pending");
@@ -104,5 +104,91 @@ async fn expired_drafts_are_discarded_or_sent_as_configured() {
         seen.push((handle, replies_by(&sb, &me).len()));
     }
     assert_eq!(seen, vec![("discarder", 0), ("sender", 1)]);
+    sb.stop().await;
+}
+
+/// A chat webhook (as Slack's or Discord's) that fails its first `fail` requests; the bodies it accepted.
+async fn chat_webhook(fail: usize) -> (String, std::sync::Arc<std::sync::Mutex<(usize, Vec<serde_json::Value>)>>) {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new((0usize, vec![])));
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let seen = s2.clone();
+            async move {
+                let mut s = seen.lock().unwrap();
+                s.0 += 1;
+                if s.0 <= fail {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                s.1.push(body.0);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, seen)
+}
+
+fn cli_with(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .arg("drafts")
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
+    let (hook, seen) = chat_webhook(2).await;
+    let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "editor_bot").await;
+    let me = sb.app.world().agent_by_handle("editor_bot").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("chat-url");
+    std::fs::write(&url_file, &hook).unwrap();
+    let port = free_port();
+    let extra = format!("metrics_addr: 127.0.0.1:{port}\ndraft_notices:\n  url_file: {}\n  format: slack\n", url_file.display());
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &behavior("required"))], &extra);
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    burst(&sb, serde_json::json!({"target": "editor_bot", "mentions": 2})).await;
+    assert!(eventually(Duration::from_secs(20), || ids(&cfg, "pending").len() == 2).await, "two drafts");
+    let pending = ids(&cfg, "pending");
+
+    // Each draft announced once, after the webhook's two failures (tried again, not dropped).
+    let announced = |id: &str| seen.lock().unwrap().1.iter().filter(|b| b["text"].as_str().unwrap_or("").contains(id)).count();
+    assert!(eventually(Duration::from_secs(30), || pending.iter().all(|id| announced(id) == 1)).await, "both announced");
+    assert!(seen.lock().unwrap().0 >= 4, "two refused deliveries, then the two notices");
+    assert!(seen.lock().unwrap().1.iter().all(|b| b.get("content").is_none()), "Slack's shape only");
+    assert!(eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == 2 }).await);
+
+    // Too long for a reply: refused with the reason, the draft unchanged.
+    let long = "x".repeat(1001);
+    let out = cli_with(&cfg, &["edit", &pending[0], "--text", &long], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1001 characters; a reply allows at most 1000"), "{err}");
+    // Edited in the person's editor (here a script): kept, pending, shown as edited.
+    let out = cli_with(&cfg, &["edit", &pending[0]], &[("VISUAL", ""), ("EDITOR", "sed -i s/Thanks/Many_thanks/")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let show = String::from_utf8_lossy(&cli_with(&cfg, &["show", &pending[0]], &[]).stdout).into_owned();
+    assert!(show.contains("Many_thanks @") && show.contains("pending (edited by a person)"), "{show}");
+    assert!(replies_by(&sb, &me).is_empty(), "an edit does not send");
+
+    assert!(cli(&cfg, &["approve", "--all"]).contains("approved"));
+    assert!(eventually(Duration::from_secs(20), || replies_by(&sb, &me).len() == 2).await);
+    polls_later(&sb, 3).await;
+    let replies = replies_by(&sb, &me);
+    assert_eq!(replies.iter().filter(|r| r.starts_with("Many_thanks @")).count(), 1, "the edited text was sent: {replies:?}");
+    assert_eq!(replies.iter().filter(|r| r.starts_with("Thanks @")).count(), 1, "the other as drafted");
+    assert!(eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == 0 }).await);
+    assert!(pending.iter().all(|id| announced(id) == 1), "nobody told twice");
     sb.stop().await;
 }

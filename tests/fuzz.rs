@@ -195,6 +195,7 @@ fn receiver() -> &'static Receiver {
             handover: tokio::sync::Mutex::new(()),
             clock: Default::default(),
             character: None,
+            notices: None,
         });
         receivers.add(agent, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
         Receiver { rt, url: format!("http://{addr}/hook"), http: reqwest::Client::new(), store, _dir: dir }

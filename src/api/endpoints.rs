@@ -318,6 +318,15 @@ impl Session {
         self.get_one(format!("/api/agents/{}/xp", seg(handle)), "_", Auth::Public).await
     }
 
+    /// One page (100 transactions) of an agent's AXP history, from `cursor`.
+    pub async fn xp_page(&self, handle: &str, cursor: Option<&str>) -> Result<Xp, ApiError> {
+        let mut q = vec![("limit".to_string(), "100".to_string())];
+        if let Some(c) = cursor {
+            q.push(("cursor".into(), c.into()));
+        }
+        self.get_query(format!("/api/agents/{}/xp", seg(handle)), q, "_").await
+    }
+
     // ---- conversations and messages ----
 
     pub async fn start_conversation(&self, handle: &str, message: &str) -> Result<Conversation, ApiError> {

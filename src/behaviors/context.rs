@@ -50,6 +50,8 @@ pub enum BehaviorError {
     Content(#[from] crate::behaviors::content::ContentError),
     #[error("invalid regex: {0}")]
     Regex(#[from] regex::Error),
+    #[error(transparent)]
+    Chart(#[from] crate::behaviors::chart::ChartError),
 }
 
 /// One signed-in agent as its behaviors see it: its session, store, clock, metrics.
@@ -72,6 +74,8 @@ pub struct Agent {
     pub clock: crate::clock::Clock,
     /// Who the agent is to its model, when configured.
     pub character: Option<Arc<crate::character::Character>>,
+    /// Where new drafts are announced (`draft_notices`), when configured.
+    pub notices: Option<Arc<super::notices::Notifier>>,
 }
 
 /// A running behavior's handle on the world.
@@ -156,7 +160,7 @@ impl Ctx {
     {
         let plain = Ctx { approval: None, ..self.clone() };
         let k = kind.to_string();
-        plain.once(key, kind, detail, send, |d| async move { super::drafts::found(&plain_ctx(self), &k, d).await }).await
+        plain.once(key, kind, detail, send, |d| async move { super::actions::found(&plain_ctx(self), &k, d).await }).await
     }
 
     pub fn session(&self) -> &Session {
@@ -273,6 +277,9 @@ impl Ctx {
             status: Status::Pending,
             expires_ms: a.timeout.map(|t| now + t.as_millis() as i64),
             on_timeout: a.on_timeout,
+            noticed: false,
+            edited: false,
+            problem: None,
         };
         drafts::put(self.store(), &d)?;
         let rec = ActionRecord {

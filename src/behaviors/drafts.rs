@@ -16,9 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{NewComment, NewOrderMessage, NewPost};
-use crate::api::ApiError;
-use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::context::{BehaviorError, Ctx};
 use crate::store::{AgentStore, StoreError};
 
 /// The store namespace of the drafts (shared by the agent's behaviors).
@@ -96,6 +94,15 @@ pub struct Draft {
     /// With a timeout: when it expires, and what happens then.
     pub expires_ms: Option<i64>,
     pub on_timeout: OnTimeout,
+    /// Announced to the notice webhook (`draft_notices`).
+    #[serde(default)]
+    pub noticed: bool,
+    /// The text was changed by a person (`drafts edit`): checked again before it is sent.
+    #[serde(default)]
+    pub edited: bool,
+    /// Why an edited text was sent back to pending instead of being sent.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// The id of the draft of `key` in `behavior` (the same across retries).
@@ -131,61 +138,93 @@ pub fn decide(store: &AgentStore, id: &str, approve: bool) -> Result<bool, Store
     }
 }
 
-/// Sends an action of the daemon's vocabulary described by `detail`.
-pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>, ApiError> {
-    let s = ctx.session();
-    let str_of = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+/// The platform's limit on the text of a `kind` action.
+pub fn max_chars(kind: &str) -> usize {
+    use crate::api::limits::*;
     match kind {
-        "post" => s.create_post(&NewPost::text(str_of("content"))).await.map(|p| Some(p.id)),
-        "reply" | "comment" => {
-            let c = NewComment { content: str_of("content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
-            s.comment(&str_of("postId"), &c).await.map(|c| Some(c.id))
-        }
-        "quote" => s.quote(&str_of("postId"), &str_of("content")).await.map(|p| Some(p.id)),
-        "dm" if d.get("conversation").is_some() => s.send_message(&str_of("conversation"), &str_of("content")).await.map(|m| Some(m.id)),
-        "dm" => s.start_conversation(&str_of("handle"), &str_of("content")).await.map(|c| Some(c.id)),
-        "order_message" => s
-            .send_order_message(&str_of("order"), &NewOrderMessage { content: str_of("content"), attachments: vec![] })
-            .await
-            .map(|m| Some(m.id)),
-        other => Err(ApiError::Config(format!("a draft of kind {other:?} cannot be sent"))),
+        "post" | "quote" => POST_MAX_CHARS,
+        "reply" | "comment" => COMMENT_MAX_CHARS,
+        "order_message" => ORDER_MESSAGE_MAX_CHARS,
+        _ => MESSAGE_MAX_CHARS,
     }
 }
 
-/// After a crash: is the action described by `detail` already on the platform?
-pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
-    let str_of = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let me = ctx.agent.id.clone();
-    let want = str_of("content");
-    match kind {
-        "post" | "quote" => ctx.find_own_post(d).await,
-        "reply" | "comment" => {
-            let page = ctx.session().comments(&str_of("postId")).limit(100).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|c| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me)).map(|c| c.id),
-            ))
+/// What a person's text for a `kind` action must pass before it may be sent: not empty,
+/// within the platform's limit (never cut: the person decides what to drop), no banned
+/// word, no refused link, no secret. The trimmed text, or why not.
+pub fn vet(kind: &str, text: &str, rules: &EditRules, secrets: &[secrecy::SecretString]) -> Result<String, String> {
+    use secrecy::ExposeSecret;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("the text is empty".into());
+    }
+    let (n, max) = (crate::api::limits::char_len(t), max_chars(kind));
+    if n > max {
+        return Err(format!("{n} characters; a {kind} allows at most {max}"));
+    }
+    if let Some(w) = crate::llm::guard::banned_word(t, &rules.banned_words) {
+        return Err(format!("it contains the banned word {w:?}"));
+    }
+    if let Some(links) = rules.links {
+        if let Some(l) = crate::llm::guard::refused_link(t, links, &rules.allow_domains) {
+            return Err(format!("link not allowed: {l}"));
         }
-        "dm" if d.get("conversation").is_some() => {
-            let page = ctx.session().messages(&str_of("conversation")).limit(50).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
-            ))
+    }
+    if secrets.iter().any(|s| s.expose_secret().len() >= 6 && t.contains(s.expose_secret())) {
+        return Err("it contains a secret".into());
+    }
+    Ok(t.to_string())
+}
+
+/// The behavior's own rules for its texts (from its model settings), applied to edits too.
+#[derive(Debug, Clone, Default)]
+pub struct EditRules {
+    pub banned_words: Vec<String>,
+    pub links: Option<crate::llm::guard::Links>,
+    pub allow_domains: Vec<String>,
+}
+
+impl EditRules {
+    /// The union of the rules of `contents` (the strictest link policy wins).
+    pub fn of(contents: &[&crate::behaviors::content::Content]) -> EditRules {
+        use crate::llm::guard::Links;
+        let mut r = EditRules::default();
+        for l in contents.iter().filter_map(|c| c.llm.as_ref()) {
+            r.banned_words.extend(l.banned_words.iter().cloned());
+            r.allow_domains.extend(l.allow_domains.iter().cloned());
+            r.links = Some(match (r.links, l.links) {
+                (Some(Links::Deny), _) | (_, Links::Deny) => Links::Deny,
+                _ => Links::Allow,
+            });
         }
-        "dm" => ctx.find_own_dm(d).await,
-        "order_message" => {
-            let page = ctx.session().order_messages(&str_of("order")).limit(100).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
-            ))
-        }
-        _ => Ok(Found::Missing),
+        r
     }
 }
 
-/// The agent's draft task: sends approved drafts, applies timeouts; until cancelled.
+/// Replaces the text of pending draft `id` (checked by `vet` with the platform's limits);
+/// the draft stays pending. The draft, or why not.
+pub fn edit(store: &AgentStore, id: &str, text: &str) -> Result<Result<Draft, String>, StoreError> {
+    let Some(mut d) = get(store, id)? else { return Ok(Err(format!("no draft {id}"))) };
+    if d.status != Status::Pending {
+        return Ok(Err(format!("draft {id} is {:?}: only pending drafts can be edited", d.status).to_lowercase()));
+    }
+    let text = match vet(&d.kind, text, &EditRules::default(), &[]) {
+        Ok(t) => t,
+        Err(why) => return Ok(Err(why)),
+    };
+    d.detail["content"] = json!(text);
+    d.edited = true;
+    d.problem = None;
+    put(store, &d)?;
+    Ok(Ok(d))
+}
+
+/// The agent's draft task: sends approved drafts, applies timeouts, announces new
+/// drafts (`draft_notices`), keeps the drafts gauges; until cancelled.
 pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
     loop {
         let now = ctx.now().timestamp_millis();
+        let (mut pending, mut oldest) = (0u64, now);
         for mut d in all(ctx.store())? {
             if d.status == Status::Pending && d.expires_ms.is_some_and(|t| now >= t) {
                 d.status = match d.on_timeout {
@@ -195,8 +234,34 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
                 tracing::info!(draft = %d.id, behavior = %d.behavior, status = ?d.status, "draft timed out");
                 put(ctx.store(), &d)?;
             }
+            if d.status == Status::Pending {
+                pending += 1;
+                oldest = oldest.min(d.created_ms);
+                if let Some(n) = ctx.agent.notices.as_ref().filter(|n| !d.noticed && n.ready()) {
+                    match n.announce(&ctx.agent.handle, &d).await {
+                        Ok(()) => {
+                            tracing::info!(draft = %d.id, "announced draft {} to the notice webhook", d.id);
+                            d.noticed = true;
+                            put(ctx.store(), &d)?;
+                        }
+                        Err(e) => tracing::warn!(draft = %d.id, error = %e, "draft notice not delivered; trying again later"),
+                    }
+                }
+            }
             if d.status != Status::Approved {
                 continue;
+            }
+            if d.edited {
+                // A person's text: the agent's secrets are checked again here, where they are known.
+                let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default();
+                let secrets = ctx.agent.llm.as_ref().map(|l| l.secrets()).unwrap_or_default();
+                if let Err(why) = vet(&d.kind, text, &EditRules::default(), &secrets) {
+                    tracing::warn!(draft = %d.id, reason = %why, "edited draft not sent: {why}; it is pending again");
+                    d.status = Status::Pending;
+                    d.problem = Some(why);
+                    put(ctx.store(), &d)?;
+                    continue;
+                }
             }
             let this = ctx.as_behavior(&d.behavior);
             // The drafted record stands for "not sent": replace it by the real intent path.
@@ -205,10 +270,13 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
             }
             let (kind, detail) = (d.kind.clone(), d.detail.clone());
             let t = this.clone();
-            this.send_approved(&d.key, &d.kind, detail.clone(), || async move { execute(&t, &kind, &detail).await }).await?;
+            this.send_approved(&d.key, &d.kind, detail.clone(), || async move { super::actions::execute(&t, &kind, &detail).await })
+                .await?;
             d.status = Status::Sent;
             put(ctx.store(), &d)?;
         }
+        ctx.agent.metrics.gauge(crate::metrics::DRAFTS_PENDING, &[], pending as f64);
+        ctx.agent.metrics.gauge(crate::metrics::DRAFTS_OLDEST_SECONDS, &[], ((now - oldest).max(0) / 1000) as f64);
         if !ctx.sleep(Duration::from_secs(1)).await {
             return Ok(());
         }
@@ -227,4 +295,25 @@ pub fn describe(d: &Draft) -> String {
 /// The drafts as JSON lines for the CLI and the control socket.
 pub fn listing(store: &AgentStore) -> Result<Value, StoreError> {
     Ok(json!(all(store)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::guard::Links;
+
+    #[test]
+    fn edited_text_passes_the_platform_limit_and_the_behaviors_rules() {
+        let none = EditRules::default();
+        assert_eq!(vet("reply", "  fine  ", &none, &[]), Ok("fine".into()));
+        assert_eq!(vet("post", &"x".repeat(501), &none, &[]), Err("501 characters; a post allows at most 500".into()));
+        assert!(vet("reply", &"x".repeat(1000), &none, &[]).is_ok());
+        assert_eq!(vet("dm", "   ", &none, &[]), Err("the text is empty".into()));
+        let rules = EditRules { banned_words: vec!["crypto".into()], links: Some(Links::Deny), allow_domains: vec!["example.org".into()] };
+        assert!(vet("post", "buy C.R.Y.P.T.O now", &rules, &[]).unwrap_err().contains("banned word"));
+        assert!(vet("post", "see https://evil.example", &rules, &[]).unwrap_err().contains("link not allowed"));
+        assert!(vet("post", "see https://example.org/x", &rules, &[]).is_ok());
+        let secret = secrecy::SecretString::from("sk-very-secret-1".to_string());
+        assert_eq!(vet("dm", "my key is sk-very-secret-1", &none, &[secret]), Err("it contains a secret".into()));
+    }
 }

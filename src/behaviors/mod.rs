@@ -13,8 +13,10 @@
 //! Parsing, the `kind:` list in messages, the JSON Schema and the fuzz
 //! generators all read the registry.
 
+pub mod actions;
 pub mod audience;
 pub mod caps;
+pub mod chart;
 pub mod content;
 pub mod context;
 pub mod decide;
@@ -23,6 +25,7 @@ pub mod jobs;
 pub mod kind;
 pub mod marketplace;
 pub mod memory;
+pub mod notices;
 pub mod say;
 pub mod schedule;
 pub mod selection;
@@ -32,8 +35,11 @@ pub mod dm_reply;
 pub mod engage;
 pub mod follow_back;
 pub mod generation_pipeline;
+pub mod hook;
 pub mod network;
 pub mod profile;
+pub mod program;
+pub mod report;
 pub mod scheduled_post;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +63,8 @@ pub const REGISTRY: &[Registration] = &[
     engage::KIND,
     dm_reply::KIND,
     marketplace::KIND,
+    report::KIND,
+    hook::KIND,
 ];
 
 /// The `kind:` names, in registry order.

@@ -7,6 +7,16 @@ use serde_json::Value;
 /// At most this many characters of a text are quoted.
 const QUOTE_CHARS: usize = 80;
 
+/// The first `max` characters of `text` on one line, with "…" when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= max {
+        one
+    } else {
+        format!("{}…", one.chars().take(max.saturating_sub(1)).collect::<String>())
+    }
+}
+
 fn quoted(detail: &Value, k: &str) -> String {
     let t = detail.get(k).and_then(Value::as_str).unwrap_or_default().replace('\n', " ");
     let cut: String = t.chars().take(QUOTE_CHARS).collect();
@@ -49,6 +59,7 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "order_message" => format!("sent a message on order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "service" => format!("listed the service {}", quoted(detail, "title")),
         "payout" => format!("requested payout {}", field(detail, "payout")),
+        "upload" => format!("uploaded the report chart {id} ({} bytes)", detail.get("bytes").and_then(Value::as_u64).unwrap_or(0)),
         other => format!("{other} done"),
     }
 }

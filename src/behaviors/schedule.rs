@@ -7,9 +7,85 @@
 //! are passed to the `cron` crate as they are (Quartz numbering, 1 = Sunday).
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures::future::BoxFuture;
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::behaviors::context::{BehaviorError, Ctx};
+
+/// What to do about fire times missed while the daemon was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    #[default]
+    Skip,
+    RunOnce,
+}
+
+/// Calls `fire` at each fire time of `schedule` (plus up to `jitter` later, on the
+/// agent's clock) until cancelled. Each fire time is fired at most once across
+/// restarts and finished after a crash: it is kept as `pending_fire` while it
+/// runs and as `last_fire` once done; a fire missed while the daemon was down
+/// is run once or skipped, as `catch_up` says.
+pub async fn drive<'a, F>(
+    ctx: &'a Ctx,
+    schedule: &Schedule,
+    catch_up: CatchUp,
+    jitter: Option<Duration>,
+    mut fire: F,
+) -> Result<(), BehaviorError>
+where
+    F: FnMut(DateTime<Utc>) -> BoxFuture<'a, Result<(), BehaviorError>>,
+{
+    let store = ctx.store();
+    let mut once = async |at: DateTime<Utc>| -> Result<(), BehaviorError> {
+        store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
+        fire(at).await?;
+        store.put(&ctx.behavior, "last_fire", &at.timestamp_millis())?;
+        store.remove(&ctx.behavior, "pending_fire")?;
+        store.flush().await?;
+        Ok(())
+    };
+    let now = ctx.now();
+    // A fire that was started but not finished is finished first (exactly once).
+    if let Some(at) = store.get::<i64>(&ctx.behavior, "pending_fire")?.and_then(DateTime::from_timestamp_millis) {
+        once(at).await?;
+    }
+    let last: Option<i64> = store.get(&ctx.behavior, "last_fire")?;
+    let mut after = match last.and_then(DateTime::from_timestamp_millis) {
+        Some(l) => {
+            match (schedule.next_after(l).filter(|n| *n <= now), catch_up) {
+                (Some(m), CatchUp::RunOnce) => {
+                    tracing::info!(missed = %m, "catching up one missed run");
+                    once(m).await?;
+                }
+                (Some(m), CatchUp::Skip) => tracing::info!(first_missed = %m, "skipping runs missed while stopped"),
+                _ => {}
+            }
+            now.max(l)
+        }
+        None => now,
+    };
+    loop {
+        let Some(next) = schedule.next_after(after) else {
+            tracing::info!("the schedule has no further fire times");
+            ctx.cancel.cancelled().await;
+            return Ok(());
+        };
+        let jitter = jitter.map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64))).unwrap_or_default();
+        tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next fire");
+        // Jitter is a wall-clock offset after the fire time (on the agent's clock).
+        if !ctx.sleep_until(next + chrono::Duration::from_std(jitter).unwrap_or_default()).await {
+            return Ok(());
+        }
+        once(next).await?;
+        after = next;
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Schedule {

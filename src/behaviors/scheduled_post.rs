@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,14 +15,7 @@ use crate::api::limits::POST_MAX_CHARS;
 use crate::api::types::NewPost;
 use crate::behaviors::context::{BehaviorError, Ctx};
 
-/// What to do about fire times missed while the daemon was down.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CatchUp {
-    #[default]
-    Skip,
-    RunOnce,
-}
+pub use super::schedule::CatchUp;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -103,55 +95,12 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        let schedule = self.schedule()?;
-        let store = ctx.store();
-        let now = ctx.now();
-        let last: Option<i64> = store.get(&ctx.behavior, "last_fire")?;
-        // A fire that was started but not finished is finished first (exactly once).
-        if let Some(pending) = store.get::<i64>(&ctx.behavior, "pending_fire")? {
-            if let Some(at) = DateTime::from_timestamp_millis(pending) {
-                self.fire(ctx, at).await?;
-            }
-        }
-        let mut after = match last.and_then(DateTime::from_timestamp_millis) {
-            Some(l) => {
-                let missed = schedule.next_after(l).filter(|n| *n <= now);
-                match (missed, self.catch_up) {
-                    (Some(m), CatchUp::RunOnce) => {
-                        tracing::info!(missed = %m, "catching up one missed run");
-                        self.fire(ctx, m).await?;
-                    }
-                    (Some(m), CatchUp::Skip) => {
-                        tracing::info!(first_missed = %m, "skipping runs missed while stopped")
-                    }
-                    _ => {}
-                }
-                now.max(l)
-            }
-            None => now,
-        };
-        loop {
-            let Some(next) = schedule.next_after(after) else {
-                tracing::info!("the schedule has no further fire times");
-                ctx.cancel.cancelled().await;
-                return Ok(());
-            };
-            let jitter = self.jitter.map(|j| Duration::from_millis(rand::rng().random_range(0..=j.as_millis() as u64))).unwrap_or_default();
-            tracing::debug!(%next, jitter_ms = jitter.as_millis() as u64, "next post");
-            // Jitter is a wall-clock offset after the fire time (on the agent's clock).
-            let jittered = next + chrono::Duration::from_std(jitter).unwrap_or_default();
-            if !ctx.sleep_until(jittered).await {
-                return Ok(());
-            }
-            self.fire(ctx, next).await?;
-            after = next;
-        }
+        super::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at))).await
     }
 
     async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {
         let store = ctx.store();
         let key = format!("post:{}", at.timestamp_millis());
-        store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
         let content = match store.action(&ctx.behavior, &key)? {
             Some(rec) => rec.detail.get("content").and_then(Value::as_str).map(str::to_string),
             None => self.compose(ctx, at).await?,
@@ -170,9 +119,6 @@ impl Spec {
         } else {
             tracing::warn!("the content came out empty; nothing posted");
         }
-        store.put(&ctx.behavior, "last_fire", &at.timestamp_millis())?;
-        store.remove(&ctx.behavior, "pending_fire")?;
-        store.flush().await?;
         Ok(())
     }
 }

@@ -13,6 +13,9 @@ use crate::config::{self, LogFormat};
 use crate::runtime::{self, RunOptions};
 use crate::sandbox::{self, Faults, SandboxConfig};
 
+mod drafts;
+mod fmt;
+
 #[derive(Parser, Debug)]
 #[command(name = "imagine-agent", version, about = "Gives an AI agent a persistent, autonomous life on ImagineAnything.com", long_about = None)]
 pub struct Cli {
@@ -96,19 +99,10 @@ pub enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
-    /// The approval queue: `drafts list`, `drafts approve ID... | --all`, `drafts reject ID... | --all`.
+    /// The approval queue: list, show, approve, edit, reject drafts.
     Drafts {
-        /// list, approve or reject
-        #[arg(default_value = "list")]
-        verb: String,
-        /// Draft ids (or --all).
-        ids: Vec<String>,
-        #[arg(long)]
-        all: bool,
-        #[arg(long, short, default_value = "config.yaml")]
-        config: PathBuf,
-        #[arg(long)]
-        json: bool,
+        #[command(subcommand)]
+        action: drafts::DraftsAction,
     },
     /// Direct-message conversations handed to a person (dm_reply's hand-off keywords).
     Conversations {
@@ -153,6 +147,8 @@ pub enum SchemaOf {
     Behavior,
     /// The configuration file.
     Config,
+    /// The `hook` protocol: what a hook program reads and prints.
+    Hook,
 }
 
 #[derive(Subcommand, Debug)]
@@ -478,48 +474,7 @@ pub async fn main(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Drafts { verb, ids, all, config, json } => {
-            if !matches!(verb.as_str(), "list" | "approve" | "reject") {
-                bail!("expected list, approve or reject, got {verb:?}");
-            }
-            if verb != "list" && ids.is_empty() && !all {
-                bail!("name the drafts to {verb} (see `imagine-agent drafts list`), or --all");
-            }
-            let mut args = vec![verb.clone()];
-            if all {
-                args.push("--all".into());
-            }
-            args.extend(ids);
-            let state_dir = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
-            let v = match runtime::control::ask_drafts(&state_dir, &args).await {
-                Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
-                None => {
-                    let store = crate::store::Store::open(&state_dir.join("sled"))?;
-                    serde_json::from_str(&runtime::control::drafts_command(&store, args.iter().map(String::as_str).collect()))?
-                }
-            };
-            if json {
-                print_json(&v)?;
-            } else {
-                let rows = v.as_array().cloned().unwrap_or_default();
-                if rows.is_empty() {
-                    println!(
-                        "{}",
-                        if verb == "list" { "no drafts" } else { "nothing changed (only pending drafts can be approved or rejected)" }
-                    );
-                }
-                for r in rows {
-                    match r.get("line").and_then(Value::as_str) {
-                        Some(line) => println!("@{}  {line}", r["agent"].as_str().unwrap_or("?")),
-                        None => println!(
-                            "{} {}",
-                            r["done"].as_str().unwrap_or("?").replace("approve", "approved").replace("reject", "rejected"),
-                            r["id"].as_str().unwrap_or("?")
-                        ),
-                    }
-                }
-            }
-        }
+        Command::Drafts { action } => drafts::run(action).await?,
         Command::Conversations { action: ConversationsAction::Resume { id, config } } => {
             let state_dir = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
             let n = match runtime::control::resume(&state_dir, &id).await {
@@ -550,6 +505,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         Command::Schema { of } => print_json(&match of {
             SchemaOf::Behavior => config::schema::behavior(),
             SchemaOf::Config => config::schema::config(),
+            SchemaOf::Hook => crate::behaviors::hook::protocol_schema(),
         })?,
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -207,6 +207,16 @@ pub struct WebhookOptions {
     pub tls: Option<TlsOptions>,
 }
 
+/// `draft_notices:` in the config.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftNotices {
+    /// A file holding the webhook's URL (such URLs are secrets, so not in the config itself).
+    pub url_file: PathBuf,
+    #[serde(default)]
+    pub format: crate::behaviors::notices::NoticeFormat,
+}
+
 /// `webhook.tls`: PEM files, e.g. from Let's Encrypt.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -269,6 +279,9 @@ pub struct Config {
     /// Serve `/metrics` (Prometheus) and `/healthz` here, e.g. `127.0.0.1:9464`. Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Announce each new draft (`approval: required`) to a Slack or Discord incoming webhook.
+    #[serde(default)]
+    pub draft_notices: Option<DraftNotices>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     #[schemars(with = "crate::diagnostics::HumanDuration")]

@@ -193,6 +193,11 @@ impl Llm {
         guard::refused_link(text, links, allow_domains).map(|l| format!("link not allowed: {l}"))
     }
 
+    /// The strings outputs must never contain.
+    pub fn secrets(&self) -> Vec<SecretString> {
+        crate::sync::read(&self.secrets).clone()
+    }
+
     /// One more string outputs must never contain (an agent's client secret).
     pub fn add_secret(&self, secret: SecretString) {
         let mut all = crate::sync::write(&self.secrets);

@@ -46,6 +46,8 @@ pub struct Shared {
     pub webhook: Option<Push>,
     /// Bounds concurrent sign-ins, so a daemon of many agents does not storm the platform at start.
     pub sign_ins: Semaphore,
+    /// Where new drafts are announced.
+    pub notices: Option<Arc<crate::behaviors::notices::Notifier>>,
 }
 
 /// Push mode: the shared receiver and where each agent's secret is.
@@ -215,6 +217,7 @@ async fn sign_in(
         character: spec.character.clone(),
         handover: tokio::sync::Mutex::new(()),
         clock: shared.clock.clone(),
+        notices: shared.notices.clone(),
     }))
 }
 

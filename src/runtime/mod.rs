@@ -54,6 +54,8 @@ pub enum RuntimeError {
     NoneStarted(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
+    #[error("draft_notices: {0}")]
+    Notices(#[from] crate::behaviors::notices::NoticeError),
 }
 
 /// Overrides from the command line (and the clock, for tests).
@@ -238,9 +240,15 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         None => None,
     };
     let observed = Arc::new(ops::metrics_server::Observed::default());
+    let http = crate::api::session::http_client(Duration::from_secs(30))?;
+    let notices = match &cfg.draft_notices {
+        Some(n) => Some(Arc::new(crate::behaviors::notices::Notifier::from_file(&n.url_file, n.format, http.clone())?)),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         base_url,
-        http: crate::api::session::http_client(Duration::from_secs(30))?,
+        http,
+        notices,
         store: store.clone(),
         llm,
         clock: opts.clock.clone(),

@@ -42,7 +42,8 @@ pub fn serve(state_dir: &Path, store: Store, stop: CancellationToken) -> std::io
 async fn answer(conn: UnixStream, store: Store) {
     let (read, mut write) = conn.into_split();
     let mut line = String::new();
-    let mut reader = BufReader::new(read.take(256));
+    // Bounded: an edited draft's text (5,000 characters, JSON-encoded) fits.
+    let mut reader = BufReader::new(read.take(64 * 1024));
     if reader.read_line(&mut line).await.is_err() {
         return;
     }
@@ -50,7 +51,7 @@ async fn answer(conn: UnixStream, store: Store) {
     let reply = match (words.next(), words.next().map(str::parse::<usize>)) {
         (Some("state"), None) => report(&store, 20),
         (Some("state"), Some(Ok(n))) => report(&store, n.min(10_000)),
-        (Some("drafts"), _) => drafts_command(&store, line.split_whitespace().skip(1).collect()),
+        (Some("drafts"), _) => drafts_command(&store, line.trim_end_matches('\n').split_once(' ').map_or("", |x| x.1)),
         (Some("resume"), _) => match line.split_whitespace().nth(1) {
             Some(id) => match crate::store::report::resume_conversation(&store, id) {
                 Ok(n) => serde_json::json!({"resumed": n}).to_string(),
@@ -71,9 +72,11 @@ fn report(store: &Store, recent: usize) -> String {
     }
 }
 
-/// `drafts [list]`, `drafts approve ID...`, `drafts reject ID...` on every agent of `store`; JSON.
-pub fn drafts_command(store: &Store, args: Vec<&str>) -> String {
+/// `drafts [list]`, `drafts show ID`, `drafts approve|reject ID... | --all`, `drafts edit ID "JSON text"`
+/// on every agent of `store`; JSON (an array of rows, or `{"error"}`).
+pub fn drafts_command(store: &Store, line: &str) -> String {
     use crate::behaviors::drafts;
+    let args: Vec<&str> = line.split_whitespace().collect();
     let run = || -> Result<serde_json::Value, crate::store::StoreError> {
         let mut out = vec![];
         for handle in store.agents() {
@@ -83,6 +86,24 @@ pub fn drafts_command(store: &Store, args: Vec<&str>) -> String {
                     for d in drafts::all(&s)? {
                         out.push(serde_json::json!({"agent": handle, "draft": d, "line": drafts::describe(&d)}));
                     }
+                }
+                Some("show") => {
+                    if let Some(d) = args.get(1).map(|id| drafts::get(&s, id)).transpose()?.flatten() {
+                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": drafts::describe(&d)}));
+                    }
+                }
+                Some("edit") => {
+                    let mut parts = line.trim_start().splitn(3, ' ').skip(1);
+                    let (Some(id), Some(text)) = (parts.next(), parts.next().and_then(|t| serde_json::from_str::<String>(t).ok())) else {
+                        return Ok(serde_json::json!({"error": "expected `drafts edit ID \"JSON text\"`"}));
+                    };
+                    if drafts::get(&s, id)?.is_none() {
+                        continue;
+                    }
+                    return Ok(match drafts::edit(&s, id, &text)? {
+                        Ok(d) => serde_json::json!([{"agent": handle, "id": id, "done": "edit", "draft": d}]),
+                        Err(why) => serde_json::json!({"error": why}),
+                    });
                 }
                 Some(verb @ ("approve" | "reject")) => {
                     let all = args.get(1) == Some(&"--all");
@@ -97,7 +118,7 @@ pub fn drafts_command(store: &Store, args: Vec<&str>) -> String {
                         }
                     }
                 }
-                Some(_) => {}
+                Some(other) => return Ok(serde_json::json!({"error": format!("unknown drafts command {other:?}")})),
             }
         }
         Ok(serde_json::Value::Array(out))
@@ -109,10 +130,10 @@ pub fn drafts_command(store: &Store, args: Vec<&str>) -> String {
 }
 
 /// Asks a running daemon for `drafts ARGS` (JSON); `None` when no daemon listens here.
-pub async fn ask_drafts(state_dir: &Path, args: &[String]) -> Option<Result<serde_json::Value, String>> {
+pub async fn ask_drafts(state_dir: &Path, line: &str) -> Option<Result<serde_json::Value, String>> {
     let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
     let exchange = async {
-        conn.write_all(format!("drafts {}\n", args.join(" ")).as_bytes()).await?;
+        conn.write_all(format!("drafts {line}\n").as_bytes()).await?;
         let mut body = String::new();
         conn.read_to_string(&mut body).await?;
         Ok::<_, std::io::Error>(body)

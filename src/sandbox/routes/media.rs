@@ -11,7 +11,7 @@ pub(super) fn router() -> Router<Arc<App>> {
 async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, fields) = read_upload(m).await?;
     limits::check_upload(limits::UploadKind::Image, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
-    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Image, fields.get("purpose").cloned());
+    let rec = store_media(&mut app.world(), &me, &ct, &data, UploadType::Image, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
         json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type }),
@@ -21,7 +21,7 @@ async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
 async fn upload_video(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, fields) = read_upload(m).await?;
     limits::check_upload(limits::UploadKind::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
-    let rec = store_media(&mut app.world(), &me, &ct, data.len(), UploadType::Video, fields.get("purpose").cloned());
+    let rec = store_media(&mut app.world(), &me, &ct, &data, UploadType::Video, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
         json!({ "id": r.id, "media_id": r.id, "url": r.url, "pathname": r.pathname, "contentType": r.content_type, "size": r.size, "type": r.media_type, "status": "processing" }),
@@ -91,7 +91,16 @@ pub(super) async fn read_upload(mut m: Multipart) -> Result<(String, Vec<u8>, Ha
     Ok((ct, data, fields))
 }
 
-pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, size: usize, kind: UploadType, purpose: Option<String>) -> MediaRec {
+/// A PNG's size in pixels, from its header.
+fn png_pixels(data: &[u8]) -> Option<(u32, u32)> {
+    if data.len() < 24 || &data[..8] != b"\x89PNG\r\n\x1a\n" || &data[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+    Some((be(16), be(20)))
+}
+
+pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, data: &[u8], kind: UploadType, purpose: Option<String>) -> MediaRec {
     let seq = w.next_seq();
     let ext = ct.rsplit('/').next().unwrap_or("bin");
     let rec = MediaRec {
@@ -99,7 +108,8 @@ pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, size: usize, kin
         agent: agent.into(),
         url: format!("https://sandbox.imagineanything.invalid/media/m_{seq}.{ext}"),
         content_type: ct.into(),
-        size: size as u64,
+        size: data.len() as u64,
+        pixels: png_pixels(data),
         kind: Some(kind),
         purpose,
         created_ms: now_ms(),

@@ -203,6 +203,9 @@ pub struct MediaRec {
     pub url: String,
     pub content_type: String,
     pub size: u64,
+    /// A PNG's width and height, read from its header (what the platform would show).
+    #[serde(default)]
+    pub pixels: Option<(u32, u32)>,
     pub kind: Option<UploadType>,
     pub purpose: Option<String>,
     pub created_ms: i64,

@@ -1,0 +1,75 @@
+//! The daemon's vocabulary of actions as data (`{kind, detail}`): how each is
+//! sent, and how, after a crash between intent and outcome, the platform is
+//! asked whether it already happened. Used by the approval queue (a draft is
+//! an action waiting) and by `hook` (a program's decision is a list of them).
+
+use serde_json::Value;
+
+use crate::api::types::{NewComment, NewOrderMessage, NewPost};
+use crate::api::ApiError;
+use crate::behaviors::context::{Ctx, Found};
+
+/// Sends an action of the daemon's vocabulary described by `detail`.
+pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>, ApiError> {
+    let s = ctx.session();
+    let str_of = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    match kind {
+        "post" => s.create_post(&NewPost::text(str_of("content"))).await.map(|p| Some(p.id)),
+        "reply" | "comment" => {
+            let c = NewComment { content: str_of("content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
+            s.comment(&str_of("postId"), &c).await.map(|c| Some(c.id))
+        }
+        "quote" => s.quote(&str_of("postId"), &str_of("content")).await.map(|p| Some(p.id)),
+        "dm" if d.get("conversation").is_some() => s.send_message(&str_of("conversation"), &str_of("content")).await.map(|m| Some(m.id)),
+        "dm" => s.start_conversation(&str_of("handle"), &str_of("content")).await.map(|c| Some(c.id)),
+        "order_message" => s
+            .send_order_message(&str_of("order"), &NewOrderMessage { content: str_of("content"), attachments: vec![] })
+            .await
+            .map(|m| Some(m.id)),
+        "like" => s.like(&str_of("postId")).await.map(|_| None),
+        "amplify" => s.amplify(&str_of("postId")).await.map(|_| None),
+        "repost" => s.repost(&str_of("postId")).await.map(|r| r.map(|p| p.id)),
+        "follow" => {
+            let h = str_of("handle");
+            if !s.is_following(&h).await? {
+                s.follow(&h).await?;
+            }
+            Ok(None)
+        }
+        other => Err(ApiError::Config(format!("an action of kind {other:?} cannot be sent"))),
+    }
+}
+
+/// After a crash: is the action described by `detail` already on the platform?
+pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
+    let str_of = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let me = ctx.agent.id.clone();
+    let want = str_of("content");
+    match kind {
+        "post" | "quote" => ctx.find_own_post(d).await,
+        "reply" | "comment" => {
+            let page = ctx.session().comments(&str_of("postId")).limit(100).page().await?;
+            Ok(Found::created(
+                page.items.into_iter().find(|c| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me)).map(|c| c.id),
+            ))
+        }
+        "dm" if d.get("conversation").is_some() => {
+            let page = ctx.session().messages(&str_of("conversation")).limit(50).page().await?;
+            Ok(Found::created(
+                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
+            ))
+        }
+        "dm" => ctx.find_own_dm(d).await,
+        "order_message" => {
+            let page = ctx.session().order_messages(&str_of("order")).limit(100).page().await?;
+            Ok(Found::created(
+                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
+            ))
+        }
+        "like" => Ok(Found::when(ctx.session().post(&str_of("postId")).await?.is_liked)),
+        "repost" => Ok(Found::when(ctx.session().post(&str_of("postId")).await?.is_reposted)),
+        "follow" => Ok(Found::when(ctx.session().is_following(&str_of("handle")).await?)),
+        // The platform cannot say whether we amplified or viewed: sent again after a crash in that instant.
+        _ => Ok(Found::Missing),
+    }
+}

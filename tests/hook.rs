@@ -1,0 +1,166 @@
+//! `hook` end to end on the emulator: the shipped example script likes and
+//! thanks each quote once; a program whose answer changes from run to run is
+//! decided once per event (its decision recorded before its actions), so
+//! through one request in five failing with a 503 and two SIGKILLs each quote
+//! gets exactly its first answer; a program that times out, prints garbage,
+//! prints 10 MB or exits non-zero gets the fallback, once, and the log says why.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::sandbox::SandboxHandle;
+
+fn comments_on(sb: &SandboxHandle, by: &str) -> Vec<(u64, String)> {
+    sb.app.world().comments.values().filter(|c| c.agent == by).map(|c| (c.post, c.content.clone())).collect()
+}
+
+/// `n` quotes of a post of `target` by a fresh agent; the quote posts' seqs.
+async fn quotes(sb: &SandboxHandle, target: &(String, String), texts: &[&str]) -> Vec<String> {
+    let s = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url())
+            .credentials(target.0.clone(), target.1.clone())
+            .budgets(imagine_agent::api::Budgets::unlimited()),
+    )
+    .unwrap();
+    let post = s.create_post(&imagine_agent::api::types::NewPost::text("Something worth quoting")).await.unwrap();
+    let fan = session_for(sb, "quoter").await;
+    let mut out = vec![];
+    for t in texts {
+        out.push(fan.quote(&post.id, t).await.unwrap().id);
+    }
+    out
+}
+
+/// Runs the daemon with its log (stderr) kept in `log`.
+fn spawn_logged(cfg: &Path, log: &Path) -> KillOnDrop {
+    let f = std::fs::File::create(log).unwrap();
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_hook_likes_and_thanks_each_quote_once() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "hooked").await;
+    let me = sb.app.world().agent_by_handle("hooked").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("behaviors/hook.yaml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("behaviors/hooks")).unwrap();
+    std::fs::copy(root.join("behaviors/hooks/thank_quotes.py"), dir.path().join("behaviors/hooks/thank_quotes.py")).unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("hook.yaml", &example)], "");
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    let q = quotes(&sb, &creds, &["Worth a read", "Is this true?", "Agreed"]).await;
+    assert!(eventually(Duration::from_secs(30), || comments_on(&sb, &me).len() == 3).await, "{:?}", comments_on(&sb, &me));
+    polls_later(&sb, 5).await;
+    let c = comments_on(&sb, &me);
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.iter().filter(|x| x.1 == "Thanks for sharing this, @quoter!").count(), 2, "{c:?}");
+    assert_eq!(c.iter().filter(|x| x.1.starts_with("Good question, @quoter!")).count(), 1, "{c:?}");
+    let liked: Vec<bool> = q.iter().map(|id| sb.app.world().posts[&id[5..].parse::<u64>().unwrap()].likes.contains_key(&me)).collect();
+    assert_eq!(liked, vec![true, false, true], "the two plain quotes liked");
+    sb.stop().await;
+}
+
+/// A hook whose answer differs on every run: odd runs comment, even runs like and comment.
+const FICKLE: &str = r#"#!/bin/sh
+n=$(cat runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > runs
+cat > /dev/null
+if [ $((n % 2)) -eq 1 ]; then
+  printf '{"actions":[{"type":"comment","text":"run %s"}]}' "$n"
+else
+  printf '{"actions":[{"type":"like"},{"type":"comment","text":"run %s"}]}' "$n"
+fi
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_made_once_per_event_through_errors_and_sigkills() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "decided").await;
+    let me = sb.app.world().agent_by_handle("decided").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("behaviors")).unwrap();
+    std::fs::write(dir.path().join("behaviors/fickle.sh"), FICKLE).unwrap();
+    let behavior = "kind: hook\nname: fickle\non: [QUOTE]\nprogram:\n  command: [sh, fickle.sh]\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("fickle.yaml", behavior)], "");
+    set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 120\n  auth_per_minute: 0\n");
+    let mut d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    let texts: Vec<String> = (0..12).map(|i| format!("quote {i}")).collect();
+    let q = quotes(&sb, &creds, &texts.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    // From now on one request in five is answered 503 before it is handled.
+    *imagine_agent::sync::lock(&sb.app.faults) = imagine_agent::sandbox::Faults { error_rate: 0.2, ..Default::default() };
+    for _ in 0..2 {
+        let before = comments_on(&sb, &me).len();
+        assert!(eventually(Duration::from_secs(30), || comments_on(&sb, &me).len() >= before + 2).await, "progress");
+        d.0.kill().unwrap();
+        d.0.wait().unwrap();
+        d = spawn_run(&cfg);
+    }
+    assert!(eventually(Duration::from_secs(60), || comments_on(&sb, &me).len() >= 12).await);
+    polls_later(&sb, 5).await;
+    {
+        let w = sb.app.world();
+        for id in &q {
+            let seq: u64 = id[5..].parse().unwrap();
+            let mine: Vec<&String> = w.comments.values().filter(|c| c.agent == me && c.post == seq).map(|c| &c.content).collect();
+            assert_eq!(mine.len(), 1, "{id}: one comment, {mine:?}");
+            // The answer of the run that decided: a like exactly when that run was even.
+            let run: u64 = mine[0].trim_start_matches("run ").parse().unwrap();
+            assert_eq!(w.posts[&seq].likes.contains_key(&me), run.is_multiple_of(2), "{id}: decided by run {run}");
+        }
+    }
+    sb.stop().await;
+}
+
+/// Fails as the quote asks.
+const BROKEN: &str = r#"#!/bin/sh
+input=$(cat)
+case "$input" in
+  *timeout*) sleep 30 ;;
+  *garbage*) echo "this is not json" ;;
+  *flood*) head -c 10000000 /dev/zero | tr '\0' 'x' ;;
+  *fail*) echo "something broke" >&2; exit 3 ;;
+esac
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_program_gets_the_fallback_once_and_the_log_says_why() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "fallen").await;
+    let me = sb.app.world().agent_by_handle("fallen").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("behaviors")).unwrap();
+    std::fs::write(dir.path().join("behaviors/broken.sh"), BROKEN).unwrap();
+    let behavior = "kind: hook\nname: broken\non: [QUOTE]\nprogram:\n  command: [sh, broken.sh]\n  timeout: 1s\n  max_output: 1048576\nfallback:\n  - type: comment\n    text: \"fallback\"\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("broken.yaml", behavior)], "");
+    let log = dir.path().join("daemon.log");
+    let _d = spawn_logged(&cfg, &log);
+    polls_later(&sb, 1).await;
+    quotes(&sb, &creds, &["timeout please", "garbage please", "flood please", "fail please"]).await;
+    assert!(eventually(Duration::from_secs(30), || comments_on(&sb, &me).len() == 4).await, "{:?}", comments_on(&sb, &me));
+    polls_later(&sb, 5).await;
+    assert!(comments_on(&sb, &me).iter().all(|c| c.1 == "fallback"));
+    assert_eq!(comments_on(&sb, &me).len(), 4, "once each");
+    let text = std::fs::read_to_string(&log).unwrap();
+    for why in [
+        "timed out after 1s (killed)",
+        "not the expected JSON",
+        "printed more than 1048576 bytes (killed)",
+        "exited with exit status: 3: something broke",
+    ] {
+        assert!(text.contains(why), "the log says {why:?}:\n{text}");
+    }
+    sb.stop().await;
+}

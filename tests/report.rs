@@ -1,0 +1,98 @@
+//! `report` (Build Your Reputation) against the emulator's analytics: the
+//! digest's figures are the emulator's (followers, likes, comments, views,
+//! engagement rate, the best post, AXP and level), exported as gauges, posted
+//! with a chart image of the configured size (a PNG, also kept as a file that
+//! decodes), and sent to an operator by DM; each fire's upload, post and DM
+//! happen once each, also through a SIGKILL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::api::types::{NewComment, NewPost};
+use imagine_agent::sandbox::SandboxHandle;
+
+fn posts_by(sb: &SandboxHandle, id: &str) -> Vec<(String, Vec<String>)> {
+    sb.app.world().posts.values().filter(|p| p.agent == id).map(|p| (p.content.clone(), p.media_urls.clone())).collect()
+}
+
+fn dms_to(sb: &SandboxHandle, from: &str) -> Vec<String> {
+    sb.app.world().messages.values().filter(|m| m.sender == from).map(|m| m.content.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_chart_and_sent() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "reporter").await;
+    let me = sb.app.world().agent_by_handle("reporter").unwrap().id.clone();
+    // Three posts; two followers; 3 likes and 1 comment, on 30 views.
+    let s = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url())
+            .credentials(creds.0.clone(), creds.1.clone())
+            .budgets(imagine_agent::api::Budgets::unlimited()),
+    )
+    .unwrap();
+    let mut ids = vec![];
+    for t in ["The lighthouse at dawn", "Bread, slowly", "A note on tides"] {
+        ids.push(s.create_post(&NewPost::text(t)).await.unwrap().id);
+    }
+    let fans = [session_for(&sb, "fan_a").await, session_for(&sb, "fan_b").await];
+    let _ops = session_for(&sb, "ops_person").await;
+    for f in &fans {
+        f.follow("reporter").await.unwrap();
+        f.like(&ids[1]).await.unwrap();
+    }
+    fans[0].like(&ids[2]).await.unwrap();
+    fans[1].comment(&ids[1], &NewComment { content: "Lovely".into(), parent_id: None }).await.unwrap();
+    for p in sb.app.world().posts.values_mut().filter(|p| p.agent == me) {
+        p.views = 10;
+    }
+
+    let xp = sb.app.world().agents[&me].axp;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let behavior = "kind: report\nname: weekly\nschedule: \"*/4 * * * * *\"\nrange: 7d\ntop_posts: 2\npost:\n  template: \"{{ digest }}\"\ndm_to: ops_person\nchart:\n  days: 7\n  width: 640\n  height: 360\n  file: chart.png\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("report.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let mut d = spawn_run(&cfg);
+    let reports = |sb: &SandboxHandle| posts_by(sb, &me).into_iter().filter(|p| p.0.starts_with("Last 7d")).collect::<Vec<_>>();
+    assert!(eventually(Duration::from_secs(30), || !reports(&sb).is_empty()).await, "a report posted");
+    let (text, media) = reports(&sb)[0].clone();
+    // Followers 2; likes 3 and 1 comment on 30 views: 13.3%; the best post is the bread one (2 likes + 1 comment).
+    assert!(text.contains("2 followers") && text.contains("3 posts, 3 likes, 1 comments, 30 views, engagement 13.3%"), "{text}");
+    assert!(text.contains(&format!("Best post: {} \"Bread, slowly\" (3 reactions)", ids[1])), "{text}");
+    assert!(text.contains(&format!("{xp} AXP")), "{text} (emulator before the first report: {xp})");
+    assert_eq!(media.len(), 1, "the chart is attached");
+    let pixels: Vec<_> = sb.app.world().media.values().filter(|m| m.agent == me).map(|m| m.pixels).collect();
+    assert!(pixels.iter().all(|p| *p == Some((640, 360))), "a PNG of the configured size: {pixels:?}");
+    let png = std::fs::read(dir.path().join("behaviors/chart.png")).unwrap();
+    let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).expect("the chart file decodes as a PNG");
+    assert_eq!((img.width(), img.height()), (640, 360));
+
+    let scraped = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    for want in [
+        "imagine_agent_followers{agent=\"reporter\"} 2".to_string(),
+        "imagine_agent_engagement_rate{agent=\"reporter\",range=\"7d\"} 13.3".to_string(),
+        format!("imagine_agent_post_engagement_rate{{agent=\"reporter\",post=\"{}\",rank=\"1\"}} 30", ids[1]),
+    ] {
+        assert!(scraped.contains(&want), "{want} in\n{scraped}");
+    }
+    assert!(metric(port, "imagine_agent_xp", &[]).await >= xp, "AXP exported");
+    assert!(eventually(Duration::from_secs(20), || !dms_to(&sb, &me).is_empty()).await, "the operator told");
+    assert!(dms_to(&sb, &me)[0].starts_with("Last 7d: 2 followers"));
+
+    // Through a SIGKILL: every fire's upload, post and DM once each.
+    let n = reports(&sb).len();
+    assert!(eventually(Duration::from_secs(30), || reports(&sb).len() > n).await);
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    let n = reports(&sb).len();
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(30), || reports(&sb).len() >= n + 2).await);
+    assert!(eventually(Duration::from_secs(10), || dms_to(&sb, &me).len() == reports(&sb).len()).await);
+    polls_later(&sb, 2).await;
+    let (posts, dms, uploads) = (reports(&sb).len(), dms_to(&sb, &me).len(), served(&sb, "POST /api/upload", 201));
+    assert!(dms == posts || dms + 1 == posts, "one DM per report ({dms} for {posts})");
+    assert!(uploads == posts as u64 || uploads == posts as u64 + 1, "one chart per report ({uploads} for {posts})");
+    sb.stop().await;
+}
