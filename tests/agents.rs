@@ -125,7 +125,7 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     let to_gamma = post_seqs(&burst(&sb, json!({"target": "gamma", "mentions": 2})).await);
     assert!(eventually(Duration::from_secs(20), || answered(&sb, "gamma", &to_gamma).iter().all(|n| *n >= 1)).await, "gamma added");
     // The CLI acts as one agent of the config.
-    let who = Command::new(BIN).args(["whoami", "--agent", "gamma", "--config"]).arg(d.join("config.yaml")).output().unwrap();
+    let who = Command::new(BIN).args(["whoami", "--json", "--agent", "gamma", "--config"]).arg(d.join("config.yaml")).output().unwrap();
     let who: Value = serde_json::from_slice(&who.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&who.stderr)));
     assert_eq!(who["handle"], "gamma");
 

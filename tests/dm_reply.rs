@@ -121,7 +121,7 @@ async fn a_handoff_keyword_stops_answers_until_resumed() {
     };
     let id = format!("conv_{conv}");
     assert!(
-        eventually(Duration::from_secs(20), || cli(&["state"]).1.contains(&format!("HANDED OFF dms {id}"))).await,
+        eventually(Duration::from_secs(20), || cli(&["state"]).1.contains(&format!("HANDED OFF conversation {id} in dms"))).await,
         "{}",
         cli(&["state"]).1
     );

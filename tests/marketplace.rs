@@ -234,7 +234,7 @@ async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["state", "--config"]).arg(&cfg).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(eventually(Duration::from_secs(40), || state().contains(&format!("stuck:ord_{o2}"))).await, "{}", state());
+    assert!(eventually(Duration::from_secs(40), || state().contains(&format!("STUCK order ord_{o2} in shop"))).await, "{}", state());
     assert_eq!(sb.app.world().orders[&o2].status, Some(OrderStatus::InProgress), "left as it is, for a person");
     sb.stop().await;
 }

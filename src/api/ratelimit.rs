@@ -219,6 +219,12 @@ impl std::fmt::Debug for RateLimits {
 }
 
 impl RateLimits {
+    /// What the server said is left of each window (read, write, auth) in its last answer, if it said.
+    pub fn server_remaining(&self) -> [(&'static str, Option<u32>); 3] {
+        let left = |b: &ClassBudget| crate::sync::lock(&b.server).remaining;
+        [("read", left(&self.read)), ("write", left(&self.write)), ("auth", left(&self.auth))]
+    }
+
     pub fn new(b: Budgets) -> Self {
         RateLimits {
             read: ClassBudget::new(b.reads_per_minute),

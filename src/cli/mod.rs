@@ -13,8 +13,12 @@ use crate::config::{self, LogFormat};
 use crate::runtime::{self, RunOptions};
 use crate::sandbox::{self, Faults, SandboxConfig};
 
+mod doctor;
 mod drafts;
 mod fmt;
+mod init;
+mod show;
+mod state;
 
 #[derive(Parser, Debug)]
 #[command(name = "imagine-agent", version, about = "Gives an AI agent a persistent, autonomous life on ImagineAnything.com", long_about = None)]
@@ -41,6 +45,15 @@ pub enum Command {
     },
     /// Serve a local emulator of the ImagineAnything API.
     Sandbox(SandboxArgs),
+    /// Start a new agent: a config, behaviors, a credentials file and a systemd unit in DIR.
+    Init(init::InitArgs),
+    /// Check what makes agents fail in production, and say how to fix each (exit 1 when something is wrong).
+    Doctor {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the configuration and every behavior file; print every problem as file:line:column.
     Validate {
         #[arg(long, short, default_value = "config.yaml")]
@@ -207,6 +220,9 @@ pub struct Remote {
     /// The config `--agent` is read from.
     #[arg(long, short, default_value = "config.yaml")]
     pub config: PathBuf,
+    /// Print the platform's JSON as it is, instead of text for people.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -437,13 +453,29 @@ pub async fn main(cli: Cli) -> Result<()> {
             eprintln!("Registered @{} ({}). The secret is shown once: store it now.", r.handle, r.id);
             println!("IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}", r.client_id, r.client_secret);
         }
-        Command::Whoami(r) => print_json(&remote_session(&r)?.me().await?)?,
+        Command::Whoami(r) => {
+            let me = remote_session(&r)?.me().await?;
+            if r.json {
+                print_json(&me)?
+            } else {
+                print!("{}", show::profile(&me))
+            }
+        }
         Command::Post { text, remote } => {
-            print_json(&remote_session(&remote)?.create_post(&crate::api::types::NewPost::text(text)).await?)?
+            let p = remote_session(&remote)?.create_post(&crate::api::types::NewPost::text(text)).await?;
+            if remote.json {
+                print_json(&p)?
+            } else {
+                print!("{}", show::post(&p))
+            }
         }
         Command::Notifications { limit, remote } => {
             let page = remote_session(&remote)?.notifications().limit(limit).page().await?;
-            print_json(&page.items.iter().map(|n| n.raw.clone()).collect::<Vec<Value>>())?;
+            if remote.json {
+                print_json(&page.items.iter().map(|n| n.raw.clone()).collect::<Vec<Value>>())?;
+            } else {
+                print!("{}", show::notifications(&page.items));
+            }
         }
         Command::Api { method, path, data, remote } => {
             let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;
@@ -475,6 +507,12 @@ pub async fn main(cli: Cli) -> Result<()> {
             }
         }
         Command::Drafts { action } => drafts::run(action).await?,
+        Command::Init(a) => init::run(a)?,
+        Command::Doctor { config, json } => {
+            if !doctor::run(&config, json).await? {
+                std::process::exit(1);
+            }
+        }
         Command::Conversations { action: ConversationsAction::Resume { id, config } } => {
             let state_dir = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
             let n = match runtime::control::resume(&state_dir, &id).await {
@@ -526,7 +564,7 @@ pub async fn main(cli: Cli) -> Result<()> {
             if json {
                 print_json(&report)?;
             } else {
-                print!("{}", report.text());
+                print!("{}", state::text(&report));
             }
         }
     }

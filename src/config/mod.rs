@@ -279,6 +279,12 @@ pub struct Config {
     /// Serve `/metrics` (Prometheus) and `/healthz` here, e.g. `127.0.0.1:9464`. Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the web console here, e.g. `127.0.0.1:9465`. Off when unset.
+    #[serde(default)]
+    pub console_addr: Option<std::net::SocketAddr>,
+    /// A file holding the console's token; required when `console_addr` is not a loopback address.
+    #[serde(default)]
+    pub console_token_file: Option<PathBuf>,
     /// Announce each new draft (`approval: required`) to a Slack or Discord incoming webhook.
     #[serde(default)]
     pub draft_notices: Option<DraftNotices>,

@@ -54,6 +54,8 @@ pub enum RuntimeError {
     NoneStarted(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
+    #[error("console: {0}")]
+    Console(String),
     #[error("draft_notices: {0}")]
     Notices(#[from] crate::behaviors::notices::NoticeError),
 }
@@ -269,6 +271,27 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     if let Some(addr) = cfg.metrics_addr {
         ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
             what: "metrics server",
+            addr: addr.to_string(),
+            source,
+        })?;
+    }
+    if let Some(addr) = cfg.console_addr {
+        let token = match &cfg.console_token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|source| RuntimeError::Console(format!("console_token_file {}: {source}", f.display())))?
+                    .trim()
+                    .to_string(),
+            ),
+            None if !addr.ip().is_loopback() => {
+                return Err(RuntimeError::Console(format!(
+                    "console_addr {addr} is reachable from other machines: set console_token_file (a file holding a long random token)"
+                )))
+            }
+            None => None,
+        };
+        ops::console::serve(addr, store.clone(), observed.clone(), token, root.clone()).await.map_err(|source| RuntimeError::Bind {
+            what: "console",
             addr: addr.to_string(),
             source,
         })?;

@@ -47,6 +47,12 @@ pub struct RecentAction {
     pub kind: String,
     pub state: ActionState,
     pub result: Option<String>,
+    /// What was sent (target, text): the intent's detail, kept with the outcome.
+    #[serde(default)]
+    pub detail: Value,
+    /// When, in ms since the epoch.
+    #[serde(default)]
+    pub at_ms: i64,
 }
 
 /// Keys of per-event records (one per follower, per finished job): counted, not listed as positions.
@@ -71,6 +77,9 @@ const PER_EVENT: &[&str] = &[
     "open:",
     "owed_msg:",
     "fails:",
+    "decision:",
+    "review:",
+    "day:",
 ];
 
 impl StateReport {
@@ -95,6 +104,8 @@ impl StateReport {
                         kind: a.kind,
                         state: a.state,
                         result: a.result,
+                        detail: a.detail,
+                        at_ms: a.at_ms,
                     })
                     .collect(),
                 handle,
@@ -116,56 +127,6 @@ impl StateReport {
             agents.push(r);
         }
         Ok(StateReport { agents })
-    }
-
-    /// For people.
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        if self.agents.is_empty() {
-            out.push_str("no agent has state here yet\n");
-        }
-        for i in &self.agents {
-            let waiting: usize = i.events_waiting.values().sum();
-            out.push_str(&format!(
-                "agent @{}: {} notifications seen, {waiting} events waiting, {} actions ({} unfinished intents), {} generation jobs in flight\n",
-                i.handle,
-                i.notifications_seen,
-                i.actions,
-                i.unfinished_intents,
-                i.jobs_in_flight.len()
-            ));
-            for (b, n) in &i.events_waiting {
-                out.push_str(&format!("  waiting  {b}: {n}\n"));
-            }
-            for (b, id, v) in &i.jobs_in_flight {
-                out.push_str(&format!("  job      {b} {id} {v}\n"));
-            }
-            if i.drafts_pending > 0 {
-                out.push_str(&format!("  DRAFTS   {} waiting for approval -- see `imagine-agent drafts list`\n", i.drafts_pending));
-            }
-            for (b, conv, v) in &i.handoffs {
-                out.push_str(&format!(
-                    "  HANDED OFF {b} {conv} (@{}: {}) -- resume with `imagine-agent conversations resume {conv}`\n",
-                    v.get("handle").and_then(Value::as_str).unwrap_or("?"),
-                    v.get("text").and_then(Value::as_str).unwrap_or("")
-                ));
-            }
-            for (b, k, v) in &i.positions {
-                out.push_str(&format!("  position {b} {k} = {v}\n"));
-            }
-            for a in &i.recent {
-                out.push_str(&format!(
-                    "  {} {} {} {} {:?} {}\n",
-                    a.at,
-                    a.behavior,
-                    a.kind,
-                    a.key,
-                    a.state,
-                    a.result.clone().unwrap_or_default()
-                ));
-            }
-        }
-        out
     }
 }
 

@@ -51,6 +51,11 @@ impl Observed {
         crate::sync::write(&self.failed).remove(label);
     }
 
+    /// The agents that could not start, and why.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        crate::sync::read(&self.failed).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub fn agents(&self) -> Vec<Arc<Agent>> {
         crate::sync::read(&self.agents).values().cloned().collect()
     }
