@@ -7,14 +7,15 @@
 //! Dependencies point down this list (`cli` uses everything, `api` and
 //! `store` use nothing of ours above them):
 //!
-//! - [`cli`]: the command line (`run`, `sandbox`, `validate`, `state`, ...).
+//! - [`cli`]: the command line (`run`, `init`, `doctor`, `drafts`, `state`, ...), text for people or `--json`.
 //! - [`runtime`]: the daemon: agents (sign-in, poller, webhook receiver),
-//!   behavior tasks and their supervisor, reload, metrics, control socket,
-//!   systemd. Builds the [`behaviors::context::Ctx`] each behavior runs with
+//!   behavior tasks and their supervisor, reload, the web console, metrics,
+//!   control socket, systemd. Builds the [`behaviors::context::Ctx`] each behavior runs with
 //!   (its session at the behavior's priority).
 //! - [`behaviors`]: one file per kind, the [`behaviors::Kind`] trait and the
 //!   registry; what kinds share: text sources, schedules, whom to follow
-//!   (`audience`), which posts (`selection`), caps per hour and day (`caps`).
+//!   (`audience`), which posts (`selection`), caps per hour and day (`caps`),
+//!   the action vocabulary (`actions`), drafts, hook programs, charts.
 //! - [`character`]: who the agent is to its model (our YAML or an ElizaOS character), rendered per purpose.
 //! - [`config`]: the configuration file, `${VAR}` interpolation, one validation pass.
 //! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.
@@ -23,6 +24,7 @@
 //! - [`store`]: sled: cursors, inboxes, intents, small values; private files.
 //! - [`sandbox`]: the emulator: `routes/` one file per resource, `world/` the
 //!   state and its rules, the simulated community, webhooks, an OpenAI-compatible stand-in.
+//! - [`metrics`], [`clock`], [`backoff`], [`sync`], [`progress`]: small helpers below everything.
 
 pub mod api;
 pub mod backoff;
@@ -34,6 +36,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod llm;
 pub mod metrics;
+pub mod progress;
 pub mod runtime;
 pub mod sandbox;
 pub mod store;

@@ -225,7 +225,11 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
     loop {
         let now = ctx.now().timestamp_millis();
         let (mut pending, mut oldest) = (0u64, now);
-        for mut d in all(ctx.store())? {
+        let drafts = all(ctx.store())?;
+        // A bulk approval (`drafts approve --all`) says how far the sending is.
+        let approved = drafts.iter().filter(|d| d.status == Status::Approved).count() as u64;
+        let mut progress = (approved > 20).then(|| crate::progress::Progress::new("sending approved drafts", Some(approved)));
+        for mut d in drafts {
             if d.status == Status::Pending && d.expires_ms.is_some_and(|t| now >= t) {
                 d.status = match d.on_timeout {
                     OnTimeout::Discard => Status::Discarded,
@@ -274,6 +278,9 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
                 .await?;
             d.status = Status::Sent;
             put(ctx.store(), &d)?;
+            if let Some(p) = progress.as_mut() {
+                p.add(1);
+            }
         }
         ctx.agent.metrics.gauge(crate::metrics::DRAFTS_PENDING, &[], pending as f64);
         ctx.agent.metrics.gauge(crate::metrics::DRAFTS_OLDEST_SECONDS, &[], ((now - oldest).max(0) / 1000) as f64);

@@ -211,8 +211,21 @@ fn webhook(l: &config::Loaded, out: &mut Vec<Finding>) {
     }
 }
 
+/// A spinner on a terminal (the checks talk to the network and can take seconds); nothing otherwise.
+fn spinner() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let s = indicatif::ProgressBar::new_spinner();
+    s.enable_steady_tick(Duration::from_millis(100));
+    s
+}
+
 pub async fn run(path: &Path, json: bool) -> Result<bool> {
     let mut out = vec![];
+    let spin = spinner();
+    spin.set_message("reading the config");
     let loaded = match config::load(path) {
         Ok(l) => {
             out.push(good(
@@ -227,20 +240,25 @@ pub async fn run(path: &Path, json: bool) -> Result<bool> {
         }
     };
     if let Some(l) = &loaded {
+        spin.set_message("looking at the state directory");
         state_dir(&l.state_dir(), &mut out).await;
         if l.config.sandbox {
             out.push(good("platform", "sandbox: true: the built-in emulator, no credentials needed"));
         } else {
+            spin.set_message("asking the platform for the time");
             clock(&l.config.base_url, &mut out).await;
             for spec in &l.agents {
+                spin.set_message(format!("checking the credentials of @{}", spec.handle.as_deref().unwrap_or("agent")));
                 agent(l, spec, &mut out).await;
             }
             webhook(l, &mut out);
         }
         for (name, p) in &l.config.llm {
+            spin.set_message(format!("asking model profile {name} for its models"));
             llm(name, p, &mut out).await;
         }
     }
+    spin.finish_and_clear();
     let healthy = out.iter().all(|f| f.ok);
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);

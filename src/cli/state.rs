@@ -61,6 +61,10 @@ fn agent(out: &mut String, a: &AgentReport, now: i64) {
     }
     out.push('\n');
     out.push_str(&format!("  actions        {} recorded, {} unfinished\n", a.actions, a.unfinished_intents));
+    if let Some(c) = &a.catching_up {
+        let phase = if c.read_all { "all read, being handed to the behaviors" } else { "still reading older pages" };
+        out.push_str(&format!("  CATCHING UP    {} missed notifications read from {} pages, {phase}\n", c.staged, c.pages));
+    }
     if a.drafts_pending > 0 {
         out.push_str(&format!("  DRAFTS   {} waiting for approval -- see `imagine-agent drafts list`\n", a.drafts_pending));
     }

@@ -162,9 +162,13 @@ impl AgentTasks {
     /// outage); after `limit`, none is needed (a reload must not stall the main loop).
     async fn settled(&self, stop: &CancellationToken, patience: Duration, limit: Option<Duration>) {
         let start = Instant::now();
+        // Many agents start for a while: the log says how far (a line every few seconds).
+        let mut progress = crate::progress::Progress::new("agents started", Some(self.running.len() as u64));
         loop {
             let statuses: Vec<Status> = self.running.values().map(AgentTask::status).collect();
             let starting = statuses.iter().filter(|s| **s == Status::Starting).count();
+            let started = (statuses.len() - starting) as u64;
+            progress.add(started.saturating_sub(progress.done()));
             let up = statuses.iter().any(|s| matches!(s, Status::Running { .. }));
             let waited = start.elapsed();
             if starting == 0 || (up && waited > patience) || limit.is_some_and(|l| waited > l) || stop.is_cancelled() {

@@ -20,6 +20,7 @@ use crate::api::ReadTarget;
 use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan};
 
 use crate::behaviors::context::{Agent, BehaviorError, Ctx};
+use crate::progress::Progress;
 
 /// Who gets which notification types.
 #[derive(Clone)]
@@ -118,7 +119,7 @@ async fn deliver(
 /// One poll: the newest page, then (during a catch-up) up to [`WALK_PAGES`]
 /// older ones, then the hand-over of a finished walk. True when a catch-up is
 /// still walking (poll again at once).
-async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool) -> Result<bool, BehaviorError> {
+async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, progress: &mut Option<Progress>) -> Result<bool, BehaviorError> {
     let store = ctx.store();
     let mut cur = store.cursor()?;
     let head = ctx.session().notifications().limit(PAGE).page().await?;
@@ -149,6 +150,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool) -> Result<bool, Behav
                     "catching up: more than {} notifications arrived since the last poll; reading older pages down to the last one handled",
                     head.items.len()
                 );
+                *progress = Some(Progress::new("catching up: older notifications read", None));
                 cur.scan = Some(Scan { top, next: head.next_cursor.clone(), staged: fresh.len() as u64, pages: 1 });
                 store.stage(&cur, &fresh.iter().map(|n| &n.raw).collect::<Vec<_>>(), 0)?;
             }
@@ -172,15 +174,20 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool) -> Result<bool, Behav
     if mark_read && !handed.is_empty() {
         mark_platform_read(ctx, handed).await;
     }
-    walk(ctx, &mut cur).await?;
+    if cur.scan.is_some() {
+        // A walk resumed after a restart reports from where it stands.
+        let p = progress.get_or_insert_with(|| Progress::new("catching up: older notifications read", None));
+        walk(ctx, &mut cur, p).await?;
+    }
     if cur.scan.as_ref().is_some_and(|s| s.next.is_none()) {
         drain(ctx, routes, &mut cur, mark_read).await?;
+        *progress = None;
     }
     Ok(cur.scan.is_some())
 }
 
 /// Reads up to [`WALK_PAGES`] older pages of a catch-up, staging each with the cursor.
-async fn walk(ctx: &Ctx, cur: &mut Cursor) -> Result<(), BehaviorError> {
+async fn walk(ctx: &Ctx, cur: &mut Cursor, progress: &mut Progress) -> Result<(), BehaviorError> {
     let store = ctx.store();
     for _ in 0..WALK_PAGES {
         let Some(next) = cur.scan.as_ref().and_then(|s| s.next.clone()) else {
@@ -200,6 +207,7 @@ async fn walk(ctx: &Ctx, cur: &mut Cursor) -> Result<(), BehaviorError> {
         scan.pages += 1;
         scan.next = if done { None } else { page.next_cursor.clone() };
         store.stage(cur, &fresh, first)?;
+        progress.add(page.items.len() as u64);
     }
     Ok(())
 }
@@ -209,6 +217,7 @@ async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) ->
     let store = ctx.store();
     let Some(scan) = cur.scan.clone() else { return Ok(()) };
     let mut total = 0usize;
+    let mut progress = Progress::new("catching up: handed to the behaviors", Some(scan.staged));
     loop {
         let staged = store.staged(BATCH)?;
         if staged.is_empty() {
@@ -221,6 +230,7 @@ async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) ->
         let keys: Vec<Vec<u8>> = staged.iter().map(|s| s.key.clone()).collect();
         let events: Vec<_> = notes.iter().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
         total += deliver(&ctx.agent, routes, &events, Lane::Backlog, &keys, Some(cur)).await?;
+        progress.add(staged.len() as u64);
         if mark_read && !notes.is_empty() {
             mark_platform_read(ctx, notes.iter().map(|n| n.id.clone()).collect()).await;
         }
@@ -266,8 +276,9 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
     }
     prune(&ctx, &ctx.store().cursor()?)?;
     let mut polls = 0u64;
+    let mut progress = None;
     loop {
-        let catching_up = step(&ctx, &routes, mark_read).await?;
+        let catching_up = step(&ctx, &routes, mark_read, &mut progress).await?;
         polls += 1;
         if polls.is_multiple_of(PRUNE_EVERY) {
             prune(&ctx, &ctx.store().cursor()?)?;

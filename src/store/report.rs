@@ -37,6 +37,17 @@ pub struct AgentReport {
     /// Drafts waiting for a person (`approval: required`).
     #[serde(default)]
     pub drafts_pending: usize,
+    /// A catch-up under way: notifications read so far and pages, before they are handed over.
+    #[serde(default)]
+    pub catching_up: Option<CatchUp>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CatchUp {
+    pub staged: u64,
+    pub pages: u64,
+    /// Whether every older page is read (the hand-over to the behaviors is under way).
+    pub read_all: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +119,7 @@ impl StateReport {
                         at_ms: a.at_ms,
                     })
                     .collect(),
+                catching_up: s.cursor()?.scan.map(|sc| CatchUp { staged: sc.staged, pages: sc.pages, read_all: sc.next.is_none() }),
                 handle,
                 ..AgentReport::default()
             };
