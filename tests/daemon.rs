@@ -255,8 +255,17 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     let job = sb.app.world().jobs.values().next().unwrap().clone();
     assert_ne!(job.status, Some(imagine_agent::api::types::GenerationStatus::Completed), "stopped while the job runs");
     let jobs_before = sb.app.world().jobs.len();
+    let unfinished =
+        sb.app.world().jobs.values().filter(|j| j.status != Some(imagine_agent::api::types::GenerationStatus::Completed)).count() as u64;
     // Restart with a schedule that will not fire now: only the resumed job is followed.
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("0 0 1 1 *"))], "");
+    let port = free_port();
+    let cfg = write_config(
+        dir.path(),
+        &sb.base_url(),
+        &creds,
+        &[("art.yaml", &pipeline("0 0 1 1 *"))],
+        &format!("metrics_addr: 127.0.0.1:{port}\n"),
+    );
     let before = served(&sb, "GET /api/generate/pending", 200);
     let d = start(&cfg);
     assert!(
@@ -270,7 +279,13 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     );
     // The restarted daemon asked the platform about the job it found in flight (it polls only while one is).
     assert!(eventually(Duration::from_secs(5), || served(&sb, "GET /api/generate/pending", 200) > before).await);
-    polls_later(&sb, 5).await;
+    // Every job in flight at the stop seen to its end by the restarted daemon (on a loaded machine this takes a few polls).
+    assert!(
+        eventually_async(Duration::from_secs(20), || async {
+            metric(port, "imagine_agent_generation_jobs_total", &["state=\"completed\""]).await >= unfinished
+        })
+        .await
+    );
     d.shutdown().await;
     {
         let w = sb.app.world();

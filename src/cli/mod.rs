@@ -15,6 +15,7 @@ use crate::sandbox::{self, Faults, SandboxConfig};
 
 mod doctor;
 mod drafts;
+mod fleet;
 mod fmt;
 mod init;
 mod show;
@@ -47,6 +48,11 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Start a new agent: a config, behaviors, a credentials file and a systemd unit in DIR.
     Init(init::InitArgs),
+    /// Many daemons: `fleet plan --count N [--from M]` shows which shard runs which agent.
+    Fleet {
+        #[command(subcommand)]
+        action: fleet::FleetAction,
+    },
     /// Check what makes agents fail in production, and say how to fix each (exit 1 when something is wrong).
     Doctor {
         #[arg(long, short, default_value = "config.yaml")]
@@ -142,10 +148,12 @@ pub enum Command {
     /// Show the state: per agent, events waiting, jobs in flight, positions, recent actions.
     /// Asks the running daemon (its control socket) or, when none runs, reads sled.
     State {
+        #[command(subcommand)]
+        action: Option<fleet::StateAction>,
         /// The state directory; default: the one of --config.
-        #[arg(long)]
+        #[arg(long, global = true)]
         state_dir: Option<PathBuf>,
-        #[arg(long, short, default_value = "config.yaml")]
+        #[arg(long, short, default_value = "config.yaml", global = true)]
         config: PathBuf,
         #[arg(long, default_value_t = 20)]
         recent: usize,
@@ -508,6 +516,7 @@ pub async fn main(cli: Cli) -> Result<()> {
         }
         Command::Drafts { action } => drafts::run(action).await?,
         Command::Init(a) => init::run(a)?,
+        Command::Fleet { action: fleet::FleetAction::Plan { config, count, from, json } } => fleet::plan(&config, count, from, json)?,
         Command::Doctor { config, json } => {
             if !doctor::run(&config, json).await? {
                 std::process::exit(1);
@@ -549,11 +558,14 @@ pub async fn main(cli: Cli) -> Result<()> {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "imagine-agent", &mut std::io::stdout());
         }
-        Command::State { state_dir, config, recent, json } => {
+        Command::State { action, state_dir, config, recent, json } => {
             let state_dir = match state_dir {
                 Some(d) => d,
                 None => config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir(),
             };
+            if let Some(a) = action {
+                return fleet::state(&state_dir, a);
+            }
             let report = match runtime::control::ask(&state_dir, recent).await {
                 Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
                 None => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub mod interpolate;
 pub mod schema;
+pub mod shard;
 
 pub use interpolate::{interpolate, Substitutions};
 
@@ -279,6 +280,9 @@ pub struct Config {
     /// Serve `/metrics` (Prometheus) and `/healthz` here, e.g. `127.0.0.1:9464`. Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Several daemons share the agents: this one runs the ones its index owns (rendezvous hashing of the handle).
+    #[serde(default)]
+    pub shard: Option<shard::ShardSpec>,
     /// Serve the web console here, e.g. `127.0.0.1:9465`. Off when unset.
     #[serde(default)]
     pub console_addr: Option<std::net::SocketAddr>,
@@ -506,6 +510,17 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
                 let (l, col) = locate(text, key);
                 problems.push(Problem::at(path, l, col, format!("webhook TLS {key} file {} not found", file.display())));
             }
+        }
+    }
+    if let Some(sh) = &c.shard {
+        let (l, col) = locate(text, "shard");
+        if sh.count == 0 {
+            problems.push(Problem::at(path, l, col, "shard.count must be at least 1"));
+        } else if sh.index.is_some_and(|i| i >= sh.count) {
+            problems.push(Problem::at(path, l, col, format!("shard.index must be below shard.count ({})", sh.count)));
+        }
+        if c.agents.is_empty() && c.agent.handle.is_none() {
+            problems.push(Problem::at(path, l, col, "sharding assigns agents by handle: give the agent a handle (or use `agents:`)"));
         }
     }
     if c.sandbox && c.sandbox_options.addr.parse::<std::net::SocketAddr>().is_err() {

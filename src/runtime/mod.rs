@@ -54,6 +54,8 @@ pub enum RuntimeError {
     NoneStarted(String),
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
+    #[error("shard: {0}")]
+    Shard(String),
     #[error("console: {0}")]
     Console(String),
     #[error("draft_notices: {0}")]
@@ -269,7 +271,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         sign_ins: tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE),
     });
     let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
-    for spec in loaded.agents.clone() {
+    for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {
         agents.add(spec, sandbox.as_ref());
     }
     if let Some(addr) = cfg.metrics_addr {
@@ -335,7 +337,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 systemd::reloading();
                 match config::load(&config_path) {
                     Ok(new) => {
-                        agents.apply(new.agents, sandbox.as_ref()).await;
+                        let mine = match config::shard::mine(&new) {
+                            Ok(m) => m,
+                            Err(why) => {
+                                tracing::error!(reason = %why, "reload rejected; the running agents and behaviors stay as they are");
+                                continue;
+                            }
+                        };
+                        agents.apply(mine, sandbox.as_ref()).await;
                         agents.settled(&stop, Duration::from_secs(5), Some(Duration::from_secs(10))).await;
                         tracing::info!(status = %agents.describe(), "reloaded");
                         systemd::ready(&agents.describe());

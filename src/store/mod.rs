@@ -14,6 +14,7 @@ use serde_json::Value;
 pub mod cursor;
 pub mod private;
 pub mod report;
+pub mod transfer;
 
 pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
 
