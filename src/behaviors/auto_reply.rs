@@ -260,9 +260,8 @@ impl Spec {
                 return Ok(None);
             }
         }
-        let sent: Vec<i64> = store.get(&ctx.behavior, "sent")?.unwrap_or_default();
-        let hour = sent.iter().filter(|t| now - **t < 3_600_000).count() as u32;
-        let day = sent.iter().filter(|t| now - **t < 86_400_000).count() as u32;
+        let sent = Sent::load(ctx)?;
+        let (hour, day) = (sent.within(now, 3_600_000), sent.within(now, 86_400_000));
         if hour >= g.max_per_hour || day >= g.max_per_day {
             skip(ctx, "rate_guardrail", n);
             return Ok(None);
@@ -320,11 +319,49 @@ impl Spec {
         if let Some(a) = &n.actor {
             store.put(&ctx.behavior, &format!("author:{}", a.handle.to_lowercase()), &now)?;
         }
-        let mut sent: Vec<i64> = store.get(&ctx.behavior, "sent")?.unwrap_or_default();
-        sent.retain(|t| now - *t < 86_400_000);
-        sent.push(now);
-        store.put(&ctx.behavior, "sent", &sent)?;
+        let mut sent = Sent::load(ctx)?;
+        sent.add(now);
+        store.put(&ctx.behavior, SENT_KEY, &sent.0)?;
+        store.remove(&ctx.behavior, "sent")?;
         Ok(())
+    }
+}
+
+const SENT_KEY: &str = "sent_per_minute";
+const MINUTE_MS: i64 = 60_000;
+
+/// Replies sent in the last day, counted per minute: at most 1,440 entries
+/// whatever the volume, so checking the caps costs the same at any rate. A
+/// minute's replies count until the end of that minute has left the window
+/// (a cap is never loosened by the rounding, only held a few seconds longer).
+struct Sent(Vec<(i64, u32)>);
+
+impl Sent {
+    fn load(ctx: &Ctx) -> Result<Sent, BehaviorError> {
+        let store = ctx.store();
+        if let Some(v) = store.get(&ctx.behavior, SENT_KEY)? {
+            return Ok(Sent(v));
+        }
+        // State of an earlier version: one timestamp per reply.
+        let mut s = Sent(vec![]);
+        for t in store.get::<Vec<i64>>(&ctx.behavior, "sent")?.unwrap_or_default() {
+            s.add(t);
+        }
+        Ok(s)
+    }
+
+    /// Replies within `window_ms` before `now`.
+    fn within(&self, now: i64, window_ms: i64) -> u32 {
+        self.0.iter().filter(|(m, _)| now - (m * MINUTE_MS + MINUTE_MS - 1) < window_ms).map(|(_, n)| n).sum()
+    }
+
+    fn add(&mut self, now: i64) {
+        let minute = now.div_euclid(MINUTE_MS);
+        self.0.retain(|(m, _)| now - (m * MINUTE_MS + MINUTE_MS - 1) < 86_400_000);
+        match self.0.last_mut() {
+            Some((m, n)) if *m == minute => *n += 1,
+            _ => self.0.push((minute, 1)),
+        }
     }
 }
 

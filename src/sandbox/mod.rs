@@ -237,6 +237,7 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
             let mut w: World =
                 serde_json::from_slice(&bytes).map_err(|e| std::io::Error::other(format!("{}: {e}", state_file(dir).display())))?;
             w.rng = StdRng::seed_from_u64(w.rng_seed ^ w.seq);
+            w.reindex();
             world = w;
         }
     }

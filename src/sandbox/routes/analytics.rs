@@ -18,7 +18,8 @@ async fn analytics_overview(State(app): AppState, Me(me): Me, q: Params) -> Repl
     let now = now_ms();
     let span = days * 86_400_000;
     let period = |from: i64, to: i64| {
-        let posts: Vec<_> = w.posts.values().filter(|p| p.agent == me && p.created_ms >= from && p.created_ms < to).collect();
+        let mine = w.posts_of.get(&me).into_iter().flatten().filter_map(|s| w.posts.get(s));
+        let posts: Vec<_> = mine.filter(|p| p.created_ms >= from && p.created_ms < to).collect();
         json!({
             "posts": posts.len(),
             "likes": posts.iter().map(|p| p.likes.len()).sum::<usize>(),
@@ -50,7 +51,7 @@ async fn analytics_overview(State(app): AppState, Me(me): Me, q: Params) -> Repl
 async fn analytics_posts(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let lim = limit(&q)?;
     let w = app.world();
-    let mut posts: Vec<_> = w.posts.values().filter(|p| p.agent == me).collect();
+    let mut posts: Vec<_> = w.posts_of.get(&me).into_iter().flatten().filter_map(|s| w.posts.get(s)).collect();
     let key = |p: &crate::sandbox::world::PostRec| -> u64 {
         match q.get("sortBy").map(String::as_str) {
             Some("likes") => p.likes.len() as u64,

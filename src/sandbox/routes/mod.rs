@@ -134,10 +134,39 @@ fn paged<T>(
     filter: impl Fn(&T) -> bool,
     render: impl Fn(&World, &T) -> Value,
 ) -> Reply {
-    let lim = limit(q)?;
-    let filtered: std::collections::BTreeMap<&u64, &T> = map.iter().filter(|(_, v)| filter(v)).collect();
-    let (items, next, more) = World::page(filtered.iter().map(|(k, v)| (*k, *v)), keyset_cursor(q)?, lim);
-    list_json(key, items.into_iter().map(|t| render(w, t)).collect(), next, more)
+    let before = keyset_cursor(q)?.and_then(super::world::seq_of).unwrap_or(u64::MAX);
+    // Newest first from the cursor, only as far as one page (plus one to know whether there is more).
+    page_of(map.range(..before).rev(), limit(q)?, key, filter, |t| render(w, t))
+}
+
+/// One page of `seqs` (newest first, below the cursor) looked up in `map`: an index walks only its own entries.
+fn indexed<T>(
+    w: &World,
+    seqs: Option<&std::collections::BTreeSet<u64>>,
+    map: &std::collections::BTreeMap<u64, T>,
+    q: &HashMap<String, String>,
+    key: &str,
+    filter: impl Fn(&T) -> bool,
+    render: impl Fn(&World, &T) -> Value,
+) -> Reply {
+    let before = keyset_cursor(q)?.and_then(super::world::seq_of).unwrap_or(u64::MAX);
+    let empty = std::collections::BTreeSet::new();
+    let items = seqs.unwrap_or(&empty).range(..before).rev().filter_map(|s| map.get_key_value(s));
+    page_of(items, limit(q)?, key, filter, |t| render(w, t))
+}
+
+fn page_of<'a, T: 'a>(
+    items: impl Iterator<Item = (&'a u64, &'a T)>,
+    lim: usize,
+    key: &str,
+    filter: impl Fn(&T) -> bool,
+    render: impl Fn(&T) -> Value,
+) -> Reply {
+    let mut page: Vec<(&u64, &T)> = items.filter(|(_, v)| filter(v)).take(lim + 1).collect();
+    let more = page.len() > lim;
+    page.truncate(lim);
+    let next = if more { page.last().map(|(s, _)| format!("c_{s}")) } else { None };
+    list_json(key, page.into_iter().map(|(_, t)| render(t)).collect(), next, more)
 }
 
 fn val<T: Serialize>(t: T) -> Value {

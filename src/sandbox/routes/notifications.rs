@@ -12,11 +12,20 @@ pub(super) fn router() -> Router<Arc<App>> {
 pub(super) async fn notifications(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let unread_only = q.get("unread").is_some_and(|u| u == "true");
-    paged(&w, &w.notifications, &q, "notifications", |n| n.recipient == me && (!unread_only || !n.read), |w, n| w.render_notification(n))
+    indexed(
+        &w,
+        w.notifications_of.get(&me),
+        &w.notifications,
+        &q,
+        "notifications",
+        |n| !unread_only || !n.read,
+        |w, n| w.render_notification(n),
+    )
 }
 
 async fn notification_count(State(app): AppState, Me(me): Me) -> Reply {
-    let n = app.world().notifications.values().filter(|n| n.recipient == me && !n.read).count();
+    let w = app.world();
+    let n = w.notifications_of.get(&me).map_or(0, |s| s.iter().filter(|q| w.notifications.get(q).is_some_and(|n| !n.read)).count());
     ok(json!({ "count": n }))
 }
 
@@ -30,8 +39,9 @@ async fn mark_read(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     }
     let mut w = app.world();
     let mut n = 0;
-    for rec in w.notifications.values_mut().filter(|r| r.recipient == me && !r.read) {
-        if all || ids.contains(&rec.seq) {
+    let mine: Vec<u64> = w.notifications_of.get(&me).map(|s| s.iter().copied().collect()).unwrap_or_default();
+    for seq in mine {
+        if let Some(rec) = w.notifications.get_mut(&seq).filter(|r| !r.read && (all || ids.contains(&r.seq))) {
             rec.read = true;
             n += 1;
         }

@@ -197,5 +197,17 @@ async fn view(State(app): AppState, Me(_me): Me, Path(id): Path<String>) -> Repl
 async fn feed(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let following = w.agent(&me)?.following.clone();
-    paged(&w, &w.posts, &q, "posts", |p| following.contains(&p.agent) || p.agent == me, |w, p| val(w.render_post(p, Some(&me))))
+    // The newest of each author's own index, merged: a page costs the authors followed, not the world's posts.
+    let before = keyset_cursor(&q)?.and_then(super::super::world::seq_of).unwrap_or(u64::MAX);
+    let lim = limit(&q)?;
+    let mut seqs: Vec<u64> = vec![];
+    for a in following.iter().chain(std::iter::once(&me)) {
+        if let Some(s) = w.posts_of.get(a) {
+            seqs.extend(s.range(..before).rev().take(lim + 1));
+        }
+    }
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    seqs.truncate(lim + 1);
+    let set: std::collections::BTreeSet<u64> = seqs.into_iter().collect();
+    indexed(&w, Some(&set), &w.posts, &q, "posts", |_| true, |w, p| val(w.render_post(p, Some(&me))))
 }

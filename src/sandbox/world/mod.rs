@@ -270,6 +270,12 @@ pub struct World {
     pub rng_seed: u64,
     #[serde(skip, default = "default_rng")]
     pub rng: StdRng,
+    /// Notification seqs per recipient: a page costs what a page costs, not what the world holds.
+    #[serde(skip)]
+    pub notifications_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Post seqs per author (feeds, analytics).
+    #[serde(skip)]
+    pub posts_of: HashMap<String, std::collections::BTreeSet<u64>>,
 }
 
 fn default_rng() -> StdRng {
@@ -347,8 +353,22 @@ pub fn extract(content: &str, sigil: char) -> Vec<String> {
 pub type Created = Vec<u64>;
 
 impl World {
+    /// Rebuilds the indexes that are not saved (after loading a saved world).
+    pub fn reindex(&mut self) {
+        self.notifications_of.clear();
+        for n in self.notifications.values() {
+            self.notifications_of.entry(n.recipient.clone()).or_default().insert(n.seq);
+        }
+        self.posts_of.clear();
+        for p in self.posts.values() {
+            self.posts_of.entry(p.agent.clone()).or_default().insert(p.seq);
+        }
+    }
+
     pub fn new(seed: u64) -> World {
         World {
+            notifications_of: HashMap::new(),
+            posts_of: HashMap::new(),
             seq: 0,
             agents: BTreeMap::new(),
             handles: HashMap::new(),

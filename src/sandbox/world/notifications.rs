@@ -33,6 +33,7 @@ impl World {
                 created_ms: now_ms(),
             },
         );
+        self.notifications_of.entry(recipient.to_string()).or_default().insert(seq);
         Some(seq)
     }
 }

@@ -57,6 +57,7 @@ impl World {
             ..Default::default()
         };
         self.posts.insert(seq, rec);
+        self.posts_of.entry(agent.to_string()).or_default().insert(seq);
         if let (true, Some(orig)) = (is_quote, repost_of.and_then(|o| self.posts.get_mut(&o))) {
             orig.quotes += 1;
         }
@@ -81,6 +82,9 @@ impl World {
         }
         let (seq, quoted) = (p.seq, p.repost_of.filter(|_| p.is_quote));
         self.posts.remove(&seq);
+        if let Some(s) = self.posts_of.get_mut(agent) {
+            s.remove(&seq);
+        }
         if let Some(orig) = quoted.and_then(|o| self.posts.get_mut(&o)) {
             orig.quotes = orig.quotes.saturating_sub(1);
         }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# CPU per 1,000 notifications handled, and peak memory: one release daemon (one
+# agent, the auto_reply example with a template text, rate limits off on both
+# sides) against a separate sandbox process; a burst of N mentions (default
+# 3000) arrives at once and the daemon's CPU time (user + system, from /proc)
+# is read from the burst until the last reply is visible. Every durability
+# promise stays on (intents, seen-marks, inbox in sled).
+# Usage: bash benches/burst.sh [mentions] [runs]   (default 3000 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-3000}
+runs=${2:-3}
+cargo build --release --quiet
+for run in $(seq 1 "$runs"); do
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 8 --community-interval 1h --no-rate-limits >/dev/null 2>&1 &
+sbpid=$!
+python3 - "$work" "$n" "$port" "$PWD" <<'PY'
+import json, os, sys, time, urllib.request
+sys.path.insert(0, os.path.join(sys.argv[4], "benches"))
+from procstat import start, _sample
+work, n, port, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+base = f"http://127.0.0.1:{port}"
+for _ in range(100):
+    try:
+        urllib.request.urlopen(base + "/sandbox/health"); break
+    except OSError:
+        time.sleep(0.1)
+req = urllib.request.Request(base + "/api/auth/register", json.dumps({"handle": "burst_bot", "name": "Burst"}).encode(), {"content-type": "application/json"})
+r = json.load(urllib.request.urlopen(req))
+with open(f"{work}/creds", "w") as f:
+    f.write(f"IMAGINEANYTHING_CLIENT_ID={r['clientId']}\nIMAGINEANYTHING_CLIENT_SECRET={r['clientSecret']}\n")
+with open(f"{work}/reply.yaml", "w") as f:
+    f.write("kind: auto_reply\nname: replies\ncontent:\n  template: \"Thanks @{{ author }}!\"\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 100000\n  max_per_day: 100000\n  max_replies_per_thread: 100000\n")
+with open(f"{work}/config.yaml", "w") as f:
+    f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 1s\nagent:\n  credentials_file: {work}/creds\nbehaviors: [reply.yaml]\n"
+            "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n")
+argv = [f"{repo}/target/release/imagine-agent", "run", "--config", f"{work}/config.yaml"]
+if os.environ.get("BENCH_PERF"):
+    argv = ["perf", "record", "-F", "2000", "-g", "-o", os.environ["BENCH_PERF"], "--"] + argv
+p, ready, _ = start(argv, work)
+time.sleep(2)
+cpu0, rss0 = _sample(p.pid)
+t0 = time.monotonic()
+req = urllib.request.Request(base + "/sandbox/community/burst", json.dumps({"target": "burst_bot", "mentions": n}).encode(), {"content-type": "application/json"})
+urllib.request.urlopen(req)
+peak = rss0
+def replies():
+    s = json.load(urllib.request.urlopen(base + "/sandbox/stats"))["stats"]["byRoute"]
+    return s.get("POST /api/posts/{id}/comments", {}).get("201", 0)
+while replies() < n:
+    time.sleep(0.2)
+    peak = max(peak, _sample(p.pid)[1])
+cpu1, rss = _sample(p.pid)
+wall = time.monotonic() - t0
+p.terminate(); p.wait(timeout=60)
+cpu = cpu1 - cpu0
+print(f"{n} mentions handled in {wall:.1f} s: daemon CPU {cpu:.2f} s = {1000*cpu/n:.3f} s per 1,000; RSS peak {peak/1024:.1f} MiB (before the burst {rss0/1024:.1f} MiB)")
+PY
+kill $sbpid 2>/dev/null || true
+wait $sbpid 2>/dev/null || true
+rm -rf "$work"
+done

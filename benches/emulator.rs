@@ -1,0 +1,111 @@
+//! The emulator at scale (numbers go into README.md): `cargo bench --bench emulator`.
+//!
+//! Fills the world with BENCH_AGENTS agents (default 100,000) and BENCH_POSTS
+//! posts (default 1,000,000; one in ten mentions the measured agent, so it
+//! has 100,000 notifications), then times list pages over HTTP while the
+//! world holds all that: the agent's notifications (first page, and pages
+//! deep in the list by cursor), the public timeline, and the agent's own
+//! posts. Reports p50/p99 of 1,000 requests each, and memory per post (the
+//! process's resident memory grown while filling, divided by the posts).
+
+use std::time::{Duration, Instant};
+
+use imagine_agent::api::types::NewAgent;
+use imagine_agent::api::{Budgets, Session, SessionConfig};
+use imagine_agent::sandbox::{self, SandboxConfig};
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
+    v.sort();
+    v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let agents = env("BENCH_AGENTS", 100_000);
+    let posts = env("BENCH_POSTS", 1_000_000);
+    let sb = sandbox::start(SandboxConfig { addr: "127.0.0.1:0".parse().unwrap(), rate_limits: None, ..SandboxConfig::default() })
+        .await
+        .unwrap();
+    let r = Session::anonymous(&sb.base_url())
+        .unwrap()
+        .register(&NewAgent { handle: "measured".into(), name: "Measured".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let s =
+        Session::new(SessionConfig::new(sb.base_url()).credentials(r.client_id, r.client_secret).budgets(Budgets::unlimited())).unwrap();
+    let me = sb.app.world().agent_by_handle("measured").unwrap().id.clone();
+    let t = Instant::now();
+    let before = rss_kib();
+    let ids: Vec<String> = {
+        let mut w = sb.app.world();
+        (0..agents)
+            .map(|i| {
+                w.register(&NewAgent { handle: format!("agent_{i}"), name: format!("A {i}"), ..Default::default() }, true).unwrap().0.id
+            })
+            .collect()
+    };
+    let after_agents = rss_kib();
+    {
+        let mut w = sb.app.world();
+        for i in 0..posts {
+            let text = if i % 10 == 0 {
+                format!("post {i} for @measured #tag{}", i % 100)
+            } else {
+                format!("post {i} about things #tag{}", i % 100)
+            };
+            w.insert_post(&ids[i % agents], &text, None, vec![], None, false);
+        }
+        for i in 0..10 {
+            w.insert_post(&me, &format!("my own post {i}"), None, vec![], None, false);
+        }
+    }
+    let after_posts = rss_kib();
+    println!(
+        "world: {agents} agents, {posts} posts, {} notifications for @measured, filled in {:.1} s",
+        sb.app.world().notifications_of.get(&me).map_or(0, |s| s.len()),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "memory: {:.0} bytes per agent, {:.0} bytes per post (with its notification and AXP record); RSS {} MiB",
+        (after_agents.saturating_sub(before) * 1024) as f64 / agents as f64,
+        (after_posts.saturating_sub(after_agents) * 1024) as f64 / posts as f64,
+        after_posts / 1024
+    );
+    // A cursor deep in the notifications: the 500th page.
+    let mut deep = s.notifications().limit(100);
+    for _ in 0..500 {
+        let p = deep.page().await.unwrap();
+        deep = deep.cursor(p.next_cursor.unwrap());
+    }
+    for (what, n) in [
+        ("notifications, first page of 20", 0),
+        ("notifications, page 501 of 100 by cursor", 1),
+        ("public timeline, first page of 20", 2),
+        ("the agent's own feed page of 20", 3),
+    ] {
+        let mut lat = vec![];
+        for _ in 0..1000 {
+            let t = Instant::now();
+            match n {
+                0 => drop(s.notifications().limit(20).page().await.unwrap()),
+                1 => drop(deep.page().await.unwrap()),
+                2 => drop(s.timeline().limit(20).page().await.unwrap()),
+                _ => drop(s.feed().limit(20).page().await.unwrap()),
+            }
+            lat.push(t.elapsed());
+        }
+        println!("{what}: p50 {:.2} ms, p99 {:.2} ms (1,000 requests over HTTP)", pct(lat.clone(), 0.5), pct(lat, 0.99));
+    }
+    sb.stop().await;
+}
