@@ -22,6 +22,15 @@ use crate::store::{AgentStore, StoreError};
 /// The store namespace of the drafts (shared by the agent's behaviors).
 pub const NS: &str = "_drafts";
 
+/// Wakes the draft tasks of this process when a draft is made, approved,
+/// rejected or edited here (control socket, console): an agent without drafts
+/// looks at them once a minute instead of every second.
+pub static CHANGED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How often the draft task looks while drafts wait (for timeouts), and while none do.
+const BUSY: Duration = Duration::from_secs(1);
+const QUIET: Duration = Duration::from_secs(60);
+
 /// The kinds of action that speak, and so are drafted under `approval: required`.
 pub const SPEAKING: &[&str] = &["post", "reply", "comment", "quote", "dm", "order_message"];
 
@@ -123,7 +132,9 @@ pub fn get(store: &AgentStore, id: &str) -> Result<Option<Draft>, StoreError> {
 }
 
 pub fn put(store: &AgentStore, d: &Draft) -> Result<(), StoreError> {
-    store.put(NS, &format!("draft:{}", d.id), d)
+    store.put(NS, &format!("draft:{}", d.id), d)?;
+    CHANGED.notify_waiters();
+    Ok(())
 }
 
 /// Approves or rejects draft `id` (only a pending one); whether it was changed.
@@ -223,6 +234,10 @@ pub fn edit(store: &AgentStore, id: &str, text: &str) -> Result<Result<Draft, St
 /// drafts (`draft_notices`), keeps the drafts gauges; until cancelled.
 pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
     loop {
+        // Registered before the look, so a change made during it is not missed.
+        let changed = CHANGED.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let now = ctx.now().timestamp_millis();
         let (mut pending, mut oldest) = (0u64, now);
         let drafts = all(ctx.store())?;
@@ -284,8 +299,10 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
         }
         ctx.agent.metrics.gauge(crate::metrics::DRAFTS_PENDING, &[], pending as f64);
         ctx.agent.metrics.gauge(crate::metrics::DRAFTS_OLDEST_SECONDS, &[], ((now - oldest).max(0) / 1000) as f64);
-        if !ctx.sleep(Duration::from_secs(1)).await {
-            return Ok(());
+        let wait = if pending > 0 || approved > 0 { BUSY } else { QUIET };
+        tokio::select! {
+            _ = changed => {}
+            alive = ctx.sleep(wait) => if !alive { return Ok(()) },
         }
     }
 }
