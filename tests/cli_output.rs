@@ -59,3 +59,27 @@ async fn whoami_post_and_notifications_read_as_text_and_as_json() {
     assert_eq!(v.as_array().unwrap().len(), 3);
     sb.stop().await;
 }
+
+#[test]
+fn validate_and_schedule_read_as_text_and_as_json() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run =
+        |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(args).current_dir(root).output().unwrap();
+    let ok = run(&["validate", "--config", "config.example.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["agents"].as_u64()), (Some(true), Some(1)));
+    assert!(v["behaviors"].as_u64().unwrap() >= 9);
+    let bad = run(&["validate", "--config", "tests/fixtures/broken/config.yaml", "--json"]);
+    assert!(!bad.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    let text = String::from_utf8_lossy(&run(&["validate", "--config", "tests/fixtures/broken/config.yaml"]).stdout).into_owned();
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), text.lines().count(), "the same problems as the text: {text}");
+    assert!(problems.iter().all(|p| p["line"].as_u64().unwrap() >= 1 && p["message"].is_string()));
+    let sched = run(&["schedule", "--config", "config.example.yaml", "--count", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&sched.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["kind"] == "scheduled_post" && r["next"].as_array().unwrap().len() == 2), "{v}");
+    let human = String::from_utf8_lossy(&run(&["schedule", "--config", "config.example.yaml", "--count", "2"]).stdout).into_owned();
+    assert!(human.contains("(scheduled_post, ") && human.lines().filter(|l| l.starts_with("  20")).count() == 2 * rows.len(), "{human}");
+}

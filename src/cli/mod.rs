@@ -64,6 +64,9 @@ pub enum Command {
     Validate {
         #[arg(long, short, default_value = "config.yaml")]
         config: PathBuf,
+        /// `{ok, behaviors, agents, problems: [{file, line, column, message}]}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the next fire times of every scheduled behavior, in its time zone.
     Schedule {
@@ -71,6 +74,9 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, default_value_t = 5)]
         count: usize,
+        /// `[{behavior, kind, schedule, timezone, enabled, next: [RFC 3339...]}]`.
+        #[arg(long)]
+        json: bool,
     },
     /// Register a new agent and print its credentials (shown once) in EnvironmentFile format.
     Register {
@@ -429,30 +435,49 @@ pub async fn main(cli: Cli) -> Result<()> {
             stop.cancelled().await;
             sb.stop().await;
         }
-        Command::Validate { config } => match config::load(&config) {
+        Command::Validate { config, json } => match config::load(&config) {
+            Ok(l) if json => {
+                print_json(&serde_json::json!({"ok": true, "behaviors": l.behaviors().count(), "agents": l.agents.len(), "problems": []}))?
+            }
             Ok(l) => println!("{}: ok ({} behaviors, {} agent(s))", config.display(), l.behaviors().count(), l.agents.len()),
             Err(p) => {
-                for pr in &p.0 {
-                    println!("{pr}");
+                if json {
+                    let problems: Vec<Value> =
+                        p.0.iter()
+                            .map(|pr| serde_json::json!({"file": pr.file, "line": pr.line, "column": pr.column, "message": pr.message}))
+                            .collect();
+                    print_json(&serde_json::json!({"ok": false, "problems": problems}))?;
+                } else {
+                    for pr in &p.0 {
+                        println!("{pr}");
+                    }
                 }
                 std::process::exit(1);
             }
         },
-        Command::Schedule { config, count } => {
+        Command::Schedule { config, count, json } => {
             let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
             let now = chrono::Utc::now();
+            let mut rows = vec![];
             for b in l.behaviors() {
                 let Some((expr, tz)) = b.behavior.schedule() else { continue };
                 let s = crate::behaviors::schedule::Schedule::parse(expr, tz)?;
-                println!(
-                    "{} ({}, {expr:?} in {tz}){}:",
-                    b.behavior.name(),
-                    b.behavior.kind(),
-                    if b.behavior.enabled() { "" } else { " [disabled]" }
-                );
-                for t in s.upcoming(now, count) {
-                    println!("  {}", t.format("%Y-%m-%d %H:%M:%S %Z (%a)"));
+                let next: Vec<String> = s.upcoming(now, count).iter().map(|t| t.to_rfc3339()).collect();
+                if !json {
+                    println!(
+                        "{} ({}, {expr:?} in {tz}){}:",
+                        b.behavior.name(),
+                        b.behavior.kind(),
+                        if b.behavior.enabled() { "" } else { " [disabled]" }
+                    );
+                    for t in s.upcoming(now, count) {
+                        println!("  {}", t.format("%Y-%m-%d %H:%M:%S %Z (%a)"));
+                    }
                 }
+                rows.push(serde_json::json!({"behavior": b.behavior.name(), "kind": b.behavior.kind(), "schedule": expr, "timezone": tz, "enabled": b.behavior.enabled(), "next": next}));
+            }
+            if json {
+                print_json(&rows)?;
             }
         }
         Command::Register { handle, name, bio, base_url } => {
