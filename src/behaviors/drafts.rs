@@ -307,11 +307,20 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
     }
 }
 
+/// To whom or on what a draft would speak: `@handle`, else the post, order or conversation.
+pub fn target(d: &Draft) -> String {
+    ["handle", "author"]
+        .iter()
+        .find_map(|k| d.detail.get(*k).and_then(Value::as_str).map(|h| format!("@{h}")))
+        .or_else(|| ["postId", "order", "conversation"].iter().find_map(|k| d.detail.get(*k).and_then(Value::as_str).map(str::to_string)))
+        .unwrap_or_default()
+}
+
 /// What a draft looks like to a person.
 pub fn describe(d: &Draft) -> String {
     let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default().replace('\n', " ");
     let cut: String = text.chars().take(80).collect();
-    let to = ["handle", "author", "postId", "order"].iter().find_map(|k| d.detail.get(*k).and_then(Value::as_str)).unwrap_or("");
+    let to = target(d);
     let age = (crate::store::now_ms() - d.created_ms) / 60_000;
     format!("{}  {:?}  {} {} {} ({} min ago): \"{}\"", d.id, d.status, d.behavior, d.kind, to, age, cut)
 }

@@ -7,6 +7,24 @@ use serde_json::Value;
 /// At most this many characters of a text are quoted.
 const QUOTE_CHARS: usize = 80;
 
+/// "just now", "42 s ago", "3 min ago", "5 h ago", "2 days ago" (or "in ..." for the future).
+pub fn ago(at_ms: i64, now_ms: i64) -> String {
+    let d = now_ms - at_ms;
+    let s = d.unsigned_abs() / 1000;
+    let amount = match s {
+        0..=4 => return "just now".into(),
+        5..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    };
+    if d >= 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
 /// The first `max` characters of `text` on one line, with "…" when cut.
 pub fn excerpt(text: &str, max: usize) -> String {
     let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

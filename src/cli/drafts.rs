@@ -160,9 +160,10 @@ async fn edit(c: &Common, id: &str, text: Option<String>) -> Result<()> {
 fn in_editor(text: &str) -> Result<String> {
     let set = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let editor = set("VISUAL").or_else(|| set("EDITOR")).unwrap_or_else(|| "vi".into());
-    let dir = tempfile_dir()?;
+    let dir = std::env::temp_dir().join(format!("imagine-agent-draft-{}", std::process::id()));
+    crate::store::private::private_dir(&dir)?;
     let path = dir.join("draft.txt");
-    write_private(&path, text)?;
+    crate::store::private::write_private(&path, text.as_bytes())?;
     // As git does: the editor may carry arguments, so the shell splits it; the file is "$1".
     let status = std::process::Command::new("sh")
         .arg("-c")
@@ -177,39 +178,6 @@ fn in_editor(text: &str) -> Result<String> {
         bail!("the editor {editor:?} exited with {status}; nothing changed");
     }
     Ok(out?)
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("imagine-agent-draft-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(dir)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    use std::io::Write;
-    o.open(path)?.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-fn to_of(d: &Draft) -> String {
-    ["handle", "author", "postId", "order", "conversation"]
-        .iter()
-        .find_map(|k| {
-            d.detail.get(*k).and_then(Value::as_str).map(|v| if *k == "handle" || *k == "author" { format!("@{v}") } else { v.to_string() })
-        })
-        .unwrap_or_default()
 }
 
 fn print_list(v: &Value) {
@@ -233,7 +201,7 @@ fn print_list(v: &Value) {
             format!("@{}", r["agent"].as_str().unwrap_or("?")),
             d.behavior.clone(),
             d.kind.clone(),
-            to_of(&d),
+            drafts::target(&d),
             super::fmt::ago(d.created_ms, now),
             format!("\"{}\"", super::fmt::excerpt(text, 60)),
         ]);
@@ -251,8 +219,8 @@ fn print_one(agent: &str, d: &Draft) {
     println!("status   {}{}", format!("{:?}", d.status).to_lowercase(), if d.edited { " (edited by a person)" } else { "" });
     println!("agent    @{agent}");
     println!("behavior {} ({}, key {})", d.behavior, d.kind, d.key);
-    if !to_of(d).is_empty() {
-        println!("to       {}", to_of(d));
+    if !drafts::target(d).is_empty() {
+        println!("to       {}", drafts::target(d));
     }
     println!("created  {}", super::fmt::ago(d.created_ms, now));
     if let Some(t) = d.expires_ms {

@@ -80,24 +80,11 @@ struct AgentView {
     recent: Vec<Line>,
 }
 
-fn ago(ms: i64, now: i64) -> String {
-    let s = (now - ms).max(0) / 1000;
-    match s {
-        0..=4 => "just now".into(),
-        5..=59 => format!("{s} s ago"),
-        60..=3599 => format!("{} min ago", s / 60),
-        3600..=86_399 => format!("{} h ago", s / 3600),
-        _ => format!("{} days ago", s / 86_400),
-    }
-}
+use crate::behaviors::say::ago;
 
 fn draft_view(d: &drafts::Draft, now: i64) -> DraftView {
     let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-    let to = ["handle", "author"]
-        .iter()
-        .find_map(|k| d.detail.get(*k).and_then(Value::as_str).map(|h| format!("@{h}")))
-        .or_else(|| ["postId", "order", "conversation"].iter().find_map(|k| d.detail.get(*k).and_then(Value::as_str).map(str::to_string)))
-        .unwrap_or_default();
+    let to = drafts::target(d);
     DraftView {
         id: d.id.clone(),
         behavior: d.behavior.clone(),
@@ -229,18 +216,8 @@ struct DraftForm {
 }
 
 fn back(msg: &str, bad: bool) -> Response {
-    let q = serde_urlencoded_pair(msg);
+    let q: String = url::form_urlencoded::byte_serialize(msg.as_bytes()).collect();
     Redirect::to(&format!("/?msg={q}{}", if bad { "&bad=true" } else { "" })).into_response()
-}
-
-/// Percent-encodes `s` for a query string.
-fn serde_urlencoded_pair(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn act(
