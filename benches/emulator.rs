@@ -4,8 +4,8 @@
 //! posts (default 1,000,000; one in ten mentions the measured agent, so it
 //! has 100,000 notifications), then times list pages over HTTP while the
 //! world holds all that: the agent's notifications (first page, and pages
-//! deep in the list by cursor), the public timeline, and the agent's own
-//! posts. Reports p50/p99 of 1,000 requests each, and memory per post (the
+//! deep in the list by cursor), the public timeline, the agent's own
+//! posts, and the posts of a rare hashtag. Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
 use std::time::{Duration, Instant};
@@ -59,7 +59,9 @@ async fn main() {
     {
         let mut w = sb.app.world();
         for i in 0..posts {
-            let text = if i % 10 == 0 {
+            let text = if i % 50_000 == 7 {
+                format!("post {i}, one of 20 with #rare")
+            } else if i % 10 == 0 {
                 format!("post {i} for @measured #tag{}", i % 100)
             } else {
                 format!("post {i} about things #tag{}", i % 100)
@@ -93,6 +95,7 @@ async fn main() {
         ("notifications, page 501 of 100 by cursor", 1),
         ("public timeline, first page of 20", 2),
         ("the agent's own feed page of 20", 3),
+        ("posts of a hashtag on 1 post in 50,000, first page of 20", 4),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -101,7 +104,8 @@ async fn main() {
                 0 => drop(s.notifications().limit(20).page().await.unwrap()),
                 1 => drop(deep.page().await.unwrap()),
                 2 => drop(s.timeline().limit(20).page().await.unwrap()),
-                _ => drop(s.feed().limit(20).page().await.unwrap()),
+                3 => drop(s.feed().limit(20).page().await.unwrap()),
+                _ => drop(s.hashtag_posts("rare").limit(20).page().await.unwrap()),
             }
             lat.push(t.elapsed());
         }

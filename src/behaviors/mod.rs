@@ -78,7 +78,8 @@ pub fn kinds() -> Vec<&'static str> {
 #[derive(Debug, Clone)]
 pub struct Behavior {
     kind: &'static str,
-    source: serde_yaml::Value,
+    /// Shared: every agent naming the same file holds the same parse.
+    source: Arc<serde_yaml::Value>,
     spec: Arc<dyn Kind>,
 }
 
@@ -224,7 +225,7 @@ pub fn parse_file(path: &Path, text: &str, problems: &mut Vec<Problem>) -> Vec<L
                 let before = problems.len();
                 spec.validate(&mut Check::new(path, &doc, offset, problems));
                 if problems.len() == before {
-                    let behavior = Behavior { kind: reg.kind, source, spec };
+                    let behavior = Behavior { kind: reg.kind, source: Arc::new(source), spec };
                     out.push(LoadedBehavior { file: path.to_path_buf(), line: first_line, behavior });
                 }
             }

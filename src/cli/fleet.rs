@@ -108,11 +108,12 @@ pub fn state(state_dir: &Path, action: StateAction) -> Result<()> {
             println!("imported @{}: {n} records", e.agent);
         }
         StateAction::Forget { agent } => {
-            let n = open(state_dir)?.forget_agent(&agent)?;
-            if n == 0 {
+            let store = open(state_dir)?;
+            if !store.agents().contains(&agent) {
                 bail!("no state of @{agent} in {}", state_dir.display());
             }
-            println!("forgot @{agent} ({n} trees)");
+            let n = store.forget_agent(&agent)?;
+            println!("forgot @{agent} ({n} records)");
         }
     }
     Ok(())

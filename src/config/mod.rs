@@ -1,6 +1,7 @@
 //! The daemon's configuration: loading, `${VAR}` interpolation, and one
 //! validation pass that reports every problem as `file:line:column: message`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -356,6 +357,8 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
         }
     };
     validate_config(path, &text, &config, &mut problems);
+    // Agents naming the same files share one parse (10,000 agents, 3 files: 3 parses, not 30,000).
+    let mut parsed = Parsed::default();
     let agents: Vec<AgentSpec> = if config.agents.is_empty() {
         let a = &config.agent;
         vec![AgentSpec {
@@ -365,8 +368,8 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
             credentials: CredentialSource { file: a.credentials_file.clone(), prefix: DEFAULT_PREFIX.into(), from_env: true },
             rate_limits: config.rate_limits,
             dry_run: config.dry_run,
-            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems, subs),
-            character: load_character(path, a.character.as_deref(), &mut problems),
+            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems, subs, &mut parsed),
+            character: load_character(path, a.character.as_deref(), &mut problems, &mut parsed),
         }]
     } else {
         config
@@ -383,8 +386,8 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
                 },
                 rate_limits: a.rate_limits.unwrap_or(config.rate_limits),
                 dry_run: config.dry_run || a.dry_run,
-                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems, subs),
-                character: load_character(path, a.character.as_deref(), &mut problems),
+                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems, subs, &mut parsed),
+                character: load_character(path, a.character.as_deref(), &mut problems, &mut parsed),
             })
             .collect()
     };
@@ -412,6 +415,14 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
 /// The credential variables' prefix in the single-agent form.
 pub const DEFAULT_PREFIX: &str = "IMAGINEANYTHING";
 
+/// Behavior files and characters read in one load, by path: read, parsed and
+/// their problems reported once however many agents name them.
+#[derive(Default)]
+struct Parsed {
+    behaviors: HashMap<PathBuf, Vec<LoadedBehavior>>,
+    characters: HashMap<PathBuf, Option<std::sync::Arc<crate::character::Character>>>,
+}
+
 /// The behaviors of one agent: files resolved, parsed, names unique, LLM profiles known.
 fn load_behaviors(
     path: &Path,
@@ -420,19 +431,29 @@ fn load_behaviors(
     patterns: &[String],
     problems: &mut Vec<Problem>,
     subs: &mut Substitutions,
+    parsed: &mut Parsed,
 ) -> Vec<LoadedBehavior> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut loaded = vec![];
     for f in resolve_behavior_files(path, text, base, patterns, problems) {
-        match std::fs::read_to_string(&f) {
+        if let Some(known) = parsed.behaviors.get(&f) {
+            loaded.extend(known.iter().cloned());
+            continue;
+        }
+        let these = match std::fs::read_to_string(&f) {
             Ok(t) => {
                 let t = interpolate(&f, &t, problems, subs);
-                loaded.extend(behaviors::parse_file(&f, &t, problems));
+                behaviors::parse_file(&f, &t, problems)
             }
-            Err(e) => problems.push(Problem::at(&f, 1, 1, format!("cannot read: {e}"))),
-        }
+            Err(e) => {
+                problems.push(Problem::at(&f, 1, 1, format!("cannot read: {e}")));
+                vec![]
+            }
+        };
+        loaded.extend(these.iter().cloned());
+        parsed.behaviors.insert(f, these);
     }
-    let mut names: std::collections::HashMap<String, (PathBuf, usize)> = Default::default();
+    let mut names: HashMap<String, (PathBuf, usize)> = Default::default();
     for b in &loaded {
         if let Some((f, l)) = names.get(b.behavior.name()) {
             problems.push(Problem::at(
@@ -465,9 +486,23 @@ fn load_behaviors(
 }
 
 /// The character at `file` (relative to the config at `config`), its problems added.
-fn load_character(config: &Path, file: Option<&Path>, problems: &mut Vec<Problem>) -> Option<std::sync::Arc<crate::character::Character>> {
+fn load_character(
+    config: &Path,
+    file: Option<&Path>,
+    problems: &mut Vec<Problem>,
+    parsed: &mut Parsed,
+) -> Option<std::sync::Arc<crate::character::Character>> {
     let file = config.parent().unwrap_or(Path::new(".")).join(file?);
-    match crate::character::Character::load(&file) {
+    if let Some(known) = parsed.characters.get(&file) {
+        return known.clone();
+    }
+    let c = read_character(&file, problems);
+    parsed.characters.insert(file, c.clone());
+    c
+}
+
+fn read_character(file: &Path, problems: &mut Vec<Problem>) -> Option<std::sync::Arc<crate::character::Character>> {
+    match crate::character::Character::load(file) {
         Ok(c) => Some(std::sync::Arc::new(c)),
         Err(p) => {
             problems.extend(p);

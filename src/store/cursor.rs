@@ -124,12 +124,13 @@ impl AgentStore {
 
     /// Stages one page of a catch-up walk and saves the cursor, in one transaction.
     pub fn stage(&self, cursor: &Cursor, events: &[&Value], first_position: u64) -> Result<(), StoreError> {
-        (&self.cursor,)
+        let cur = &self.cursor;
+        (&cur.tree,)
             .transaction(|(c,)| {
                 for (i, e) in events.iter().enumerate() {
-                    c.insert(staged_key(first_position + i as u64), json(e)?)?;
+                    c.insert(cur.k(staged_key(first_position + i as u64)), json(e)?)?;
                 }
-                c.insert(CURSOR_KEY, json(cursor)?)?;
+                c.insert(cur.k(CURSOR_KEY), json(cursor)?)?;
                 Ok(())
             })
             .or_else(abort("cursor"))
@@ -157,20 +158,21 @@ impl AgentStore {
     pub fn hand_over(&self, batch: &[Handover<'_>], lane: Lane, unstage: &[Vec<u8>], cursor: Option<&Cursor>) -> Result<(), StoreError> {
         let seqs: Vec<u64> = batch.iter().map(|_| self.db.generate_id()).collect::<Result<_, _>>()?;
         let handed_at = super::now_ms();
-        (&self.inbox, &self.seen, &self.cursor)
+        let (ip, sp, cp) = (&self.inbox, &self.seen, &self.cursor);
+        (&ip.tree, &sp.tree, &cp.tree)
             .transaction(|(inbox, seen, c)| {
                 for (h, seq) in batch.iter().zip(&seqs) {
                     let bytes = json(h.event)?;
                     for b in &h.behaviors {
-                        inbox.insert(key(b, &inbox_suffix(lane, *seq)), bytes.clone())?;
+                        inbox.insert(ip.k(key(b, &inbox_suffix(lane, *seq))), bytes.clone())?;
                     }
-                    seen.insert(h.id.as_bytes(), h.at_ms.unwrap_or(handed_at).to_be_bytes().to_vec())?;
+                    seen.insert(sp.k(h.id), h.at_ms.unwrap_or(handed_at).to_be_bytes().to_vec())?;
                 }
                 for k in unstage {
-                    c.remove(k.as_slice())?;
+                    c.remove(cp.k(k))?;
                 }
                 if let Some(cur) = cursor {
-                    c.insert(CURSOR_KEY, json(cur)?)?;
+                    c.insert(cp.k(CURSOR_KEY), json(cur)?)?;
                 }
                 Ok(())
             })

@@ -11,15 +11,20 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod commit;
 pub mod cursor;
+pub mod layout;
 pub mod private;
 pub mod report;
 pub mod transfer;
 
 pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
+use layout::Part;
 
 const FORMAT_KEY: &[u8] = b"imagine-agent/format";
-const FORMAT: &[u8] = b"imagine-agent-state/1";
+const FORMAT: &[u8] = b"imagine-agent-state/2";
+/// The first layout (a sled tree per agent and purpose), migrated on open.
+const FORMAT_1: &[u8] = b"imagine-agent-state/1";
 /// sled's page cache (its default is 1 GiB): the daemon's working set is small
 /// and bounded memory matters more than cache hits (benches/agents.sh).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -34,6 +39,8 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error("state store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("state store: cannot make writes durable: {0}")]
+    Flush(#[source] std::sync::Arc<sled::Error>),
     #[error("state store: corrupt record {key}: {detail}")]
     Corrupt { key: String, detail: String },
 }
@@ -72,6 +79,7 @@ pub struct ActionRecord {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    commit: std::sync::Arc<commit::Committer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,6 +123,12 @@ impl Store {
         let db = open_sled(dir).map_err(|source| StoreError::Open { path: path.clone(), source })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) if v.as_ref() == FORMAT_1 => {
+                let n = layout::migrate(&db)?;
+                db.insert(FORMAT_KEY, FORMAT)?;
+                db.flush()?;
+                tracing::info!(agents = n, path = %path.display(), "state moved to the shared-tree layout");
+            }
             Some(v) => return Err(StoreError::WrongFormat { path, found: String::from_utf8_lossy(&v).into_owned() }),
             None => {
                 let empty = db.is_empty() && db.tree_names().len() <= 1;
@@ -125,7 +139,8 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Store { db, path })
+        let commit = commit::Committer::start(db.clone()).map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
+        Ok(Store { db, path, commit: commit.into() })
     }
 
     pub fn path(&self) -> &Path {
@@ -134,9 +149,14 @@ impl Store {
 
     /// The state of one agent.
     pub fn agent(&self, agent: &str) -> Result<AgentStore, StoreError> {
-        let t = |name: &str| self.db.open_tree(format!("{agent}:{name}"));
+        let known = self.db.open_tree(layout::AGENTS)?;
+        if !known.contains_key(agent)? {
+            known.insert(agent, &[])?;
+        }
+        let t = |name: &str| self.db.open_tree(name).map(|t| Part::new(t, agent));
         Ok(AgentStore {
             db: self.db.clone(),
+            commit: self.commit.clone(),
             kv: t("kv")?,
             actions: t("actions")?,
             inbox: t("inbox")?,
@@ -147,15 +167,13 @@ impl Store {
 
     /// Agents that have state here.
     pub fn agents(&self) -> Vec<String> {
-        let mut out: Vec<String> =
-            self.db.tree_names().iter().filter_map(|n| std::str::from_utf8(n).ok()?.strip_suffix(":kv").map(str::to_string)).collect();
-        out.sort();
-        out
+        let Ok(known) = self.db.open_tree(layout::AGENTS) else { return vec![] };
+        known.iter().keys().filter_map(|k| String::from_utf8(k.ok()?.to_vec()).ok()).collect()
     }
 
+    /// Makes everything written so far durable (one flush shared by all who ask meanwhile).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.commit.flush().await.map_err(StoreError::Flush)
     }
 
     /// Language-model tokens counted for `profile` on `day` (daemon-wide).
@@ -182,16 +200,17 @@ impl Store {
     }
 }
 
-/// The state of one agent: its own sled trees.
+/// The state of one agent: its share of the shared trees (see [`layout`]).
 #[derive(Clone)]
 pub struct AgentStore {
     db: sled::Db,
-    kv: sled::Tree,
-    actions: sled::Tree,
-    inbox: sled::Tree,
-    seen: sled::Tree,
+    commit: std::sync::Arc<commit::Committer>,
+    kv: Part,
+    actions: Part,
+    inbox: Part,
+    seen: Part,
     /// The notification cursor and the staged catch-up (see [`cursor`]).
-    cursor: sled::Tree,
+    cursor: Part,
 }
 
 fn key(behavior: &str, k: &str) -> Vec<u8> {
@@ -204,7 +223,7 @@ fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
 }
 
 /// Every record of a tree: (behavior, key, value).
-fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<(String, String, T)>, StoreError> {
+fn all<T: DeserializeOwned>(tree: &Part) -> Result<Vec<(String, String, T)>, StoreError> {
     tree.iter()
         .map(|r| {
             let (k, v) = r?;
@@ -223,10 +242,9 @@ pub struct InboxItem {
 }
 
 impl AgentStore {
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (see [`commit`]).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.commit.flush().await.map_err(StoreError::Flush)
     }
 
     // ---- small values ----
@@ -323,7 +341,7 @@ impl AgentStore {
         };
         let live_start = key(behavior, "");
         let backlog_start = key(behavior, "~");
-        let live: Vec<InboxItem> = self.inbox.range(live_start..backlog_start.clone()).take(max).map(read).collect::<Result<_, _>>()?;
+        let live: Vec<InboxItem> = self.inbox.range(&live_start, &backlog_start).take(max).map(read).collect::<Result<_, _>>()?;
         let backlog: Vec<InboxItem> = self.inbox.scan_prefix(&backlog_start).take(max).map(read).collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(max.min(live.len() + backlog.len()));
         let (mut l, mut b) = (live.into_iter(), backlog.into_iter());
@@ -349,8 +367,8 @@ impl AgentStore {
     /// Waiting events per behavior.
     pub fn inbox_by_behavior(&self) -> Result<std::collections::BTreeMap<String, usize>, StoreError> {
         let mut out = std::collections::BTreeMap::new();
-        for r in self.inbox.iter().keys() {
-            let k = r?;
+        for r in self.inbox.iter() {
+            let (k, _) = r?;
             let b = k.split(|c| *c == 0).next().unwrap_or_default();
             *out.entry(String::from_utf8_lossy(b).into_owned()).or_default() += 1;
         }
@@ -464,5 +482,39 @@ mod tests {
         s.ack(&item).await.unwrap();
         assert!(s.inbox("a", 10).unwrap().is_empty());
         assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_first_layout_is_migrated_record_for_record() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(FORMAT_KEY, FORMAT_1).unwrap();
+            for agent in ["ada", "bob"] {
+                db.open_tree(format!("{agent}:kv"))
+                    .unwrap()
+                    .insert(key("replies", "list"), serde_json::to_vec(&json!({"at": agent})).unwrap())
+                    .unwrap();
+                db.open_tree(format!("{agent}:seen")).unwrap().insert(b"ntf_1", 5i64.to_be_bytes().to_vec()).unwrap();
+                for t in ["actions", "inbox", "cursor"] {
+                    db.open_tree(format!("{agent}:{t}")).unwrap();
+                }
+            }
+            db.open_tree("llm:tokens").unwrap().insert(b"default\0day", 7u64.to_be_bytes().to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.agents(), vec!["ada", "bob"]);
+        for agent in ["ada", "bob"] {
+            let s = store.agent(agent).unwrap();
+            assert_eq!(s.get::<Value>("replies", "list").unwrap(), Some(json!({"at": agent})));
+            assert!(s.seen("ntf_1").unwrap() && s.seen_len() == 1);
+        }
+        let names: Vec<String> = store.db.tree_names().iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+        assert!(!names.iter().any(|n| n.starts_with("ada:") || n.starts_with("bob:")), "{names:?}");
+        assert!(names.contains(&"llm:tokens".to_string()));
+        drop(store);
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(again.agent("bob").unwrap().get::<Value>("replies", "list").unwrap(), Some(json!({"at": "bob"})));
     }
 }

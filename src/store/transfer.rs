@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::{self, Part};
 use super::{Store, StoreError};
 
 /// The format's name, checked on import.
@@ -34,16 +35,8 @@ impl Export {
 }
 
 impl Store {
-    fn agent_trees(&self, agent: &str) -> Vec<(String, String)> {
-        let prefix = format!("{agent}:");
-        self.db
-            .tree_names()
-            .iter()
-            .filter_map(|n| {
-                let name = std::str::from_utf8(n).ok()?;
-                name.strip_prefix(&prefix).map(|short| (name.to_string(), short.to_string()))
-            })
-            .collect()
+    fn parts(&self, agent: &str) -> Result<Vec<(&'static str, Part)>, StoreError> {
+        layout::TREES.iter().map(|name| Ok((*name, Part::new(self.db.open_tree(name)?, agent)))).collect()
     }
 
     /// Everything of `agent`, or None when this store has no state of it.
@@ -52,14 +45,15 @@ impl Store {
             return Ok(None);
         }
         let mut trees = BTreeMap::new();
-        for (full, short) in self.agent_trees(agent) {
-            let t = self.db.open_tree(&full)?;
+        for (short, part) in self.parts(agent)? {
             let mut rows = vec![];
-            for kv in t.iter() {
+            for kv in part.iter() {
                 let (k, v) = kv?;
                 rows.push((hex::encode(k), hex::encode(v)));
             }
-            trees.insert(short, rows);
+            if !rows.is_empty() {
+                trees.insert(short.to_string(), rows);
+            }
         }
         Ok(Some(Export { format: FORMAT.into(), agent: agent.to_string(), trees }))
     }
@@ -70,6 +64,12 @@ impl Store {
             return Err(StoreError::Corrupt { key: "format".into(), detail: format!("expected {FORMAT}, found {:?}", e.format) });
         }
         crate::api::limits::check_handle(&e.agent).map_err(|err| StoreError::Corrupt { key: "agent".into(), detail: err.to_string() })?;
+        if let Some(unknown) = e.trees.keys().find(|t| !layout::TREES.contains(&t.as_str())) {
+            return Err(StoreError::Corrupt {
+                key: unknown.clone(),
+                detail: format!("not a tree of an agent's state (those are {})", layout::TREES.join(", ")),
+            });
+        }
         if self.agents().iter().any(|a| a == &e.agent) {
             if !replace {
                 return Err(StoreError::Corrupt {
@@ -80,30 +80,31 @@ impl Store {
             self.forget_agent(&e.agent)?;
         }
         let mut n = 0;
-        for (short, rows) in &e.trees {
-            let t = self.db.open_tree(format!("{}:{short}", e.agent))?;
+        for (short, part) in self.parts(&e.agent)? {
+            let Some(rows) = e.trees.get(short) else { continue };
             let mut batch = sled::Batch::default();
             for (k, v) in rows {
                 let bad = |what: &str| StoreError::Corrupt { key: format!("{short}/{k}"), detail: format!("{what} is not hex") };
-                batch.insert(hex::decode(k).map_err(|_| bad("key"))?, hex::decode(v).map_err(|_| bad("value"))?);
+                batch.insert(part.k(hex::decode(k).map_err(|_| bad("key"))?), hex::decode(v).map_err(|_| bad("value"))?);
                 n += 1;
             }
-            t.apply_batch(batch)?;
+            part.tree.apply_batch(batch)?;
         }
-        // The agent is known by its kv tree, even when it held no values.
-        self.db.open_tree(format!("{}:kv", e.agent))?;
+        // Known as an agent here, even when it held no values.
+        self.agent(&e.agent)?;
         self.db.flush()?;
         Ok(n)
     }
 
-    /// Drops every tree of `agent`; how many there were.
+    /// Drops every record of `agent`; how many there were.
     pub fn forget_agent(&self, agent: &str) -> Result<usize, StoreError> {
-        let trees = self.agent_trees(agent);
-        for (full, _) in &trees {
-            self.db.drop_tree(full)?;
+        let mut n = 0;
+        for (_, part) in self.parts(agent)? {
+            n += part.clear()?;
         }
+        self.db.open_tree(layout::AGENTS)?.remove(agent)?;
         self.db.flush()?;
-        Ok(trees.len())
+        Ok(n)
     }
 }
 
@@ -130,7 +131,7 @@ mod tests {
         assert_eq!(dst.agents(), vec!["mover"]);
         assert!(dst.import_agent(&back, false).is_err(), "no mixing");
         assert!(dst.import_agent(&back, true).is_ok());
-        assert!(src.forget_agent("mover").unwrap() >= 1);
+        assert_eq!(src.forget_agent("mover").unwrap(), e.records());
         assert_eq!(src.agents(), vec!["stayer"]);
     }
 }

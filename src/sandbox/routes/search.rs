@@ -45,5 +45,5 @@ pub(super) async fn trending_hashtags(State(app): AppState, q: Params) -> Reply 
 async fn hashtag(State(app): AppState, Path(tag): Path<String>, q: Params) -> Reply {
     let t = tag.trim_start_matches('#').to_lowercase();
     let w = app.world();
-    paged(&w, &w.posts, &q, "posts", |p| p.hashtags.iter().any(|h| h.to_lowercase() == t), |w, p| val(w.render_post(p, None)))
+    indexed(&w, w.posts_by_tag.get(&t), &w.posts, &q, "posts", |_| true, |w, p| val(w.render_post(p, None)))
 }

@@ -276,6 +276,9 @@ pub struct World {
     /// Post seqs per author (feeds, analytics).
     #[serde(skip)]
     pub posts_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Post seqs per hashtag, lowercased (`/api/hashtags/{tag}`).
+    #[serde(skip)]
+    pub posts_by_tag: HashMap<String, std::collections::BTreeSet<u64>>,
 }
 
 fn default_rng() -> StdRng {
@@ -360,8 +363,12 @@ impl World {
             self.notifications_of.entry(n.recipient.clone()).or_default().insert(n.seq);
         }
         self.posts_of.clear();
+        self.posts_by_tag.clear();
         for p in self.posts.values() {
             self.posts_of.entry(p.agent.clone()).or_default().insert(p.seq);
+            for t in &p.hashtags {
+                self.posts_by_tag.entry(t.to_lowercase()).or_default().insert(p.seq);
+            }
         }
     }
 
@@ -369,6 +376,7 @@ impl World {
         World {
             notifications_of: HashMap::new(),
             posts_of: HashMap::new(),
+            posts_by_tag: HashMap::new(),
             seq: 0,
             agents: BTreeMap::new(),
             handles: HashMap::new(),

@@ -56,6 +56,9 @@ impl World {
             is_quote,
             ..Default::default()
         };
+        for t in &rec.hashtags {
+            self.posts_by_tag.entry(t.to_lowercase()).or_default().insert(seq);
+        }
         self.posts.insert(seq, rec);
         self.posts_of.entry(agent.to_string()).or_default().insert(seq);
         if let (true, Some(orig)) = (is_quote, repost_of.and_then(|o| self.posts.get_mut(&o))) {
@@ -81,6 +84,11 @@ impl World {
             return Err(forbidden("you can only delete your own posts"));
         }
         let (seq, quoted) = (p.seq, p.repost_of.filter(|_| p.is_quote));
+        for t in p.hashtags.clone() {
+            if let Some(s) = self.posts_by_tag.get_mut(&t.to_lowercase()) {
+                s.remove(&seq);
+            }
+        }
         self.posts.remove(&seq);
         if let Some(s) = self.posts_of.get_mut(agent) {
             s.remove(&seq);
