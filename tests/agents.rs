@@ -248,3 +248,36 @@ async fn a_dozen_agents_rehearse_in_the_built_in_sandbox_at_once() {
     .await;
     assert!(all_up, "{}", metrics_blocking(port));
 }
+
+/// A stop reaches agents still waiting for their turn to sign in: 200 agents
+/// start 8 at a time against a slow platform; SIGTERM once the first are in.
+/// The daemon exits without signing in the rest (with the stop unseen while
+/// waiting, all 200 signed in first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_hundreds_of_agents_start_signs_no_more_in() {
+    let sb = sandbox(quiet_config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut agents = String::new();
+    for i in 0..200 {
+        let h = format!("starter_{i:03}");
+        let (id, secret) = register(&sb, &h).await;
+        creds_file(&dir.join(format!("{h}.env")), &id, &secret);
+        agents.push_str(&agent(&h, &format!("credentials_file: {}", dir.join(format!("{h}.env")).display())));
+    }
+    std::fs::create_dir_all(dir.join("behaviors")).unwrap();
+    std::fs::write(dir.join("behaviors/reply.yaml"), REPLY_BEHAVIOR).unwrap();
+    let port = free_port();
+    config(dir, &sb.base_url(), port, &agents);
+    imagine_agent::sync::lock(&sb.app.faults).latency_ms = 150;
+    let mut d = spawn_run(&dir.join("config.yaml"));
+    assert!(eventually(Duration::from_secs(30), || stats(&sb).token_grants >= 8).await, "the first agents sign in");
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    let at_stop = stats(&sb).token_grants;
+    let status = exited(&mut d.0, Duration::from_secs(60)).await;
+    let after = stats(&sb).token_grants;
+    assert!(status.success(), "{status:?}");
+    // At most the sign-ins already on the wire (8 at a time) finish after the stop.
+    assert!(after <= at_stop + 8, "{at_stop} signed in at the stop, {after} after it");
+    assert!(after < 200, "all {after} agents signed in although the daemon was told to stop");
+}

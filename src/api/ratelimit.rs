@@ -192,7 +192,9 @@ fn limiter(n: NonZeroU32, burst: u32) -> DefaultDirectRateLimiter {
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let period = Duration::from_secs(60) / n.get();
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_minute(n)).allow_burst(burst);
-    RateLimiter::direct(quota)
+    // One clock for all limiters: making one reads the CPU's features, 7% of starting 10,000 agents.
+    static CLOCK: std::sync::OnceLock<governor::clock::DefaultClock> = std::sync::OnceLock::new();
+    RateLimiter::direct_with_clock(quota, CLOCK.get_or_init(Default::default).clone())
 }
 
 /// Counters a session exposes for metrics and tests.

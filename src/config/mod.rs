@@ -581,8 +581,11 @@ fn validate_agents(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
     }
     let mut seen = std::collections::HashSet::new();
     for a in &c.agents {
-        let (l, col) = locate_value(text, &format!("handle: {}", a.handle));
-        let at = |msg: String| Problem::at(path, l, col, format!("agent @{}: {msg}", a.handle));
+        // Located only for a problem: finding every agent's line would cost agents x lines.
+        let at = |msg: String| {
+            let (l, col) = locate_value(text, &format!("handle: {}", a.handle));
+            Problem::at(path, l, col, format!("agent @{}: {msg}", a.handle))
+        };
         if let Err(e) = crate::api::limits::check_handle(&a.handle) {
             problems.push(at(e.to_string()));
         }
@@ -609,23 +612,27 @@ fn resolve_behavior_files(cfg: &Path, text: &str, base: &Path, patterns: &[Strin
     for p in patterns {
         let full = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
         let s = full.to_string_lossy().into_owned();
-        let (l, col) = locate_value(text, p);
+        // Located only for a problem (see validate_agents).
+        let at = |msg: String| {
+            let (l, col) = locate_value(text, p);
+            Problem::at(cfg, l, col, msg)
+        };
         if s.contains(['*', '?', '[']) {
             match glob::glob(&s) {
                 Ok(paths) => {
                     let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
                     found.sort();
                     if found.is_empty() {
-                        problems.push(Problem::at(cfg, l, col, format!("no behavior file matches {p:?}")));
+                        problems.push(at(format!("no behavior file matches {p:?}")));
                     }
                     out.extend(found);
                 }
-                Err(e) => problems.push(Problem::at(cfg, l, col, format!("bad glob {p:?}: {e}"))),
+                Err(e) => problems.push(at(format!("bad glob {p:?}: {e}"))),
             }
         } else if full.is_file() {
             out.push(full);
         } else {
-            problems.push(Problem::at(cfg, l, col, format!("behavior file {p:?} not found")));
+            problems.push(at(format!("behavior file {p:?} not found")));
         }
     }
     out.dedup();

@@ -321,7 +321,12 @@ async fn first_contact(session: &Session, stop: &CancellationToken, sign_ins: &S
             session.authenticate().await?;
             session.me().await
         };
-        match attempt.await {
+        // A stop reaches agents still waiting for their turn to sign in (10,000 of them take seconds).
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => return Err(RuntimeError::Stopped),
+            r = attempt => r,
+        };
+        match outcome {
             Ok(me) => return Ok(me),
             Err(e) if e.is_transient() => {
                 let delay = delays.next_delay();

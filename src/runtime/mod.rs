@@ -52,6 +52,8 @@ pub enum RuntimeError {
     WebhookSecret { path: PathBuf, agent: Option<String>, source: std::io::Error },
     #[error("no agent could start: {0}")]
     NoneStarted(String),
+    #[error("stopped before it was running")]
+    Stopped,
     #[error("llm: {0}")]
     Llm(#[from] crate::llm::LlmError),
     #[error("shard: {0}")]
