@@ -2,11 +2,11 @@
 
 use clap::Parser;
 
-/// mimalloc rather than the system allocator: glibc's per-thread arenas kept
-/// freed memory, so a daemon of 10,000 agents held far more than its heap
+/// jemalloc rather than the system allocator: glibc's per-thread arenas kept
+/// freed memory, so a daemon of 10,000 agents held twice its heap
 /// (benches/agents.sh).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() {
