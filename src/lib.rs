@@ -21,7 +21,8 @@
 //! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.
 //! - [`llm`]: language-model profiles and the guardrails on what they write.
 //! - [`api`]: the typed client of the platform: session, rate budgets, endpoints, wire types.
-//! - [`store`]: sled: cursors, inboxes, intents, small values; private files.
+//! - [`store`]: sled: cursors, inboxes, intents, small values in trees shared
+//!   by all agents, made durable by one commit thread; private files.
 //! - [`sandbox`]: the emulator: `routes/` one file per resource, `world/` the
 //!   state and its rules, the simulated community, webhooks, an OpenAI-compatible stand-in.
 //! - [`metrics`], [`clock`], [`backoff`], [`sync`], [`progress`]: small helpers below everything.
