@@ -4,8 +4,9 @@
 //! Why: sled 0.34's `flush_async` runs each flush on its small I/O pool, and
 //! enough concurrent flushes take every thread of the pool while waiting for
 //! a write that needs one of them: 10,000 agents starting stalled for good
-//! (spacejam/sled#1308). Here at most one flush runs at a time, on a thread of
-//! its own, and N agents' intents written meanwhile share one fsync.
+//! (spacejam/sled#1308). Here at most one flush of ours runs at a time (sled's
+//! own timer flush aside), on a thread of its own, and N agents' intents
+//! written meanwhile share one fsync.
 //!
 //! Guarantees: [`Committer::flush`] returns once everything written before it
 //! was called is on disk (a flush started after the caller's ticket covers

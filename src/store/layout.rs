@@ -115,7 +115,7 @@ pub fn migrate(db: &sled::Db) -> sled::Result<usize> {
     for name in db.tree_names() {
         let Ok(name) = std::str::from_utf8(&name).map(str::to_string) else { continue };
         let Some((agent, short)) = name.rsplit_once(':') else { continue };
-        if !TREES.contains(&short) || agent == "llm" {
+        if !TREES.contains(&short) {
             continue;
         }
         let old = db.open_tree(&name)?;
