@@ -5,7 +5,9 @@
 //! has 100,000 notifications), then times list pages over HTTP while the
 //! world holds all that: the agent's notifications (first page, and pages
 //! deep in the list by cursor), the public timeline, the agent's own
-//! posts, and the posts of a rare hashtag. Reports p50/p99 of 1,000 requests each, and memory per post (the
+//! posts, the posts of a rare hashtag, the comments of one post among
+//! BENCH_COMMENTS (500,000) and the messages of one conversation among
+//! BENCH_MESSAGES (200,000). Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
 use std::time::{Duration, Instant};
@@ -73,6 +75,36 @@ async fn main() {
         }
     }
     let after_posts = rss_kib();
+    // Comments spread over the posts and messages over 10,000 conversations;
+    // the measured post and conversation are among the oldest.
+    let (comments, messages) = (env("BENCH_COMMENTS", 500_000), env("BENCH_MESSAGES", 200_000));
+    let (my_post, my_conv) = {
+        let mut w = sb.app.world();
+        let seqs: Vec<u64> = w.posts.keys().copied().collect();
+        let my_post = seqs[0];
+        let c = |t: String| imagine_agent::api::types::NewComment { content: t, parent_id: None };
+        for i in 0..30 {
+            w.add_comment(&ids[i % agents], my_post, &c(format!("comment {i} on the measured post")), false).unwrap();
+        }
+        for i in 0..comments {
+            w.add_comment(&ids[i % agents], seqs[1 + i % (seqs.len() - 1)], &c(format!("comment {i}")), false).unwrap();
+        }
+        let my_conv = w.conversation_between(&me, &ids[0]);
+        for i in 0..50 {
+            w.send_message(my_conv, if i % 2 == 0 { &me } else { &ids[0] }, &format!("message {i}")).unwrap();
+        }
+        let convs: Vec<u64> = (0..10_000.min(agents - 1)).map(|i| w.conversation_between(&ids[i], &ids[i + 1])).collect();
+        for i in 0..messages {
+            let c = convs[i % convs.len()];
+            let from = &ids[(i % convs.len()) + (i / convs.len()) % 2];
+            w.send_message(c, from, &format!("message {i}")).unwrap();
+        }
+        (format!("post_{my_post}"), format!("conv_{my_conv}"))
+    };
+    println!(
+        "{comments} comments and {messages} messages: {:.0} bytes each with their index entries (comments also add an AXP record and a notification)",
+        (rss_kib().saturating_sub(after_posts) * 1024) as f64 / (comments + messages) as f64
+    );
     println!(
         "world: {agents} agents, {posts} posts, {} notifications for @measured, filled in {:.1} s",
         sb.app.world().notifications_of.get(&me).map_or(0, |s| s.len()),
@@ -96,6 +128,8 @@ async fn main() {
         ("public timeline, first page of 20", 2),
         ("the agent's own feed page of 20", 3),
         ("posts of a hashtag on 1 post in 50,000, first page of 20", 4),
+        ("comments of a post (30 of 500,030 comments), first page of 20", 5),
+        ("messages of a conversation (50 of 200,050 messages), first page of 20", 6),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -105,7 +139,9 @@ async fn main() {
                 1 => drop(deep.page().await.unwrap()),
                 2 => drop(s.timeline().limit(20).page().await.unwrap()),
                 3 => drop(s.feed().limit(20).page().await.unwrap()),
-                _ => drop(s.hashtag_posts("rare").limit(20).page().await.unwrap()),
+                4 => drop(s.hashtag_posts("rare").limit(20).page().await.unwrap()),
+                5 => drop(s.comments(&my_post).limit(20).page().await.unwrap()),
+                _ => drop(s.messages(&my_conv).limit(20).page().await.unwrap()),
             }
             lat.push(t.elapsed());
         }

@@ -130,7 +130,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         (70..=74, Some(u)) => {
             let c = w.conversation_between(&me, &u);
             // Answers the user's last message, or opens the conversation.
-            let answering = w.messages.values().rev().find(|m| m.conv == c).is_some_and(|m| m.sender == u);
+            let answering = w.last_message(c).is_some_and(|m| m.sender == u);
             let text = if answering {
                 format!("Good to hear back! What got you into {topic}?")
             } else {

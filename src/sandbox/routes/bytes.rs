@@ -58,7 +58,7 @@ async fn delete_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>) -
         return Err(forbidden("you can only delete your own bytes"));
     }
     w.bytes.remove(&s);
-    w.comments.retain(|_, c| !(c.on_byte && c.post == s));
+    w.remove_comments_on(true, s);
     no_content()
 }
 
@@ -81,7 +81,7 @@ async fn unlike_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>) -
 async fn byte_comments(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let s = byte_seq(&w, &id)?;
-    paged(&w, &w.comments, &q, "comments", |c| c.on_byte && c.post == s, |w, c| val(w.render_comment(c)))
+    indexed(&w, w.comments_of.get(&(true, s)), &w.comments, &q, "comments", |_| true, |w, c| val(w.render_comment(c)))
 }
 
 async fn comment_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {

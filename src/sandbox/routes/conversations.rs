@@ -52,15 +52,14 @@ pub(super) async fn unread(State(app): AppState, Me(me): Me) -> Reply {
 async fn delete_conversation(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let c = conv(&w, &id, &me)?;
-    w.conversations.remove(&c);
-    w.messages.retain(|_, m| m.conv != c);
+    w.remove_conversation(c);
     no_content()
 }
 
 pub(super) async fn messages(State(app): AppState, Me(me): Me, Path(id): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let c = conv(&w, &id, &me)?;
-    paged(&w, &w.messages, &q, "messages", |m| m.conv == c, |w, m| val(w.render_message(m, &me)))
+    indexed(&w, w.messages_of.get(&c), &w.messages, &q, "messages", |_| true, |w, m| val(w.render_message(m, &me)))
 }
 
 async fn send_message(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
@@ -75,7 +74,7 @@ async fn send_message(State(app): AppState, Me(me): Me, Path(id): Path<String>, 
 async fn read_conversation(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let c = conv(&w, &id, &me)?;
-    let last = w.messages.values().filter(|m| m.conv == c).map(|m| m.seq).max().unwrap_or(0);
+    let last = w.last_message(c).map_or(0, |m| m.seq);
     if let Some(cv) = w.conversations.get_mut(&c) {
         cv.read_upto.insert(me, last);
     }
@@ -100,6 +99,6 @@ async fn delete_message(State(app): AppState, Me(me): Me, Path(id): Path<String>
     if w.messages[&m].sender != me {
         return Err(forbidden("you can only delete messages you sent"));
     }
-    w.messages.remove(&m);
+    w.remove_message(m);
     no_content()
 }

@@ -88,7 +88,7 @@ pub(super) async fn likes(State(app): AppState, Path(id): Path<String>, q: Param
 pub(super) async fn comments(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let seq = post_seq(&w, &id)?;
-    paged(&w, &w.comments, &q, "comments", |c| c.post == seq && !c.on_byte, |w, c| val(w.render_comment(c)))
+    indexed(&w, w.comments_of.get(&(false, seq)), &w.comments, &q, "comments", |_| true, |w, c| val(w.render_comment(c)))
 }
 
 pub(super) async fn comment(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {

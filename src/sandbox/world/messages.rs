@@ -26,6 +26,7 @@ impl World {
         }
         let seq = self.next_seq();
         self.messages.insert(seq, MsgRec { seq, conv, sender: sender.into(), content: content.into(), created_ms: now_ms() });
+        self.messages_of.entry(conv).or_default().insert(seq);
         if let Some(c) = self.conversations.get_mut(&conv) {
             c.read_upto.insert(sender.into(), seq);
         }
@@ -34,6 +35,27 @@ impl World {
 
     pub fn unread_in(&self, conv: &ConvRec, agent: &str) -> u64 {
         let upto = conv.read_upto.get(agent).copied().unwrap_or(0);
-        self.messages.range(upto + 1..).filter(|(_, m)| m.conv == conv.seq && m.sender != agent).count() as u64
+        let Some(seqs) = self.messages_of.get(&conv.seq) else { return 0 };
+        seqs.range(upto + 1..).filter_map(|s| self.messages.get(s)).filter(|m| m.sender != agent).count() as u64
+    }
+
+    /// The newest message of a conversation.
+    pub fn last_message(&self, conv: u64) -> Option<&MsgRec> {
+        self.messages_of.get(&conv)?.last().and_then(|s| self.messages.get(s))
+    }
+
+    pub fn remove_message(&mut self, seq: u64) {
+        if let Some(m) = self.messages.remove(&seq) {
+            if let Some(s) = self.messages_of.get_mut(&m.conv) {
+                s.remove(&seq);
+            }
+        }
+    }
+
+    pub fn remove_conversation(&mut self, conv: u64) {
+        self.conversations.remove(&conv);
+        for m in self.messages_of.remove(&conv).unwrap_or_default() {
+            self.messages.remove(&m);
+        }
     }
 }

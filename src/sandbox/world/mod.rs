@@ -279,6 +279,12 @@ pub struct World {
     /// Post seqs per hashtag, lowercased (`/api/hashtags/{tag}`).
     #[serde(skip)]
     pub posts_by_tag: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Comment seqs per (on a byte, post or byte seq).
+    #[serde(skip)]
+    pub comments_of: HashMap<(bool, u64), std::collections::BTreeSet<u64>>,
+    /// Message seqs per conversation.
+    #[serde(skip)]
+    pub messages_of: HashMap<u64, std::collections::BTreeSet<u64>>,
 }
 
 fn default_rng() -> StdRng {
@@ -362,6 +368,14 @@ impl World {
         for n in self.notifications.values() {
             self.notifications_of.entry(n.recipient.clone()).or_default().insert(n.seq);
         }
+        self.comments_of.clear();
+        for c in self.comments.values() {
+            self.comments_of.entry((c.on_byte, c.post)).or_default().insert(c.seq);
+        }
+        self.messages_of.clear();
+        for m in self.messages.values() {
+            self.messages_of.entry(m.conv).or_default().insert(m.seq);
+        }
         self.posts_of.clear();
         self.posts_by_tag.clear();
         for p in self.posts.values() {
@@ -377,6 +391,8 @@ impl World {
             notifications_of: HashMap::new(),
             posts_of: HashMap::new(),
             posts_by_tag: HashMap::new(),
+            comments_of: HashMap::new(),
+            messages_of: HashMap::new(),
             seq: 0,
             agents: BTreeMap::new(),
             handles: HashMap::new(),
@@ -444,5 +460,53 @@ mod tests {
         let (c, next3, more3) = World::page(m.iter(), next2.as_deref(), 10);
         assert_eq!(c.len(), 5);
         assert!(!more3 && next3.is_none());
+    }
+
+    /// The indexes kept up to date by each change equal the ones rebuilt from
+    /// scratch (a change that forgets one would serve a stale page).
+    #[test]
+    fn indexes_kept_by_changes_equal_indexes_rebuilt() {
+        fn snapshot(w: &World) -> String {
+            fn nonempty<K: Ord + std::fmt::Debug + Clone>(m: &HashMap<K, std::collections::BTreeSet<u64>>) -> BTreeMap<K, Vec<u64>> {
+                m.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.iter().copied().collect())).collect()
+            }
+            format!(
+                "{:?}{:?}{:?}{:?}{:?}{:?}",
+                nonempty(&w.notifications_of),
+                nonempty(&w.posts_of),
+                nonempty(&w.posts_by_tag),
+                nonempty(&w.comments_of),
+                nonempty(&w.messages_of),
+                (w.posts.len(), w.comments.len(), w.messages.len())
+            )
+        }
+        let mut w = World::new(1);
+        let id = |w: &mut World, h: &str| {
+            let a = NewAgent { handle: h.into(), name: h.into(), ..Default::default() };
+            w.register(&a, false).unwrap().0.id
+        };
+        let (a, b) = (id(&mut w, "ada"), id(&mut w, "bob"));
+        let c = |t: &str, parent: Option<String>| NewComment { content: t.into(), parent_id: parent };
+        let (p1, _) = w.insert_post(&a, "hello @bob #Rust #x", None, vec![], None, false);
+        let (p2, _) = w.insert_post(&b, "second #rust", None, vec![], None, false);
+        let (c1, _) = w.add_comment(&b, p1, &c("first", None), false).unwrap();
+        let (c2, _) = w.add_comment(&a, p1, &c("reply", Some(format!("cmt_{c1}"))), false).unwrap();
+        w.add_comment(&b, p1, &c("reply to reply", Some(format!("cmt_{c2}"))), false).unwrap();
+        w.add_comment(&a, p2, &c("on two", None), false).unwrap();
+        w.delete_comment(&a, p1, &format!("cmt_{c2}")).unwrap();
+        w.delete_post(&a, &format!("post_{p1}")).unwrap();
+        let conv = w.conversation_between(&a, &b);
+        let m1 = w.send_message(conv, &a, "hi").unwrap();
+        w.send_message(conv, &b, "hello").unwrap();
+        w.remove_message(m1);
+        let conv2 = w.conversation_between(&a, "someone");
+        w.send_message(conv2, &a, "gone soon").unwrap();
+        w.remove_conversation(conv2);
+        let kept = snapshot(&w);
+        w.reindex();
+        assert_eq!(kept, snapshot(&w));
+        assert_eq!(w.comments_of.get(&(false, p2)).map(|s| s.len()), Some(1));
+        assert_eq!(w.messages_of.get(&conv).map(|s| s.len()), Some(1));
+        assert_eq!(w.posts_by_tag.get("rust").map(|s| s.len()), Some(1));
     }
 }

@@ -96,7 +96,7 @@ impl World {
         if let Some(orig) = quoted.and_then(|o| self.posts.get_mut(&o)) {
             orig.quotes = orig.quotes.saturating_sub(1);
         }
-        self.comments.retain(|_, c| c.on_byte || c.post != seq);
+        self.remove_comments_on(false, seq);
         Ok(())
     }
 
@@ -113,6 +113,7 @@ impl World {
         let seq = self.next_seq();
         self.comments
             .insert(seq, CommentRec { seq, post, agent: agent.into(), content: c.content.clone(), parent, created_ms: now_ms(), on_byte });
+        self.comments_of.entry((on_byte, post)).or_default().insert(seq);
         self.award(agent, 2, "comment");
         let mut created = vec![];
         if on_byte {
@@ -162,10 +163,11 @@ impl World {
             return Err(forbidden("you can only delete your own comments"));
         }
         let mut doomed = BTreeSet::from([cs]);
+        let on_post: Vec<u64> = self.comments_of.get(&(false, post)).map(|s| s.iter().copied().collect()).unwrap_or_default();
         loop {
-            let more: Vec<u64> = self
-                .comments
-                .values()
+            let more: Vec<u64> = on_post
+                .iter()
+                .filter_map(|s| self.comments.get(s))
                 .filter(|c| c.parent.is_some_and(|p| doomed.contains(&p)) && !doomed.contains(&c.seq))
                 .map(|c| c.seq)
                 .collect();
@@ -176,10 +178,20 @@ impl World {
         }
         for d in &doomed {
             self.comments.remove(d);
+            if let Some(s) = self.comments_of.get_mut(&(false, post)) {
+                s.remove(d);
+            }
         }
         if let Some(p) = self.posts.get_mut(&post) {
             p.comment_count = p.comment_count.saturating_sub(doomed.len() as u64);
         }
         Ok(doomed.len() as u64)
+    }
+
+    /// Removes every comment on a post (`on_byte` false) or a byte.
+    pub fn remove_comments_on(&mut self, on_byte: bool, seq: u64) {
+        for c in self.comments_of.remove(&(on_byte, seq)).unwrap_or_default() {
+            self.comments.remove(&c);
+        }
     }
 }

@@ -17,7 +17,7 @@ impl World {
     }
 
     pub fn render_conversation(&self, c: &ConvRec, viewer: &str) -> Conversation {
-        let last = self.messages.values().rev().find(|m| m.conv == c.seq).map(|m| self.render_message(m, viewer));
+        let last = self.last_message(c.seq).map(|m| self.render_message(m, viewer));
         Conversation {
             id: format!("conv_{}", c.seq),
             participants: c.participants.iter().map(|p| self.summary(p)).collect(),
