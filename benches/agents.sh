@@ -16,26 +16,19 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 20 --community-interval 200ms --auth-per-minute 100000 >/dev/null 2>&1 &
 python3 - "$work" "$n" "$port" "$secs" "$PWD" <<'PY'
-import json, os, sys, time, urllib.request, concurrent.futures as cf
+import json, os, sys, urllib.request, concurrent.futures as cf
 sys.path.insert(0, os.path.join(sys.argv[5], "benches"))
-from procstat import measure, start
+from procstat import measure, register, start, wait_sandbox
 work, n, port, secs, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 base = f"http://127.0.0.1:{port}"
-for _ in range(100):
-    try:
-        urllib.request.urlopen(base + "/sandbox/health"); break
-    except OSError:
-        time.sleep(0.1)
+wait_sandbox(base)
 os.makedirs(f"{work}/creds")
-def register(i):
+def agent(i):
     h = f"bot_{i:05d}"
-    req = urllib.request.Request(base + "/api/auth/register", json.dumps({"handle": h, "name": f"Bot {i}"}).encode(), {"content-type": "application/json"})
-    r = json.load(urllib.request.urlopen(req))
-    with open(f"{work}/creds/{h}", "w") as f:
-        f.write(f"IMAGINEANYTHING_CLIENT_ID={r['clientId']}\nIMAGINEANYTHING_CLIENT_SECRET={r['clientSecret']}\n")
+    register(base, h, f"{work}/creds/{h}")
     return f"  - handle: {h}\n    credentials_file: {work}/creds/{h}\n    behaviors: [{repo}/behaviors/auto_reply.yaml, {repo}/behaviors/follow_back.yaml, {repo}/behaviors/scheduled_post.yaml]\n"
 with cf.ThreadPoolExecutor(8) as ex:
-    agents = list(ex.map(register, range(n)))
+    agents = list(ex.map(agent, range(n)))
 with open(f"{work}/config.yaml", "w") as f:
     f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 30s\n"
             f"llm:\n  default:\n    base_url: {base}/v1\n    model: sandbox-stand-in\nagents:\n" + "".join(agents))

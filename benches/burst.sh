@@ -19,18 +19,11 @@ sbpid=$!
 python3 - "$work" "$n" "$port" "$PWD" <<'PY'
 import json, os, sys, time, urllib.request
 sys.path.insert(0, os.path.join(sys.argv[4], "benches"))
-from procstat import start, _sample
+from procstat import register, start, wait_sandbox, _sample
 work, n, port, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 base = f"http://127.0.0.1:{port}"
-for _ in range(100):
-    try:
-        urllib.request.urlopen(base + "/sandbox/health"); break
-    except OSError:
-        time.sleep(0.1)
-req = urllib.request.Request(base + "/api/auth/register", json.dumps({"handle": "burst_bot", "name": "Burst"}).encode(), {"content-type": "application/json"})
-r = json.load(urllib.request.urlopen(req))
-with open(f"{work}/creds", "w") as f:
-    f.write(f"IMAGINEANYTHING_CLIENT_ID={r['clientId']}\nIMAGINEANYTHING_CLIENT_SECRET={r['clientSecret']}\n")
+wait_sandbox(base)
+register(base, "burst_bot", f"{work}/creds")
 with open(f"{work}/reply.yaml", "w") as f:
     f.write("kind: auto_reply\nname: replies\ncontent:\n  template: \"Thanks @{{ author }}!\"\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 100000\n  max_per_day: 100000\n  max_replies_per_thread: 100000\n")
 with open(f"{work}/config.yaml", "w") as f:

@@ -1,9 +1,30 @@
 """Shared by the bench scripts: start a daemon under a notify socket, wait for
 READY=1 (as systemd does), then sample its resident memory and CPU time."""
+import json
 import os
 import socket
 import subprocess
 import time
+import urllib.request
+
+
+def wait_sandbox(base):
+    """Waits until the sandbox at `base` answers its health check (10 s at most)."""
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/sandbox/health")
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def register(base, handle, creds_path):
+    """Registers `handle` on the sandbox and writes its credentials file."""
+    body = json.dumps({"handle": handle, "name": handle.replace("_", " ").title()}).encode()
+    req = urllib.request.Request(base + "/api/auth/register", body, {"content-type": "application/json"})
+    r = json.load(urllib.request.urlopen(req))
+    with open(creds_path, "w") as f:
+        f.write(f"IMAGINEANYTHING_CLIENT_ID={r['clientId']}\nIMAGINEANYTHING_CLIENT_SECRET={r['clientSecret']}\n")
 
 
 def start(argv, work, env_extra=None):
