@@ -14,42 +14,60 @@ cargo build --release --quiet
 for run in $(seq 1 "$runs"); do
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 8 --community-interval 1h --no-rate-limits >/dev/null 2>&1 &
 sbpid=$!
-python3 - "$work" "$n" "$port" "$PWD" <<'PY'
+python3 - "$work" "$n" "$port" "$PWD" "$mport" <<'PY'
 import json, os, sys, time, urllib.request
 sys.path.insert(0, os.path.join(sys.argv[4], "benches"))
 from procstat import register, start, wait_sandbox, _sample
 work, n, port, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 base = f"http://127.0.0.1:{port}"
+metrics = f"http://127.0.0.1:{sys.argv[5]}/metrics"
+def flushes():
+    for line in urllib.request.urlopen(metrics).read().decode().splitlines():
+        if line.startswith("imagine_agent_state_flushes_total"):
+            return int(float(line.split()[-1]))
+    return 0
 wait_sandbox(base)
 register(base, "burst_bot", f"{work}/creds")
 with open(f"{work}/reply.yaml", "w") as f:
     f.write("kind: auto_reply\nname: replies\ncontent:\n  template: \"Thanks @{{ author }}!\"\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 100000\n  max_per_day: 100000\n  max_replies_per_thread: 100000\n")
 with open(f"{work}/config.yaml", "w") as f:
-    f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 1s\nagent:\n  credentials_file: {work}/creds\nbehaviors: [reply.yaml]\n"
+    f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 1s\nmetrics_addr: 127.0.0.1:{sys.argv[5]}\nagent:\n  credentials_file: {work}/creds\nbehaviors: [reply.yaml]\n"
             "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n")
-argv = [f"{repo}/target/release/imagine-agent", "run", "--config", f"{work}/config.yaml"]
+argv = [os.environ.get("BENCH_BIN", f"{repo}/target/release/imagine-agent"), "run", "--config", f"{work}/config.yaml"]
 if os.environ.get("BENCH_PERF"):
     argv = ["perf", "record", "-F", "2000", "-g", "-o", os.environ["BENCH_PERF"], "--"] + argv
 p, ready, _ = start(argv, work)
 time.sleep(2)
 cpu0, rss0 = _sample(p.pid)
+f0 = flushes()
 t0 = time.monotonic()
 req = urllib.request.Request(base + "/sandbox/community/burst", json.dumps({"target": "burst_bot", "mentions": n}).encode(), {"content-type": "application/json"})
 urllib.request.urlopen(req)
 peak = rss0
+def routes():
+    return json.load(urllib.request.urlopen(base + "/sandbox/stats"))["stats"]["byRoute"]
+def requests(r):
+    return sum(sum(v.values()) for v in r.values())
 def replies():
-    s = json.load(urllib.request.urlopen(base + "/sandbox/stats"))["stats"]["byRoute"]
-    return s.get("POST /api/posts/{id}/comments", {}).get("201", 0)
+    return routes().get("POST /api/posts/{id}/comments", {}).get("201", 0)
+before = requests(routes())
 while replies() < n:
     time.sleep(0.2)
     peak = max(peak, _sample(p.pid)[1])
 cpu1, rss = _sample(p.pid)
 wall = time.monotonic() - t0
-p.terminate(); p.wait(timeout=60)
+after = routes()
+nflush = flushes() - f0
+calls = requests(after) - before
+p.terminate(); p.wait(timeout=120)
 cpu = cpu1 - cpu0
-print(f"{n} mentions handled in {wall:.1f} s: daemon CPU {cpu:.2f} s = {1000*cpu/n:.3f} s per 1,000; RSS peak {peak/1024:.1f} MiB (before the burst {rss0/1024:.1f} MiB)")
+print(f"{n} mentions handled in {wall:.1f} s: daemon CPU {cpu:.2f} s = {1000*cpu/n:.3f} s per 1,000; RSS peak {peak/1024:.1f} MiB (before the burst {rss0/1024:.1f} MiB); {calls/n:.2f} requests and {nflush/n:.3f} state flushes per mention")
+if os.environ.get("BENCH_ROUTES"):
+    for k, v in sorted(after.items()):
+        print(f"  {k}: {v}")
 PY
 kill $sbpid 2>/dev/null || true
 wait $sbpid 2>/dev/null || true

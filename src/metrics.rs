@@ -1,6 +1,7 @@
 //! Counters the daemon keeps about itself, rendered in Prometheus text format.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 /// Gauges set by the approval queue.
@@ -16,17 +17,18 @@ pub const POST_ENGAGEMENT_RATE: &str = "imagine_agent_post_engagement_rate";
 /// A counter's name and its label pairs.
 type Key = (String, Vec<(String, String)>);
 
-/// Labeled counters; cheap enough for the daemon's event rates.
+/// Labeled counters: an increment of a counter that exists allocates nothing
+/// (looked up by a hash of its name and label values, then compared).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<Key, u64>>,
+    counters: Mutex<HashMap<u64, Vec<(Key, u64)>>>,
     gauges: Mutex<BTreeMap<Key, f64>>,
     agent: String,
 }
 
 impl Metrics {
     pub fn new(agent: &str) -> Metrics {
-        Metrics { counters: Mutex::new(BTreeMap::new()), gauges: Mutex::new(BTreeMap::new()), agent: agent.to_string() }
+        Metrics { counters: Mutex::new(HashMap::new()), gauges: Mutex::new(BTreeMap::new()), agent: agent.to_string() }
     }
 
     fn key(&self, name: &str, labels: &[(&str, &str)]) -> Key {
@@ -36,8 +38,17 @@ impl Metrics {
     }
 
     fn inc(&self, name: &str, labels: &[(&str, &str)], by: u64) {
+        let mut h = std::hash::DefaultHasher::new();
+        (name, labels).hash(&mut h);
+        let same =
+            |k: &Key| k.0 == name && k.1.len() == labels.len() + 1 && k.1[1..].iter().zip(labels).all(|((a, b), (c, d))| a == c && b == d);
         // A poisoned map only means a panic elsewhere mid-increment; counts stay usable.
-        *crate::sync::lock(&self.counters).entry(self.key(name, labels)).or_default() += by;
+        let mut m = crate::sync::lock(&self.counters);
+        let bucket = m.entry(h.finish()).or_default();
+        match bucket.iter_mut().find(|(k, _)| same(k)) {
+            Some((_, v)) => *v += by,
+            None => bucket.push((self.key(name, labels), by)),
+        }
     }
 
     /// Removes the gauges of family `name` (before setting a new set, e.g. the top posts).
@@ -78,8 +89,9 @@ impl Metrics {
 
     /// Adds every counter to `out`.
     pub fn export(&self, out: &mut Exposition) {
-        let m = crate::sync::lock(&self.counters);
-        for ((name, labels), v) in m.iter() {
+        let mut counters: Vec<(Key, u64)> = crate::sync::lock(&self.counters).values().flatten().cloned().collect();
+        counters.sort();
+        for ((name, labels), v) in &counters {
             let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             out.sample(name, "counter", &l, *v);
         }

@@ -179,7 +179,9 @@ fn a_daemon_whose_only_agent_cannot_sign_in_exits_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
     use rand::{Rng, SeedableRng};
-    // Latency keeps work in flight, so the kills land mid-burst.
+    // Latency and a write budget of 2 a second per agent (after a burst of
+    // 12) keep work in flight, so the kills land mid-burst: some while
+    // replies are sent, some while decided ones wait for a slot.
     let faults = imagine_agent::sandbox::Faults { latency_ms: 25, ..Default::default() };
     let sb =
         sandbox(imagine_agent::sandbox::SandboxConfig { faults, community: 6, community_interval: Duration::ZERO, ..quiet_config() }).await;
@@ -195,13 +197,20 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
         entries.push_str(&agent(h, &format!("credentials_file: {}", d.join(format!("{h}.env")).display())));
     }
     config(d, &sb.base_url(), free_port(), &entries);
+    let cfg = d.join("config.yaml");
+    let budget = |writes: &str| {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text = regex::Regex::new(r"writes_per_minute: \d+").unwrap().replace(&text, format!("writes_per_minute: {writes}"));
+        std::fs::write(&cfg, text.as_ref()).unwrap();
+    };
+    budget("120");
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut posts: Vec<Vec<u64>> = vec![vec![]; names.len()];
     let run = || Command::new(BIN).args(["run", "--config"]).arg(d.join("config.yaml")).env("RUST_LOG", "error").spawn().unwrap();
     let mut mid_work = 0;
     for round in 0..4 {
         for (i, h) in names.iter().enumerate() {
-            posts[i].extend(post_seqs(&burst(&sb, json!({"target": h, "mentions": 12})).await));
+            posts[i].extend(post_seqs(&burst(&sb, json!({"target": h, "mentions": 24})).await));
         }
         let mut child = run();
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..900))).await;
@@ -213,6 +222,8 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
         mid_work += usize::from(done < total);
     }
     assert!(mid_work >= 2, "most kills must land while work is pending");
+    // The last run without the budget, to finish in good time.
+    budget("0");
     let mut child = KillOnDrop(run());
     let all =
         eventually(Duration::from_secs(60), || names.iter().zip(&posts).all(|(h, p)| answered(&sb, h, p).iter().all(|n| *n >= 1))).await;

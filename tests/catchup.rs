@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use imagine_agent::behaviors::events::IN_FLIGHT;
 use imagine_agent::runtime::poller::{PAGE, WALK_PAGES};
 use imagine_agent::sandbox::{Faults, SandboxConfig, SandboxHandle};
 use imagine_agent::store::Store;
@@ -139,11 +140,13 @@ async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
     assert_eq!(notification_reads(&sb), reads, "the burst landed between two polls");
     all_answered_and_settled(&sb, &bot, &posts, Duration::from_secs(240)).await;
     assert_once_each(&sb, &bot, &posts);
-    // Oldest first: the replies' order follows the mentions' order.
+    // Oldest first: the replies' order follows the mentions' order, up to the
+    // replies in flight at once (decided in order, sent side by side).
     let order: Vec<u64> = sb.app.world().comments.values().filter(|c| c.agent == bot).map(|c| c.post).collect();
     let mut sorted = order.clone();
     sorted.sort();
-    assert_eq!(order, sorted, "the backlog is answered oldest first");
+    let out_of_place = order.iter().enumerate().map(|(at, p)| at.abs_diff(sorted.binary_search(p).unwrap())).max().unwrap_or(0);
+    assert!(out_of_place < IN_FLIGHT, "the backlog is answered oldest first: a reply {out_of_place} places from its mention's");
     sb.stop().await;
 }
 

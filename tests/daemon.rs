@@ -109,7 +109,7 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
     let bot = agent_id(&sb, "steady");
-    let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 30})).await;
+    let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 200})).await;
     let posts = post_seqs(&b);
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
@@ -131,19 +131,22 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
 // Multi-threaded: the sandbox keeps serving while this thread waits on child processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
-    // Latency keeps work in flight, so the kills land mid-burst.
+    // Latency and a write budget of 2 a second (after a burst of 12) keep
+    // work in flight, so the kills land mid-burst: some while replies are
+    // sent, some while decided ones (their intents written) wait for a slot.
     let faults = imagine_agent::sandbox::Faults { latency_ms: 15, ..Default::default() };
     let sb = sandbox(SandboxConfig { faults, ..community(6) }).await;
     let creds = register(&sb, "survivor").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
+    set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 120\n  auth_per_minute: 0\n");
     let bot = agent_id(&sb, "survivor");
     let bin = env!("CARGO_BIN_EXE_imagine-agent");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut posts = vec![];
     let mut killed_mid_work = 0;
     for round in 0..5 {
-        posts.extend(post_seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 12, "follows": 1})).await));
+        posts.extend(post_seqs(&burst(&sb, serde_json::json!({"target": "survivor", "mentions": 24, "follows": 1})).await));
         let mut child = KillOnDrop(
             std::process::Command::new(bin)
                 .args(["run", "--config"])
@@ -161,6 +164,9 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         killed_mid_work += usize::from(done < posts.len());
     }
     assert!(killed_mid_work >= 3, "most kills must land while work is pending");
+    // The last run without the budget, to finish in good time.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("writes_per_minute: 120", "writes_per_minute: 0")).unwrap();
     let mut child = KillOnDrop(
         std::process::Command::new(bin).args(["run", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap(),
     );
@@ -184,16 +190,21 @@ async fn dry_run_reads_but_sends_no_writes() {
     let sb = sandbox(community(3)).await;
     let creds = register(&sb, "careful").await;
     let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
     let cfg = write_config(
         dir.path(),
         &sb.base_url(),
         &creds,
         &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)],
-        "dry_run: true\n",
+        &format!("dry_run: true\nmetrics_addr: 127.0.0.1:{port}\n"),
     );
     let d = start(&cfg);
     burst(&sb, serde_json::json!({"target": "careful", "mentions": 4, "follows": 2})).await;
-    assert!(eventually(Duration::from_secs(15), || served(&sb, "GET /api/posts/{id}", 200) >= 4).await, "the mentions were read");
+    let would_reply = || metric(port, "imagine_agent_actions_total", &["action=\"reply\"", "outcome=\"dry_run\""]);
+    assert!(
+        eventually_async(Duration::from_secs(15), || async { would_reply().await >= 4 }).await,
+        "the mentions were read and answered in the log"
+    );
     polls_later(&sb, 3).await;
     d.shutdown().await;
     let writes: u64 = stats(&sb)

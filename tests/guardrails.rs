@@ -28,10 +28,16 @@ struct Bot {
 
 impl Bot {
     async fn start(sb: &SandboxHandle, handle: &str, behavior: &str) -> Bot {
+        Bot::start_with(sb, handle, behavior, "").await
+    }
+
+    /// With `extra` in the config (e.g. `llm:` profiles).
+    async fn start_with(sb: &SandboxHandle, handle: &str, behavior: &str, extra: &str) -> Bot {
         let creds = register(sb, handle).await;
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+        let cfg =
+            write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n{extra}"));
         let clock = Clock::manual(Utc::now());
         let (stop, task) = start_on(&cfg, &clock);
         let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
@@ -138,6 +144,41 @@ async fn at_most_n_replies_under_one_post() {
     assert_eq!(b["commented"], 7);
     bot.handled(7).await;
     assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+    bot.stop().await;
+    sb.stop().await;
+}
+
+/// Replies are decided in turn even while several are in flight: with a
+/// model writing each reply (slowly: every request to the emulator takes
+/// 40 ms), 7 comments under one post still get 2 replies, and 12 mentions
+/// under an hourly cap of 5 get 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caps_hold_while_replies_are_in_flight_and_written_by_a_slow_model() {
+    let faults = imagine_agent::sandbox::Faults { latency_ms: 40, ..Default::default() };
+    let sb = sandbox(SandboxConfig { faults, ..community(6) }).await;
+    let llm = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
+    let written = "content:\n  llm:\n    profile: local\n    prompt: \"Answer @{{ author }}\"\n";
+    let g =
+        "on: [COMMENT, MENTION]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 5\n  max_per_day: 1000\n  max_replies_per_thread: 2\n";
+    let spec = format!("kind: auto_reply\nname: replies\n{written}{g}");
+    let bot = Bot::start_with(&sb, "inflight", &spec, &llm).await;
+    let (id, secret) = {
+        let w = sb.app.world();
+        let a = w.agent_by_handle("inflight").unwrap();
+        (a.client_id.clone(), a.client_secret.clone())
+    };
+    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
+    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
+    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
+    let b = burst(&sb, json!({"target": "inflight", "comments": 7})).await;
+    assert_eq!(b["commented"], 7);
+    bot.handled(7).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+    let posts = mentions(&sb, "inflight", 12).await;
+    bot.handled(19).await;
+    let r = bot.replies(&sb);
+    let answered = posts.iter().filter(|p| r.contains_key(p)).count();
+    assert_eq!(answered, 3, "the hourly cap of 5 leaves 3 replies for the mentions: {r:?}");
     bot.stop().await;
     sb.stop().await;
 }

@@ -14,8 +14,8 @@ use super::content::{Content, ListPosition};
 use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
-use crate::store::ActionState;
+use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent, Outcome, Recorded};
+use crate::store::{ActionState, Puts};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -117,65 +117,53 @@ impl Spec {
     }
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
-        // Validated at load; compiled per event (events are rare, and the spec stays plain data).
-        let regex = self.filters.regex.as_deref().map(regex::Regex::new).transpose()?;
-        let regex = regex.as_ref();
         let key = format!("reply:{}", n.id);
-        let store = ctx.store();
-        let pending = match store.action(&ctx.behavior, &key)? {
+        let pending = match ctx.store().action(&ctx.behavior, &key)? {
             Some(r) if r.state != ActionState::Intent => return Ok(()),
             Some(r) => Some(r.detail),
             None => None,
         };
-        let (post_id, parent_id, content) = match pending {
+        let (detail, outcome) = match pending {
             // An intent from before a crash: settle it, whatever the guardrails say now.
-            Some(d) => (str_of(&d, "postId"), d.get("parentId").and_then(Value::as_str).map(str::to_string), str_of(&d, "content")),
-            None => match self.decide(ctx, n, regex).await? {
-                Some(x) => x,
-                None => return Ok(()),
-            },
+            Some(d) => (d.clone(), ctx.once(&key, "reply", d.clone(), sender(ctx, &d), |d| already(ctx, d)).await?),
+            None => {
+                // What the platform has to say is read before this event's turn, so reads overlap.
+                let Some(facts) = self.gather(ctx, n).await? else { return Ok(()) };
+                let turn = ctx.turn().await?;
+                let Some((detail, puts)) = self.decide(ctx, n, facts).await? else { return Ok(()) };
+                let recorded = ctx.record(&key, "reply", detail.clone(), &puts)?;
+                drop(turn);
+                match recorded {
+                    Recorded::Held(_) => return Ok(()),
+                    Recorded::Intent => {
+                        let outcome = ctx.perform(&key, "reply", &detail, sender(ctx, &detail)).await?;
+                        (detail, outcome)
+                    }
+                }
+            }
         };
-        let session = ctx.session().clone();
-        let body = NewComment { content: content.clone(), parent_id: parent_id.clone() };
-        let pid = post_id.clone();
-        let me = ctx.agent.id.clone();
-        let outcome = ctx
-            .once(
-                &key,
-                "reply",
-                json!({"postId": post_id, "parentId": parent_id, "content": content, "author": n.actor.as_ref().map(|a| a.handle.as_str())}),
-                || async move { session.comment(&pid, &body).await.map(|c| Some(c.id)) },
-                |d| async move {
-                    let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;
-                    let parent = d.get("parentId").and_then(Value::as_str).map(str::to_string);
-                    Ok(Found::created(
-                        comments
-                            .into_iter()
-                            .find(|c| {
-                                c.agent.as_ref().is_some_and(|a| a.id == me) && c.parent_id == parent && c.content == str_of(&d, "content")
-                            })
-                            .map(|c| c.id),
-                    ))
-                },
-            )
-            .await?;
-        if matches!(outcome, crate::behaviors::context::Outcome::Sent(_)) {
-            self.count(ctx, &post_id, n)?;
+        if matches!(outcome, Outcome::Sent(_)) {
             if let Some(a) = &n.actor {
                 let profile = self.content.llm.as_ref().map(|l| l.profile.as_str());
-                ctx.remember_exchange(&a.handle, n.content.as_deref(), &content, profile).await?;
+                ctx.remember_exchange(&a.handle, n.content.as_deref(), &str_of(&detail, "content"), profile).await?;
             }
         }
         Ok(())
     }
 
-    /// Filters and guardrails; Some((post, parent, text)) when we reply.
-    async fn decide(
-        &self,
-        ctx: &Ctx,
-        n: &Notification,
-        regex: Option<&regex::Regex>,
-    ) -> Result<Option<(String, Option<String>, String)>, BehaviorError> {
+    /// Whether a reply needs the post's text (else the post is not read: a
+    /// reply to a deleted post is refused by the platform all the same).
+    fn needs_post(&self) -> bool {
+        let f = &self.filters;
+        self.decide.is_some()
+            || !f.keywords.is_empty()
+            || f.regex.is_some()
+            || self.content.uses_any(&["post_text", "text", "thread", "comment_text"])
+    }
+
+    /// The checks that need no state of ours, and what the platform has to
+    /// say (the post, the thread); None when we do not reply.
+    async fn gather(&self, ctx: &Ctx, n: &Notification) -> Result<Option<Facts>, BehaviorError> {
         let Some(kind) = n.kind.clone().filter(|k| self.on.contains(k)) else {
             return Ok(None);
         };
@@ -199,20 +187,31 @@ impl Spec {
             skip(ctx, "no_post", n);
             return Ok(None);
         };
-        let post = match ctx.session().post(&post_id).await {
-            Ok(p) => p,
-            Err(e) if e.is_not_found() => {
-                skip(ctx, "post_gone", n);
-                return Ok(None);
+        let post = if self.needs_post() {
+            match ctx.session().post(&post_id).await {
+                Ok(p) => Some(p),
+                Err(e) if e.is_not_found() => {
+                    skip(ctx, "post_gone", n);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
+        } else {
+            None
         };
-        // The comment that triggered us, and its depth in the thread.
         let who = |a: &Option<crate::api::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
+        let (post_author, post_text) = post.map(|p| (who(&p.agent), p.content)).unwrap_or_default();
         // The comment that triggered us, its depth in the thread, and the thread so far (root first).
         let (trigger_text, depth, thread_text) = match &n.comment_id {
             Some(cid) => {
-                let comments: Vec<Comment> = ctx.session().comments(&post_id).limit(100).stream().try_collect().await?;
+                let comments: Vec<Comment> = match ctx.session().comments(&post_id).limit(100).stream().try_collect().await {
+                    Ok(c) => c,
+                    Err(e) if e.is_not_found() => {
+                        skip(ctx, "post_gone", n);
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let by_id: HashMap<&str, &Comment> = comments.iter().map(|c| (c.id.as_str(), c)).collect();
                 let Some(c) = by_id.get(cid.as_str()) else {
                     skip(ctx, "comment_gone", n);
@@ -227,11 +226,11 @@ impl Spec {
                         break;
                     }
                 }
-                chain.push(format!("@{}: {}", who(&post.agent), post.content));
+                chain.push(format!("@{post_author}: {post_text}"));
                 chain.reverse();
                 (c.content.clone(), chain.len() as u32 - 1, chain.join("\n"))
             }
-            None => (post.content.clone(), 0, format!("@{}: {}", who(&post.agent), post.content)),
+            None => (post_text.clone(), 0, format!("@{post_author}: {post_text}")),
         };
         if depth + 1 > self.guardrails.max_thread_depth {
             skip(ctx, "thread_depth", n);
@@ -242,25 +241,38 @@ impl Spec {
             skip(ctx, "keyword_filter", n);
             return Ok(None);
         }
-        if regex.is_some_and(|r| !r.is_match(&trigger_text)) {
-            skip(ctx, "regex_filter", n);
-            return Ok(None);
+        if let Some(r) = &f.regex {
+            // Validated at load; compiled per event (the spec stays plain data).
+            if !regex::Regex::new(r)?.is_match(&trigger_text) {
+                skip(ctx, "regex_filter", n);
+                return Ok(None);
+            }
         }
+        Ok(Some(Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text }))
+    }
+
+    /// The guardrails that depend on what we did before, and the text (in
+    /// this event's turn): the reply's detail and the values that count it,
+    /// written with its intent; None when we do not reply.
+    async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts) -> Result<Option<(Value, Puts)>, BehaviorError> {
+        let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
-        let thread: u32 = store.get(&ctx.behavior, &format!("thread:{post_id}"))?.unwrap_or(0);
+        let thread_key = format!("thread:{post_id}");
+        let thread: u32 = store.get(&ctx.behavior, &thread_key)?.unwrap_or(0);
         if thread >= g.max_replies_per_thread {
             skip(ctx, "thread_limit", n);
             return Ok(None);
         }
         let now = ctx.now().timestamp_millis();
-        if let Some(last) = store.get::<i64>(&ctx.behavior, &format!("author:{handle}"))? {
+        let author_key = format!("author:{handle}");
+        if let Some(last) = store.get::<i64>(&ctx.behavior, &author_key)? {
             if now - last < g.author_cooldown.as_millis() as i64 {
                 skip(ctx, "author_cooldown", n);
                 return Ok(None);
             }
         }
-        let sent = Sent::load(ctx)?;
+        let mut sent = Sent::load(ctx)?;
         let (hour, day) = (sent.within(now, 3_600_000), sent.within(now, 86_400_000));
         if hour >= g.max_per_hour || day >= g.max_per_day {
             skip(ctx, "rate_guardrail", n);
@@ -289,13 +301,21 @@ impl Spec {
             "author": actor.handle,
             "author_name": actor.name,
             "kind": kind.to_string(),
-            "post_text": post.content,
+            "post_text": post_text,
             "comment_text": if n.comment_id.is_some() { trigger_text.clone() } else { String::new() },
             "text": trigger_text,
             "thread": thread_text,
         });
-        let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
-        let text = match ctx.write(&self.content, &vars, &mut pos, now as u64, TextFor::reply(self.max_mentions)).await {
+        let mut puts = Puts::default();
+        let text = if self.content.list.is_some() {
+            let mut pos: ListPosition = store.get(&ctx.behavior, "list")?.unwrap_or_default();
+            let text = ctx.write(&self.content, &vars, &mut pos, now as u64, TextFor::reply(self.max_mentions)).await;
+            puts.put("list", &pos)?;
+            text
+        } else {
+            ctx.write(&self.content, &vars, &mut ListPosition::default(), now as u64, TextFor::reply(self.max_mentions)).await
+        };
+        let text = match text {
             Ok(Some(t)) => t,
             Ok(None) => {
                 skip(ctx, "no_text", n);
@@ -307,43 +327,93 @@ impl Spec {
                 return Ok(None);
             }
         };
-        store.put(&ctx.behavior, "list", &pos)?;
-        Ok(Some((post_id, n.comment_id.clone(), text)))
-    }
-
-    fn count(&self, ctx: &Ctx, post_id: &str, n: &Notification) -> Result<(), BehaviorError> {
-        let store = ctx.store();
-        let now = ctx.now().timestamp_millis();
-        let tk = format!("thread:{post_id}");
-        store.put(&ctx.behavior, &tk, &(store.get::<u32>(&ctx.behavior, &tk)?.unwrap_or(0) + 1))?;
-        if let Some(a) = &n.actor {
-            store.put(&ctx.behavior, &format!("author:{}", a.handle.to_lowercase()), &now)?;
-        }
-        let mut sent = Sent::load(ctx)?;
+        // Counted with the intent: a reply later refused still counts (caps are only ever held tighter).
+        puts.put(&thread_key, &(thread + 1))?;
+        puts.put(&author_key, &now)?;
         sent.add(now);
-        store.put(&ctx.behavior, SENT_KEY, &sent.0)?;
-        store.remove(&ctx.behavior, "sent")?;
-        Ok(())
+        puts.put(SENT_KEY, &sent)?;
+        let detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
+        Ok(Some((detail, puts)))
     }
 }
 
-const SENT_KEY: &str = "sent_per_minute";
-const MINUTE_MS: i64 = 60_000;
+/// What a reply is based on: the event's checks passed, the platform read.
+struct Facts {
+    kind: NotificationType,
+    actor: crate::api::types::AgentSummary,
+    /// The actor's handle, lower case.
+    handle: String,
+    post_id: String,
+    /// Empty when the reply does not need it (not read).
+    post_text: String,
+    trigger_text: String,
+    thread_text: String,
+}
 
-/// Replies sent in the last day, counted per minute: at most 1,440 entries
-/// whatever the volume, so checking the caps costs the same at any rate. A
-/// minute's replies count until the end of that minute has left the window
-/// (a cap is never loosened by the rounding, only held a few seconds longer).
-struct Sent(Vec<(i64, u32)>);
+/// Sends the reply a recorded intent describes.
+fn sender(ctx: &Ctx, d: &Value) -> impl FnOnce() -> futures::future::BoxFuture<'static, Result<Option<String>, crate::api::ApiError>> {
+    let session = ctx.session().clone();
+    let post_id = str_of(d, "postId");
+    let body = NewComment { content: str_of(d, "content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
+    move || Box::pin(async move { session.comment(&post_id, &body).await.map(|c| Some(c.id)) })
+}
+
+/// Our reply on the platform, when an intent was left unsettled by a crash.
+async fn already(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
+    let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;
+    let parent = d.get("parentId").and_then(Value::as_str).map(str::to_string);
+    let me = &ctx.agent.id;
+    Ok(Found::created(
+        comments
+            .into_iter()
+            .find(|c| c.agent.as_ref().is_some_and(|a| &a.id == me) && c.parent_id == parent && c.content == str_of(&d, "content"))
+            .map(|c| c.id),
+    ))
+}
+
+const SENT_KEY: &str = "sent_counts";
+/// The key of the second version (one entry per minute for a whole day).
+const SENT_PER_MINUTE: &str = "sent_per_minute";
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Replies sent in the last day: per minute in the current and the last
+/// hour, per hour before that, so at most about 145 entries whatever the
+/// volume and checking the caps costs the same at any rate. A bucket's
+/// replies count until its end has left the window: a cap is never loosened
+/// by the rounding, only held longer (the daily cap up to an hour; the hourly
+/// cap a minute at most, as only hours that ended more than an hour ago are
+/// kept per hour).
+#[derive(Debug, Default, PartialEq, serde::Serialize, Deserialize)]
+struct Sent {
+    #[serde(default)]
+    minutes: Vec<(i64, u32)>,
+    #[serde(default)]
+    hours: Vec<(i64, u32)>,
+}
+
+/// The last millisecond of bucket `i` of `width` ms.
+fn end(i: i64, width: i64) -> i64 {
+    i * width + width - 1
+}
 
 impl Sent {
     fn load(ctx: &Ctx) -> Result<Sent, BehaviorError> {
         let store = ctx.store();
         if let Some(v) = store.get(&ctx.behavior, SENT_KEY)? {
-            return Ok(Sent(v));
+            return Ok(v);
         }
-        // State of an earlier version: one timestamp per reply.
-        let mut s = Sent(vec![]);
+        let mut s = Sent::default();
+        // State of earlier versions: per minute, or one timestamp per reply.
+        if let Some(v) = store.get::<Vec<(i64, u32)>>(&ctx.behavior, SENT_PER_MINUTE)? {
+            for (m, n) in v {
+                for _ in 0..n {
+                    s.add(m * MINUTE_MS);
+                }
+            }
+            return Ok(s);
+        }
         for t in store.get::<Vec<i64>>(&ctx.behavior, "sent")?.unwrap_or_default() {
             s.add(t);
         }
@@ -352,22 +422,42 @@ impl Sent {
 
     /// Replies within `window_ms` before `now`.
     fn within(&self, now: i64, window_ms: i64) -> u32 {
-        self.0.iter().filter(|(m, _)| now - (m * MINUTE_MS + MINUTE_MS - 1) < window_ms).map(|(_, n)| n).sum()
+        let m: u32 = self.minutes.iter().filter(|(m, _)| now - end(*m, MINUTE_MS) < window_ms).map(|(_, n)| n).sum();
+        let h: u32 = self.hours.iter().filter(|(h, _)| now - end(*h, HOUR_MS) < window_ms).map(|(_, n)| n).sum();
+        m + h
     }
 
     fn add(&mut self, now: i64) {
-        let minute = now.div_euclid(MINUTE_MS);
-        self.0.retain(|(m, _)| now - (m * MINUTE_MS + MINUTE_MS - 1) < 86_400_000);
-        match self.0.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            _ => self.0.push((minute, 1)),
+        let mut recent = Vec::with_capacity(self.minutes.len() + 1);
+        for (m, n) in self.minutes.drain(..) {
+            let h = (m * MINUTE_MS).div_euclid(HOUR_MS);
+            if now - end(h, HOUR_MS) < HOUR_MS {
+                recent.push((m, n));
+            } else {
+                match self.hours.last_mut() {
+                    Some((last, count)) if *last == h => *count += n,
+                    _ => self.hours.push((h, n)),
+                }
+            }
         }
+        self.hours.retain(|(h, _)| now - end(*h, HOUR_MS) < DAY_MS);
+        let minute = now.div_euclid(MINUTE_MS);
+        match recent.last_mut() {
+            Some((m, n)) if *m == minute => *n += 1,
+            _ => recent.push((minute, 1)),
+        }
+        self.minutes = recent;
     }
 }
 
 impl OnEvent for Spec {
     fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(self.handle(ctx, n))
+    }
+
+    /// Replies are decided in turn and sent in parallel.
+    fn in_flight(&self) -> usize {
+        super::events::IN_FLIGHT
     }
 }
 
@@ -398,5 +488,29 @@ impl Kind for Spec {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(self.work(ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One reply a minute for 26 hours: bounded entries, caps counted exactly
+    /// up to the rounding (never fewer than were sent in the window).
+    #[test]
+    fn sent_counts_stay_bounded_and_never_undercount() {
+        let mut s = Sent::default();
+        let t0 = 1_700_000_000_000i64;
+        let mut sent = vec![];
+        for i in 0..26 * 60 {
+            let now = t0 + i * MINUTE_MS + 7_000;
+            s.add(now);
+            sent.push(now);
+            let exact = |w: i64| sent.iter().filter(|t| now - **t < w).count() as u32;
+            let (hour, day) = (s.within(now, HOUR_MS), s.within(now, DAY_MS));
+            assert!(hour >= exact(HOUR_MS) && hour <= exact(HOUR_MS) + 1, "hour {hour} vs {}", exact(HOUR_MS));
+            assert!(day >= exact(DAY_MS) && day <= exact(DAY_MS) + 60, "day {day} vs {}", exact(DAY_MS));
+            assert!(s.minutes.len() + s.hours.len() <= 146, "{} entries", s.minutes.len() + s.hours.len());
+        }
     }
 }

@@ -113,11 +113,42 @@ pub fn check_template(src: &str) -> Result<(), (usize, String)> {
     t.render(&sample).map(|_| ()).map_err(|e| (e.line().unwrap_or(1), format!("template: {}", e.detail().unwrap_or(&e.to_string()))))
 }
 
+/// The variables a template reads (None when it does not compile), worked
+/// out once per template text and kept (a few hundred texts at most; the
+/// memo starts over beyond that).
+fn variables(src: &str) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
+    type Memo = std::collections::HashMap<String, Option<std::sync::Arc<std::collections::HashSet<String>>>>;
+    static MEMO: std::sync::OnceLock<std::sync::Mutex<Memo>> = std::sync::OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(v) = crate::sync::lock(memo).get(src) {
+        return v.clone();
+    }
+    let e = env();
+    let found = e.template_from_str(src).ok().map(|t| std::sync::Arc::new(t.undeclared_variables(true)));
+    let mut m = crate::sync::lock(memo);
+    if m.len() >= 512 {
+        m.clear();
+    }
+    m.insert(src.to_string(), found.clone());
+    found
+}
+
 pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
     env().render_str(src, ctx).map_err(ContentError::Template)
 }
 
 impl Content {
+    /// Whether producing this text may read any of `vars` (a model's text may read anything).
+    pub fn uses_any(&self, vars: &[&str]) -> bool {
+        let reads = |src: &str| match variables(src) {
+            Some(used) => used.iter().any(|v| vars.iter().any(|w| v == w || v.strip_prefix(w).is_some_and(|r| r.starts_with('.')))),
+            None => true,
+        };
+        self.llm.is_some()
+            || self.template.as_deref().is_some_and(reads)
+            || self.list.as_ref().is_some_and(|l| l.items.iter().any(|i| reads(i)))
+    }
+
     pub fn check(&self) -> Result<(), (usize, String)> {
         if let (None, None, None, Some(l)) = (&self.text, &self.template, &self.list, &self.llm) {
             check_template(&l.prompt)?;
@@ -214,6 +245,24 @@ pub fn finalize(text: &str, max_chars: usize, max_mentions: usize) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a text reads decides whether the post is fetched for a reply.
+    #[test]
+    fn uses_any_sees_the_variables_a_template_reads() {
+        let t = |src: &str| Content { template: Some(src.into()), ..Default::default() };
+        let post = ["post_text", "text", "thread"];
+        assert!(!t("Thanks @{{ author }}!").uses_any(&post));
+        assert!(t("You said: {{ text | upper }}").uses_any(&post));
+        assert!(t("{% if thread %}{{ author }}{% endif %}").uses_any(&post));
+        assert!(t("{{ persona.name }}").uses_any(&["persona"]));
+        assert!(!t("{{ persona_x }}").uses_any(&["persona"]));
+        let list = Content {
+            list: Some(ListSpec { items: vec!["hi".into(), "re: {{ post_text }}".into()], order: ListOrder::InOrder }),
+            ..Default::default()
+        };
+        assert!(list.uses_any(&post));
+        assert!(!Content { text: Some("fixed".into()), ..Default::default() }.uses_any(&post));
+    }
     use serde_json::json;
 
     #[test]

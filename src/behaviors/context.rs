@@ -11,12 +11,13 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::types::Notification;
 use crate::api::{ApiError, Priority, Session};
 use crate::behaviors::content::{render, Content, ContentError, ListPosition, TextFor, DEFAULT_SYSTEM};
 use crate::character::Purpose;
 use crate::metrics::Metrics;
-use crate::store::{ActionRecord, ActionState, AgentStore, InboxItem, StoreError};
+use crate::store::{ActionRecord, ActionState, AgentStore, Puts, StoreError};
+
+pub use super::events::{decode_event, OnEvent};
 
 const SUMMARY_SYSTEM: &str =
     "Summarize in at most two sentences what an AI agent knows about the other agent in this conversation and what they talked about.";
@@ -52,6 +53,9 @@ pub enum BehaviorError {
     Regex(#[from] regex::Error),
     #[error(transparent)]
     Chart(#[from] crate::behaviors::chart::ChartError),
+    /// The behavior was stopped before this event's turn came: it stays in the inbox.
+    #[error("stopped before this event's turn")]
+    Stopped,
 }
 
 /// One signed-in agent as its behaviors see it: its session, store, clock, metrics.
@@ -93,6 +97,8 @@ pub struct Ctx {
     /// side effects keyed by it record it, which lets them be pruned once settled
     /// and old (a side effect keyed otherwise, e.g. one welcome DM per agent, is kept).
     pub event: Option<String>,
+    /// This event's place among the events of a batch in flight at once (see [`super::events`]).
+    pub(crate) turn: Option<super::events::Place>,
 }
 
 /// What a look on the platform for an unfinished side effect found.
@@ -120,6 +126,15 @@ impl Found {
     }
 }
 
+/// What [`Ctx::record`] did with a decided side effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Its intent is written: [`Ctx::perform`] sends it once it is durable.
+    Intent,
+    /// Nothing to send now: kept as a draft, or logged in a dry run.
+    Held(Outcome),
+}
+
 /// What `once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -139,7 +154,12 @@ impl Ctx {
     /// A behavior's context; its requests wait their turn at `priority`.
     pub fn new(agent: Arc<Agent>, behavior: &str, priority: Priority, cancel: CancellationToken, wake: Arc<Notify>) -> Ctx {
         let session = agent.session.with_priority(priority);
-        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None, approval: None }
+        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None, approval: None, turn: None }
+    }
+
+    /// The context of one event of a batch (see [`super::events`]).
+    pub(crate) fn for_event(&self, id: &str, place: super::events::Place) -> Ctx {
+        Ctx { event: Some(id.to_string()), turn: Some(place), ..self.clone() }
     }
 
     /// The same context acting for behavior `name` (the draft task sends in the drafting behavior's name).
@@ -206,52 +226,91 @@ impl Ctx {
         AF: Future<Output = Result<Found, ApiError>>,
     {
         let store = self.store();
-        let labels = [self.behavior.as_str(), kind];
-        let record = |state, result| ActionRecord {
+        let recorded = match store.action(&self.behavior, key)? {
+            Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
+            Some(r) => {
+                if let Found::Done(found) = already(r.detail.clone()).await? {
+                    tracing::info!(key, kind, "found on the platform after a restart; not repeating");
+                    store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Done, found))?;
+                    self.agent.metrics.action(&[self.behavior.as_str(), kind], "recovered");
+                    return Ok(Outcome::AlreadyDone);
+                }
+                tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
+                self.record_intent(key, kind, detail.clone(), &Puts::default())?
+            }
+            None => self.record(key, kind, detail.clone(), &Puts::default())?,
+        };
+        match recorded {
+            Recorded::Held(o) => Ok(o),
+            Recorded::Intent => self.perform(key, kind, &detail, send).await,
+        }
+    }
+
+    /// The record of a side effect's outcome (detail and event kept from its intent by `finish`).
+    fn outcome_record(&self, key: &str, kind: &str, state: ActionState, result: Option<String>) -> ActionRecord {
+        ActionRecord {
             state,
             kind: kind.to_string(),
             detail: Value::Null,
             result,
             at_ms: self.now().timestamp_millis(),
             event: self.event.clone().filter(|e| key.contains(e.as_str())),
-        };
-        match store.action(&self.behavior, key)? {
-            Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
-            Some(r) => {
-                if let Found::Done(found) = already(r.detail.clone()).await? {
-                    tracing::info!(key, kind, "found on the platform after a restart; not repeating");
-                    store.finish(&self.behavior, key, record(ActionState::Done, found))?;
-                    self.agent.metrics.action(&labels, "recovered");
-                    return Ok(Outcome::AlreadyDone);
-                }
-                tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
-            }
-            // Nothing recorded yet: under `approval: required`, what it would say becomes a draft.
-            None => {
-                if let Some(a) = self.approval.as_ref().filter(|_| super::drafts::SPEAKING.contains(&kind)) {
-                    return self.draft(key, kind, detail, a);
-                }
-            }
         }
+    }
+
+    /// The first half of [`Ctx::once`] for a side effect decided now (no record
+    /// under `key` yet): writes its intent with `puts` (values that count it,
+    /// e.g. against caps) in one transaction, not yet flushed; under
+    /// `approval: required` a speaking action becomes a draft instead, and a
+    /// dry run only logs it (neither writes `puts`).
+    pub fn record(&self, key: &str, kind: &str, detail: Value, puts: &Puts) -> Result<Recorded, BehaviorError> {
+        if let Some(a) = self.approval.as_ref().filter(|_| super::drafts::SPEAKING.contains(&kind)) {
+            return Ok(Recorded::Held(self.draft(key, kind, detail, a)?));
+        }
+        self.record_intent(key, kind, detail, puts)
+    }
+
+    fn record_intent(&self, key: &str, kind: &str, detail: Value, puts: &Puts) -> Result<Recorded, BehaviorError> {
+        let store = self.store();
         if self.agent.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
-            store.finish(&self.behavior, key, record(ActionState::Skipped, Some("dry-run".into())))?;
-            self.agent.metrics.action(&labels, "dry_run");
-            return Ok(Outcome::DryRun);
+            store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Skipped, Some("dry-run".into())))?;
+            self.agent.metrics.action(&[self.behavior.as_str(), kind], "dry_run");
+            return Ok(Recorded::Held(Outcome::DryRun));
         }
-        let line_detail = detail.clone();
-        store.intend(&self.behavior, key, ActionRecord { detail, ..record(ActionState::Intent, None) }).await?;
+        let rec = ActionRecord { detail, ..self.outcome_record(key, kind, ActionState::Intent, None) };
+        store.intend_with(&self.behavior, key, rec, puts)?;
+        Ok(Recorded::Intent)
+    }
+
+    /// The second half of [`Ctx::once`]: waits until the intent recorded under
+    /// `key` is durable (one flush shared with every intent written meanwhile),
+    /// sends, and records the outcome (`detail` as recorded, for the log line).
+    pub async fn perform<S, SF>(&self, key: &str, kind: &str, detail: &Value, send: S) -> Result<Outcome, BehaviorError>
+    where
+        S: FnOnce() -> SF,
+        SF: Future<Output = Result<Option<String>, ApiError>>,
+    {
+        let store = self.store();
+        let labels = [self.behavior.as_str(), kind];
+        let settled = |state, result| ActionRecord { detail: detail.clone(), ..self.outcome_record(key, kind, state, result) };
+        store.flush().await?;
         match send().await {
             Ok(result) => {
-                let line = super::say::done(kind, &line_detail, result.as_deref());
-                tracing::info!(key, kind, result = result.as_deref().unwrap_or(""), "{line}");
-                store.finish(&self.behavior, key, record(ActionState::Done, result.clone()))?;
+                tracing::info!(
+                    key,
+                    kind,
+                    result = result.as_deref().unwrap_or(""),
+                    "{}",
+                    super::say::done(kind, detail, result.as_deref())
+                );
+                store.settle(&self.behavior, key, settled(ActionState::Done, result.clone()))?;
                 self.agent.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
-                store.finish(&self.behavior, key, record(ActionState::Skipped, Some(e.to_string())))?;
+                store.settle(&self.behavior, key, settled(ActionState::Skipped, Some(e.to_string())))?;
                 self.agent.metrics.action(&labels, "refused");
                 Ok(Outcome::Refused(e.to_string()))
             }
@@ -404,6 +463,7 @@ impl Ctx {
 
     /// Remembers an exchange with `handle` (their words, if any, then ours) and,
     /// every few exchanges, has the model of `profile` summarize what is known of them.
+    /// Only a model reads what is remembered: without `llm:` profiles nothing is kept.
     pub async fn remember_exchange(
         &self,
         handle: &str,
@@ -411,6 +471,9 @@ impl Ctx {
         ours: &str,
         profile: Option<&str>,
     ) -> Result<(), BehaviorError> {
+        if self.agent.llm.is_none() {
+            return Ok(());
+        }
         let due = super::memory::remember(self.store(), handle, &self.agent.handle, theirs, ours, self.now().timestamp_millis())?;
         let (Some(llm), Some(profile), true) = (&self.agent.llm, profile, due) else { return Ok(()) };
         let Some(a) = super::memory::recall(self.store(), handle)? else { return Ok(()) };
@@ -525,79 +588,6 @@ impl Ctx {
                 p.items.into_iter().filter(|p| p.agent.as_ref().is_some_and(|a| a.id == self.agent.id)).take(5).map(|p| p.content).collect()
             }
             Err(_) => vec![],
-        }
-    }
-
-    /// Waits for events in this behavior's inbox (oldest first); None when cancelled.
-    pub async fn next_events(&self, max: usize) -> Result<Option<Vec<InboxItem>>, BehaviorError> {
-        loop {
-            let items = self.store().inbox(&self.behavior, max)?;
-            if !items.is_empty() {
-                return Ok(Some(items));
-            }
-            tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(None),
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.agent.poll_interval) => {}
-            }
-        }
-    }
-
-    /// Runs `handle` on each event of this behavior's inbox, oldest first, until
-    /// cancelled. An event leaves the inbox only once handled; a transient
-    /// platform error backs off and tries the same event again (its intent, if
-    /// any, is checked on the platform first), other errors go to the supervisor.
-    pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
-        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
-        while let Some(items) = self.next_events(16).await? {
-            for item in items {
-                // A stop takes effect between events: the rest stay in the inbox, durably.
-                if self.is_cancelled() {
-                    return Ok(());
-                }
-                if let Some(n) = decode_event(&item) {
-                    let this = Ctx { event: Some(n.id.clone()), ..self.clone() };
-                    if let Err(e) = handler.on_event(&this, &n).await {
-                        match &e {
-                            BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
-                                let delay = delays.next_delay();
-                                tracing::warn!(notification = %n.id, error = %e, "transient failure; trying this event again in {:?}", delay);
-                                if !self.sleep(delay).await {
-                                    return Ok(());
-                                }
-                                break;
-                            }
-                            _ => return Err(e),
-                        }
-                    }
-                }
-                self.ack(&item).await?;
-                delays.reset();
-            }
-        }
-        Ok(())
-    }
-
-    /// Marks an event handled.
-    pub async fn ack(&self, item: &InboxItem) -> Result<(), BehaviorError> {
-        self.store().ack(item).await?;
-        self.agent.metrics.notification_handled(&self.behavior);
-        Ok(())
-    }
-}
-
-/// A behavior that reacts to notifications.
-pub trait OnEvent: Sync {
-    fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>>;
-}
-
-/// Decodes an inbox event; a malformed one is logged and dropped, never a crash.
-pub fn decode_event(item: &InboxItem) -> Option<Notification> {
-    match serde_json::from_value::<Notification>(item.event.clone()) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::warn!(error = %e, "dropping an event that is not a notification");
-            None
         }
     }
 }

@@ -4,10 +4,14 @@
 //! it in their system prompt, the other agent's words delimited as data.
 //!
 //! Guarantees: kept in sled, so it survives restarts; bounded: at most
-//! [`KEEP`] exchanges per agent and [`AGENTS`] agents (the one met longest
-//! ago is forgotten first), whatever the volume.
+//! [`KEEP`] exchanges per agent and [`AGENTS`] agents plus [`SLACK`] (when
+//! there are more, the ones met longest ago are forgotten, back to
+//! [`AGENTS`]), whatever the volume. Remembering an exchange reads and
+//! writes that agent's record alone (plus a count when the agent is new):
+//! no work that grows with how many agents are remembered, but the sweep
+//! once per [`SLACK`] new agents.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +23,14 @@ const NS: &str = "_memory";
 pub const KEEP: usize = 12;
 /// A new summary after this many exchanges.
 pub const SUMMARY_EVERY: u32 = 10;
-/// Agents remembered at most.
+/// Agents remembered (see [`SLACK`]).
 pub const AGENTS: usize = 2000;
+/// New agents met before the ones met longest ago are forgotten, back to [`AGENTS`].
+pub const SLACK: usize = AGENTS / 10;
+/// How many agents are remembered.
+const KNOWN: &str = "known";
+/// The first version's map of when each agent was last met (replaced by [`KNOWN`]).
+const MET: &str = "met";
 /// At most this many characters of one message are kept.
 const TEXT_CHARS: usize = 300;
 
@@ -53,7 +63,9 @@ pub fn recall(store: &AgentStore, handle: &str) -> Result<Option<Acquaintance>, 
 
 /// Adds what was said (theirs, then ours) to the memory of `handle`; true when a new summary is due.
 pub fn remember(store: &AgentStore, handle: &str, me: &str, theirs: Option<&str>, ours: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let mut a = recall(store, handle)?.unwrap_or_default();
+    let found = recall(store, handle)?;
+    let new = found.is_none();
+    let mut a = found.unwrap_or_default();
     let cut = |t: &str| t.chars().take(TEXT_CHARS).collect::<String>();
     if let Some(t) = theirs {
         a.exchanges.push_back(Exchange { at_ms: now_ms, from: handle.trim_start_matches('@').to_string(), text: cut(t) });
@@ -65,16 +77,31 @@ pub fn remember(store: &AgentStore, handle: &str, me: &str, theirs: Option<&str>
     a.total += 1;
     a.since_summary += 1;
     store.put(NS, &key(handle), &a)?;
-    // When each agent was last met: the one met longest ago goes first when there are too many.
-    let mut met: BTreeMap<String, i64> = store.get(NS, "met")?.unwrap_or_default();
-    met.insert(key(handle), now_ms);
-    while met.len() > AGENTS {
-        let Some(oldest) = met.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) else { break };
-        met.remove(&oldest);
-        store.remove(NS, &oldest)?;
+    if new {
+        let known = match store.get::<usize>(NS, KNOWN)? {
+            Some(n) => n + 1,
+            // The first version kept a map instead: count once, then keep the count.
+            None => {
+                store.remove(NS, MET)?;
+                store.scan::<serde::de::IgnoredAny>(NS, "who:")?.len()
+            }
+        };
+        let known = if known > AGENTS + SLACK { forget_oldest(store)? } else { known };
+        store.put(NS, KNOWN, &known)?;
     }
-    store.put(NS, "met", &met)?;
     Ok(a.since_summary >= SUMMARY_EVERY)
+}
+
+/// Forgets the agents met longest ago (by their last exchange), back to [`AGENTS`]; how many are left.
+fn forget_oldest(store: &AgentStore) -> Result<usize, StoreError> {
+    let mut all: Vec<(i64, String)> =
+        store.scan::<Acquaintance>(NS, "who:")?.into_iter().map(|(k, a)| (a.exchanges.back().map_or(0, |e| e.at_ms), k)).collect();
+    all.sort();
+    let over = all.len().saturating_sub(AGENTS);
+    for (_, k) in &all[..over] {
+        store.remove(NS, k)?;
+    }
+    Ok(all.len() - over)
 }
 
 /// Keeps the model's new summary of `handle`.
@@ -136,10 +163,11 @@ mod tests {
         for i in 0..3000 {
             remember(&store, &format!("agent_{i}"), "me", None, "hello", 10_000 + i).unwrap();
         }
-        let met: BTreeMap<String, i64> = store.get(NS, "met").unwrap().unwrap();
-        assert_eq!(met.len(), AGENTS);
+        let known: usize = store.get(NS, KNOWN).unwrap().unwrap();
+        assert!((AGENTS..=AGENTS + SLACK).contains(&known), "{known} remembered");
         assert!(recall(&store, "ada").unwrap().is_none(), "the one met longest ago is forgotten first");
         assert!(recall(&store, "agent_2999").unwrap().is_some());
-        assert_eq!(store.scan::<serde_json::Value>(NS, "who:").unwrap().len(), AGENTS);
+        assert!(recall(&store, &format!("agent_{}", 3000 - AGENTS)).unwrap().is_some(), "the last {AGENTS} met are kept");
+        assert_eq!(store.scan::<serde_json::Value>(NS, "who:").unwrap().len(), known);
     }
 }

@@ -21,6 +21,7 @@ pub mod content;
 pub mod context;
 pub mod decide;
 pub mod drafts;
+pub mod events;
 pub mod jobs;
 pub mod kind;
 pub mod marketplace;

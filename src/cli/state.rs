@@ -32,6 +32,7 @@ fn position(behavior: &str, key: &str, v: &Value, now: i64) -> String {
     let count = |v: &Value| v.as_array().map(|a| a.len()).or_else(|| v.as_object().map(|o| o.len())).unwrap_or(0);
     match (behavior, key) {
         ("_memory", "met") => return format!("memory: {} agents remembered", count(v)),
+        ("_memory", "known") => return format!("memory: {v} agents remembered"),
         ("_memory", "texts") => return format!("memory: the last {} texts kept, so none is repeated", count(v)),
         (_, "sent") => return format!("{behavior}: {} recent sends counted against its caps", count(v)),
         (_, k) if k.starts_with("follows:") => return format!("{behavior}: {v} follows on {}", &k[8..]),

@@ -119,7 +119,13 @@ async fn deliver(
 /// One poll: the newest page, then (during a catch-up) up to [`WALK_PAGES`]
 /// older ones, then the hand-over of a finished walk. True when a catch-up is
 /// still walking (poll again at once).
-async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, progress: &mut Option<Progress>) -> Result<bool, BehaviorError> {
+async fn step(
+    ctx: &Ctx,
+    routes: &Routes,
+    mark_read: bool,
+    progress: &mut Option<Progress>,
+    pruned: &mut i64,
+) -> Result<bool, BehaviorError> {
     let store = ctx.store();
     let mut cur = store.cursor()?;
     let head = ctx.session().notifications().limit(PAGE).page().await?;
@@ -143,7 +149,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, progress: &mut Option
                 let events: Vec<_> = fresh.iter().rev().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
                 deliver(&ctx.agent, routes, &events, Lane::Live, &[], Some(&cur)).await?;
                 handed.extend(fresh.iter().map(|n| n.id.clone()));
-                prune_seen(store, &cur)?;
+                prune_seen_now_and_then(store, &cur, pruned)?;
             } else {
                 let top = head.items.first().map(mark_of).unwrap_or(Mark { at_ms: None, id: String::new() });
                 tracing::info!(
@@ -223,7 +229,7 @@ async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) ->
         if staged.is_empty() {
             break;
         }
-        let notes: Vec<Notification> = staged.iter().filter_map(|s| serde_json::from_value::<Notification>(s.event.clone()).ok()).collect();
+        let notes: Vec<Notification> = staged.iter().filter_map(|s| Notification::from_raw(s.event.clone()).ok()).collect();
         for n in &notes {
             cur.raise(&mark_of(n));
         }
@@ -269,6 +275,19 @@ fn prune_seen(store: &AgentStore, cur: &Cursor) -> Result<(), BehaviorError> {
     Ok(())
 }
 
+/// [`prune_seen`] once the window's edge has moved a minute since the last
+/// time (it walks every seen-mark: after each poll, a burst would walk them
+/// once per page). Marks stay at most a minute longer than the window.
+fn prune_seen_now_and_then(store: &AgentStore, cur: &Cursor, pruned: &mut i64) -> Result<(), BehaviorError> {
+    if let Some(at) = cur.hwm.as_ref().and_then(|h| h.at_ms) {
+        if at.saturating_sub(*pruned) >= 60_000 {
+            prune_seen(store, cur)?;
+            *pruned = at;
+        }
+    }
+    Ok(())
+}
+
 /// Polls until cancelled; `first_delay` spreads the first polls of many agents.
 pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::time::Duration) -> Result<(), BehaviorError> {
     if !first_delay.is_zero() && !ctx.sleep(first_delay).await {
@@ -277,8 +296,9 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
     prune(&ctx, &ctx.store().cursor()?)?;
     let mut polls = 0u64;
     let mut progress = None;
+    let mut pruned = i64::MIN;
     loop {
-        let catching_up = step(&ctx, &routes, mark_read, &mut progress).await?;
+        let catching_up = step(&ctx, &routes, mark_read, &mut progress, &mut pruned).await?;
         polls += 1;
         if polls.is_multiple_of(PRUNE_EVERY) {
             prune(&ctx, &ctx.store().cursor()?)?;

@@ -13,6 +13,7 @@
 //! every write made before the ticket), or with the error of that flush.
 
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -53,6 +54,11 @@ impl Committer {
         Ok(Committer { shared, thread: Some(thread) })
     }
 
+    /// Flushes made so far.
+    pub fn rounds(&self) -> u64 {
+        self.shared.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until every write made before this call is durable.
     pub async fn flush(&self) -> Result<(), Arc<sled::Error>> {
         let ticket = {
@@ -71,9 +77,14 @@ impl Committer {
     }
 }
 
+/// How long the commit thread waits for more requests before a flush, while they keep coming.
+const LINGER: Duration = Duration::from_micros(200);
+/// The longest a request waits for others to join its flush.
+const MAX_LINGER: Duration = Duration::from_millis(2);
+
 fn run(s: &Shared, db: sled::Db) {
     loop {
-        let target = {
+        let mut asked = {
             let mut r = crate::sync::lock(&s.requests);
             while !r.stop && r.asked <= s.done.borrow().0 {
                 r = s.wake.wait(r).unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -83,6 +94,19 @@ fn run(s: &Shared, db: sled::Db) {
             }
             r.asked
         };
+        // Requests come in bursts (the replies of a batch decided one after
+        // another, agents starting together): wait while more keep coming, so
+        // one flush covers the burst.
+        let first = Instant::now();
+        while first.elapsed() < MAX_LINGER {
+            std::thread::sleep(LINGER);
+            let now = crate::sync::lock(&s.requests).asked;
+            if now == asked {
+                break;
+            }
+            asked = now;
+        }
+        let target = asked;
         // Every ticket up to `target` was taken after its writes: this flush covers them.
         let result = db.flush().err().map(Arc::new);
         s.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

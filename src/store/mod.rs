@@ -234,6 +234,19 @@ fn all<T: DeserializeOwned>(tree: &Part) -> Result<Vec<(String, String, T)>, Sto
         .collect()
 }
 
+/// Values of one behavior written with an intent ([`AgentStore::intend_with`]).
+#[derive(Debug, Default, Clone)]
+pub struct Puts(Vec<(String, Vec<u8>)>);
+
+impl Puts {
+    pub fn put<T: Serialize>(&mut self, k: &str, v: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt { key: k.into(), detail: e.to_string() })?;
+        self.0.retain(|(name, _)| name != k);
+        self.0.push((k.to_string(), bytes));
+        Ok(())
+    }
+}
+
 /// One notification waiting for a behavior.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
@@ -245,6 +258,11 @@ impl AgentStore {
     /// Makes everything written so far durable (see [`commit`]).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.commit.flush().await.map_err(StoreError::Flush)
+    }
+
+    /// Flushes of the state database so far (shared by every agent of the daemon).
+    pub fn flushes(&self) -> u64 {
+        self.commit.rounds()
     }
 
     // ---- small values ----
@@ -291,6 +309,27 @@ impl AgentStore {
         self.flush().await
     }
 
+    /// Records an intent, then `puts` (values of the same behavior that count
+    /// it, e.g. against caps). Not flushed: the caller waits for
+    /// [`AgentStore::flush`] before sending, so the intents of a batch share one
+    /// flush, and what is sent is durable with its counts.
+    ///
+    /// Not one transaction: a sled transaction (or batch) writes the log out
+    /// twice (pwrite + sync_file_range each), which cost more than the rest of
+    /// handling a mention. sled recovers a prefix of the writes, so a crash
+    /// in the instant between the two writes (before the flush, so before
+    /// anything was sent) can keep the intent without its counts, never the
+    /// counts without the intent: that reply, sent after the restart, is not
+    /// counted (a cap is exceeded by at most one), while the other order could
+    /// make the event's own counts refuse its reply after the restart.
+    pub fn intend_with(&self, behavior: &str, k: &str, rec: ActionRecord, puts: &Puts) -> Result<(), StoreError> {
+        self.write_action(behavior, k, ActionRecord { state: ActionState::Intent, ..rec })?;
+        for (name, v) in &puts.0 {
+            self.kv.insert(key(behavior, name), v.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Records the outcome once the platform has answered (`at_ms` by the agent's clock).
     ///
     /// Not flushed here: only intents must be durable before a side effect.
@@ -302,6 +341,13 @@ impl AgentStore {
             Some(prev) => ActionRecord { kind: prev.kind, detail: prev.detail, event: prev.event.or(outcome.event.clone()), ..outcome },
             None => outcome,
         };
+        self.write_action(behavior, k, rec)
+    }
+
+    /// Records the outcome of an intent whose record the caller has whole
+    /// (kind, detail and event as in the intent): [`AgentStore::finish`]
+    /// without reading the intent back.
+    pub fn settle(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
         self.write_action(behavior, k, rec)
     }
 

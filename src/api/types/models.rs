@@ -130,8 +130,14 @@ impl std::ops::Deref for Notification {
 
 impl<'de> Deserialize<'de> for Notification {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Value::deserialize(d)?;
-        let fields = NotificationFields::deserialize(&raw).map_err(serde::de::Error::custom)?;
+        Notification::from_raw(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Notification {
+    /// The typed view of raw JSON (kept with it).
+    pub fn from_raw(raw: Value) -> Result<Notification, serde_json::Error> {
+        let fields = NotificationFields::deserialize(&raw)?;
         Ok(Notification { fields, raw })
     }
 }

@@ -83,6 +83,9 @@ pub fn render(o: &Observed) -> String {
             }
         }
     }
+    if let Some(a) = o.agents().first() {
+        out.sample("imagine_agent_state_flushes_total", "counter", &[], a.store.flushes());
+    }
     for label in crate::sync::read(&o.failed).keys() {
         out.sample("imagine_agent_up", "gauge", &[("agent", label.as_str())], 0);
     }

@@ -1,0 +1,226 @@
+//! How a behavior takes the events of its inbox: in batches, oldest first,
+//! several in flight at once when the behavior allows it, their decisions
+//! still taken one at a time in the order the events arrived.
+//!
+//! Guarantees: an event leaves the inbox only once handled (or dropped as
+//! undecodable); a stop lets the events in flight finish and leaves the rest
+//! in the inbox, durably; after a failure no further event of the batch
+//! starts (a transient one backs off and the same events come again, their
+//! intents checked on the platform first; any other goes to the supervisor).
+//! With [`OnEvent::in_flight`] above one, a handler that reads and writes
+//! state its next events depend on (caps, cooldowns, list positions) does so
+//! inside [`Ctx::turn`]: turns are given in inbox order, one at a time, so
+//! the batch decides exactly as it would one event after another, while the
+//! network reads before a turn and the sends after it overlap, and the
+//! intents written in turn share one flush.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::context::{BehaviorError, Ctx};
+use crate::api::types::Notification;
+use crate::store::InboxItem;
+
+/// Events read from the inbox at a time by a behavior that handles one at a time.
+const BATCH: usize = 16;
+/// Events read at a time by a behavior with several in flight: a batch per
+/// this many events (the turns of a batch are given in its order).
+const CONCURRENT_BATCH: usize = 64;
+
+/// Events in flight at once for a behavior that allows several (its requests
+/// still wait for the agent's rate budget like any other).
+pub const IN_FLIGHT: usize = 16;
+
+/// A behavior that reacts to notifications.
+pub trait OnEvent: Sync {
+    fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>>;
+
+    /// How many events may be handled at once (1: one after another). Above
+    /// one, the handler takes [`Ctx::turn`] around its decision.
+    fn in_flight(&self) -> usize {
+        1
+    }
+}
+
+/// The turns of one batch: `head` is the first event not yet past its turn.
+pub(crate) struct Turns {
+    head: watch::Sender<usize>,
+    released: Mutex<Vec<bool>>,
+}
+
+impl Turns {
+    fn new(n: usize) -> Arc<Turns> {
+        Arc::new(Turns { head: watch::Sender::new(0), released: Mutex::new(vec![false; n]) })
+    }
+
+    /// Event `i` is past its turn (done with it, or never needing it).
+    fn release(&self, i: usize) {
+        let mut released = crate::sync::lock(&self.released);
+        if let Some(r) = released.get_mut(i) {
+            *r = true;
+        }
+        let mut head = *self.head.borrow();
+        while released.get(head).copied().unwrap_or(false) {
+            head += 1;
+        }
+        self.head.send_if_modified(|h| std::mem::replace(h, head) != head);
+    }
+}
+
+/// An event's place in its batch (carried by its [`Ctx`]).
+#[derive(Clone)]
+pub(crate) struct Place {
+    turns: Arc<Turns>,
+    index: usize,
+}
+
+/// Held while an event decides; dropping it gives the turn to the next event.
+pub struct Turn(Option<Place>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.turns.release(p.index);
+        }
+    }
+}
+
+impl Ctx {
+    /// Waits until every earlier event of the batch is past its turn; an
+    /// event handled alone has its turn at once. `Err(Stopped)` when the
+    /// behavior is stopped first (the event stays in the inbox).
+    pub async fn turn(&self) -> Result<Turn, BehaviorError> {
+        let Some(place) = self.turn.clone() else { return Ok(Turn(None)) };
+        let mut head = place.turns.head.subscribe();
+        tokio::select! {
+            biased;
+            r = head.wait_for(|h| *h >= place.index) => {
+                r.map_err(|_| BehaviorError::Stopped)?;
+            }
+            _ = self.cancel.cancelled() => return Err(BehaviorError::Stopped),
+        }
+        Ok(Turn(Some(place)))
+    }
+
+    /// Waits for events in this behavior's inbox (oldest first); None when cancelled.
+    pub async fn next_events(&self, max: usize) -> Result<Option<Vec<InboxItem>>, BehaviorError> {
+        loop {
+            let items = self.store().inbox(&self.behavior, max)?;
+            if !items.is_empty() {
+                return Ok(Some(items));
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(None),
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.agent.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Runs `handler` on each event of this behavior's inbox, oldest first,
+    /// until cancelled (see the module's guarantees).
+    pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
+        let in_flight = handler.in_flight().max(1);
+        let batch = if in_flight > 1 { CONCURRENT_BATCH } else { BATCH };
+        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
+        while let Some(items) = self.next_events(batch).await? {
+            if self.is_cancelled() {
+                return Ok(());
+            }
+            let turns = Turns::new(items.len());
+            let halt = AtomicBool::new(false);
+            let mut runs: Vec<futures::future::BoxFuture<'_, Result<(), (String, BehaviorError)>>> = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let place = Place { turns: turns.clone(), index };
+                runs.push(Box::pin(self.run_one(handler, item, place, &halt)));
+            }
+            let mut results = futures::stream::iter(runs).buffered(in_flight);
+            let (mut transient, mut failure) = (None, None);
+            while let Some(r) = results.next().await {
+                match r {
+                    Ok(()) => {}
+                    Err((id, e)) => {
+                        halt.store(true, Ordering::Relaxed);
+                        match &e {
+                            BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
+                                transient.get_or_insert((id, e));
+                            }
+                            _ => {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            }
+            drop(results);
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            match transient {
+                Some((id, e)) => {
+                    let delay = delays.next_delay();
+                    tracing::warn!(notification = %id, error = %e, "transient failure; trying this event again in {:?}", delay);
+                    if !self.sleep(delay).await {
+                        return Ok(());
+                    }
+                }
+                None => delays.reset(),
+            }
+        }
+        Ok(())
+    }
+
+    /// One event of a batch: handled and acknowledged, or left in the inbox
+    /// (after a failure of an earlier one, or a stop).
+    async fn run_one(
+        &self,
+        handler: &impl OnEvent,
+        item: &InboxItem,
+        place: Place,
+        halt: &AtomicBool,
+    ) -> Result<(), (String, BehaviorError)> {
+        let index = place.index;
+        let turns = place.turns.clone();
+        let handled = async {
+            // A stop takes effect between events: the rest stay in the inbox, durably.
+            if halt.load(Ordering::Relaxed) || self.is_cancelled() {
+                return Ok(false);
+            }
+            let Some(n) = decode_event(item) else { return Ok(true) };
+            let this = self.for_event(&n.id, place);
+            match handler.on_event(&this, &n).await {
+                Ok(()) => Ok(true),
+                Err(BehaviorError::Stopped) => Ok(false),
+                Err(e) => Err((n.id.clone(), e)),
+            }
+        }
+        .await;
+        turns.release(index);
+        if handled? {
+            self.ack(item).await.map_err(|e| (String::new(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Marks an event handled.
+    pub async fn ack(&self, item: &InboxItem) -> Result<(), BehaviorError> {
+        self.store().ack(item).await?;
+        self.agent.metrics.notification_handled(&self.behavior);
+        Ok(())
+    }
+}
+
+/// Decodes an inbox event; a malformed one is logged and dropped, never a crash.
+pub fn decode_event(item: &InboxItem) -> Option<Notification> {
+    match Notification::from_raw(item.event.clone()) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping an event that is not a notification");
+            None
+        }
+    }
+}
