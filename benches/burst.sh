@@ -4,8 +4,12 @@
 # sides) against a separate sandbox process; a burst of N mentions (default
 # 3000) arrives at once and the daemon's CPU time (user + system, from /proc)
 # is read from the burst until the last reply is visible. Every durability
-# promise stays on (intents, seen-marks, inbox in sled).
+# promise stays on (intents, seen-marks, inbox in sled). Also reported: the
+# requests the daemon made and the state flushes it did, per mention.
 # Usage: bash benches/burst.sh [mentions] [runs]   (default 3000 3)
+# BENCH_BIN=path runs another build of the daemon (e.g. one with frame
+# pointers), BENCH_PERF=file records it with perf, BENCH_ROUTES=1 prints the
+# requests by route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-3000}

@@ -15,7 +15,9 @@
 //! - [`behaviors`]: one file per kind, the [`behaviors::Kind`] trait and the
 //!   registry; what kinds share: text sources, schedules, whom to follow
 //!   (`audience`), which posts (`selection`), caps per hour and day (`caps`),
-//!   the action vocabulary (`actions`), drafts, hook programs, charts.
+//!   the action vocabulary (`actions`), drafts, hook programs, charts; how
+//!   a behavior takes its inbox (`events`: batches, several in flight,
+//!   decisions in turn).
 //! - [`character`]: who the agent is to its model (our YAML or an ElizaOS character), rendered per purpose.
 //! - [`config`]: the configuration file, `${VAR}` interpolation, one validation pass.
 //! - [`diagnostics`]: problems with file, line and column, shared by `config` and `behaviors`.

@@ -259,8 +259,8 @@ impl Ctx {
     }
 
     /// The first half of [`Ctx::once`] for a side effect decided now (no record
-    /// under `key` yet): writes its intent with `puts` (values that count it,
-    /// e.g. against caps) in one transaction, not yet flushed; under
+    /// under `key` yet): writes its intent, then `puts` (values that count it,
+    /// e.g. against caps; see [`AgentStore::intend_with`]), not yet flushed; under
     /// `approval: required` a speaking action becomes a draft instead, and a
     /// dry run only logs it (neither writes `puts`).
     pub fn record(&self, key: &str, kind: &str, detail: Value, puts: &Puts) -> Result<Recorded, BehaviorError> {

@@ -33,7 +33,7 @@ const CONCURRENT_BATCH: usize = 64;
 
 /// Events in flight at once for a behavior that allows several (its requests
 /// still wait for the agent's rate budget like any other).
-pub const IN_FLIGHT: usize = 16;
+pub const IN_FLIGHT: usize = 32;
 
 /// A behavior that reacts to notifications.
 pub trait OnEvent: Sync {
