@@ -75,6 +75,22 @@ async fn mentions(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
     post_seqs(&burst(sb, json!({"target": target, "mentions": n})).await)
 }
 
+/// The bot posts; 7 comments arrive under the post; its cap of 2 replies per thread holds.
+async fn seven_comments_get_two_replies(sb: &SandboxHandle, bot: &Bot) {
+    let (id, secret) = {
+        let w = sb.app.world();
+        let a = w.agent_by_handle(&bot.handle).unwrap();
+        (a.client_id.clone(), a.client_secret.clone())
+    };
+    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
+    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
+    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
+    let b = burst(sb, json!({"target": bot.handle, "comments": 7})).await;
+    assert_eq!(b["commented"], 7);
+    bot.handled(7).await;
+    assert_eq!(bot.replies(sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+}
+
 fn community(n: usize) -> SandboxConfig {
     SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
 }
@@ -132,18 +148,7 @@ async fn at_most_n_replies_under_one_post() {
     let sb = sandbox(community(6)).await;
     let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 2\n";
     let bot = Bot::start(&sb, "threaded", &behavior(g)).await;
-    let (id, secret) = {
-        let w = sb.app.world();
-        let a = w.agent_by_handle("threaded").unwrap();
-        (a.client_id.clone(), a.client_secret.clone())
-    };
-    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
-    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
-    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
-    let b = burst(&sb, json!({"target": "threaded", "comments": 7})).await;
-    assert_eq!(b["commented"], 7);
-    bot.handled(7).await;
-    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+    seven_comments_get_two_replies(&sb, &bot).await;
     bot.stop().await;
     sb.stop().await;
 }
@@ -162,18 +167,7 @@ async fn caps_hold_while_replies_are_in_flight_and_written_by_a_slow_model() {
         "on: [COMMENT, MENTION]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 5\n  max_per_day: 1000\n  max_replies_per_thread: 2\n";
     let spec = format!("kind: auto_reply\nname: replies\n{written}{g}");
     let bot = Bot::start_with(&sb, "inflight", &spec, &llm).await;
-    let (id, secret) = {
-        let w = sb.app.world();
-        let a = w.agent_by_handle("inflight").unwrap();
-        (a.client_id.clone(), a.client_secret.clone())
-    };
-    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
-    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
-    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
-    let b = burst(&sb, json!({"target": "inflight", "comments": 7})).await;
-    assert_eq!(b["commented"], 7);
-    bot.handled(7).await;
-    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2), "two replies under the post, not seven");
+    seven_comments_get_two_replies(&sb, &bot).await;
     let posts = mentions(&sb, "inflight", 12).await;
     bot.handled(19).await;
     let r = bot.replies(&sb);
