@@ -91,8 +91,10 @@ impl Drop for Turn {
 
 impl Ctx {
     /// Waits until every earlier event of the batch is past its turn; an
-    /// event handled alone has its turn at once. `Err(Stopped)` when the
-    /// behavior is stopped first (the event stays in the inbox).
+    /// event handled alone has its turn at once. One turn per event: a
+    /// second call, after the first turn was dropped, does not wait.
+    /// `Err(Stopped)` when the behavior is stopped first (the event stays in
+    /// the inbox).
     pub async fn turn(&self) -> Result<Turn, BehaviorError> {
         let Some(place) = self.turn.clone() else { return Ok(Turn(None)) };
         let mut head = place.turns.head.subscribe();
