@@ -28,12 +28,13 @@ def register(base, handle, creds_path):
 
 
 def start(argv, work, env_extra=None):
-    """Starts argv with NOTIFY_SOCKET set; returns (process, seconds to READY=1, last STATUS=)."""
+    """Starts argv with NOTIFY_SOCKET set (and RUST_LOG=warn, or $BENCH_LOG);
+    returns (process, seconds to READY=1, last STATUS=)."""
     path = os.path.join(work, "notify.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
     s.settimeout(600)
-    env = dict(os.environ, NOTIFY_SOCKET=path, RUST_LOG="warn", **(env_extra or {}))
+    env = dict(os.environ, NOTIFY_SOCKET=path, RUST_LOG=os.environ.get("BENCH_LOG", "warn"), **(env_extra or {}))
     t0 = time.monotonic()
     p = subprocess.Popen(argv, env=env)
     status = ""
