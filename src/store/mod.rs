@@ -305,7 +305,7 @@ impl AgentStore {
 
     /// Records an intent durably, before the side effect is sent.
     pub async fn intend(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
-        self.write_action(behavior, k, ActionRecord { state: ActionState::Intent, ..rec })?;
+        self.intend_with(behavior, k, rec, &Puts::default())?;
         self.flush().await
     }
 
@@ -316,7 +316,9 @@ impl AgentStore {
     ///
     /// Not one transaction: a sled transaction (or batch) writes the log out
     /// twice (pwrite + sync_file_range each), which cost more than the rest of
-    /// handling a mention. sled recovers a prefix of the writes, so a crash
+    /// handling a mention. sled recovers a prefix of the writes (its recovery
+    /// reads the log in order and cuts it at the first tear, sled 0.34
+    /// `pagecache/iterator.rs`), so a crash
     /// in the instant between the two writes (before the flush, so before
     /// anything was sent) can keep the intent without its counts, never the
     /// counts without the intent: that reply, sent after the restart, is not
