@@ -112,7 +112,8 @@ impl Exposition {
     pub fn sample(&mut self, name: &str, kind: &'static str, labels: &[(&str, &str)], v: impl std::fmt::Display) {
         let l: Vec<String> =
             labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))).collect();
-        self.families.entry(name.to_string()).or_insert((kind, vec![])).1.push(format!("{name}{{{}}} {v}", l.join(",")));
+        let line = if l.is_empty() { format!("{name} {v}") } else { format!("{name}{{{}}} {v}", l.join(",")) };
+        self.families.entry(name.to_string()).or_insert((kind, vec![])).1.push(line);
     }
 
     pub fn finish(self) -> String {
