@@ -46,6 +46,19 @@ if os.environ.get("BENCH_PERF"):
 p, ready, _ = start(argv, work)
 time.sleep(2)
 cpu0, rss0 = _sample(p.pid)
+def split():
+    with open(f"/proc/{p.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    switches = 0
+    for t in os.listdir(f"/proc/{p.pid}/task"):
+        try:
+            with open(f"/proc/{p.pid}/task/{t}/status") as f:
+                switches += sum(int(l.split()[1]) for l in f if "ctxt_switches" in l)
+        except OSError:
+            pass
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck, switches, int(fields[7])
+s0 = split()
 f0 = flushes()
 t0 = time.monotonic()
 req = urllib.request.Request(base + "/sandbox/community/burst", json.dumps({"target": "burst_bot", "mentions": n}).encode(), {"content-type": "application/json"})
@@ -62,6 +75,7 @@ while replies() < n:
     time.sleep(0.2)
     peak = max(peak, _sample(p.pid)[1])
 cpu1, rss = _sample(p.pid)
+s1 = split()
 wall = time.monotonic() - t0
 after = routes()
 nflush = flushes() - f0
@@ -69,6 +83,8 @@ calls = requests(after) - before
 p.terminate(); p.wait(timeout=120)
 cpu = cpu1 - cpu0
 print(f"{n} mentions handled in {wall:.1f} s: daemon CPU {cpu:.2f} s = {1000*cpu/n:.3f} s per 1,000; RSS peak {peak/1024:.1f} MiB (before the burst {rss0/1024:.1f} MiB); {calls/n:.2f} requests and {nflush/n:.3f} state flushes per mention")
+if os.environ.get("BENCH_DETAIL"):
+    print(f"  user {s1[0]-s0[0]:.2f} s, system {s1[1]-s0[1]:.2f} s, {(s1[2]-s0[2])/n:.1f} context switches and {(s1[3]-s0[3])/n:.1f} page faults per mention")
 if os.environ.get("BENCH_ROUTES"):
     for k, v in sorted(after.items()):
         print(f"  {k}: {v}")

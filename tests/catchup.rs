@@ -201,3 +201,91 @@ async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_
     assert_once_each(&sb, &bot, &all);
     sb.stop().await;
 }
+
+/// After a burst of many pages inside the skew window, polls go back to reading
+/// one page each: a poll whose newest page holds what was handed over before stops
+/// there (the window is read again only by a complete poll, once a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_burst_a_poll_reads_one_page_not_the_whole_window_again() {
+    let sb = sandbox(community(8)).await;
+    let creds = register(&sb, "steady").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = sb.app.world().agent_by_handle("steady").unwrap().id.clone();
+    let _d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 1).await, "first poll");
+    let pages = 2 * WALK_PAGES as u64;
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "steady", "mentions": pages * PAGE as u64})).await);
+    let done = eventually(Duration::from_secs(240), || answered(&sb, &bot, &posts) == posts.len()).await;
+    assert!(done, "the burst answered: {}/{}", answered(&sb, &bot, &posts), posts.len());
+
+    // Five single mentions, one after the other: each is found by some poll.
+    let reads = notification_reads(&sb);
+    let mut singles = vec![];
+    for _ in 0..5 {
+        let one = post_seqs(&burst(&sb, serde_json::json!({"target": "steady", "mentions": 1})).await);
+        assert!(eventually(Duration::from_secs(30), || answered(&sb, &bot, &one) == 1).await, "a single mention answered");
+        singles.extend(one);
+    }
+    let per_mention = (notification_reads(&sb) - reads) as f64 / 5.0;
+    eprintln!("{per_mention} notification reads per single mention after a burst of {pages} pages");
+    // Reading the window again would cost the burst's pages on every poll.
+    assert!(per_mention < pages as f64, "{per_mention} reads per mention: polls read the burst's {pages} pages again");
+    assert_once_each(&sb, &bot, &posts);
+    assert_once_each(&sb, &bot, &singles);
+    sb.stop().await;
+}
+
+/// A walk begun by a version that staged its pages in the cursor's tree (no
+/// lane) is finished by this one: the staged pages move into a lane, the walk
+/// goes on, every mention is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_staged_by_an_older_version_is_finished_and_answered_once_each() {
+    use imagine_agent::api::session::{Session, SessionConfig};
+    use imagine_agent::runtime::poller::mark_of;
+    use imagine_agent::store::{Cursor, Scan};
+    let sb = sandbox(community(8)).await;
+    let creds = register(&sb, "upgrader").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = sb.app.world().agent_by_handle("upgrader").unwrap().id.clone();
+
+    // A first run sets the cursor, then a clean stop; the backlog arrives while it is down.
+    let mut d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 2).await, "first polls");
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+    let n = 5 * PAGE as usize;
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "upgrader", "mentions": n})).await);
+
+    // The state an older version leaves when stopped two pages into its walk.
+    let session = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
+    let first = session.notifications().limit(PAGE).page().await.unwrap();
+    let second = session.notifications().limit(PAGE).cursor(first.next_cursor.clone().unwrap()).page().await.unwrap();
+    {
+        let store = Store::open(&dir.path().join("state/sled")).unwrap().agent("upgrader").unwrap();
+        let mut cur: Cursor = store.cursor().unwrap();
+        assert!(cur.scan.is_none(), "the first run left no walk");
+        cur.scan = Some(Scan {
+            top: mark_of(&first.items[0]),
+            next: second.next_cursor.clone(),
+            staged: 2 * PAGE as u64,
+            pages: 2,
+            lane: None,
+            listed_ms: None,
+        });
+        store.stage(&cur, &first.items.iter().map(|n| &n.raw).collect::<Vec<_>>(), 0).unwrap();
+        store.stage(&cur, &second.items.iter().map(|n| &n.raw).collect::<Vec<_>>(), PAGE as u64).unwrap();
+        assert_eq!(store.staged(1000).unwrap().len(), 2 * PAGE as usize);
+    }
+
+    let mut d = daemon(&cfg);
+    all_answered_and_settled(&sb, &bot, &posts, Duration::from_secs(120)).await;
+    assert_once_each(&sb, &bot, &posts);
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+    let store = Store::open(&dir.path().join("state/sled")).unwrap().agent("upgrader").unwrap();
+    assert!(store.staged(1).unwrap().is_empty(), "nothing is left staged");
+    assert!(store.cursor().unwrap().scan.is_none(), "the walk is done");
+    sb.stop().await;
+}

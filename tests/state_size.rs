@@ -35,7 +35,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
             serde_json::json!({"id": id, "type": "MENTION", "createdAt": "2026-01-01T00:00:00Z", "content": "a question".repeat(10)});
         cur.raise(&Mark { at_ms: Some(at), id: id.clone() });
         s.hand_over(
-            &[Handover { id: &id, at_ms: Some(at), event: &event, behaviors: vec!["replies".into()] }],
+            &[Handover { id: &id, at_ms: Some(at), event: &event, behaviors: vec!["replies".into()], position: 0 }],
             Lane::Live,
             &[],
             Some(&cur),

@@ -46,8 +46,11 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
 
     pub async fn page(&self) -> Result<Page<T>, ApiError> {
         let req = Request { method: Method::GET, path: self.path.clone(), query: self.query.clone(), body: Body::None, auth: self.auth };
-        let v = self.session.call(req).await?;
-        decode_page(v, self.key).map_err(|detail| ApiError::Decode { method: "GET".into(), path: self.path.clone(), detail })
+        let (v, date_ms) = self.session.call_dated(req).await?;
+        let mut page =
+            decode_page(v, self.key).map_err(|detail| ApiError::Decode { method: "GET".into(), path: self.path.clone(), detail })?;
+        page.date_ms = date_ms;
+        Ok(page)
     }
 
     /// Every item, page after page, following `nextCursor` until `hasMore` is false.
@@ -84,7 +87,7 @@ pub fn decode_page<T: DeserializeOwned>(v: Value, key: &str) -> Result<Page<T>, 
         other => return Err(format!("expected a list of {key}, got {other}")),
     };
     let items: Vec<T> = serde_json::from_value(items).map_err(|e| format!("decoding {key}: {e}"))?;
-    Ok(Page { items, next_cursor, has_more })
+    Ok(Page { items, next_cursor, has_more, date_ms: None })
 }
 
 /// Unwraps `{key: {...}}` when present, else takes the body itself.

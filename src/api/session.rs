@@ -149,6 +149,8 @@ pub(crate) struct Request {
 struct Raw {
     status: StatusCode,
     body: Vec<u8>,
+    /// The platform's clock when it answered (its `Date` header), ms.
+    date_ms: Option<i64>,
 }
 
 pub const USER_AGENT: &str = concat!("imagine-agent/", env!("CARGO_PKG_VERSION"), " (+https://github.com/imagine-agent)");
@@ -295,6 +297,11 @@ impl Session {
 
     /// Sends a request and decodes the JSON answer (`Null` for an empty body).
     pub(crate) async fn call(&self, req: Request) -> Result<Value, ApiError> {
+        Ok(self.call_dated(req).await?.0)
+    }
+
+    /// [`Session::call`], with the platform's clock when it answered (its `Date` header, ms).
+    pub(crate) async fn call_dated(&self, req: Request) -> Result<(Value, Option<i64>), ApiError> {
         let mut reauthed = false;
         loop {
             let token = match req.auth {
@@ -316,9 +323,9 @@ impl Session {
                 return Err(error_from(&req, raw.status, &raw.body, None));
             }
             if raw.body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Value::Null);
+                return Ok((Value::Null, raw.date_ms));
             }
-            return serde_json::from_slice(&raw.body).map_err(|e| ApiError::Decode {
+            return serde_json::from_slice(&raw.body).map(|v| (v, raw.date_ms)).map_err(|e| ApiError::Decode {
                 method: req.method.to_string(),
                 path: req.path.clone(),
                 detail: format!("invalid JSON: {e}"),
@@ -403,7 +410,13 @@ impl Session {
                     continue;
                 }
             }
-            return Ok(Raw { status, body });
+            let date_ms = headers
+                .get(reqwest::header::DATE)
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64);
+            return Ok(Raw { status, body, date_ms });
         }
     }
 

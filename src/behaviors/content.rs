@@ -133,7 +133,34 @@ fn variables(src: &str) -> Option<std::sync::Arc<std::collections::HashSet<Strin
     found
 }
 
+/// Renders a template text. Each text is compiled once and kept (a few
+/// hundred texts at most; the cache starts over beyond that); an error is
+/// reported as a one-off render would (the template named `<string>`).
 pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
+    struct Compiled {
+        env: Environment<'static>,
+        len: usize,
+    }
+    static COMPILED: std::sync::OnceLock<std::sync::RwLock<Compiled>> = std::sync::OnceLock::new();
+    let cache = COMPILED.get_or_init(|| std::sync::RwLock::new(Compiled { env: env(), len: 0 }));
+    {
+        let c = crate::sync::read(cache);
+        if let Ok(t) = c.env.get_template(src) {
+            if let Ok(text) = t.render(ctx) {
+                return Ok(text);
+            }
+            return env().render_str(src, ctx).map_err(ContentError::Template);
+        }
+    }
+    {
+        let mut c = crate::sync::write(cache);
+        if c.len >= 512 {
+            *c = Compiled { env: env(), len: 0 };
+        }
+        if c.env.add_template_owned(src.to_string(), src.to_string()).is_ok() {
+            c.len += 1;
+        }
+    }
     env().render_str(src, ctx).map_err(ContentError::Template)
 }
 
@@ -245,6 +272,31 @@ pub fn finalize(text: &str, max_chars: usize, max_mentions: usize) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A text compiled once and kept renders as a one-off render does, values
+    /// and errors alike (errors name the template `<string>`, not its text).
+    #[test]
+    fn kept_templates_render_and_fail_as_one_off_renders() {
+        let one_off = |src: &str, v: &Value| env().render_str(src, v).map_err(|e| e.to_string());
+        let kept = |src: &str, v: &Value| {
+            render(src, v).map_err(|e| match e {
+                ContentError::Template(e) => e.to_string(),
+                other => other.to_string(),
+            })
+        };
+        for (src, v) in [
+            ("Thanks @{{ author }}!", serde_json::json!({"author": "ada"})),
+            ("Thanks @{{ author }}!", serde_json::json!({"author": "grace"})),
+            ("{{ n + 1 }}", serde_json::json!({"n": 41})),
+            ("{{ x | no_such_filter }}", serde_json::json!({"x": 1})),
+            ("{% if %}", serde_json::json!({})),
+        ] {
+            for _ in 0..2 {
+                assert_eq!(kept(src, &v), one_off(src, &v), "{src}");
+            }
+        }
+        assert_eq!(render("Thanks @{{ author }}!", &serde_json::json!({"author": "ada"})).unwrap(), "Thanks @ada!");
+    }
 
     /// What a text reads decides whether the post is fetched for a reply.
     #[test]

@@ -5,11 +5,12 @@
 //! Guarantees: no cap on how many notifications a poll may find. When more
 //! arrived than one page shows (a long downtime, a burst between two polls),
 //! the poller walks older pages until it meets its durable high-water mark,
-//! staging each page in sled together with where the walk stands (so a
-//! SIGKILL resumes the walk, it does not restart or skip it), then hands the
-//! backlog over oldest first in bounded batches. Memory holds one page or one
-//! batch at most. Notifications arriving meanwhile go to the live lane of the
-//! inboxes, which behaviors take in turn with the backlog.
+//! handing each page over into a lane of the inboxes the behaviors do not see
+//! yet, in one transaction with its seen-marks and where the walk stands (so
+//! a SIGKILL resumes the walk, it does not restart or skip it). The walk's
+//! end makes the lane visible in one write: the backlog, oldest first.
+//! Memory holds one page at most. Notifications arriving meanwhile go to the
+//! live lane of the inboxes, which behaviors take in turn with the backlog.
 
 use std::sync::{Arc, RwLock};
 
@@ -36,12 +37,17 @@ pub type Routes = Arc<RwLock<Vec<Route>>>;
 pub const PAGE: u32 = 100;
 /// Older pages read per step of a catch-up before the newest page is looked at again.
 pub const WALK_PAGES: usize = 10;
-/// Staged notifications handed over per transaction.
+/// Notifications staged by an older version moved into a lane per transaction.
 const BATCH: usize = 200;
 /// Settled side effects answering a notification are forgotten after this long.
 pub const ACTION_RETENTION: chrono::Duration = chrono::Duration::days(7);
 /// Housekeeping (pruning) every this many polls.
 const PRUNE_EVERY: u64 = 200;
+/// A complete poll (down to the high-water mark) at least this often; see [`step`].
+pub const COMPLETE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Taken off the platform's `Date` (whole seconds, stamped a moment after the
+/// page was listed) before it is trusted as the time of the listing.
+const DATE_MARGIN_MS: i64 = 5_000;
 
 /// When a notification was created, and its id.
 pub fn mark_of(n: &Notification) -> Mark {
@@ -70,17 +76,31 @@ fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Res
 /// wants them, with their seen-marks, in one transaction; skips ones already
 /// seen. Used by the poller and the webhook receiver.
 pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
-    let events: Vec<(Mark, &serde_json::Value, Option<NotificationType>)> =
-        notifications.iter().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
+    let events: Vec<Event> = notifications.iter().map(|n| Event::of(n, 0)).collect();
     deliver(agent, routes, &events, Lane::Live, &[], None).await
 }
 
-/// The one hand-over path: (mark, raw JSON, type) in order; `unstage` and
-/// `cursor` are saved in the same transaction.
+/// A notification to hand over, and its walk position (for [`Lane::Walk`]).
+struct Event<'a> {
+    mark: Mark,
+    raw: &'a serde_json::Value,
+    kind: Option<NotificationType>,
+    position: u64,
+}
+
+impl<'a> Event<'a> {
+    fn of(n: &'a Notification, position: u64) -> Event<'a> {
+        Event { mark: mark_of(n), raw: &n.raw, kind: n.kind.clone(), position }
+    }
+}
+
+/// The one hand-over path: events in order; `unstage` and `cursor` are saved
+/// in the same transaction. Behaviors are woken for the live lane only (a
+/// walk's lane is woken when the walk is done).
 async fn deliver(
     agent: &Agent,
     routes: &Routes,
-    events: &[(Mark, &serde_json::Value, Option<NotificationType>)],
+    events: &[Event<'_>],
     lane: Lane,
     unstage: &[Vec<u8>],
     cursor: Option<&Cursor>,
@@ -89,17 +109,24 @@ async fn deliver(
     let table = routes.read().map(|r| r.clone()).unwrap_or_default();
     let mut woken: Vec<Arc<Notify>> = vec![];
     let mut batch: Vec<Handover> = vec![];
-    for (mark, raw, kind) in events {
+    for e in events {
+        let mark = &e.mark;
         if mark.id.is_empty() || agent.store.seen(&mark.id)? || batch.iter().any(|h| h.id == mark.id) {
             continue;
         }
-        let to: Vec<&Route> = table.iter().filter(|r| kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
+        let to: Vec<&Route> = table.iter().filter(|r| e.kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
         for r in &to {
             if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
                 woken.push(r.wake.clone());
             }
         }
-        batch.push(Handover { id: &mark.id, at_ms: mark.at_ms, event: raw, behaviors: to.iter().map(|r| r.behavior.clone()).collect() });
+        batch.push(Handover {
+            id: &mark.id,
+            at_ms: mark.at_ms,
+            event: e.raw,
+            behaviors: to.iter().map(|r| r.behavior.clone()).collect(),
+            position: e.position,
+        });
     }
     if batch.is_empty() && unstage.is_empty() && cursor.is_none() {
         return Ok(0);
@@ -110,22 +137,45 @@ async fn deliver(
         agent.metrics.notifications_polled(batch.len() as u64);
         tracing::debug!(count = batch.len(), ?lane, "new notifications handed to behaviors");
     }
-    for w in woken {
-        w.notify_one();
+    if lane == Lane::Live {
+        for w in woken {
+            w.notify_one();
+        }
     }
     Ok(batch.len())
+}
+
+/// What a poller keeps in memory between polls.
+#[derive(Default)]
+struct Polling {
+    /// The catch-up's progress report, while one walks.
+    progress: Option<Progress>,
+    /// The high-water mark seen-marks were last pruned at.
+    pruned: Option<i64>,
+    /// When the last complete poll (one that read down to the mark) ended.
+    complete_at: Option<std::time::Instant>,
+}
+
+/// The platform's clock when it listed `page`, less [`DATE_MARGIN_MS`], as a
+/// mark: everything listed after that moment was created after it less
+/// [`crate::store::cursor::SKEW_MS`], so a complete poll may raise the mark to it.
+fn listed_at(page: &crate::api::types::Page<Notification>, top: &Mark) -> Option<Mark> {
+    page.date_ms.map(|d| Mark { at_ms: Some(d - DATE_MARGIN_MS), id: top.id.clone() })
 }
 
 /// One poll: the newest page, then (during a catch-up) up to [`WALK_PAGES`]
 /// older ones, then the hand-over of a finished walk. True when a catch-up is
 /// still walking (poll again at once).
-async fn step(
-    ctx: &Ctx,
-    routes: &Routes,
-    mark_read: bool,
-    progress: &mut Option<Progress>,
-    pruned: &mut i64,
-) -> Result<bool, BehaviorError> {
+///
+/// A poll is complete when it reads down to the high-water mark: the newest
+/// page reaches it, or a catch-up walks down to it. A poll whose newest page
+/// holds notifications already handed over, and does not reach the mark
+/// (more than a page arrived within the skew window), hands over what is new
+/// on that page and stops there: one read, not the whole window again. What
+/// the platform lists late below it is read by the next complete poll, at
+/// most [`COMPLETE_EVERY`] later; the mark stays where the last complete poll
+/// put it until then, so nothing is counted as handed over unread.
+async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling) -> Result<bool, BehaviorError> {
     let store = ctx.store();
     let mut cur = store.cursor()?;
     let head = ctx.session().notifications().limit(PAGE).page().await?;
@@ -133,32 +183,62 @@ async fn step(
     match cur.scan.clone() {
         None => {
             let mut fresh = vec![];
+            let mut known = false;
             for n in &head.items {
                 if !covered(store, &cur, n)? {
                     fresh.push(n);
+                } else if !n.id.is_empty() {
+                    known = true;
                 }
             }
-            let complete = !head.has_more || head.next_cursor.is_none() || reaches_mark(store, &cur, &head.items)?;
-            if complete {
+            let top = head.items.first().map(mark_of).unwrap_or(Mark { at_ms: None, id: String::new() });
+            let reaches = !head.has_more || head.next_cursor.is_none() || reaches_mark(store, &cur, &head.items)?;
+            let due = polling.complete_at.is_none_or(|t| t.elapsed() >= COMPLETE_EVERY);
+            if reaches || (known && !due) {
+                if reaches {
+                    polling.complete_at = Some(std::time::Instant::now());
+                }
                 if fresh.is_empty() {
                     return Ok(false);
                 }
-                for n in &fresh {
-                    cur.raise(&mark_of(n));
-                }
-                let events: Vec<_> = fresh.iter().rev().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-                deliver(&ctx.agent, routes, &events, Lane::Live, &[], Some(&cur)).await?;
+                let cursor = if reaches {
+                    for n in &fresh {
+                        cur.raise(&mark_of(n));
+                    }
+                    if let Some(at) = listed_at(&head, &top) {
+                        cur.raise(&at);
+                    }
+                    Some(&cur)
+                } else {
+                    None
+                };
+                let events: Vec<Event> = fresh.iter().rev().map(|n| Event::of(n, 0)).collect();
+                deliver(&ctx.agent, routes, &events, Lane::Live, &[], cursor).await?;
                 handed.extend(fresh.iter().map(|n| n.id.clone()));
-                prune_seen_now_and_then(store, &cur, pruned)?;
+                if reaches {
+                    prune_seen_now_and_then(store, &cur, &mut polling.pruned)?;
+                }
             } else {
-                let top = head.items.first().map(mark_of).unwrap_or(Mark { at_ms: None, id: String::new() });
-                tracing::info!(
-                    "catching up: more than {} notifications arrived since the last poll; reading older pages down to the last one handled",
-                    head.items.len()
-                );
-                *progress = Some(Progress::new("catching up: older notifications read", None));
-                cur.scan = Some(Scan { top, next: head.next_cursor.clone(), staged: fresh.len() as u64, pages: 1 });
-                store.stage(&cur, &fresh.iter().map(|n| &n.raw).collect::<Vec<_>>(), 0)?;
+                if !known {
+                    tracing::info!(
+                        "catching up: more than {} notifications arrived since the last poll; reading older pages down to the last one handled",
+                        head.items.len()
+                    );
+                }
+                polling.progress = Some(Progress::new("catching up: older notifications read", None));
+                let lane = store.new_lane()?;
+                let listed = listed_at(&head, &top).and_then(|m| m.at_ms);
+                cur.scan = Some(Scan {
+                    top,
+                    next: head.next_cursor.clone(),
+                    staged: fresh.len() as u64,
+                    pages: 1,
+                    lane: Some(lane),
+                    listed_ms: listed,
+                });
+                let events: Vec<Event> = fresh.iter().enumerate().map(|(at, n)| Event::of(n, at as u64)).collect();
+                deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
+                handed.extend(fresh.iter().map(|n| n.id.clone()));
             }
         }
         Some(scan) => {
@@ -170,7 +250,7 @@ async fn step(
                         live.push(n);
                     }
                 }
-                let events: Vec<_> = live.iter().rev().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
+                let events: Vec<Event> = live.iter().rev().map(|n| Event::of(n, 0)).collect();
                 if deliver(&ctx.agent, routes, &events, Lane::Live, &[], None).await? > 0 {
                     handed.extend(live.iter().map(|n| n.id.clone()));
                 }
@@ -180,30 +260,35 @@ async fn step(
     if mark_read && !handed.is_empty() {
         mark_platform_read(ctx, handed).await;
     }
+    if cur.scan.as_ref().is_some_and(|s| s.lane.is_none()) {
+        adopt_staged(ctx, routes, &mut cur).await?;
+    }
     if cur.scan.is_some() {
         // A walk resumed after a restart reports from where it stands.
-        let p = progress.get_or_insert_with(|| Progress::new("catching up: older notifications read", None));
-        walk(ctx, &mut cur, p).await?;
+        let p = polling.progress.get_or_insert_with(|| Progress::new("catching up: older notifications read", None));
+        walk(ctx, routes, &mut cur, p, mark_read).await?;
     }
     if cur.scan.as_ref().is_some_and(|s| s.next.is_none()) {
-        drain(ctx, routes, &mut cur, mark_read).await?;
-        *progress = None;
+        reveal(ctx, routes, &mut cur).await?;
+        polling.progress = None;
+        polling.complete_at = Some(std::time::Instant::now());
     }
     Ok(cur.scan.is_some())
 }
 
-/// Reads up to [`WALK_PAGES`] older pages of a catch-up, staging each with the cursor.
-async fn walk(ctx: &Ctx, cur: &mut Cursor, progress: &mut Progress) -> Result<(), BehaviorError> {
+/// Reads up to [`WALK_PAGES`] older pages of a catch-up, handing each over
+/// into the walk's lane with the cursor.
+async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progress, mark_read: bool) -> Result<(), BehaviorError> {
     let store = ctx.store();
     for _ in 0..WALK_PAGES {
-        let Some(next) = cur.scan.as_ref().and_then(|s| s.next.clone()) else {
+        let Some((next, lane)) = cur.scan.as_ref().and_then(|s| Some((s.next.clone()?, s.lane?))) else {
             return Ok(());
         };
         let page = ctx.session().notifications().limit(PAGE).cursor(next).page().await?;
         let mut fresh = vec![];
         for n in &page.items {
             if !covered(store, cur, n)? {
-                fresh.push(&n.raw);
+                fresh.push(n);
             }
         }
         let done = page.items.is_empty() || !page.has_more || page.next_cursor.is_none() || reaches_mark(store, cur, &page.items)?;
@@ -212,40 +297,60 @@ async fn walk(ctx: &Ctx, cur: &mut Cursor, progress: &mut Progress) -> Result<()
         scan.staged += fresh.len() as u64;
         scan.pages += 1;
         scan.next = if done { None } else { page.next_cursor.clone() };
-        store.stage(cur, &fresh, first)?;
+        let events: Vec<Event> = fresh.iter().enumerate().map(|(at, n)| Event::of(n, first + at as u64)).collect();
+        deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(cur)).await?;
         progress.add(page.items.len() as u64);
+        if mark_read && !fresh.is_empty() {
+            mark_platform_read(ctx, fresh.iter().map(|n| n.id.clone()).collect()).await;
+        }
     }
     Ok(())
 }
 
-/// Hands a finished walk's backlog over, oldest first, a batch per transaction.
-async fn drain(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, mark_read: bool) -> Result<(), BehaviorError> {
+/// A walk begun by a version that staged its pages in the cursor's tree:
+/// they move into a lane of their own (a batch per transaction, each
+/// leaving the staging area as it lands), then the walk goes on as any other.
+async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
     let store = ctx.store();
-    let Some(scan) = cur.scan.clone() else { return Ok(()) };
-    let mut total = 0usize;
-    let mut progress = Progress::new("catching up: handed to the behaviors", Some(scan.staged));
+    let Some(scan) = cur.scan.as_mut() else { return Ok(()) };
+    let lane = store.new_lane()?;
+    scan.lane = Some(lane);
+    store.save_cursor(cur)?;
     loop {
         let staged = store.staged(BATCH)?;
         if staged.is_empty() {
             break;
         }
-        let notes: Vec<Notification> = staged.iter().filter_map(|s| Notification::from_raw(s.event.clone()).ok()).collect();
-        for n in &notes {
-            cur.raise(&mark_of(n));
-        }
+        let notes: Vec<(Notification, u64)> =
+            staged.iter().filter_map(|s| Notification::from_raw(s.event.clone()).ok().map(|n| (n, s.position))).collect();
         let keys: Vec<Vec<u8>> = staged.iter().map(|s| s.key.clone()).collect();
-        let events: Vec<_> = notes.iter().map(|n| (mark_of(n), &n.raw, n.kind.clone())).collect();
-        total += deliver(&ctx.agent, routes, &events, Lane::Backlog, &keys, Some(cur)).await?;
-        progress.add(staged.len() as u64);
-        if mark_read && !notes.is_empty() {
-            mark_platform_read(ctx, notes.iter().map(|n| n.id.clone()).collect()).await;
-        }
+        let events: Vec<Event> = notes.iter().map(|(n, at)| Event::of(n, *at)).collect();
+        deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &keys, Some(cur)).await?;
     }
+    tracing::info!("a catch-up begun by an older version goes on from where it stood");
+    Ok(())
+}
+
+/// The walk has met the mark: its lane becomes visible to the behaviors (one
+/// write, the cursor's), the mark rises to the newest notification it covered.
+async fn reveal(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
+    let store = ctx.store();
+    let Some(scan) = cur.scan.take() else { return Ok(()) };
     cur.raise(&scan.top);
-    cur.scan = None;
+    if let Some(at) = scan.listed_ms {
+        cur.raise(&Mark { at_ms: Some(at), id: scan.top.id.clone() });
+    }
     store.save_cursor(cur)?;
     store.flush().await?;
-    tracing::info!(handed = total, pages = scan.pages, "caught up: the backlog is handed to the behaviors, oldest first");
+    let wakes: Vec<Arc<Notify>> = routes.read().map(|r| r.iter().map(|r| r.wake.clone()).collect()).unwrap_or_default();
+    for w in wakes {
+        w.notify_one();
+    }
+    if scan.staged > 0 {
+        tracing::info!(handed = scan.staged, pages = scan.pages, "caught up: the backlog is handed to the behaviors, oldest first");
+    } else {
+        tracing::debug!(pages = scan.pages, "read down to the mark: nothing listed late");
+    }
     prune(ctx, cur)?;
     Ok(())
 }
@@ -278,11 +383,11 @@ fn prune_seen(store: &AgentStore, cur: &Cursor) -> Result<(), BehaviorError> {
 /// [`prune_seen`] once the window's edge has moved a minute since the last
 /// time (it walks every seen-mark: after each poll, a burst would walk them
 /// once per page). Marks stay at most a minute longer than the window.
-fn prune_seen_now_and_then(store: &AgentStore, cur: &Cursor, pruned: &mut i64) -> Result<(), BehaviorError> {
+fn prune_seen_now_and_then(store: &AgentStore, cur: &Cursor, pruned: &mut Option<i64>) -> Result<(), BehaviorError> {
     if let Some(at) = cur.hwm.as_ref().and_then(|h| h.at_ms) {
-        if at.saturating_sub(*pruned) >= 60_000 {
+        if pruned.is_none_or(|p| at.saturating_sub(p) >= 60_000) {
             prune_seen(store, cur)?;
-            *pruned = at;
+            *pruned = Some(at);
         }
     }
     Ok(())
@@ -295,10 +400,9 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
     }
     prune(&ctx, &ctx.store().cursor()?)?;
     let mut polls = 0u64;
-    let mut progress = None;
-    let mut pruned = i64::MIN;
+    let mut polling = Polling::default();
     loop {
-        let catching_up = step(&ctx, &routes, mark_read, &mut progress, &mut pruned).await?;
+        let catching_up = step(&ctx, &routes, mark_read, &mut polling).await?;
         polls += 1;
         if polls.is_multiple_of(PRUNE_EVERY) {
             prune(&ctx, &ctx.store().cursor()?)?;

@@ -1,12 +1,15 @@
 //! The notification cursor of one agent: a durable high-water mark, the
-//! catch-up in progress (where the walk through older pages stands, and what
-//! it has read so far, staged on disk), and the bounded dedupe window.
+//! catch-up in progress (where the walk through older pages stands; what it
+//! has read so far waits in a lane of the inboxes that behaviors do not see
+//! until the walk is done), and the bounded dedupe window.
 //!
 //! Guarantees: a notification is handed over (to the inboxes, with its seen-mark)
 //! in one transaction that also moves the cursor, so a crash at any point
-//! resumes where the last transaction left off; memory never holds more than
-//! one page or one hand-over batch, whatever the backlog; seen-marks are kept
-//! only for notifications inside the skew window below the high-water mark.
+//! resumes where the last transaction left off; a catch-up's lane becomes
+//! visible in one write, the cursor's, once the walk has met the mark, and
+//! sorts oldest first; memory never holds more than one page or one hand-over
+//! batch, whatever the backlog; seen-marks are kept only for notifications
+//! inside the skew window below the high-water mark.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,7 +19,8 @@ use sled::Transactional;
 use super::{decode, key, AgentStore, StoreError};
 
 /// How far out of order (by `createdAt`) the platform may list notifications:
-/// inside this window below the high-water mark, seen-marks decide.
+/// one is listed at most this long after its `createdAt` (by the platform's
+/// clock). Inside this window below the high-water mark, seen-marks decide.
 pub const SKEW_MS: i64 = 2 * 60 * 1000;
 
 const CURSOR_KEY: &[u8] = b"c";
@@ -42,6 +46,16 @@ pub struct Scan {
     pub staged: u64,
     /// Pages read so far.
     pub pages: u64,
+    /// The inbox lane its notifications are written to ([`Lane::Walk`]),
+    /// hidden from the behaviors while this walk lasts. None: a walk begun by
+    /// a version that staged its pages in the cursor's tree ([`AgentStore::staged`]);
+    /// the poller moves them into a lane of their own before walking on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<u64>,
+    /// The platform's clock when the walk's first page was listed (less a
+    /// margin): the mark rises to it when the walk is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_ms: Option<i64>,
 }
 
 /// The durable cursor of one agent.
@@ -80,22 +94,29 @@ impl Cursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Live,
-    Backlog,
+    /// The backlog of the catch-up [`Scan::lane`] `scan`, ordered by each
+    /// notification's walk position, oldest first; hidden while that walk lasts.
+    Walk {
+        scan: u64,
+    },
 }
 
-/// One staged notification: its store key and the raw JSON.
+/// One staged notification: its store key, walk position and the raw JSON.
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub key: Vec<u8>,
+    pub position: u64,
     pub event: Value,
 }
 
-/// One notification to hand over: id, when it was created, the raw JSON, and the behaviors that want it.
+/// One notification to hand over: id, when it was created, the raw JSON, the
+/// behaviors that want it, and (for [`Lane::Walk`]) its walk position.
 pub struct Handover<'a> {
     pub id: &'a str,
     pub at_ms: Option<i64>,
     pub event: &'a Value,
     pub behaviors: Vec<String>,
+    pub position: u64,
 }
 
 fn staged_key(position: u64) -> Vec<u8> {
@@ -122,7 +143,10 @@ impl AgentStore {
         self.cursor.get(CURSOR_KEY)?.map(|v| decode(CURSOR_KEY, &v)).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Stages one page of a catch-up walk and saves the cursor, in one transaction.
+    /// Stages one page of a catch-up walk and saves the cursor, in one
+    /// transaction: how versions before [`Scan::lane`] kept a walk's pages
+    /// (tests write such state to see it adopted).
+    #[doc(hidden)]
     pub fn stage(&self, cursor: &Cursor, events: &[&Value], first_position: u64) -> Result<(), StoreError> {
         let cur = &self.cursor;
         (&cur.tree,)
@@ -136,27 +160,40 @@ impl AgentStore {
             .or_else(abort("cursor"))
     }
 
-    /// The oldest staged notifications, at most `max`.
+    /// The oldest notifications staged by an older version's walk, at most `max`,
+    /// with their walk positions.
     pub fn staged(&self, max: usize) -> Result<Vec<Staged>, StoreError> {
         self.cursor
             .scan_prefix(STAGED_PREFIX)
             .take(max)
             .map(|r| {
                 let (k, v) = r?;
-                Ok(Staged { key: k.to_vec(), event: decode(&k, &v)? })
+                let position = k.get(STAGED_PREFIX.len()..).and_then(|b| b.try_into().ok()).map(|b| u64::MAX - u64::from_be_bytes(b));
+                let position = position
+                    .ok_or_else(|| StoreError::Corrupt { key: String::from_utf8_lossy(&k).into(), detail: "not a staged key".into() })?;
+                Ok(Staged { key: k.to_vec(), position, event: decode(&k, &v)? })
             })
             .collect()
     }
 
-    pub fn staged_len(&self) -> usize {
-        self.cursor.scan_prefix(STAGED_PREFIX).count()
+    /// A new catch-up lane: after every live sequence and every earlier lane.
+    pub fn new_lane(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// The lane of the catch-up walking now: its events are not handed to behaviors yet.
+    pub(super) fn hidden_lane(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.cursor()?.scan.and_then(|s| s.lane))
     }
 
     /// Hands notifications to the inboxes of the behaviors that want them and
     /// marks them seen; removes `unstage` from the staging area and saves
     /// `cursor` when given: all in one transaction.
     pub fn hand_over(&self, batch: &[Handover<'_>], lane: Lane, unstage: &[Vec<u8>], cursor: Option<&Cursor>) -> Result<(), StoreError> {
-        let seqs: Vec<u64> = batch.iter().map(|_| self.db.generate_id()).collect::<Result<_, _>>()?;
+        let seqs: Vec<u64> = match lane {
+            Lane::Live => batch.iter().map(|_| self.db.generate_id()).collect::<Result<_, _>>()?,
+            Lane::Walk { .. } => batch.iter().map(|h| h.position).collect(),
+        };
         let handed_at = super::now_ms();
         let (ip, sp, cp) = (&self.inbox, &self.seen, &self.cursor);
         (&ip.tree, &sp.tree, &cp.tree)
@@ -181,7 +218,9 @@ impl AgentStore {
 
     /// Saves the cursor alone.
     pub fn save_cursor(&self, cursor: &Cursor) -> Result<(), StoreError> {
-        self.stage(cursor, &[], 0)
+        let bytes = serde_json::to_vec(cursor).map_err(|e| StoreError::Corrupt { key: "cursor".into(), detail: e.to_string() })?;
+        self.cursor.insert(CURSOR_KEY, bytes)?;
+        Ok(())
     }
 
     /// Forgets seen-marks of notifications created before `before_ms`
@@ -201,12 +240,19 @@ impl AgentStore {
 }
 
 /// Inbox keys after the behavior: live events sort by sequence as digits,
-/// backlog events after them under `~` (older stores hold only live keys).
+/// backlog events after them under `~`: a catch-up's lane, then (oldest
+/// first) the complement of the walk position. Older versions wrote
+/// `~` and a sequence alone; those sort before every lane written since.
 pub(super) fn inbox_suffix(lane: Lane, seq: u64) -> String {
     match lane {
         Lane::Live => format!("{seq:020}"),
-        Lane::Backlog => format!("~{seq:020}"),
+        Lane::Walk { scan } => format!("{}{:020}", lane_prefix(scan), u64::MAX - seq),
     }
+}
+
+/// Where the events of catch-up lane `scan` start, after the behavior.
+pub(super) fn lane_prefix(scan: u64) -> String {
+    format!("~{scan:020}")
 }
 
 #[cfg(test)]
@@ -216,33 +262,113 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn staged_notifications_come_back_oldest_first_and_leave_with_their_hand_over() {
+    fn a_walk_lane_stays_hidden_until_the_walk_is_done_then_comes_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
+        let ev = |i: u64| json!({"id": format!("n{i}")});
+        let ids =
+            |items: Vec<crate::store::InboxItem>| items.iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        // A live event handed over before the catch-up.
+        let live = ev(0);
+        s.hand_over(&[Handover { id: "n0", at_ms: None, event: &live, behaviors: vec!["b".into()], position: 0 }], Lane::Live, &[], None)
+            .unwrap();
+        let lane = s.new_lane().unwrap();
         let mut cur = Cursor {
             hwm: None,
-            scan: Some(Scan { top: Mark { at_ms: Some(9), id: "n9".into() }, next: Some("c_5".into()), staged: 0, pages: 1 }),
+            scan: Some(Scan {
+                top: Mark { at_ms: Some(9), id: "n9".into() },
+                next: Some("c_5".into()),
+                staged: 0,
+                pages: 1,
+                lane: Some(lane),
+                listed_ms: None,
+            }),
         };
-        // The walk reads newest first: n9..n5, then n4..n1.
+        // The walk reads newest first: n9..n5, then n4..n1, each page with the cursor.
+        let mut position = 0;
+        for page in [(5..=9).rev().collect::<Vec<u64>>(), (1..=4).rev().collect()] {
+            let events: Vec<Value> = page.iter().map(|i| ev(*i)).collect();
+            let names: Vec<String> = page.iter().map(|i| format!("n{i}")).collect();
+            let batch: Vec<Handover> = events
+                .iter()
+                .zip(&names)
+                .enumerate()
+                .map(|(k, (e, id))| Handover { id, at_ms: None, event: e, behaviors: vec!["b".into()], position: position + k as u64 })
+                .collect();
+            position += page.len() as u64;
+            cur.scan.as_mut().unwrap().staged = position;
+            s.hand_over(&batch, Lane::Walk { scan: lane }, &[], Some(&cur)).unwrap();
+            assert_eq!(ids(s.inbox("b", 100).unwrap()), ["n0"], "the walk's lane is hidden while it walks");
+        }
+        assert!(s.seen("n1").unwrap() && s.seen("n9").unwrap(), "seen as soon as written");
+        assert_eq!(s.cursor().unwrap(), cur);
+        cur.scan = None;
+        s.save_cursor(&cur).unwrap();
+        assert_eq!(ids(s.inbox("b", 100).unwrap()), ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"]);
+        // A later catch-up's lane sorts after this one, and hides only itself.
+        let later = s.new_lane().unwrap();
+        cur.scan = Some(Scan {
+            top: Mark { at_ms: Some(20), id: "n20".into() },
+            next: None,
+            staged: 1,
+            pages: 1,
+            lane: Some(later),
+            listed_ms: None,
+        });
+        let e = ev(20);
+        s.hand_over(
+            &[Handover { id: "n20", at_ms: None, event: &e, behaviors: vec!["b".into()], position: 0 }],
+            Lane::Walk { scan: later },
+            &[],
+            Some(&cur),
+        )
+        .unwrap();
+        assert_eq!(ids(s.inbox("b", 100).unwrap()).len(), 10);
+        cur.scan = None;
+        s.save_cursor(&cur).unwrap();
+        assert_eq!(ids(s.inbox("b", 100).unwrap()).last().unwrap(), "n20");
+    }
+
+    #[test]
+    fn pages_staged_by_an_older_version_come_back_oldest_first_with_their_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
+        let cur = Cursor {
+            hwm: None,
+            scan: Some(Scan {
+                top: Mark { at_ms: Some(9), id: "n9".into() },
+                next: Some("c_5".into()),
+                staged: 9,
+                pages: 2,
+                lane: None,
+                listed_ms: None,
+            }),
+        };
         let page1: Vec<Value> = (5..=9).rev().map(|i| json!({"id": format!("n{i}")})).collect();
         s.stage(&cur, &page1.iter().collect::<Vec<_>>(), 0).unwrap();
         let page2: Vec<Value> = (1..=4).rev().map(|i| json!({"id": format!("n{i}")})).collect();
-        cur.scan.as_mut().unwrap().staged = 5;
         s.stage(&cur, &page2.iter().collect::<Vec<_>>(), 5).unwrap();
-        let ids = |v: &[Staged]| v.iter().map(|s| s.event["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
         let first = s.staged(3).unwrap();
-        assert_eq!(ids(&first), ["n1", "n2", "n3"]);
+        let got: Vec<(String, u64)> = first.iter().map(|st| (st.event["id"].as_str().unwrap().to_string(), st.position)).collect();
+        assert_eq!(got, [("n1".to_string(), 8), ("n2".into(), 7), ("n3".into(), 6)]);
+        // Moved into a lane: gone from the staging area in the same transaction.
+        let lane = s.new_lane().unwrap();
         let batch: Vec<Handover> = first
             .iter()
-            .map(|st| Handover { id: st.event["id"].as_str().unwrap(), at_ms: None, event: &st.event, behaviors: vec!["b".into()] })
+            .map(|st| Handover {
+                id: st.event["id"].as_str().unwrap(),
+                at_ms: None,
+                event: &st.event,
+                behaviors: vec!["b".into()],
+                position: st.position,
+            })
             .collect();
         let keys: Vec<Vec<u8>> = first.iter().map(|s| s.key.clone()).collect();
-        s.hand_over(&batch, Lane::Backlog, &keys, Some(&cur)).unwrap();
-        assert_eq!(ids(&s.staged(100).unwrap()), ["n4", "n5", "n6", "n7", "n8", "n9"]);
+        s.hand_over(&batch, Lane::Walk { scan: lane }, &keys, Some(&cur)).unwrap();
+        assert_eq!(s.staged(100).unwrap().len(), 6);
         assert!(s.seen("n1").unwrap() && !s.seen("n4").unwrap());
         assert_eq!(s.cursor().unwrap(), cur);
     }
-
     #[test]
     fn the_mark_only_rises_and_the_skew_window_is_not_below_it() {
         let mut c = Cursor::default();

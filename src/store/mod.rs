@@ -389,8 +389,27 @@ impl AgentStore {
         };
         let live_start = key(behavior, "");
         let backlog_start = key(behavior, "~");
+        let backlog_end = key(behavior, "\u{7f}");
         let live: Vec<InboxItem> = self.inbox.range(&live_start, &backlog_start).take(max).map(read).collect::<Result<_, _>>()?;
-        let backlog: Vec<InboxItem> = self.inbox.scan_prefix(&backlog_start).take(max).map(read).collect::<Result<_, _>>()?;
+        // A catch-up still walking keeps its lane to itself (it is read newest first).
+        let (hidden_start, hidden_end) = match self.hidden_lane()? {
+            Some(lane) => {
+                let start = key(behavior, &cursor::lane_prefix(lane));
+                let mut end = start.clone();
+                if let Some(last) = end.last_mut() {
+                    *last += 1; // a digit: the next prefix of the same length
+                }
+                (start, end)
+            }
+            None => (backlog_end.clone(), backlog_end.clone()),
+        };
+        let backlog: Vec<InboxItem> = self
+            .inbox
+            .range(&backlog_start, &hidden_start)
+            .chain(self.inbox.range(&hidden_end, &backlog_end))
+            .take(max)
+            .map(read)
+            .collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(max.min(live.len() + backlog.len()));
         let (mut l, mut b) = (live.into_iter(), backlog.into_iter());
         while out.len() < max {
@@ -508,7 +527,7 @@ mod tests {
         {
             let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
             let ev = json!({"id": "ntf_1"});
-            let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()] };
+            let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()], position: 0 };
             s.hand_over(&[h], Lane::Live, &[], None).unwrap();
             let rec = ActionRecord {
                 state: ActionState::Intent,

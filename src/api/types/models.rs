@@ -503,4 +503,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
     pub has_more: bool,
+    /// The platform's clock when it answered (its `Date` header, ms), when it said.
+    pub date_ms: Option<i64>,
 }
