@@ -371,8 +371,16 @@ impl Session {
                 }
             };
             let status = resp.status();
-            let headers: HeaderMap = resp.headers().clone();
-            self.inner.limits.observe(class, &headers);
+            self.inner.limits.observe(class, resp.headers());
+            let date_ms = resp
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as i64);
+            // Kept past the body only when it says how long to wait.
+            let headers: HeaderMap = if status == StatusCode::TOO_MANY_REQUESTS { resp.headers().clone() } else { HeaderMap::new() };
             let body = match resp.bytes().await {
                 Ok(b) => b.to_vec(),
                 Err(e) => {
@@ -410,12 +418,6 @@ impl Session {
                     continue;
                 }
             }
-            let date_ms = headers
-                .get(reqwest::header::DATE)
-                .and_then(|d| d.to_str().ok())
-                .and_then(|d| httpdate::parse_http_date(d).ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64);
             return Ok(Raw { status, body, date_ms });
         }
     }

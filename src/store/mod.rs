@@ -209,7 +209,7 @@ pub struct AgentStore {
     actions: Part,
     inbox: Part,
     seen: Part,
-    /// The notification cursor and the staged catch-up (see [`cursor`]).
+    /// The notification cursor and the catch-up under way (see [`cursor`]).
     cursor: Part,
 }
 
