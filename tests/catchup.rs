@@ -62,6 +62,33 @@ fn notification_reads(sb: &SandboxHandle) -> u64 {
     served(sb, "GET /api/notifications", 200)
 }
 
+/// A sandbox with `community` agents and a replying agent `handle`: the
+/// sandbox, its state directory, its config, its agent id and credentials.
+struct Setup {
+    sb: SandboxHandle,
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    bot: String,
+    creds: (String, String),
+}
+
+async fn setup(community_size: usize, handle: &str) -> Setup {
+    let sb = sandbox(community(community_size)).await;
+    let creds = register(&sb, handle).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    let bot = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    Setup { sb, dir, cfg, bot, creds }
+}
+
+/// Runs the daemon until it has polled twice, then stops it cleanly (SIGTERM).
+async fn run_until_polled_then_stop(sb: &SandboxHandle, cfg: &std::path::Path) {
+    let mut d = daemon(cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(sb) >= 2).await, "first polls");
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+}
+
 /// Waits until every post is answered, then until the daemon has polled twice more with nothing new
 /// (so a late duplicate would have had its chance).
 async fn all_answered_and_settled(sb: &SandboxHandle, bot: &str, posts: &[u64], limit: Duration) {
@@ -74,17 +101,10 @@ async fn all_answered_and_settled(sb: &SandboxHandle, bot: &str, posts: &[u64], 
 // Multi-threaded: the sandbox keeps serving while this thread waits on child processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_of_5x_the_catch_up_step_after_a_stop_and_a_sigkill_mid_walk_is_answered_once_each() {
-    let sb = sandbox(community(8)).await;
-    let creds = register(&sb, "returner").await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle("returner").unwrap().id.clone();
+    let Setup { sb, dir, cfg, bot, .. } = setup(8, "returner").await;
 
     // A first run sets the cursor, then a clean stop.
-    let mut d = daemon(&cfg);
-    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 2).await, "first polls");
-    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
-    exited(&mut d.0, Duration::from_secs(10)).await;
+    run_until_polled_then_stop(&sb, &cfg).await;
 
     // The backlog arrives while it is down.
     let n = backlog();
@@ -154,11 +174,7 @@ async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
 async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_comes_back() {
     use imagine_agent::clock::Clock;
     const DAY_MS: i64 = 86_400_000;
-    let sb = sandbox(community(4)).await;
-    let creds = register(&sb, "hermit").await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle("hermit").unwrap().id.clone();
+    let Setup { sb, dir, cfg, bot, .. } = setup(4, "hermit").await;
     let now = chrono::Utc::now();
 
     // Thirty days ago: five mentions, answered.
@@ -207,11 +223,7 @@ async fn thirty_days_of_silence_then_one_mention_gets_one_reply_and_nothing_old_
 /// there (the window is read again only by a complete poll, once a minute).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_burst_a_poll_reads_one_page_not_the_whole_window_again() {
-    let sb = sandbox(community(8)).await;
-    let creds = register(&sb, "steady").await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle("steady").unwrap().id.clone();
+    let Setup { sb, dir: _dir, cfg, bot, .. } = setup(8, "steady").await;
     let _d = daemon(&cfg);
     assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 1).await, "first poll");
     let pages = 2 * WALK_PAGES as u64;
@@ -244,17 +256,10 @@ async fn a_catch_up_staged_by_an_older_version_is_finished_and_answered_once_eac
     use imagine_agent::api::session::{Session, SessionConfig};
     use imagine_agent::runtime::poller::mark_of;
     use imagine_agent::store::{Cursor, Scan};
-    let sb = sandbox(community(8)).await;
-    let creds = register(&sb, "upgrader").await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle("upgrader").unwrap().id.clone();
+    let Setup { sb, dir, cfg, bot, creds } = setup(8, "upgrader").await;
 
     // A first run sets the cursor, then a clean stop; the backlog arrives while it is down.
-    let mut d = daemon(&cfg);
-    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 2).await, "first polls");
-    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
-    exited(&mut d.0, Duration::from_secs(10)).await;
+    run_until_polled_then_stop(&sb, &cfg).await;
     let n = 5 * PAGE as usize;
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "upgrader", "mentions": n})).await);
 
