@@ -332,7 +332,8 @@ async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<()
 }
 
 /// The walk has met the mark: its lane becomes visible to the behaviors (one
-/// write, the cursor's), the mark rises to the newest notification it covered.
+/// write, the cursor's); the mark rises to the newest notification it covered,
+/// or to the platform's clock when its first page was listed, if later.
 async fn reveal(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
     let store = ctx.store();
     let Some(scan) = cur.scan.take() else { return Ok(()) };

@@ -23,7 +23,7 @@ use super::{decode, key, AgentStore, StoreError};
 /// clock). Inside this window below the high-water mark, seen-marks decide.
 pub const SKEW_MS: i64 = 2 * 60 * 1000;
 
-const CURSOR_KEY: &[u8] = b"c";
+pub(super) const CURSOR_KEY: &[u8] = b"c";
 const STAGED_PREFIX: &[u8] = b"s";
 
 /// A notification's place in time: its `createdAt` (ms) when it has one, and its id.

@@ -1,7 +1,9 @@
 //! Moving one agent's complete state between daemons (`state export`,
 //! `state import`, `state forget`): its notification cursor and seen-marks,
 //! inboxes (live and backlog lanes), intents and outcomes, positions, jobs in
-//! flight and drafts: every sled tree of the agent, byte for byte.
+//! flight and drafts: every sled tree of the agent, byte for byte, except
+//! the inbox's sequences and catch-up lanes, given out again by the target's
+//! id counter in the same order (the source's counter would collide with it).
 //!
 //! Guarantees: an export is the agent's state at one moment (read with the
 //! daemon stopped: sled allows one process); an import refuses to mix with
@@ -79,13 +81,22 @@ impl Store {
             }
             self.forget_agent(&e.agent)?;
         }
-        let mut n = 0;
-        for (short, part) in self.parts(&e.agent)? {
-            let Some(rows) = e.trees.get(short) else { continue };
-            let mut batch = sled::Batch::default();
+        let mut trees: BTreeMap<&str, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+        for (short, rows) in &e.trees {
+            let mut decoded = Vec::with_capacity(rows.len());
             for (k, v) in rows {
                 let bad = |what: &str| StoreError::Corrupt { key: format!("{short}/{k}"), detail: format!("{what} is not hex") };
-                batch.insert(part.k(hex::decode(k).map_err(|_| bad("key"))?), hex::decode(v).map_err(|_| bad("value"))?);
+                decoded.push((hex::decode(k).map_err(|_| bad("key"))?, hex::decode(v).map_err(|_| bad("value"))?));
+            }
+            trees.insert(short.as_str(), decoded);
+        }
+        self.renumber(&mut trees)?;
+        let mut n = 0;
+        for (short, part) in self.parts(&e.agent)? {
+            let Some(rows) = trees.remove(short) else { continue };
+            let mut batch = sled::Batch::default();
+            for (k, v) in rows {
+                batch.insert(part.k(k), v);
                 n += 1;
             }
             part.tree.apply_batch(batch)?;
@@ -94,6 +105,58 @@ impl Store {
         self.agent(&e.agent)?;
         self.db.flush()?;
         Ok(n)
+    }
+
+    /// Inbox sequences and catch-up lanes were given out by the source
+    /// database's id counter; they are given out again by this one's, in the
+    /// same order (the order events are taken in), and the cursor's lane with
+    /// them: a sequence given out here later never lands on the key of an
+    /// imported event still waiting.
+    fn renumber(&self, trees: &mut BTreeMap<&str, Vec<(Vec<u8>, Vec<u8>)>>) -> Result<(), StoreError> {
+        // Inbox keys: behavior NUL, then 20 digits (live), `~` and 20 digits
+        // (a backlog of older versions), or `~`, a lane's 20 digits and a position's.
+        fn id_at(key: &[u8]) -> Option<(usize, u64)> {
+            let mut at = key.iter().position(|b| *b == 0)? + 1;
+            if key.get(at) == Some(&b'~') {
+                at += 1;
+            }
+            let tail = &key[at..];
+            if !(tail.len() == 20 || tail.len() == 40) || !tail.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            Some((at, std::str::from_utf8(&tail[..20]).ok()?.parse().ok()?))
+        }
+        let decode_cursor = |v: &[u8]| serde_json::from_slice::<super::Cursor>(v).ok();
+        let mut old: std::collections::BTreeSet<u64> = Default::default();
+        for (k, _) in trees.get("inbox").into_iter().flatten() {
+            old.extend(id_at(k).map(|(_, id)| id));
+        }
+        for (k, v) in trees.get("cursor").into_iter().flatten() {
+            if k.as_slice() == super::cursor::CURSOR_KEY {
+                old.extend(decode_cursor(v).and_then(|c| c.scan).and_then(|s| s.lane));
+            }
+        }
+        let mut new: BTreeMap<u64, u64> = BTreeMap::new();
+        for id in old {
+            new.insert(id, self.db.generate_id()?);
+        }
+        for (k, _) in trees.get_mut("inbox").into_iter().flatten() {
+            if let Some((at, id)) = id_at(k) {
+                k.splice(at..at + 20, format!("{:020}", new[&id]).into_bytes());
+            }
+        }
+        for (k, v) in trees.get_mut("cursor").into_iter().flatten() {
+            if k.as_slice() != super::cursor::CURSOR_KEY {
+                continue;
+            }
+            if let Some(mut c) = decode_cursor(v) {
+                if let Some(scan) = c.scan.as_mut() {
+                    scan.lane = scan.lane.map(|l| new[&l]);
+                }
+                *v = serde_json::to_vec(&c).map_err(|e| StoreError::Corrupt { key: "cursor".into(), detail: e.to_string() })?;
+            }
+        }
+        Ok(())
     }
 
     /// Drops every record of `agent`; how many there were.
@@ -133,5 +196,72 @@ mod tests {
         assert!(dst.import_agent(&back, true).is_ok());
         assert_eq!(src.forget_agent("mover").unwrap(), e.records());
         assert_eq!(src.agents(), vec!["stayer"]);
+    }
+
+    /// Inbox sequences and lanes come from each database's own id counter: an
+    /// imported event still waiting is never overwritten by one handed over
+    /// after the import, and the order events are taken in is kept.
+    #[test]
+    fn imported_events_keep_their_order_and_are_not_overwritten_by_new_ones() {
+        use crate::store::{Cursor, Handover, Lane, Mark, Scan};
+        let a = tempfile::tempdir().unwrap();
+        let src = Store::open(&a.path().join("sled")).unwrap();
+        let s = src.agent("mover").unwrap();
+        let ev = |i: u32| serde_json::json!({"id": format!("n{i}")});
+        let hand = |s: &crate::store::AgentStore, i: u32, lane: Lane, cur: Option<&Cursor>| {
+            let (e, id) = (ev(i), format!("n{i}"));
+            s.hand_over(&[Handover { id: &id, at_ms: None, event: &e, behaviors: vec!["b".into()], position: i as u64 }], lane, &[], cur)
+                .unwrap();
+        };
+        // Source: two live events, a revealed catch-up lane of two, and a walk under way with one.
+        hand(&s, 1, Lane::Live, None);
+        hand(&s, 2, Lane::Live, None);
+        let done = s.new_lane().unwrap();
+        hand(&s, 3, Lane::Walk { scan: done }, None);
+        hand(&s, 4, Lane::Walk { scan: done }, None);
+        let walking = s.new_lane().unwrap();
+        let cur = Cursor {
+            hwm: None,
+            scan: Some(Scan {
+                top: Mark { at_ms: None, id: "n9".into() },
+                next: Some("c".into()),
+                staged: 1,
+                pages: 1,
+                lane: Some(walking),
+                listed_ms: None,
+            }),
+        };
+        hand(&s, 5, Lane::Walk { scan: walking }, Some(&cur));
+        let ids = |s: &crate::store::AgentStore| {
+            s.inbox("b", 100).unwrap().iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        };
+        // Walk positions grow toward older notifications: n4 was read after n3, so it is older.
+        assert_eq!(ids(&s), ["n1", "n4", "n2", "n3"], "live and backlog in turn; the walk's lane hidden");
+
+        // Targets: a fresh database, whose counter starts where the source's
+        // did, and one whose counter has moved on (another agent's events).
+        let export = src.export_agent("mover").unwrap().unwrap();
+        for shift in [0, 7] {
+            let b = tempfile::tempdir().unwrap();
+            let dst = Store::open(&b.path().join("sled")).unwrap();
+            for i in 0..shift {
+                hand(&dst.agent("other").unwrap(), 100 + i, Lane::Live, None);
+            }
+            dst.import_agent(&export, false).unwrap();
+            let d = dst.agent("mover").unwrap();
+            assert_eq!(ids(&d), ["n1", "n4", "n2", "n3"], "shift {shift}: the walk's lane still hidden");
+            for i in 6..10 {
+                hand(&d, i, Lane::Live, None);
+            }
+            assert_eq!(ids(&d), ["n1", "n4", "n2", "n3", "n6", "n7", "n8", "n9"], "shift {shift}: nothing imported overwritten");
+            let mut cur = d.cursor().unwrap();
+            cur.scan = None;
+            d.save_cursor(&cur).unwrap();
+            assert_eq!(
+                ids(&d),
+                ["n1", "n4", "n2", "n3", "n6", "n5", "n7", "n8", "n9"],
+                "shift {shift}: the walk's lane followed its cursor"
+            );
+        }
     }
 }
