@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, Part};
 use super::{Store, StoreError};
 
+/// Decoded records by tree name (without the agent prefix): (key, value).
+type Rows<'a> = BTreeMap<&'a str, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// The format's name, checked on import.
 pub const FORMAT: &str = "imagine-agent-agent-state/1";
 
@@ -81,7 +84,7 @@ impl Store {
             }
             self.forget_agent(&e.agent)?;
         }
-        let mut trees: BTreeMap<&str, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+        let mut trees: Rows = BTreeMap::new();
         for (short, rows) in &e.trees {
             let mut decoded = Vec::with_capacity(rows.len());
             for (k, v) in rows {
@@ -112,7 +115,7 @@ impl Store {
     /// same order (the order events are taken in), and the cursor's lane with
     /// them: a sequence given out here later never lands on the key of an
     /// imported event still waiting.
-    fn renumber(&self, trees: &mut BTreeMap<&str, Vec<(Vec<u8>, Vec<u8>)>>) -> Result<(), StoreError> {
+    fn renumber(&self, trees: &mut Rows<'_>) -> Result<(), StoreError> {
         // Inbox keys: behavior NUL, then 20 digits (live), `~` and 20 digits
         // (a backlog of older versions), or `~`, a lane's 20 digits and a position's.
         fn id_at(key: &[u8]) -> Option<(usize, u64)> {
