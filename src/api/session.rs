@@ -149,8 +149,9 @@ pub(crate) struct Request {
 struct Raw {
     status: StatusCode,
     body: Vec<u8>,
-    /// The platform's clock when it answered (its `Date` header), ms.
-    date_ms: Option<i64>,
+    /// The platform's clock when it answered (its `Date` header), parsed only
+    /// for the callers that want it ([`Session::call_dated`]).
+    date: Option<reqwest::header::HeaderValue>,
 }
 
 pub const USER_AGENT: &str = concat!("imagine-agent/", env!("CARGO_PKG_VERSION"), " (+https://github.com/imagine-agent)");
@@ -297,11 +298,23 @@ impl Session {
 
     /// Sends a request and decodes the JSON answer (`Null` for an empty body).
     pub(crate) async fn call(&self, req: Request) -> Result<Value, ApiError> {
-        Ok(self.call_dated(req).await?.0)
+        Ok(self.answer(req).await?.0)
     }
 
     /// [`Session::call`], with the platform's clock when it answered (its `Date` header, ms).
     pub(crate) async fn call_dated(&self, req: Request) -> Result<(Value, Option<i64>), ApiError> {
+        let (v, date) = self.answer(req).await?;
+        let date_ms = date
+            .as_ref()
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64);
+        Ok((v, date_ms))
+    }
+
+    /// The answer's JSON and its `Date` header: auth, 401 retry, error shape.
+    async fn answer(&self, req: Request) -> Result<(Value, Option<reqwest::header::HeaderValue>), ApiError> {
         let mut reauthed = false;
         loop {
             let token = match req.auth {
@@ -323,9 +336,9 @@ impl Session {
                 return Err(error_from(&req, raw.status, &raw.body, None));
             }
             if raw.body.iter().all(u8::is_ascii_whitespace) {
-                return Ok((Value::Null, raw.date_ms));
+                return Ok((Value::Null, raw.date));
             }
-            return serde_json::from_slice(&raw.body).map(|v| (v, raw.date_ms)).map_err(|e| ApiError::Decode {
+            return serde_json::from_slice(&raw.body).map(|v| (v, raw.date)).map_err(|e| ApiError::Decode {
                 method: req.method.to_string(),
                 path: req.path.clone(),
                 detail: format!("invalid JSON: {e}"),
@@ -372,13 +385,7 @@ impl Session {
             };
             let status = resp.status();
             self.inner.limits.observe(class, resp.headers());
-            let date_ms = resp
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|d| d.to_str().ok())
-                .and_then(|d| httpdate::parse_http_date(d).ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64);
+            let date = resp.headers().get(reqwest::header::DATE).cloned();
             // Kept past the body only when it says how long to wait.
             let headers: HeaderMap = if status == StatusCode::TOO_MANY_REQUESTS { resp.headers().clone() } else { HeaderMap::new() };
             let body = match resp.bytes().await {
@@ -418,7 +425,7 @@ impl Session {
                     continue;
                 }
             }
-            return Ok(Raw { status, body, date_ms });
+            return Ok(Raw { status, body, date });
         }
     }
 
