@@ -7,10 +7,17 @@
 //! deep in the list by cursor), the public timeline, the agent's own
 //! posts, the posts of a rare hashtag, the comments of one post among
 //! BENCH_COMMENTS (500,000) and the messages of one conversation among
-//! BENCH_MESSAGES (200,000). Reports p50/p99 of 1,000 requests each, and memory per post (the
+//! BENCH_MESSAGES (200,000), search (posts by word, agents by handle),
+//! explore, trending hashtags, recommended agents, a profile, an agent's
+//! likes and AXP, with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
+//! (300,000) likes spread over the world. Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
 use std::time::{Duration, Instant};
+
+/// The allocator of the `imagine-agent` binary (the sandbox it serves), so memory per post is what it holds.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use imagine_agent::api::types::NewAgent;
 use imagine_agent::api::{Budgets, Session, SessionConfig};
@@ -74,6 +81,25 @@ async fn main() {
             w.insert_post(&me, &format!("my own post {i}"), None, vec![], None, false);
         }
     }
+    // Follows, likes and reposts spread over the world, so trending posts and
+    // popular agents have something to rank; the measured agent likes 50 posts.
+    let (follows, likes) = (env("BENCH_FOLLOWS", 200_000), env("BENCH_LIKES", 300_000));
+    {
+        let mut w = sb.app.world();
+        let seqs: Vec<u64> = w.posts.keys().copied().collect();
+        for i in 0..follows {
+            let _ = w.follow(&ids[i % agents], &format!("agent_{}", (i * 7919 + i / agents) % agents));
+        }
+        for i in 0..likes {
+            w.like_post(seqs[(i * 104_729) % seqs.len()], &ids[i % agents]);
+            if i % 3 == 0 {
+                w.react(seqs[(i * 7) % seqs.len()], |p| p.reposts.insert(ids[(i + 1) % agents].clone()));
+            }
+        }
+        for i in 0..50 {
+            w.like_post(seqs[i * 1000], &me);
+        }
+    }
     let after_posts = rss_kib();
     // Comments spread over the posts and messages over 10,000 conversations;
     // the measured post and conversation are among the oldest.
@@ -130,6 +156,16 @@ async fn main() {
         ("posts of a hashtag on 1 post in 50,000, first page of 20", 4),
         ("comments of a post (30 of 500,030 comments), first page of 20", 5),
         ("messages of a conversation (50 of 200,050 messages), first page of 20", 6),
+        ("search posts, a word on 20 posts, first page of 20", 7),
+        ("search posts, two words on 100,000 and 900,000 posts that never meet", 8),
+        ("search agents, a handle among the newest (substring)", 9),
+        ("search agents, a handle among the oldest (substring)", 10),
+        ("explore, all sections, 10 each", 11),
+        ("trending hashtags, 10", 12),
+        ("recommended agents, first page of 20", 13),
+        ("the agent's own profile (/api/agents/me)", 14),
+        ("posts the agent liked, first page of 20", 15),
+        ("the agent's AXP with its first page of history", 16),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -141,7 +177,17 @@ async fn main() {
                 3 => drop(s.feed().limit(20).page().await.unwrap()),
                 4 => drop(s.hashtag_posts("rare").limit(20).page().await.unwrap()),
                 5 => drop(s.comments(&my_post).limit(20).page().await.unwrap()),
-                _ => drop(s.messages(&my_conv).limit(20).page().await.unwrap()),
+                6 => drop(s.messages(&my_conv).limit(20).page().await.unwrap()),
+                7 => assert!(!s.search("rare", "posts", Some(20), None).await.unwrap().posts.is_empty()),
+                8 => assert!(s.search("about measured", "posts", Some(20), None).await.unwrap().posts.is_empty()),
+                9 => drop(s.search(&format!("agent_{}", agents - 3), "agents", Some(20), None).await.unwrap()),
+                10 => drop(s.search("agent_3", "agents", Some(20), None).await.unwrap()),
+                11 => assert_eq!(s.explore("all", 10).await.unwrap().trending_posts.len(), 10),
+                12 => assert_eq!(s.trending_hashtags(10).await.unwrap().len(), 10),
+                13 => drop(s.recommended_agents().limit(20).page().await.unwrap()),
+                14 => drop(s.me().await.unwrap()),
+                15 => drop(s.liked_posts("measured").limit(20).page().await.unwrap()),
+                _ => drop(s.xp("measured").await.unwrap()),
             }
             lat.push(t.elapsed());
         }

@@ -105,7 +105,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             w.follow(&me, &h).ok().flatten().into_iter().collect()
         }
         (45..=59, Some(u)) => {
-            let posts: Vec<u64> = w.posts.values().rev().filter(|p| p.agent == u).take(20).map(|p| p.seq).collect();
+            let posts: Vec<u64> = w.posts_of.get(&u).into_iter().flat_map(|s| s.iter().rev()).take(20).copied().collect();
             match posts.choose(rng) {
                 Some(p) => {
                     let text = format!("Interesting take on {topic}!");
@@ -141,16 +141,16 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
         }
         (75..=80, Some(u)) => like_latest(w, &me, |p| p.agent == u),
         (81..=83, Some(u)) => {
-            let post = w.posts.values().rev().find(|p| p.agent == u && !p.is_quote).map(|p| p.seq);
+            let post = latest_original(w, &u);
             match post {
-                Some(seq) if w.posts.get_mut(&seq).is_some_and(|p| p.reposts.insert(me.clone())) => {
+                Some(seq) if w.react(seq, |p| p.reposts.insert(me.clone())).unwrap_or(false) => {
                     w.notify(&u, crate::api::types::NotificationType::Repost, &me, Some(seq), None, None).into_iter().collect()
                 }
                 _ => vec![],
             }
         }
         (84..=85, Some(u)) => {
-            let post = w.posts.values().rev().find(|p| p.agent == u && !p.is_quote).map(|p| p.seq);
+            let post = latest_original(w, &u);
             match post {
                 Some(seq) => {
                     let text = format!("Worth reading on {topic}. {tag}");
@@ -212,12 +212,18 @@ fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
     }
 }
 
+/// The newest post of `agent` that is not a quote.
+fn latest_original(w: &World, agent: &str) -> Option<u64> {
+    let own = w.posts_of.get(agent)?;
+    own.iter().rev().copied().find(|s| w.posts.get(s).is_some_and(|p| !p.is_quote))
+}
+
 /// `me` likes the newest post that `which` picks among the last 50; the author is notified.
 fn like_latest(w: &mut World, me: &str, which: impl Fn(&super::world::PostRec) -> bool) -> Vec<u64> {
     let Some((seq, author)) = w.posts.values().rev().take(50).find(|p| which(p)).map(|p| (p.seq, p.agent.clone())) else {
         return vec![];
     };
-    let new = w.posts.get_mut(&seq).is_some_and(|p| p.likes.insert(me.to_string(), super::world::now_ms()).is_none());
+    let new = w.like_post(seq, me).is_some_and(|(new, _)| new);
     if new {
         w.notify(&author, crate::api::types::NotificationType::Like, me, Some(seq), None, None).into_iter().collect()
     } else {
@@ -289,7 +295,7 @@ pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
             followed += 1;
         }
     }
-    let own: Vec<u64> = w.posts.values().rev().filter(|p| p.agent == target).take(10).map(|p| p.seq).collect();
+    let own: Vec<u64> = w.posts_of.get(&target).into_iter().flat_map(|s| s.iter().rev()).take(10).copied().collect();
     let mut commented = 0;
     if let Some(first) = own.first() {
         for i in 0..b.comments {

@@ -25,20 +25,14 @@ async fn list_agents(State(app): AppState, q: Params) -> Reply {
     let w = app.world();
     let t = q.get("type").map(|t| AgentType::from(t.as_str()));
     let verified = q.get("verified").map(|v| v == "true");
-    let search = q.get("search").map(|s| s.to_lowercase());
-    let by_seq: std::collections::BTreeMap<u64, String> = w.agents.keys().filter_map(|id| seq_of(id).map(|s| (s, id.clone()))).collect();
-    paged(
-        &w,
-        &by_seq,
-        &q,
+    let search = q.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
+    let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
+    page_of(
+        w.search_agents(&search, before),
+        limit(&q)?,
         "agents",
-        |id| {
-            let a = &w.agents[id];
-            t.as_ref().is_none_or(|t| a.agent_type.as_ref() == Some(t))
-                && verified.is_none_or(|v| a.verified == v)
-                && search.as_ref().is_none_or(|s| a.handle.contains(s.as_str()) || a.name.to_lowercase().contains(s.as_str()))
-        },
-        |w, id| val(w.summary(id)),
+        |a| t.as_ref().is_none_or(|t| a.agent_type.as_ref() == Some(t)) && verified.is_none_or(|v| a.verified == v),
+        |a| val(w.summary(&a.id)),
     )
 }
 
@@ -58,10 +52,10 @@ async fn update_me(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
         validate::url("websiteUrl", url)?;
     }
     let mut w = app.world();
-    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if let Some(n) = u.name {
-        a.name = n;
+        w.rename(&me, n);
     }
+    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if u.bio.is_some() {
         a.bio = u.bio;
     }
@@ -225,7 +219,7 @@ pub(super) async fn following(State(app): AppState, Path(handle): Path<String>, 
 async fn liked_posts(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let id = w.agent_by_handle(&handle)?.id.clone();
-    paged(&w, &w.posts, &q, "posts", |p| p.likes.contains_key(&id), |w, p| val(w.render_post(p, None)))
+    indexed(&w, w.disc.liked_by.get(&id), &w.posts, &q, "posts", |_| true, |w, p| val(w.render_post(p, None)))
 }
 
 async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Reply {
@@ -236,11 +230,16 @@ async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Repl
     let hi = crate::sandbox::world::LEVELS.get(level as usize).copied().unwrap_or(lo.max(1));
     let progress = if hi > lo { (a.axp - lo) as f64 / (hi - lo) as f64 } else { 1.0 };
     let day_ago = now_ms() - 86_400_000;
-    let recent: i64 = w.xp.values().filter(|x| x.agent == a.id && x.created_ms > day_ago).map(|x| x.amount).sum();
+    let mine: &[u64] = w.disc.xp_of.get(&a.id).map_or(&[], Vec::as_slice);
+    let records = || mine.iter().rev().filter_map(|s| w.xp.get_key_value(s));
+    let recent: i64 = records().map(|(_, x)| x).take_while(|x| x.created_ms > day_ago).map(|x| x.amount).sum();
     let lim = limit(&q)?;
-    let id = a.id.clone();
-    let mine: std::collections::BTreeMap<&u64, _> = w.xp.iter().filter(|(_, x)| x.agent == id).collect();
-    let (items, next, more) = World::page(mine.iter().map(|(k, v)| (*k, *v)), keyset_cursor(&q)?, lim);
+    let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
+    let mut items: Vec<(&u64, &crate::sandbox::world::XpRec)> = records().filter(|(s, _)| **s < before).take(lim + 1).collect();
+    let more = items.len() > lim;
+    items.truncate(lim);
+    let next = if more { items.last().map(|(s, _)| format!("c_{s}")) } else { None };
+    let items = items.into_iter().map(|(_, x)| x);
     let history: Vec<Value> = items
         .into_iter()
         .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
@@ -251,42 +250,21 @@ async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Repl
     }))
 }
 
-fn trending_score(p: &crate::sandbox::world::PostRec) -> usize {
-    p.likes.len() + 2 * p.comment_count as usize + 3 * p.reposts.len() + 2 * p.amplifies.len()
-}
-
-pub(super) fn hashtag_counts(w: &World) -> Vec<Hashtag> {
-    let day_ago = now_ms() - 86_400_000;
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    for p in w.posts.values().filter(|p| p.created_ms > day_ago) {
-        for t in &p.hashtags {
-            *counts.entry(t.to_lowercase()).or_default() += 1;
-        }
-    }
-    let mut v: Vec<Hashtag> = counts.into_iter().map(|(tag, count)| Hashtag { tag, count }).collect();
-    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.tag.cmp(&b.tag)));
-    v
-}
-
 async fn explore(State(app): AppState, q: Params) -> Reply {
-    let w = app.world();
+    let mut w = app.world();
     let lim = limit(&q)?;
     let section = q.get("section").map(String::as_str).unwrap_or("all");
     let mut out = Explore::default();
     if matches!(section, "all" | "posts") {
-        let day_ago = now_ms() - 86_400_000;
-        let mut posts: Vec<&crate::sandbox::world::PostRec> = w.posts.values().filter(|p| p.created_ms > day_ago).collect();
-        posts.sort_by(|a, b| trending_score(b).cmp(&trending_score(a)).then(b.seq.cmp(&a.seq)));
-        out.trending_posts = posts.into_iter().take(lim).map(|p| w.render_post(p, None)).collect();
+        let seqs: Vec<u64> = w.trending_posts(lim).into_iter().map(|p| p.seq).collect();
+        out.trending_posts = seqs.iter().map(|s| w.render_post(&w.posts[s], None)).collect();
     }
     if matches!(section, "all" | "agents") {
-        let mut agents: Vec<_> = w.agents.values().collect();
-        agents.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.handle.cmp(&b.handle)));
-        out.featured_agent = agents.first().map(|a| w.summary(&a.id));
-        out.popular_agents = agents.into_iter().take(lim).map(|a| w.summary(&a.id)).collect();
+        out.popular_agents = w.popular_agents().take(lim).map(|id| w.summary(id)).collect();
+        out.featured_agent = out.popular_agents.first().cloned();
     }
     if matches!(section, "all" | "hashtags") {
-        out.trending_hashtags = hashtag_counts(&w).into_iter().take(lim).collect();
+        out.trending_hashtags = w.trending_tags(lim);
     }
     ok(out)
 }
@@ -295,16 +273,20 @@ async fn recommended(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let mine = w.agent(&me)?;
     let t = q.get("type").map(String::as_str).unwrap_or("all");
-    let mut ids: Vec<&crate::sandbox::world::AgentRec> =
-        w.agents.values().filter(|a| a.id != me && !mine.following.contains(&a.id)).collect();
-    if let Some(skills) = q.get("skills") {
-        let want: Vec<&str> = skills.split(',').collect();
-        ids.retain(|a| a.capabilities.skills.iter().any(|s| want.contains(&s.as_str())));
-    }
-    if t == "humans" {
-        ids.clear();
-    }
-    ids.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.id.cmp(&b.id)));
-    let ids = ids.into_iter().map(|a| a.id.clone()).collect();
-    agent_list(&w, ids, &q)
+    let want: Option<Vec<&str>> = q.get("skills").map(|s| s.split(',').collect());
+    // Agents this one does not follow, newest first (humans: none, there are no humans here).
+    paged(
+        &w,
+        &w.disc.agent_seqs,
+        &q,
+        "agents",
+        |id| {
+            let a = &w.agents[id];
+            t != "humans"
+                && a.id != me
+                && !mine.following.contains(&a.id)
+                && want.as_ref().is_none_or(|want| a.capabilities.skills.iter().any(|s| want.contains(&s.as_str())))
+        },
+        |w, id| val(w.summary(id)),
+    )
 }

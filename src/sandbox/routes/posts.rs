@@ -50,9 +50,8 @@ fn post_seq(w: &World, id: &str) -> Result<u64, Refusal> {
 pub(super) async fn like(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
-    let new = p.likes.insert(me.clone(), now_ms()).is_none();
-    let (author, count) = (p.agent.clone(), p.likes.len());
+    let (new, count) = w.like_post(seq, &me).ok_or_else(|| not_found("post"))?;
+    let author = w.posts[&seq].agent.clone();
     if new {
         w.award(&author, 1, "like received");
         let n = w.notify(&author, NotificationType::Like, &me, Some(seq), None, None);
@@ -64,9 +63,8 @@ pub(super) async fn like(State(app): AppState, Me(me): Me, Path(id): Path<String
 async fn unlike(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
-    p.likes.remove(&me);
-    ok(json!({ "liked": false, "likeCount": p.likes.len() }))
+    let count = w.unlike_post(seq, &me).ok_or_else(|| not_found("post"))?;
+    ok(json!({ "liked": false, "likeCount": count }))
 }
 
 pub(super) async fn likes(State(app): AppState, Path(id): Path<String>, q: Params) -> Reply {
@@ -110,9 +108,7 @@ async fn delete_comment(State(app): AppState, Me(me): Me, Path((id, cid)): Path<
 async fn repost(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
-    let new = p.reposts.insert(me.clone());
-    let author = p.agent.clone();
+    let (new, author) = w.react(seq, |p| (p.reposts.insert(me.clone()), p.agent.clone())).ok_or_else(|| not_found("post"))?;
     if new {
         let n = w.notify(&author, NotificationType::Repost, &me, Some(seq), None, None);
         app.deliver(&w, &n.into_iter().collect::<Vec<_>>());
@@ -129,9 +125,7 @@ async fn repost(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Rep
 async fn unrepost(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    if let Some(p) = w.posts.get_mut(&seq) {
-        p.reposts.remove(&me);
-    }
+    w.react(seq, |p| p.reposts.remove(&me));
     ok(json!({ "reposted": false }))
 }
 
@@ -141,7 +135,8 @@ pub(super) async fn reposts(State(app): AppState, Path(id): Path<String>, q: Par
     let lim = limit(&q)?;
     let mut items: Vec<Value> =
         p.reposts.iter().map(|a| json!({"id": format!("repost_{}_{}", p.seq, a), "agent": w.summary(a), "isQuote": false})).collect();
-    items.extend(w.posts.values().filter(|q| q.is_quote && q.repost_of == Some(p.seq)).map(|q| val(w.render_post(q, None))));
+    let quotes = w.disc.quotes_of.get(&p.seq).into_iter().flatten().filter_map(|s| w.posts.get(s));
+    items.extend(quotes.map(|q| val(w.render_post(q, None))));
     let start = offset_cursor(&q, "r_")?;
     let (next, more) = (next_offset("r_", start, lim, items.len()), start.saturating_add(lim) < items.len());
     let page = items.into_iter().skip(start).take(lim).collect();
@@ -164,12 +159,11 @@ async fn quote(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: B
 async fn amplify(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    let p = w.posts.get_mut(&seq).ok_or_else(|| not_found("post"))?;
-    if p.agent == me {
+    let author = w.post(&id)?.agent.clone();
+    if author == me {
         return Err(bad("cannot_amplify_own", "you cannot amplify your own post"));
     }
-    let new = p.amplifies.insert(me);
-    let author = p.agent.clone();
+    let new = w.react(seq, |p| p.amplifies.insert(me)).unwrap_or(false);
     if new {
         w.award(&author, 5, "amplified");
     }
@@ -179,9 +173,7 @@ async fn amplify(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Re
 async fn unamplify(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> Reply {
     let mut w = app.world();
     let seq = post_seq(&w, &id)?;
-    if let Some(p) = w.posts.get_mut(&seq) {
-        p.amplifies.remove(&me);
-    }
+    w.react(seq, |p| p.amplifies.remove(&me));
     ok(json!({ "amplified": false }))
 }
 

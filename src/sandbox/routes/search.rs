@@ -1,6 +1,5 @@
 //! Search and hashtags.
 
-use super::agents::hashtag_counts;
 use super::*;
 
 pub(super) fn router() -> Router<Arc<App>> {
@@ -18,27 +17,22 @@ pub(super) async fn search(State(app): AppState, q: Params) -> Reply {
     let w = app.world();
     let mut out = SearchResults::default();
     if matches!(kind, "all" | "agents") {
-        out.agents = w
-            .agents
-            .values()
-            .filter(|a| a.handle.contains(&term) || a.name.to_lowercase().contains(&term))
-            .take(lim)
-            .map(|a| w.summary(&a.id))
-            .collect();
+        out.agents = w.search_agents(&term, u64::MAX).take(lim).map(|(_, a)| w.summary(&a.id)).collect();
     }
     if matches!(kind, "all" | "posts") {
-        let (items, next, more) =
-            World::page(w.posts.iter().filter(|(_, p)| p.content.to_lowercase().contains(&term)), keyset_cursor(&q)?, lim);
-        out.posts = items.into_iter().map(|p| w.render_post(p, None)).collect();
-        out.next_cursor = next;
-        out.has_more = more;
+        let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
+        let mut items: Vec<(&u64, &crate::sandbox::world::PostRec)> = w.search_posts(&term, before).take(lim + 1).collect();
+        out.has_more = items.len() > lim;
+        items.truncate(lim);
+        out.next_cursor = if out.has_more { items.last().map(|(s, _)| format!("c_{s}")) } else { None };
+        out.posts = items.into_iter().map(|(_, p)| w.render_post(p, None)).collect();
     }
     ok(out)
 }
 
 pub(super) async fn trending_hashtags(State(app): AppState, q: Params) -> Reply {
     let lim = limit(&q)?;
-    let tags: Vec<Hashtag> = hashtag_counts(&app.world()).into_iter().take(lim).collect();
+    let tags: Vec<Hashtag> = app.world().trending_tags(lim);
     ok(json!({ "hashtags": tags }))
 }
 

@@ -36,7 +36,8 @@ impl World {
         };
         self.handles.insert(a.handle.clone(), id.clone());
         self.clients.insert(client_id, id.clone());
-        self.agents.insert(id, rec.clone());
+        self.agents.insert(id.clone(), rec.clone());
+        self.discover_agent(&id);
         Ok((rec, secret))
     }
 
@@ -74,6 +75,7 @@ impl World {
         if let Some(a) = self.agents.get_mut(agent) {
             a.axp = a.axp.saturating_add_signed(amount);
             self.xp.insert(seq, XpRec { seq, agent: agent.into(), amount, reason: reason.into(), created_ms: now_ms() });
+            self.disc.xp_of.entry(agent.to_string()).or_default().push(seq);
         }
     }
 }

@@ -13,7 +13,9 @@ impl World {
             return Ok(None);
         }
         if let Some(t) = self.agents.get_mut(&target) {
+            let before = t.followers.len();
             t.followers.insert(follower.into());
+            self.followers_changed(&target, before);
         }
         self.award(&target, 5, "new follower");
         Ok(self.notify(&target, NotificationType::Follow, follower, None, None, None))
@@ -25,7 +27,9 @@ impl World {
             a.following.remove(&target);
         }
         if let Some(t) = self.agents.get_mut(&target) {
+            let before = t.followers.len();
             t.followers.remove(follower);
+            self.followers_changed(&target, before);
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! call these, and render the results with the shared wire types.
 
 mod agents;
+mod discovery;
 mod follows;
 mod generation;
 mod listing;
@@ -285,6 +286,9 @@ pub struct World {
     /// Message seqs per conversation.
     #[serde(skip)]
     pub messages_of: HashMap<u64, std::collections::BTreeSet<u64>>,
+    /// Search, trending, popular agents, likes, XP and quotes per agent or post (`discovery.rs`).
+    #[serde(skip)]
+    pub disc: discovery::Discovery,
 }
 
 fn default_rng() -> StdRng {
@@ -384,6 +388,7 @@ impl World {
                 self.posts_by_tag.entry(t.to_lowercase()).or_default().insert(p.seq);
             }
         }
+        self.rediscover();
     }
 
     pub fn new(seed: u64) -> World {
@@ -393,6 +398,7 @@ impl World {
             posts_by_tag: HashMap::new(),
             comments_of: HashMap::new(),
             messages_of: HashMap::new(),
+            disc: Default::default(),
             seq: 0,
             agents: BTreeMap::new(),
             handles: HashMap::new(),

@@ -64,6 +64,7 @@ impl World {
         if let (true, Some(orig)) = (is_quote, repost_of.and_then(|o| self.posts.get_mut(&o))) {
             orig.quotes += 1;
         }
+        self.discover_post(seq);
         self.award(agent, 10, "post");
         let mut created = vec![];
         for h in mentions {
@@ -89,7 +90,9 @@ impl World {
                 s.remove(&seq);
             }
         }
-        self.posts.remove(&seq);
+        if let Some(gone) = self.posts.remove(&seq) {
+            self.forget_post(&gone);
+        }
         if let Some(s) = self.posts_of.get_mut(agent) {
             s.remove(&seq);
         }
@@ -124,11 +127,12 @@ impl World {
             }
             return Ok((seq, created));
         }
-        let Some(p) = self.posts.get_mut(&post) else {
+        let Some(post_author) = self.react(post, |p| {
+            p.comment_count += 1;
+            p.agent.clone()
+        }) else {
             return Err(not_found("post"));
         };
-        p.comment_count += 1;
-        let post_author = p.agent.clone();
         let parent_author = parent.and_then(|ps| self.comments.get(&ps)).map(|pc| pc.agent.clone());
         let mut told: BTreeSet<String> = BTreeSet::new();
         if let Some(pa) = &parent_author {
@@ -182,9 +186,7 @@ impl World {
                 s.remove(d);
             }
         }
-        if let Some(p) = self.posts.get_mut(&post) {
-            p.comment_count = p.comment_count.saturating_sub(doomed.len() as u64);
-        }
+        self.react(post, |p| p.comment_count = p.comment_count.saturating_sub(doomed.len() as u64));
         Ok(doomed.len() as u64)
     }
 

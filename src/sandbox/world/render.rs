@@ -110,7 +110,7 @@ impl World {
 
     pub fn profile(&self, id: &str) -> Res<Profile> {
         let a = self.agent(id)?;
-        let posts = self.posts.values().filter(|p| p.agent == id).count() as u64;
+        let posts = self.posts_of.get(id).map_or(0, |s| s.len()) as u64;
         let level = level_of(a.axp);
         Ok(Profile {
             id: a.id.clone(),

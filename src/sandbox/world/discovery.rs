@@ -1,0 +1,530 @@
+//! Indexes for the endpoints that look across the whole world (search,
+//! explore, trending hashtags, recommended agents, an agent's likes and XP,
+//! a post's quotes), so a page costs what a page costs, not what the world
+//! holds.
+//!
+//! Guarantees: every index is derived (rebuilt by [`World::reindex`], never
+//! saved) and kept in step by the `World` methods that change what it
+//! derives from: [`World::react`] for anything that changes a post's
+//! trending score, `like_post`/`unlike_post` for likes, follows, awards,
+//! post creation and deletion. Trending covers the posts of the last 24
+//! hours: the window slides by post sequence, which follows the clock (a
+//! post's `created_ms` is stamped with its sequence), so it is exact unless
+//! the wall clock steps back.
+//!
+//! Search matches posts holding every word of the query (letters and
+//! digits, case-insensitive), newest first: a word index, not a substring
+//! scan. Agents are searched by substring of handle or name, in creation
+//! order, stopping at the page's end.
+
+use std::cmp::Reverse;
+
+use super::*;
+
+/// A day, the trending window.
+const DAY_MS: i64 = 86_400_000;
+
+/// How much a post trends: reactions, comments weighing double, reposts triple.
+pub fn trending_score(p: &PostRec) -> usize {
+    p.likes.len() + 2 * p.comment_count as usize + 3 * p.reposts.len() + 2 * p.amplifies.len()
+}
+
+/// The lowercased words of a text (runs of letters, digits and `_`), each once.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The byte trigrams of a lowercased text, each once (substrings of UTF-8 are substrings of its bytes).
+fn trigrams(text: &str) -> Vec<u32> {
+    let mut out: Vec<u32> = text.as_bytes().windows(3).map(|t| u32::from_be_bytes([0, t[0], t[1], t[2]])).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// What an agent is found by: its handle and its name, lowercased.
+fn agent_text(a: &AgentRec) -> String {
+    format!("{}\n{}", a.handle, a.name.to_lowercase())
+}
+
+/// The seqs on every one of several ascending lists: the shortest walked, the others probed.
+struct Meet<'a> {
+    first: &'a [u64],
+    rest: Vec<&'a [u64]>,
+}
+
+impl<'a> Meet<'a> {
+    /// `None` when a key has no list (nothing can meet); no keys meet nothing either.
+    fn of(mut lists: Vec<&'a [u64]>) -> Meet<'a> {
+        lists.sort_by_key(|l| l.len());
+        match lists.split_first() {
+            Some((f, r)) => Meet { first: f, rest: r.to_vec() },
+            None => Meet { first: &[], rest: vec![] },
+        }
+    }
+
+    /// Newest first, below `before`. Each other list is searched by galloping
+    /// down from where the last probe ended: a walk of n seqs against a list
+    /// of m costs about n log(m/n) steps, not n log m cache misses.
+    fn below(self, before: u64) -> impl Iterator<Item = u64> + 'a {
+        let end = self.first.partition_point(|s| *s < before);
+        let first = self.first;
+        // Per other list: every entry at or past `hi` is above the seqs still to come.
+        let mut his: Vec<usize> = self.rest.iter().map(|l| l.partition_point(|s| *s < before)).collect();
+        let rest = self.rest;
+        first[..end].iter().rev().copied().filter(move |&s| rest.iter().zip(his.iter_mut()).all(|(l, hi)| gallop(l, hi, s)))
+    }
+}
+
+/// Whether ascending `l[..*hi]` holds `s`, moving `*hi` down to the entries not above `s`.
+fn gallop(l: &[u64], hi: &mut usize, s: u64) -> bool {
+    let mut step = 1;
+    let mut lo = *hi;
+    // Widen the bracket down until its low end is at or below `s`.
+    while lo > 0 && l[lo - 1] > s {
+        *hi = lo - 1;
+        lo = lo.saturating_sub(step);
+        step *= 2;
+    }
+    // Now l[lo..*hi] holds the candidates; everything at *hi or past it is above `s`.
+    *hi = lo + l[lo..*hi].partition_point(|x| *x <= s);
+    *hi > 0 && l[*hi - 1] == s
+}
+
+fn lists<'a, K: std::hash::Hash + Eq>(index: &'a HashMap<K, Postings>, keys: &[K]) -> Vec<&'a [u64]> {
+    let found: Option<Vec<&[u64]>> = keys.iter().map(|k| index.get(k).map(Postings::as_slice)).collect();
+    found.unwrap_or_else(|| vec![&[]])
+}
+
+/// Ascending seqs under one key. Most words are on one post: that one is
+/// kept inline, without an allocation of its own.
+#[derive(Debug, Clone)]
+enum Postings {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl Postings {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Postings::One(s) => std::slice::from_ref(s),
+            Postings::Many(v) => v,
+        }
+    }
+
+    fn add(&mut self, seq: u64) {
+        match self {
+            Postings::One(s) if *s == seq => {}
+            Postings::One(s) => *self = Postings::Many(if *s < seq { vec![*s, seq] } else { vec![seq, *s] }),
+            Postings::Many(v) => {
+                if let Err(i) = v.binary_search(&seq) {
+                    v.insert(i, seq);
+                }
+            }
+        }
+    }
+
+    /// Takes `seq` out; whether none is left.
+    fn take(&mut self, seq: u64) -> bool {
+        match self {
+            Postings::One(s) => *s == seq,
+            Postings::Many(v) => {
+                if let Ok(i) = v.binary_search(&seq) {
+                    v.remove(i);
+                }
+                v.is_empty()
+            }
+        }
+    }
+}
+
+/// Adds `seq` under each key.
+fn post_under<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Postings>, keys: impl IntoIterator<Item = K>, seq: u64) {
+    for k in keys {
+        index.entry(k).and_modify(|p| p.add(seq)).or_insert(Postings::One(seq));
+    }
+}
+
+/// Takes `seq` out from under each key, dropping keys left empty.
+fn unpost<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Postings>, keys: impl IntoIterator<Item = K>, seq: u64) {
+    for k in keys {
+        if index.get_mut(&k).is_some_and(|p| p.take(seq)) {
+            index.remove(&k);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Post seqs per word.
+    words: HashMap<Box<str>, Postings>,
+    /// Agent ids by creation order.
+    pub agent_seqs: BTreeMap<u64, String>,
+    /// Agent seqs per trigram of handle and name, ascending.
+    agent_grams: HashMap<u32, Postings>,
+    /// Agents by follower count, most first, then handle.
+    popular: BTreeSet<(Reverse<usize>, String)>,
+    /// Post seqs each agent liked.
+    pub liked_by: HashMap<String, BTreeSet<u64>>,
+    /// AXP record seqs per agent, ascending.
+    pub xp_of: HashMap<String, Vec<u64>>,
+    /// Quote post seqs per quoted post.
+    pub quotes_of: HashMap<u64, BTreeSet<u64>>,
+    /// Posts below this seq have left the trending window.
+    day_from: u64,
+    /// Posts in the window by score, highest first, then newest.
+    ranked: BTreeSet<(Reverse<usize>, Reverse<u64>)>,
+    /// Posts per hashtag in the window, and the same ranked.
+    tag_counts: HashMap<String, u64>,
+    tags_ranked: BTreeSet<(Reverse<u64>, String)>,
+}
+
+impl Discovery {
+    fn tag(&mut self, tag: &str, up: bool) {
+        let t = tag.to_lowercase();
+        let n = self.tag_counts.entry(t.clone()).or_default();
+        self.tags_ranked.remove(&(Reverse(*n), t.clone()));
+        *n = if up { *n + 1 } else { n.saturating_sub(1) };
+        if *n == 0 {
+            self.tag_counts.remove(&t);
+        } else {
+            self.tags_ranked.insert((Reverse(*n), t));
+        }
+    }
+
+    fn enter_window(&mut self, p: &PostRec) {
+        self.ranked.insert((Reverse(trending_score(p)), Reverse(p.seq)));
+        for t in &p.hashtags {
+            self.tag(t, true);
+        }
+    }
+
+    fn leave_window(&mut self, p: &PostRec) {
+        self.ranked.remove(&(Reverse(trending_score(p)), Reverse(p.seq)));
+        for t in &p.hashtags {
+            self.tag(t, false);
+        }
+    }
+
+    fn rank_agent(&mut self, handle: &str, before: Option<usize>, after: usize) {
+        if let Some(b) = before {
+            self.popular.remove(&(Reverse(b), handle.to_string()));
+        }
+        self.popular.insert((Reverse(after), handle.to_string()));
+    }
+}
+
+impl World {
+    /// Indexes a post just inserted.
+    pub(super) fn discover_post(&mut self, seq: u64) {
+        let Some(p) = self.posts.get(&seq) else { return };
+        post_under(&mut self.disc.words, words(&p.content).into_iter().map(String::into_boxed_str), seq);
+        if let (true, Some(of)) = (p.is_quote, p.repost_of) {
+            self.disc.quotes_of.entry(of).or_default().insert(seq);
+        }
+        if seq >= self.disc.day_from {
+            self.disc.enter_window(p);
+        }
+        self.slide(now_ms());
+    }
+
+    /// Forgets a post about to be removed.
+    pub(super) fn forget_post(&mut self, p: &PostRec) {
+        unpost(&mut self.disc.words, words(&p.content).into_iter().map(String::into_boxed_str), p.seq);
+        if let (true, Some(of)) = (p.is_quote, p.repost_of) {
+            if let Some(s) = self.disc.quotes_of.get_mut(&of) {
+                s.remove(&p.seq);
+            }
+        }
+        for liker in p.likes.keys() {
+            if let Some(s) = self.disc.liked_by.get_mut(liker) {
+                s.remove(&p.seq);
+            }
+        }
+        if p.seq >= self.disc.day_from {
+            self.disc.leave_window(p);
+        }
+    }
+
+    pub(super) fn discover_agent(&mut self, id: &str) {
+        if let (Some(a), Some(seq)) = (self.agents.get(id), seq_of(id)) {
+            self.disc.agent_seqs.insert(seq, id.to_string());
+            post_under(&mut self.disc.agent_grams, trigrams(&agent_text(a)), seq);
+            self.disc.rank_agent(&a.handle, None, a.followers.len());
+        }
+    }
+
+    /// Gives an agent a new name, keeping it findable by the new one only.
+    pub fn rename(&mut self, id: &str, name: String) {
+        let (Some(a), Some(seq)) = (self.agents.get_mut(id), seq_of(id)) else { return };
+        unpost(&mut self.disc.agent_grams, trigrams(&agent_text(a)), seq);
+        a.name = name;
+        post_under(&mut self.disc.agent_grams, trigrams(&agent_text(a)), seq);
+    }
+
+    /// Agents whose handle or name holds `term` (lowercase), newest first, below seq `before`.
+    pub fn search_agents<'a>(&'a self, term: &'a str, before: u64) -> Box<dyn Iterator<Item = (&'a u64, &'a AgentRec)> + 'a> {
+        let holds = move |a: &AgentRec| a.handle.contains(term) || a.name.to_lowercase().contains(term);
+        let agent = move |s: u64| self.disc.agent_seqs.get_key_value(&s).and_then(|(k, id)| Some((k, self.agents.get(id)?)));
+        if term.len() < 3 {
+            // Too short for a trigram: a walk that stops at the page's end.
+            return Box::new(self.disc.agent_seqs.range(..before).rev().filter_map(move |(s, _)| agent(*s)).filter(move |(_, a)| holds(a)));
+        }
+        let meet = Meet::of(lists(&self.disc.agent_grams, &trigrams(term)));
+        Box::new(meet.below(before).filter_map(agent).filter(move |(_, a)| holds(a)))
+    }
+
+    /// Keeps the popular-agents rank after `id`'s followers changed from `before`.
+    pub(super) fn followers_changed(&mut self, id: &str, before: usize) {
+        if let Some(a) = self.agents.get(id) {
+            self.disc.rank_agent(&a.handle, Some(before), a.followers.len());
+        }
+    }
+
+    /// Changes a post through `f`, keeping its trending rank in step; `None` if there is no such post.
+    pub fn react<R>(&mut self, seq: u64, f: impl FnOnce(&mut PostRec) -> R) -> Option<R> {
+        let p = self.posts.get_mut(&seq)?;
+        let before = trending_score(p);
+        let r = f(p);
+        let after = trending_score(p);
+        if before != after && seq >= self.disc.day_from && self.disc.ranked.remove(&(Reverse(before), Reverse(seq))) {
+            self.disc.ranked.insert((Reverse(after), Reverse(seq)));
+        }
+        Some(r)
+    }
+
+    /// `who` likes a post: whether the like is new and the post's like count.
+    pub fn like_post(&mut self, seq: u64, who: &str) -> Option<(bool, usize)> {
+        let r = self.react(seq, |p| (p.likes.insert(who.to_string(), now_ms()).is_none(), p.likes.len()))?;
+        self.disc.liked_by.entry(who.to_string()).or_default().insert(seq);
+        Some(r)
+    }
+
+    /// `who` takes a like back: the post's like count.
+    pub fn unlike_post(&mut self, seq: u64, who: &str) -> Option<usize> {
+        let r = self.react(seq, |p| {
+            p.likes.remove(who);
+            p.likes.len()
+        })?;
+        if let Some(s) = self.disc.liked_by.get_mut(who) {
+            s.remove(&seq);
+        }
+        Some(r)
+    }
+
+    /// Moves the trending window to the last day before `now`.
+    pub fn slide(&mut self, now: i64) {
+        let edge = now - DAY_MS;
+        while let Some((&seq, p)) = self.posts.range(self.disc.day_from..).next() {
+            if p.created_ms > edge {
+                break;
+            }
+            self.disc.leave_window(p);
+            self.disc.day_from = seq + 1;
+        }
+    }
+
+    /// The posts of the last day that trend most.
+    pub fn trending_posts(&mut self, limit: usize) -> Vec<&PostRec> {
+        self.slide(now_ms());
+        self.disc.ranked.iter().take(limit).filter_map(|(_, Reverse(s))| self.posts.get(s)).collect()
+    }
+
+    /// The hashtags of the last day's posts, most used first.
+    pub fn trending_tags(&mut self, limit: usize) -> Vec<Hashtag> {
+        self.slide(now_ms());
+        self.disc.tags_ranked.iter().take(limit).map(|(Reverse(count), tag)| Hashtag { tag: tag.clone(), count: *count }).collect()
+    }
+
+    /// Agent ids by follower count, most first.
+    pub fn popular_agents(&self) -> impl Iterator<Item = &str> + '_ {
+        self.disc.popular.iter().filter_map(|(_, h)| self.handles.get(h).map(String::as_str))
+    }
+
+    /// Posts holding every word of `query`, newest first, below seq `before`.
+    pub fn search_posts(&self, query: &str, before: u64) -> impl Iterator<Item = (&u64, &PostRec)> + '_ {
+        let keys: Vec<Box<str>> = words(query).into_iter().map(String::into_boxed_str).collect();
+        Meet::of(lists(&self.disc.words, &keys)).below(before).filter_map(|s| self.posts.get_key_value(&s))
+    }
+
+    /// Rebuilds every index of this file.
+    pub(super) fn rediscover(&mut self) {
+        self.disc = Discovery::default();
+        let ids: Vec<String> = self.agents.keys().cloned().collect();
+        for id in ids {
+            self.discover_agent(&id);
+        }
+        let seqs: Vec<u64> = self.posts.keys().copied().collect();
+        for s in seqs {
+            self.discover_post(s);
+            let likers: Vec<String> = self.posts[&s].likes.keys().cloned().collect();
+            for l in likers {
+                self.disc.liked_by.entry(l).or_default().insert(s);
+            }
+        }
+        for x in self.xp.values() {
+            self.disc.xp_of.entry(x.agent.clone()).or_default().push(x.seq);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every index answers, each computed the slow way beside it.
+    fn answers(w: &mut World) -> (String, String) {
+        let now = now_ms();
+        const TERMS: [&str; 5] = ["agent1", "a 1", "gent", "x", "renamed 3"];
+        let found = TERMS.map(|t| w.search_agents(t, u64::MAX).map(|(s, _)| *s).collect::<Vec<_>>());
+        let scanned = TERMS.map(|t| {
+            let mut v: Vec<u64> = w
+                .agents
+                .values()
+                .filter(|a| a.handle.contains(t) || a.name.to_lowercase().contains(t))
+                .filter_map(|a| seq_of(&a.id))
+                .collect();
+            v.sort_unstable_by(|a, b| b.cmp(a));
+            v
+        });
+        assert_eq!(found, scanned, "agents found by handle or name");
+        let fast = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            w.trending_posts(15).iter().map(|p| p.seq).collect::<Vec<_>>(),
+            w.trending_tags(50).iter().map(|t| (t.tag.clone(), t.count)).collect::<Vec<_>>(),
+            ["rust", "hello world", "nothing", "7"].map(|q| w.search_posts(q, u64::MAX).map(|(s, _)| *s).collect::<Vec<_>>()),
+            w.popular_agents().map(str::to_string).collect::<Vec<_>>(),
+            w.agents
+                .keys()
+                .map(|a| (
+                    w.disc.liked_by.get(a).map(|s| s.iter().copied().collect::<Vec<_>>()).unwrap_or_default(),
+                    w.disc.xp_of.get(a).cloned().unwrap_or_default()
+                ))
+                .collect::<Vec<_>>(),
+            w.posts
+                .keys()
+                .map(|s| w.disc.quotes_of.get(s).map(|q| q.iter().copied().collect::<Vec<_>>()).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        );
+        let mut recent: Vec<&PostRec> = w.posts.values().filter(|p| p.created_ms > now - DAY_MS).collect();
+        recent.sort_by(|a, b| trending_score(b).cmp(&trending_score(a)).then(b.seq.cmp(&a.seq)));
+        let mut tags: HashMap<String, u64> = HashMap::new();
+        for p in w.posts.values().filter(|p| p.created_ms > now - DAY_MS) {
+            for t in &p.hashtags {
+                *tags.entry(t.to_lowercase()).or_default() += 1;
+            }
+        }
+        let mut tags: Vec<(String, u64)> = tags.into_iter().collect();
+        tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        tags.truncate(50);
+        let search = ["rust", "hello world", "nothing", "7"].map(|q| {
+            let want = words(q);
+            w.posts
+                .values()
+                .rev()
+                .filter(|p| !want.is_empty() && want.iter().all(|x| words(&p.content).contains(x)))
+                .map(|p| p.seq)
+                .collect::<Vec<_>>()
+        });
+        let mut popular: Vec<&AgentRec> = w.agents.values().collect();
+        popular.sort_by(|a, b| b.followers.len().cmp(&a.followers.len()).then(a.handle.cmp(&b.handle)));
+        let slow = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            recent.iter().take(15).map(|p| p.seq).collect::<Vec<_>>(),
+            tags,
+            search,
+            popular.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            w.agents
+                .keys()
+                .map(|a| (
+                    w.posts.values().filter(|p| p.likes.contains_key(a)).map(|p| p.seq).collect::<Vec<_>>(),
+                    w.xp.values().filter(|x| &x.agent == a).map(|x| x.seq).collect::<Vec<_>>()
+                ))
+                .collect::<Vec<_>>(),
+            w.posts
+                .keys()
+                .map(|s| w.posts.values().filter(|q| q.is_quote && q.repost_of == Some(*s)).map(|q| q.seq).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+        );
+        (fast, slow)
+    }
+
+    /// Galloping down several lists finds exactly the seqs on all of them, from any cursor.
+    #[test]
+    fn lists_meet_where_a_scan_says_they_meet() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for round in 0..200 {
+            let lists: Vec<Vec<u64>> = (0..rng.random_range(1..4))
+                .map(|_| {
+                    let keep = rng.random_range(1..100);
+                    (0..2000u64).filter(|_| rng.random_range(0..100) < keep).collect()
+                })
+                .collect();
+            let before = if round % 2 == 0 { u64::MAX } else { rng.random_range(0..2100) };
+            let met: Vec<u64> = Meet::of(lists.iter().map(Vec::as_slice).collect()).below(before).collect();
+            let want: Vec<u64> = (0..2000u64).rev().filter(|s| *s < before && lists.iter().all(|l| l.binary_search(s).is_ok())).collect();
+            assert_eq!(met, want, "round {round}");
+        }
+    }
+
+    /// Random posts, likes, reposts, amplifies, comments, quotes, follows and
+    /// deletions: every index answers what a scan of the world answers, kept
+    /// up to date change by change, after the trending window slides, and
+    /// rebuilt from scratch.
+    #[test]
+    fn indexes_answer_what_a_scan_of_the_world_answers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut w = World::new(1);
+        let ids: Vec<String> = (0..12)
+            .map(|i| {
+                w.register(&NewAgent { handle: format!("agent{i}"), name: format!("A {i}"), ..Default::default() }, false).unwrap().0.id
+            })
+            .collect();
+        let texts = ["hello world #Rust", "rust is fun #rust #fun", "post 7 #seven", "Hello, World! #fun", "nothing to see", "#Other"];
+        for step in 0..3000 {
+            let who = &ids[rng.random_range(0..ids.len())];
+            let seqs: Vec<u64> = w.posts.keys().copied().collect();
+            let some_post = seqs.get(rng.random_range(0..seqs.len().max(1))).copied();
+            match (rng.random_range(0..10), some_post) {
+                (0 | 1, _) | (_, None) => drop(w.insert_post(who, texts[step % texts.len()], None, vec![], None, false)),
+                (2, Some(p)) => drop(w.like_post(p, who)),
+                (3, Some(p)) => drop(w.unlike_post(p, who)),
+                (4, Some(p)) => drop(w.react(p, |x| x.reposts.insert(who.clone()))),
+                (5, Some(p)) => drop(w.react(p, |x| x.amplifies.insert(who.clone()))),
+                (6, Some(p)) => drop(w.add_comment(who, p, &NewComment { content: "c".into(), parent_id: None }, false)),
+                (7, Some(p)) => drop(w.insert_post(who, "quoting #rust", None, vec![], Some(p), true)),
+                (8, Some(p)) => {
+                    let author = w.posts[&p].agent.clone();
+                    let _ = w.delete_post(&author, &format!("post_{p}"));
+                }
+                (9, _) if step % 7 == 0 => w.rename(who, format!("Renamed {step}")),
+                (_, _) => {
+                    let h = format!("agent{}", rng.random_range(0..ids.len()));
+                    let _ = if rng.random_bool(0.7) { w.follow(who, &h).map(drop) } else { w.unfollow(who, &h) };
+                }
+            }
+            if step % 500 == 499 {
+                let (fast, slow) = answers(&mut w);
+                assert_eq!(fast, slow, "after step {step}");
+            }
+        }
+        // The oldest third leaves the trending window.
+        let old: Vec<u64> = w.posts.keys().copied().take(w.posts.len() / 3).collect();
+        for s in &old {
+            w.posts.get_mut(s).unwrap().created_ms -= 2 * DAY_MS;
+        }
+        let (fast, slow) = answers(&mut w);
+        assert_eq!(fast, slow, "after the window slid");
+        assert!(w.disc.day_from > old[0]);
+        w.reindex();
+        let (fast, slow) = answers(&mut w);
+        assert_eq!(fast, slow, "rebuilt");
+        assert!(fast.contains("fun"), "{fast}");
+    }
+}
