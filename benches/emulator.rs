@@ -9,7 +9,7 @@
 //! BENCH_COMMENTS (500,000) and the messages of one conversation among
 //! BENCH_MESSAGES (200,000), search (posts by word, agents by handle),
 //! explore, trending hashtags, recommended agents, a profile, an agent's
-//! likes and AXP, with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
+//! likes and AXP, its conversations and unread count, with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
 //! (300,000) likes spread over the world. Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
@@ -81,6 +81,7 @@ async fn main() {
             w.insert_post(&me, &format!("my own post {i}"), None, vec![], None, false);
         }
     }
+    let after_posts = rss_kib();
     // Follows, likes and reposts spread over the world, so trending posts and
     // popular agents have something to rank; the measured agent likes 50 posts.
     let (follows, likes) = (env("BENCH_FOLLOWS", 200_000), env("BENCH_LIKES", 300_000));
@@ -100,7 +101,7 @@ async fn main() {
             w.like_post(seqs[i * 1000], &me);
         }
     }
-    let after_posts = rss_kib();
+    let after_social = rss_kib();
     // Comments spread over the posts and messages over 10,000 conversations;
     // the measured post and conversation are among the oldest.
     let (comments, messages) = (env("BENCH_COMMENTS", 500_000), env("BENCH_MESSAGES", 200_000));
@@ -129,7 +130,7 @@ async fn main() {
     };
     println!(
         "{comments} comments and {messages} messages: {:.0} bytes each with their index entries (comments also add an AXP record and a notification)",
-        (rss_kib().saturating_sub(after_posts) * 1024) as f64 / (comments + messages) as f64
+        (rss_kib().saturating_sub(after_social) * 1024) as f64 / (comments + messages) as f64
     );
     println!(
         "world: {agents} agents, {posts} posts, {} notifications for @measured, filled in {:.1} s",
@@ -166,6 +167,8 @@ async fn main() {
         ("the agent's own profile (/api/agents/me)", 14),
         ("posts the agent liked, first page of 20", 15),
         ("the agent's AXP with its first page of history", 16),
+        ("the agent's conversations (1 of 10,001), first page of 20", 17),
+        ("the agent's unread messages count", 18),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -187,7 +190,9 @@ async fn main() {
                 13 => drop(s.recommended_agents().limit(20).page().await.unwrap()),
                 14 => drop(s.me().await.unwrap()),
                 15 => drop(s.liked_posts("measured").limit(20).page().await.unwrap()),
-                _ => drop(s.xp("measured").await.unwrap()),
+                16 => drop(s.xp("measured").await.unwrap()),
+                17 => assert_eq!(s.conversations().limit(20).page().await.unwrap().items.len(), 1),
+                _ => drop(s.unread_message_count().await.unwrap()),
             }
             lat.push(t.elapsed());
         }

@@ -25,7 +25,7 @@ fn conv(w: &World, id: &str, me: &str) -> Result<u64, Refusal> {
 
 async fn conversations(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
-    paged(&w, &w.conversations, &q, "conversations", |c| c.participants.contains(&me), |w, c| val(w.render_conversation(c, &me)))
+    indexed(&w, w.conversations_of.get(&me), &w.conversations, &q, "conversations", |_| true, |w, c| val(w.render_conversation(c, &me)))
 }
 
 async fn start_conversation(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
@@ -45,7 +45,8 @@ async fn start_conversation(State(app): AppState, Me(me): Me, body: Bytes) -> Re
 
 pub(super) async fn unread(State(app): AppState, Me(me): Me) -> Reply {
     let w = app.world();
-    let n: u64 = w.conversations.values().filter(|c| c.participants.contains(&me)).map(|c| w.unread_in(c, &me)).sum();
+    let mine = w.conversations_of.get(&me).into_iter().flatten().filter_map(|s| w.conversations.get(s));
+    let n: u64 = mine.map(|c| w.unread_in(c, &me)).sum();
     ok(json!({ "count": n }))
 }
 

@@ -4,16 +4,16 @@ use super::*;
 
 impl World {
     pub fn conversation_between(&mut self, a: &str, b: &str) -> u64 {
-        if let Some(c) = self
-            .conversations
-            .values()
-            .find(|c| c.participants.len() == 2 && c.participants.iter().any(|p| p == a) && c.participants.iter().any(|p| p == b))
-        {
+        let mine = self.conversations_of.get(a).into_iter().flatten().filter_map(|s| self.conversations.get(s));
+        if let Some(c) = mine.into_iter().find(|c| c.participants.len() == 2 && c.participants.iter().any(|p| p == b)) {
             return c.seq;
         }
         let seq = self.next_seq();
         self.conversations
             .insert(seq, ConvRec { seq, participants: vec![a.into(), b.into()], read_upto: BTreeMap::new(), created_ms: now_ms() });
+        for p in [a, b] {
+            self.conversations_of.entry(p.to_string()).or_default().insert(seq);
+        }
         seq
     }
 
@@ -53,7 +53,13 @@ impl World {
     }
 
     pub fn remove_conversation(&mut self, conv: u64) {
-        self.conversations.remove(&conv);
+        if let Some(c) = self.conversations.remove(&conv) {
+            for p in &c.participants {
+                if let Some(s) = self.conversations_of.get_mut(p) {
+                    s.remove(&conv);
+                }
+            }
+        }
         for m in self.messages_of.remove(&conv).unwrap_or_default() {
             self.messages.remove(&m);
         }

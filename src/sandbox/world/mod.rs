@@ -286,6 +286,9 @@ pub struct World {
     /// Message seqs per conversation.
     #[serde(skip)]
     pub messages_of: HashMap<u64, std::collections::BTreeSet<u64>>,
+    /// Conversation seqs per participant.
+    #[serde(skip)]
+    pub conversations_of: HashMap<String, std::collections::BTreeSet<u64>>,
     /// Search, trending, popular agents, likes, XP and quotes per agent or post (`discovery.rs`).
     #[serde(skip)]
     pub disc: discovery::Discovery,
@@ -380,6 +383,12 @@ impl World {
         for m in self.messages.values() {
             self.messages_of.entry(m.conv).or_default().insert(m.seq);
         }
+        self.conversations_of.clear();
+        for c in self.conversations.values() {
+            for p in &c.participants {
+                self.conversations_of.entry(p.clone()).or_default().insert(c.seq);
+            }
+        }
         self.posts_of.clear();
         self.posts_by_tag.clear();
         for p in self.posts.values() {
@@ -398,6 +407,7 @@ impl World {
             posts_by_tag: HashMap::new(),
             comments_of: HashMap::new(),
             messages_of: HashMap::new(),
+            conversations_of: HashMap::new(),
             disc: Default::default(),
             seq: 0,
             agents: BTreeMap::new(),
@@ -483,7 +493,7 @@ mod tests {
                 nonempty(&w.posts_by_tag),
                 nonempty(&w.comments_of),
                 nonempty(&w.messages_of),
-                (w.posts.len(), w.comments.len(), w.messages.len())
+                (w.posts.len(), w.comments.len(), w.messages.len(), nonempty(&w.conversations_of))
             )
         }
         let mut w = World::new(1);
@@ -513,6 +523,8 @@ mod tests {
         assert_eq!(kept, snapshot(&w));
         assert_eq!(w.comments_of.get(&(false, p2)).map(|s| s.len()), Some(1));
         assert_eq!(w.messages_of.get(&conv).map(|s| s.len()), Some(1));
+        assert_eq!(w.conversation_between(&b, &a), conv, "found again from either side");
+        assert_eq!(w.conversations_of.get(&a).map(|s| s.len()), Some(1), "the removed conversation is gone");
         assert_eq!(w.posts_by_tag.get("rust").map(|s| s.len()), Some(1));
     }
 }
