@@ -9,7 +9,8 @@
 //! BENCH_COMMENTS (500,000) and the messages of one conversation among
 //! BENCH_MESSAGES (200,000), search (posts by word, agents by handle),
 //! explore, trending hashtags, recommended agents, a profile, an agent's
-//! likes and AXP, its conversations and unread count, with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
+//! likes and AXP, its conversations and unread count, the marketplace
+//! (services, the agent's orders, a service's reviews, an order's messages), with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
 //! (300,000) likes spread over the world. Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
@@ -101,7 +102,45 @@ async fn main() {
             w.like_post(seqs[i * 1000], &me);
         }
     }
-    let after_social = rss_kib();
+    // The marketplace: 2,000 services, 200,000 orders (half of them reviewed)
+    // with a message each; the measured agent sells one service with 30 orders.
+    let (my_service, my_order) = {
+        use imagine_agent::api::types::{OrderStatus, PaymentMethod};
+        use imagine_agent::sandbox::world::{OrderMsgRec, ReviewRec, ServiceRec};
+        let mut w = sb.app.world();
+        let service = |w: &mut imagine_agent::sandbox::world::World, agent: &str| {
+            let seq = w.next_seq();
+            let data = imagine_agent::api::types::NewService { title: format!("service {seq}"), price: 500, ..Default::default() };
+            w.services.insert(seq, ServiceRec { seq, agent: agent.to_string(), data, active: true, created_ms: 0 });
+            seq
+        };
+        let mine = service(&mut w, &me);
+        let svcs: Vec<u64> = (0..2000).map(|i| service(&mut w, &ids[i % agents])).collect();
+        let mut first = 0;
+        for i in 0..200_000usize {
+            let (svc, buyer) = if i % 6_000 == 0 { (mine, &ids[i % agents]) } else { (svcs[i % svcs.len()], &ids[(i * 31) % agents]) };
+            let o = w.place_order(svc, buyer, None, PaymentMethod::Card);
+            if svc == mine && first == 0 {
+                first = o;
+            }
+            let seq = w.next_seq();
+            w.insert_order_message(OrderMsgRec {
+                seq,
+                order: o,
+                sender: buyer.clone(),
+                content: format!("message on {o}"),
+                ..Default::default()
+            });
+            if i % 2 == 0 {
+                w.orders.get_mut(&o).unwrap().status = Some(OrderStatus::Completed);
+                let seq = w.next_seq();
+                let data = imagine_agent::api::types::NewReview { order_id: format!("ord_{o}"), rating: 5, ..Default::default() };
+                w.insert_review(ReviewRec { seq, order: o, service: svc, reviewer: buyer.clone(), data, created_ms: 0 });
+            }
+        }
+        (format!("svc_{mine}"), format!("ord_{first}"))
+    };
+    let after_market = rss_kib();
     // Comments spread over the posts and messages over 10,000 conversations;
     // the measured post and conversation are among the oldest.
     let (comments, messages) = (env("BENCH_COMMENTS", 500_000), env("BENCH_MESSAGES", 200_000));
@@ -130,7 +169,7 @@ async fn main() {
     };
     println!(
         "{comments} comments and {messages} messages: {:.0} bytes each with their index entries (comments also add an AXP record and a notification)",
-        (rss_kib().saturating_sub(after_social) * 1024) as f64 / (comments + messages) as f64
+        (rss_kib().saturating_sub(after_market) * 1024) as f64 / (comments + messages) as f64
     );
     println!(
         "world: {agents} agents, {posts} posts, {} notifications for @measured, filled in {:.1} s",
@@ -169,6 +208,10 @@ async fn main() {
         ("the agent's AXP with its first page of history", 16),
         ("the agent's conversations (1 of 10,001), first page of 20", 17),
         ("the agent's unread messages count", 18),
+        ("services, first page of 20 by order count (2,001 services, 200,000 orders)", 19),
+        ("the agent's orders (30 of 200,000), first page of 20", 20),
+        ("reviews of the agent's service, first page of 20", 21),
+        ("messages of an order, first page of 20", 22),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -192,7 +235,11 @@ async fn main() {
                 15 => drop(s.liked_posts("measured").limit(20).page().await.unwrap()),
                 16 => drop(s.xp("measured").await.unwrap()),
                 17 => assert_eq!(s.conversations().limit(20).page().await.unwrap().items.len(), 1),
-                _ => drop(s.unread_message_count().await.unwrap()),
+                18 => drop(s.unread_message_count().await.unwrap()),
+                19 => assert_eq!(s.services().limit(20).param("sortBy", "orderCount").page().await.unwrap().items.len(), 20),
+                20 => assert_eq!(s.orders().limit(20).page().await.unwrap().items.len(), 20),
+                21 => drop(s.reviews(&my_service).limit(20).page().await.unwrap()),
+                _ => assert_eq!(s.order_messages(&my_order).limit(20).page().await.unwrap().items.len(), 1),
             }
             lat.push(t.elapsed());
         }

@@ -284,7 +284,7 @@ async fn each_source_finds_its_posts_and_later_runs_go_deeper() {
     let zeta = post(&sb, &g, "a zeta topic");
     let popular = post(&sb, &g, "beta, liked by two");
     for fan in [&fan1, &fan2] {
-        sb.app.world().posts.get_mut(&popular).unwrap().likes.insert(fan.clone(), imagine_agent::sandbox::world::now_ms());
+        sb.app.world().like_post(popular, fan).unwrap();
     }
     let clock = Clock::manual(Utc::now().date_naive().and_hms_opt(1, 0, 0).unwrap().and_utc());
     let head = "kind: engage\nname: e\nactions:\n  like: true\nauthor_cooldown: 0s\nevery: 1h\nselect:\n  max_age: 30d\n";

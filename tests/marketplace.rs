@@ -155,7 +155,7 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
             attachments: vec![],
             created_ms: imagine_agent::sandbox::world::now_ms(),
         };
-        w.order_messages.insert(seq, rec);
+        w.insert_order_message(rec);
     }
     assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 3)).await);
     // Payouts enabled: the seller's 90% (450 cents) passes the threshold once the order completes.

@@ -100,10 +100,10 @@ fn react(sb: &SandboxHandle, who: &str, me: &str, post: u64, kind: imagine_agent
     let mut w = sb.app.world();
     match kind {
         T::Like => {
-            w.posts.get_mut(&post).unwrap().likes.insert(who.to_string(), imagine_agent::sandbox::world::now_ms());
+            w.like_post(post, who).unwrap();
         }
         T::Repost => {
-            w.posts.get_mut(&post).unwrap().reposts.insert(who.to_string());
+            w.react(post, |p| p.reposts.insert(who.to_string())).unwrap();
         }
         _ => {}
     }

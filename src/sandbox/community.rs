@@ -184,7 +184,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
 fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
     use crate::api::types::{OrderAction, OrderStatus, PaymentMethod};
     let delivered =
-        w.orders.values().find(|o| o.buyer == me && o.status == Some(OrderStatus::Delivered)).map(|o| (o.seq, o.service, o.revisions_used));
+        w.orders_of(me).find(|o| o.buyer == me && o.status == Some(OrderStatus::Delivered)).map(|o| (o.seq, o.service, o.revisions_used));
     if let Some((seq, service, used)) = delivered {
         let allowed = w.services.get(&service).map(|s| s.data.revisions).unwrap_or(0);
         let action = if used < allowed && rng.random_range(0..4) == 0 { OrderAction::RequestRevision } else { OrderAction::Accept };
@@ -192,14 +192,13 @@ fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
         return;
     }
     // Half the completed orders are reviewed unasked; the others once the seller asks for it.
-    let reviewed: std::collections::HashSet<u64> = w.reviews.values().map(|r| r.order).collect();
+    let reviewed = |order: u64| w.market.review_of_order.contains_key(&order);
     let asked = |o: &super::world::OrderRec| {
-        w.order_messages.values().any(|m| m.order == o.seq && m.sender == o.seller && m.content.to_lowercase().contains("review"))
+        w.order_messages_of(o.seq).any(|m| m.sender == o.seller && m.content.to_lowercase().contains("review"))
     };
     let due = w
-        .orders
-        .values()
-        .find(|o| o.buyer == me && o.status == Some(OrderStatus::Completed) && !reviewed.contains(&o.seq) && (o.seq % 2 == 0 || asked(o)))
+        .orders_of(me)
+        .find(|o| o.buyer == me && o.status == Some(OrderStatus::Completed) && !reviewed(o.seq) && (o.seq % 2 == 0 || asked(o)))
         .map(|o| o.seq);
     if let Some(seq) = due {
         let _ = w.add_review(seq, me, 4 + rng.random_range(0..2), format!("Good work on {topic}, thank you!"));

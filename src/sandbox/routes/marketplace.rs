@@ -24,7 +24,7 @@ pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
     let search = q.get("search").map(|s| s.to_lowercase());
     let min = q.get("minPrice").and_then(|p| p.parse::<u64>().ok());
     let max = q.get("maxPrice").and_then(|p| p.parse::<u64>().ok());
-    let mut list: Vec<Service> = w
+    let mut list: Vec<&ServiceRec> = w
         .services
         .values()
         .filter(|s| s.active)
@@ -35,21 +35,24 @@ pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
                 .is_none_or(|t| s.data.title.to_lowercase().contains(t.as_str()) || s.data.description.to_lowercase().contains(t.as_str()))
         })
         .filter(|s| min.is_none_or(|m| s.data.price >= m) && max.is_none_or(|m| s.data.price <= m))
-        .map(|s| render_service(&w, s, false))
         .collect();
+    // Sorted by figures the indexes keep; only the page is rendered.
     let desc = q.get("sortOrder").map(String::as_str) != Some("asc");
     match q.get("sortBy").map(String::as_str) {
-        Some("price") => list.sort_by_key(|s| s.price),
-        Some("avgRating") => list.sort_by(|a, b| a.avg_rating.unwrap_or(0.0).total_cmp(&b.avg_rating.unwrap_or(0.0))),
-        Some("orderCount") => list.sort_by_key(|s| s.order_count),
-        _ => list.sort_by_key(|s| seq_of(&s.id)),
+        Some("price") => list.sort_by_key(|s| (s.data.price, s.seq)),
+        Some("avgRating") => list.sort_by(|a, b| {
+            let r = |s: &ServiceRec| w.avg_rating(s.seq).unwrap_or(0.0);
+            r(a).total_cmp(&r(b)).then(a.seq.cmp(&b.seq))
+        }),
+        Some("orderCount") => list.sort_by_key(|s| (w.order_count(s.seq), s.seq)),
+        _ => list.sort_by_key(|s| s.seq),
     }
     if desc {
         list.reverse();
     }
     let start = offset_cursor(&q, "s_")?;
     let (next, more) = (next_offset("s_", start, lim, list.len()), start.saturating_add(lim) < list.len());
-    let page = list.into_iter().skip(start).take(lim).map(val).collect();
+    let page = list.into_iter().skip(start).take(lim).map(|s| val(render_service(&w, s, false))).collect();
     list_json("services", page, next, more)
 }
 
@@ -152,8 +155,9 @@ async fn orders(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let role = q.get("role").map(String::as_str).unwrap_or("all");
     let status = q.get("status").map(|s| OrderStatus::from(s.as_str()));
-    paged(
+    indexed(
         &w,
+        w.market.orders_of.get(&me),
         &w.orders,
         &q,
         "orders",
@@ -185,12 +189,13 @@ async fn update_order(State(app): AppState, Me(me): Me, Path(id): Path<String>, 
 async fn order_messages(State(app): AppState, Me(me): Me, Path(id): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let seq = order_seq(&w, &id, &me)?;
-    paged(
+    indexed(
         &w,
+        w.market.messages_of.get(&seq),
         &w.order_messages,
         &q,
         "messages",
-        |m| m.order == seq,
+        |_| true,
         |w, m| {
             val(OrderMessage {
                 id: format!("omsg_{}", m.seq),
@@ -212,7 +217,7 @@ async fn send_order_message(State(app): AppState, Me(me): Me, Path(id): Path<Str
     let order = order_seq(&w, &id, &me)?;
     let seq = w.next_seq();
     let rec = OrderMsgRec { seq, order, sender: me, content: m.content, attachments: m.attachments, created_ms: now_ms() };
-    w.order_messages.insert(seq, rec.clone());
+    w.insert_order_message(rec.clone());
     created(
         json!({ "message": OrderMessage { id: format!("omsg_{seq}"), order_id: format!("ord_{order}"), content: rec.content, attachments: rec.attachments, sender: Some(w.summary(&rec.sender)), created_at: Some(iso(rec.created_ms)) } }),
     )
@@ -221,7 +226,10 @@ async fn send_order_message(State(app): AppState, Me(me): Me, Path(id): Path<Str
 async fn reviews(State(app): AppState, q: Params) -> Reply {
     let w = app.world();
     let svc = q.get("serviceId").map(|s| service_seq(&w, s)).transpose()?;
-    paged(&w, &w.reviews, &q, "reviews", |r| svc.is_none_or(|s| r.service == s), |w, r| val(render_review(w, r)))
+    match svc {
+        Some(s) => indexed(&w, w.market.reviews_of.get(&s), &w.reviews, &q, "reviews", |_| true, |w, r| val(render_review(w, r))),
+        None => paged(&w, &w.reviews, &q, "reviews", |_| true, |w, r| val(render_review(w, r))),
+    }
 }
 
 async fn create_review(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
@@ -246,11 +254,11 @@ async fn create_review(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     if o.status != Some(OrderStatus::Completed) {
         return Err(bad("order_not_completed", "only completed orders can be reviewed"));
     }
-    if w.reviews.values().any(|x| x.order == order) {
+    if w.market.review_of_order.contains_key(&order) {
         return Err(Refusal(409, "already_reviewed", "this order already has a review".into()));
     }
     let seq = w.next_seq();
-    w.reviews.insert(seq, ReviewRec { seq, order, service: o.service, reviewer: me, data: r, created_ms: now_ms() });
+    w.insert_review(ReviewRec { seq, order, service: o.service, reviewer: me, data: r, created_ms: now_ms() });
     created(json!({ "review": render_review(&w, &w.reviews[&seq]) }))
 }
 

@@ -8,16 +8,95 @@ pub const SELLER_SHARE_PERCENT: u64 = 90;
 /// XP the seller earns for a completed order.
 pub const COMPLETED_ORDER_XP: i64 = 20;
 
+/// Orders, reviews and order messages by what they belong to, so a page or
+/// a service's figures cost what they show (derived: rebuilt by
+/// [`World::reindex`], kept by the methods that insert them).
+#[derive(Debug, Clone, Default)]
+pub struct MarketIndex {
+    /// Order seqs per buyer and per seller.
+    pub orders_of: HashMap<String, BTreeSet<u64>>,
+    /// Orders placed per service.
+    pub order_count: HashMap<u64, u64>,
+    /// Review seqs per service.
+    pub reviews_of: HashMap<u64, BTreeSet<u64>>,
+    /// Per service: the reviews' count and the sum of their ratings.
+    pub ratings: HashMap<u64, (u64, u64)>,
+    /// The review of each reviewed order.
+    pub review_of_order: HashMap<u64, u64>,
+    /// Message seqs per order.
+    pub messages_of: HashMap<u64, BTreeSet<u64>>,
+}
+
+impl MarketIndex {
+    fn order(&mut self, o: &OrderRec) {
+        for who in [&o.buyer, &o.seller] {
+            self.orders_of.entry(who.clone()).or_default().insert(o.seq);
+        }
+        *self.order_count.entry(o.service).or_default() += 1;
+    }
+
+    fn review(&mut self, r: &ReviewRec) {
+        self.reviews_of.entry(r.service).or_default().insert(r.seq);
+        self.review_of_order.insert(r.order, r.seq);
+        let (n, sum) = self.ratings.entry(r.service).or_default();
+        *n += 1;
+        *sum += u64::from(r.data.rating);
+    }
+}
+
 impl World {
+    /// Rebuilds [`MarketIndex`].
+    pub(super) fn reindex_market(&mut self) {
+        let mut m = MarketIndex::default();
+        self.orders.values().for_each(|o| m.order(o));
+        self.reviews.values().for_each(|r| m.review(r));
+        for x in self.order_messages.values() {
+            m.messages_of.entry(x.order).or_default().insert(x.seq);
+        }
+        self.market = m;
+    }
+
+    /// Keeps a review (the caller checked it may be written).
+    pub fn insert_review(&mut self, rec: ReviewRec) {
+        self.market.review(&rec);
+        self.reviews.insert(rec.seq, rec);
+    }
+
+    /// Keeps a message of an order.
+    pub fn insert_order_message(&mut self, rec: OrderMsgRec) {
+        self.market.messages_of.entry(rec.order).or_default().insert(rec.seq);
+        self.order_messages.insert(rec.seq, rec);
+    }
+
+    /// A service's average rating, if it has reviews.
+    pub fn avg_rating(&self, service: u64) -> Option<f64> {
+        self.market.ratings.get(&service).filter(|(n, _)| *n > 0).map(|(n, sum)| *sum as f64 / *n as f64)
+    }
+
+    /// How many orders a service has had.
+    pub fn order_count(&self, service: u64) -> u64 {
+        self.market.order_count.get(&service).copied().unwrap_or(0)
+    }
+
+    /// The orders `agent` bought or sold, oldest first.
+    pub fn orders_of<'a>(&'a self, agent: &str) -> impl DoubleEndedIterator<Item = &'a OrderRec> + 'a {
+        self.market.orders_of.get(agent).into_iter().flatten().filter_map(|s| self.orders.get(s))
+    }
+
+    /// The messages of an order, oldest first.
+    pub fn order_messages_of(&self, order: u64) -> impl DoubleEndedIterator<Item = &OrderMsgRec> + '_ {
+        self.market.messages_of.get(&order).into_iter().flatten().filter_map(|s| self.order_messages.get(s))
+    }
+
     /// `reviewer`'s review of completed order `order` (one per order); its seq.
     pub fn add_review(&mut self, order: u64, reviewer: &str, rating: u8, content: String) -> Option<u64> {
         let o = self.orders.get(&order)?;
-        if o.status != Some(OrderStatus::Completed) || o.buyer != reviewer || self.reviews.values().any(|r| r.order == order) {
+        if o.status != Some(OrderStatus::Completed) || o.buyer != reviewer || self.market.review_of_order.contains_key(&order) {
             return None;
         }
         let (service, seq) = (o.service, self.next_seq());
         let data = NewReview { order_id: format!("ord_{order}"), rating, content: Some(content), ..Default::default() };
-        self.reviews.insert(seq, ReviewRec { seq, order, service, reviewer: reviewer.to_string(), data, created_ms: now_ms() });
+        self.insert_review(ReviewRec { seq, order, service, reviewer: reviewer.to_string(), data, created_ms: now_ms() });
         Some(seq)
     }
 
@@ -38,6 +117,7 @@ impl World {
             revisions_used: 0,
             created_ms: now_ms(),
         };
+        self.market.order(&rec);
         self.orders.insert(seq, rec);
         seq
     }

@@ -8,7 +8,7 @@ mod discovery;
 mod follows;
 mod generation;
 mod listing;
-mod marketplace;
+pub mod marketplace;
 mod messages;
 mod notifications;
 mod posts;
@@ -289,6 +289,9 @@ pub struct World {
     /// Conversation seqs per participant.
     #[serde(skip)]
     pub conversations_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Orders, reviews and order messages by owner (`marketplace.rs`).
+    #[serde(skip)]
+    pub market: marketplace::MarketIndex,
     /// Search, trending, popular agents, likes, XP and quotes per agent or post (`discovery.rs`).
     #[serde(skip)]
     pub disc: discovery::Discovery,
@@ -397,6 +400,7 @@ impl World {
                 self.posts_by_tag.entry(t.to_lowercase()).or_default().insert(p.seq);
             }
         }
+        self.reindex_market();
         self.rediscover();
     }
 
@@ -408,6 +412,7 @@ impl World {
             comments_of: HashMap::new(),
             messages_of: HashMap::new(),
             conversations_of: HashMap::new(),
+            market: Default::default(),
             disc: Default::default(),
             seq: 0,
             agents: BTreeMap::new(),
@@ -487,13 +492,21 @@ mod tests {
                 m.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.iter().copied().collect())).collect()
             }
             format!(
-                "{:?}{:?}{:?}{:?}{:?}{:?}",
+                "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
                 nonempty(&w.notifications_of),
                 nonempty(&w.posts_of),
                 nonempty(&w.posts_by_tag),
                 nonempty(&w.comments_of),
                 nonempty(&w.messages_of),
-                (w.posts.len(), w.comments.len(), w.messages.len(), nonempty(&w.conversations_of))
+                (w.posts.len(), w.comments.len(), w.messages.len(), nonempty(&w.conversations_of)),
+                (
+                    nonempty(&w.market.orders_of),
+                    nonempty(&w.market.reviews_of),
+                    nonempty(&w.market.messages_of),
+                    w.market.order_count.iter().collect::<BTreeMap<_, _>>(),
+                    w.market.review_of_order.iter().collect::<BTreeMap<_, _>>(),
+                    w.market.ratings.iter().collect::<BTreeMap<_, _>>()
+                )
             )
         }
         let mut w = World::new(1);
@@ -518,6 +531,16 @@ mod tests {
         let conv2 = w.conversation_between(&a, "someone");
         w.send_message(conv2, &a, "gone soon").unwrap();
         w.remove_conversation(conv2);
+        let svc = w.next_seq();
+        w.services.insert(svc, ServiceRec { seq: svc, agent: b.clone(), data: Default::default(), active: true, created_ms: 0 });
+        let o1 = w.place_order(svc, &a, None, PaymentMethod::Card);
+        w.place_order(svc, &a, None, PaymentMethod::Card);
+        w.orders.get_mut(&o1).unwrap().status = Some(OrderStatus::Completed);
+        assert!(w.add_review(o1, &a, 5, "good".into()).is_some());
+        assert!(w.add_review(o1, &a, 5, "twice".into()).is_none(), "one review per order");
+        let m = w.next_seq();
+        w.insert_order_message(OrderMsgRec { seq: m, order: o1, sender: b.clone(), content: "please review".into(), ..Default::default() });
+        assert_eq!(w.orders_of(&b).count(), 2);
         let kept = snapshot(&w);
         w.reindex();
         assert_eq!(kept, snapshot(&w));

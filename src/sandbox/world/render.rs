@@ -145,8 +145,7 @@ pub fn render_byte(w: &World, b: &crate::sandbox::world::ByteRec) -> Byte {
 }
 
 pub fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service {
-    let reviews: Vec<&ReviewRec> = w.reviews.values().filter(|r| r.service == s.seq).collect();
-    let avg = (!reviews.is_empty()).then(|| reviews.iter().map(|r| r.data.rating as f64).sum::<f64>() / reviews.len() as f64);
+    let reviews = || w.market.reviews_of.get(&s.seq).into_iter().flatten().filter_map(|r| w.reviews.get(r));
     Service {
         id: format!("svc_{}", s.seq),
         title: s.data.title.clone(),
@@ -161,11 +160,11 @@ pub fn render_service(w: &World, s: &ServiceRec, with_reviews: bool) -> Service 
         images: s.data.images.clone(),
         agent: Some(w.summary(&s.agent)),
         is_active: s.active,
-        avg_rating: avg,
-        order_count: w.orders.values().filter(|o| o.service == s.seq).count() as u64,
+        avg_rating: w.avg_rating(s.seq),
+        order_count: w.order_count(s.seq),
         featured: false,
         created_at: Some(iso(s.created_ms)),
-        reviews: if with_reviews { reviews.into_iter().map(|r| render_review(w, r)).collect() } else { vec![] },
+        reviews: if with_reviews { reviews().map(|r| render_review(w, r)).collect() } else { vec![] },
     }
 }
 
