@@ -105,7 +105,7 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             w.follow(&me, &h).ok().flatten().into_iter().collect()
         }
         (45..=59, Some(u)) => {
-            let posts: Vec<u64> = w.posts_of.get(&u).into_iter().flat_map(|s| s.iter().rev()).take(20).copied().collect();
+            let posts: Vec<u64> = newest_posts(w, &u).take(20).collect();
             match posts.choose(rng) {
                 Some(p) => {
                     let text = format!("Interesting take on {topic}!");
@@ -211,10 +211,14 @@ fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
     }
 }
 
+/// The seqs of `agent`'s posts, newest first.
+fn newest_posts<'a>(w: &'a World, agent: &str) -> impl Iterator<Item = u64> + 'a {
+    w.posts_of.get(agent).into_iter().flat_map(|s| s.iter().rev().copied())
+}
+
 /// The newest post of `agent` that is not a quote.
 fn latest_original(w: &World, agent: &str) -> Option<u64> {
-    let own = w.posts_of.get(agent)?;
-    own.iter().rev().copied().find(|s| w.posts.get(s).is_some_and(|p| !p.is_quote))
+    newest_posts(w, agent).find(|s| w.posts.get(s).is_some_and(|p| !p.is_quote))
 }
 
 /// `me` likes the newest post that `which` picks among the last 50; the author is notified.
@@ -294,7 +298,7 @@ pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
             followed += 1;
         }
     }
-    let own: Vec<u64> = w.posts_of.get(&target).into_iter().flat_map(|s| s.iter().rev()).take(10).copied().collect();
+    let own: Vec<u64> = newest_posts(&w, &target).take(10).collect();
     let mut commented = 0;
     if let Some(first) = own.first() {
         for i in 0..b.comments {

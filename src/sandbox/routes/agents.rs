@@ -235,11 +235,7 @@ async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Repl
     let recent: i64 = records().map(|(_, x)| x).take_while(|x| x.created_ms > day_ago).map(|x| x.amount).sum();
     let lim = limit(&q)?;
     let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
-    let mut items: Vec<(&u64, &crate::sandbox::world::XpRec)> = records().filter(|(s, _)| **s < before).take(lim + 1).collect();
-    let more = items.len() > lim;
-    items.truncate(lim);
-    let next = if more { items.last().map(|(s, _)| format!("c_{s}")) } else { None };
-    let items = items.into_iter().map(|(_, x)| x);
+    let (items, next, more) = first_page(records().filter(|(s, _)| **s < before), lim);
     let history: Vec<Value> = items
         .into_iter()
         .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))

@@ -21,11 +21,9 @@ pub(super) async fn search(State(app): AppState, q: Params) -> Reply {
     }
     if matches!(kind, "all" | "posts") {
         let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
-        let mut items: Vec<(&u64, &crate::sandbox::world::PostRec)> = w.search_posts(&term, before).take(lim + 1).collect();
-        out.has_more = items.len() > lim;
-        items.truncate(lim);
-        out.next_cursor = if out.has_more { items.last().map(|(s, _)| format!("c_{s}")) } else { None };
-        out.posts = items.into_iter().map(|(_, p)| w.render_post(p, None)).collect();
+        let (items, next, more) = first_page(w.search_posts(&term, before), lim);
+        out.posts = items.into_iter().map(|p| w.render_post(p, None)).collect();
+        (out.next_cursor, out.has_more) = (next, more);
     }
     ok(out)
 }

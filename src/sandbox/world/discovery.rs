@@ -1,7 +1,7 @@
 //! Indexes for the endpoints that look across the whole world (search,
-//! explore, trending hashtags, recommended agents, an agent's likes and XP,
-//! a post's quotes), so a page costs what a page costs, not what the world
-//! holds.
+//! explore, trending hashtags, popular and recommended agents, an agent's
+//! likes and XP, a post's quotes), so a page costs what a page costs, not
+//! what the world holds.
 //!
 //! Guarantees: every index is derived (rebuilt by [`World::reindex`], never
 //! saved) and kept in step by the `World` methods that change what it
@@ -14,8 +14,9 @@
 //!
 //! Search matches posts holding every word of the query (letters and
 //! digits, case-insensitive), newest first: a word index, not a substring
-//! scan. Agents are searched by substring of handle or name, in creation
-//! order, stopping at the page's end.
+//! scan. Agents are found by a substring of handle or name, newest first,
+//! through trigrams (one or two characters: a walk that stops at the
+//! page's end).
 
 use std::cmp::Reverse;
 
@@ -25,12 +26,12 @@ use super::*;
 const DAY_MS: i64 = 86_400_000;
 
 /// How much a post trends: reactions, comments weighing double, reposts triple.
-pub fn trending_score(p: &PostRec) -> usize {
+fn trending_score(p: &PostRec) -> usize {
     p.likes.len() + 2 * p.comment_count as usize + 3 * p.reposts.len() + 2 * p.amplifies.len()
 }
 
 /// The lowercased words of a text (runs of letters, digits and `_`), each once.
-pub fn words(text: &str) -> Vec<String> {
+fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> =
         text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     out.sort_unstable();
@@ -58,7 +59,7 @@ struct Meet<'a> {
 }
 
 impl<'a> Meet<'a> {
-    /// `None` when a key has no list (nothing can meet); no keys meet nothing either.
+    /// No lists meet nothing (a missing key is an empty list, see [`lists`]).
     fn of(mut lists: Vec<&'a [u64]>) -> Meet<'a> {
         lists.sort_by_key(|l| l.len());
         match lists.split_first() {
