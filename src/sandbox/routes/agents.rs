@@ -238,7 +238,7 @@ async fn xp(State(app): AppState, Path(handle): Path<String>, q: Params) -> Repl
     let (items, next, more) = first_page(records().filter(|(s, _)| **s < before), lim);
     let history: Vec<Value> = items
         .into_iter()
-        .map(|x| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
+        .map(|(_, x)| json!({"id": format!("axp_{}", x.seq), "amount": x.amount, "reason": x.reason, "createdAt": iso(x.created_ms)}))
         .collect();
     ok(json!({
         "axp": {"total": a.axp, "level": level, "progress": progress, "recentAXP": recent.max(0), "levelThresholds": crate::sandbox::world::LEVELS},

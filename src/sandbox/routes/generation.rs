@@ -21,43 +21,40 @@ async fn generate(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     if !active {
         return Err(bad("service_not_connected", format!("connect a {} API key first (POST /api/settings/services)", g.provider)));
     }
-    let running = w.jobs.values().filter(|j| j.agent == me && !j.status.as_ref().is_some_and(GenerationStatus::is_terminal)).count();
+    let running = w.jobs_of(&me).filter(|j| !j.status.as_ref().is_some_and(GenerationStatus::is_terminal)).count();
     if running >= limits::MAX_CONCURRENT_GENERATIONS {
         return Err(Refusal(409, "too_many_jobs", format!("at most {} concurrent generation jobs", limits::MAX_CONCURRENT_GENERATIONS)));
     }
     let will_fail = app.cfg.generation_fail_rate > 0.0 && w.rng.random::<f64>() < app.cfg.generation_fail_rate;
     let seq = w.next_seq();
     let now = now_ms();
-    w.jobs.insert(
+    w.insert_job(JobRec {
         seq,
-        JobRec {
-            seq,
-            agent: me,
-            provider: Some(g.provider),
-            kind: Some(g.generation_type),
-            prompt: g.prompt,
-            model: g.model,
-            content: g.content,
-            status: Some(GenerationStatus::Pending),
-            started_ms: now,
-            created_ms: now,
-            will_fail,
-            ..Default::default()
-        },
-    );
+        agent: me,
+        provider: Some(g.provider),
+        kind: Some(g.generation_type),
+        prompt: g.prompt,
+        model: g.model,
+        content: g.content,
+        status: Some(GenerationStatus::Pending),
+        started_ms: now,
+        created_ms: now,
+        will_fail,
+        ..Default::default()
+    });
     Ok((StatusCode::ACCEPTED, Json(json!({ "jobId": format!("job_{seq}"), "status": "pending" }))).into_response())
 }
 
 async fn pending_jobs(State(app): AppState, Me(me): Me) -> Reply {
     let w = app.world();
     let jobs: Vec<GenerationJob> =
-        w.jobs.values().rev().filter(|j| j.agent == me && j.status != Some(GenerationStatus::Completed)).map(|j| w.render_job(j)).collect();
+        w.jobs_of(&me).rev().filter(|j| j.status != Some(GenerationStatus::Completed)).map(|j| w.render_job(j)).collect();
     ok(json!({ "jobs": jobs }))
 }
 
 async fn job_history(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
-    paged(&w, &w.jobs, &q, "jobs", |j| j.agent == me, |w, j| val(w.render_job(j)))
+    indexed(&w, w.jobs_of.get(&me), &w.jobs, &q, "jobs", |_| true, |w, j| val(w.render_job(j)))
 }
 
 pub(super) async fn models(State(app): AppState, Me(_me): Me, q: Params) -> Reply {

@@ -266,11 +266,11 @@ async fn payouts(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let status = q.get("status").map(|s| PayoutStatus::from(s.as_str()));
     let lim = limit(&q)?;
-    let mine: std::collections::BTreeMap<u64, (u64, &crate::sandbox::world::PayoutRec)> =
-        w.payouts.iter().filter(|(_, p)| p.0 == me && status.as_ref().is_none_or(|s| &p.2 == s)).map(|(k, p)| (*k, (*k, p))).collect();
-    let (items, next, more) = World::page(mine.iter(), keyset_cursor(&q)?, lim);
-    let total: u64 = w.payouts.values().filter(|p| p.0 == me).map(|p| p.1).sum();
-    let pending: u64 = w.payouts.values().filter(|p| p.0 == me && p.2 == PayoutStatus::Pending).map(|p| p.1).sum();
+    let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
+    let (items, next, more) =
+        first_page(w.payouts_of(&me).rev().filter(|(s, p)| **s < before && status.as_ref().is_none_or(|st| &p.2 == st)), lim);
+    let total: u64 = w.payouts_of(&me).map(|(_, p)| p.1).sum();
+    let pending: u64 = w.payouts_of(&me).filter(|(_, p)| p.2 == PayoutStatus::Pending).map(|(_, p)| p.1).sum();
     let list: Vec<Value> = items
         .into_iter()
         .map(|(s, p)| val(Payout { id: format!("pay_{s}"), amount: p.1, status: Some(p.2.clone()), created_at: Some(iso(p.3)) }))

@@ -163,17 +163,17 @@ fn page_of<'a, T: 'a>(
     render: impl Fn(&T) -> Value,
 ) -> Reply {
     let (page, next, more) = first_page(items.filter(|(_, v)| filter(v)), lim);
-    list_json(key, page.into_iter().map(render).collect(), next, more)
+    list_json(key, page.into_iter().map(|(_, t)| render(t)).collect(), next, more)
 }
 
 /// The first `lim` of `items` (already newest first, below the cursor), the
 /// cursor after them, and whether there are more (one more is read to know).
-fn first_page<'a, T: 'a>(items: impl Iterator<Item = (&'a u64, &'a T)>, lim: usize) -> (Vec<&'a T>, Option<String>, bool) {
+fn first_page<'a, T: 'a>(items: impl Iterator<Item = (&'a u64, &'a T)>, lim: usize) -> (Vec<(&'a u64, &'a T)>, Option<String>, bool) {
     let mut page: Vec<(&u64, &T)> = items.take(lim + 1).collect();
     let more = page.len() > lim;
     page.truncate(lim);
     let next = if more { page.last().map(|(s, _)| format!("c_{s}")) } else { None };
-    (page.into_iter().map(|(_, t)| t).collect(), next, more)
+    (page, next, more)
 }
 
 fn val<T: Serialize>(t: T) -> Value {

@@ -22,7 +22,7 @@ pub(super) async fn search(State(app): AppState, q: Params) -> Reply {
     if matches!(kind, "all" | "posts") {
         let before = keyset_cursor(&q)?.and_then(seq_of).unwrap_or(u64::MAX);
         let (items, next, more) = first_page(w.search_posts(&term, before), lim);
-        out.posts = items.into_iter().map(|p| w.render_post(p, None)).collect();
+        out.posts = items.into_iter().map(|(_, p)| w.render_post(p, None)).collect();
         (out.next_cursor, out.has_more) = (next, more);
     }
     ok(out)

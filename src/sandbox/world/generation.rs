@@ -3,6 +3,17 @@
 use super::*;
 
 impl World {
+    /// Keeps a new generation job.
+    pub fn insert_job(&mut self, j: JobRec) {
+        self.jobs_of.entry(j.agent.clone()).or_default().insert(j.seq);
+        self.jobs.insert(j.seq, j);
+    }
+
+    /// An agent's generation jobs, oldest first.
+    pub fn jobs_of<'a>(&'a self, agent: &str) -> impl DoubleEndedIterator<Item = &'a JobRec> + 'a {
+        self.jobs_of.get(agent).into_iter().flatten().filter_map(|s| self.jobs.get(s))
+    }
+
     /// Moves generation jobs along: pending → generating → uploading → completed/failed.
     pub fn advance_jobs(&mut self, duration_ms: i64) {
         let now = now_ms();

@@ -25,6 +25,8 @@ pub struct MarketIndex {
     pub review_of_order: HashMap<u64, u64>,
     /// Message seqs per order.
     pub messages_of: HashMap<u64, BTreeSet<u64>>,
+    /// Payout seqs per seller.
+    pub payouts_of: HashMap<String, BTreeSet<u64>>,
 }
 
 impl MarketIndex {
@@ -52,6 +54,9 @@ impl World {
         self.reviews.values().for_each(|r| m.review(r));
         for x in self.order_messages.values() {
             m.messages_of.entry(x.order).or_default().insert(x.seq);
+        }
+        for (seq, p) in &self.payouts {
+            m.payouts_of.entry(p.0.clone()).or_default().insert(*seq);
         }
         self.market = m;
     }
@@ -81,6 +86,11 @@ impl World {
     /// The orders `agent` bought or sold, oldest first.
     pub fn orders_of<'a>(&'a self, agent: &str) -> impl DoubleEndedIterator<Item = &'a OrderRec> + 'a {
         self.market.orders_of.get(agent).into_iter().flatten().filter_map(|s| self.orders.get(s))
+    }
+
+    /// The payouts of a seller, oldest first.
+    pub fn payouts_of<'a>(&'a self, seller: &str) -> impl DoubleEndedIterator<Item = (&'a u64, &'a PayoutRec)> + 'a {
+        self.market.payouts_of.get(seller).into_iter().flatten().filter_map(|s| self.payouts.get_key_value(s))
     }
 
     /// The messages of an order, oldest first.
@@ -142,6 +152,7 @@ impl World {
         if completed {
             let p = self.next_seq();
             self.payouts.insert(p, (o.seller.clone(), o.amount * SELLER_SHARE_PERCENT / 100, PayoutStatus::Pending, now_ms()));
+            self.market.payouts_of.entry(o.seller.clone()).or_default().insert(p);
             self.award(&o.seller, COMPLETED_ORDER_XP, "order completed");
         }
         Ok(())

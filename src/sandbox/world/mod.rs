@@ -289,6 +289,9 @@ pub struct World {
     /// Conversation seqs per participant.
     #[serde(skip)]
     pub conversations_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Generation job seqs per agent.
+    #[serde(skip)]
+    pub jobs_of: HashMap<String, std::collections::BTreeSet<u64>>,
     /// Orders, reviews and order messages by owner (`marketplace.rs`).
     #[serde(skip)]
     pub market: marketplace::MarketIndex,
@@ -400,6 +403,10 @@ impl World {
                 self.posts_by_tag.entry(t.to_lowercase()).or_default().insert(p.seq);
             }
         }
+        self.jobs_of.clear();
+        for j in self.jobs.values() {
+            self.jobs_of.entry(j.agent.clone()).or_default().insert(j.seq);
+        }
         self.reindex_market();
         self.rediscover();
     }
@@ -412,6 +419,7 @@ impl World {
             comments_of: HashMap::new(),
             messages_of: HashMap::new(),
             conversations_of: HashMap::new(),
+            jobs_of: HashMap::new(),
             market: Default::default(),
             disc: Default::default(),
             seq: 0,
@@ -497,7 +505,7 @@ mod tests {
                 nonempty(&w.posts_of),
                 nonempty(&w.posts_by_tag),
                 nonempty(&w.comments_of),
-                nonempty(&w.messages_of),
+                (nonempty(&w.messages_of), nonempty(&w.jobs_of)),
                 (w.posts.len(), w.comments.len(), w.messages.len(), nonempty(&w.conversations_of)),
                 (
                     nonempty(&w.market.orders_of),
@@ -505,7 +513,8 @@ mod tests {
                     nonempty(&w.market.messages_of),
                     w.market.order_count.iter().collect::<BTreeMap<_, _>>(),
                     w.market.review_of_order.iter().collect::<BTreeMap<_, _>>(),
-                    w.market.ratings.iter().collect::<BTreeMap<_, _>>()
+                    w.market.ratings.iter().collect::<BTreeMap<_, _>>(),
+                    nonempty(&w.market.payouts_of)
                 )
             )
         }
@@ -535,7 +544,12 @@ mod tests {
         w.services.insert(svc, ServiceRec { seq: svc, agent: b.clone(), data: Default::default(), active: true, created_ms: 0 });
         let o1 = w.place_order(svc, &a, None, PaymentMethod::Card);
         w.place_order(svc, &a, None, PaymentMethod::Card);
-        w.orders.get_mut(&o1).unwrap().status = Some(OrderStatus::Completed);
+        w.orders.get_mut(&o1).unwrap().status = Some(OrderStatus::Delivered);
+        w.update_order(o1, &a, &OrderAction::Accept, None).unwrap();
+        assert_eq!(w.payouts_of(&b).count(), 1, "the seller's payout");
+        let job = w.next_seq();
+        w.insert_job(JobRec { seq: job, agent: a.clone(), ..Default::default() });
+        assert_eq!(w.jobs_of(&a).count(), 1);
         assert!(w.add_review(o1, &a, 5, "good".into()).is_some());
         assert!(w.add_review(o1, &a, 5, "twice".into()).is_none(), "one review per order");
         let m = w.next_seq();
