@@ -111,5 +111,6 @@ async fn retry_job(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> 
     j.started_ms = now_ms();
     j.created_ms = now_ms();
     j.will_fail = will_fail;
+    w.active_jobs.insert(seq);
     ok(json!({ "jobId": format!("job_{seq}"), "status": "pending" }))
 }

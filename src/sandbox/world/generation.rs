@@ -6,6 +6,9 @@ impl World {
     /// Keeps a new generation job.
     pub fn insert_job(&mut self, j: JobRec) {
         self.jobs_of.entry(j.agent.clone()).or_default().insert(j.seq);
+        if !j.status.as_ref().is_some_and(GenerationStatus::is_terminal) {
+            self.active_jobs.insert(j.seq);
+        }
         self.jobs.insert(j.seq, j);
     }
 
@@ -14,22 +17,32 @@ impl World {
         self.jobs_of.get(agent).into_iter().flatten().filter_map(|s| self.jobs.get(s))
     }
 
-    /// Moves generation jobs along: pending → generating → uploading → completed/failed.
+    /// Moves the active generation jobs along: pending → generating →
+    /// uploading → completed/failed (a tick costs the jobs under way, not
+    /// every job there ever was).
     pub fn advance_jobs(&mut self, duration_ms: i64) {
         let now = now_ms();
         let mut completed = vec![];
-        for j in self.jobs.values_mut() {
+        let mut ended = vec![];
+        for seq in &self.active_jobs {
+            let Some(j) = self.jobs.get_mut(seq) else {
+                ended.push(*seq);
+                continue;
+            };
             if j.status.as_ref().is_some_and(GenerationStatus::is_terminal) {
+                ended.push(*seq);
                 continue;
             }
             let elapsed = now - j.started_ms;
             if now - j.created_ms > 5 * 60 * 1000 {
                 j.status = Some(GenerationStatus::Failed);
                 j.error = Some("job timed out after 5 minutes".into());
+                ended.push(*seq);
                 continue;
             }
             let d = duration_ms.max(1);
             j.status = Some(if elapsed >= d {
+                ended.push(*seq);
                 if j.will_fail {
                     j.error = Some("provider error (simulated by the sandbox)".into());
                     GenerationStatus::Failed
@@ -44,6 +57,9 @@ impl World {
             } else {
                 GenerationStatus::Pending
             });
+        }
+        for seq in ended {
+            self.active_jobs.remove(&seq);
         }
         for seq in completed {
             let Some(j) = self.jobs.get(&seq).cloned() else {

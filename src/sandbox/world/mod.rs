@@ -292,6 +292,9 @@ pub struct World {
     /// Generation job seqs per agent.
     #[serde(skip)]
     pub jobs_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// Generation jobs not yet completed or failed (the ones a tick moves along).
+    #[serde(skip)]
+    pub active_jobs: std::collections::BTreeSet<u64>,
     /// Orders, reviews and order messages by owner (`marketplace.rs`).
     #[serde(skip)]
     pub market: marketplace::MarketIndex,
@@ -404,8 +407,12 @@ impl World {
             }
         }
         self.jobs_of.clear();
+        self.active_jobs.clear();
         for j in self.jobs.values() {
             self.jobs_of.entry(j.agent.clone()).or_default().insert(j.seq);
+            if !j.status.as_ref().is_some_and(GenerationStatus::is_terminal) {
+                self.active_jobs.insert(j.seq);
+            }
         }
         self.reindex_market();
         self.rediscover();
@@ -420,6 +427,7 @@ impl World {
             messages_of: HashMap::new(),
             conversations_of: HashMap::new(),
             jobs_of: HashMap::new(),
+            active_jobs: Default::default(),
             market: Default::default(),
             disc: Default::default(),
             seq: 0,
@@ -505,7 +513,7 @@ mod tests {
                 nonempty(&w.posts_of),
                 nonempty(&w.posts_by_tag),
                 nonempty(&w.comments_of),
-                (nonempty(&w.messages_of), nonempty(&w.jobs_of)),
+                (nonempty(&w.messages_of), nonempty(&w.jobs_of), &w.active_jobs),
                 (w.posts.len(), w.comments.len(), w.messages.len(), nonempty(&w.conversations_of)),
                 (
                     nonempty(&w.market.orders_of),
@@ -550,6 +558,10 @@ mod tests {
         let job = w.next_seq();
         w.insert_job(JobRec { seq: job, agent: a.clone(), ..Default::default() });
         assert_eq!(w.jobs_of(&a).count(), 1);
+        let running = w.next_seq();
+        w.insert_job(JobRec { seq: running, agent: a.clone(), created_ms: now_ms(), started_ms: now_ms(), ..Default::default() });
+        w.advance_jobs(60_000);
+        assert_eq!(w.active_jobs.iter().copied().collect::<Vec<_>>(), vec![running], "the timed-out job left the tick");
         assert!(w.add_review(o1, &a, 5, "good".into()).is_some());
         assert!(w.add_review(o1, &a, 5, "twice".into()).is_none(), "one review per order");
         let m = w.next_seq();
