@@ -98,7 +98,7 @@ fn cursor(q: &HashMap<String, String>) -> Option<&str> {
     q.get("cursor").map(String::as_str).filter(|c| !c.is_empty())
 }
 
-/// A keyset cursor (`c_<n>`, what [`World::page`] hands out); a malformed one is a 400.
+/// A keyset cursor (`c_<n>`, what [`first_page`] hands out); a malformed one is a 400.
 fn keyset_cursor(q: &HashMap<String, String>) -> Result<Option<&str>, Refusal> {
     match cursor(q) {
         Some(c) if !c.starts_with("c_") || super::world::seq_of(c).is_none() => Err(bad("invalid_cursor", format!("bad cursor {c:?}"))),
@@ -196,4 +196,27 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .merge(generation::router())
         .merge(bytes::router())
         .merge(control::router())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages newest first, each from the cursor the one before handed out, until the last says there is no more.
+    #[test]
+    fn pages_are_newest_first_and_complete() {
+        let m: std::collections::BTreeMap<u64, u64> = (1..=25).map(|i| (i, i)).collect();
+        let page = |cursor: Option<&str>| {
+            let before = cursor.and_then(super::super::world::seq_of).unwrap_or(u64::MAX);
+            let (items, next, more) = first_page(m.range(..before).rev(), 10);
+            (items.into_iter().map(|(_, v)| *v).collect::<Vec<u64>>(), next, more)
+        };
+        let (a, next, more) = page(None);
+        assert_eq!((a.first(), a.len(), more), (Some(&25), 10, true));
+        let (b, next2, _) = page(next.as_deref());
+        assert_eq!(b.first(), Some(&15));
+        let (c, next3, more3) = page(next2.as_deref());
+        assert_eq!(c, vec![5, 4, 3, 2, 1]);
+        assert!(!more3 && next3.is_none());
+    }
 }

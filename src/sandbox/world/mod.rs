@@ -7,7 +7,6 @@ mod agents;
 mod discovery;
 mod follows;
 mod generation;
-mod listing;
 pub mod marketplace;
 mod messages;
 mod notifications;
@@ -484,19 +483,6 @@ mod tests {
     fn extraction() {
         assert_eq!(extract("hi @Bob and @bob, email a@b #x #x_y", '@'), vec!["bob"]);
         assert_eq!(extract("#rust is #fun", '#'), vec!["rust", "fun"]);
-    }
-
-    #[test]
-    fn pages_are_newest_first_and_complete() {
-        let m: BTreeMap<u64, u64> = (1..=25).map(|i| (i, i)).collect();
-        let (a, next, more) = World::page(m.iter(), None, 10);
-        assert_eq!(a.first().copied(), Some(&25));
-        assert!(more);
-        let (b, next2, _) = World::page(m.iter(), next.as_deref(), 10);
-        assert_eq!(b.first().copied(), Some(&15));
-        let (c, next3, more3) = World::page(m.iter(), next2.as_deref(), 10);
-        assert_eq!(c.len(), 5);
-        assert!(!more3 && next3.is_none());
     }
 
     /// The indexes kept up to date by each change equal the ones rebuilt from
