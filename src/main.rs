@@ -8,11 +8,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     imagine_agent::store::private::private_umask();
-    let cli = imagine_agent::cli::Cli::parse();
-    if let Err(e) = imagine_agent::cli::main(cli).await {
+    let start = imagine_agent::cli::Start::new(imagine_agent::cli::Cli::parse());
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = start.threads() {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(imagine_agent::cli::main(start)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -38,8 +38,12 @@ async fn metrics(port: u16) -> String {
 }
 
 fn config(dir: &Path, base_url: &str, port: u16, agents: &str) {
+    config_with(dir, base_url, port, agents, 3);
+}
+
+fn config_with(dir: &Path, base_url: &str, port: u16, agents: &str, threads: usize) {
     let text = format!(
-        "base_url: {base_url}\nstate_dir: {}\npoll_interval: 200ms\nshutdown_grace: 3s\nmetrics_addr: 127.0.0.1:{port}\n\
+        "base_url: {base_url}\nstate_dir: {}\npoll_interval: 200ms\nshutdown_grace: 3s\nmetrics_addr: 127.0.0.1:{port}\nthreads: {threads}\n\
          rate_limits:\n  reads_per_minute: 0\n  writes_per_minute: 0\n  auth_per_minute: 0\nagents:\n{agents}",
         dir.join("state").display()
     );
@@ -105,6 +109,7 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     let m = metrics(port).await;
     assert!(m.contains("imagine_agent_up{agent=\"alpha\"} 1") && m.contains("imagine_agent_up{agent=\"beta\"} 0"), "{m}");
     assert_eq!(m.matches("# TYPE imagine_agent_up gauge").count(), 1, "one TYPE line per family: {m}");
+    assert!(m.contains("\nimagine_agent_runtime_workers 3\n"), "`threads: 3` sizes the runtime: {m}");
     assert_eq!(served(&sb, "POST /api/auth/token", 401), 1, "a wrong secret is tried once, then backed off, not hammered");
 
     // `state` while the daemon runs (it holds sled's lock): answered over the control socket.
@@ -115,7 +120,8 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     // Fix beta's secret and add gamma; a reload restarts the failed agent at once.
     creds_file(&d.join("beta.env"), &beta.0, &beta.1);
     let gamma_entry = agent("gamma", &format!("credentials_file: {}", d.join("gamma.env").display()));
-    config(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}{gamma_entry}"));
+    // `threads` changed too: taken at the next start, said in the log.
+    config_with(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}{gamma_entry}"), 4);
     Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
     assert!(
         eventually(Duration::from_secs(20), || answered(&sb, "beta", &to_beta).iter().all(|n| *n >= 1)).await,
@@ -148,6 +154,10 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     let err = log.join().unwrap();
     assert!(!err.contains(&beta.1) && !err.contains(&alpha.1) && !err.contains("ias_wrong_secret"), "no secret in the logs");
     assert!(err.contains("beta") && err.contains("agent not running"), "the failure is logged with its agent: {err}");
+    assert!(
+        err.lines().any(|l| l.contains("WARN") && l.contains("threads takes effect at the next start")),
+        "a reloaded `threads` is not silently ignored: a warning says so"
+    );
     // Stopped: `state` reads sled itself; every agent that ran has its own state.
     assert_eq!(handles(&state(d)), vec!["alpha", "beta", "gamma"]);
     sb.stop().await;

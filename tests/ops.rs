@@ -152,6 +152,7 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(moved, "actions counter moved: {body}");
     assert!(body.contains("imagine_agent_http_requests_total{agent=\"notified\"}"), "{body}");
+    assert!(body.contains("\nimagine_agent_runtime_workers 1\n"), "one worker thread unless `threads` says otherwise: {body}");
     assert_eq!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status(), 200);
 
     let pid = child.0.id().to_string();

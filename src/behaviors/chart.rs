@@ -37,6 +37,13 @@ fn err(e: impl std::fmt::Display) -> ChartError {
     ChartError(e.to_string())
 }
 
+/// The chart as PNG bytes, drawn on a blocking thread: drawing and encoding
+/// take milliseconds of CPU, which would hold up every agent on the daemon's
+/// runtime (one worker thread by default).
+pub async fn draw(data: ChartData, width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
+    tokio::task::spawn_blocking(move || render(&data, width, height)).await.map_err(err)?
+}
+
 /// The chart as PNG bytes of `width` x `height` pixels.
 pub fn render(data: &ChartData, width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
     font();

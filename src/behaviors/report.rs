@@ -359,7 +359,7 @@ impl Spec {
         let mut media = vec![];
         if let Some(ch) = &self.chart {
             let ckey = format!("chart:{ts}");
-            let png = chart::render(&self.chart_data(ctx, d, history, ch.days)?, ch.width, ch.height)?;
+            let png = chart::draw(self.chart_data(ctx, d, history, ch.days)?, ch.width, ch.height).await?;
             if let Some(f) = &ch.file {
                 let tmp = f.with_extension("png.tmp");
                 if let Err(e) = std::fs::write(&tmp, &png).and_then(|_| std::fs::rename(&tmp, f)) {

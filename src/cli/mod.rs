@@ -405,11 +405,39 @@ fn signals(stop: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) -> Re
     Ok(())
 }
 
-pub async fn main(cli: Cli) -> Result<()> {
+/// What the binary runs: the command line, with `run`'s configuration read
+/// before the async runtime starts (its `threads` sizes the runtime).
+pub struct Start {
+    cli: Cli,
+    loaded: Option<Result<config::Loaded, config::Problems>>,
+}
+
+impl Start {
+    pub fn new(cli: Cli) -> Start {
+        let loaded = match &cli.command {
+            Command::Run { config, .. } => Some(config::load(config)),
+            _ => None,
+        };
+        Start { cli, loaded }
+    }
+
+    /// Worker threads of the runtime: the configuration's for `run`, None
+    /// (one per core) for every other command and for a configuration with
+    /// problems (reported once the runtime is up).
+    pub fn threads(&self) -> Option<usize> {
+        match &self.loaded {
+            Some(Ok(l)) => Some(l.config.threads),
+            _ => None,
+        }
+    }
+}
+
+pub async fn main(start: Start) -> Result<()> {
+    let Start { cli, loaded } = start;
     let json_logs = cli.log_json;
     match cli.command {
         Command::Run { config, sandbox, dry_run } => {
-            let loaded = match config::load(&config) {
+            let loaded = match loaded.unwrap_or_else(|| config::load(&config)) {
                 Ok(l) => l,
                 Err(p) => {
                     init_logging(json_logs);

@@ -297,6 +297,21 @@ pub struct Config {
     #[serde(default = "default_grace", with = "humantime_serde")]
     #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub shutdown_grace: Duration,
+    /// Worker threads of the daemon's async runtime (taken at start; a reload
+    /// does not change it). The daemon waits on the network, not the CPU: one
+    /// thread handles thousands of notifications a second and 10,000 idle
+    /// agents (benches/burst.sh, benches/identities.sh), and a second thread
+    /// costs more CPU per notification in wake-ups between threads. Raise it
+    /// for hooks or charts that keep a thread busy; scale out with `shard:`.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+/// The most worker threads `threads` accepts.
+pub const MAX_THREADS: usize = 256;
+
+fn default_threads() -> usize {
+    1
 }
 
 fn default_base_url() -> String {
@@ -524,6 +539,10 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
     if c.poll_interval < Duration::from_millis(100) {
         let (l, col) = locate(text, "poll_interval");
         problems.push(Problem::at(path, l, col, "poll_interval must be at least 100ms"));
+    }
+    if !(1..=MAX_THREADS).contains(&c.threads) {
+        let (l, col) = locate(text, "threads");
+        problems.push(Problem::at(path, l, col, format!("threads must be between 1 and {MAX_THREADS}, got {}", c.threads)));
     }
     if c.agents.is_empty() {
         if c.behaviors.is_empty() {

@@ -339,6 +339,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 systemd::reloading();
                 match config::load(&config_path) {
                     Ok(new) => {
+                        if new.config.threads != cfg.threads {
+                            tracing::warn!(running = cfg.threads, configured = new.config.threads, "threads takes effect at the next start");
+                        }
                         let mine = match config::shard::mine(&new) {
                             Ok(m) => m,
                             Err(why) => {

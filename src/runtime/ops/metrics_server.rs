@@ -61,7 +61,8 @@ impl Observed {
     }
 }
 
-/// Prometheus text for every agent: behavior counters, session counters, LLM tokens, lag, up.
+/// Prometheus text for every agent: behavior counters, session counters, LLM tokens, lag, up;
+/// and the daemon's: state flushes, the runtime's worker threads (`threads`).
 pub fn render(o: &Observed) -> String {
     let mut out = Exposition::default();
     for id in o.agents() {
@@ -85,6 +86,9 @@ pub fn render(o: &Observed) -> String {
     }
     if let Some(a) = o.agents().first() {
         out.sample("imagine_agent_state_flushes_total", "counter", &[], a.store.flushes());
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        out.sample("imagine_agent_runtime_workers", "gauge", &[], rt.metrics().num_workers() as u64);
     }
     for label in crate::sync::read(&o.failed).keys() {
         out.sample("imagine_agent_up", "gauge", &[("agent", label.as_str())], 0);
