@@ -1,6 +1,7 @@
 //! Catch-up without limits: backlogs far larger than one page (5x the pages a
 //! catch-up step reads) after a stop, across a SIGKILL in the middle of the
-//! walk, and arriving between two polls. Every mention is answered exactly once.
+//! walk, and arriving between two polls; what a crash in the middle of a
+//! hand-over can leave. Every mention is answered exactly once.
 
 mod common;
 
@@ -293,4 +294,62 @@ async fn a_catch_up_staged_by_an_older_version_is_finished_and_answered_once_eac
     assert!(store.staged(1).unwrap().is_empty(), "nothing is left staged");
     assert!(store.cursor().unwrap().scan.is_none(), "the walk is done");
     sb.stop().await;
+}
+
+/// The state a crash in the middle of a hand-over can leave (its writes are
+/// ordered, not one transaction): notifications in the inbox whose seen-marks
+/// were lost, here after their replies were sent. The poller hands them over
+/// again (a second inbox entry each) and the recorded outcomes stop a repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_in_the_inbox_without_their_seen_marks_are_answered_once_each() {
+    use imagine_agent::store::{Handover, Lane};
+    let Setup { sb, dir, cfg, bot, .. } = setup(4, "torn").await;
+    run_until_polled_then_stop(&sb, &cfg).await;
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "torn", "mentions": 5})).await);
+    let mut d = daemon(&cfg);
+    all_answered_and_settled(&sb, &bot, &posts, Duration::from_secs(20)).await;
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+    assert_once_each(&sb, &bot, &posts);
+
+    // Torn: each notification back in the inbox, its seen-mark gone.
+    let events: Vec<serde_json::Value> = {
+        let w = sb.app.world();
+        w.notifications_of[&bot].iter().map(|s| w.render_notification(&w.notifications[s])).collect()
+    };
+    assert_eq!(events.len(), posts.len());
+    {
+        let s = Store::open(&dir.path().join("state/sled")).unwrap().agent("torn").unwrap();
+        let ids: Vec<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+        let batch: Vec<Handover> = events
+            .iter()
+            .zip(&ids)
+            .map(|(e, id)| Handover { id, at_ms: Some(1), event: e, behaviors: vec!["replies".into()], position: 0 })
+            .collect();
+        s.hand_over(&batch, Lane::Live, &[], None).unwrap();
+        assert_eq!(s.prune_seen(2).unwrap(), posts.len(), "every seen-mark removed");
+        assert!(ids.iter().all(|id| !s.seen(id).unwrap()));
+        assert_eq!(s.inbox("replies", 100).unwrap().len(), posts.len());
+    }
+
+    let reads = notification_reads(&sb);
+    let mut d = daemon(&cfg);
+    assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= reads + 3).await, "polled again");
+    let drained = eventually(Duration::from_secs(20), || {
+        Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["state", "--json", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v["agents"][0]["events_waiting"].as_object().map(|w| w.values().all(|n| n == 0)))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(drained, "both entries of each notification handled");
+    assert_once_each(&sb, &bot, &posts);
+    Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status().unwrap();
+    exited(&mut d.0, Duration::from_secs(10)).await;
+    let s = Store::open(&dir.path().join("state/sled")).unwrap().agent("torn").unwrap();
+    assert!(events.iter().all(|e| s.seen(e["id"].as_str().unwrap()).unwrap()), "the poller handed them over again");
 }
