@@ -10,7 +10,8 @@
 //! BENCH_MESSAGES (200,000), search (posts by word, agents by handle),
 //! explore, trending hashtags, recommended agents, a profile, an agent's
 //! likes and AXP, its conversations and unread count, the marketplace
-//! (services, the agent's orders, a service's reviews, an order's messages), with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
+//! (services, the agent's orders, a service's reviews, an order's messages),
+//! similar agents, with BENCH_FOLLOWS (200,000) follows and BENCH_LIKES
 //! (300,000) likes spread over the world. Reports p50/p99 of 1,000 requests each, and memory per post (the
 //! process's resident memory grown while filling, divided by the posts).
 
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use imagine_agent::api::types::NewAgent;
+use imagine_agent::api::types::{AgentType, NewAgent};
 use imagine_agent::api::{Budgets, Session, SessionConfig};
 use imagine_agent::sandbox::{self, SandboxConfig};
 
@@ -61,7 +62,18 @@ async fn main() {
         let mut w = sb.app.world();
         (0..agents)
             .map(|i| {
-                w.register(&NewAgent { handle: format!("agent_{i}"), name: format!("A {i}"), ..Default::default() }, true).unwrap().0.id
+                let id = w
+                    .register(&NewAgent { handle: format!("agent_{i}"), name: format!("A {i}"), ..Default::default() }, true)
+                    .unwrap()
+                    .0
+                    .id;
+                // Four types and two of 50 skills each, for similar agents.
+                let types = [AgentType::Assistant, AgentType::Creative, AgentType::Analyst, AgentType::Chatbot];
+                w.edit_kind(&id, |a| {
+                    a.agent_type = Some(types[i % 4].clone());
+                    a.capabilities.skills = vec![format!("skill{}", i % 50), format!("skill{}", (i / 50) % 50)];
+                });
+                id
             })
             .collect()
     };
@@ -188,6 +200,7 @@ async fn main() {
         let p = deep.page().await.unwrap();
         deep = deep.cursor(p.next_cursor.unwrap());
     }
+    let similar_to = format!("agent_{}", agents / 2 + 7);
     for (what, n) in [
         ("notifications, first page of 20", 0),
         ("notifications, page 501 of 100 by cursor", 1),
@@ -212,6 +225,7 @@ async fn main() {
         ("the agent's orders (30 of 200,000), first page of 20", 20),
         ("reviews of the agent's service, first page of 20", 21),
         ("messages of an order, first page of 20", 22),
+        ("agents similar to one of 100,000 (its type held by 25,000, each of its two skills by about 4,000), 20", 23),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -239,7 +253,8 @@ async fn main() {
                 19 => assert_eq!(s.services().limit(20).param("sortBy", "orderCount").page().await.unwrap().items.len(), 20),
                 20 => assert_eq!(s.orders().limit(20).page().await.unwrap().items.len(), 20),
                 21 => drop(s.reviews(&my_service).limit(20).page().await.unwrap()),
-                _ => assert_eq!(s.order_messages(&my_order).limit(20).page().await.unwrap().items.len(), 1),
+                22 => assert_eq!(s.order_messages(&my_order).limit(20).page().await.unwrap().items.len(), 1),
+                _ => assert_eq!(s.similar_agents(&similar_to).limit(20).page().await.unwrap().items.len(), 20),
             }
             lat.push(t.elapsed());
         }

@@ -25,9 +25,10 @@ async fn filters_pick_exactly_who_is_followed_back_and_reconcile_unfollows_who_l
     {
         let mut w = sb.app.world();
         let set = |w: &mut imagine_agent::sandbox::world::World, i: usize, t: AgentType, verified: bool| {
-            let a = w.agents.get_mut(&m[i].0).unwrap();
-            a.agent_type = Some(t);
-            a.verified = verified;
+            w.edit_kind(&m[i].0, |a| {
+                a.agent_type = Some(t);
+                a.verified = verified;
+            });
         };
         set(&mut w, 0, AgentType::Creative, true); // qualifies, but denied by handle
         set(&mut w, 1, AgentType::Creative, true); // qualifies

@@ -47,7 +47,7 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
         let mut w = sb.app.world();
         let ids: Vec<String> = w.agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
         for (i, id) in ids.iter().enumerate() {
-            w.agents.get_mut(id).unwrap().agent_type = Some(if i < 4 { AgentType::Creative } else { AgentType::Assistant });
+            w.edit_kind(id, |a| a.agent_type = Some(if i < 4 { AgentType::Creative } else { AgentType::Assistant }));
         }
         ids.iter().map(|id| (id.clone(), w.agents[id].handle.clone())).collect()
     };

@@ -57,9 +57,9 @@ pub fn seed(app: &App) {
         };
         match w.register(&a, true) {
             Ok((rec, _)) => {
-                if let Some(r) = w.agents.get_mut(&rec.id) {
-                    r.capabilities.skills = TOPIC_SKILLS[i % TOPIC_SKILLS.len()].iter().map(|s| s.to_string()).collect();
-                }
+                w.edit_kind(&rec.id, |r| {
+                    r.capabilities.skills = TOPIC_SKILLS[i % TOPIC_SKILLS.len()].iter().map(|s| s.to_string()).collect()
+                });
                 // A few posts on its topic, so timelines, hashtags and trending have something from the start.
                 let (topic, tag) = (TOPICS[i % TOPICS.len()], TOPIC_TAGS[i % TOPIC_TAGS.len()]);
                 for text in [

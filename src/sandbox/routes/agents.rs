@@ -63,7 +63,7 @@ async fn update_me(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
         a.website_url = u.website_url;
     }
     if u.agent_type.is_some() {
-        a.agent_type = u.agent_type;
+        w.edit_kind(&me, |a| a.agent_type = u.agent_type);
     }
     ok(json!({ "agent": w.profile(&me)? }))
 }
@@ -94,21 +94,19 @@ async fn capabilities(State(app): AppState, Me(me): Me) -> Reply {
 async fn set_capabilities(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     let patch: Value = parse(&body)?;
     let mut w = app.world();
-    let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
-    let mut cur = val(&a.capabilities);
+    let mut cur = val(&w.agent(&me)?.capabilities);
     if let (Some(c), Some(p)) = (cur.as_object_mut(), patch.as_object()) {
         for (k, v) in p {
             c.insert(k.clone(), v.clone());
         }
     }
-    a.capabilities = serde_json::from_value(cur).map_err(|e| bad("invalid_capabilities", e.to_string()))?;
-    ok(json!({ "capabilities": a.capabilities }))
+    let caps: Capabilities = serde_json::from_value(cur).map_err(|e| bad("invalid_capabilities", e.to_string()))?;
+    w.edit_kind(&me, |a| a.capabilities = caps.clone());
+    ok(json!({ "capabilities": caps }))
 }
 
 async fn clear_capabilities(State(app): AppState, Me(me): Me) -> Reply {
-    if let Some(a) = app.world().agents.get_mut(&me) {
-        a.capabilities = Capabilities::default();
-    }
+    app.world().edit_kind(&me, |a| a.capabilities = Capabilities::default());
     ok(json!({ "success": true }))
 }
 
@@ -187,20 +185,7 @@ async fn similar(State(app): AppState, Viewer(v): Viewer, Path(handle): Path<Str
         (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
         _ => Default::default(),
     };
-    let mut scored: Vec<(usize, &String)> = w
-        .agents
-        .values()
-        .filter(|o| o.id != a.id && !exclude.contains(&o.id))
-        .map(|o| {
-            let same_type = usize::from(o.agent_type.is_some() && o.agent_type == a.agent_type) * 3;
-            let shared = o.followers.intersection(&a.followers).count();
-            let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
-            (same_type + shared + skills, &o.id)
-        })
-        .filter(|(s, _)| *s > 0)
-        .collect();
-    scored.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
-    let items: Vec<Value> = scored.into_iter().take(lim).map(|(_, id)| val(w.summary(id))).collect();
+    let items: Vec<Value> = w.similar_agents(&a.id, &exclude, lim).into_iter().map(|(_, id)| val(w.summary(id))).collect();
     list_json("agents", items, None, false)
 }
 

@@ -1,13 +1,14 @@
 //! Indexes for the endpoints that look across the whole world (search,
-//! explore, trending hashtags, popular and recommended agents, an agent's
-//! likes and XP, a post's quotes), so a page costs what a page costs, not
-//! what the world holds.
+//! explore, trending hashtags, popular, recommended and similar agents, an
+//! agent's likes and XP, a post's quotes), so a page costs what a page
+//! costs, not what the world holds.
 //!
 //! Guarantees: every index is derived (rebuilt by [`World::reindex`], never
 //! saved) and kept in step by the `World` methods that change what it
 //! derives from: [`World::react`] for anything that changes a post's
-//! trending score, `like_post`/`unlike_post` for likes, follows, awards,
-//! post creation and deletion. Trending covers the posts of the last 24
+//! trending score, `like_post`/`unlike_post` for likes, [`World::edit_kind`]
+//! for an agent's type and skills, follows, awards, post creation and
+//! deletion. Trending covers the posts of the last 24
 //! hours: the window slides by post sequence, which follows the clock (a
 //! post's `created_ms` is stamped with its sequence), so it is exact unless
 //! the wall clock steps back.
@@ -19,8 +20,22 @@
 //! page's end).
 
 use std::cmp::Reverse;
+use std::collections::HashSet;
+use std::hash::Hash;
 
 use super::*;
+
+/// Files `id` under `key` (or takes it out, dropping a set left empty).
+fn file_under<K: Eq + Hash>(sets: &mut HashMap<K, BTreeSet<String>>, key: K, id: &str, on: bool) {
+    if on {
+        sets.entry(key).or_default().insert(id.to_string());
+    } else if let Some(set) = sets.get_mut(&key) {
+        set.remove(id);
+        if set.is_empty() {
+            sets.remove(&key);
+        }
+    }
+}
 
 /// A day, the trending window.
 const DAY_MS: i64 = 86_400_000;
@@ -175,6 +190,9 @@ pub struct Discovery {
     pub xp_of: HashMap<String, Vec<u64>>,
     /// Quote post seqs per quoted post.
     pub quotes_of: HashMap<u64, BTreeSet<u64>>,
+    /// Agent ids per agent type, and per skill (similar agents).
+    of_type: HashMap<AgentType, BTreeSet<String>>,
+    with_skill: HashMap<String, BTreeSet<String>>,
     /// Posts below this seq have left the trending window.
     day_from: u64,
     /// Posts in the window by score, highest first, then newest.
@@ -256,7 +274,60 @@ impl World {
             self.disc.agent_seqs.insert(seq, id.to_string());
             post_under(&mut self.disc.agent_grams, trigrams(&agent_text(a)), seq);
             self.disc.rank_agent(&a.handle, None, a.followers.len());
+            self.index_kind(id, true);
         }
+    }
+
+    /// Enters (or removes) `id` under its type and skills.
+    fn index_kind(&mut self, id: &str, on: bool) {
+        let Some(a) = self.agents.get(id) else { return };
+        if let Some(t) = &a.agent_type {
+            file_under(&mut self.disc.of_type, t.clone(), id, on);
+        }
+        for s in &a.capabilities.skills {
+            file_under(&mut self.disc.with_skill, s.clone(), id, on);
+        }
+    }
+
+    /// Changes an agent's type or capabilities through `f`, keeping similar agents' indexes in step.
+    pub fn edit_kind<R>(&mut self, id: &str, f: impl FnOnce(&mut AgentRec) -> R) -> Option<R> {
+        self.index_kind(id, false);
+        let r = self.agents.get_mut(id).map(f);
+        self.index_kind(id, true);
+        r
+    }
+
+    /// Agents similar to `id`, best first then by id, at most `limit`, none
+    /// of `exclude`: 3 points for the same type, one for each follower and
+    /// each skill shared. Only the agents sharing a follower or a skill are
+    /// scored; the rest of its type score 3 and are taken in id order.
+    pub fn similar_agents(&self, id: &str, exclude: &BTreeSet<String>, limit: usize) -> Vec<(usize, &str)> {
+        let Some(a) = self.agents.get(id) else { return vec![] };
+        let mut near: HashSet<&String> = HashSet::new();
+        for f in &a.followers {
+            near.extend(self.agents.get(f).into_iter().flat_map(|f| f.following.iter()));
+        }
+        for s in &a.capabilities.skills {
+            near.extend(self.disc.with_skill.get(s).into_iter().flatten());
+        }
+        let same_type = |o: &AgentRec| o.agent_type.is_some() && o.agent_type == a.agent_type;
+        let score = |o: &AgentRec| {
+            let shared = o.followers.intersection(&a.followers).count();
+            let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
+            usize::from(same_type(o)) * 3 + shared + skills
+        };
+        let keep = |o: &String| o != id && !exclude.contains(o);
+        let mut scored: Vec<(usize, &str)> = near
+            .iter()
+            .filter(|o| keep(o))
+            .filter_map(|o| Some((score(self.agents.get(*o)?), o.as_str())))
+            .filter(|(s, _)| *s > 0)
+            .collect();
+        let rest = a.agent_type.as_ref().and_then(|t| self.disc.of_type.get(t)).into_iter().flatten();
+        scored.extend(rest.filter(|o| keep(o) && !near.contains(o)).take(limit).map(|o| (3, o.as_str())));
+        scored.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+        scored.truncate(limit);
+        scored
     }
 
     /// Gives an agent a new name, keeping it findable by the new one only.
@@ -378,6 +449,35 @@ mod tests {
     use super::*;
 
     /// What every index answers, each computed the slow way beside it.
+    /// Similar agents of every agent (with nobody and with one agent
+    /// excluded) against a score of every agent.
+    fn similar_as_scanned(w: &World) {
+        let ids: Vec<String> = w.agents.keys().cloned().collect();
+        let not_first: BTreeSet<String> = ids.iter().take(1).cloned().collect();
+        for exclude in [BTreeSet::new(), not_first] {
+            for id in &ids {
+                let a = &w.agents[id];
+                let mut scan: Vec<(usize, &str)> = w
+                    .agents
+                    .values()
+                    .filter(|o| o.id != a.id && !exclude.contains(&o.id))
+                    .map(|o| {
+                        let same_type = usize::from(o.agent_type.is_some() && o.agent_type == a.agent_type) * 3;
+                        let shared = o.followers.intersection(&a.followers).count();
+                        let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
+                        (same_type + shared + skills, o.id.as_str())
+                    })
+                    .filter(|(s, _)| *s > 0)
+                    .collect();
+                scan.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+                for limit in [4, 50] {
+                    let want: Vec<(usize, &str)> = scan.iter().take(limit).copied().collect();
+                    assert_eq!(w.similar_agents(id, &exclude, limit), want, "agents similar to {id}, at most {limit}");
+                }
+            }
+        }
+    }
+
     fn answers(w: &mut World) -> (String, String) {
         let now = now_ms();
         const TERMS: [&str; 5] = ["agent1", "a 1", "gent", "x", "renamed 3"];
@@ -393,6 +493,7 @@ mod tests {
             v
         });
         assert_eq!(found, scanned, "agents found by handle or name");
+        similar_as_scanned(w);
         let fast = format!(
             "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             w.trending_posts(15).iter().map(|p| p.seq).collect::<Vec<_>>(),
@@ -505,6 +606,16 @@ mod tests {
                     let _ = w.delete_post(&author, &format!("post_{p}"));
                 }
                 (9, _) if step % 7 == 0 => w.rename(who, format!("Renamed {step}")),
+                (9, _) if step % 7 == 3 => {
+                    let types = [None, Some(AgentType::Creative), Some(AgentType::Analyst)];
+                    let t = types[rng.random_range(0..types.len())].clone();
+                    let skills: Vec<String> =
+                        ["rust", "art", "data", "rust"].iter().filter(|_| rng.random_bool(0.4)).map(|s| s.to_string()).collect();
+                    w.edit_kind(who, |a| {
+                        a.agent_type = t;
+                        a.capabilities.skills = skills;
+                    });
+                }
                 (_, _) => {
                     let h = format!("agent{}", rng.random_range(0..ids.len()));
                     let _ = if rng.random_bool(0.7) { w.follow(who, &h).map(drop) } else { w.unfollow(who, &h) };
@@ -527,5 +638,36 @@ mod tests {
         let (fast, slow) = answers(&mut w);
         assert_eq!(fast, slow, "rebuilt");
         assert!(fast.contains("fun"), "{fast}");
+    }
+
+    #[test]
+    fn similar_agents_are_what_a_score_of_every_agent_finds() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut w = World::new(1);
+        let ids: Vec<String> = (0..40)
+            .map(|i| w.register(&NewAgent { handle: format!("kin{i}"), name: format!("K {i}"), ..Default::default() }, false).unwrap().0.id)
+            .collect();
+        let types = [None, Some(AgentType::Creative), Some(AgentType::Analyst)];
+        for step in 0..400 {
+            let who = &ids[rng.random_range(0..ids.len())];
+            if rng.random_bool(0.5) {
+                let t = types[rng.random_range(0..types.len())].clone();
+                let skills: Vec<String> =
+                    ["rust", "art", "data", "rust"].iter().filter(|_| rng.random_bool(0.3)).map(|s| s.to_string()).collect();
+                w.edit_kind(who, |a| {
+                    a.agent_type = t;
+                    a.capabilities.skills = skills;
+                });
+            } else {
+                let h = format!("kin{}", rng.random_range(0..ids.len()));
+                let _ = if rng.random_bool(0.6) { w.follow(who, &h).map(drop) } else { w.unfollow(who, &h) };
+            }
+            if step % 100 == 99 {
+                similar_as_scanned(&w);
+            }
+        }
+        w.reindex();
+        similar_as_scanned(&w);
     }
 }
