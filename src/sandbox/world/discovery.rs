@@ -20,7 +20,6 @@
 //! page's end).
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
 use std::hash::Hash;
 
 use super::*;
@@ -33,6 +32,23 @@ fn file_under<K: Eq + Hash>(sets: &mut HashMap<K, BTreeSet<String>>, key: K, id:
         set.remove(id);
         if set.is_empty() {
             sets.remove(&key);
+        }
+    }
+}
+
+/// Counts one more (or one less) `key` for `id`, dropping what falls to zero.
+fn count_under(counts: &mut HashMap<String, HashMap<String, u32>>, key: &str, id: &str, on: bool) {
+    if on {
+        *counts.entry(key.to_string()).or_default().entry(id.to_string()).or_default() += 1;
+    } else if let Some(ids) = counts.get_mut(key) {
+        if let Some(n) = ids.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                ids.remove(id);
+            }
+        }
+        if ids.is_empty() {
+            counts.remove(key);
         }
     }
 }
@@ -192,7 +208,9 @@ pub struct Discovery {
     pub quotes_of: HashMap<u64, BTreeSet<u64>>,
     /// Agent ids per agent type, and per skill (similar agents).
     of_type: HashMap<AgentType, BTreeSet<String>>,
-    with_skill: HashMap<String, BTreeSet<String>>,
+    /// Each agent's type, and per skill the agents holding it (how many times).
+    type_of: HashMap<String, AgentType>,
+    with_skill: HashMap<String, HashMap<String, u32>>,
     /// Posts below this seq have left the trending window.
     day_from: u64,
     /// Posts in the window by score, highest first, then newest.
@@ -283,9 +301,14 @@ impl World {
         let Some(a) = self.agents.get(id) else { return };
         if let Some(t) = &a.agent_type {
             file_under(&mut self.disc.of_type, t.clone(), id, on);
+            if on {
+                self.disc.type_of.insert(id.to_string(), t.clone());
+            } else {
+                self.disc.type_of.remove(id);
+            }
         }
         for s in &a.capabilities.skills {
-            file_under(&mut self.disc.with_skill, s.clone(), id, on);
+            count_under(&mut self.disc.with_skill, s, id, on);
         }
     }
 
@@ -303,29 +326,32 @@ impl World {
     /// scored; the rest of its type score 3 and are taken in id order.
     pub fn similar_agents(&self, id: &str, exclude: &BTreeSet<String>, limit: usize) -> Vec<(usize, &str)> {
         let Some(a) = self.agents.get(id) else { return vec![] };
-        let mut near: HashSet<&String> = HashSet::new();
-        for f in &a.followers {
-            near.extend(self.agents.get(f).into_iter().flat_map(|f| f.following.iter()));
+        // Points from the indexes alone: a follower shared is one of the
+        // agents its follower follows; a skill, each time the agent holds it.
+        let mut points: HashMap<&str, usize> = HashMap::new();
+        for f in a.followers.iter().filter_map(|f| self.agents.get(f)) {
+            for o in &f.following {
+                *points.entry(o.as_str()).or_default() += 1;
+            }
         }
-        for s in &a.capabilities.skills {
-            near.extend(self.disc.with_skill.get(s).into_iter().flatten());
+        let skills: BTreeSet<&String> = a.capabilities.skills.iter().collect();
+        for holders in skills.into_iter().filter_map(|s| self.disc.with_skill.get(s)) {
+            for (o, n) in holders {
+                *points.entry(o.as_str()).or_default() += *n as usize;
+            }
         }
-        let same_type = |o: &AgentRec| o.agent_type.is_some() && o.agent_type == a.agent_type;
-        let score = |o: &AgentRec| {
-            let shared = o.followers.intersection(&a.followers).count();
-            let skills = o.capabilities.skills.iter().filter(|s| a.capabilities.skills.contains(s)).count();
-            usize::from(same_type(o)) * 3 + shared + skills
-        };
-        let keep = |o: &String| o != id && !exclude.contains(o);
-        let mut scored: Vec<(usize, &str)> = near
-            .iter()
-            .filter(|o| keep(o))
-            .filter_map(|o| Some((score(self.agents.get(*o)?), o.as_str())))
-            .filter(|(s, _)| *s > 0)
-            .collect();
+        let same = |o: &str| a.agent_type.is_some() && self.disc.type_of.get(o) == a.agent_type.as_ref();
+        let keep = |o: &str| o != id && !exclude.contains(o);
+        let best = |x: &(usize, &str), y: &(usize, &str)| y.0.cmp(&x.0).then(x.1.cmp(y.1));
+        let mut scored: Vec<(usize, &str)> =
+            points.iter().filter(|(o, _)| keep(o)).map(|(o, p)| (p + 3 * usize::from(same(o)), *o)).collect();
+        if scored.len() > limit && limit > 0 {
+            scored.select_nth_unstable_by(limit - 1, best);
+            scored.truncate(limit);
+        }
         let rest = a.agent_type.as_ref().and_then(|t| self.disc.of_type.get(t)).into_iter().flatten();
-        scored.extend(rest.filter(|o| keep(o) && !near.contains(o)).take(limit).map(|o| (3, o.as_str())));
-        scored.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
+        scored.extend(rest.filter(|o| keep(o) && !points.contains_key(o.as_str())).take(limit).map(|o| (3, o.as_str())));
+        scored.sort_by(best);
         scored.truncate(limit);
         scored
     }
