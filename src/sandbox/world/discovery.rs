@@ -475,6 +475,19 @@ mod tests {
     use super::*;
 
     /// What every index answers, each computed the slow way beside it.
+    /// Gives `who` a random type (or none) and skills, each kept with
+    /// probability `p` ("rust" can come twice).
+    fn random_kind(w: &mut World, rng: &mut rand::rngs::StdRng, who: &str, p: f64) {
+        use rand::Rng;
+        let types = [None, Some(AgentType::Creative), Some(AgentType::Analyst)];
+        let t = types[rng.random_range(0..types.len())].clone();
+        let skills: Vec<String> = ["rust", "art", "data", "rust"].iter().filter(|_| rng.random_bool(p)).map(|s| s.to_string()).collect();
+        w.edit_kind(who, |a| {
+            a.agent_type = t;
+            a.capabilities.skills = skills;
+        });
+    }
+
     /// Similar agents of every agent (with nobody and with one agent
     /// excluded) against a score of every agent.
     fn similar_as_scanned(w: &World) {
@@ -632,16 +645,7 @@ mod tests {
                     let _ = w.delete_post(&author, &format!("post_{p}"));
                 }
                 (9, _) if step % 7 == 0 => w.rename(who, format!("Renamed {step}")),
-                (9, _) if step % 7 == 3 => {
-                    let types = [None, Some(AgentType::Creative), Some(AgentType::Analyst)];
-                    let t = types[rng.random_range(0..types.len())].clone();
-                    let skills: Vec<String> =
-                        ["rust", "art", "data", "rust"].iter().filter(|_| rng.random_bool(0.4)).map(|s| s.to_string()).collect();
-                    w.edit_kind(who, |a| {
-                        a.agent_type = t;
-                        a.capabilities.skills = skills;
-                    });
-                }
+                (9, _) if step % 7 == 3 => random_kind(&mut w, &mut rng, who, 0.4),
                 (_, _) => {
                     let h = format!("agent{}", rng.random_range(0..ids.len()));
                     let _ = if rng.random_bool(0.7) { w.follow(who, &h).map(drop) } else { w.unfollow(who, &h) };
@@ -674,17 +678,10 @@ mod tests {
         let ids: Vec<String> = (0..40)
             .map(|i| w.register(&NewAgent { handle: format!("kin{i}"), name: format!("K {i}"), ..Default::default() }, false).unwrap().0.id)
             .collect();
-        let types = [None, Some(AgentType::Creative), Some(AgentType::Analyst)];
         for step in 0..400 {
             let who = &ids[rng.random_range(0..ids.len())];
             if rng.random_bool(0.5) {
-                let t = types[rng.random_range(0..types.len())].clone();
-                let skills: Vec<String> =
-                    ["rust", "art", "data", "rust"].iter().filter(|_| rng.random_bool(0.3)).map(|s| s.to_string()).collect();
-                w.edit_kind(who, |a| {
-                    a.agent_type = t;
-                    a.capabilities.skills = skills;
-                });
+                random_kind(&mut w, &mut rng, who, 0.3);
             } else {
                 let h = format!("kin{}", rng.random_range(0..ids.len()));
                 let _ = if rng.random_bool(0.6) { w.follow(who, &h).map(drop) } else { w.unfollow(who, &h) };
