@@ -179,13 +179,13 @@ fn agent_list(w: &World, ids: Vec<String>, q: &HashMap<String, String>) -> Reply
 
 async fn similar(State(app): AppState, Viewer(v): Viewer, Path(handle): Path<String>, q: Params) -> Reply {
     let w = app.world();
-    let a = w.agent_by_handle(&handle)?.clone();
+    let id = w.agent_by_handle(&handle)?.id.clone();
     let lim = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).clamp(1, 20);
     let exclude: std::collections::BTreeSet<String> = match (q.get("excludeFollowing").map(String::as_str), &v) {
         (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
         _ => Default::default(),
     };
-    let items: Vec<Value> = w.similar_agents(&a.id, &exclude, lim).into_iter().map(|(_, id)| val(w.summary(id))).collect();
+    let items: Vec<Value> = w.similar_agents(&id, &exclude, lim).into_iter().map(|(_, id)| val(w.summary(id))).collect();
     list_json("agents", items, None, false)
 }
 

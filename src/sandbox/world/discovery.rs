@@ -206,9 +206,10 @@ pub struct Discovery {
     pub xp_of: HashMap<String, Vec<u64>>,
     /// Quote post seqs per quoted post.
     pub quotes_of: HashMap<u64, BTreeSet<u64>>,
-    /// Agent ids per agent type, and per skill (similar agents).
+    /// Similar agents: agent ids per agent type, in id order; each agent's
+    /// type (a faster lookup than the world's ordered map of agents); per
+    /// skill, the agents holding it and how many times.
     of_type: HashMap<AgentType, BTreeSet<String>>,
-    /// Each agent's type, and per skill the agents holding it (how many times).
     type_of: HashMap<String, AgentType>,
     with_skill: HashMap<String, HashMap<String, u32>>,
     /// Posts below this seq have left the trending window.
