@@ -6,8 +6,10 @@
 //! arrived than one page shows (a long downtime, a burst between two polls),
 //! the poller walks older pages until it meets its durable high-water mark,
 //! handing each page over into a lane of the inboxes the behaviors do not see
-//! yet, in one transaction with its seen-marks and where the walk stands (so
-//! a SIGKILL resumes the walk, it does not restart or skip it). The walk's
+//! yet, then its seen-marks, then where the walk stands (so a SIGKILL resumes
+//! the walk, it does not restart or skip it; a page read again after a crash
+//! in the middle of its hand-over gives each notification the walk position
+//! it had, and none the entry of another). The walk's
 //! end makes the lane visible in one write: the backlog, oldest first.
 //! Memory holds one page at most. Notifications arriving meanwhile go to the
 //! live lane of the inboxes, which behaviors take in turn with the backlog.
@@ -37,7 +39,7 @@ pub type Routes = Arc<RwLock<Vec<Route>>>;
 pub const PAGE: u32 = 100;
 /// Older pages read per step of a catch-up before the newest page is looked at again.
 pub const WALK_PAGES: usize = 10;
-/// Notifications staged by an older version moved into a lane per transaction.
+/// Notifications staged by an older version moved into a lane per hand-over.
 const BATCH: usize = 200;
 /// Settled side effects answering a notification are forgotten after this long.
 pub const ACTION_RETENTION: chrono::Duration = chrono::Duration::days(7);
@@ -73,8 +75,7 @@ fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Res
 }
 
 /// Hands notifications to the live lane of the inboxes of every behavior that
-/// wants them, with their seen-marks, in one transaction; skips ones already
-/// seen. Used by the poller and the webhook receiver.
+/// wants them, then writes their seen-marks; skips ones already seen. Used by the poller and the webhook receiver.
 pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
     let events: Vec<Event> = notifications.iter().map(|n| Event::of(n, 0)).collect();
     deliver(agent, routes, &events, Lane::Live, &[], None).await
@@ -94,8 +95,8 @@ impl<'a> Event<'a> {
     }
 }
 
-/// The one hand-over path: events in order; `unstage` and `cursor` are saved
-/// in the same transaction. Behaviors are woken for the live lane only (a
+/// The one hand-over path: events in order, then `unstage` and `cursor`
+/// (the order of [`AgentStore::hand_over`]). Behaviors are woken for the live lane only (a
 /// walk's lane is woken when the walk is done).
 async fn deliver(
     agent: &Agent,
@@ -228,15 +229,16 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                 polling.progress = Some(Progress::new("catching up: older notifications read", None));
                 let lane = store.new_lane()?;
                 let listed = listed_at(&head, &top).and_then(|m| m.at_ms);
+                let events = walk_events(store, &cur, &head.items, 0)?;
                 cur.scan = Some(Scan {
                     top,
                     next: head.next_cursor.clone(),
-                    staged: fresh.len() as u64,
+                    positions: head.items.len() as u64,
+                    handed: events.len() as u64,
                     pages: 1,
                     lane: Some(lane),
                     listed_ms: listed,
                 });
-                let events: Vec<Event> = fresh.iter().enumerate().map(|(at, n)| Event::of(n, at as u64)).collect();
                 deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
                 handed.extend(fresh.iter().map(|n| n.id.clone()));
             }
@@ -260,7 +262,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
     if mark_read && !handed.is_empty() {
         mark_platform_read(ctx, handed).await;
     }
-    if cur.scan.as_ref().is_some_and(|s| s.lane.is_none()) {
+    if cur.scan.as_ref().is_some_and(|s| s.lane.is_none()) || (cur.scan.is_some() && !store.staged(1)?.is_empty()) {
         adopt_staged(ctx, routes, &mut cur).await?;
     }
     if cur.scan.is_some() {
@@ -285,37 +287,54 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
             return Ok(());
         };
         let page = ctx.session().notifications().limit(PAGE).cursor(next).page().await?;
-        let mut fresh = vec![];
-        for n in &page.items {
-            if !covered(store, cur, n)? {
-                fresh.push(n);
-            }
-        }
         let done = page.items.is_empty() || !page.has_more || page.next_cursor.is_none() || reaches_mark(store, cur, &page.items)?;
+        let first = cur.scan.as_ref().map_or(0, |s| s.positions);
+        let events = walk_events(store, cur, &page.items, first)?;
         let Some(scan) = cur.scan.as_mut() else { return Ok(()) };
-        let first = scan.staged;
-        scan.staged += fresh.len() as u64;
+        scan.positions += page.items.len() as u64;
+        scan.handed += events.len() as u64;
         scan.pages += 1;
         scan.next = if done { None } else { page.next_cursor.clone() };
-        let events: Vec<Event> = fresh.iter().enumerate().map(|(at, n)| Event::of(n, first + at as u64)).collect();
         deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(cur)).await?;
         progress.add(page.items.len() as u64);
-        if mark_read && !fresh.is_empty() {
-            mark_platform_read(ctx, fresh.iter().map(|n| n.id.clone()).collect()).await;
+        if mark_read && !events.is_empty() {
+            mark_platform_read(ctx, events.iter().map(|e| e.mark.id.clone()).collect()).await;
         }
     }
     Ok(())
 }
 
+/// The notifications of a page a catch-up walks that are not handed over
+/// yet, each at walk position `first` plus its place in the page: a page
+/// read again after a crash in the middle of its hand-over gives each the
+/// position it had (its inbox key carries its id, so two never share one
+/// whatever the platform lists the second time).
+fn walk_events<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Notification], first: u64) -> Result<Vec<Event<'a>>, BehaviorError> {
+    let mut events = vec![];
+    for (at, n) in items.iter().enumerate() {
+        if !covered(store, cur, n)? {
+            events.push(Event::of(n, first + at as u64));
+        }
+    }
+    Ok(events)
+}
+
 /// A walk begun by a version that staged its pages in the cursor's tree:
-/// they move into a lane of their own (a batch per transaction, each
+/// they move into a lane of their own (a batch per hand-over, each
 /// leaving the staging area as it lands), then the walk goes on as any other.
+/// A move a crash interrupted goes on into the lane it had begun.
 async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
     let store = ctx.store();
     let Some(scan) = cur.scan.as_mut() else { return Ok(()) };
-    let lane = store.new_lane()?;
-    scan.lane = Some(lane);
-    store.save_cursor(cur)?;
+    let lane = match scan.lane {
+        Some(lane) => lane,
+        None => {
+            let lane = store.new_lane()?;
+            scan.lane = Some(lane);
+            store.save_cursor(cur)?;
+            lane
+        }
+    };
     loop {
         let staged = store.staged(BATCH)?;
         if staged.is_empty() {
@@ -347,8 +366,8 @@ async fn reveal(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), Beha
     for w in wakes {
         w.notify_one();
     }
-    if scan.staged > 0 {
-        tracing::info!(handed = scan.staged, pages = scan.pages, "caught up: the backlog is handed to the behaviors, oldest first");
+    if scan.handed > 0 {
+        tracing::info!(handed = scan.handed, pages = scan.pages, "caught up: the backlog is handed to the behaviors, oldest first");
     } else {
         tracing::debug!(pages = scan.pages, "read down to the mark: nothing listed late");
     }

@@ -46,8 +46,16 @@ pub struct Scan {
     pub top: Mark,
     /// The page to read next; None once the walk has met the high-water mark (or the end).
     pub next: Option<String>,
-    /// Notifications staged so far (also their walk positions).
-    pub staged: u64,
+    /// Walk positions given out so far: every notification a page lists
+    /// takes the next one, handed over or not, so a page read again after a
+    /// crash gives each notification the position it had (the name older
+    /// versions wrote, who gave positions to handed-over ones only).
+    #[serde(rename = "staged")]
+    pub positions: u64,
+    /// Notifications the walk has handed over (a walk begun by an older
+    /// version counts from where this version took it).
+    #[serde(default)]
+    pub handed: u64,
     /// Pages read so far.
     pub pages: u64,
     /// The inbox lane its notifications are written to ([`Lane::Walk`]),
@@ -213,7 +221,7 @@ impl AgentStore {
         for (h, seq) in batch.iter().zip(&seqs) {
             let bytes: sled::IVec = to_json("inbox", h.event)?.into();
             for b in &h.behaviors {
-                self.inbox.insert(key(b, &inbox_suffix(lane, *seq)), bytes.clone())?;
+                self.inbox.insert(key(b, &inbox_suffix(lane, *seq, h.id)), bytes.clone())?;
             }
             self.seen.insert(h.id, h.at_ms.unwrap_or(handed_at).to_be_bytes().to_vec())?;
         }
@@ -250,12 +258,16 @@ impl AgentStore {
 
 /// Inbox keys after the behavior: live events sort by sequence as digits,
 /// backlog events after them under `~`: a catch-up's lane, then (oldest
-/// first) the complement of the walk position. Older versions wrote
-/// `~` and a sequence alone; those sort before every lane written since.
-pub(super) fn inbox_suffix(lane: Lane, seq: u64) -> String {
+/// first) the complement of the walk position, then the notification's id.
+/// Live sequences are never given out twice, even across a crash; walk
+/// positions are, when a page is read again after one, so the id keeps two
+/// notifications from ever sharing an entry. Older versions wrote `~` and a
+/// sequence alone (those sort before every lane written since), and walk
+/// keys without the id.
+pub(super) fn inbox_suffix(lane: Lane, seq: u64, id: &str) -> String {
     match lane {
         Lane::Live => format!("{seq:020}"),
-        Lane::Walk { scan } => format!("{}{:020}", lane_prefix(scan), u64::MAX - seq),
+        Lane::Walk { scan } => format!("{}{:020}{id}", lane_prefix(scan), u64::MAX - seq),
     }
 }
 
@@ -287,7 +299,8 @@ mod tests {
             scan: Some(Scan {
                 top: Mark { at_ms: Some(9), id: "n9".into() },
                 next: Some("c_5".into()),
-                staged: 0,
+                positions: 0,
+                handed: 0,
                 pages: 1,
                 lane: Some(lane),
                 listed_ms: None,
@@ -305,7 +318,7 @@ mod tests {
                 .map(|(k, (e, id))| Handover { id, at_ms: None, event: e, behaviors: vec!["b".into()], position: position + k as u64 })
                 .collect();
             position += page.len() as u64;
-            cur.scan.as_mut().unwrap().staged = position;
+            cur.scan.as_mut().unwrap().positions = position;
             s.hand_over(&batch, Lane::Walk { scan: lane }, &[], Some(&cur)).unwrap();
             assert_eq!(ids(s.inbox("b", 100).unwrap()), ["n0"], "the walk's lane is hidden while it walks");
         }
@@ -319,7 +332,8 @@ mod tests {
         cur.scan = Some(Scan {
             top: Mark { at_ms: Some(20), id: "n20".into() },
             next: None,
-            staged: 1,
+            positions: 1,
+            handed: 0,
             pages: 1,
             lane: Some(later),
             listed_ms: None,
@@ -339,6 +353,21 @@ mod tests {
     }
 
     #[test]
+    fn two_notifications_given_one_walk_position_keep_an_entry_each() {
+        // A page read again after a crash, listed differently by the platform the second time.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
+        let lane = s.new_lane().unwrap();
+        let (a, b) = (json!({"id": "na"}), json!({"id": "nb"}));
+        for (id, e) in [("na", &a), ("nb", &b)] {
+            let h = Handover { id, at_ms: None, event: e, behaviors: vec!["b".into()], position: 7 };
+            s.hand_over(&[h], Lane::Walk { scan: lane }, &[], None).unwrap();
+        }
+        let ids: Vec<String> = s.inbox("b", 10).unwrap().iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, ["na", "nb"]);
+    }
+
+    #[test]
     fn pages_staged_by_an_older_version_come_back_oldest_first_with_their_positions() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
@@ -347,7 +376,8 @@ mod tests {
             scan: Some(Scan {
                 top: Mark { at_ms: Some(9), id: "n9".into() },
                 next: Some("c_5".into()),
-                staged: 9,
+                positions: 9,
+                handed: 0,
                 pages: 2,
                 lane: None,
                 listed_ms: None,

@@ -44,6 +44,7 @@ pub struct AgentReport {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CatchUp {
+    /// Missed notifications found so far (handed over into the walk's lane, not yet shown to the behaviors).
     pub staged: u64,
     pub pages: u64,
     /// Whether every older page is read (the hand-over to the behaviors is under way).
@@ -119,7 +120,7 @@ impl StateReport {
                         at_ms: a.at_ms,
                     })
                     .collect(),
-                catching_up: s.cursor()?.scan.map(|sc| CatchUp { staged: sc.staged, pages: sc.pages, read_all: sc.next.is_none() }),
+                catching_up: s.cursor()?.scan.map(|sc| CatchUp { staged: sc.handed, pages: sc.pages, read_all: sc.next.is_none() }),
                 handle,
                 ..AgentReport::default()
             };

@@ -117,14 +117,17 @@ impl Store {
     /// imported event still waiting.
     fn renumber(&self, trees: &mut Rows<'_>) -> Result<(), StoreError> {
         // Inbox keys: behavior NUL, then 20 digits (live), `~` and 20 digits
-        // (a backlog of older versions), or `~`, a lane's 20 digits and a position's.
+        // (a backlog of older versions), or `~`, a lane's 20 digits, a
+        // position's and the notification's id (none from older versions).
         fn id_at(key: &[u8]) -> Option<(usize, u64)> {
             let mut at = key.iter().position(|b| *b == 0)? + 1;
-            if key.get(at) == Some(&b'~') {
+            let walk = key.get(at) == Some(&b'~');
+            if walk {
                 at += 1;
             }
             let tail = &key[at..];
-            if !(tail.len() == 20 || tail.len() == 40) || !tail.iter().all(u8::is_ascii_digit) {
+            let digits = |n: usize| tail.len() >= n && tail[..n].iter().all(u8::is_ascii_digit);
+            if !(tail.len() == 20 && digits(20) || walk && digits(40)) {
                 return None;
             }
             Some((at, std::str::from_utf8(&tail[..20]).ok()?.parse().ok()?))
@@ -228,7 +231,8 @@ mod tests {
             scan: Some(Scan {
                 top: Mark { at_ms: None, id: "n9".into() },
                 next: Some("c".into()),
-                staged: 1,
+                positions: 1,
+                handed: 0,
                 pages: 1,
                 lane: Some(walking),
                 listed_ms: None,
