@@ -75,7 +75,8 @@ fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Res
 }
 
 /// Hands notifications to the live lane of the inboxes of every behavior that
-/// wants them, then writes their seen-marks; skips ones already seen. Used by the poller and the webhook receiver.
+/// wants them, then writes their seen-marks; skips ones already seen. Used
+/// by the poller and the webhook receiver.
 pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
     let events: Vec<Event> = notifications.iter().map(|n| Event::of(n, 0)).collect();
     deliver(agent, routes, &events, Lane::Live, &[], None).await
@@ -96,8 +97,8 @@ impl<'a> Event<'a> {
 }
 
 /// The one hand-over path: events in order, then `unstage` and `cursor`
-/// (the order of [`AgentStore::hand_over`]). Behaviors are woken for the live lane only (a
-/// walk's lane is woken when the walk is done).
+/// (the order of [`AgentStore::hand_over`]). Behaviors are woken for the live
+/// lane only (a walk's lane is woken when the walk is done).
 async fn deliver(
     agent: &Agent,
     routes: &Routes,
@@ -183,15 +184,9 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
     let mut handed: Vec<String> = vec![];
     match cur.scan.clone() {
         None => {
-            let mut fresh = vec![];
-            let mut known = false;
-            for n in &head.items {
-                if !covered(store, &cur, n)? {
-                    fresh.push(n);
-                } else if !n.id.is_empty() {
-                    known = true;
-                }
-            }
+            // Not handed over yet, at their places on the page (the walk's positions, if one starts).
+            let mut fresh = new_on_page(store, &cur, &head.items, 0)?;
+            let known = head.items.iter().filter(|n| !n.id.is_empty()).count() > fresh.len();
             let top = head.items.first().map(mark_of).unwrap_or(Mark { at_ms: None, id: String::new() });
             let reaches = !head.has_more || head.next_cursor.is_none() || reaches_mark(store, &cur, &head.items)?;
             let due = polling.complete_at.is_none_or(|t| t.elapsed() >= COMPLETE_EVERY);
@@ -203,8 +198,8 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                     return Ok(false);
                 }
                 let cursor = if reaches {
-                    for n in &fresh {
-                        cur.raise(&mark_of(n));
+                    for e in &fresh {
+                        cur.raise(&e.mark);
                     }
                     if let Some(at) = listed_at(&head, &top) {
                         cur.raise(&at);
@@ -213,9 +208,9 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                 } else {
                     None
                 };
-                let events: Vec<Event> = fresh.iter().rev().map(|n| Event::of(n, 0)).collect();
-                deliver(&ctx.agent, routes, &events, Lane::Live, &[], cursor).await?;
-                handed.extend(fresh.iter().map(|n| n.id.clone()));
+                fresh.reverse();
+                deliver(&ctx.agent, routes, &fresh, Lane::Live, &[], cursor).await?;
+                handed.extend(fresh.iter().map(|e| e.mark.id.clone()));
                 if reaches {
                     prune_seen_now_and_then(store, &cur, &mut polling.pruned)?;
                 }
@@ -229,18 +224,17 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                 polling.progress = Some(Progress::new("catching up: older notifications read", None));
                 let lane = store.new_lane()?;
                 let listed = listed_at(&head, &top).and_then(|m| m.at_ms);
-                let events = walk_events(store, &cur, &head.items, 0)?;
                 cur.scan = Some(Scan {
                     top,
                     next: head.next_cursor.clone(),
                     positions: head.items.len() as u64,
-                    handed: events.len() as u64,
+                    handed: fresh.len() as u64,
                     pages: 1,
                     lane: Some(lane),
                     listed_ms: listed,
                 });
-                deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
-                handed.extend(fresh.iter().map(|n| n.id.clone()));
+                deliver(&ctx.agent, routes, &fresh, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
+                handed.extend(fresh.iter().map(|e| e.mark.id.clone()));
             }
         }
         Some(scan) => {
@@ -289,7 +283,7 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
         let page = ctx.session().notifications().limit(PAGE).cursor(next).page().await?;
         let done = page.items.is_empty() || !page.has_more || page.next_cursor.is_none() || reaches_mark(store, cur, &page.items)?;
         let first = cur.scan.as_ref().map_or(0, |s| s.positions);
-        let events = walk_events(store, cur, &page.items, first)?;
+        let events = new_on_page(store, cur, &page.items, first)?;
         let Some(scan) = cur.scan.as_mut() else { return Ok(()) };
         scan.positions += page.items.len() as u64;
         scan.handed += events.len() as u64;
@@ -304,12 +298,12 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
     Ok(())
 }
 
-/// The notifications of a page a catch-up walks that are not handed over
-/// yet, each at walk position `first` plus its place in the page: a page
-/// read again after a crash in the middle of its hand-over gives each the
+/// The notifications of a page not handed over yet, oldest last, each at
+/// walk position `first` plus its place on the page: a catch-up page read
+/// again after a crash in the middle of its hand-over gives each the
 /// position it had (its inbox key carries its id, so two never share one
 /// whatever the platform lists the second time).
-fn walk_events<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Notification], first: u64) -> Result<Vec<Event<'a>>, BehaviorError> {
+fn new_on_page<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Notification], first: u64) -> Result<Vec<Event<'a>>, BehaviorError> {
     let mut events = vec![];
     for (at, n) in items.iter().enumerate() {
         if !covered(store, cur, n)? {
