@@ -278,12 +278,14 @@ async fn caps_cooldown_per_run_maximum_and_rating_hold_on_the_clock() {
 async fn each_source_finds_its_posts_and_later_runs_go_deeper() {
     let sb = sandbox(quiet_config()).await;
     let (f, g) = (author(&sb, "writer_f"), author(&sb, "writer_g"));
-    let (fan1, fan2) = (author(&sb, "fan_1"), author(&sb, "fan_2"));
+    let fans = [author(&sb, "fan_1"), author(&sb, "fan_2"), author(&sb, "fan_3")];
     let alpha_f: Vec<u64> = (1..=3).map(|i| post(&sb, &f, &format!("alpha note {i}"))).collect();
     let alpha_g = post(&sb, &g, "alpha note 4");
     let zeta = post(&sb, &g, "a zeta topic");
-    let popular = post(&sb, &g, "beta, liked by two");
-    for fan in [&fan1, &fan2] {
+    // Three likes: the bots below like no post more than twice between them
+    // (alpha note 4 by by_agents and deeper), so only this one is ever trending enough.
+    let popular = post(&sb, &g, "beta, liked by three");
+    for fan in &fans {
         sb.app.world().like_post(popular, fan).unwrap();
     }
     let clock = Clock::manual(Utc::now().date_naive().and_hms_opt(1, 0, 0).unwrap().and_utc());
@@ -292,7 +294,7 @@ async fn each_source_finds_its_posts_and_later_runs_go_deeper() {
         ("by_following", format!("{head}  keywords: [alpha]\nsources:\n  following: true\n")),
         ("by_search", format!("{head}sources:\n  search: [zeta]\n")),
         ("by_agents", format!("{head}  keywords: [alpha]\nsources:\n  agents: [writer_g]\n")),
-        ("by_trending", format!("{head}  min_likes: 2\nsources:\n  trending: true\n")),
+        ("by_trending", format!("{head}  min_likes: 3\nsources:\n  trending: true\n")),
         ("deeper", format!("{head}  keywords: [alpha]\nsources:\n  timeline: true\nmax_candidates: 1\n")),
     ];
     let mut running = vec![];
