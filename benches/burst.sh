@@ -8,7 +8,8 @@
 # requests the daemon made and the state flushes it did, per mention.
 # Usage: bash benches/burst.sh [mentions] [runs]   (default 3000 3)
 # BENCH_BIN=path runs another build of the daemon (e.g. one with frame
-# pointers), BENCH_PERF=file records it with perf, BENCH_ROUTES=1 prints the
+# pointers), BENCH_PERF=file records it with perf, BENCH_CALLGRIND=file counts
+# its instructions during the burst with valgrind's callgrind, BENCH_ROUTES=1 prints the
 # requests by route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 8 --community-interval 1h --no-rate-limits >/dev/null 2>&1 &
 sbpid=$!
 python3 - "$work" "$n" "$port" "$PWD" "$mport" <<'PY'
-import json, os, sys, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 sys.path.insert(0, os.path.join(sys.argv[4], "benches"))
 from procstat import register, start, wait_sandbox, _sample
 work, n, port, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -43,6 +44,9 @@ with open(f"{work}/config.yaml", "w") as f:
 argv = [os.environ.get("BENCH_BIN", f"{repo}/target/release/imagine-agent"), "run", "--config", f"{work}/config.yaml"]
 if os.environ.get("BENCH_PERF"):
     argv = ["perf", "record", "-F", "2000", "-g", "-o", os.environ["BENCH_PERF"], "--"] + argv
+cg = os.environ.get("BENCH_CALLGRIND")
+if cg:
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={cg}"] + argv
 p, ready, _ = start(argv, work)
 time.sleep(2)
 cpu0, rss0 = _sample(p.pid)
@@ -57,8 +61,22 @@ def split():
         except OSError:
             pass
     tck = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tck, int(fields[12]) / tck, switches, int(fields[7])
+    groups = {}
+    for t in os.listdir(f"/proc/{p.pid}/task"):
+        try:
+            with open(f"/proc/{p.pid}/task/{t}/stat") as f:
+                name, rest = f.read().split("(", 1)[1].rsplit(")", 1)
+            tf = rest.split()
+            g = name.rstrip("0123456789").rstrip("-")
+            groups[g] = groups.get(g, 0) + (int(tf[11]) + int(tf[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    with open(f"/proc/{p.pid}/io") as f:
+        io = dict(l.split(": ") for l in f.read().splitlines())
+    return int(fields[11]) / tck, int(fields[12]) / tck, switches, int(fields[7]), int(io["wchar"]), groups
 s0 = split()
+if cg:
+    subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], check=True, capture_output=True)
 f0 = flushes()
 t0 = time.monotonic()
 req = urllib.request.Request(base + "/sandbox/community/burst", json.dumps({"target": "burst_bot", "mentions": n}).encode(), {"content-type": "application/json"})
@@ -75,6 +93,8 @@ while replies() < n:
     time.sleep(0.2)
     peak = max(peak, _sample(p.pid)[1])
 cpu1, rss = _sample(p.pid)
+if cg:
+    subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], check=True, capture_output=True)
 s1 = split()
 wall = time.monotonic() - t0
 after = routes()
@@ -84,7 +104,9 @@ p.terminate(); p.wait(timeout=120)
 cpu = cpu1 - cpu0
 print(f"{n} mentions handled in {wall:.1f} s: daemon CPU {cpu:.2f} s = {1000*cpu/n:.3f} s per 1,000; RSS peak {peak/1024:.1f} MiB (before the burst {rss0/1024:.1f} MiB); {calls/n:.2f} requests and {nflush/n:.3f} state flushes per mention")
 if os.environ.get("BENCH_DETAIL"):
-    print(f"  user {s1[0]-s0[0]:.2f} s, system {s1[1]-s0[1]:.2f} s, {(s1[2]-s0[2])/n:.1f} context switches and {(s1[3]-s0[3])/n:.1f} page faults per mention")
+    print(f"  user {s1[0]-s0[0]:.2f} s, system {s1[1]-s0[1]:.2f} s, {(s1[2]-s0[2])/n:.1f} context switches and {(s1[3]-s0[3])/n:.1f} page faults and {(s1[4]-s0[4])/n:.0f} bytes written (files and sockets) per mention")
+    by = {g: 1000 * (v - s0[5].get(g, 0)) / n for g, v in s1[5].items()}
+    print("  CPU per 1,000 by thread: " + ", ".join(f"{g} {v:.3f} s" for g, v in sorted(by.items(), key=lambda x: -x[1]) if v > 0))
 if os.environ.get("BENCH_ROUTES"):
     for k, v in sorted(after.items()):
         print(f"  {k}: {v}")

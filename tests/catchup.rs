@@ -419,6 +419,7 @@ async fn notifications_in_the_inbox_without_their_seen_marks_are_answered_once_e
     {
         let s = Store::open(&dir.path().join("state/sled")).unwrap().agent("torn").unwrap();
         let ids: Vec<String> = events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+        let events: Vec<Box<serde_json::value::RawValue>> = events.iter().map(|e| serde_json::value::to_raw_value(e).unwrap()).collect();
         let batch: Vec<Handover> = events
             .iter()
             .zip(&ids)

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use imagine_agent::api::limits::char_len;
-use imagine_agent::api::list::decode_page;
+use imagine_agent::api::list::{decode_one, decode_page};
 use imagine_agent::api::types::Notification;
 use imagine_agent::behaviors::content::{check_template, finalize, render};
 use imagine_agent::behaviors::parse_file;
@@ -125,7 +125,13 @@ proptest! {
     #[test]
     fn the_notification_decoder_never_panics(v in arb_json()) {
         let _ = serde_json::from_value::<Notification>(v.clone());
-        let _ = decode_page::<Notification>(v, "notifications");
+        let _ = decode_page::<Notification>(v.to_string().as_bytes(), "notifications");
+    }
+
+    #[test]
+    fn the_answer_decoders_never_panic_on_any_body(body in prop_oneof![any::<Vec<u8>>(), "[ \\[\\]{}\",:a-z0-9nul]{0,80}".prop_map(String::into_bytes)]) {
+        let _ = decode_page::<Notification>(&body, "notifications");
+        let _ = decode_one::<Notification>(&body, "notification");
     }
 
     #[test]

@@ -31,8 +31,10 @@ async fn handle(n: i64) -> (usize, usize, u64) {
     for i in 0..n {
         let at = i * MINUTE_MS;
         let id = format!("ntf_{i}");
-        let event =
-            serde_json::json!({"id": id, "type": "MENTION", "createdAt": "2026-01-01T00:00:00Z", "content": "a question".repeat(10)});
+        let event = serde_json::value::to_raw_value(
+            &serde_json::json!({"id": id, "type": "MENTION", "createdAt": "2026-01-01T00:00:00Z", "content": "a question".repeat(10)}),
+        )
+        .unwrap();
         cur.raise(&Mark { at_ms: Some(at), id: id.clone() });
         s.hand_over(
             &[Handover { id: &id, at_ms: Some(at), event: &event, behaviors: vec!["replies".into()], position: 0 }],

@@ -56,8 +56,8 @@ impl Session {
 
     async fn decode<T: DeserializeOwned>(&self, req: Request, key: &str) -> Result<T, ApiError> {
         let (m, p) = (req.method.to_string(), req.path.clone());
-        let v = self.call(req).await?;
-        decode_one(v, key).map_err(|detail| ApiError::Decode { method: m, path: p, detail })
+        let (body, _) = self.call_body(req).await?;
+        decode_one(&body, key).map_err(|detail| ApiError::Decode { method: m, path: p, detail })
     }
 
     async fn get_one<T: DeserializeOwned>(&self, path: String, key: &str, auth: Auth) -> Result<T, ApiError> {
@@ -95,8 +95,8 @@ impl Session {
     async fn get_vec<T: DeserializeOwned>(&self, path: String, query: Vec<(String, String)>, key: &str) -> Result<Vec<T>, ApiError> {
         let mut r = Self::req(Method::GET, path.clone(), Body::None, Auth::Required);
         r.query = query;
-        let v = self.call(r).await?;
-        decode_page(v, key).map(|p| p.items).map_err(|detail| ApiError::Decode { method: "GET".into(), path, detail })
+        let (body, _) = self.call_body(r).await?;
+        decode_page(&body, key).map(|p| p.items).map_err(|detail| ApiError::Decode { method: "GET".into(), path, detail })
     }
 
     /// A raw call, as `gh api` does: any method and path, JSON in and out.
@@ -191,7 +191,7 @@ impl Session {
         if v.get("post").is_none() && v.get("id").is_none() {
             return Ok(None);
         }
-        decode_one(v, "post").map(Some).map_err(|detail| ApiError::Decode { method: "POST".into(), path, detail })
+        decode_one(v.to_string().as_bytes(), "post").map(Some).map_err(|detail| ApiError::Decode { method: "POST".into(), path, detail })
     }
 
     pub async fn unrepost(&self, post_id: &str) -> Result<(), ApiError> {
@@ -251,7 +251,8 @@ impl Session {
     }
 
     pub async fn upload_avatar(&self, file: Upload) -> Result<Value, ApiError> {
-        self.upload("/api/agents/me/avatar", UploadKind::Avatar, file, vec![]).await
+        let body = self.upload("/api/agents/me/avatar", UploadKind::Avatar, file, vec![]).await?;
+        decode_one(&body, "_").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/agents/me/avatar".into(), detail })
     }
 
     pub async fn remove_avatar(&self) -> Result<(), ApiError> {
@@ -401,8 +402,8 @@ impl Session {
     pub async fn trending_hashtags(&self, limit: u32) -> Result<Vec<Hashtag>, ApiError> {
         let mut r = Self::req(Method::GET, "/api/hashtags/trending".into(), Body::None, Auth::Public);
         r.query = vec![("limit".into(), limit.to_string())];
-        let v = self.call(r).await?;
-        decode_page(v, "hashtags").map(|p| p.items).map_err(|detail| ApiError::Decode {
+        let (body, _) = self.call_body(r).await?;
+        decode_page(&body, "hashtags").map(|p| p.items).map_err(|detail| ApiError::Decode {
             method: "GET".into(),
             path: "/api/hashtags/trending".into(),
             detail,
@@ -532,22 +533,22 @@ impl Session {
 
     // ---- uploads and media ----
 
-    async fn upload(&self, path: &str, kind: UploadKind, file: Upload, fields: Vec<(String, String)>) -> Result<Value, ApiError> {
+    async fn upload(&self, path: &str, kind: UploadKind, file: Upload, fields: Vec<(String, String)>) -> Result<Vec<u8>, ApiError> {
         limits::check_upload(kind, &file.content_type, file.bytes.len())?;
         let body = Body::Multipart { fields, file: file.bytes, filename: file.filename, mime: file.content_type };
-        self.call(Self::req(Method::POST, path.into(), body, Auth::Required)).await
+        Ok(self.call_body(Self::req(Method::POST, path.into(), body, Auth::Required)).await?.0)
     }
 
     /// Uploads an image; `purpose` is e.g. `post`.
     pub async fn upload_image(&self, file: Upload, purpose: &str) -> Result<Media, ApiError> {
         let v = self.upload("/api/upload", UploadKind::Image, file, vec![("purpose".into(), purpose.into())]).await?;
-        decode_one(v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload".into(), detail })
+        decode_one(&v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload".into(), detail })
     }
 
     /// Uploads a video; `purpose` is `post` or `byte`.
     pub async fn upload_video(&self, file: Upload, purpose: &str) -> Result<Media, ApiError> {
         let v = self.upload("/api/upload/video", UploadKind::Video, file, vec![("purpose".into(), purpose.into())]).await?;
-        decode_one(v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload/video".into(), detail })
+        decode_one(&v, "media").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/upload/video".into(), detail })
     }
 
     /// Params: `type` (IMAGE, VIDEO, AUDIO), `purpose`.

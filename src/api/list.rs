@@ -6,7 +6,9 @@ use std::marker::PhantomData;
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::HashMap;
 
 use super::error::ApiError;
 use super::session::{Auth, Body, Request, Session};
@@ -46,9 +48,9 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
 
     pub async fn page(&self) -> Result<Page<T>, ApiError> {
         let req = Request { method: Method::GET, path: self.path.clone(), query: self.query.clone(), body: Body::None, auth: self.auth };
-        let (v, date_ms) = self.session.call_dated(req).await?;
+        let (body, date_ms) = self.session.call_body(req).await?;
         let mut page =
-            decode_page(v, self.key).map_err(|detail| ApiError::Decode { method: "GET".into(), path: self.path.clone(), detail })?;
+            decode_page(&body, self.key).map_err(|detail| ApiError::Decode { method: "GET".into(), path: self.path.clone(), detail })?;
         page.date_ms = date_ms;
         Ok(page)
     }
@@ -73,30 +75,59 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
     }
 }
 
+/// Whether an answer's body is empty (JSON `null` by the platform's convention).
+pub fn is_empty(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+}
+
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// The top-level members of a JSON object, each left as JSON text: the
+/// envelope is read without building a tree, and the item decoded straight
+/// into its type.
+type Members<'a> = HashMap<String, &'a RawValue>;
+
 /// Decodes a list envelope (`{key: [...], nextCursor, hasMore}`), or a bare array.
-pub fn decode_page<T: DeserializeOwned>(v: Value, key: &str) -> Result<Page<T>, String> {
-    let (items, next_cursor, has_more) = match v {
-        Value::Array(_) => (v, None, false),
-        Value::Object(mut m) => {
-            let items = m.remove(key).or_else(|| m.remove("data")).or_else(|| m.remove("items")).unwrap_or(Value::Array(vec![]));
-            let next = m.get("nextCursor").or_else(|| m.get("next_cursor")).and_then(Value::as_str).map(str::to_string);
-            let more = m.get("hasMore").or_else(|| m.get("has_more")).and_then(Value::as_bool).unwrap_or(next.is_some());
+pub fn decode_page<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<Page<T>, String> {
+    let err = |e: serde_json::Error| format!("decoding {key}: {e}");
+    let (items, next_cursor, has_more) = match first_byte(body) {
+        None => (vec![], None, false),
+        Some(b'[') => (serde_json::from_slice(body).map_err(err)?, None, false),
+        Some(b'{') => {
+            let m: Members = serde_json::from_slice(body).map_err(err)?;
+            let items = match m.get(key).or_else(|| m.get("data")).or_else(|| m.get("items")) {
+                Some(raw) => serde_json::from_str(raw.get()).map_err(err)?,
+                None => vec![],
+            };
+            let next = m.get("nextCursor").or_else(|| m.get("next_cursor")).and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+            let more = m.get("hasMore").or_else(|| m.get("has_more")).and_then(|r| serde_json::from_str::<bool>(r.get()).ok());
+            let more = more.unwrap_or(next.is_some());
             (items, next, more)
         }
-        Value::Null => (Value::Array(vec![]), None, false),
-        other => return Err(format!("expected a list of {key}, got {other}")),
+        Some(_) => match serde_json::from_slice::<Value>(body).map_err(err)? {
+            Value::Null => (vec![], None, false),
+            other => return Err(format!("expected a list of {key}, got {other}")),
+        },
     };
-    let items: Vec<T> = serde_json::from_value(items).map_err(|e| format!("decoding {key}: {e}"))?;
     Ok(Page { items, next_cursor, has_more, date_ms: None })
 }
 
 /// Unwraps `{key: {...}}` when present, else takes the body itself.
-pub fn decode_one<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, String> {
-    let inner = match v {
-        Value::Object(mut m) if m.get(key).is_some_and(Value::is_object) => m.remove(key).unwrap_or_default(),
-        other => other,
-    };
-    serde_json::from_value(inner).map_err(|e| format!("decoding {key}: {e}"))
+pub fn decode_one<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<T, String> {
+    let err = |e: serde_json::Error| format!("decoding {key}: {e}");
+    match first_byte(body) {
+        None => serde_json::from_str("null").map_err(err),
+        Some(b'{') => {
+            let m: Members = serde_json::from_slice(body).map_err(err)?;
+            match m.get(key).filter(|r| r.get().starts_with('{')) {
+                Some(inner) => serde_json::from_str(inner.get()).map_err(err),
+                None => serde_json::from_slice(body).map_err(err),
+            }
+        }
+        Some(_) => serde_json::from_slice(body).map_err(err),
+    }
 }
 
 #[cfg(test)]
@@ -107,14 +138,15 @@ mod tests {
 
     #[test]
     fn envelopes() {
-        let p: Page<Post> = decode_page(json!({"posts":[{"id":"1","new":true}],"nextCursor":"1","hasMore":true}), "posts").unwrap();
+        let b = |v: Value| v.to_string().into_bytes();
+        let p: Page<Post> = decode_page(&b(json!({"posts":[{"id":"1","new":true}],"nextCursor":"1","hasMore":true})), "posts").unwrap();
         assert_eq!(p.items[0].id, "1");
         assert!(p.has_more);
-        let p: Page<Post> = decode_page(json!([{"id":"2"}]), "posts").unwrap();
+        let p: Page<Post> = decode_page(&b(json!([{"id":"2"}])), "posts").unwrap();
         assert_eq!(p.items.len(), 1);
-        let one: Post = decode_one(json!({"post":{"id":"3"}}), "post").unwrap();
+        let one: Post = decode_one(&b(json!({"post":{"id":"3"}})), "post").unwrap();
         assert_eq!(one.id, "3");
-        let bare: Post = decode_one(json!({"id":"4","content":"x"}), "post").unwrap();
+        let bare: Post = decode_one(&b(json!({"id":"4","content":"x"})), "post").unwrap();
         assert_eq!(bare.id, "4");
     }
 }

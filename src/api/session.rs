@@ -94,6 +94,9 @@ struct CachedToken {
 struct Inner {
     http: reqwest::Client,
     base: String,
+    /// `base`, parsed once: each request's URL is this with its path set
+    /// (not a whole URL parsed again per request).
+    base_url: reqwest::Url,
     cfg: SessionConfig,
     token: Mutex<Option<CachedToken>>,
     generation: AtomicU64,
@@ -150,7 +153,7 @@ struct Raw {
     status: StatusCode,
     body: Vec<u8>,
     /// The platform's clock when it answered (its `Date` header), parsed only
-    /// for the callers that want it ([`Session::call_dated`]).
+    /// for the callers that want it ([`Session::call_body`]).
     date: Option<reqwest::header::HeaderValue>,
 }
 
@@ -173,6 +176,7 @@ impl Session {
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(ApiError::Config(format!("base URL must start with http:// or https://, got {base:?}")));
         }
+        let base_url = reqwest::Url::parse(&base).map_err(|e| ApiError::Config(format!("base URL {base:?}: {e}")))?;
         let http = match &cfg.http {
             Some(c) => c.clone(),
             None => http_client(cfg.timeout)?,
@@ -181,6 +185,7 @@ impl Session {
             inner: Arc::new(Inner {
                 http,
                 base,
+                base_url,
                 limits: RateLimits::new(cfg.budgets),
                 cfg,
                 token: Mutex::new(None),
@@ -298,11 +303,18 @@ impl Session {
 
     /// Sends a request and decodes the JSON answer (`Null` for an empty body).
     pub(crate) async fn call(&self, req: Request) -> Result<Value, ApiError> {
-        Ok(self.answer(req).await?.0)
+        let (method, path) = (req.method.to_string(), req.path.clone());
+        let (body, _) = self.answer(req).await?;
+        if super::list::is_empty(&body) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| ApiError::Decode { method, path, detail: format!("invalid JSON: {e}") })
     }
 
-    /// [`Session::call`], with the platform's clock when it answered (its `Date` header, ms).
-    pub(crate) async fn call_dated(&self, req: Request) -> Result<(Value, Option<i64>), ApiError> {
+    /// Sends a request; the answer's body as it came (JSON text, decoded by
+    /// the caller straight into its type), with the platform's clock when it
+    /// answered (its `Date` header, ms).
+    pub(crate) async fn call_body(&self, req: Request) -> Result<(Vec<u8>, Option<i64>), ApiError> {
         let (v, date) = self.answer(req).await?;
         let date_ms = date
             .as_ref()
@@ -313,8 +325,8 @@ impl Session {
         Ok((v, date_ms))
     }
 
-    /// The answer's JSON and its `Date` header: auth, 401 retry, error shape.
-    async fn answer(&self, req: Request) -> Result<(Value, Option<reqwest::header::HeaderValue>), ApiError> {
+    /// The answer's body and its `Date` header: auth, 401 retry, error shape.
+    async fn answer(&self, req: Request) -> Result<(Vec<u8>, Option<reqwest::header::HeaderValue>), ApiError> {
         let mut reauthed = false;
         loop {
             let token = match req.auth {
@@ -335,14 +347,7 @@ impl Session {
             if !raw.status.is_success() {
                 return Err(error_from(&req, raw.status, &raw.body, None));
             }
-            if raw.body.iter().all(u8::is_ascii_whitespace) {
-                return Ok((Value::Null, raw.date));
-            }
-            return serde_json::from_slice(&raw.body).map(|v| (v, raw.date)).map_err(|e| ApiError::Decode {
-                method: req.method.to_string(),
-                path: req.path.clone(),
-                detail: format!("invalid JSON: {e}"),
-            });
+            return Ok((raw.body, raw.date));
         }
     }
 
@@ -430,7 +435,8 @@ impl Session {
     }
 
     fn build(&self, req: &Request, token: Option<&SecretString>) -> reqwest::RequestBuilder {
-        let url = format!("{}{}", self.inner.base, req.path);
+        let mut url = self.inner.base_url.clone();
+        url.set_path(&[url.path().trim_end_matches('/'), req.path.as_str()].concat());
         let mut rb = self.inner.http.request(req.method.clone(), url);
         if !req.query.is_empty() {
             rb = rb.query(&req.query);

@@ -117,7 +117,7 @@ impl Spec {
     }
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
-        let key = format!("reply:{}", n.id);
+        let key = ["reply:", n.id.as_str()].concat();
         let pending = match ctx.store().action(&ctx.behavior, &key)? {
             Some(r) if r.state != ActionState::Intent => return Ok(()),
             Some(r) => Some(r.detail),
@@ -258,14 +258,14 @@ impl Spec {
         let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
-        let thread_key = format!("thread:{post_id}");
+        let thread_key = ["thread:", post_id.as_str()].concat();
         let thread: u32 = store.get(&ctx.behavior, &thread_key)?.unwrap_or(0);
         if thread >= g.max_replies_per_thread {
             skip(ctx, "thread_limit", n);
             return Ok(None);
         }
         let now = ctx.now().timestamp_millis();
-        let author_key = format!("author:{handle}");
+        let author_key = ["author:", handle.as_str()].concat();
         if let Some(last) = store.get::<i64>(&ctx.behavior, &author_key)? {
             if now - last < g.author_cooldown.as_millis() as i64 {
                 skip(ctx, "author_cooldown", n);
@@ -278,7 +278,7 @@ impl Spec {
             skip(ctx, "rate_guardrail", n);
             return Ok(None);
         }
-        if store.get::<String>(&ctx.behavior, &format!("stopped:{post_id}"))?.is_some() {
+        if store.get::<String>(&ctx.behavior, &["stopped:", post_id.as_str()].concat())?.is_some() {
             skip(ctx, "thread_stopped", n);
             return Ok(None);
         }

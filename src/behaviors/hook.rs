@@ -148,7 +148,7 @@ fn event_of(ctx: &Ctx, n: Option<&Notification>, at: Option<DateTime<Utc>>) -> V
         kind: if n.is_some() { "notification" } else { "schedule" },
         agent: EventAgent { handle: ctx.agent.handle.clone(), id: ctx.agent.id.clone() },
         behavior: ctx.behavior.clone(),
-        notification: n.map(|n| n.raw.clone()),
+        notification: n.map(Notification::value),
         at: at.map(|a| a.to_rfc3339()),
     };
     serde_json::to_value(e).unwrap_or_default()

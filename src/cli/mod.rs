@@ -533,7 +533,7 @@ pub async fn main(start: Start) -> Result<()> {
         Command::Notifications { limit, remote } => {
             let page = remote_session(&remote)?.notifications().limit(limit).page().await?;
             if remote.json {
-                print_json(&page.items.iter().map(|n| n.raw.clone()).collect::<Vec<Value>>())?;
+                print_json(&page.items.iter().map(|n| n.value()).collect::<Vec<Value>>())?;
             } else {
                 print!("{}", show::notifications(&page.items));
             }

@@ -85,7 +85,7 @@ pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notifica
 /// A notification to hand over, and its walk position (for [`Lane::Walk`]).
 struct Event<'a> {
     mark: Mark,
-    raw: &'a serde_json::Value,
+    raw: &'a serde_json::value::RawValue,
     kind: Option<NotificationType>,
     position: u64,
 }

@@ -18,7 +18,7 @@
 //! inside the skew window below the high-water mark.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
@@ -120,7 +120,7 @@ pub enum Lane {
 pub struct Staged {
     pub key: Vec<u8>,
     pub position: u64,
-    pub event: Value,
+    pub event: Box<RawValue>,
 }
 
 /// One notification to hand over: id, when it was created, the raw JSON, the
@@ -128,7 +128,8 @@ pub struct Staged {
 pub struct Handover<'a> {
     pub id: &'a str,
     pub at_ms: Option<i64>,
-    pub event: &'a Value,
+    /// The notification's JSON, stored as it is.
+    pub event: &'a RawValue,
     pub behaviors: Vec<String>,
     pub position: u64,
 }
@@ -165,7 +166,7 @@ impl AgentStore {
     /// transaction: how versions before [`Scan::lane`] kept a walk's pages
     /// (tests write such state to see it adopted).
     #[doc(hidden)]
-    pub fn stage(&self, cursor: &Cursor, events: &[&Value], first_position: u64) -> Result<(), StoreError> {
+    pub fn stage<T: Serialize + ?Sized>(&self, cursor: &Cursor, events: &[&T], first_position: u64) -> Result<(), StoreError> {
         let cur = &self.cursor;
         (&cur.tree,)
             .transaction(|(c,)| {
@@ -223,7 +224,7 @@ impl AgentStore {
         };
         let handed_at = super::now_ms();
         for (h, seq) in batch.iter().zip(&seqs) {
-            let bytes: sled::IVec = to_json("inbox", h.event)?.into();
+            let bytes = sled::IVec::from(h.event.get().as_bytes());
             for b in &h.behaviors {
                 self.inbox.insert(key(b, &inbox_suffix(lane, *seq, h.id)), bytes.clone())?;
             }
@@ -270,14 +271,40 @@ impl AgentStore {
 /// keys without the id.
 pub(super) fn inbox_suffix(lane: Lane, seq: u64, id: &str) -> String {
     match lane {
-        Lane::Live => format!("{seq:020}"),
-        Lane::Walk { scan } => format!("{}{:020}{id}", lane_prefix(scan), u64::MAX - seq),
+        Lane::Live => digits(seq).into(),
+        Lane::Walk { scan } => [lane_prefix(scan).as_str(), digits(u64::MAX - seq).as_str(), id].concat(),
     }
 }
 
 /// Where the events of catch-up lane `scan` start, after the behavior.
 pub(super) fn lane_prefix(scan: u64) -> String {
-    format!("~{scan:020}")
+    ["~", digits(scan).as_str()].concat()
+}
+
+/// `n` in 20 decimal digits, zero-padded (every u64 fits), so keys sort as
+/// numbers; `format!("{n:020}")` without the formatting machinery, which
+/// cost more than the rest of building a key.
+fn digits(mut n: u64) -> DigitString {
+    let mut d = [b'0'; 20];
+    for b in d.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    DigitString(d)
+}
+
+struct DigitString([u8; 20]);
+
+impl DigitString {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl From<DigitString> for String {
+    fn from(d: DigitString) -> String {
+        d.as_str().to_string()
+    }
 }
 
 #[cfg(test)]
@@ -287,12 +314,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_notification_is_stored_and_handed_on_as_the_platform_sent_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
+        let text = r#"{"type":"MENTION", "id":"n1","content":"caf\u00e9 \"quoted\"","extra":{"z":1,"a":[2]}}"#;
+        let raw = serde_json::value::RawValue::from_string(text.into()).unwrap();
+        s.hand_over(&[Handover { id: "n1", at_ms: None, event: &raw, behaviors: vec!["b".into()], position: 0 }], Lane::Live, &[], None)
+            .unwrap();
+        let items = s.inbox("b", 10).unwrap();
+        assert_eq!(items.iter().map(|i| i.event.get()).collect::<Vec<_>>(), [text]);
+    }
+
+    #[test]
+    fn keys_carry_their_numbers_as_twenty_digits() {
+        for n in [0, 1, 9, 10, 12_345, u64::MAX / 3, u64::MAX - 1, u64::MAX] {
+            assert_eq!(String::from(digits(n)), format!("{n:020}"));
+            assert_eq!(inbox_suffix(Lane::Live, n, "x"), format!("{n:020}"));
+            assert_eq!(inbox_suffix(Lane::Walk { scan: 7 }, n, "ntf_1"), format!("~{:020}{:020}ntf_1", 7, u64::MAX - n));
+        }
+    }
+
+    #[test]
     fn a_walk_lane_stays_hidden_until_the_walk_is_done_then_comes_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
-        let ev = |i: u64| json!({"id": format!("n{i}")});
-        let ids =
-            |items: Vec<crate::store::InboxItem>| items.iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let ev = |i: u64| serde_json::value::to_raw_value(&json!({"id": format!("n{i}")})).unwrap();
+        let ids = |items: Vec<crate::store::InboxItem>| items.iter().map(|i| crate::store::id_of(&i.event)).collect::<Vec<_>>();
         // A live event handed over before the catch-up.
         let live = ev(0);
         s.hand_over(&[Handover { id: "n0", at_ms: None, event: &live, behaviors: vec!["b".into()], position: 0 }], Lane::Live, &[], None)
@@ -313,7 +360,7 @@ mod tests {
         // The walk reads newest first: n9..n5, then n4..n1, each page with the cursor.
         let mut position = 0;
         for page in [(5..=9).rev().collect::<Vec<u64>>(), (1..=4).rev().collect()] {
-            let events: Vec<Value> = page.iter().map(|i| ev(*i)).collect();
+            let events: Vec<Box<RawValue>> = page.iter().map(|i| ev(*i)).collect();
             let names: Vec<String> = page.iter().map(|i| format!("n{i}")).collect();
             let batch: Vec<Handover> = events
                 .iter()
@@ -362,12 +409,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
         let lane = s.new_lane().unwrap();
-        let (a, b) = (json!({"id": "na"}), json!({"id": "nb"}));
+        let (a, b) = (
+            serde_json::value::to_raw_value(&json!({"id": "na"})).unwrap(),
+            serde_json::value::to_raw_value(&json!({"id": "nb"})).unwrap(),
+        );
         for (id, e) in [("na", &a), ("nb", &b)] {
             let h = Handover { id, at_ms: None, event: e, behaviors: vec!["b".into()], position: 7 };
             s.hand_over(&[h], Lane::Walk { scan: lane }, &[], None).unwrap();
         }
-        let ids: Vec<String> = s.inbox("b", 10).unwrap().iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = s.inbox("b", 10).unwrap().iter().map(|i| crate::store::id_of(&i.event)).collect();
         assert_eq!(ids, ["na", "nb"]);
     }
 
@@ -387,24 +437,20 @@ mod tests {
                 listed_ms: None,
             }),
         };
-        let page1: Vec<Value> = (5..=9).rev().map(|i| json!({"id": format!("n{i}")})).collect();
+        let page1: Vec<serde_json::Value> = (5..=9).rev().map(|i| json!({"id": format!("n{i}")})).collect();
         s.stage(&cur, &page1.iter().collect::<Vec<_>>(), 0).unwrap();
-        let page2: Vec<Value> = (1..=4).rev().map(|i| json!({"id": format!("n{i}")})).collect();
+        let page2: Vec<serde_json::Value> = (1..=4).rev().map(|i| json!({"id": format!("n{i}")})).collect();
         s.stage(&cur, &page2.iter().collect::<Vec<_>>(), 5).unwrap();
         let first = s.staged(3).unwrap();
-        let got: Vec<(String, u64)> = first.iter().map(|st| (st.event["id"].as_str().unwrap().to_string(), st.position)).collect();
+        let got: Vec<(String, u64)> = first.iter().map(|st| (crate::store::id_of(&st.event), st.position)).collect();
         assert_eq!(got, [("n1".to_string(), 8), ("n2".into(), 7), ("n3".into(), 6)]);
         // Moved into a lane: gone from the staging area in the same transaction.
         let lane = s.new_lane().unwrap();
+        let ids: Vec<String> = first.iter().map(|st| crate::store::id_of(&st.event)).collect();
         let batch: Vec<Handover> = first
             .iter()
-            .map(|st| Handover {
-                id: st.event["id"].as_str().unwrap(),
-                at_ms: None,
-                event: &st.event,
-                behaviors: vec!["b".into()],
-                position: st.position,
-            })
+            .zip(&ids)
+            .map(|(st, id)| Handover { id, at_ms: None, event: &st.event, behaviors: vec!["b".into()], position: st.position })
             .collect();
         let keys: Vec<Vec<u8>> = first.iter().map(|s| s.key.clone()).collect();
         s.hand_over(&batch, Lane::Walk { scan: lane }, &keys, Some(&cur)).unwrap();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 mod commit;
@@ -214,7 +215,7 @@ pub struct AgentStore {
 }
 
 fn key(behavior: &str, k: &str) -> Vec<u8> {
-    format!("{behavior}\u{0}{k}").into_bytes()
+    [behavior.as_bytes(), b"\0", k.as_bytes()].concat()
 }
 
 fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
@@ -247,11 +248,17 @@ impl Puts {
     }
 }
 
-/// One notification waiting for a behavior.
+/// One notification waiting for a behavior: its JSON as handed over.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
     pub key: Vec<u8>,
-    pub event: Value,
+    pub event: Box<RawValue>,
+}
+
+/// The `id` of a stored notification (tests).
+#[cfg(test)]
+pub(crate) fn id_of(raw: &RawValue) -> String {
+    serde_json::from_str::<Value>(raw.get()).unwrap()["id"].as_str().unwrap().to_string()
 }
 
 impl AgentStore {
@@ -526,7 +533,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
-            let ev = json!({"id": "ntf_1"});
+            let ev = serde_json::value::to_raw_value(&json!({"id": "ntf_1"})).unwrap();
             let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()], position: 0 };
             s.hand_over(&[h], Lane::Live, &[], None).unwrap();
             let rec = ActionRecord {

@@ -213,7 +213,7 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         let src = Store::open(&a.path().join("sled")).unwrap();
         let s = src.agent("mover").unwrap();
-        let ev = |i: u32| serde_json::json!({"id": format!("n{i}")});
+        let ev = |i: u32| serde_json::value::to_raw_value(&serde_json::json!({"id": format!("n{i}")})).unwrap();
         let hand = |s: &crate::store::AgentStore, i: u32, lane: Lane, cur: Option<&Cursor>| {
             let (e, id) = (ev(i), format!("n{i}"));
             s.hand_over(&[Handover { id: &id, at_ms: None, event: &e, behaviors: vec!["b".into()], position: i as u64 }], lane, &[], cur)
@@ -239,9 +239,8 @@ mod tests {
             }),
         };
         hand(&s, 5, Lane::Walk { scan: walking }, Some(&cur));
-        let ids = |s: &crate::store::AgentStore| {
-            s.inbox("b", 100).unwrap().iter().map(|i| i.event["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
-        };
+        let ids =
+            |s: &crate::store::AgentStore| s.inbox("b", 100).unwrap().iter().map(|i| crate::store::id_of(&i.event)).collect::<Vec<_>>();
         // Walk positions grow toward older notifications: n4 was read after n3, so it is older.
         assert_eq!(ids(&s), ["n1", "n4", "n2", "n3"], "live and backlog in turn; the walk's lane hidden");
 

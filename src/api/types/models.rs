@@ -2,6 +2,7 @@
 //! jobs, marketplace records, media, analytics, auth answers, pages.
 
 use super::*;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The short form of an agent embedded in posts, comments and lists.
@@ -112,13 +113,21 @@ pub struct NotificationFields {
     pub content: Option<String>,
 }
 
-/// A notification: the typed view and the raw JSON it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A notification: the typed view and the JSON text it came from, kept
+/// verbatim (handed to behaviors and hooks as the platform sent it, stored
+/// without being encoded again).
+#[derive(Debug, Clone, Serialize)]
 pub struct Notification {
     #[serde(flatten)]
     pub fields: NotificationFields,
     #[serde(skip)]
-    pub raw: Value,
+    pub raw: Box<RawValue>,
+}
+
+impl PartialEq for Notification {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields == other.fields && self.raw.get() == other.raw.get()
+    }
 }
 
 impl std::ops::Deref for Notification {
@@ -130,15 +139,25 @@ impl std::ops::Deref for Notification {
 
 impl<'de> Deserialize<'de> for Notification {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Notification::from_raw(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+        Notification::from_raw(Box::<RawValue>::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 impl Notification {
-    /// The typed view of raw JSON (kept with it).
-    pub fn from_raw(raw: Value) -> Result<Notification, serde_json::Error> {
-        let fields = NotificationFields::deserialize(&raw)?;
+    /// The typed view of JSON text (kept with it).
+    pub fn from_raw(raw: Box<RawValue>) -> Result<Notification, serde_json::Error> {
+        let fields = serde_json::from_str(raw.get())?;
         Ok(Notification { fields, raw })
+    }
+
+    /// The notification decoded from JSON bytes (as stored in the inbox).
+    pub fn from_json(bytes: &[u8]) -> Result<Notification, serde_json::Error> {
+        Notification::from_raw(serde_json::from_slice(bytes)?)
+    }
+
+    /// The JSON as a value, for those who edit or embed it.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.raw.get()).unwrap_or_default()
     }
 }
 

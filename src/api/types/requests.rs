@@ -201,10 +201,13 @@ mod tests {
 
     #[test]
     fn notification_keeps_raw_and_accepts_aliases() {
-        let n: Notification = serde_json::from_str(r#"{"id":"n1","type":"MENTION","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#).unwrap();
+        // Members out of order, as the platform may send them: kept as sent (stored and handed on without being encoded again).
+        let text = r#"{"type":"MENTION","id":"n1","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#;
+        let n: Notification = serde_json::from_str(text).unwrap();
         assert_eq!(n.kind, Some(NotificationType::Mention));
         assert_eq!(n.actor.as_ref().unwrap().handle, "bob");
-        assert_eq!(n.raw["extra"]["x"], 1);
+        assert_eq!(n.value()["extra"]["x"], 1);
+        assert_eq!(n.raw.get(), text);
     }
 
     #[test]
