@@ -128,6 +128,51 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     sb.stop().await;
 }
 
+#[tokio::test]
+async fn a_stop_under_a_spent_write_budget_does_not_wait_it_out_and_the_waiting_replies_go_out_once_after_the_restart() {
+    let sb = sandbox(community(3)).await;
+    let creds = register(&sb, "patient").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
+    // A long grace: a stop that waited for the budget would take all of it.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("shutdown_grace: 3s", "shutdown_grace: 40s");
+    std::fs::write(&cfg, text).unwrap();
+    // Six writes a minute: once its small burst is spent, each reply waits ten seconds for a slot.
+    set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 6\n  auth_per_minute: 0\n");
+    let bot = agent_id(&sb, "patient");
+    let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "patient", "mentions": 20})).await);
+    let d = start(&cfg);
+    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
+    let t = std::time::Instant::now();
+    d.shutdown().await;
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(20), "the stop took {took:?}: it waited for the write budget");
+    let answered = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+    {
+        let s = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("patient").unwrap();
+        let records = s.actions().unwrap();
+        let intents = records.iter().filter(|(_, _, r)| r.state == store::ActionState::Intent).count();
+        let skipped: Vec<_> = records.iter().filter(|(_, _, r)| r.state == store::ActionState::Skipped).collect();
+        assert!(skipped.is_empty(), "a reply not sent at the stop is not an outcome: {skipped:?}");
+        assert!(
+            answered < posts.len() && intents > 0,
+            "stopped with {intents} replies decided and waiting, {answered}/{} sent",
+            posts.len()
+        );
+        assert_eq!(s.inbox_len(), posts.len() - answered, "every mention not answered is still waiting, durably");
+    }
+    // The budget lifted: what waited goes out, each once.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("writes_per_minute: 6", "writes_per_minute: 0");
+    std::fs::write(&cfg, text).unwrap();
+    let d = start(&cfg);
+    assert!(eventually(Duration::from_secs(30), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
+    polls_later(&sb, 3).await;
+    d.shutdown().await;
+    let r = replies(&sb, &bot, &posts);
+    assert!(r.values().all(|n| *n == 1), "{r:?}");
+    sb.stop().await;
+}
+
 // Multi-threaded: the sandbox keeps serving while this thread waits on child processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_and_repeats_nothing() {

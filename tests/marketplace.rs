@@ -91,7 +91,8 @@ async fn twenty_orders_are_delivered_once_each_through_five_sigkills() {
         d = spawn_run(&cfg);
     }
     assert!(eventually(Duration::from_secs(60), || orders_in(&sb, &me, OrderStatus::Delivered).len() == 20).await, "all delivered");
-    assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).len() == 20).await, "a delivery message each");
+    let each = eventually(Duration::from_secs(60), || messages_by(&sb, &me).len() == 20).await;
+    assert!(each, "a delivery message each: {} of 20 orders have one", messages_by(&sb, &me).len());
     polls_later(&sb, 5).await;
     assert_eq!(patches(&sb), (40, 0), "one start and one delivery per order, nothing refused as a repeat");
     assert!(messages_by(&sb, &me).values().all(|m| m.len() == 1), "one delivery message per order");

@@ -33,6 +33,10 @@ pub enum ApiError {
     /// The session was built with a bad setting (e.g. base URL).
     #[error("configuration: {0}")]
     Config(String),
+    /// Not sent: the session's stop came while the request waited for its
+    /// write budget (see [`crate::api::Session::stopping_with`]).
+    #[error("{method} {path}: not sent: stopping")]
+    Stopped { method: String, path: String },
 }
 
 impl ApiError {

@@ -110,6 +110,8 @@ struct Inner {
 pub struct Session {
     inner: Arc<Inner>,
     priority: Priority,
+    /// When cancelled, a write still waiting for its budget is not sent.
+    stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl std::fmt::Debug for Session {
@@ -193,12 +195,21 @@ impl Session {
                 stats: SessionStats::default(),
             }),
             priority: Priority::Normal,
+            stop: None,
         })
     }
 
     /// The same session, whose requests wait their turn at priority `p`.
     pub fn with_priority(&self, p: Priority) -> Session {
-        Session { inner: self.inner.clone(), priority: p }
+        Session { inner: self.inner.clone(), priority: p, stop: self.stop.clone() }
+    }
+
+    /// The same session, whose writes still waiting for their budget when
+    /// `stop` is cancelled are not sent ([`ApiError::Stopped`]): a stop under
+    /// a tight write budget does not wait out the budget. A write the budget
+    /// lets through at once is sent; one already sent is finished.
+    pub fn stopping_with(&self, stop: tokio_util::sync::CancellationToken) -> Session {
+        Session { inner: self.inner.clone(), priority: self.priority, stop: Some(stop) }
     }
 
     pub fn priority(&self) -> Priority {
@@ -365,7 +376,15 @@ impl Session {
             .build();
         let mut rate_limited = 0usize;
         loop {
-            self.inner.limits.acquire(class, self.priority).await;
+            let budget = self.inner.limits.acquire(class, self.priority);
+            match (&self.stop, class) {
+                (Some(stop), Class::Write) => tokio::select! {
+                    biased;
+                    _ = budget => {}
+                    _ = stop.cancelled() => return Err(ApiError::Stopped { method: req.method.to_string(), path: req.path.clone() }),
+                },
+                _ => budget.await,
+            }
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self.build(req, token).send().await;
             let resp = match sent {

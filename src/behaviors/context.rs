@@ -42,7 +42,7 @@ pub const SIMILAR: f64 = 0.9;
 #[derive(Debug, thiserror::Error)]
 pub enum BehaviorError {
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -53,9 +53,20 @@ pub enum BehaviorError {
     Regex(#[from] regex::Error),
     #[error(transparent)]
     Chart(#[from] crate::behaviors::chart::ChartError),
-    /// The behavior was stopped before this event's turn came: it stays in the inbox.
+    /// The behavior was stopped before this event's turn came, or while its
+    /// side effect waited for the write budget: the event stays in the inbox
+    /// (and the intent, if recorded, is sent at the next start).
     #[error("stopped before this event's turn")]
     Stopped,
+}
+
+impl From<ApiError> for BehaviorError {
+    fn from(e: ApiError) -> BehaviorError {
+        match e {
+            ApiError::Stopped { .. } => BehaviorError::Stopped,
+            e => BehaviorError::Api(e),
+        }
+    }
 }
 
 /// One signed-in agent as its behaviors see it: its session, store, clock, metrics.
@@ -153,7 +164,7 @@ pub enum Outcome {
 impl Ctx {
     /// A behavior's context; its requests wait their turn at `priority`.
     pub fn new(agent: Arc<Agent>, behavior: &str, priority: Priority, cancel: CancellationToken, wake: Arc<Notify>) -> Ctx {
-        let session = agent.session.with_priority(priority);
+        let session = agent.session.with_priority(priority).stopping_with(cancel.clone());
         Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None, approval: None, turn: None }
     }
 
@@ -307,6 +318,11 @@ impl Ctx {
                 store.settle(&self.behavior, key, settled(ActionState::Done, result.clone()))?;
                 self.agent.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
+            }
+            // Not sent: the intent stays, sent (after a check on the platform) at the next start.
+            Err(ApiError::Stopped { .. }) => {
+                tracing::info!(key, kind, "stopping: not sent yet (waiting for the write budget); it goes out after the next start");
+                Err(BehaviorError::Stopped)
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");

@@ -4,7 +4,9 @@
 //!
 //! Guarantees: an event leaves the inbox only once handled (or dropped as
 //! undecodable); a stop lets the events in flight finish and leaves the rest
-//! in the inbox, durably; after a failure no further event of the batch
+//! in the inbox, durably (an event whose side effect still waits for the
+//! write budget at the stop is not finished: its intent stays, and goes out
+//! after the next start, checked on the platform first); after a failure no further event of the batch
 //! starts (a transient one backs off and the same events come again, their
 //! intents checked on the platform first; any other goes to the supervisor).
 //! With [`OnEvent::in_flight`] above one, a handler that reads and writes
