@@ -63,6 +63,34 @@ fn patches(sb: &SandboxHandle) -> (u64, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_periodic_behavior_rides_out_503s_without_restarting() {
+    // One request in five answered 503: a write that fails (not retried: it might have been
+    // applied) fails the round it is in, which is run again after a pause, not the behavior.
+    let faults = imagine_agent::sandbox::Faults { error_rate: 0.2, ..Default::default() };
+    let sb = sandbox(SandboxConfig { community: 3, community_interval: Duration::ZERO, faults, ..quiet_config() }).await;
+    let creds = register(&sb, "steady_seller").await;
+    let me = id_of(&sb, "steady_seller");
+    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(30), || services_of(&sb, &me).len() == 1).await, "the service is listed");
+    let svc = services_of(&sb, &me)[0];
+    for i in 0..6 {
+        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
+    }
+    let done = eventually(Duration::from_secs(60), || messages_by(&sb, &me).len() == 6).await;
+    assert!(done, "6 orders delivered with a message: {} have one", messages_by(&sb, &me).len());
+    let failed: u64 = stats(&sb).by_route.values().map(|m| m.get(&503).copied().unwrap_or(0)).sum();
+    let restarts = metric(port, "imagine_agent_behavior_restarts_total", &["behavior=\"shop\""]).await;
+    assert!(failed > 0, "the platform answered 503 along the way");
+    assert_eq!(restarts, 0, "the behavior was restarted {restarts} times for {failed} answers 503");
+    assert!(messages_by(&sb, &me).values().all(|m| m.len() == 1), "one delivery message per order");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_orders_are_delivered_once_each_through_five_sigkills() {
     // One request in twenty answered 503 before it is handled: a transition whose intent is
     // recorded but which did not happen, as a crash at that instant would leave it.

@@ -60,6 +60,15 @@ pub enum BehaviorError {
     Stopped,
 }
 
+impl BehaviorError {
+    /// The platform or the network is at fault, or a write may have gone
+    /// through: the same work is worth doing again after a pause (intents
+    /// recorded are checked on the platform first).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BehaviorError::Api(a) if a.is_transient() || a.maybe_applied())
+    }
+}
+
 impl From<ApiError> for BehaviorError {
     fn from(e: ApiError) -> BehaviorError {
         match e {
@@ -214,6 +223,31 @@ impl Ctx {
     /// Waits until the clock reads `t`; false when cancelled first.
     pub async fn sleep_until(&self, t: DateTime<Utc>) -> bool {
         self.agent.clock.sleep_until(t, &self.cancel).await
+    }
+
+    /// One round of a periodic behavior, run again while it fails for a
+    /// transient reason ([`BehaviorError::is_transient`]), 250 ms after the
+    /// first failure, doubling up to 15 s: a 503 on one of its requests costs
+    /// a pause, not a restart of the behavior (whose back-off grows to a
+    /// minute). False when stopped meanwhile; any other failure is returned.
+    pub async fn round<Fut>(&self, mut run: impl FnMut() -> Fut) -> Result<bool, BehaviorError>
+    where
+        Fut: Future<Output = Result<(), BehaviorError>>,
+    {
+        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
+        loop {
+            match run().await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_transient() => {
+                    let d = delays.next_delay();
+                    tracing::warn!(error = %e, "transient failure; this round again in {d:?}");
+                    if !self.sleep(d).await {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Sleeps for `d`; false when cancelled first.

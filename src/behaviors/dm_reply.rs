@@ -346,8 +346,7 @@ impl Spec {
             if full {
                 next_full = ctx.now() + chrono::Duration::from_std(self.rescan_every).unwrap_or(chrono::Duration::MAX);
             }
-            self.run_once(ctx, full).await?;
-            if !ctx.sleep(self.every).await {
+            if !ctx.round(|| self.run_once(ctx, full)).await? || !ctx.sleep(self.every).await {
                 return Ok(());
             }
         }

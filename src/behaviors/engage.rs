@@ -500,7 +500,9 @@ impl Spec {
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         loop {
-            self.run_once(ctx).await?;
+            if !ctx.round(|| self.run_once(ctx)).await? {
+                return Ok(());
+            }
             let next = ctx.now() + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::MAX);
             if !ctx.sleep_until(next).await {
                 return Ok(());

@@ -149,13 +149,10 @@ impl Ctx {
                     Ok(()) => {}
                     Err((id, e)) => {
                         halt.store(true, Ordering::Relaxed);
-                        match &e {
-                            BehaviorError::Api(a) if a.is_transient() || a.maybe_applied() => {
-                                transient.get_or_insert((id, e));
-                            }
-                            _ => {
-                                failure.get_or_insert(e);
-                            }
+                        if e.is_transient() {
+                            transient.get_or_insert((id, e));
+                        } else {
+                            failure.get_or_insert(e);
                         }
                     }
                 }

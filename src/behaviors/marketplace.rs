@@ -572,11 +572,12 @@ impl Spec {
         let mut next_reconcile = ctx.now();
         loop {
             if ctx.now() >= next_reconcile {
-                self.reconcile(ctx).await?;
+                if !ctx.round(|| self.reconcile(ctx)).await? {
+                    return Ok(());
+                }
                 next_reconcile = ctx.now() + chrono::Duration::from_std(self.reconcile_every).unwrap_or(chrono::Duration::MAX);
             }
-            self.run_once(ctx).await?;
-            if !ctx.sleep(self.every).await {
+            if !ctx.round(|| self.run_once(ctx)).await? || !ctx.sleep(self.every).await {
                 return Ok(());
             }
         }
