@@ -493,3 +493,25 @@ fn error_from(req: &Request, status: StatusCode, body: &[u8], retry_after: Optio
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
     ApiError::Http { method: req.method.to_string(), path: req.path.clone(), status: status.as_u16(), code, message, retry_after }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_urls_keep_the_base_path_and_the_path_as_encoded() {
+        let s = Session::anonymous("http://127.0.0.1:9/v1/").unwrap();
+        let req = Request {
+            method: Method::GET,
+            path: "/api/posts/a%2Fb%20c/comments".into(),
+            query: vec![("cursor".into(), "c 1&x".into())],
+            body: Body::None,
+            auth: Auth::Public,
+        };
+        let url = s.build(&req, None).build().unwrap().url().to_string();
+        assert_eq!(url, "http://127.0.0.1:9/v1/api/posts/a%2Fb%20c/comments?cursor=c+1%26x");
+        let bare = Session::anonymous("https://example.com").unwrap();
+        let url = bare.build(&Request { query: vec![], ..req }, None).build().unwrap().url().to_string();
+        assert_eq!(url, "https://example.com/api/posts/a%2Fb%20c/comments");
+    }
+}

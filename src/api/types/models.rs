@@ -150,11 +150,6 @@ impl Notification {
         Ok(Notification { fields, raw })
     }
 
-    /// The notification decoded from JSON bytes (as stored in the inbox).
-    pub fn from_json(bytes: &[u8]) -> Result<Notification, serde_json::Error> {
-        Notification::from_raw(serde_json::from_slice(bytes)?)
-    }
-
     /// The JSON as a value, for those who edit or embed it.
     pub fn value(&self) -> Value {
         serde_json::from_str(self.raw.get()).unwrap_or_default()
