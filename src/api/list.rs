@@ -5,7 +5,8 @@ use std::marker::PhantomData;
 
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -96,14 +97,16 @@ pub fn decode_page<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<Page<T
         None => (vec![], None, false),
         Some(b'[') => (serde_json::from_slice(body).map_err(err)?, None, false),
         Some(b'{') => {
-            let m: Members = serde_json::from_slice(body).map_err(err)?;
-            let items = match m.get(key).or_else(|| m.get("data")).or_else(|| m.get("items")) {
-                Some(raw) => serde_json::from_str(raw.get()).map_err(err)?,
-                None => vec![],
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let e = de.deserialize_map(Envelope::<T> { key, items: PhantomData }).map_err(err)?;
+            de.end().map_err(err)?;
+            let items = match (e.items, e.data.or(e.alt)) {
+                (Some(items), _) => items,
+                (None, Some(raw)) => serde_json::from_str(raw.get()).map_err(err)?,
+                (None, None) => vec![],
             };
-            let next = m.get("nextCursor").or_else(|| m.get("next_cursor")).and_then(|r| serde_json::from_str::<String>(r.get()).ok());
-            let more = m.get("hasMore").or_else(|| m.get("has_more")).and_then(|r| serde_json::from_str::<bool>(r.get()).ok());
-            let more = more.unwrap_or(next.is_some());
+            let next = e.next.into_iter().flatten().next().and_then(|v| v.as_str().map(str::to_string));
+            let more = e.more.into_iter().flatten().next().and_then(|v| v.as_bool()).unwrap_or(next.is_some());
             (items, next, more)
         }
         Some(_) => match serde_json::from_slice::<Value>(body).map_err(err)? {
@@ -112,6 +115,51 @@ pub fn decode_page<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<Page<T
         },
     };
     Ok(Page { items, next_cursor, has_more, date_ms: None })
+}
+
+/// A list envelope read in one pass: the items under `key` decoded straight
+/// into their type, `data` and `items` (the fallbacks, in that order) kept as
+/// JSON text for when `key` is absent, `nextCursor` / `next_cursor` and
+/// `hasMore` / `has_more` as values (the first spelling wins when present);
+/// any other member skipped. A member given twice counts as its last.
+struct Envelope<'k, T> {
+    key: &'k str,
+    items: PhantomData<fn() -> T>,
+}
+
+struct Parts<'de, T> {
+    items: Option<Vec<T>>,
+    data: Option<&'de RawValue>,
+    alt: Option<&'de RawValue>,
+    next: [Option<Value>; 2],
+    more: [Option<Value>; 2],
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Envelope<'_, T> {
+    type Value = Parts<'de, T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a list of {}", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Parts<'de, T>, A::Error> {
+        let mut p = Parts { items: None, data: None, alt: None, next: [None, None], more: [None, None] };
+        while let Some(k) = m.next_key::<String>()? {
+            match k.as_str() {
+                k if k == self.key => p.items = Some(m.next_value()?),
+                "data" => p.data = Some(m.next_value()?),
+                "items" => p.alt = Some(m.next_value()?),
+                "nextCursor" => p.next[0] = Some(m.next_value()?),
+                "next_cursor" => p.next[1] = Some(m.next_value()?),
+                "hasMore" => p.more[0] = Some(m.next_value()?),
+                "has_more" => p.more[1] = Some(m.next_value()?),
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
 }
 
 /// Unwraps `{key: {...}}` when present, else takes the body itself.
@@ -135,6 +183,53 @@ mod tests {
     use super::*;
     use crate::api::types::Post;
     use serde_json::json;
+
+    /// How pages were decoded through a serde_json tree before (the reference).
+    fn through_a_tree(v: Value, key: &str) -> Result<(Vec<String>, Option<String>, bool), String> {
+        let (items, next, more) = match v {
+            Value::Array(_) => (v, None, false),
+            Value::Object(mut m) => {
+                let items = m.remove(key).or_else(|| m.remove("data")).or_else(|| m.remove("items")).unwrap_or(Value::Array(vec![]));
+                let next = m.get("nextCursor").or_else(|| m.get("next_cursor")).and_then(Value::as_str).map(str::to_string);
+                let more = m.get("hasMore").or_else(|| m.get("has_more")).and_then(Value::as_bool).unwrap_or(next.is_some());
+                (items, next, more)
+            }
+            Value::Null => (Value::Array(vec![]), None, false),
+            other => return Err(format!("expected a list of {key}, got {other}")),
+        };
+        let items: Vec<Post> = serde_json::from_value(items).map_err(|e| e.to_string())?;
+        Ok((items.into_iter().map(|p| p.id).collect(), next, more))
+    }
+
+    #[test]
+    fn a_page_decodes_as_it_did_through_a_tree() {
+        let cases = [
+            r#"{"posts":[{"id":"1"}],"data":[{"id":"2"}],"items":[{"id":"3"}],"nextCursor":"c","hasMore":false}"#,
+            r#"{"data":[{"id":"2"}],"items":[{"id":"3"}]}"#,
+            r#"{"items":[{"id":"3"}],"next_cursor":"n"}"#,
+            r#"{"posts":[],"nextCursor":null,"next_cursor":"ignored","has_more":true}"#,
+            r#"{"posts":[{"id":"1"}],"posts":[{"id":"9"}],"hasMore":"yes","nextCursor":7}"#,
+            r#"{"other":{"deep":[1,2,{"x":"y"}]},"posts":[{"id":"1","extra":[{}]}]}"#,
+            r#"{}"#,
+            r#"[{"id":"4"}]"#,
+            "null",
+            "  ",
+            r#"{"posts":null}"#,
+            r#"{"posts":{"id":"1"}}"#,
+            r#""a string""#,
+        ];
+        for body in cases {
+            let tree = if body.trim().is_empty() { Value::Null } else { serde_json::from_str(body).unwrap() };
+            let want = through_a_tree(tree, "posts");
+            let got = decode_page::<Post>(body.as_bytes(), "posts")
+                .map(|p| (p.items.into_iter().map(|p| p.id).collect(), p.next_cursor, p.has_more));
+            assert_eq!(got.is_ok(), want.is_ok(), "{body}: {got:?} against {want:?}");
+            if let (Ok(g), Ok(w)) = (got, want) {
+                assert_eq!(g, w, "{body}");
+            }
+        }
+        assert!(decode_page::<Post>(br#"{"posts":[]} trailing"#, "posts").is_err());
+    }
 
     #[test]
     fn envelopes() {
