@@ -85,7 +85,8 @@ impl Session {
     }
 
     async fn write_unit(&self, method: Method, path: String, body: Option<Value>) -> Result<(), ApiError> {
-        self.call(Self::req(method, path, body.map(Body::Json).unwrap_or(Body::None), Auth::Required)).await.map(|_| ())
+        // The answer is not read: a write that succeeded is done whatever its body says.
+        self.call_body(Self::req(method, path, body.map(Body::Json).unwrap_or(Body::None), Auth::Required)).await.map(|_| ())
     }
 
     fn list<T: DeserializeOwned + Send + 'static>(&self, path: String, key: &'static str, auth: Auth) -> List<T> {

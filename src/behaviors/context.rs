@@ -60,6 +60,12 @@ pub enum BehaviorError {
     Stopped,
 }
 
+/// The pauses before work that failed for a transient reason is tried again
+/// (an event's, or a periodic behavior's round): 250 ms doubling up to 15 s.
+pub(crate) fn transient_delays() -> crate::backoff::Doubling {
+    crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15))
+}
+
 impl BehaviorError {
     /// The platform or the network is at fault, or a write may have gone
     /// through: the same work is worth doing again after a pause (intents
@@ -234,7 +240,7 @@ impl Ctx {
     where
         Fut: Future<Output = Result<(), BehaviorError>>,
     {
-        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
+        let mut delays = transient_delays();
         loop {
             match run().await {
                 Ok(()) => return Ok(true),

@@ -18,7 +18,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -130,7 +129,7 @@ impl Ctx {
     pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
         let in_flight = handler.in_flight().max(1);
         let batch = if in_flight > 1 { CONCURRENT_BATCH } else { BATCH };
-        let mut delays = crate::backoff::doubling(Duration::from_millis(250), Duration::from_secs(15));
+        let mut delays = super::context::transient_delays();
         while let Some(items) = self.next_events(batch).await? {
             if self.is_cancelled() {
                 return Ok(());

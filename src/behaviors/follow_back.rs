@@ -55,7 +55,9 @@ impl Spec {
             let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
             let mut next = ctx.now() + every;
             while ctx.sleep_until(next).await {
-                self.reconcile(ctx).await?;
+                if !ctx.round(|| self.reconcile(ctx)).await? {
+                    break;
+                }
                 next = ctx.now() + every;
             }
             Ok(())

@@ -276,7 +276,9 @@ impl Spec {
     /// A full run every `every`; in between, reactions are taken as they arrive.
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         loop {
-            self.run_once(ctx, true).await?;
+            if !ctx.round(|| self.run_once(ctx, true)).await? {
+                return Ok(());
+            }
             let next = ctx.now() + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::MAX);
             loop {
                 tokio::select! {
@@ -286,7 +288,11 @@ impl Spec {
                         }
                         break;
                     }
-                    _ = ctx.wake.notified(), if !self.discover.reactions.is_empty() => self.run_once(ctx, false).await?,
+                    _ = ctx.wake.notified(), if !self.discover.reactions.is_empty() => {
+                        if !ctx.round(|| self.run_once(ctx, false)).await? {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }

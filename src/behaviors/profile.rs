@@ -305,8 +305,13 @@ impl Spec {
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         loop {
-            self.apply(ctx).await?;
-            self.introduce(ctx).await?;
+            let round = || async {
+                self.apply(ctx).await?;
+                self.introduce(ctx).await
+            };
+            if !ctx.round(round).await? {
+                return Ok(());
+            }
             let Some(every) = self.reconcile_every else {
                 ctx.cancel.cancelled().await;
                 return Ok(());
