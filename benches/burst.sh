@@ -9,8 +9,10 @@
 # Usage: bash benches/burst.sh [mentions] [runs]   (default 3000 3)
 # BENCH_BIN=path runs another build of the daemon (e.g. one with frame
 # pointers), BENCH_PERF=file records it with perf, BENCH_CALLGRIND=file counts
-# its instructions during the burst with valgrind's callgrind, BENCH_ROUTES=1 prints the
-# requests by route.
+# its instructions during the burst with valgrind's callgrind (stable between
+# runs where CPU time on a shared machine is not; `callgrind_annotate file`),
+# BENCH_DETAIL=1 adds user and system time, context switches, page faults,
+# bytes written and CPU by thread, BENCH_ROUTES=1 prints the requests by route.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-3000}
