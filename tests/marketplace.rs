@@ -62,24 +62,39 @@ fn patches(sb: &SandboxHandle) -> (u64, u64) {
     (served(sb, "PATCH /api/marketplace/orders/{id}", 200), served(sb, "PATCH /api/marketplace/orders/{id}", 400))
 }
 
+/// A sandbox with `community` buyers answering with `faults`, and a registered
+/// seller: the sandbox, the seller's id and credentials, the buyers' ids.
+async fn market(
+    community: usize,
+    faults: imagine_agent::sandbox::Faults,
+    seller: &str,
+) -> (SandboxHandle, String, (String, String), Vec<String>) {
+    let sb = sandbox(SandboxConfig { community, community_interval: Duration::ZERO, faults, ..quiet_config() }).await;
+    let creds = register(&sb, seller).await;
+    let me = id_of(&sb, seller);
+    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    (sb, me, creds, buyers)
+}
+
+/// Places `n` orders of service `svc`, the buyers in turn.
+fn place_orders(sb: &SandboxHandle, svc: u64, buyers: &[String], n: usize) {
+    for i in 0..n {
+        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_periodic_behavior_rides_out_503s_without_restarting() {
     // One request in five answered 503: a write that fails (not retried: it might have been
     // applied) fails the round it is in, which is run again after a pause, not the behavior.
     let faults = imagine_agent::sandbox::Faults { error_rate: 0.2, ..Default::default() };
-    let sb = sandbox(SandboxConfig { community: 3, community_interval: Duration::ZERO, faults, ..quiet_config() }).await;
-    let creds = register(&sb, "steady_seller").await;
-    let me = id_of(&sb, "steady_seller");
-    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let (sb, me, creds, buyers) = market(3, faults, "steady_seller").await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], &format!("metrics_addr: 127.0.0.1:{port}\n"));
     let _d = spawn_run(&cfg);
     assert!(eventually(Duration::from_secs(30), || services_of(&sb, &me).len() == 1).await, "the service is listed");
-    let svc = services_of(&sb, &me)[0];
-    for i in 0..6 {
-        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
-    }
+    place_orders(&sb, services_of(&sb, &me)[0], &buyers, 6);
     let done = eventually(Duration::from_secs(60), || messages_by(&sb, &me).len() == 6).await;
     assert!(done, "6 orders delivered with a message: {} have one", messages_by(&sb, &me).len());
     let failed: u64 = stats(&sb).by_route.values().map(|m| m.get(&503).copied().unwrap_or(0)).sum();
@@ -95,20 +110,14 @@ async fn twenty_orders_are_delivered_once_each_through_five_sigkills() {
     // One request in twenty answered 503 before it is handled: a transition whose intent is
     // recorded but which did not happen, as a crash at that instant would leave it.
     let faults = imagine_agent::sandbox::Faults { error_rate: 0.05, ..Default::default() };
-    let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, faults, ..quiet_config() }).await;
-    let creds = register(&sb, "seller_bot").await;
-    let me = id_of(&sb, "seller_bot");
-    let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let (sb, me, creds, buyers) = market(4, faults, "seller_bot").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], "");
     // 2 writes a second (a burst of 12): the 60 writes take long enough to be killed in the middle.
     set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 120\n  auth_per_minute: 0\n");
     let mut d = spawn_run(&cfg);
     assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await, "the service is listed");
-    let svc = services_of(&sb, &me)[0];
-    for i in 0..20 {
-        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(format!("order {i}")), PaymentMethod::Card);
-    }
+    place_orders(&sb, services_of(&sb, &me)[0], &buyers, 20);
     // Five SIGKILLs, each after some progress.
     for _ in 0..5 {
         let progress = |sb: &SandboxHandle| patches(sb).0;
