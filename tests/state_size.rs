@@ -64,7 +64,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
         }
     }
     store.flush().await.unwrap();
-    (s.seen_len(), s.actions_len(), dir_size(dir.path()))
+    (s.seen_len().unwrap(), s.actions_len(), dir_size(dir.path()))
 }
 
 #[tokio::test]

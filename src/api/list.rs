@@ -162,8 +162,32 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for Envelope<'_, T> {
     }
 }
 
-/// Unwraps `{key: {...}}` when present, else takes the body itself.
+/// Unwraps `{key: {...}}` when present, else takes the body itself (a key
+/// given twice counts as its last).
+///
+/// Read in one pass when it can be: the object under `key` is decoded
+/// straight into its type as the envelope is read. Whatever that pass cannot
+/// take (a malformed body, an item that does not decode, a type that needs
+/// its JSON text) is decoded by [`decode_one_in_two`], so the answer and the
+/// error are always the two-pass decoder's.
 pub fn decode_one<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<T, String> {
+    if first_byte(body) == Some(b'{') {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(found) = de.deserialize_map(One::<T> { key, item: PhantomData }) {
+            if de.end().is_ok() {
+                if let Some(item) = found {
+                    return Ok(item);
+                }
+                // No object under `key`: the body itself is the item.
+                return serde_json::from_slice(body).map_err(|e| format!("decoding {key}: {e}"));
+            }
+        }
+    }
+    decode_one_in_two(body, key)
+}
+
+/// [`decode_one`] in two passes: the envelope's members as JSON text, then the item.
+fn decode_one_in_two<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<T, String> {
     let err = |e: serde_json::Error| format!("decoding {key}: {e}");
     match first_byte(body) {
         None => serde_json::from_str("null").map_err(err),
@@ -175,6 +199,80 @@ pub fn decode_one<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<T, Stri
             }
         }
         Some(_) => serde_json::from_slice(body).map_err(err),
+    }
+}
+
+/// A single-item envelope read in one pass: Some(item) when the last member
+/// named `key` is an object, None when there is none or it is not an object.
+struct One<'k, T> {
+    key: &'k str,
+    item: PhantomData<fn() -> T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for One<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an object holding {}", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Option<T>, A::Error> {
+        let mut found = None;
+        while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == self.key {
+                found = m.next_value_seed(ObjectOrNot::<T>(PhantomData))?;
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A value decoded as `T` when it is an object, skipped (None) when it is not.
+struct ObjectOrNot<T>(PhantomData<fn() -> T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for ObjectOrNot<T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrNot<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Some)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Option<T>, A::Error> {
+        while s.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
     }
 }
 
@@ -229,6 +327,44 @@ mod tests {
             }
         }
         assert!(decode_page::<Post>(br#"{"posts":[]} trailing"#, "posts").is_err());
+    }
+
+    #[test]
+    fn a_single_item_decodes_as_it_did_in_two_passes() {
+        use crate::api::types::Notification;
+        let cases = [
+            r#"{"post":{"id":"1","content":"a"}}"#,
+            r#"{"id":"2","content":"bare"}"#,
+            r#"{"post":"not an object","id":"3"}"#,
+            r#"{"post":[{"id":"x"}],"id":"4"}"#,
+            r#"{"post":{"id":"5"},"post":{"id":"6"}}"#,
+            r#"{"post":{"id":"7"},"post":"last is text","id":"8"}"#,
+            r#"{"post":"first is text","post":{"id":"9"}}"#,
+            r#"{"post":{"id":10}}"#,
+            r#"{"post":{"id":"11"},"post":{"id":12}}"#,
+            r#"{"po\u0073t":{"id":"13"}}"#,
+            r#"{"other":{"deep":[1,{"x":null}]},"post":{"id":"14","extra":{"y":[true]}}}"#,
+            r#"{"post":{"id":"15"}} trailing"#,
+            r#"{"post":{"id":"16"}"#,
+            r#"{"post":null,"id":"17"}"#,
+            r#"{}"#,
+            r#"[{"id":"18"}]"#,
+            "null",
+            "  ",
+            "",
+            "7",
+        ];
+        for body in cases {
+            let got = decode_one::<Post>(body.as_bytes(), "post").map(|p| (p.id, p.content));
+            let want = decode_one_in_two::<Post>(body.as_bytes(), "post").map(|p| (p.id, p.content));
+            assert_eq!(got, want, "{body}");
+            let got = decode_one::<Value>(body.as_bytes(), "post");
+            assert_eq!(got, decode_one_in_two::<Value>(body.as_bytes(), "post"), "{body}");
+        }
+        // A type that needs its JSON text takes the two-pass path, text kept as sent.
+        let body = br#"{"notification":{"type":"MENTION", "id":"n1"}}"#;
+        let n: Notification = decode_one(body, "notification").unwrap();
+        assert_eq!((n.id.as_str(), n.raw.get()), ("n1", r#"{"type":"MENTION", "id":"n1"}"#));
     }
 
     #[test]

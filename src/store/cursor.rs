@@ -228,7 +228,16 @@ impl AgentStore {
             for b in &h.behaviors {
                 self.inbox.insert(key(b, &inbox_suffix(lane, *seq, h.id)), bytes.clone())?;
             }
-            self.seen.insert(h.id, h.at_ms.unwrap_or(handed_at).to_be_bytes().to_vec())?;
+        }
+        if !batch.is_empty() {
+            let marks = || batch.iter().map(|h| (h.id, h.at_ms.unwrap_or(handed_at)));
+            self.seen.insert(super::seen::batch_key(self.db.generate_id()?), super::seen::encode(marks()))?;
+            super::seen::with(&self.marks, &self.seen, |m| {
+                for (id, at) in marks() {
+                    let e = m.entry(id.into()).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            })?;
         }
         for k in unstage {
             self.cursor.remove(k)?;
@@ -245,19 +254,11 @@ impl AgentStore {
         Ok(())
     }
 
-    /// Forgets seen-marks of notifications created before `before_ms`
-    /// (the cursor decides for those); returns how many.
+    /// Forgets seen-marks of notifications created before `before_ms` (the
+    /// cursor decides for those), a hand-over batch's once all of its are;
+    /// returns how many.
     pub fn prune_seen(&self, before_ms: i64) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for r in self.seen.iter() {
-            let (k, v) = r?;
-            let at = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(i64::MIN);
-            if at < before_ms {
-                self.seen.remove(k)?;
-                n += 1;
-            }
-        }
-        Ok(n)
+        super::seen::prune(&self.marks, &self.seen, before_ms)
     }
 }
 

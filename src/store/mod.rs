@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod layout;
 pub mod private;
 pub mod report;
+mod seen;
 pub mod transfer;
 
 pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
@@ -81,6 +82,8 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     commit: std::sync::Arc<commit::Committer>,
+    /// Each agent's seen-marks in memory (see [`seen`]), shared by its stores.
+    marks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, seen::Shared>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,7 +144,7 @@ impl Store {
             }
         }
         let commit = commit::Committer::start(db.clone()).map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
-        Ok(Store { db, path, commit: commit.into() })
+        Ok(Store { db, path, commit: commit.into(), marks: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -158,6 +161,7 @@ impl Store {
         Ok(AgentStore {
             db: self.db.clone(),
             commit: self.commit.clone(),
+            marks: crate::sync::lock(&self.marks).entry(agent.to_string()).or_default().clone(),
             kv: t("kv")?,
             actions: t("actions")?,
             inbox: t("inbox")?,
@@ -167,6 +171,14 @@ impl Store {
     }
 
     /// Agents that have state here.
+    /// Forgets what memory holds of `agent`'s seen-marks (its records were
+    /// written or dropped by other means): read again when next needed.
+    fn reread_marks(&self, agent: &str) {
+        if let Some(m) = crate::sync::lock(&self.marks).get(agent) {
+            *crate::sync::lock(m) = None;
+        }
+    }
+
     pub fn agents(&self) -> Vec<String> {
         let Ok(known) = self.db.open_tree(layout::AGENTS) else { return vec![] };
         known.iter().keys().filter_map(|k| String::from_utf8(k.ok()?.to_vec()).ok()).collect()
@@ -210,6 +222,7 @@ pub struct AgentStore {
     actions: Part,
     inbox: Part,
     seen: Part,
+    marks: seen::Shared,
     /// The notification cursor and the catch-up under way (see [`cursor`]).
     cursor: Part,
 }
@@ -384,7 +397,7 @@ impl AgentStore {
     // ---- notifications ----
 
     pub fn seen(&self, notification_id: &str) -> Result<bool, StoreError> {
-        Ok(self.seen.contains_key(notification_id)?)
+        seen::with(&self.marks, &self.seen, |m| m.contains_key(notification_id))
     }
 
     /// Waiting events of a behavior, at most `max`: live and catch-up events
@@ -489,8 +502,9 @@ impl AgentStore {
         self.actions.len()
     }
 
-    pub fn seen_len(&self) -> usize {
-        self.seen.len()
+    /// Notifications marked seen (see [`seen`]).
+    pub fn seen_len(&self) -> Result<usize, StoreError> {
+        seen::with(&self.marks, &self.seen, |m| m.len())
     }
 }
 
@@ -582,7 +596,7 @@ mod tests {
         for agent in ["ada", "bob"] {
             let s = store.agent(agent).unwrap();
             assert_eq!(s.get::<Value>("replies", "list").unwrap(), Some(json!({"at": agent})));
-            assert!(s.seen("ntf_1").unwrap() && s.seen_len() == 1);
+            assert!(s.seen("ntf_1").unwrap() && s.seen_len().unwrap() == 1);
         }
         let names: Vec<String> = store.db.tree_names().iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
         assert!(!names.iter().any(|n| n.starts_with("ada:") || n.starts_with("bob:")), "{names:?}");

@@ -102,7 +102,7 @@ impl StateReport {
             let mut actions = s.actions()?;
             actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
             let mut r = AgentReport {
-                notifications_seen: s.seen_len(),
+                notifications_seen: s.seen_len()?,
                 events_waiting: s.inbox_by_behavior()?,
                 actions: actions.len(),
                 unfinished_intents: actions.iter().filter(|a| a.2.state == ActionState::Intent).count(),

@@ -2,8 +2,9 @@
 //! `state import`, `state forget`): its notification cursor and seen-marks,
 //! inboxes (live and backlog lanes), intents and outcomes, positions, jobs in
 //! flight and drafts: every sled tree of the agent, byte for byte, except
-//! the inbox's sequences and catch-up lanes, given out again by the target's
-//! id counter in the same order (the source's counter would collide with it).
+//! the inbox's sequences, catch-up lanes and seen-mark batches, given out
+//! again by the target's id counter in the same order (the source's counter
+//! would collide with it).
 //!
 //! Guarantees: an export is the agent's state at one moment (read with the
 //! daemon stopped: sled allows one process); an import refuses to mix with
@@ -106,12 +107,13 @@ impl Store {
         }
         // Known as an agent here, even when it held no values.
         self.agent(&e.agent)?;
+        self.reread_marks(&e.agent);
         self.db.flush()?;
         Ok(n)
     }
 
-    /// Inbox sequences and catch-up lanes were given out by the source
-    /// database's id counter; they are given out again by this one's, in the
+    /// Inbox sequences, catch-up lanes and seen-mark batches were given out
+    /// by the source database's id counter; they are given out again by this one's, in the
     /// same order (the order events are taken in), and the cursor's lane with
     /// them: a sequence given out here later never lands on the key of an
     /// imported event still waiting.
@@ -131,6 +133,12 @@ impl Store {
                 return None;
             }
             Some((at, std::str::from_utf8(&tail[..20]).ok()?.parse().ok()?))
+        }
+        // Seen-mark batches are keyed by a sequence of the same counter.
+        for (k, _) in trees.get_mut("seen").into_iter().flatten() {
+            if super::seen::is_batch_key(k) {
+                *k = super::seen::batch_key(self.db.generate_id()?);
+            }
         }
         let decode_cursor = |v: &[u8]| serde_json::from_slice::<super::Cursor>(v).ok();
         let mut old: std::collections::BTreeSet<u64> = Default::default();
@@ -172,6 +180,7 @@ impl Store {
             n += part.clear()?;
         }
         self.db.open_tree(layout::AGENTS)?.remove(agent)?;
+        self.reread_marks(agent);
         self.db.flush()?;
         Ok(n)
     }
