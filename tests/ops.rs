@@ -193,3 +193,25 @@ fn the_unit_file_passes_systemd_analyze_verify() {
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(Path::new("deploy/imagine-agent.service").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_post_rides_out_503s_without_restarting_or_posting_twice() {
+    // Three requests in ten answered 503 before they are handled: a fire whose post fails is
+    // fired again after a pause (its intent checked first), not by restarting the behavior.
+    let faults = imagine_agent::sandbox::Faults { error_rate: 0.3, ..Default::default() };
+    let sb = sandbox(imagine_agent::sandbox::SandboxConfig { faults, ..quiet_config() }).await;
+    let creds = register(&sb, "steady_poster").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let tick = "kind: scheduled_post\nname: tick\nschedule: \"* * * * * *\"\ncontent:\n  template: \"T {{ counter }}\"\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", tick)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let _d = spawn_run(&cfg);
+    let failed = || stats(&sb).by_route.get("POST /api/posts").and_then(|m| m.get(&503).copied()).unwrap_or(0);
+    let enough = eventually(Duration::from_secs(60), || posts_with(&sb, "T ") >= 6 && failed() >= 2).await;
+    assert!(enough, "6 posts and 2 refused along the way: {} posts, {} answered 503", posts_with(&sb, "T "), failed());
+    let restarts = metric(port, "imagine_agent_behavior_restarts_total", &["behavior=\"tick\""]).await;
+    assert_eq!(restarts, 0, "the behavior was restarted {restarts} times for {} posts answered 503", failed());
+    let texts: Vec<String> = sb.app.world().posts.values().filter(|p| p.content.starts_with("T ")).map(|p| p.content.clone()).collect();
+    let unique: std::collections::BTreeSet<&String> = texts.iter().collect();
+    assert_eq!(unique.len(), texts.len(), "no fire posted twice: {texts:?}");
+}

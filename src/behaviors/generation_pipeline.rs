@@ -83,25 +83,35 @@ impl Spec {
         let schedule = Schedule::parse(&self.schedule, &self.timezone)?;
         if let Some(pending) = ctx.store().get::<i64>(&ctx.behavior, "pending_fire")? {
             if let Some(at) = DateTime::from_timestamp_millis(pending) {
-                self.fire(ctx, at).await?;
+                if !ctx.round(|| self.fire(ctx, at)).await? {
+                    return Ok(());
+                }
             }
         }
+        // A transient failure of a fire or a poll costs a pause and the same
+        // work again (intents checked first), not a restart of the behavior.
         let mut after = ctx.now();
         loop {
             let Some(next) = schedule.next_after(after) else {
                 while ctx.sleep(self.poll_every).await {
-                    self.poll(ctx).await?;
+                    if !ctx.round(|| self.poll(ctx)).await? {
+                        return Ok(());
+                    }
                 }
                 return Ok(());
             };
             while ctx.now() < next {
-                self.poll(ctx).await?;
+                if !ctx.round(|| self.poll(ctx)).await? {
+                    return Ok(());
+                }
                 let left = (next - ctx.now()).to_std().unwrap_or_default();
                 if !ctx.sleep(left.min(self.poll_every)).await {
                     return Ok(());
                 }
             }
-            self.fire(ctx, next).await?;
+            if !ctx.round(|| self.fire(ctx, next)).await? {
+                return Ok(());
+            }
             after = next;
         }
     }

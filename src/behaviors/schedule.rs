@@ -42,18 +42,24 @@ where
     F: FnMut(DateTime<Utc>) -> BoxFuture<'a, Result<(), BehaviorError>>,
 {
     let store = ctx.store();
-    let mut once = async |at: DateTime<Utc>| -> Result<(), BehaviorError> {
+    // False when stopped before the fire was done (it stays pending).
+    let mut once = async |at: DateTime<Utc>| -> Result<bool, BehaviorError> {
         store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
-        fire(at).await?;
+        // A transient failure costs a pause and the fire again, not a restart.
+        if !ctx.round(|| fire(at)).await? {
+            return Ok(false);
+        }
         store.put(&ctx.behavior, "last_fire", &at.timestamp_millis())?;
         store.remove(&ctx.behavior, "pending_fire")?;
         store.flush().await?;
-        Ok(())
+        Ok(true)
     };
     let now = ctx.now();
     // A fire that was started but not finished is finished first (exactly once).
     if let Some(at) = store.get::<i64>(&ctx.behavior, "pending_fire")?.and_then(DateTime::from_timestamp_millis) {
-        once(at).await?;
+        if !once(at).await? {
+            return Ok(());
+        }
     }
     let last: Option<i64> = store.get(&ctx.behavior, "last_fire")?;
     let mut after = match last.and_then(DateTime::from_timestamp_millis) {
@@ -61,7 +67,9 @@ where
             match (schedule.next_after(l).filter(|n| *n <= now), catch_up) {
                 (Some(m), CatchUp::RunOnce) => {
                     tracing::info!(missed = %m, "catching up one missed run");
-                    once(m).await?;
+                    if !once(m).await? {
+                        return Ok(());
+                    }
                 }
                 (Some(m), CatchUp::Skip) => tracing::info!(first_missed = %m, "skipping runs missed while stopped"),
                 _ => {}
@@ -82,7 +90,9 @@ where
         if !ctx.sleep_until(next + chrono::Duration::from_std(jitter).unwrap_or_default()).await {
             return Ok(());
         }
-        once(next).await?;
+        if !once(next).await? {
+            return Ok(());
+        }
         after = next;
     }
 }
