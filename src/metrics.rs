@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
 
 use rustc_hash::{FxHashMap, FxHasher};
-use std::sync::Mutex;
 
 /// Gauges set by the approval queue.
 pub const DRAFTS_PENDING: &str = "imagine_agent_drafts_pending";

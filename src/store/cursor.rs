@@ -15,7 +15,8 @@
 //! visible in one write, the cursor's, once the walk has met the mark, and
 //! sorts oldest first; memory never holds more than one page or one hand-over
 //! batch, whatever the backlog; seen-marks are kept only for notifications
-//! inside the skew window below the high-water mark.
+//! inside the skew window below the high-water mark (a hand-over batch's
+//! until all of its have left it, see [`super::seen`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

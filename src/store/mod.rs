@@ -170,7 +170,6 @@ impl Store {
         })
     }
 
-    /// Agents that have state here.
     /// Forgets what memory holds of `agent`'s seen-marks (its records were
     /// written or dropped by other means): read again when next needed.
     fn reread_marks(&self, agent: &str) {
@@ -179,6 +178,7 @@ impl Store {
         }
     }
 
+    /// Agents that have state here.
     pub fn agents(&self) -> Vec<String> {
         let Ok(known) = self.db.open_tree(layout::AGENTS) else { return vec![] };
         known.iter().keys().filter_map(|k| String::from_utf8(k.ok()?.to_vec()).ok()).collect()
