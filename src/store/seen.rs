@@ -58,10 +58,11 @@ fn decode(key: &[u8], value: &[u8]) -> Result<Vec<(String, i64)>, StoreError> {
     if value.len() == 8 {
         return Ok(vec![(String::from_utf8_lossy(key).into_owned(), at(value).unwrap_or(i64::MIN))]);
     }
-    let corrupt = || StoreError::Corrupt {
-        key: format!("seen/{}", String::from_utf8_lossy(key).replace('\0', "/")),
-        detail: "not a batch of seen-marks".into(),
+    let name = match key.get(BATCH.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        Some(seq) if is_batch_key(key) => format!("seen/batch {}", u64::from_be_bytes(seq)),
+        _ => format!("seen/{}", String::from_utf8_lossy(key).replace('\0', "/")),
     };
+    let corrupt = || StoreError::Corrupt { key: name.clone(), detail: "not a batch of seen-marks".into() };
     if !is_batch_key(key) || value.first() != Some(&VERSION) {
         return Err(corrupt());
     }
@@ -77,12 +78,19 @@ fn decode(key: &[u8], value: &[u8]) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(out)
 }
 
-/// Every mark the records hold (the latest time of an id given twice).
+/// Every mark the records hold (the latest time of an id given twice). A
+/// record that does not decode (written by hand, or imported from a damaged
+/// file) is skipped with a warning, and dropped by the next prune: a mark only
+/// spares a second hand-over, whose recorded outcome stops a repeat anyway.
 fn load(part: &Part) -> Result<HashMap<Box<str>, i64>, StoreError> {
     let mut ids: HashMap<Box<str>, i64> = HashMap::new();
     for r in part.iter() {
         let (k, v) = r?;
-        for (id, at) in decode(&k, &v)? {
+        let marks = decode(&k, &v).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "skipping a seen-mark record that does not decode");
+            vec![]
+        });
+        for (id, at) in marks {
             let e = ids.entry(id.into()).or_insert(at);
             *e = (*e).max(at);
         }
@@ -105,7 +113,7 @@ pub(super) fn prune(shared: &Shared, part: &Part, before_ms: i64) -> Result<usiz
     let mut n = 0;
     for r in part.iter() {
         let (k, v) = r?;
-        let marks = decode(&k, &v)?;
+        let marks = decode(&k, &v).unwrap_or_default();
         if marks.iter().all(|(_, at)| *at < before_ms) {
             part.remove(&k)?;
             n += marks.len();
@@ -129,7 +137,7 @@ mod tests {
         assert_eq!(decode(&k, &v).unwrap(), vec![("ntf_1".into(), 5), ("".into(), -3), ("n\u{0}ü".into(), i64::MAX)]);
         assert_eq!(decode(b"ntf_9", &42i64.to_be_bytes()).unwrap(), vec![("ntf_9".into(), 42)]);
         for bad in [&v[..v.len() - 1], &[VERSION, 0, 0][..], &[2u8][..]] {
-            assert!(matches!(decode(&k, bad), Err(StoreError::Corrupt { .. })), "{bad:?}");
+            assert!(matches!(decode(&k, bad), Err(StoreError::Corrupt { key, .. }) if key == "seen/batch 7"), "{bad:?}");
         }
         assert!(decode(b"ntf_9", &v).is_err(), "a batch under a key that is not a batch's");
     }
@@ -176,6 +184,20 @@ mod tests {
         assert!(s.seen("n3").unwrap() && s.seen("n4").unwrap(), "a batch with a newer mark stays whole");
         assert_eq!(s.prune_seen(101).unwrap(), 2);
         assert_eq!((s.seen_len().unwrap(), s.seen.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_skipped_then_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(dir.path()).unwrap();
+        let s = store.agent("me").unwrap();
+        s.seen.insert(batch_key(u64::MAX), vec![VERSION, 0, 0]).unwrap();
+        hand(&s, &[("n1", 10)]);
+        assert!(s.seen("n1").unwrap(), "the other records still count");
+        assert_eq!(s.seen_len().unwrap(), 1);
+        assert_eq!(s.prune_seen(5).unwrap(), 0);
+        assert_eq!(s.seen.len(), 1, "the damaged record is dropped, n1's kept");
+        assert!(s.seen("n1").unwrap());
     }
 
     #[test]
