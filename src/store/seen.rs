@@ -212,9 +212,11 @@ mod tests {
         let s = src.agent("mover").unwrap();
         hand(&s, &[("n1", 1)]);
         hand(&s, &[("n2", 2)]);
+        // A store of the agent made (and its marks read) before the import, the agent then forgotten.
         let before = dst.agent("mover").unwrap();
+        dst.forget_agent("mover").unwrap();
         assert!(!before.seen("n1").unwrap());
-        dst.import_agent(&src.export_agent("mover").unwrap().unwrap(), true).unwrap();
+        dst.import_agent(&src.export_agent("mover").unwrap().unwrap(), false).unwrap();
         assert!(before.seen("n1").unwrap(), "a store made before the import reads the imported marks");
         for i in 0..8 {
             hand(&before, &[(&format!("new{i}"), 3)]);
