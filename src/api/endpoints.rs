@@ -171,7 +171,8 @@ impl Session {
         self.list(format!("/api/posts/{}/likes", seg(post_id)), "likes", Auth::Public)
     }
 
-    pub async fn comment(&self, post_id: &str, c: &NewComment) -> Result<Comment, ApiError> {
+    /// Comments on a post; the answer is read for the new comment's id only.
+    pub async fn comment(&self, post_id: &str, c: &NewComment) -> Result<Created, ApiError> {
         limits::check_text("content", &c.content, limits::COMMENT_MAX_CHARS, false)?;
         self.write(Method::POST, format!("/api/posts/{}/comments", seg(post_id)), Some(c), "comment").await
     }
@@ -503,6 +504,11 @@ impl Session {
     // ---- notifications ----
 
     pub fn notifications(&self) -> List<Notification> {
+        self.list("/api/notifications".into(), "notifications", Auth::Required)
+    }
+
+    /// [`Session::notifications`] read for their headings only (the poller's reading).
+    pub fn notification_headings(&self) -> List<Heading> {
         self.list("/api/notifications".into(), "notifications", Auth::Required)
     }
 

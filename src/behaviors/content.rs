@@ -136,17 +136,20 @@ fn variables(src: &str) -> Option<std::sync::Arc<std::collections::HashSet<Strin
 /// Renders a template text. Each text is compiled once and kept (a few
 /// hundred texts at most; the cache starts over beyond that); an error is
 /// reported as a one-off render would (the template named `<string>`).
+/// Only the variables the template names are handed to it (converting the
+/// whole context, a thread's text and all, cost more than the rendering).
 pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
     struct Compiled {
         env: Environment<'static>,
-        len: usize,
+        /// Each template's top-level variables (None: hand it everything).
+        names: std::collections::HashMap<String, Option<Box<[String]>>>,
     }
     static COMPILED: std::sync::OnceLock<std::sync::RwLock<Compiled>> = std::sync::OnceLock::new();
-    let cache = COMPILED.get_or_init(|| std::sync::RwLock::new(Compiled { env: env(), len: 0 }));
+    let cache = COMPILED.get_or_init(|| std::sync::RwLock::new(Compiled { env: env(), names: Default::default() }));
     {
         let c = crate::sync::read(cache);
-        if let Ok(t) = c.env.get_template(src) {
-            if let Ok(text) = t.render(ctx) {
+        if let (Ok(t), Some(names)) = (c.env.get_template(src), c.names.get(src)) {
+            if let Ok(text) = t.render(context(names.as_deref(), ctx)) {
                 return Ok(text);
             }
             return env().render_str(src, ctx).map_err(ContentError::Template);
@@ -154,14 +157,32 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
     }
     {
         let mut c = crate::sync::write(cache);
-        if c.len >= 512 {
-            *c = Compiled { env: env(), len: 0 };
+        if c.names.len() >= 512 {
+            *c = Compiled { env: env(), names: Default::default() };
         }
         if c.env.add_template_owned(src.to_string(), src.to_string()).is_ok() {
-            c.len += 1;
+            let names = c.env.get_template(src).ok().map(|t| t.undeclared_variables(false)).map(|v| {
+                // `debug()` shows the whole context.
+                if v.contains("debug") {
+                    None
+                } else {
+                    Some(v.into_iter().collect::<Box<[String]>>())
+                }
+            });
+            c.names.insert(src.to_string(), names.flatten());
         }
     }
     env().render_str(src, ctx).map_err(ContentError::Template)
+}
+
+/// The template's context: only `names` out of `ctx` when given (and `ctx` is an object).
+fn context(names: Option<&[String]>, ctx: &Value) -> minijinja::Value {
+    match (names, ctx.as_object()) {
+        (Some(names), Some(m)) => minijinja::Value::from_iter(
+            names.iter().filter_map(|k| m.get(k).map(|v| (minijinja::Value::from(k.as_str()), minijinja::Value::from_serialize(v)))),
+        ),
+        _ => minijinja::Value::from_serialize(ctx),
+    }
 }
 
 impl Content {
@@ -290,12 +311,29 @@ mod tests {
             ("{{ n + 1 }}", serde_json::json!({"n": 41})),
             ("{{ x | no_such_filter }}", serde_json::json!({"x": 1})),
             ("{% if %}", serde_json::json!({})),
+            // Handed only the variables it names: the rest of the context must not show.
+            (
+                "{{ author }} {{ persona.name }} {{ missing.deep }}",
+                serde_json::json!({"author": "ada", "persona": {"name": "P"}, "thread": "long"}),
+            ),
+            (
+                "{% for p in recent_posts %}{{ loop.index }}:{{ p }} {% endfor %}{{ p }}",
+                serde_json::json!({"recent_posts": ["a", "b"], "p": "outer"}),
+            ),
+            ("{% set t = text | upper %}{{ t }}{{ author | default('x') }}", serde_json::json!({"text": "hi", "other": 1})),
+            ("{% macro m(x) %}<{{ x }}{{ kind }}>{% endmacro %}{{ m(author) }}", serde_json::json!({"author": "ada", "kind": "MENTION"})),
+            ("{{ author }}", serde_json::json!(["not", "an", "object"])),
         ] {
             for _ in 0..2 {
                 assert_eq!(kept(src, &v), one_off(src, &v), "{src}");
             }
         }
         assert_eq!(render("Thanks @{{ author }}!", &serde_json::json!({"author": "ada"})).unwrap(), "Thanks @ada!");
+        // `debug()` shows the whole context (the template's name differs: kept ones are named by their text).
+        for _ in 0..2 {
+            let shown = render("{{ author }}{{ debug() }}", &serde_json::json!({"author": "ada", "kind": "MENTION"})).unwrap();
+            assert!(shown.contains("\"kind\": \"MENTION\""), "{shown}");
+        }
     }
 
     /// What a text reads decides whether the post is fetched for a reply.

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::api::types::{Notification, NotificationType};
+use crate::api::types::{Heading, Notification, NotificationType};
 use crate::api::ReadTarget;
 use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan};
 
@@ -51,20 +51,44 @@ pub const COMPLETE_EVERY: std::time::Duration = std::time::Duration::from_secs(6
 /// page was listed) before it is trusted as the time of the listing.
 const DATE_MARGIN_MS: i64 = 5_000;
 
+/// A notification as listed: its id and when it was created.
+pub trait Listed {
+    fn id(&self) -> &str;
+    fn created_at(&self) -> Option<&str>;
+}
+
+impl Listed for Heading {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> Option<&str> {
+        self.created_at.as_deref()
+    }
+}
+
+impl Listed for Notification {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> Option<&str> {
+        self.created_at.as_deref()
+    }
+}
+
 /// When a notification was created, and its id.
-pub fn mark_of(n: &Notification) -> Mark {
-    let at_ms = n.created_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
-    Mark { at_ms, id: n.id.clone() }
+pub fn mark_of(n: &impl Listed) -> Mark {
+    let at_ms = n.created_at().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
+    Mark { at_ms, id: n.id().to_string() }
 }
 
 /// Already handed over (or certainly older than everything not yet handed over).
-fn covered(store: &AgentStore, cur: &Cursor, n: &Notification) -> Result<bool, BehaviorError> {
+fn covered(store: &AgentStore, cur: &Cursor, n: &Heading) -> Result<bool, BehaviorError> {
     Ok(n.id.is_empty() || cur.below(mark_of(n).at_ms) || store.seen(&n.id)?)
 }
 
 /// Whether a page reaches back to what was handed over before: it holds a
 /// notification below the high-water mark (or, without timestamps, one seen).
-fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Result<bool, BehaviorError> {
+fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Heading]) -> Result<bool, BehaviorError> {
     for n in items {
         let at = mark_of(n).at_ms;
         if cur.below(at) || (at.is_none() && !n.id.is_empty() && store.seen(&n.id)?) {
@@ -78,7 +102,8 @@ fn reaches_mark(store: &AgentStore, cur: &Cursor, items: &[Notification]) -> Res
 /// wants them, then writes their seen-marks; skips ones already seen. Used
 /// by the poller and the webhook receiver.
 pub async fn hand_over(agent: &Agent, routes: &Routes, notifications: &[Notification]) -> Result<usize, BehaviorError> {
-    let events: Vec<Event> = notifications.iter().map(|n| Event::of(n, 0)).collect();
+    let headings: Vec<Heading> = notifications.iter().map(Heading::from).collect();
+    let events: Vec<Event> = headings.iter().map(|n| Event::of(n, 0)).collect();
     deliver(agent, routes, &events, Lane::Live, &[], None).await
 }
 
@@ -91,7 +116,7 @@ struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    fn of(n: &'a Notification, position: u64) -> Event<'a> {
+    fn of(n: &'a Heading, position: u64) -> Event<'a> {
         Event { mark: mark_of(n), raw: &n.raw, kind: n.kind.clone(), position }
     }
 }
@@ -161,7 +186,7 @@ struct Polling {
 /// The platform's clock when it listed `page`, less [`DATE_MARGIN_MS`], as a
 /// mark: everything listed after that moment was created after it less
 /// [`crate::store::cursor::SKEW_MS`], so a complete poll may raise the mark to it.
-fn listed_at(page: &crate::api::types::Page<Notification>, top: &Mark) -> Option<Mark> {
+fn listed_at(page: &crate::api::types::Page<Heading>, top: &Mark) -> Option<Mark> {
     page.date_ms.map(|d| Mark { at_ms: Some(d - DATE_MARGIN_MS), id: top.id.clone() })
 }
 
@@ -180,7 +205,7 @@ fn listed_at(page: &crate::api::types::Page<Notification>, top: &Mark) -> Option
 async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling) -> Result<bool, BehaviorError> {
     let store = ctx.store();
     let mut cur = store.cursor()?;
-    let head = ctx.session().notifications().limit(PAGE).page().await?;
+    let head = ctx.session().notification_headings().limit(PAGE).page().await?;
     let mut handed: Vec<String> = vec![];
     match cur.scan.clone() {
         None => {
@@ -280,7 +305,7 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
         let Some((next, lane)) = cur.scan.as_ref().and_then(|s| Some((s.next.clone()?, s.lane?))) else {
             return Ok(());
         };
-        let page = ctx.session().notifications().limit(PAGE).cursor(next).page().await?;
+        let page = ctx.session().notification_headings().limit(PAGE).cursor(next).page().await?;
         let done = page.items.is_empty() || !page.has_more || page.next_cursor.is_none() || reaches_mark(store, cur, &page.items)?;
         let first = cur.scan.as_ref().map_or(0, |s| s.positions);
         let events = new_on_page(store, cur, &page.items, first)?;
@@ -303,7 +328,7 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
 /// again after a crash in the middle of its hand-over gives each the
 /// position it had (its inbox key carries its id, so two never share one
 /// whatever the platform lists the second time).
-fn new_on_page<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Notification], first: u64) -> Result<Vec<Event<'a>>, BehaviorError> {
+fn new_on_page<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Heading], first: u64) -> Result<Vec<Event<'a>>, BehaviorError> {
     let mut events = vec![];
     for (at, n) in items.iter().enumerate() {
         if !covered(store, cur, n)? {
@@ -334,8 +359,8 @@ async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<()
         if staged.is_empty() {
             break;
         }
-        let notes: Vec<(Notification, u64)> =
-            staged.iter().filter_map(|s| Notification::from_raw(s.event.clone()).ok().map(|n| (n, s.position))).collect();
+        let notes: Vec<(Heading, u64)> =
+            staged.iter().filter_map(|s| Heading::from_raw(s.event.clone()).ok().map(|n| (n, s.position))).collect();
         let keys: Vec<Vec<u8>> = staged.iter().map(|s| s.key.clone()).collect();
         let events: Vec<Event> = notes.iter().map(|(n, at)| Event::of(n, *at)).collect();
         deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &keys, Some(cur)).await?;

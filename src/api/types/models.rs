@@ -84,6 +84,14 @@ pub struct Comment {
     pub post_id: Option<String>,
 }
 
+/// What a write created, read no further than its id: the rest of the
+/// answer is skipped, not decoded (a comment sent is only ever known by its id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Created {
+    pub id: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Like {
@@ -153,6 +161,47 @@ impl Notification {
     /// The JSON as a value, for those who edit or embed it.
     pub fn value(&self) -> Value {
         serde_json::from_str(self.raw.get()).unwrap_or_default()
+    }
+}
+
+/// What the poller reads of a notification: what it is, when it came, and
+/// its JSON text, kept verbatim for the behaviors (who decode the rest). The
+/// other members are skipped, not decoded: a notification with a member the
+/// behaviors cannot read is still handed over (and reported by them), never
+/// a page the poller cannot get past.
+#[derive(Debug, Clone)]
+pub struct Heading {
+    pub id: String,
+    pub kind: Option<NotificationType>,
+    pub created_at: Option<String>,
+    pub raw: Box<RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Heading {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Heading::from_raw(Box::<RawValue>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Heading {
+    /// The heading of JSON text (kept with it).
+    pub fn from_raw(raw: Box<RawValue>) -> Result<Heading, serde_json::Error> {
+        #[derive(Default, Deserialize)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Fields {
+            id: String,
+            #[serde(rename = "type")]
+            kind: Option<NotificationType>,
+            created_at: Option<String>,
+        }
+        let f: Fields = serde_json::from_str(raw.get())?;
+        Ok(Heading { id: f.id, kind: f.kind, created_at: f.created_at, raw })
+    }
+}
+
+impl From<&Notification> for Heading {
+    fn from(n: &Notification) -> Heading {
+        Heading { id: n.id.clone(), kind: n.kind.clone(), created_at: n.created_at.clone(), raw: n.raw.clone() }
     }
 }
 

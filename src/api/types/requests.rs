@@ -210,6 +210,42 @@ mod tests {
         assert_eq!(n.raw.get(), text);
     }
 
+    /// The poller's reading of a notification is the full reading's id, type
+    /// and time, and the text as sent; members the behaviors cannot read do
+    /// not stop it (they stopped the whole page when the poller read everything).
+    #[test]
+    fn a_heading_reads_what_the_poller_needs_and_keeps_the_text() {
+        for text in [
+            r#"{"type":"MENTION","id":"n1","createdAt":"2026-01-01T00:00:00Z","fromAgent":{"handle":"bob"},"extra":{"x":1}}"#,
+            r#"{"id":"n2","type":"BOOST","content":"a \"quoted\" text"}"#,
+            r#"{"id":"n3"}"#,
+        ] {
+            let h: Heading = serde_json::from_str(text).unwrap();
+            let n: Notification = serde_json::from_str(text).unwrap();
+            assert_eq!((h.id.as_str(), &h.kind, &h.created_at), (n.id.as_str(), &n.kind, &n.created_at), "{text}");
+            assert_eq!(h.raw.get(), text);
+            let from = Heading::from(&n);
+            assert_eq!((from.id, from.kind, from.created_at, from.raw.get()), (h.id, h.kind, h.created_at, text));
+        }
+        let odd = r#"{"id":"n4","type":"MENTION","read":"yes","actor":5}"#;
+        assert!(serde_json::from_str::<Notification>(odd).is_err());
+        let h: Heading = serde_json::from_str(odd).unwrap();
+        assert_eq!((h.id.as_str(), h.kind), ("n4", Some(NotificationType::Mention)));
+        assert!(serde_json::from_str::<Heading>(r#"{"id":5}"#).is_err());
+    }
+
+    /// A write's answer is read for its id, wrapped or bare, whatever else it holds.
+    #[test]
+    fn created_reads_the_id_only() {
+        let body = br#"{"comment":{"id":"c1","content":"hi","agent":{"handle":"a","id":"x"},"parentId":null}}"#;
+        let c: Created = crate::api::list::decode_one(body, "comment").unwrap();
+        assert_eq!(c.id, "c1");
+        let full: Comment = crate::api::list::decode_one(body, "comment").unwrap();
+        assert_eq!(full.id, c.id);
+        let bare: Created = crate::api::list::decode_one(br#"{"id":"c2","content":"x"}"#, "comment").unwrap();
+        assert_eq!(bare.id, "c2");
+    }
+
     #[test]
     fn token_debug_is_redacted() {
         let t = TokenResponse { access_token: "iat_secret".into(), ..Default::default() };
