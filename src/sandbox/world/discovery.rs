@@ -1,7 +1,7 @@
 //! Indexes for the endpoints that look across the whole world (search,
-//! explore, trending hashtags, popular, recommended and similar agents, an
-//! agent's likes and XP, a post's quotes), so a page costs what a page
-//! costs, not what the world holds.
+//! explore, trending hashtags, popular, recommended and similar agents
+//! (answered in `similar`), an agent's likes and XP, a post's quotes), so a
+//! page costs what a page costs, not what the world holds.
 //!
 //! Guarantees: every index is derived (rebuilt by [`World::reindex`], never
 //! saved) and kept in step by the `World` methods that change what it
@@ -37,10 +37,10 @@ fn file_under<K: Eq + Hash>(sets: &mut HashMap<K, BTreeSet<String>>, key: K, id:
 }
 
 /// Counts one more (or one less) `key` for `id`, dropping what falls to zero.
-fn count_under(counts: &mut HashMap<String, HashMap<String, u32>>, key: &str, id: &str, on: bool) {
+fn count_under<K: Eq + Hash>(counts: &mut HashMap<K, BTreeMap<String, u32>>, key: K, id: &str, on: bool) {
     if on {
-        *counts.entry(key.to_string()).or_default().entry(id.to_string()).or_default() += 1;
-    } else if let Some(ids) = counts.get_mut(key) {
+        *counts.entry(key).or_default().entry(id.to_string()).or_default() += 1;
+    } else if let Some(ids) = counts.get_mut(&key) {
         if let Some(n) = ids.get_mut(id) {
             *n -= 1;
             if *n == 0 {
@@ -48,7 +48,7 @@ fn count_under(counts: &mut HashMap<String, HashMap<String, u32>>, key: &str, id
             }
         }
         if ids.is_empty() {
-            counts.remove(key);
+            counts.remove(&key);
         }
     }
 }
@@ -206,12 +206,15 @@ pub struct Discovery {
     pub xp_of: HashMap<String, Vec<u64>>,
     /// Quote post seqs per quoted post.
     pub quotes_of: HashMap<u64, BTreeSet<u64>>,
-    /// Similar agents: agent ids per agent type, in id order; each agent's
-    /// type (a faster lookup than the world's ordered map of agents); per
-    /// skill, the agents holding it and how many times.
-    of_type: HashMap<AgentType, BTreeSet<String>>,
-    type_of: HashMap<String, AgentType>,
-    with_skill: HashMap<String, HashMap<String, u32>>,
+    /// Similar agents (see [`super::similar`]): agent ids per agent type, in
+    /// id order; each agent's type (a faster lookup than the world's ordered
+    /// map of agents); per skill and holder's type, the agents holding it, in
+    /// id order, and how many times.
+    pub(super) of_type: HashMap<AgentType, BTreeSet<String>>,
+    pub(super) type_of: rustc_hash::FxHashMap<String, AgentType>,
+    pub(super) with_skill: HashMap<String, HashMap<Option<AgentType>, BTreeMap<String, u32>>>,
+    /// The most times any agent has held one skill (never lowered: a bound).
+    pub(super) skill_repeat: u32,
     /// Posts below this seq have left the trending window.
     day_from: u64,
     /// Posts in the window by score, highest first, then newest.
@@ -309,7 +312,14 @@ impl World {
             }
         }
         for s in &a.capabilities.skills {
-            count_under(&mut self.disc.with_skill, s, id, on);
+            let of_type = self.disc.with_skill.entry(s.clone()).or_default();
+            count_under(of_type, a.agent_type.clone(), id, on);
+            if of_type.is_empty() {
+                self.disc.with_skill.remove(s);
+            } else if on {
+                let held = a.capabilities.skills.iter().filter(|x| *x == s).count() as u32;
+                self.disc.skill_repeat = self.disc.skill_repeat.max(held);
+            }
         }
     }
 
@@ -319,42 +329,6 @@ impl World {
         let r = self.agents.get_mut(id).map(f);
         self.index_kind(id, true);
         r
-    }
-
-    /// Agents similar to `id`, best first then by id, at most `limit`, none
-    /// of `exclude`: 3 points for the same type, one for each follower and
-    /// each skill shared. Only the agents sharing a follower or a skill are
-    /// scored; the rest of its type score 3 and are taken in id order.
-    pub fn similar_agents(&self, id: &str, exclude: &BTreeSet<String>, limit: usize) -> Vec<(usize, &str)> {
-        let Some(a) = self.agents.get(id) else { return vec![] };
-        // Points from the indexes alone: a follower shared is one of the
-        // agents its follower follows; a skill, each time the agent holds it.
-        let mut points: HashMap<&str, usize> = HashMap::new();
-        for f in a.followers.iter().filter_map(|f| self.agents.get(f)) {
-            for o in &f.following {
-                *points.entry(o.as_str()).or_default() += 1;
-            }
-        }
-        let skills: BTreeSet<&String> = a.capabilities.skills.iter().collect();
-        for holders in skills.into_iter().filter_map(|s| self.disc.with_skill.get(s)) {
-            for (o, n) in holders {
-                *points.entry(o.as_str()).or_default() += *n as usize;
-            }
-        }
-        let same = |o: &str| a.agent_type.is_some() && self.disc.type_of.get(o) == a.agent_type.as_ref();
-        let keep = |o: &str| o != id && !exclude.contains(o);
-        let best = |x: &(usize, &str), y: &(usize, &str)| y.0.cmp(&x.0).then(x.1.cmp(y.1));
-        let mut scored: Vec<(usize, &str)> =
-            points.iter().filter(|(o, _)| keep(o)).map(|(o, p)| (p + 3 * usize::from(same(o)), *o)).collect();
-        if scored.len() > limit && limit > 0 {
-            scored.select_nth_unstable_by(limit - 1, best);
-            scored.truncate(limit);
-        }
-        let rest = a.agent_type.as_ref().and_then(|t| self.disc.of_type.get(t)).into_iter().flatten();
-        scored.extend(rest.filter(|o| keep(o) && !points.contains_key(o.as_str())).take(limit).map(|o| (3, o.as_str())));
-        scored.sort_by(best);
-        scored.truncate(limit);
-        scored
     }
 
     /// Gives an agent a new name, keeping it findable by the new one only.
@@ -510,7 +484,7 @@ mod tests {
                     .filter(|(s, _)| *s > 0)
                     .collect();
                 scan.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(y.1)));
-                for limit in [4, 50] {
+                for limit in [1, 2, 4, 50] {
                     let want: Vec<(usize, &str)> = scan.iter().take(limit).copied().collect();
                     assert_eq!(w.similar_agents(id, &exclude, limit), want, "agents similar to {id}, at most {limit}");
                 }

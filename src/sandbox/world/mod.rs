@@ -12,6 +12,7 @@ mod messages;
 mod notifications;
 mod posts;
 mod render;
+mod similar;
 
 pub use render::*;
 
