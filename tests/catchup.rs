@@ -301,8 +301,8 @@ async fn older_version_walk(handle: &str, lane_given: bool) {
 
     // The state an older version leaves when stopped two pages into its walk.
     let session = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
-    let first = session.notifications().limit(PAGE).page().await.unwrap();
-    let second = session.notifications().limit(PAGE).cursor(first.next_cursor.clone().unwrap()).page().await.unwrap();
+    let first = session.notification_headings().limit(PAGE).page().await.unwrap();
+    let second = session.notification_headings().limit(PAGE).cursor(first.next_cursor.clone().unwrap()).page().await.unwrap();
     {
         let store = Store::open(&dir.path().join("state/sled")).unwrap().agent(handle).unwrap();
         let mut cur: Cursor = store.cursor().unwrap();
@@ -354,8 +354,8 @@ async fn a_catch_up_page_handed_over_in_part_before_a_crash_is_answered_once_eac
 
     // What the daemon writes for the walk's first page, then for 60 of the second's 100 before the crash.
     let session = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
-    let first = session.notifications().limit(PAGE).page().await.unwrap();
-    let second = session.notifications().limit(PAGE).cursor(first.next_cursor.clone().unwrap()).page().await.unwrap();
+    let first = session.notification_headings().limit(PAGE).page().await.unwrap();
+    let second = session.notification_headings().limit(PAGE).cursor(first.next_cursor.clone().unwrap()).page().await.unwrap();
     assert_eq!((first.items.len(), second.items.len()), (PAGE as usize, PAGE as usize));
     {
         let store = Store::open(&dir.path().join("state/sled")).unwrap().agent("midpage").unwrap();

@@ -1,6 +1,8 @@
 //! Where a behavior's text comes from: fixed text, a list, or a template, and
 //! the guardrails every text passes before it is sent.
 
+use std::collections::BTreeSet;
+
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -161,15 +163,10 @@ pub fn render(src: &str, ctx: &Value) -> Result<String, ContentError> {
             *c = Compiled { env: env(), names: Default::default() };
         }
         if c.env.add_template_owned(src.to_string(), src.to_string()).is_ok() {
-            let names = c.env.get_template(src).ok().map(|t| t.undeclared_variables(false)).map(|v| {
-                // `debug()` shows the whole context.
-                if v.contains("debug") {
-                    None
-                } else {
-                    Some(v.into_iter().collect::<Box<[String]>>())
-                }
-            });
-            c.names.insert(src.to_string(), names.flatten());
+            // The top-level names of what it reads; `debug()` shows the whole context.
+            let top = variables(src).map(|v| v.iter().map(|n| n.split('.').next().unwrap_or(n).to_string()).collect::<BTreeSet<_>>());
+            let names = top.filter(|t| !t.contains("debug")).map(|t| t.into_iter().collect());
+            c.names.insert(src.to_string(), names);
         }
     }
     env().render_str(src, ctx).map_err(ContentError::Template)

@@ -51,34 +51,10 @@ pub const COMPLETE_EVERY: std::time::Duration = std::time::Duration::from_secs(6
 /// page was listed) before it is trusted as the time of the listing.
 const DATE_MARGIN_MS: i64 = 5_000;
 
-/// A notification as listed: its id and when it was created.
-pub trait Listed {
-    fn id(&self) -> &str;
-    fn created_at(&self) -> Option<&str>;
-}
-
-impl Listed for Heading {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn created_at(&self) -> Option<&str> {
-        self.created_at.as_deref()
-    }
-}
-
-impl Listed for Notification {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn created_at(&self) -> Option<&str> {
-        self.created_at.as_deref()
-    }
-}
-
 /// When a notification was created, and its id.
-pub fn mark_of(n: &impl Listed) -> Mark {
-    let at_ms = n.created_at().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
-    Mark { at_ms, id: n.id().to_string() }
+pub fn mark_of(n: &Heading) -> Mark {
+    let at_ms = n.created_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
+    Mark { at_ms, id: n.id.clone() }
 }
 
 /// Already handed over (or certainly older than everything not yet handed over).
