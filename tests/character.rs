@@ -176,6 +176,17 @@ guardrails:
     assert_eq!(served(&sb, "POST /v1/chat/completions", 0), 3, "the stopped thread is not asked about again");
     stop.cancel();
     task.await.unwrap();
+    // Started again: the thread stays ended (read back from the store).
+    let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::System);
+    let before = for_me(&sb);
+    let again = imagine_agent::api::types::NewComment { content: "@gated are you there?".into(), parent_id: None };
+    sb.app.world().add_comment(&members[2], goodbye, &again, false).unwrap();
+    assert_eq!(for_me(&sb), before + 1, "the comment notifies us");
+    polls_later(&sb, 5).await;
+    assert_eq!(replies_by(&sb, &me).len(), 1, "after a restart, still only the question answered");
+    assert_eq!(served(&sb, "POST /v1/chat/completions", 0), 3, "after a restart, the stopped thread is not asked about");
+    stop.cancel();
+    task.await.unwrap();
     sb.stop().await;
 }
 

@@ -21,6 +21,7 @@ struct Bot {
     id: String,
     port: u16,
     clock: Clock,
+    cfg: std::path::PathBuf,
     stop: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -41,7 +42,15 @@ impl Bot {
         let clock = Clock::manual(Utc::now());
         let (stop, task) = start_on(&cfg, &clock);
         let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
-        Bot { handle: handle.into(), id, port, clock, stop, task, _dir: dir }
+        Bot { handle: handle.into(), id, port, clock, cfg, stop, task, _dir: dir }
+    }
+
+    /// Stops the daemon and starts it again on the same state and clock.
+    async fn restart(mut self) -> Bot {
+        self.stop.cancel();
+        (&mut self.task).await.unwrap();
+        (self.stop, self.task) = start_on(&self.cfg, &self.clock);
+        self
     }
 
     /// Waits until the behavior has handled `n` notifications in all.
@@ -112,6 +121,29 @@ async fn hourly_and_daily_caps_hold_and_reopen_on_the_clock() {
     bot.handled(18).await;
     assert_eq!(bot.replies(&sb).len(), 8, "a new day: three more (the hourly cap)");
     assert!(bot.replies(&sb).values().all(|n| *n == 1));
+    bot.stop().await;
+    sb.stop().await;
+}
+
+/// The cooldown and the caps count the reply records, read again at a start:
+/// a restart forgets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldowns_and_caps_hold_across_a_restart() {
+    let sb = sandbox(community(6)).await;
+    let g = "guardrails:\n  author_cooldown: 10m\n  max_per_hour: 8\n  max_per_day: 1000\n  max_replies_per_thread: 100\n";
+    let bot = Bot::start(&sb, "restarted", &behavior(g)).await;
+    mentions(&sb, "restarted", 6).await;
+    bot.handled(6).await;
+    assert_eq!(bot.replies(&sb).len(), 6, "six authors, one reply each");
+    let bot = bot.restart().await;
+    mentions(&sb, "restarted", 6).await;
+    bot.handled(6).await;
+    assert_eq!(bot.replies(&sb).len(), 6, "after a restart: the same six authors, still cooling down");
+    bot.advance(chrono::Duration::minutes(11));
+    let bot = bot.restart().await;
+    mentions(&sb, "restarted", 6).await;
+    bot.handled(6).await;
+    assert_eq!(bot.replies(&sb).len(), 8, "cooled down, after another restart: two more, the hourly cap of eight");
     bot.stop().await;
     sb.stop().await;
 }

@@ -1,8 +1,15 @@
 //! `auto_reply`: answers mentions, comments and replies with one comment,
 //! threaded under the triggering comment, within guardrails that keep two
 //! bots from answering each other forever.
+//!
+//! The author cooldown and the hourly and daily caps count the behavior's
+//! reply records themselves (read once a run, then kept in memory as intents
+//! are recorded): a reply is counted exactly when its intent is, crash or
+//! not. Replies per thread are a value written with the intent (they outlive
+//! the records, which are pruned after [`ACTION_RETENTION`]).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -15,7 +22,7 @@ use super::kind::{register, spec, Kind, Registration};
 use super::Check;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent, Outcome, Recorded};
-use crate::store::{ActionState, Puts};
+use crate::store::{ActionState, Puts, ACTION_RETENTION};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -32,7 +39,7 @@ pub struct Filters {
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Guardrails {
-    /// No second reply to the same author within this time.
+    /// No second reply to the same author within this time (at most 7 days).
     #[serde(with = "humantime_serde")]
     #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub author_cooldown: Duration,
@@ -110,6 +117,9 @@ impl Spec {
         if self.guardrails.max_thread_depth == 0 {
             c.problem("max_thread_depth", "must be at least 1");
         }
+        if self.guardrails.author_cooldown > ACTION_RETENTION.to_std().unwrap_or_default() {
+            c.problem("author_cooldown", "at most 7d: replies are remembered for 7 days");
+        }
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
@@ -130,8 +140,11 @@ impl Spec {
                 // What the platform has to say is read before this event's turn, so reads overlap.
                 let Some(facts) = self.gather(ctx, n).await? else { return Ok(()) };
                 let turn = ctx.turn().await?;
-                let Some((detail, puts)) = self.decide(ctx, n, facts).await? else { return Ok(()) };
+                let Some(Decision { detail, puts, author, at }) = self.decide(ctx, n, facts).await? else { return Ok(()) };
                 let recorded = ctx.record(&key, "reply", detail.clone(), &puts)?;
+                if recorded == Recorded::Intent {
+                    crate::sync::lock(&*self.recent(ctx)?).note(author, at, self.cooldown_ms());
+                }
                 drop(turn);
                 match recorded {
                     Recorded::Held(_) => return Ok(()),
@@ -251,10 +264,19 @@ impl Spec {
         Ok(Some(Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text }))
     }
 
+    fn cooldown_ms(&self) -> i64 {
+        self.guardrails.author_cooldown.as_millis() as i64
+    }
+
+    /// What the reply records say about the recent past (read at the first event of a run).
+    fn recent(&self, ctx: &Ctx) -> Result<std::sync::Arc<Mutex<Recent>>, BehaviorError> {
+        ctx.memo(|| Recent::load(ctx, self.cooldown_ms()).map(Mutex::new))
+    }
+
     /// The guardrails that depend on what we did before, and the text (in
     /// this event's turn): the reply's detail and the values that count it,
     /// written with its intent; None when we do not reply.
-    async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts) -> Result<Option<(Value, Puts)>, BehaviorError> {
+    async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts) -> Result<Option<Decision>, BehaviorError> {
         let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
@@ -265,20 +287,20 @@ impl Spec {
             return Ok(None);
         }
         let now = ctx.now().timestamp_millis();
-        let author_key = ["author:", handle.as_str()].concat();
-        if let Some(last) = store.get::<i64>(&ctx.behavior, &author_key)? {
-            if now - last < g.author_cooldown.as_millis() as i64 {
-                skip(ctx, "author_cooldown", n);
-                return Ok(None);
-            }
+        let recent = self.recent(ctx)?;
+        let (last, hour, day, stopped) = {
+            let r = crate::sync::lock(&recent);
+            (r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
+        };
+        if last.is_some_and(|last| now - last < self.cooldown_ms()) {
+            skip(ctx, "author_cooldown", n);
+            return Ok(None);
         }
-        let mut sent = Sent::load(ctx)?;
-        let (hour, day) = (sent.within(now, 3_600_000), sent.within(now, 86_400_000));
         if hour >= g.max_per_hour || day >= g.max_per_day {
             skip(ctx, "rate_guardrail", n);
             return Ok(None);
         }
-        if store.get::<String>(&ctx.behavior, &["stopped:", post_id.as_str()].concat())?.is_some() {
+        if stopped {
             skip(ctx, "thread_stopped", n);
             return Ok(None);
         }
@@ -290,7 +312,8 @@ impl Spec {
                     return Ok(None);
                 }
                 super::decide::Verdict::Stop(reason) => {
-                    store.put(&ctx.behavior, &format!("stopped:{post_id}"), &reason)?;
+                    store.put(&ctx.behavior, &format!("{STOPPED}{post_id}"), &reason)?;
+                    crate::sync::lock(&recent).stopped.insert(post_id);
                     skip(ctx, "decided_stop", n);
                     return Ok(None);
                 }
@@ -329,11 +352,75 @@ impl Spec {
         };
         // Counted with the intent: a reply later refused still counts (caps are only ever held tighter).
         puts.put(&thread_key, &(thread + 1))?;
-        puts.put(&author_key, &now)?;
-        sent.add(now);
-        puts.put(SENT_KEY, &sent)?;
         let detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
-        Ok(Some((detail, puts)))
+        Ok(Some(Decision { detail, puts, author: handle, at: now }))
+    }
+}
+
+/// A reply decided: what its intent records, the value written with it, and
+/// who and when for the counts kept in memory.
+struct Decision {
+    detail: Value,
+    puts: Puts,
+    /// The author's handle, lower case.
+    author: String,
+    at: i64,
+}
+
+/// The key prefix of a thread the model ended (`decide`), per post.
+const STOPPED: &str = "stopped:";
+
+/// What the behavior's reply records add up to: when each author was last
+/// answered (within the cooldown), and the replies of the last day. A record
+/// counts from its intent on, whatever became of it (refused or not); a dry
+/// run's or a draft's record has no detail and does not count (a reply sent
+/// once its draft is approved, by the draft task, counts from the behavior's
+/// next start). Also the threads the model ended (each a value in the store,
+/// written by this behavior only).
+#[derive(Debug, Default)]
+struct Recent {
+    authors: HashMap<String, i64>,
+    sent: Sent,
+    stopped: std::collections::HashSet<String>,
+    /// The size of `authors` at which it is next cleared of expired entries.
+    sweep_at: usize,
+}
+
+impl Recent {
+    fn load(ctx: &Ctx, cooldown_ms: i64) -> Result<Recent, BehaviorError> {
+        let store = ctx.store();
+        let mut replies: Vec<(i64, String)> = store
+            .actions_of(&ctx.behavior, "reply:")?
+            .into_iter()
+            .filter_map(|(_, r)| r.detail.get("author").and_then(Value::as_str).map(|a| (r.at_ms, a.to_lowercase())))
+            .collect();
+        replies.sort_unstable();
+        let mut recent = Recent::default();
+        for (at, author) in replies {
+            recent.note(author, at, cooldown_ms);
+        }
+        recent.stopped = store.scan::<Value>(&ctx.behavior, STOPPED)?.into_iter().map(|(k, _)| k[STOPPED.len()..].to_string()).collect();
+        // What earlier versions kept beside the records (the records say the same).
+        for k in ["sent_counts", "sent_per_minute", "sent"] {
+            store.remove(&ctx.behavior, k)?;
+        }
+        for (k, _) in store.scan::<Value>(&ctx.behavior, "author:")? {
+            store.remove(&ctx.behavior, &k)?;
+        }
+        Ok(recent)
+    }
+
+    /// Counts a reply to `author` (lower case) at `at`, in time order.
+    fn note(&mut self, author: String, at: i64, cooldown_ms: i64) {
+        self.sent.add(at);
+        if cooldown_ms <= 0 {
+            return;
+        }
+        self.authors.insert(author, at);
+        if self.authors.len() >= self.sweep_at {
+            self.authors.retain(|_, last| at - *last < cooldown_ms);
+            self.sweep_at = (2 * self.authors.len()).max(64);
+        }
     }
 }
 
@@ -371,9 +458,6 @@ async fn already(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
     ))
 }
 
-const SENT_KEY: &str = "sent_counts";
-/// The key of the second version (one entry per minute for a whole day).
-const SENT_PER_MINUTE: &str = "sent_per_minute";
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -385,11 +469,9 @@ const DAY_MS: i64 = 86_400_000;
 /// by the rounding, only held longer (the daily cap up to an hour; the hourly
 /// cap a minute at most, as only hours that ended more than an hour ago are
 /// kept per hour).
-#[derive(Debug, Default, PartialEq, serde::Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq)]
 struct Sent {
-    #[serde(default)]
     minutes: Vec<(i64, u32)>,
-    #[serde(default)]
     hours: Vec<(i64, u32)>,
 }
 
@@ -399,27 +481,6 @@ fn end(i: i64, width: i64) -> i64 {
 }
 
 impl Sent {
-    fn load(ctx: &Ctx) -> Result<Sent, BehaviorError> {
-        let store = ctx.store();
-        if let Some(v) = store.get(&ctx.behavior, SENT_KEY)? {
-            return Ok(v);
-        }
-        let mut s = Sent::default();
-        // State of earlier versions: per minute, or one timestamp per reply.
-        if let Some(v) = store.get::<Vec<(i64, u32)>>(&ctx.behavior, SENT_PER_MINUTE)? {
-            for (m, n) in v {
-                for _ in 0..n {
-                    s.add(m * MINUTE_MS);
-                }
-            }
-            return Ok(s);
-        }
-        for t in store.get::<Vec<i64>>(&ctx.behavior, "sent")?.unwrap_or_default() {
-            s.add(t);
-        }
-        Ok(s)
-    }
-
     /// Replies within `window_ms` before `now`.
     fn within(&self, now: i64, window_ms: i64) -> u32 {
         let m: u32 = self.minutes.iter().filter(|(m, _)| now - end(*m, MINUTE_MS) < window_ms).map(|(_, n)| n).sum();
@@ -512,5 +573,18 @@ mod tests {
             assert!(day >= exact(DAY_MS) && day <= exact(DAY_MS) + 60, "day {day} vs {}", exact(DAY_MS));
             assert!(s.minutes.len() + s.hours.len() <= 146, "{} entries", s.minutes.len() + s.hours.len());
         }
+    }
+
+    /// Replies are remembered for 7 days (their records): a longer cooldown is refused where it is written.
+    #[test]
+    fn a_cooldown_longer_than_the_records_is_refused_where_it_is_written() {
+        let text = |d: &str| format!("kind: auto_reply\nname: x\ncontent:\n  text: hi\nguardrails:\n  author_cooldown: {d}\n");
+        let mut problems = vec![];
+        assert_eq!(crate::behaviors::parse_file(std::path::Path::new("b.yaml"), &text("7d"), &mut problems).len(), 1);
+        assert!(problems.is_empty(), "{problems:?}");
+        let loaded = crate::behaviors::parse_file(std::path::Path::new("b.yaml"), &text("8d"), &mut problems);
+        assert!(loaded.is_empty());
+        let p = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(p.contains("b.yaml:6:") && p.contains("at most 7d"), "{p}");
     }
 }

@@ -125,7 +125,11 @@ pub struct Ctx {
     pub event: Option<String>,
     /// This event's place among the events of a batch in flight at once (see [`super::events`]).
     pub(crate) turn: Option<super::events::Place>,
+    /// What the behavior keeps in memory while it runs (see [`Ctx::memo`]).
+    memo: Arc<std::sync::Mutex<Option<Memo>>>,
 }
+
+type Memo = Arc<dyn std::any::Any + Send + Sync>;
 
 /// What a look on the platform for an unfinished side effect found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +184,32 @@ impl Ctx {
     /// A behavior's context; its requests wait their turn at `priority`.
     pub fn new(agent: Arc<Agent>, behavior: &str, priority: Priority, cancel: CancellationToken, wake: Arc<Notify>) -> Ctx {
         let session = agent.session.with_priority(priority).stopping_with(cancel.clone());
-        Ctx { agent, session, behavior: behavior.to_string(), cancel, wake, event: None, approval: None, turn: None }
+        Ctx {
+            agent,
+            session,
+            behavior: behavior.to_string(),
+            cancel,
+            wake,
+            event: None,
+            approval: None,
+            turn: None,
+            memo: Default::default(),
+        }
+    }
+
+    /// What the behavior keeps in memory while it runs (say, what its records
+    /// in the store add up to, read once): made by `init` at first use, then
+    /// shared by every event and restart of the behavior; made anew when the
+    /// behavior is started again (a reload). The caller keeps it equal to
+    /// what the store holds.
+    pub fn memo<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce() -> Result<T, BehaviorError>) -> Result<Arc<T>, BehaviorError> {
+        let mut slot = crate::sync::lock(&self.memo);
+        if let Some(m) = slot.as_ref().and_then(|m| m.clone().downcast::<T>().ok()) {
+            return Ok(m);
+        }
+        let m = Arc::new(init()?);
+        *slot = Some(m.clone());
+        Ok(m)
     }
 
     /// The context of one event of a batch (see [`super::events`]).
@@ -190,7 +219,7 @@ impl Ctx {
 
     /// The same context acting for behavior `name` (the draft task sends in the drafting behavior's name).
     pub fn as_behavior(&self, name: &str) -> Ctx {
-        Ctx { behavior: name.to_string(), ..self.clone() }
+        Ctx { behavior: name.to_string(), memo: Default::default(), ..self.clone() }
     }
 
     /// The same context, its speaking actions drafted for approval when `a` requires it.

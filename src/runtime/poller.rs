@@ -41,8 +41,7 @@ pub const PAGE: u32 = 100;
 pub const WALK_PAGES: usize = 10;
 /// Notifications staged by an older version moved into a lane per hand-over.
 const BATCH: usize = 200;
-/// Settled side effects answering a notification are forgotten after this long.
-pub const ACTION_RETENTION: chrono::Duration = chrono::Duration::days(7);
+pub use crate::store::ACTION_RETENTION;
 /// Housekeeping (pruning) every this many polls.
 const PRUNE_EVERY: u64 = 200;
 /// A complete poll (down to the high-water mark) at least this often; see [`step`].

@@ -24,6 +24,8 @@ struct Requests {
     /// Tickets handed out so far.
     asked: u64,
     stop: bool,
+    /// The thread waits on `wake` (otherwise it looks at `asked` before it next waits).
+    waiting: bool,
 }
 
 struct Shared {
@@ -44,7 +46,7 @@ pub struct Committer {
 impl Committer {
     pub fn start(db: sled::Db) -> std::io::Result<Committer> {
         let shared = Arc::new(Shared {
-            requests: Mutex::new(Requests { asked: 0, stop: false }),
+            requests: Mutex::new(Requests { asked: 0, stop: false, waiting: false }),
             wake: Condvar::new(),
             done: watch::Sender::new((0, None)),
             rounds: Default::default(),
@@ -61,12 +63,15 @@ impl Committer {
 
     /// Waits until every write made before this call is durable.
     pub async fn flush(&self) -> Result<(), Arc<sled::Error>> {
-        let ticket = {
+        let (ticket, waiting) = {
             let mut r = crate::sync::lock(&self.shared.requests);
             r.asked += 1;
-            r.asked
+            (r.asked, r.waiting)
         };
-        self.shared.wake.notify_one();
+        // A wake-up is a system call: only when the thread is waiting for one.
+        if waiting {
+            self.shared.wake.notify_one();
+        }
         let mut rx = self.shared.done.subscribe();
         let seen = rx.wait_for(|(covered, _)| *covered >= ticket).await.map(|d| d.1.clone());
         match seen {
@@ -87,7 +92,9 @@ fn run(s: &Shared, db: sled::Db) {
         let mut asked = {
             let mut r = crate::sync::lock(&s.requests);
             while !r.stop && r.asked <= s.done.borrow().0 {
+                r.waiting = true;
                 r = s.wake.wait(r).unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.waiting = false;
             }
             if r.stop {
                 break;

@@ -27,6 +27,9 @@ const FORMAT_KEY: &[u8] = b"imagine-agent/format";
 const FORMAT: &[u8] = b"imagine-agent-state/2";
 /// The first layout (a sled tree per agent and purpose), migrated on open.
 const FORMAT_1: &[u8] = b"imagine-agent-state/1";
+/// Settled side effects answering a notification are forgotten after this long
+/// (the runtime prunes them; behaviors that count their records look no further back).
+pub const ACTION_RETENTION: chrono::Duration = chrono::Duration::days(7);
 /// sled's page cache (its default is 1 GiB): the daemon's working set is small
 /// and bounded memory matters more than cache hits (benches/agents.sh).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -387,6 +390,18 @@ impl AgentStore {
             self.actions.remove(key(behavior, k))?;
         }
         Ok(())
+    }
+
+    /// The action records of one behavior whose key starts with `prefix`: (key, record).
+    pub fn actions_of(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, ActionRecord)>, StoreError> {
+        let skip = behavior.len() + 1;
+        self.actions
+            .scan_prefix(key(behavior, prefix))
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
     }
 
     /// All action records: (behavior, key, record).
