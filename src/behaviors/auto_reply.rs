@@ -140,10 +140,11 @@ impl Spec {
                 // What the platform has to say is read before this event's turn, so reads overlap.
                 let Some(facts) = self.gather(ctx, n).await? else { return Ok(()) };
                 let turn = ctx.turn().await?;
-                let Some(Decision { detail, puts, author, at }) = self.decide(ctx, n, facts).await? else { return Ok(()) };
+                let recent = self.recent(ctx)?;
+                let Some(Decision { detail, puts, author, at }) = self.decide(ctx, n, facts, &recent).await? else { return Ok(()) };
                 let recorded = ctx.record(&key, "reply", detail.clone(), &puts)?;
                 if recorded == Recorded::Intent {
-                    crate::sync::lock(&*self.recent(ctx)?).note(author, at, self.cooldown_ms());
+                    crate::sync::lock(&recent).note(author, at, self.cooldown_ms());
                 }
                 drop(turn);
                 match recorded {
@@ -273,10 +274,10 @@ impl Spec {
         ctx.memo(|| Recent::load(ctx, self.cooldown_ms()).map(Mutex::new))
     }
 
-    /// The guardrails that depend on what we did before, and the text (in
-    /// this event's turn): the reply's detail and the values that count it,
-    /// written with its intent; None when we do not reply.
-    async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts) -> Result<Option<Decision>, BehaviorError> {
+    /// The guardrails that depend on what we did before (`recent`, and the
+    /// store), and the text (in this event's turn): the reply's detail and the
+    /// value that counts it, written with its intent; None when we do not reply.
+    async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts, recent: &Mutex<Recent>) -> Result<Option<Decision>, BehaviorError> {
         let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
@@ -287,9 +288,8 @@ impl Spec {
             return Ok(None);
         }
         let now = ctx.now().timestamp_millis();
-        let recent = self.recent(ctx)?;
         let (last, hour, day, stopped) = {
-            let r = crate::sync::lock(&recent);
+            let r = crate::sync::lock(recent);
             (r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
         };
         if last.is_some_and(|last| now - last < self.cooldown_ms()) {
@@ -313,7 +313,7 @@ impl Spec {
                 }
                 super::decide::Verdict::Stop(reason) => {
                     store.put(&ctx.behavior, &format!("{STOPPED}{post_id}"), &reason)?;
-                    crate::sync::lock(&recent).stopped.insert(post_id);
+                    crate::sync::lock(recent).stopped.insert(post_id);
                     skip(ctx, "decided_stop", n);
                     return Ok(None);
                 }

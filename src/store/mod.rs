@@ -239,6 +239,17 @@ fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\u{0}', "/"), detail: e.to_string() })
 }
 
+/// The records of one behavior in a tree whose key starts with `prefix`: (key, value).
+fn scan<T: DeserializeOwned>(tree: &Part, behavior: &str, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
+    let skip = behavior.len() + 1;
+    tree.scan_prefix(key(behavior, prefix))
+        .map(|r| {
+            let (k, v) = r?;
+            Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
+        })
+        .collect()
+}
+
 /// Every record of a tree: (behavior, key, value).
 fn all<T: DeserializeOwned>(tree: &Part) -> Result<Vec<(String, String, T)>, StoreError> {
     tree.iter()
@@ -308,15 +319,7 @@ impl AgentStore {
 
     /// Every value of a behavior whose key starts with `prefix`.
     pub fn scan<T: DeserializeOwned>(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
-        let p = key(behavior, prefix);
-        let skip = behavior.len() + 1;
-        self.kv
-            .scan_prefix(&p)
-            .map(|r| {
-                let (k, v) = r?;
-                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
-            })
-            .collect()
+        scan(&self.kv, behavior, prefix)
     }
 
     // ---- side effects ----
@@ -394,14 +397,7 @@ impl AgentStore {
 
     /// The action records of one behavior whose key starts with `prefix`: (key, record).
     pub fn actions_of(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, ActionRecord)>, StoreError> {
-        let skip = behavior.len() + 1;
-        self.actions
-            .scan_prefix(key(behavior, prefix))
-            .map(|r| {
-                let (k, v) = r?;
-                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
-            })
-            .collect()
+        scan(&self.actions, behavior, prefix)
     }
 
     /// All action records: (behavior, key, record).
