@@ -399,12 +399,12 @@ impl Recent {
         for (at, author) in replies {
             recent.note(author, at, cooldown_ms);
         }
-        recent.stopped = store.scan::<Value>(&ctx.behavior, STOPPED)?.into_iter().map(|(k, _)| k[STOPPED.len()..].to_string()).collect();
+        recent.stopped = store.keys(&ctx.behavior, STOPPED)?.into_iter().map(|k| k[STOPPED.len()..].to_string()).collect();
         // What earlier versions kept beside the records (the records say the same).
         for k in ["sent_counts", "sent_per_minute", "sent"] {
             store.remove(&ctx.behavior, k)?;
         }
-        for (k, _) in store.scan::<Value>(&ctx.behavior, "author:")? {
+        for k in store.keys(&ctx.behavior, "author:")? {
             store.remove(&ctx.behavior, &k)?;
         }
         Ok(recent)

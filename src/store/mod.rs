@@ -239,17 +239,6 @@ fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(k).replace('\u{0}', "/"), detail: e.to_string() })
 }
 
-/// The records of one behavior in a tree whose key starts with `prefix`: (key, value).
-fn scan<T: DeserializeOwned>(tree: &Part, behavior: &str, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
-    let skip = behavior.len() + 1;
-    tree.scan_prefix(key(behavior, prefix))
-        .map(|r| {
-            let (k, v) = r?;
-            Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
-        })
-        .collect()
-}
-
 /// Every record of a tree: (behavior, key, value).
 fn all<T: DeserializeOwned>(tree: &Part) -> Result<Vec<(String, String, T)>, StoreError> {
     tree.iter()
@@ -319,7 +308,20 @@ impl AgentStore {
 
     /// Every value of a behavior whose key starts with `prefix`.
     pub fn scan<T: DeserializeOwned>(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
-        scan(&self.kv, behavior, prefix)
+        let skip = behavior.len() + 1;
+        self.kv
+            .scan_prefix(key(behavior, prefix))
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    /// The keys of a behavior's values that start with `prefix` (values not read).
+    pub fn keys(&self, behavior: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let skip = behavior.len() + 1;
+        self.kv.scan_prefix(key(behavior, prefix)).map(|r| Ok(String::from_utf8_lossy(&r?.0[skip..]).into_owned())).collect()
     }
 
     // ---- side effects ----
@@ -395,9 +397,20 @@ impl AgentStore {
         Ok(())
     }
 
-    /// The action records of one behavior whose key starts with `prefix`: (key, record).
+    /// The action records of one behavior whose key starts with `prefix`:
+    /// (key, record). A record that does not decode is left out, with a
+    /// warning: one damaged record must not stop what counts the others.
     pub fn actions_of(&self, behavior: &str, prefix: &str) -> Result<Vec<(String, ActionRecord)>, StoreError> {
-        scan(&self.actions, behavior, prefix)
+        let skip = behavior.len() + 1;
+        let mut out = vec![];
+        for r in self.actions.scan_prefix(key(behavior, prefix)) {
+            let (k, v) = r?;
+            match decode(&k, &v) {
+                Ok(rec) => out.push((String::from_utf8_lossy(&k[skip..]).into_owned(), rec)),
+                Err(e) => tracing::warn!(error = %e, "an action record that does not decode is left out"),
+            }
+        }
+        Ok(out)
     }
 
     /// All action records: (behavior, key, record).
@@ -581,6 +594,27 @@ mod tests {
         s.ack(&item).await.unwrap();
         assert!(s.inbox("a", 10).unwrap().is_empty());
         assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
+    }
+
+    /// A damaged record is left out of a behavior's records; the others are read.
+    #[test]
+    fn a_record_that_does_not_decode_is_left_out_of_a_behaviors_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
+        let rec = |at_ms| ActionRecord {
+            state: ActionState::Done,
+            kind: "reply".into(),
+            detail: json!({"author": "ada"}),
+            result: None,
+            at_ms,
+            event: None,
+        };
+        s.settle("a", "reply:1", rec(1)).unwrap();
+        s.actions.insert(key("a", "reply:2"), &b"{not json"[..]).unwrap();
+        s.settle("a", "reply:3", rec(3)).unwrap();
+        s.settle("b", "reply:4", rec(4)).unwrap();
+        let got = s.actions_of("a", "reply:").unwrap();
+        assert_eq!(got.iter().map(|(k, r)| (k.as_str(), r.at_ms)).collect::<Vec<_>>(), vec![("reply:1", 1), ("reply:3", 3)]);
     }
 
     #[tokio::test]
