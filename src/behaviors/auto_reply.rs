@@ -118,7 +118,8 @@ impl Spec {
             c.problem("max_thread_depth", "must be at least 1");
         }
         if self.guardrails.author_cooldown > ACTION_RETENTION.to_std().unwrap_or_default() {
-            c.problem("author_cooldown", "at most 7d: replies are remembered for 7 days");
+            let days = ACTION_RETENTION.num_days();
+            c.problem("author_cooldown", format!("at most {days}d: replies are remembered for {days} days"));
         }
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::api::types::{Heading, Notification, NotificationType};
 use crate::api::ReadTarget;
-use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan};
+use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan, ACTION_RETENTION};
 
 use crate::behaviors::context::{Agent, BehaviorError, Ctx};
 use crate::progress::Progress;
@@ -41,7 +41,6 @@ pub const PAGE: u32 = 100;
 pub const WALK_PAGES: usize = 10;
 /// Notifications staged by an older version moved into a lane per hand-over.
 const BATCH: usize = 200;
-pub use crate::store::ACTION_RETENTION;
 /// Housekeeping (pruning) every this many polls.
 const PRUNE_EVERY: u64 = 200;
 /// A complete poll (down to the high-water mark) at least this often; see [`step`].
