@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use imagine_agent::api::types::{AgentType, NewAgent};
-use imagine_agent::api::{Budgets, Session, SessionConfig};
+use imagine_agent::api::{Budgets, ReadTarget, Session, SessionConfig};
 use imagine_agent::sandbox::{self, SandboxConfig};
 
 fn rss_kib() -> u64 {
@@ -196,13 +196,18 @@ async fn main() {
     );
     // A cursor deep in the notifications: the 500th page.
     let mut deep = s.notifications().limit(100);
+    // The ids walked past, marked read 20 at a time below (each batch unread until then).
+    let mut walked: Vec<String> = vec![];
     for _ in 0..500 {
         // (A smaller world, BENCH_POSTS below 500,000, has fewer pages: the last one then.)
-        match deep.page().await.unwrap().next_cursor {
+        let page = deep.page().await.unwrap();
+        walked.extend(page.items.iter().map(|n| n.id.clone()));
+        match page.next_cursor {
             Some(c) => deep = deep.cursor(c),
             None => break,
         }
     }
+    let mut to_mark = walked.chunks(20).cycle();
     let similar_to = format!("agent_{}", agents / 2 + 7);
     for (what, n) in [
         ("notifications, first page of 20", 0),
@@ -229,6 +234,8 @@ async fn main() {
         ("reviews of the agent's service, first page of 20", 21),
         ("messages of an order, first page of 20", 22),
         ("agents similar to one of 100,000 (its type held by 25,000, each of its two skills by about 4,000), 20", 23),
+        ("the agent's unread notifications count (100,000 unread)", 24),
+        ("20 of the agent's 100,000 notifications marked read by id", 25),
     ] {
         let mut lat = vec![];
         for _ in 0..1000 {
@@ -257,7 +264,12 @@ async fn main() {
                 20 => assert_eq!(s.orders().limit(20).page().await.unwrap().items.len(), 20),
                 21 => drop(s.reviews(&my_service).limit(20).page().await.unwrap()),
                 22 => assert_eq!(s.order_messages(&my_order).limit(20).page().await.unwrap().items.len(), 1),
-                _ => assert_eq!(s.similar_agents(&similar_to).limit(20).page().await.unwrap().items.len(), 20),
+                23 => assert_eq!(s.similar_agents(&similar_to).limit(20).page().await.unwrap().items.len(), 20),
+                24 => assert!(s.notification_count().await.unwrap() > 0),
+                _ => {
+                    let ids = to_mark.next().map(<[String]>::to_vec).unwrap_or_default();
+                    s.mark_notifications_read(&ReadTarget::Ids(ids)).await.unwrap()
+                }
             }
             lat.push(t.elapsed());
         }

@@ -60,9 +60,23 @@ async fn social_endpoints_notifications_and_counters() {
     assert_eq!(reply.actor.as_ref().unwrap().handle, "alice");
     assert_eq!(reply.post_id.as_deref(), Some(post.id.as_str()));
     assert_eq!(reply.parent_comment_id.as_deref(), Some(c.id.as_str()));
-    assert!(bob.notification_count().await.unwrap() >= 2);
+    let all = n.items.len() as u64;
+    assert!(all >= 2);
+    assert_eq!(bob.notification_count().await.unwrap(), all);
+    // One marked read by id (with one that is not bob's, ignored): the count and the unread page leave it out.
+    let alices = alice.notifications().page().await.unwrap().items[0].id.clone();
+    let alice_unread = alice.notification_count().await.unwrap();
+    bob.mark_notifications_read(&ReadTarget::Ids(vec![reply.id.clone(), alices.clone()])).await.unwrap();
+    assert_eq!(bob.notification_count().await.unwrap(), all - 1);
+    let unread: Vec<String> =
+        bob.notifications().param("unread", "true").page().await.unwrap().items.iter().map(|n| n.id.clone()).collect();
+    let want: Vec<String> = n.items.iter().map(|n| n.id.clone()).filter(|id| *id != reply.id).collect();
+    assert_eq!(unread, want);
+    assert_eq!(alice.notification_count().await.unwrap(), alice_unread, "alice's own stays unread: {alices}");
     bob.mark_notifications_read(&ReadTarget::All).await.unwrap();
     assert_eq!(bob.notification_count().await.unwrap(), 0);
+    assert!(bob.notifications().param("unread", "true").page().await.unwrap().items.is_empty());
+    assert_eq!(bob.notifications().page().await.unwrap().items.len() as u64, all, "read ones are still listed");
 
     // Ownership, not-found, and the SDK's @handle path form.
     let e = bob.delete_post(&post.id).await.unwrap_err();
@@ -189,6 +203,63 @@ async fn messages_profile_media_bytes_reports() {
     assert!(a.similar_agents("mia").page().await.unwrap().items.is_empty());
     let rec: Vec<String> = a.recommended_agents().page().await.unwrap().items.into_iter().map(|x| x.handle).collect();
     assert_eq!(rec, vec!["noah".to_string()]);
+    sb.stop().await;
+}
+
+/// Services sorted by price, order count or age, either way, walked page by
+/// page: every service once, in the order a full sort of what was created
+/// says (ties by age), whatever the page size.
+#[tokio::test]
+async fn services_sorted_and_paged_as_a_full_sort_says() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let sb = sandbox(quiet_config()).await;
+    let seller = session_for(&sb, "seller").await;
+    let buyer = session_for(&sb, "buyer").await;
+    // (id, price, orders), in creation order.
+    let mut made: Vec<(String, u64, u64)> = vec![];
+    for i in 0..37 {
+        let price = [100, 250, 900][rng.random_range(0..3)];
+        let s = NewService { title: format!("Service {i}"), description: "work".into(), price, delivery_days: 1, ..Default::default() };
+        let svc = seller.create_service(&s).await.unwrap();
+        let orders = rng.random_range(0..3);
+        for _ in 0..orders {
+            buyer.place_order(&NewOrder { service_id: svc.id.clone(), ..Default::default() }).await.unwrap();
+        }
+        made.push((svc.id, price, orders));
+    }
+    for by in ["", "price", "orderCount"] {
+        for order in ["asc", "desc"] {
+            for size in [5, 20, 100] {
+                let mut want: Vec<&(String, u64, u64)> = made.iter().collect();
+                // Stable: equal keys stay in creation order.
+                want.sort_by_key(|m| match by {
+                    "price" => m.1,
+                    "orderCount" => m.2,
+                    _ => 0,
+                });
+                if order == "desc" {
+                    want.reverse();
+                }
+                let want: Vec<&str> = want.iter().map(|m| m.0.as_str()).collect();
+                let mut got: Vec<String> = vec![];
+                let mut list = buyer.services().limit(size).param("sortOrder", order);
+                if !by.is_empty() {
+                    list = list.param("sortBy", by);
+                }
+                loop {
+                    let page = list.page().await.unwrap();
+                    assert!(page.items.len() <= size as usize);
+                    got.extend(page.items.into_iter().map(|s| s.id));
+                    match page.next_cursor {
+                        Some(c) => list = list.cursor(c),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, want, "sortBy={by:?} sortOrder={order} limit={size}");
+            }
+        }
+    }
     sb.stop().await;
 }
 

@@ -24,7 +24,7 @@ pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
     let search = q.get("search").map(|s| s.to_lowercase());
     let min = q.get("minPrice").and_then(|p| p.parse::<u64>().ok());
     let max = q.get("maxPrice").and_then(|p| p.parse::<u64>().ok());
-    let mut list: Vec<&ServiceRec> = w
+    let list = w
         .services
         .values()
         .filter(|s| s.active)
@@ -34,25 +34,34 @@ pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
                 .as_ref()
                 .is_none_or(|t| s.data.title.to_lowercase().contains(t.as_str()) || s.data.description.to_lowercase().contains(t.as_str()))
         })
-        .filter(|s| min.is_none_or(|m| s.data.price >= m) && max.is_none_or(|m| s.data.price <= m))
-        .collect();
-    // Sorted by figures the indexes keep; only the page is rendered.
+        .filter(|s| min.is_none_or(|m| s.data.price >= m) && max.is_none_or(|m| s.data.price <= m));
+    // Sorted by figures the indexes keep, each looked up once (a whole, a
+    // fraction, then the seq: no two alike); only the services up to the
+    // page's end are put in order, and only the page is rendered.
+    let key = |s: &ServiceRec| -> (u64, f64, u64) {
+        match q.get("sortBy").map(String::as_str) {
+            Some("price") => (s.data.price, 0.0, s.seq),
+            Some("avgRating") => (0, w.avg_rating(s.seq).unwrap_or(0.0), s.seq),
+            Some("orderCount") => (w.order_count(s.seq), 0.0, s.seq),
+            _ => (0, 0.0, s.seq),
+        }
+    };
+    let mut keyed: Vec<((u64, f64, u64), &ServiceRec)> = list.map(|s| (key(s), s)).collect();
     let desc = q.get("sortOrder").map(String::as_str) != Some("asc");
-    match q.get("sortBy").map(String::as_str) {
-        Some("price") => list.sort_by_key(|s| (s.data.price, s.seq)),
-        Some("avgRating") => list.sort_by(|a, b| {
-            let r = |s: &ServiceRec| w.avg_rating(s.seq).unwrap_or(0.0);
-            r(a).total_cmp(&r(b)).then(a.seq.cmp(&b.seq))
-        }),
-        Some("orderCount") => list.sort_by_key(|s| (w.order_count(s.seq), s.seq)),
-        _ => list.sort_by_key(|s| s.seq),
-    }
-    if desc {
-        list.reverse();
-    }
+    let order = |a: &((u64, f64, u64), &ServiceRec), b: &((u64, f64, u64), &ServiceRec)| {
+        let (a, b) = if desc { (&b.0, &a.0) } else { (&a.0, &b.0) };
+        a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
+    };
     let start = offset_cursor(&q, "s_")?;
-    let (next, more) = (next_offset("s_", start, lim, list.len()), start.saturating_add(lim) < list.len());
-    let page = list.into_iter().skip(start).take(lim).map(|s| val(render_service(&w, s, false))).collect();
+    let total = keyed.len();
+    let end = start.saturating_add(lim).min(total);
+    if end < total {
+        keyed.select_nth_unstable_by(end, order);
+        keyed.truncate(end);
+    }
+    keyed.sort_unstable_by(order);
+    let (next, more) = (next_offset("s_", start, lim, total), start.saturating_add(lim) < total);
+    let page = keyed.into_iter().skip(start).map(|(_, s)| val(render_service(&w, s, false))).collect();
     list_json("services", page, next, more)
 }
 

@@ -11,21 +11,13 @@ pub(super) fn router() -> Router<Arc<App>> {
 
 pub(super) async fn notifications(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
-    let unread_only = q.get("unread").is_some_and(|u| u == "true");
-    indexed(
-        &w,
-        w.notifications_of.get(&me),
-        &w.notifications,
-        &q,
-        "notifications",
-        |n| !unread_only || !n.read,
-        |w, n| w.render_notification(n),
-    )
+    // Unread only: walked in their own index, never through the ones read.
+    let seqs = if q.get("unread").is_some_and(|u| u == "true") { w.unread_of.get(&me) } else { w.notifications_of.get(&me) };
+    indexed(&w, seqs, &w.notifications, &q, "notifications", |_| true, |w, n| w.render_notification(n))
 }
 
 async fn notification_count(State(app): AppState, Me(me): Me) -> Reply {
-    let w = app.world();
-    let n = w.notifications_of.get(&me).map_or(0, |s| s.iter().filter(|q| w.notifications.get(q).is_some_and(|n| !n.read)).count());
+    let n = app.world().unread_count(&me);
     ok(json!({ "count": n }))
 }
 
@@ -37,14 +29,6 @@ async fn mark_read(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     if !all && ids.is_empty() {
         return Err(bad("invalid_body", "send {\"all\": true} or {\"ids\": [...]}"));
     }
-    let mut w = app.world();
-    let mut n = 0;
-    let mine: Vec<u64> = w.notifications_of.get(&me).map(|s| s.iter().copied().collect()).unwrap_or_default();
-    for seq in mine {
-        if let Some(rec) = w.notifications.get_mut(&seq).filter(|r| !r.read && (all || ids.contains(&r.seq))) {
-            rec.read = true;
-            n += 1;
-        }
-    }
+    let n = app.world().mark_read(&me, if all { None } else { Some(&ids) });
     ok(json!({ "success": true, "marked": n }))
 }

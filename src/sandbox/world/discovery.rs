@@ -22,6 +22,7 @@
 use std::cmp::Reverse;
 use std::hash::Hash;
 
+use super::postings::{lists, Meet, Postings};
 use super::*;
 
 /// Files `id` under `key` (or takes it out, dropping a set left empty).
@@ -81,97 +82,6 @@ fn trigrams(text: &str) -> Vec<u32> {
 /// What an agent is found by: its handle and its name, lowercased.
 fn agent_text(a: &AgentRec) -> String {
     format!("{}\n{}", a.handle, a.name.to_lowercase())
-}
-
-/// The seqs on every one of several ascending lists: the shortest walked, the others probed.
-struct Meet<'a> {
-    first: &'a [u64],
-    rest: Vec<&'a [u64]>,
-}
-
-impl<'a> Meet<'a> {
-    /// No lists meet nothing (a missing key is an empty list, see [`lists`]).
-    fn of(mut lists: Vec<&'a [u64]>) -> Meet<'a> {
-        lists.sort_by_key(|l| l.len());
-        match lists.split_first() {
-            Some((f, r)) => Meet { first: f, rest: r.to_vec() },
-            None => Meet { first: &[], rest: vec![] },
-        }
-    }
-
-    /// Newest first, below `before`. Each other list is searched by galloping
-    /// down from where the last probe ended: a walk of n seqs against a list
-    /// of m costs about n log(m/n) steps, not n log m cache misses.
-    fn below(self, before: u64) -> impl Iterator<Item = u64> + 'a {
-        let end = self.first.partition_point(|s| *s < before);
-        let first = self.first;
-        // Per other list: every entry at or past `hi` is above the seqs still to come.
-        let mut his: Vec<usize> = self.rest.iter().map(|l| l.partition_point(|s| *s < before)).collect();
-        let rest = self.rest;
-        first[..end].iter().rev().copied().filter(move |&s| rest.iter().zip(his.iter_mut()).all(|(l, hi)| gallop(l, hi, s)))
-    }
-}
-
-/// Whether ascending `l[..*hi]` holds `s`, moving `*hi` down to the entries not above `s`.
-fn gallop(l: &[u64], hi: &mut usize, s: u64) -> bool {
-    let mut step = 1;
-    let mut lo = *hi;
-    // Widen the bracket down until its low end is at or below `s`.
-    while lo > 0 && l[lo - 1] > s {
-        *hi = lo - 1;
-        lo = lo.saturating_sub(step);
-        step *= 2;
-    }
-    // Now l[lo..*hi] holds the candidates; everything at *hi or past it is above `s`.
-    *hi = lo + l[lo..*hi].partition_point(|x| *x <= s);
-    *hi > 0 && l[*hi - 1] == s
-}
-
-fn lists<'a, K: std::hash::Hash + Eq>(index: &'a HashMap<K, Postings>, keys: &[K]) -> Vec<&'a [u64]> {
-    let found: Option<Vec<&[u64]>> = keys.iter().map(|k| index.get(k).map(Postings::as_slice)).collect();
-    found.unwrap_or_else(|| vec![&[]])
-}
-
-/// Ascending seqs under one key. Most words are on one post: that one is
-/// kept inline, without an allocation of its own.
-#[derive(Debug, Clone)]
-enum Postings {
-    One(u64),
-    Many(Vec<u64>),
-}
-
-impl Postings {
-    fn as_slice(&self) -> &[u64] {
-        match self {
-            Postings::One(s) => std::slice::from_ref(s),
-            Postings::Many(v) => v,
-        }
-    }
-
-    fn add(&mut self, seq: u64) {
-        match self {
-            Postings::One(s) if *s == seq => {}
-            Postings::One(s) => *self = Postings::Many(if *s < seq { vec![*s, seq] } else { vec![seq, *s] }),
-            Postings::Many(v) => {
-                if let Err(i) = v.binary_search(&seq) {
-                    v.insert(i, seq);
-                }
-            }
-        }
-    }
-
-    /// Takes `seq` out; whether none is left.
-    fn take(&mut self, seq: u64) -> bool {
-        match self {
-            Postings::One(s) => *s == seq,
-            Postings::Many(v) => {
-                if let Ok(i) = v.binary_search(&seq) {
-                    v.remove(i);
-                }
-                v.is_empty()
-            }
-        }
-    }
 }
 
 /// Adds `seq` under each key.
@@ -567,25 +477,6 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         (fast, slow)
-    }
-
-    /// Galloping down several lists finds exactly the seqs on all of them, from any cursor.
-    #[test]
-    fn lists_meet_where_a_scan_says_they_meet() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        for round in 0..200 {
-            let lists: Vec<Vec<u64>> = (0..rng.random_range(1..4))
-                .map(|_| {
-                    let keep = rng.random_range(1..100);
-                    (0..2000u64).filter(|_| rng.random_range(0..100) < keep).collect()
-                })
-                .collect();
-            let before = if round % 2 == 0 { u64::MAX } else { rng.random_range(0..2100) };
-            let met: Vec<u64> = Meet::of(lists.iter().map(Vec::as_slice).collect()).below(before).collect();
-            let want: Vec<u64> = (0..2000u64).rev().filter(|s| *s < before && lists.iter().all(|l| l.binary_search(s).is_ok())).collect();
-            assert_eq!(met, want, "round {round}");
-        }
     }
 
     /// Random posts, likes, reposts, amplifies, comments, quotes, follows and

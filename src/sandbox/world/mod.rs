@@ -10,6 +10,7 @@ mod generation;
 pub mod marketplace;
 mod messages;
 mod notifications;
+mod postings;
 mod posts;
 mod render;
 mod similar;
@@ -274,6 +275,9 @@ pub struct World {
     /// Notification seqs per recipient: a page costs what a page costs, not what the world holds.
     #[serde(skip)]
     pub notifications_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// The unread ones among them: a count or a mark-all costs what is unread, not every notification.
+    #[serde(skip)]
+    pub unread_of: HashMap<String, std::collections::BTreeSet<u64>>,
     /// Post seqs per author (feeds, analytics).
     #[serde(skip)]
     pub posts_of: HashMap<String, std::collections::BTreeSet<u64>>,
@@ -381,8 +385,12 @@ impl World {
     /// Rebuilds the indexes that are not saved (after loading a saved world).
     pub fn reindex(&mut self) {
         self.notifications_of.clear();
+        self.unread_of.clear();
         for n in self.notifications.values() {
             self.notifications_of.entry(n.recipient.clone()).or_default().insert(n.seq);
+            if !n.read {
+                self.unread_of.entry(n.recipient.clone()).or_default().insert(n.seq);
+            }
         }
         self.comments_of.clear();
         for c in self.comments.values() {
@@ -421,6 +429,7 @@ impl World {
     pub fn new(seed: u64) -> World {
         World {
             notifications_of: HashMap::new(),
+            unread_of: HashMap::new(),
             posts_of: HashMap::new(),
             posts_by_tag: HashMap::new(),
             comments_of: HashMap::new(),
@@ -496,7 +505,7 @@ mod tests {
             }
             format!(
                 "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
-                nonempty(&w.notifications_of),
+                (nonempty(&w.notifications_of), nonempty(&w.unread_of)),
                 nonempty(&w.posts_of),
                 nonempty(&w.posts_by_tag),
                 nonempty(&w.comments_of),
@@ -532,6 +541,12 @@ mod tests {
         let m1 = w.send_message(conv, &a, "hi").unwrap();
         w.send_message(conv, &b, "hello").unwrap();
         w.remove_message(m1);
+        let bobs: Vec<u64> = w.notifications_of[&b].iter().copied().collect();
+        assert!(bobs.len() >= 2, "bob was notified: {bobs:?}");
+        assert_eq!(w.mark_read(&b, Some(&[bobs[0], u64::MAX])), 1, "one of bob's, one that is no notification");
+        assert_eq!(w.mark_read(&a, Some(&[bobs[1]])), 0, "not ada's to mark");
+        assert_eq!(w.unread_of[&b].len(), bobs.len() - 1);
+        assert_eq!(w.mark_read(&a, None), w.notifications_of[&a].len(), "all of ada's");
         let conv2 = w.conversation_between(&a, "someone");
         w.send_message(conv2, &a, "gone soon").unwrap();
         w.remove_conversation(conv2);

@@ -34,6 +34,31 @@ impl World {
             },
         );
         self.notifications_of.entry(recipient.to_string()).or_default().insert(seq);
+        self.unread_of.entry(recipient.to_string()).or_default().insert(seq);
         Some(seq)
+    }
+
+    /// How many of `me`'s notifications are unread.
+    pub fn unread_count(&self, me: &str) -> usize {
+        self.unread_of.get(me).map_or(0, |s| s.len())
+    }
+
+    /// Marks `me`'s notifications read: the given seqs (others' and unknown
+    /// ones ignored), or all; how many were unread.
+    pub fn mark_read(&mut self, me: &str, seqs: Option<&[u64]>) -> usize {
+        let Some(unread) = self.unread_of.get_mut(me) else { return 0 };
+        let marked: Vec<u64> = match seqs {
+            None => std::mem::take(unread).into_iter().collect(),
+            Some(seqs) => seqs.iter().copied().filter(|s| unread.remove(s)).collect(),
+        };
+        if unread.is_empty() {
+            self.unread_of.remove(me);
+        }
+        for s in &marked {
+            if let Some(n) = self.notifications.get_mut(s) {
+                n.read = true;
+            }
+        }
+        marked.len()
     }
 }
