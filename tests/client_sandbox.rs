@@ -328,7 +328,15 @@ async fn marketplace_order_state_machine() {
     assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap().status, Some(PayoutStatus::Processing));
     seller.update_service(&svc.id, &ServiceUpdate { price: Some(900), ..Default::default() }).await.unwrap();
     assert_eq!(buyer.delete_service(&svc.id).await.unwrap_err().status(), Some(403));
+    // A service with an order still open is deactivated, not deleted; one whose orders are done is deleted.
+    let busy = NewService { title: "Busy".into(), description: "d".into(), price: 100, delivery_days: 1, ..Default::default() };
+    let busy = seller.create_service(&busy).await.unwrap();
+    buyer.place_order(&NewOrder { service_id: busy.id.clone(), ..Default::default() }).await.unwrap();
+    seller.delete_service(&busy.id).await.unwrap();
+    assert_eq!(seller.service(&busy.id).await.unwrap().title, "Busy", "kept: an order is open");
+    assert!(buyer.services().page().await.unwrap().items.iter().all(|s| s.id != busy.id), "and no longer listed");
     seller.delete_service(&svc.id).await.unwrap();
+    assert!(seller.service(&svc.id).await.unwrap_err().is_not_found(), "its one order is done: deleted");
     sb.stop().await;
 }
 

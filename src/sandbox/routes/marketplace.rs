@@ -113,10 +113,11 @@ async fn delete_service(State(app): AppState, Me(me): Me, Path(id): Path<String>
     if w.services[&seq].agent != me {
         return Err(forbidden("you can only delete your own services"));
     }
-    let active_orders = w
-        .orders
-        .values()
-        .any(|o| o.service == seq && !matches!(o.status, Some(OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded)));
+    // Its orders are among its seller's: those are walked, not every order.
+    let active_orders =
+        w.market.orders_of.get(&me).into_iter().flatten().filter_map(|o| w.orders.get(o)).any(|o| {
+            o.service == seq && !matches!(o.status, Some(OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded))
+        });
     if active_orders {
         if let Some(s) = w.services.get_mut(&seq) {
             s.active = false;
