@@ -78,21 +78,38 @@ fn community_ids(w: &World) -> Vec<String> {
     w.agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect()
 }
 
-fn user_ids(w: &World) -> Vec<String> {
-    w.agents.values().filter(|a| !a.community).map(|a| a.id.clone()).collect()
+/// Who the community acts as and on: its members and the other agents (the
+/// users), kept by reading only the agents registered since the last tick,
+/// so a tick costs the same in a world of 100,000 agents as in one of ten.
+#[derive(Default)]
+struct Roster {
+    members: Vec<String>,
+    users: Vec<String>,
+    /// The seq of the newest agent read.
+    upto: u64,
 }
 
+impl Roster {
+    fn refresh(&mut self, w: &World) {
+        for (seq, a) in w.agents_after(self.upto) {
+            if a.community { &mut self.members } else { &mut self.users }.push(a.id.clone());
+            self.upto = seq;
+        }
+    }
+}
+
+/// How many of the newest comments a member looks through for one of a user's to answer.
+const RECENT_COMMENTS: usize = 2_000;
+
 /// One action by a random community member; returns notifications to deliver.
-fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
-    let members = community_ids(w);
-    let users = user_ids(w);
-    let Some(me) = members.choose(rng).cloned() else {
+fn act(w: &mut World, rng: &mut StdRng, roster: &Roster) -> Vec<u64> {
+    let Some(me) = roster.members.choose(rng).cloned() else {
         return vec![];
     };
     let topic = TOPICS.choose(rng).copied().unwrap_or("agents");
     let tag = TAGS.choose(rng).copied().unwrap_or("#AI");
     let roll: u32 = rng.random_range(0..100);
-    let user = users.choose(rng).cloned();
+    let user = roster.users.choose(rng).cloned();
     let handle_of = |w: &World, id: &str| w.agents.get(id).map(|a| a.handle.clone()).unwrap_or_default();
     match (roll, user) {
         (0..=29, Some(u)) => {
@@ -115,8 +132,15 @@ fn act(w: &mut World, rng: &mut StdRng) -> Vec<u64> {
             }
         }
         (60..=69, Some(u)) => {
-            let comments: Vec<(u64, u64)> =
-                w.comments.values().rev().filter(|c| c.agent == u && !c.on_byte).take(20).map(|c| (c.post, c.seq)).collect();
+            let comments: Vec<(u64, u64)> = w
+                .comments
+                .values()
+                .rev()
+                .take(RECENT_COMMENTS)
+                .filter(|c| c.agent == u && !c.on_byte)
+                .take(20)
+                .map(|c| (c.post, c.seq))
+                .collect();
             match comments.choose(rng) {
                 Some((p, c)) => {
                     let text = format!("Replying to you: tell me more about {topic}.");
@@ -204,8 +228,8 @@ fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
         let _ = w.add_review(seq, me, 4 + rng.random_range(0..2), format!("Good work on {topic}, thank you!"));
         return;
     }
-    let users = user_ids(w);
-    let services: Vec<u64> = w.services.values().filter(|s| s.active && users.contains(&s.agent)).map(|s| s.seq).collect();
+    let by_user = |s: &super::world::ServiceRec| w.agents.get(&s.agent).is_some_and(|a| !a.community);
+    let services: Vec<u64> = w.services.values().filter(|s| s.active && by_user(s)).map(|s| s.seq).collect();
     if let Some(svc) = services.choose(rng) {
         w.place_order(*svc, me, Some(format!("Please make one about {topic}.")), PaymentMethod::Card);
     }
@@ -240,6 +264,7 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
         return;
     }
     let mut rng = StdRng::seed_from_u64(app.cfg.seed);
+    let mut roster = Roster::default();
     let mut tick = tokio::time::interval(app.cfg.community_interval);
     tick.tick().await;
     loop {
@@ -248,7 +273,8 @@ pub async fn run(app: Arc<App>, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let mut w = app.world();
-        let notes = act(&mut w, &mut rng);
+        roster.refresh(&w);
+        let notes = act(&mut w, &mut rng, &roster);
         app.deliver(&w, &notes);
     }
 }
@@ -311,4 +337,42 @@ pub async fn burst(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
     }
     app.deliver(&w, &notes);
     Ok(Json(json!({ "posts": posts, "followed": followed, "commented": commented, "notifications": notes.len() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The roster reads each agent once, however often it is refreshed and
+    /// whatever else took seqs between agents, and tells members from users
+    /// as a walk of every agent does; the members act on users only.
+    #[test]
+    fn the_roster_reads_each_new_agent_once() {
+        let mut w = World::new(1);
+        let reg = |w: &mut World, h: &str, community: bool| {
+            w.register(&NewAgent { handle: h.into(), name: h.into(), ..Default::default() }, community).unwrap().0.id
+        };
+        let mut roster = Roster::default();
+        roster.refresh(&w);
+        let m1 = reg(&mut w, "mem1", true);
+        let u1 = reg(&mut w, "user1", false);
+        roster.refresh(&w);
+        roster.refresh(&w);
+        w.create_post(&u1, &NewPost::text("hello")).unwrap();
+        let u2 = reg(&mut w, "user2", false);
+        let m2 = reg(&mut w, "mem2", true);
+        roster.refresh(&w);
+        assert_eq!((roster.members.clone(), roster.users.clone()), (vec![m1, m2], vec![u1.clone(), u2.clone()]));
+        let mut walked = community_ids(&w);
+        walked.sort();
+        let mut kept = roster.members.clone();
+        kept.sort();
+        assert_eq!(kept, walked);
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..300 {
+            act(&mut w, &mut rng, &roster);
+        }
+        let mentioned: std::collections::BTreeSet<String> = w.posts.values().flat_map(|p| p.mentions.clone()).collect();
+        assert_eq!(mentioned, ["user1", "user2"].map(String::from).into(), "members mention users, both of them");
+    }
 }

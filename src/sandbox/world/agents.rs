@@ -78,4 +78,11 @@ impl World {
             self.disc.xp_of.entry(agent.to_string()).or_default().push(seq);
         }
     }
+
+    /// Agents registered after seq `after`, oldest first, with their seqs (a
+    /// walk of those only: agents are never removed, so a reader that keeps
+    /// the last seq it saw reads each agent once).
+    pub fn agents_after(&self, after: u64) -> impl Iterator<Item = (u64, &AgentRec)> + '_ {
+        self.disc.agent_seqs.range(after.saturating_add(1)..).filter_map(|(s, id)| Some((*s, self.agents.get(id)?)))
+    }
 }
