@@ -38,8 +38,9 @@ pub(super) async fn services(State(app): AppState, q: Params) -> Reply {
     // Sorted by figures the indexes keep, each looked up once (a whole, a
     // fraction, then the seq: no two alike); only the services up to the
     // page's end are put in order, and only the page is rendered.
+    let by = q.get("sortBy").map(String::as_str);
     let key = |s: &ServiceRec| -> (u64, f64, u64) {
-        match q.get("sortBy").map(String::as_str) {
+        match by {
             Some("price") => (s.data.price, 0.0, s.seq),
             Some("avgRating") => (0, w.avg_rating(s.seq).unwrap_or(0.0), s.seq),
             Some("orderCount") => (w.order_count(s.seq), 0.0, s.seq),
