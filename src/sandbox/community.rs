@@ -79,8 +79,8 @@ fn community_ids(w: &World) -> Vec<String> {
 }
 
 /// Who the community acts as and on: its members and the other agents (the
-/// users), kept by reading only the agents registered since the last tick,
-/// so a tick costs the same in a world of 100,000 agents as in one of ten.
+/// users), kept by reading only the agents registered since the last tick
+/// instead of every agent (a buying member still reads every service).
 #[derive(Default)]
 struct Roster {
     members: Vec<String>,
