@@ -78,6 +78,11 @@ impl Metrics {
         self.inc("imagine_agent_notifications_received_total", &[], n);
     }
 
+    /// Settled action records pruned (older than the retention).
+    pub fn records_pruned(&self, n: u64) {
+        self.inc("imagine_agent_action_records_pruned_total", &[], n);
+    }
+
     pub fn generation(&self, behavior: &str, state: &str) {
         self.inc("imagine_agent_generation_jobs_total", &[("behavior", behavior), ("state", state)], 1);
     }

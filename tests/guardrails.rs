@@ -46,11 +46,30 @@ impl Bot {
     }
 
     /// Stops the daemon and starts it again on the same state and clock.
-    async fn restart(mut self) -> Bot {
+    async fn restart(self) -> Bot {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`Bot::restart`], with `between` run on the state directory while the daemon is down.
+    async fn restart_with(mut self, between: impl FnOnce(&std::path::Path)) -> Bot {
         self.stop.cancel();
         (&mut self.task).await.unwrap();
+        between(&self._dir.path().join("state"));
         (self.stop, self.task) = start_on(&self.cfg, &self.clock);
         self
+    }
+
+    /// A post of the bot's own: (id, seq).
+    async fn post(&self, sb: &SandboxHandle) -> (String, u64) {
+        let (id, secret) = {
+            let w = sb.app.world();
+            let a = w.agent_by_handle(&self.handle).unwrap();
+            (a.client_id.clone(), a.client_secret.clone())
+        };
+        let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
+        let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
+        let seq = post.id.trim_start_matches("post_").parse().unwrap();
+        (post.id, seq)
     }
 
     /// Waits until the behavior has handled `n` notifications in all.
@@ -86,14 +105,7 @@ async fn mentions(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
 
 /// The bot posts; 7 comments arrive under the post; its cap of 2 replies per thread holds.
 async fn seven_comments_get_two_replies(sb: &SandboxHandle, bot: &Bot) {
-    let (id, secret) = {
-        let w = sb.app.world();
-        let a = w.agent_by_handle(&bot.handle).unwrap();
-        (a.client_id.clone(), a.client_secret.clone())
-    };
-    let s = imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(id, secret)).unwrap();
-    let post = s.create_post(&NewPost::text("What do you think?")).await.unwrap();
-    let seq: u64 = post.id.trim_start_matches("post_").parse().unwrap();
+    let (_, seq) = bot.post(sb).await;
     let b = burst(sb, json!({"target": bot.handle, "comments": 7})).await;
     assert_eq!(b["commented"], 7);
     bot.handled(7).await;
@@ -181,6 +193,61 @@ async fn at_most_n_replies_under_one_post() {
     let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 2\n";
     let bot = Bot::start(&sb, "threaded", &behavior(g)).await;
     seven_comments_get_two_replies(&sb, &bot).await;
+    bot.stop().await;
+    sb.stop().await;
+}
+
+/// Replies per thread outlive the records that counted them: records pruned
+/// after 7 days (while the daemon runs, and at a start) fold into the thread's
+/// count, which a cap of 3 still meets after two restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_thread_cap_outlives_the_records_that_counted_it() {
+    let sb = sandbox(community(6)).await;
+    let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 3\n";
+    let bot = Bot::start(&sb, "longthread", &behavior(g)).await;
+    let (_, seq) = bot.post(&sb).await;
+    let comments = |n: usize| burst(&sb, json!({"target": "longthread", "comments": n}));
+    comments(2).await;
+    bot.handled(2).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(2));
+    bot.advance(chrono::Duration::days(8));
+    let port = bot.port;
+    let pruned = || metric(port, "imagine_agent_action_records_pruned_total", &[]);
+    assert!(eventually_async(Duration::from_secs(30), || async { pruned().await >= 2 }).await, "the two records pruned while running");
+    comments(2).await;
+    bot.handled(4).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(3), "the pruned two still count: one more reply, the third");
+    let bot = bot.restart().await;
+    comments(2).await;
+    bot.handled(2).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(3), "after a restart: two pruned and one kept");
+    bot.advance(chrono::Duration::days(8));
+    let bot = bot.restart().await;
+    comments(2).await;
+    bot.handled(2).await;
+    assert!(pruned().await >= 1, "the third record pruned at the start");
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(3), "all three pruned, all three still count");
+    bot.stop().await;
+    sb.stop().await;
+}
+
+/// An earlier version counted a thread's replies in one value (records and
+/// all): that count holds after the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_versions_count_per_thread_still_holds() {
+    let sb = sandbox(community(6)).await;
+    let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 3\n";
+    let bot = Bot::start(&sb, "upgraded", &behavior(g)).await;
+    let (post, seq) = bot.post(&sb).await;
+    let bot = bot
+        .restart_with(|state| {
+            let store = imagine_agent::store::Store::open(&state.join("sled")).unwrap();
+            store.agent("upgraded").unwrap().put("replies", &format!("thread:{post}"), &2u32).unwrap();
+        })
+        .await;
+    burst(&sb, json!({"target": "upgraded", "comments": 3})).await;
+    bot.handled(3).await;
+    assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(1), "two counted before the upgrade: one more");
     bot.stop().await;
     sb.stop().await;
 }

@@ -51,6 +51,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
             result: None,
             at_ms: at,
             event: Some(id.clone()),
+            tally: None,
         };
         s.intend("replies", &key, rec(ActionState::Intent)).await.unwrap();
         s.finish("replies", &key, ActionRecord { result: Some(format!("cmt_{i}")), ..rec(ActionState::Done) }).unwrap();

@@ -5,8 +5,10 @@
 //! The author cooldown and the hourly and daily caps count the behavior's
 //! reply records themselves (read once a run, then kept in memory as intents
 //! are recorded): a reply is counted exactly when its intent is, crash or
-//! not. Replies per thread are a value written with the intent (they outlive
-//! the records, which are pruned after [`ACTION_RETENTION`]).
+//! not. Replies per thread must outlive the records (pruned after
+//! [`ACTION_RETENTION`]): each reply record names its thread's value as its
+//! tally, so a thread's count is that value (the replies whose records were
+//! pruned, added as they are) plus the records kept, with no write of its own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -142,16 +144,18 @@ impl Spec {
                 let Some(facts) = self.gather(ctx, n).await? else { return Ok(()) };
                 let turn = ctx.turn().await?;
                 let recent = self.recent(ctx)?;
-                let Some(Decision { detail, puts, author, at }) = self.decide(ctx, n, facts, &recent).await? else { return Ok(()) };
+                let Some(Decision { detail, puts, author, post, at }) = self.decide(ctx, n, facts, &recent).await? else { return Ok(()) };
                 let recorded = ctx.record(&key, "reply", detail.clone(), &puts)?;
                 if recorded == Recorded::Intent {
-                    crate::sync::lock(&recent).note(author, at, self.cooldown_ms());
+                    let mut r = crate::sync::lock(&recent);
+                    *r.threads.entry(post).or_default() += 1;
+                    r.note(author, at, self.cooldown_ms());
                 }
                 drop(turn);
                 match recorded {
                     Recorded::Held(_) => return Ok(()),
                     Recorded::Intent => {
-                        let outcome = ctx.perform(&key, "reply", &detail, sender(ctx, &detail)).await?;
+                        let outcome = ctx.perform(&key, "reply", &detail, puts.tally_of(), sender(ctx, &detail)).await?;
                         (detail, outcome)
                     }
                 }
@@ -270,9 +274,18 @@ impl Spec {
         self.guardrails.author_cooldown.as_millis() as i64
     }
 
-    /// What the reply records say about the recent past (read at the first event of a run).
+    /// What the reply records say about the recent past (read at the first
+    /// event of a run, and again after a pruning folded records into their
+    /// tallies, so a thread's pruned replies are never counted twice).
     fn recent(&self, ctx: &Ctx) -> Result<std::sync::Arc<Mutex<Recent>>, BehaviorError> {
-        ctx.memo(|| Recent::load(ctx, self.cooldown_ms()).map(Mutex::new))
+        let m = ctx.memo(|| Recent::load(ctx, self.cooldown_ms()).map(Mutex::new))?;
+        {
+            let mut r = crate::sync::lock(&m);
+            if r.rounds != ctx.store().tally_rounds() {
+                *r = Recent::load(ctx, self.cooldown_ms())?;
+            }
+        }
+        Ok(m)
     }
 
     /// The guardrails that depend on what we did before (`recent`, and the
@@ -282,17 +295,18 @@ impl Spec {
         let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
-        let thread_key = ["thread:", post_id.as_str()].concat();
-        let thread: u32 = store.get(&ctx.behavior, &thread_key)?.unwrap_or(0);
-        if thread >= g.max_replies_per_thread {
+        let pruned_key = [THREAD_PRUNED, post_id.as_str()].concat();
+        let pruned = count_of(ctx, &pruned_key)?;
+        let now = ctx.now().timestamp_millis();
+        let (kept, last, hour, day, stopped) = {
+            let r = crate::sync::lock(recent);
+            let kept = r.threads.get(&post_id).copied().unwrap_or(0);
+            (kept, r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
+        };
+        if pruned + kept as u64 >= g.max_replies_per_thread as u64 {
             skip(ctx, "thread_limit", n);
             return Ok(None);
         }
-        let now = ctx.now().timestamp_millis();
-        let (last, hour, day, stopped) = {
-            let r = crate::sync::lock(recent);
-            (r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
-        };
         if last.is_some_and(|last| now - last < self.cooldown_ms()) {
             skip(ctx, "author_cooldown", n);
             return Ok(None);
@@ -351,37 +365,59 @@ impl Spec {
                 return Ok(None);
             }
         };
-        // Counted with the intent: a reply later refused still counts (caps are only ever held tighter).
-        puts.put(&thread_key, &(thread + 1))?;
+        // Counted from the intent on: a reply later refused still counts (caps are only ever held tighter).
+        puts.tally(pruned_key);
         let detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
-        Ok(Some(Decision { detail, puts, author: handle, at: now }))
+        Ok(Some(Decision { detail, puts, author: handle, post: post_id, at: now }))
     }
 }
 
-/// A reply decided: what its intent records, the value written with it, and
-/// who and when for the counts kept in memory.
+/// A reply decided: what its intent records, the value written with it and
+/// its tally, and who, where and when for the counts kept in memory.
 struct Decision {
     detail: Value,
     puts: Puts,
     /// The author's handle, lower case.
     author: String,
+    post: String,
     at: i64,
 }
 
 /// The key prefix of a thread the model ended (`decide`), per post.
 const STOPPED: &str = "stopped:";
 
+/// The key prefix of a thread's replies whose records were pruned (their tally), per post.
+const THREAD_PRUNED: &str = "thread_pruned:";
+
+/// The key prefix of earlier versions' replies per thread (every reply, kept or pruned).
+const THREAD_BEFORE: &str = "thread:";
+
+/// A count kept as a value of the behavior; one that does not decode counts
+/// as full (its thread closed: held tighter, never looser).
+fn count_of(ctx: &Ctx, k: &str) -> Result<u64, BehaviorError> {
+    match ctx.store().get(&ctx.behavior, k) {
+        Ok(n) => Ok(n.unwrap_or(0)),
+        Err(crate::store::StoreError::Corrupt { .. }) => Ok(u32::MAX.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What the behavior's reply records add up to: when each author was last
 /// answered (within the cooldown), and the replies of the last day. A record
 /// counts from its intent on, whatever became of it (refused or not); a dry
 /// run's or a draft's record has no detail and does not count (a reply sent
 /// once its draft is approved, by the draft task, counts from the behavior's
-/// next start). Also the threads the model ended (each a value in the store,
-/// written by this behavior only).
+/// next start). Also the records kept per thread (those with a tally: a
+/// thread's count adds its pruned replies, read per reply) and the threads
+/// the model ended (each a value in the store, written by this behavior only).
 #[derive(Debug, Default)]
 struct Recent {
     authors: HashMap<String, i64>,
     sent: Sent,
+    /// Reply records kept, per post.
+    threads: HashMap<String, u32>,
+    /// [`crate::store::AgentStore::tally_rounds`] when the records were read.
+    rounds: u64,
     stopped: std::collections::HashSet<String>,
     /// The size of `authors` at which it is next cleared of expired entries.
     sweep_at: usize,
@@ -390,15 +426,27 @@ struct Recent {
 impl Recent {
     fn load(ctx: &Ctx, cooldown_ms: i64) -> Result<Recent, BehaviorError> {
         let store = ctx.store();
-        let mut replies: Vec<(i64, String)> = store
-            .actions_of(&ctx.behavior, "reply:")?
-            .into_iter()
-            .filter_map(|(_, r)| r.detail.get("author").and_then(Value::as_str).map(|a| (r.at_ms, a.to_lowercase())))
-            .collect();
+        let mut recent = Recent { rounds: store.tally_rounds(), ..Recent::default() };
+        let mut replies: Vec<(i64, String)> = vec![];
+        for (_, r) in store.actions_of(&ctx.behavior, "reply:")? {
+            if let (Some(_), Some(post)) = (&r.tally, r.detail.get("postId").and_then(Value::as_str)) {
+                *recent.threads.entry(post.to_string()).or_default() += 1;
+            }
+            if let Some(a) = r.detail.get("author").and_then(Value::as_str) {
+                replies.push((r.at_ms, a.to_lowercase()));
+            }
+        }
         replies.sort_unstable();
-        let mut recent = Recent::default();
         for (at, author) in replies {
             recent.note(author, at, cooldown_ms);
+        }
+        // An earlier version's count per thread took in every reply, and its
+        // records have no tally: the whole count becomes the pruned part
+        // (added before the old value goes: a crash between counts it twice).
+        for k in store.keys(&ctx.behavior, THREAD_BEFORE)? {
+            let pruned_key = [THREAD_PRUNED, &k[THREAD_BEFORE.len()..]].concat();
+            store.put(&ctx.behavior, &pruned_key, &(count_of(ctx, &pruned_key)? + count_of(ctx, &k)?))?;
+            store.remove(&ctx.behavior, &k)?;
         }
         recent.stopped = store.keys(&ctx.behavior, STOPPED)?.into_iter().map(|k| k[STOPPED.len()..].to_string()).collect();
         // What earlier versions kept beside the records (the records say the same).

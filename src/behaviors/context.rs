@@ -306,9 +306,13 @@ impl Ctx {
         AF: Future<Output = Result<Found, ApiError>>,
     {
         let store = self.store();
+        let mut puts = Puts::default();
         let recorded = match store.action(&self.behavior, key)? {
             Some(r) if r.state != ActionState::Intent => return Ok(Outcome::AlreadyDone),
             Some(r) => {
+                if let Some(t) = r.tally {
+                    puts.tally(t);
+                }
                 if let Found::Done(found) = already(r.detail.clone()).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
                     store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Done, found))?;
@@ -316,13 +320,13 @@ impl Ctx {
                     return Ok(Outcome::AlreadyDone);
                 }
                 tracing::info!(key, kind, "an unfinished intent was not found on the platform; sending it now");
-                self.record_intent(key, kind, detail.clone(), &Puts::default())?
+                self.record_intent(key, kind, detail.clone(), &puts)?
             }
-            None => self.record(key, kind, detail.clone(), &Puts::default())?,
+            None => self.record(key, kind, detail.clone(), &puts)?,
         };
         match recorded {
             Recorded::Held(o) => Ok(o),
-            Recorded::Intent => self.perform(key, kind, &detail, send).await,
+            Recorded::Intent => self.perform(key, kind, &detail, puts.tally_of(), send).await,
         }
     }
 
@@ -335,6 +339,7 @@ impl Ctx {
             result,
             at_ms: self.now().timestamp_millis(),
             event: self.event.clone().filter(|e| key.contains(e.as_str())),
+            tally: None,
         }
     }
 
@@ -365,15 +370,27 @@ impl Ctx {
 
     /// The second half of [`Ctx::once`]: waits until the intent recorded under
     /// `key` is durable (one flush shared with every intent written meanwhile),
-    /// sends, and records the outcome (`detail` as recorded, for the log line).
-    pub async fn perform<S, SF>(&self, key: &str, kind: &str, detail: &Value, send: S) -> Result<Outcome, BehaviorError>
+    /// sends, and records the outcome (`detail` and `tally` as recorded, the
+    /// detail also for the log line).
+    pub async fn perform<S, SF>(
+        &self,
+        key: &str,
+        kind: &str,
+        detail: &Value,
+        tally: Option<&str>,
+        send: S,
+    ) -> Result<Outcome, BehaviorError>
     where
         S: FnOnce() -> SF,
         SF: Future<Output = Result<Option<String>, ApiError>>,
     {
         let store = self.store();
         let labels = [self.behavior.as_str(), kind];
-        let settled = |state, result| ActionRecord { detail: detail.clone(), ..self.outcome_record(key, kind, state, result) };
+        let settled = |state, result| ActionRecord {
+            detail: detail.clone(),
+            tally: tally.map(str::to_string),
+            ..self.outcome_record(key, kind, state, result)
+        };
         store.flush().await?;
         match send().await {
             Ok(result) => {
@@ -433,6 +450,7 @@ impl Ctx {
             result: Some(format!("drafted:{id}")),
             at_ms: now,
             event: None,
+            tally: None,
         };
         self.store().finish(&self.behavior, key, rec)?;
         tracing::info!(draft = %id, key, kind, "{}", format!("drafted for approval: {}", drafts::describe(&d)));

@@ -41,8 +41,10 @@ pub const PAGE: u32 = 100;
 pub const WALK_PAGES: usize = 10;
 /// Notifications staged by an older version moved into a lane per hand-over.
 const BATCH: usize = 200;
-/// Housekeeping (pruning) every this many polls.
+/// Housekeeping (pruning) every this many polls, or once the agent's clock
+/// has moved [`PRUNE_AFTER`] since the last, whichever comes first.
 const PRUNE_EVERY: u64 = 200;
+const PRUNE_AFTER: chrono::Duration = chrono::Duration::hours(1);
 /// A complete poll (down to the high-water mark) at least this often; see [`step`].
 pub const COMPLETE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Taken off the platform's `Date` (whole seconds, stamped a moment after the
@@ -380,7 +382,10 @@ async fn mark_platform_read(ctx: &Ctx, ids: Vec<String>) {
 /// Forgets seen-marks the cursor now decides for, and settled old side effects.
 fn prune(ctx: &Ctx, cur: &Cursor) -> Result<(), BehaviorError> {
     prune_seen(ctx.store(), cur)?;
-    ctx.store().prune_actions((ctx.now() - ACTION_RETENTION).timestamp_millis())?;
+    let n = ctx.store().prune_actions((ctx.now() - ACTION_RETENTION).timestamp_millis())?;
+    if n > 0 {
+        ctx.agent.metrics.records_pruned(n as u64);
+    }
     Ok(())
 }
 
@@ -412,13 +417,15 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
         return Ok(());
     }
     prune(&ctx, &ctx.store().cursor()?)?;
+    let mut pruned_at = ctx.now();
     let mut polls = 0u64;
     let mut polling = Polling::default();
     loop {
         let catching_up = step(&ctx, &routes, mark_read, &mut polling).await?;
         polls += 1;
-        if polls.is_multiple_of(PRUNE_EVERY) {
+        if polls.is_multiple_of(PRUNE_EVERY) || ctx.now() - pruned_at >= PRUNE_AFTER {
             prune(&ctx, &ctx.store().cursor()?)?;
+            pruned_at = ctx.now();
         }
         if catching_up {
             if ctx.is_cancelled() {

@@ -5,7 +5,10 @@
 //! Secrets never enter the store. A directory that sled did not write, or a
 //! sled database that imagine-agent did not write, is refused untouched.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -77,6 +80,12 @@ pub struct ActionRecord {
     /// notification from coming back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// A value of the same behavior this record counts toward once it is
+    /// pruned: pruning adds one to that value first (a count that must outlive
+    /// the records, e.g. replies per thread, is the value plus the records that
+    /// name it, with no write of its own per action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<String>,
 }
 
 /// The state database of one daemon.
@@ -84,9 +93,12 @@ pub struct ActionRecord {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
-    commit: std::sync::Arc<commit::Committer>,
+    commit: Arc<commit::Committer>,
     /// Each agent's seen-marks in memory (see [`seen`]), shared by its stores.
-    marks: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, seen::Shared>>>,
+    marks: Arc<Mutex<HashMap<String, seen::Shared>>>,
+    /// Each agent's prunings that folded a record into its tally (see
+    /// [`AgentStore::tally_rounds`]), shared by its stores.
+    tallied: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,7 +159,7 @@ impl Store {
             }
         }
         let commit = commit::Committer::start(db.clone()).map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
-        Ok(Store { db, path, commit: commit.into(), marks: Default::default() })
+        Ok(Store { db, path, commit: commit.into(), marks: Default::default(), tallied: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -165,6 +177,7 @@ impl Store {
             db: self.db.clone(),
             commit: self.commit.clone(),
             marks: crate::sync::lock(&self.marks).entry(agent.to_string()).or_default().clone(),
+            tallied: crate::sync::lock(&self.tallied).entry(agent.to_string()).or_default().clone(),
             kv: t("kv")?,
             actions: t("actions")?,
             inbox: t("inbox")?,
@@ -220,12 +233,13 @@ impl Store {
 #[derive(Clone)]
 pub struct AgentStore {
     db: sled::Db,
-    commit: std::sync::Arc<commit::Committer>,
+    commit: Arc<commit::Committer>,
     kv: Part,
     actions: Part,
     inbox: Part,
     seen: Part,
     marks: seen::Shared,
+    tallied: Arc<AtomicU64>,
     /// The notification cursor and the catch-up under way (see [`cursor`]).
     cursor: Part,
 }
@@ -251,16 +265,29 @@ fn all<T: DeserializeOwned>(tree: &Part) -> Result<Vec<(String, String, T)>, Sto
         .collect()
 }
 
-/// Values of one behavior written with an intent ([`AgentStore::intend_with`]).
+/// Values of one behavior written with an intent ([`AgentStore::intend_with`]),
+/// and the value its record counts toward once pruned ([`ActionRecord::tally`]).
 #[derive(Debug, Default, Clone)]
-pub struct Puts(Vec<(String, Vec<u8>)>);
+pub struct Puts {
+    values: Vec<(String, Vec<u8>)>,
+    tally: Option<String>,
+}
 
 impl Puts {
     pub fn put<T: Serialize>(&mut self, k: &str, v: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt { key: k.into(), detail: e.to_string() })?;
-        self.0.retain(|(name, _)| name != k);
-        self.0.push((k.to_string(), bytes));
+        self.values.retain(|(name, _)| name != k);
+        self.values.push((k.to_string(), bytes));
         Ok(())
+    }
+
+    /// The record counts toward value `k` once pruned (see [`ActionRecord::tally`]).
+    pub fn tally(&mut self, k: String) {
+        self.tally = Some(k);
+    }
+
+    pub fn tally_of(&self) -> Option<&str> {
+        self.tally.as_deref()
     }
 }
 
@@ -353,8 +380,9 @@ impl AgentStore {
     /// counted (a cap is exceeded by at most one), while the other order could
     /// make the event's own counts refuse its reply after the restart.
     pub fn intend_with(&self, behavior: &str, k: &str, rec: ActionRecord, puts: &Puts) -> Result<(), StoreError> {
-        self.write_action(behavior, k, ActionRecord { state: ActionState::Intent, ..rec })?;
-        for (name, v) in &puts.0 {
+        let tally = puts.tally.clone().or(rec.tally);
+        self.write_action(behavior, k, ActionRecord { state: ActionState::Intent, tally, ..rec })?;
+        for (name, v) in &puts.values {
             self.kv.insert(key(behavior, name), v.as_slice())?;
         }
         Ok(())
@@ -368,14 +396,20 @@ impl AgentStore {
     /// following intent flushes everything before it.
     pub fn finish(&self, behavior: &str, k: &str, outcome: ActionRecord) -> Result<(), StoreError> {
         let rec = match self.action(behavior, k)? {
-            Some(prev) => ActionRecord { kind: prev.kind, detail: prev.detail, event: prev.event.or(outcome.event.clone()), ..outcome },
+            Some(prev) => ActionRecord {
+                kind: prev.kind,
+                detail: prev.detail,
+                event: prev.event.or(outcome.event.clone()),
+                tally: prev.tally.or(outcome.tally.clone()),
+                ..outcome
+            },
             None => outcome,
         };
         self.write_action(behavior, k, rec)
     }
 
     /// Records the outcome of an intent whose record the caller has whole
-    /// (kind, detail and event as in the intent): [`AgentStore::finish`]
+    /// (kind, detail, event and tally as in the intent): [`AgentStore::finish`]
     /// without reading the intent back.
     pub fn settle(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
         self.write_action(behavior, k, rec)
@@ -502,10 +536,12 @@ impl AgentStore {
     /// Forgets settled side effects that answered a notification and are
     /// older than `before_ms`, for behaviors with no events waiting (a waiting
     /// event might be one whose hand-back was lost, and needs its record).
-    /// Intents are never pruned. Returns how many were removed.
+    /// Intents are never pruned. A record with a tally adds one to its value
+    /// first (a crash between the two counts it twice: held tighter, never
+    /// looser). Returns how many were removed.
     pub fn prune_actions(&self, before_ms: i64) -> Result<usize, StoreError> {
-        let mut n = 0;
-        let mut idle: std::collections::HashMap<Vec<u8>, bool> = Default::default();
+        let (mut n, mut folded) = (0, false);
+        let mut idle: HashMap<Vec<u8>, bool> = Default::default();
         for r in self.actions.iter() {
             let (k, v) = r?;
             let behavior = k.split(|c| *c == 0).next().unwrap_or_default().to_vec();
@@ -515,11 +551,33 @@ impl AgentStore {
             }
             let quiet = *idle.entry(behavior.clone()).or_insert_with(|| self.inbox_is_empty(&String::from_utf8_lossy(&behavior)));
             if quiet {
+                if let Some(t) = &rec.tally {
+                    let b = String::from_utf8_lossy(&behavior);
+                    // A value that does not decode is taken as full (held tighter, never looser).
+                    let count: u64 = match self.get(&b, t) {
+                        Err(StoreError::Corrupt { .. }) => u32::MAX.into(),
+                        other => other?.unwrap_or(0),
+                    };
+                    self.put(&b, t, &(count + 1))?;
+                    folded = true;
+                }
                 self.actions.remove(&k)?;
                 n += 1;
             }
         }
+        if folded {
+            self.tallied.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(n)
+    }
+
+    /// How many prunings of this agent's records (in this process) have
+    /// folded a record into its tally: what counts records in memory reads
+    /// them again when this moved. Bumped after the folds, so a count read
+    /// after seeing the new figure never misses a pruned record (one read
+    /// while a pruning runs may take one in twice: held tighter).
+    pub fn tally_rounds(&self) -> u64 {
+        self.tallied.load(Ordering::SeqCst)
     }
 
     pub fn actions_len(&self) -> usize {
@@ -537,117 +595,4 @@ pub fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn refuses_foreign_directory_and_leaves_it_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-        let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "mine");
-    }
-
-    #[test]
-    fn refuses_a_sled_database_of_someone_else() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path()).unwrap();
-            db.insert(b"theirs", b"data").unwrap();
-            db.flush().unwrap();
-        }
-        let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::WrongFormat { .. }), "{err}");
-        let db = sled::open(dir.path()).unwrap();
-        assert_eq!(db.get(b"theirs").unwrap().unwrap().as_ref(), b"data");
-        assert!(db.get(FORMAT_KEY).unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn inbox_and_actions_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
-            let ev = serde_json::value::to_raw_value(&json!({"id": "ntf_1"})).unwrap();
-            let h = Handover { id: "ntf_1", at_ms: None, event: &ev, behaviors: vec!["a".into(), "b".into()], position: 0 };
-            s.hand_over(&[h], Lane::Live, &[], None).unwrap();
-            let rec = ActionRecord {
-                state: ActionState::Intent,
-                kind: "reply".into(),
-                detail: json!({"content": "hi"}),
-                result: None,
-                at_ms: 1,
-                event: Some("ntf_1".into()),
-            };
-            s.intend("a", "reply:ntf_1", rec).await.unwrap();
-        }
-        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
-        assert!(s.seen("ntf_1").unwrap());
-        assert_eq!(s.inbox("a", 10).unwrap().len(), 1);
-        assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
-        let rec = s.action("a", "reply:ntf_1").unwrap().unwrap();
-        assert_eq!(rec.state, ActionState::Intent);
-        let item = s.inbox("a", 10).unwrap().remove(0);
-        s.ack(&item).await.unwrap();
-        assert!(s.inbox("a", 10).unwrap().is_empty());
-        assert_eq!(s.inbox("b", 10).unwrap().len(), 1);
-    }
-
-    /// A damaged record is left out of a behavior's records; the others are read.
-    #[test]
-    fn a_record_that_does_not_decode_is_left_out_of_a_behaviors_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
-        let rec = |at_ms| ActionRecord {
-            state: ActionState::Done,
-            kind: "reply".into(),
-            detail: json!({"author": "ada"}),
-            result: None,
-            at_ms,
-            event: None,
-        };
-        s.settle("a", "reply:1", rec(1)).unwrap();
-        s.actions.insert(key("a", "reply:2"), &b"{not json"[..]).unwrap();
-        s.settle("a", "reply:3", rec(3)).unwrap();
-        s.settle("b", "reply:4", rec(4)).unwrap();
-        let got = s.actions_of("a", "reply:").unwrap();
-        assert_eq!(got.iter().map(|(k, r)| (k.as_str(), r.at_ms)).collect::<Vec<_>>(), vec![("reply:1", 1), ("reply:3", 3)]);
-    }
-
-    #[tokio::test]
-    async fn the_first_layout_is_migrated_record_for_record() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path()).unwrap();
-            db.insert(FORMAT_KEY, FORMAT_1).unwrap();
-            for agent in ["ada", "bob"] {
-                db.open_tree(format!("{agent}:kv"))
-                    .unwrap()
-                    .insert(key("replies", "list"), serde_json::to_vec(&json!({"at": agent})).unwrap())
-                    .unwrap();
-                db.open_tree(format!("{agent}:seen")).unwrap().insert(b"ntf_1", 5i64.to_be_bytes().to_vec()).unwrap();
-                for t in ["actions", "inbox", "cursor"] {
-                    db.open_tree(format!("{agent}:{t}")).unwrap();
-                }
-            }
-            db.open_tree("llm:tokens").unwrap().insert(b"default\0day", 7u64.to_be_bytes().to_vec()).unwrap();
-            db.flush().unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.agents(), vec!["ada", "bob"]);
-        for agent in ["ada", "bob"] {
-            let s = store.agent(agent).unwrap();
-            assert_eq!(s.get::<Value>("replies", "list").unwrap(), Some(json!({"at": agent})));
-            assert!(s.seen("ntf_1").unwrap() && s.seen_len().unwrap() == 1);
-        }
-        let names: Vec<String> = store.db.tree_names().iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
-        assert!(!names.iter().any(|n| n.starts_with("ada:") || n.starts_with("bob:")), "{names:?}");
-        assert!(names.contains(&"llm:tokens".to_string()));
-        drop(store);
-        let again = Store::open(dir.path()).unwrap();
-        assert_eq!(again.agent("bob").unwrap().get::<Value>("replies", "list").unwrap(), Some(json!({"at": "bob"})));
-    }
-}
+mod tests;
