@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CPU per 1,000 notifications handled, and peak memory: one release daemon (one
+# CPU per 1,000 notifications handled, and peak memory: one daemon built as it is
+# deployed (`--profile dist`: release with link-time optimization) (one
 # agent, the auto_reply example with a template text, rate limits off on both
 # sides) against a separate sandbox process; a burst of N mentions (default
 # 3000) arrives at once and the daemon's CPU time (user + system, from /proc)
@@ -17,12 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-3000}
 runs=${2:-3}
-cargo build --release --quiet
+cargo build --profile dist --quiet
 for run in $(seq 1 "$runs"); do
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/imagine-agent sandbox --addr "127.0.0.1:$port" --community 8 --community-interval 1h --no-rate-limits >/dev/null 2>&1 &
+target/dist/imagine-agent sandbox --addr "127.0.0.1:$port" --community 8 --community-interval 1h --no-rate-limits >/dev/null 2>&1 &
 sbpid=$!
 python3 - "$work" "$n" "$port" "$PWD" "$mport" <<'PY'
 import json, os, subprocess, sys, time, urllib.request
@@ -43,7 +44,7 @@ with open(f"{work}/reply.yaml", "w") as f:
 with open(f"{work}/config.yaml", "w") as f:
     f.write(f"base_url: {base}\nstate_dir: {work}/state\npoll_interval: 1s\nmetrics_addr: 127.0.0.1:{sys.argv[5]}\nagent:\n  credentials_file: {work}/creds\nbehaviors: [reply.yaml]\n"
             "rate_limits: {reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0}\n")
-argv = [os.environ.get("BENCH_BIN", f"{repo}/target/release/imagine-agent"), "run", "--config", f"{work}/config.yaml"]
+argv = [os.environ.get("BENCH_BIN", f"{repo}/target/dist/imagine-agent"), "run", "--config", f"{work}/config.yaml"]
 if os.environ.get("BENCH_PERF"):
     argv = ["perf", "record", "-F", "2000", "-g", "-o", os.environ["BENCH_PERF"], "--"] + argv
 cg = os.environ.get("BENCH_CALLGRIND")

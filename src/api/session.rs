@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use reqwest::{header::HeaderMap, Method, StatusCode};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -85,7 +86,9 @@ pub struct SessionStats {
 }
 
 struct CachedToken {
-    access: SecretString,
+    /// `Bearer <access token>`, marked sensitive (shown as `Sensitive` by
+    /// Debug): made once per token, not per request.
+    header: HeaderValue,
     refresh: Option<SecretString>,
     refresh_at: Instant,
     generation: u64,
@@ -243,11 +246,11 @@ impl Session {
     }
 
     /// The cached token, or a new one; one token request however many tasks ask at once.
-    async fn token(&self) -> Result<(SecretString, u64), ApiError> {
+    async fn token(&self) -> Result<(HeaderValue, u64), ApiError> {
         let mut guard = self.inner.token.lock().await;
         if let Some(t) = guard.as_ref() {
             if Instant::now() < t.refresh_at {
-                return Ok((t.access.clone(), t.generation));
+                return Ok((t.header.clone(), t.generation));
             }
         }
         let refresh = guard.as_ref().and_then(|t| t.refresh.clone());
@@ -261,7 +264,7 @@ impl Session {
             },
             None => self.client_credentials_grant().await?,
         };
-        let out = (fresh.access.clone(), fresh.generation);
+        let out = (fresh.header.clone(), fresh.generation);
         *guard = Some(fresh);
         Ok(out)
     }
@@ -294,8 +297,12 @@ impl Session {
         let lifetime = Duration::from_secs(if t.expires_in == 0 { 3600 } else { t.expires_in });
         // Refresh 5 minutes early, as the SDK does; proportionally earlier for short-lived tokens.
         let margin = Duration::from_secs(300).min(lifetime / 5);
+        let access = SecretString::from(t.access_token);
+        let mut header = HeaderValue::try_from(["Bearer ", access.expose_secret()].concat())
+            .map_err(|_| ApiError::Auth("the access token has characters a header cannot carry".into()))?;
+        header.set_sensitive(true);
         Ok(CachedToken {
-            access: SecretString::from(t.access_token),
+            header,
             refresh: t.refresh_token.map(SecretString::from),
             refresh_at: Instant::now() + lifetime - margin,
             generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
@@ -365,7 +372,7 @@ impl Session {
     /// One logical request: rate budget, retries for network errors and 5xx
     /// (idempotent requests only; a POST only when it provably never left),
     /// and waiting out 429s.
-    async fn execute(&self, req: &Request, token: Option<&SecretString>) -> Result<Raw, ApiError> {
+    async fn execute(&self, req: &Request, token: Option<&HeaderValue>) -> Result<Raw, ApiError> {
         let class = Class::of(req.method.as_str(), &req.path);
         let idempotent = matches!(req.method, Method::GET | Method::HEAD | Method::DELETE | Method::PUT);
         let mut backoff = ExponentialBuilder::default()
@@ -453,7 +460,7 @@ impl Session {
         }
     }
 
-    fn build(&self, req: &Request, token: Option<&SecretString>) -> reqwest::RequestBuilder {
+    fn build(&self, req: &Request, token: Option<&HeaderValue>) -> reqwest::RequestBuilder {
         let mut url = self.inner.base_url.clone();
         url.set_path(&[url.path().trim_end_matches('/'), req.path.as_str()].concat());
         let mut rb = self.inner.http.request(req.method.clone(), url);
@@ -461,7 +468,7 @@ impl Session {
             rb = rb.query(&req.query);
         }
         if let Some(t) = token {
-            rb = rb.bearer_auth(t.expose_secret());
+            rb = rb.header(reqwest::header::AUTHORIZATION, t.clone());
         }
         match &req.body {
             Body::None => rb,
