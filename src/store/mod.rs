@@ -1,6 +1,8 @@
 //! Durable daemon state in sled: notification cursors and dedupe marks, the
 //! per-behavior inbox, side-effect intents and their outcomes, and small
-//! per-behavior values (schedule positions, counters, cooldowns).
+//! per-behavior values (schedule positions, counters, cooldowns). Settled
+//! records that answered a notification are pruned after [`ACTION_RETENTION`];
+//! a record's tally (a value it counts toward) gets one added before it goes.
 //!
 //! Secrets never enter the store. A directory that sled did not write, or a
 //! sled database that imagine-agent did not write, is refused untouched.
