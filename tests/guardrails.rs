@@ -197,14 +197,17 @@ async fn at_most_n_replies_under_one_post() {
     sb.stop().await;
 }
 
+/// Comments answered, at most 3 replies under one post.
+const THREE_PER_THREAD: &str =
+    "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 3\n";
+
 /// Replies per thread outlive the records that counted them: records pruned
 /// after 7 days (while the daemon runs, and at a start) fold into the thread's
 /// count, which a cap of 3 still meets after two restarts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_thread_cap_outlives_the_records_that_counted_it() {
     let sb = sandbox(community(6)).await;
-    let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 3\n";
-    let bot = Bot::start(&sb, "longthread", &behavior(g)).await;
+    let bot = Bot::start(&sb, "longthread", &behavior(THREE_PER_THREAD)).await;
     let (_, seq) = bot.post(&sb).await;
     let comments = |n: usize| burst(&sb, json!({"target": "longthread", "comments": n}));
     comments(2).await;
@@ -236,8 +239,7 @@ async fn the_thread_cap_outlives_the_records_that_counted_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_earlier_versions_count_per_thread_still_holds() {
     let sb = sandbox(community(6)).await;
-    let g = "on: [COMMENT]\nguardrails:\n  author_cooldown: 0s\n  max_per_hour: 1000\n  max_per_day: 1000\n  max_replies_per_thread: 3\n";
-    let bot = Bot::start(&sb, "upgraded", &behavior(g)).await;
+    let bot = Bot::start(&sb, "upgraded", &behavior(THREE_PER_THREAD)).await;
     let (post, seq) = bot.post(&sb).await;
     let bot = bot
         .restart_with(|state| {
