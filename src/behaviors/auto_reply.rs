@@ -144,11 +144,13 @@ impl Spec {
                 let Some(facts) = self.gather(ctx, n).await? else { return Ok(()) };
                 let turn = ctx.turn().await?;
                 let recent = self.recent(ctx)?;
-                let Some(Decision { detail, puts, author, post, at }) = self.decide(ctx, n, facts, &recent).await? else { return Ok(()) };
+                let Some(Decision { detail, puts, author, at }) = self.decide(ctx, n, facts, &recent).await? else { return Ok(()) };
                 let recorded = ctx.record(&key, "reply", detail.clone(), &puts)?;
                 if recorded == Recorded::Intent {
                     let mut r = crate::sync::lock(&recent);
-                    *r.threads.entry(post).or_default() += 1;
+                    if let Some(t) = puts.tally_of() {
+                        *r.kept.entry(t.to_string()).or_default() += 1;
+                    }
                     r.note(author, at, self.cooldown_ms());
                 }
                 drop(turn);
@@ -300,7 +302,7 @@ impl Spec {
         let now = ctx.now().timestamp_millis();
         let (kept, last, hour, day, stopped) = {
             let r = crate::sync::lock(recent);
-            let kept = r.threads.get(&post_id).copied().unwrap_or(0);
+            let kept = r.kept.get(&pruned_key).copied().unwrap_or(0);
             (kept, r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
         };
         if pruned + kept as u64 >= g.max_replies_per_thread as u64 {
@@ -368,18 +370,17 @@ impl Spec {
         // Counted from the intent on: a reply later refused still counts (caps are only ever held tighter).
         puts.tally(pruned_key);
         let detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
-        Ok(Some(Decision { detail, puts, author: handle, post: post_id, at: now }))
+        Ok(Some(Decision { detail, puts, author: handle, at: now }))
     }
 }
 
 /// A reply decided: what its intent records, the value written with it and
-/// its tally, and who, where and when for the counts kept in memory.
+/// its tally, and who and when for the counts kept in memory.
 struct Decision {
     detail: Value,
     puts: Puts,
     /// The author's handle, lower case.
     author: String,
-    post: String,
     at: i64,
 }
 
@@ -407,15 +408,15 @@ fn count_of(ctx: &Ctx, k: &str) -> Result<u64, BehaviorError> {
 /// counts from its intent on, whatever became of it (refused or not); a dry
 /// run's or a draft's record has no detail and does not count (a reply sent
 /// once its draft is approved, by the draft task, counts from the behavior's
-/// next start). Also the records kept per thread (those with a tally: a
-/// thread's count adds its pruned replies, read per reply) and the threads
+/// next start). Also the records kept per tally (a thread's count adds its
+/// pruned replies, the tally's value, read per reply) and the threads
 /// the model ended (each a value in the store, written by this behavior only).
 #[derive(Debug, Default)]
 struct Recent {
     authors: HashMap<String, i64>,
     sent: Sent,
-    /// Reply records kept, per post.
-    threads: HashMap<String, u32>,
+    /// Reply records kept, per tally they name (one per thread).
+    kept: HashMap<String, u32>,
     /// [`crate::store::AgentStore::tally_rounds`] when the records were read.
     rounds: u64,
     stopped: std::collections::HashSet<String>,
@@ -429,8 +430,8 @@ impl Recent {
         let mut recent = Recent { rounds: store.tally_rounds(), ..Recent::default() };
         let mut replies: Vec<(i64, String)> = vec![];
         for (_, r) in store.actions_of(&ctx.behavior, "reply:")? {
-            if let (Some(_), Some(post)) = (&r.tally, r.detail.get("postId").and_then(Value::as_str)) {
-                *recent.threads.entry(post.to_string()).or_default() += 1;
+            if let Some(t) = &r.tally {
+                *recent.kept.entry(t.clone()).or_default() += 1;
             }
             if let Some(a) = r.detail.get("author").and_then(Value::as_str) {
                 replies.push((r.at_ms, a.to_lowercase()));
