@@ -88,8 +88,12 @@ impl Metrics {
     }
 
     /// A behavior task started (at start-up, or by a reload that added or changed it).
+    /// The behavior's own counters are exported from here on, at 0 until they
+    /// count (a reader can tell "none yet" from "not running").
     pub fn behavior_started(&self, behavior: &str) {
         self.inc("imagine_agent_behavior_starts_total", &[("behavior", behavior)], 1);
+        self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 0);
+        self.inc("imagine_agent_notifications_handled_total", &[("behavior", behavior)], 0);
     }
 
     pub fn restart(&self, behavior: &str) {

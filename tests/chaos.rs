@@ -29,7 +29,8 @@ fn tally(sb: &SandboxHandle, bot: &str, posts: &[u64]) -> (usize, usize, usize, 
     (per.iter().filter(|n| **n == 0).count(), per.iter().filter(|n| **n > 1).count(), missing_follows, dms)
 }
 
-const FAULTS: Faults = Faults { error_rate: 0.1, rate429: 0.05, latency_ms: 10, drop_rate: 0.1 };
+const FAULTS: Faults =
+    Faults { error_rate: 0.1, rate429: 0.05, latency_ms: 10, drop_rate: 0.1, hold_after_ms: std::collections::BTreeMap::new() };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_never_crash_duplicate_or_lose() {

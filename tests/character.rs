@@ -95,6 +95,50 @@ async fn an_elizaos_character_is_read_as_is_and_rendered_per_purpose() {
     sb.stop().await;
 }
 
+/// The current ElizaOS format (the shape of elizaOS/eliza `characters/eliza-default-8-16.json`):
+/// an `id`, `{{name}}` placeholders, `messageExamples` as `{"examples": [...]}` objects.
+const ELIZA_CURRENT: &str = r#"{
+  "id": "b850bc30-45f8-0041-a00a-83df46d8555d",
+  "name": "Eliza",
+  "bio": ["{{name}} is warm, precise, and easy to talk to.", "{{name}} values accuracy over speed."],
+  "system": "You are {{agentName}}. Keep it brief.",
+  "adjectives": ["warm", "calm"],
+  "topics": ["clarity"],
+  "style": {"all": ["brief is usually better"], "chat": ["answer the question directly"], "post": ["write one clean line"]},
+  "messageExamples": [
+    {"examples": [
+      {"name": "{{user1}}", "content": {"text": "can you help me with this?"}},
+      {"name": "{{agentName}}", "content": {"text": "sure. what are you working on?"}}
+    ]}
+  ],
+  "postExamples": ["hey, how are you?"]
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elizaos_character_of_either_format_is_read_with_its_placeholders_filled() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "eliza_fmt").await;
+    for (format, file) in [("current", ELIZA_CURRENT), ("older", ELIZA)] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_with_character(dir.path(), &sb, &creds, &[("fb.yaml", "kind: follow_back\nname: fb\n")], file);
+        let (ok, out, err) = cli(&["validate"], &cfg);
+        assert!(ok, "{format}: {out}{err}");
+        let (ok, reply, err) = cli(&["character", "show", "--for", "reply"], &cfg);
+        assert!(ok, "{format}: {err}");
+        assert!(!reply.contains("{{"), "{format}: every placeholder filled:\n{reply}");
+        if format == "current" {
+            assert!(reply.contains("About you: Eliza is warm, precise, and easy to talk to. Eliza values accuracy"), "{reply}");
+            assert!(reply.contains("You are Eliza. Keep it brief."), "{reply}");
+            assert!(
+                reply.contains("Conversations you had:\nsomeone: can you help me with this?\nEliza: sure. what are you working on?"),
+                "{reply}"
+            );
+        }
+    }
+    sb.stop().await;
+}
+
 fn posts_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
     sb.app.world().posts.values().filter(|p| p.agent == id).map(|p| p.content.clone()).collect()
 }

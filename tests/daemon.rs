@@ -247,7 +247,7 @@ async fn dry_run_reads_but_sends_no_writes() {
     burst(&sb, serde_json::json!({"target": "careful", "mentions": 4, "follows": 2})).await;
     let would_reply = || metric(port, "imagine_agent_actions_total", &["action=\"reply\"", "outcome=\"dry_run\""]);
     assert!(
-        eventually_async(Duration::from_secs(15), || async { would_reply().await >= 4 }).await,
+        eventually_async(Duration::from_secs(15), || async { would_reply().await >= Some(4) }).await,
         "the mentions were read and answered in the log"
     );
     polls_later(&sb, 3).await;
@@ -338,7 +338,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     // Every job in flight at the stop seen to its end by the restarted daemon (on a loaded machine this takes a few polls).
     assert!(
         eventually_async(Duration::from_secs(20), || async {
-            metric(port, "imagine_agent_generation_jobs_total", &["state=\"completed\""]).await >= unfinished
+            metric(port, "imagine_agent_generation_jobs_total", &["state=\"completed\""]).await >= Some(unfinished)
         })
         .await
     );

@@ -153,10 +153,10 @@ async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
     let dir = tempfile::tempdir().unwrap();
     let url_file = dir.path().join("chat-url");
     std::fs::write(&url_file, &hook).unwrap();
-    let port = free_port();
-    let extra = format!("metrics_addr: 127.0.0.1:{port}\ndraft_notices:\n  url_file: {}\n  format: slack\n", url_file.display());
+    let extra = format!("metrics_addr: 127.0.0.1:0\ndraft_notices:\n  url_file: {}\n  format: slack\n", url_file.display());
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &behavior("required"))], &extra);
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     polls_later(&sb, 1).await;
     burst(&sb, serde_json::json!({"target": "editor_bot", "mentions": 2})).await;
     assert!(eventually(Duration::from_secs(20), || ids(&cfg, "pending").len() == 2).await, "two drafts");
@@ -167,7 +167,9 @@ async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
     assert!(eventually(Duration::from_secs(30), || pending.iter().all(|id| announced(id) == 1)).await, "both announced");
     assert!(seen.lock().unwrap().0 >= 4, "two refused deliveries, then the two notices");
     assert!(seen.lock().unwrap().1.iter().all(|b| b.get("content").is_none()), "Slack's shape only");
-    assert!(eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == 2 }).await);
+    assert!(
+        eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == Some(2) }).await
+    );
 
     // Too long for a reply: refused with the reason, the draft unchanged.
     let long = "x".repeat(1001);
@@ -188,7 +190,9 @@ async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
     let replies = replies_by(&sb, &me);
     assert_eq!(replies.iter().filter(|r| r.starts_with("Many_thanks @")).count(), 1, "the edited text was sent: {replies:?}");
     assert_eq!(replies.iter().filter(|r| r.starts_with("Thanks @")).count(), 1, "the other as drafted");
-    assert!(eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == 0 }).await);
+    assert!(
+        eventually_async(Duration::from_secs(10), || async { metric(port, "imagine_agent_drafts_pending", &[]).await == Some(0) }).await
+    );
     assert!(pending.iter().all(|id| announced(id) == 1), "nobody told twice");
     sb.stop().await;
 }

@@ -161,3 +161,52 @@ async fn webhooks_to_local_addresses_are_refused_unless_allowed() {
     }
     sb.stop().await;
 }
+
+/// A `limit` outside the reference's range is refused (400 naming the range) under the
+/// strict reading and brought into it under `--clamp-out-of-range`; the client asks only
+/// within the ranges, so it works under both; a 429 carries the rate headers of any answer.
+#[tokio::test]
+async fn out_of_range_limits_are_refused_or_clamped_as_the_reading_says() {
+    use imagine_agent::sandbox::readings::Readings;
+    for clamp in [false, true] {
+        let readings = Readings { clamp_out_of_range: clamp, ..Readings::strict() };
+        let sb = sandbox(SandboxConfig { readings, ..quiet_config() }).await;
+        let me = session_for(&sb, "ranged").await;
+        for n in 0..3 {
+            me.create_post(&imagine_agent::api::types::NewPost::text(format!("post {n}"))).await.unwrap();
+        }
+        let http = reqwest::Client::new();
+        let base = sb.base_url();
+        for (path, range) in [
+            ("/api/posts?limit=101", "between 1 and 100"),
+            ("/api/posts?limit=0", "between 1 and 100"),
+            ("/api/agents/ranged/similar?limit=50", "between 1 and 20"),
+            ("/api/agents?limit=-3", "between 1 and 100"),
+        ] {
+            let (status, v) = call(http.get(format!("{base}{path}"))).await;
+            if clamp {
+                assert_eq!(status, 200, "{path} clamped: {v}");
+            } else {
+                assert_eq!((status, v["error"].as_str()), (400, Some("invalid_limit")), "{path}: {v}");
+                assert!(v["message"].as_str().unwrap().contains(range), "{path}: {v}");
+            }
+        }
+        let (status, _) = call(http.get(format!("{base}/api/posts?limit=100"))).await;
+        assert_eq!(status, 200, "the range's edge is in it");
+        // The client brings what it is asked into the range.
+        assert!(me.similar_agents("ranged").limit(50).page().await.is_ok(), "clamp={clamp}");
+        assert!(me.timeline().limit(500).page().await.is_ok(), "clamp={clamp}");
+        sb.stop().await;
+    }
+
+    // An injected 429 carries the same headers as any other answer.
+    let sb = sandbox(SandboxConfig { rate_limits: Some(Budgets::default()), ..quiet_config() }).await;
+    *imagine_agent::sandbox::lock(&sb.app.faults) = imagine_agent::sandbox::Faults { rate429: 1.0, ..Default::default() };
+    let r = reqwest::get(format!("{}/api/posts", sb.base_url())).await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let h = |k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(h("x-ratelimit-limit").as_deref(), Some("100"), "the read budget");
+    assert_eq!(h("x-ratelimit-remaining").as_deref(), Some("0"));
+    assert!(h("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()).is_some());
+    sb.stop().await;
+}

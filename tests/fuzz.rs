@@ -153,6 +153,42 @@ proptest! {
         }
     }
 
+    /// A secret is seen however it is disguised: invisible characters between
+    /// its letters, letters swapped for look-alikes, its case changed, text around it.
+    #[test]
+    fn a_secret_is_seen_through_invisible_characters_look_alikes_and_case(
+        secret in "[a-z0-9]{3}[a-z]{3}[a-z0-9-]{6,20}",
+        invisible in prop::collection::vec(prop::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{180E}']), 1..6),
+        every in 1usize..5,
+        lookalike in any::<bool>(),
+        upper in any::<bool>(),
+        before in "[a-zA-Z ,.]{0,30}",
+        after in "[a-zA-Z ,.]{0,30}",
+    ) {
+        let mut disguised = String::new();
+        for (i, c) in secret.chars().enumerate() {
+            let c = match (lookalike, c) {
+                (true, 'a') => '\u{0430}', // Cyrillic a
+                (true, 'e') => '\u{0435}', // Cyrillic e
+                (true, 'o') => '\u{043E}', // Cyrillic o
+                (true, 'p') => '\u{0440}', // Cyrillic er
+                (_, c) if upper => c.to_ascii_uppercase(),
+                (_, c) => c,
+            };
+            disguised.push(c);
+            if i % every == 0 {
+                disguised.push(invisible[i % invisible.len()]);
+            }
+        }
+        let text = format!("{before}{disguised}{after}");
+        let secrets = vec![secrecy::SecretString::from(secret.clone())];
+        prop_assert!(imagine_agent::llm::guard::contains_secret(&text, &secrets), "{secret:?} not seen in {text:?}");
+        prop_assert_eq!(imagine_agent::llm::reject_reason(&text, &[], &secrets), Some("contains a secret"));
+        // A text without it passes.
+        let without = format!("{before} {after}");
+        prop_assert!(!imagine_agent::llm::guard::contains_secret(&without, &secrets), "seen in {:?}", without);
+    }
+
     #[test]
     fn the_text_guardrails_hold_for_any_text(s in prop_oneof![any::<String>(), "[@a-z,_ \n]{0,800}"], max in 1usize..600, mentions in 0usize..4) {
         if let Some(t) = finalize(&s, max, mentions) {

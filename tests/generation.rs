@@ -25,9 +25,9 @@ async fn run(
     // A job every second.
     let pipeline = "kind: generation_pipeline\nname: art\nschedule: \"* * * * * *\"\nprovider: OPENAI\ntype: image\nprompt:\n  template: \"art number {{ counter }}\"\npoll_every: 1s\n";
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", pipeline)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", pipeline)], "metrics_addr: 127.0.0.1:0\n");
     let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::default());
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     (sb, port, stop, task, dir)
 }
 
@@ -46,7 +46,7 @@ async fn never_more_than_three_jobs_in_flight() {
     let (sb, port, stop, task, _dir) =
         run(SandboxConfig { generation_duration: Duration::from_secs(3), ..quiet_config() }, "busy_painter").await;
     let completed = || metric(port, "imagine_agent_generation_jobs_total", &["state=\"completed\""]);
-    assert!(eventually_async(Duration::from_secs(60), || async { completed().await >= 5 }).await, "five jobs completed");
+    assert!(eventually_async(Duration::from_secs(60), || async { completed().await >= Some(5) }).await, "five jobs completed");
     stop.cancel();
     task.await.unwrap();
     assert_eq!(served(&sb, "POST /api/generate", 409), 0, "never a fourth concurrent job");
@@ -59,7 +59,7 @@ async fn a_job_that_always_fails_is_retried_exactly_three_times() {
     let cfg = SandboxConfig { generation_duration: Duration::from_millis(300), generation_fail_rate: 1.0, ..quiet_config() };
     let (sb, port, stop, task, _dir) = run(cfg, "unlucky").await;
     let failed = || metric(port, "imagine_agent_generation_jobs_total", &["state=\"failed\""]);
-    assert!(eventually_async(Duration::from_secs(60), || async { failed().await >= 3 }).await, "three jobs followed to failure");
+    assert!(eventually_async(Duration::from_secs(60), || async { failed().await >= Some(3) }).await, "three jobs followed to failure");
     stop.cancel();
     task.await.unwrap();
     assert_eq!(served(&sb, "POST /api/generate/{id}/retry", 400), 0, "never a retry past the limit");

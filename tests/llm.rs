@@ -109,7 +109,10 @@ async fn run_bot(handle: &str, behavior: &str, extra: &str, mentions: usize) -> 
     };
     // An event counts as handled once its outcome (a reply, a fallback, a skip) is recorded.
     let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
-    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= mentions as u64 }).await, "every mention handled");
+    assert!(
+        eventually_async(Duration::from_secs(20), || async { handled().await >= Some(mentions as u64) }).await,
+        "every mention handled"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     let out = replies(&sb);
@@ -222,7 +225,7 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     // 50 tokens spent, then a restart.
     let (stop, task) = start_on(&cfg, &clock);
     burst(&sb, json!({"target": "frugal", "mentions": 1})).await;
-    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= 1 }).await);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(1) }).await);
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls(), 1);
@@ -230,7 +233,7 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     // After the restart: one more call (50 < 60), then the budget is spent (100 >= 60).
     let (stop, task) = start_on(&cfg, &clock);
     burst(&sb, json!({"target": "frugal", "mentions": 2})).await;
-    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= 2 }).await);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(2) }).await);
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls(), 2, "the restart did not reset the day's count");

@@ -35,9 +35,8 @@ fn messages_by(sb: &SandboxHandle, sender: &str) -> std::collections::BTreeMap<u
     out
 }
 
-fn shop(extra: &str) -> String {
-    format!(
-        "kind: marketplace
+/// The behavior's head: one service of portraits.
+const SHOP: &str = "kind: marketplace
 name: shop
 services:
   - key: portraits
@@ -46,7 +45,11 @@ services:
     price: 500
     delivery_days: 1
     revisions: 1
-deliverable:
+";
+
+fn shop(extra: &str) -> String {
+    format!(
+        "{SHOP}deliverable:
   template: \"Work for {{{{ requirements }}}}, round {{{{ round }}}}\"
 delivery_message:
   template: \"Delivered, @{{{{ buyer }}}}!\"
@@ -90,9 +93,9 @@ async fn a_periodic_behavior_rides_out_503s_without_restarting() {
     let faults = imagine_agent::sandbox::Faults { error_rate: 0.2, ..Default::default() };
     let (sb, me, creds, buyers) = market(3, faults, "steady_seller").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(""))], "metrics_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually(Duration::from_secs(30), || services_of(&sb, &me).len() == 1).await, "the service is listed");
     place_orders(&sb, services_of(&sb, &me)[0], &buyers, 6);
     let done = eventually(Duration::from_secs(60), || messages_by(&sb, &me).len() == 6).await;
@@ -100,7 +103,7 @@ async fn a_periodic_behavior_rides_out_503s_without_restarting() {
     let failed: u64 = stats(&sb).by_route.values().map(|m| m.get(&503).copied().unwrap_or(0)).sum();
     let restarts = metric(port, "imagine_agent_behavior_restarts_total", &["behavior=\"shop\""]).await;
     assert!(failed > 0, "the platform answered 503 along the way");
-    assert_eq!(restarts, 0, "the behavior was restarted {restarts} times for {failed} answers 503");
+    assert_eq!(restarts, Some(0), "the behavior was restarted {restarts:?} times for {failed} answers 503");
     assert!(messages_by(&sb, &me).values().all(|m| m.len() == 1), "one delivery message per order");
     sb.stop().await;
 }
@@ -367,5 +370,45 @@ async fn a_buyer_without_a_review_is_asked_once_and_one_with_a_review_never() {
     assert_eq!(asked(&sb, orders[1]), 1, "asked once, also after a restart");
     assert_eq!(asked(&sb, orders[0]), 0, "a reviewed order is not asked");
     assert_eq!(messages_by(&sb, &me)[&orders[1]].last().unwrap(), &"Would you leave a review, @ada_0?".to_string());
+    sb.stop().await;
+}
+
+/// Eight orders asking for the same work, each written by a model: every
+/// one is delivered (paid work for one buyer is never dropped as a repeat of
+/// another buyer's), and the buyer's requirements reach the model as delimited
+/// data (the stand-in writes about the words inside the delimiters; without them
+/// it would write about the prompt's first words).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_similar_orders_written_by_a_model_are_all_delivered() {
+    let (sb, me, creds, buyers) = market(4, Default::default(), "similar_seller").await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = format!(
+        "{SHOP}deliverable:
+  llm:
+    profile: local
+    prompt: \"Write the requested work. Requirements: {{{{ requirements }}}}\"
+every: 1s
+retries: 1
+"
+    );
+    let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &b)], &extra);
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(30), || services_of(&sb, &me).len() == 1).await, "the service is listed");
+    let svc = services_of(&sb, &me)[0];
+    // The same request from every buyer: the model writes the same work each time.
+    for i in 0..8 {
+        let req = "portrait mountain lake at dawn, please".to_string();
+        sb.app.world().place_order(svc, &buyers[i % buyers.len()], Some(req), PaymentMethod::Card);
+    }
+    let delivered =
+        || -> Vec<String> { sb.app.world().orders.values().filter(|o| o.seller == me).filter_map(|o| o.deliverables.clone()).collect() };
+    assert!(
+        eventually(Duration::from_secs(60), || delivered().len() == 8).await,
+        "all 8 orders delivered: {} were: {:?}",
+        delivered().len(),
+        delivered()
+    );
+    assert!(delivered().iter().all(|d| d.contains("On portrait mountain")), "the requirements were delimited: {:?}", delivered());
     sb.stop().await;
 }

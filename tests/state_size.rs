@@ -52,6 +52,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
             at_ms: at,
             event: Some(id.clone()),
             tally: None,
+            written_ms: None,
         };
         s.intend("replies", &key, rec(ActionState::Intent)).await.unwrap();
         s.finish("replies", &key, ActionRecord { result: Some(format!("cmt_{i}")), ..rec(ActionState::Done) }).unwrap();

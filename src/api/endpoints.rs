@@ -302,7 +302,7 @@ impl Session {
 
     /// Similar agents; params `limit` (1-20), `excludeFollowing`.
     pub fn similar_agents(&self, handle: &str) -> List<AgentSummary> {
-        self.list(format!("/api/agents/{}/similar", seg(handle)), "agents", Auth::Public)
+        self.list(format!("/api/agents/{}/similar", seg(handle)), "agents", Auth::Public).max_limit(super::limits::SIMILAR_MAX_LIMIT)
     }
 
     pub fn followers(&self, handle: &str) -> List<AgentSummary> {
@@ -384,7 +384,7 @@ impl Session {
     pub async fn search(&self, q: &str, kind: &str, limit: Option<u32>, cursor: Option<&str>) -> Result<SearchResults, ApiError> {
         let mut query = vec![("q".to_string(), q.to_string()), ("type".to_string(), kind.to_string())];
         if let Some(l) = limit {
-            query.push(("limit".into(), l.min(limits::MAX_LIST_LIMIT).to_string()));
+            query.push(("limit".into(), limits::list_limit(l).to_string()));
         }
         if let Some(c) = cursor {
             query.push(("cursor".into(), c.to_string()));
@@ -397,13 +397,13 @@ impl Session {
     /// `section` is `posts`, `agents`, `hashtags` or `all`.
     pub async fn explore(&self, section: &str, limit: u32) -> Result<Explore, ApiError> {
         let mut r = Self::req(Method::GET, "/api/explore".into(), Body::None, Auth::Public);
-        r.query = vec![("section".into(), section.into()), ("limit".into(), limit.to_string())];
+        r.query = vec![("section".into(), section.into()), ("limit".into(), limits::list_limit(limit).to_string())];
         self.decode(r, "_").await
     }
 
     pub async fn trending_hashtags(&self, limit: u32) -> Result<Vec<Hashtag>, ApiError> {
         let mut r = Self::req(Method::GET, "/api/hashtags/trending".into(), Body::None, Auth::Public);
-        r.query = vec![("limit".into(), limit.to_string())];
+        r.query = vec![("limit".into(), limits::list_limit(limit).to_string())];
         let (body, _) = self.call_body(r).await?;
         decode_page(&body, "hashtags").map(|p| p.items).map_err(|detail| ApiError::Decode {
             method: "GET".into(),
@@ -534,8 +534,12 @@ impl Session {
 
     /// `sort_by` is `likes`, `comments`, `views` or `engagement`.
     pub async fn post_performance(&self, sort_by: &str, limit: u32) -> Result<Vec<Post>, ApiError> {
-        self.get_vec("/api/analytics/posts".into(), vec![("sortBy".into(), sort_by.into()), ("limit".into(), limit.to_string())], "posts")
-            .await
+        self.get_vec(
+            "/api/analytics/posts".into(),
+            vec![("sortBy".into(), sort_by.into()), ("limit".into(), limits::list_limit(limit).to_string())],
+            "posts",
+        )
+        .await
     }
 
     // ---- uploads and media ----

@@ -16,6 +16,14 @@ pub const ORDER_MESSAGE_MAX_CHARS: usize = 5000;
 pub const MESSAGE_MAX_CHARS: usize = 5000;
 pub const MAX_IMAGES_PER_POST: usize = 4;
 pub const MAX_LIST_LIMIT: u32 = 100;
+/// A list's `limit` brought into the documented range 1-[`MAX_LIST_LIMIT`]
+/// (a site may refuse a value outside it rather than clamp it).
+pub fn list_limit(n: u32) -> u32 {
+    n.clamp(1, MAX_LIST_LIMIT)
+}
+
+/// `GET /api/agents/{handle}/similar` takes `limit` 1-20.
+pub const SIMILAR_MAX_LIMIT: u32 = 20;
 pub const MAX_CONCURRENT_GENERATIONS: usize = 3;
 pub const MAX_GENERATION_RETRIES: u32 = 3;
 pub const AVATAR_MAX_BYTES: usize = 5 * 1024 * 1024;

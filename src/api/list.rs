@@ -23,17 +23,27 @@ pub struct List<T> {
     key: &'static str,
     auth: Auth,
     query: Vec<(String, String)>,
+    /// The largest `limit` the endpoint takes (the reference's range).
+    max: u32,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T: DeserializeOwned + Send + 'static> List<T> {
     pub(crate) fn new(session: &Session, path: String, key: &'static str, auth: Auth) -> Self {
-        List { session: session.clone(), path, key, auth, query: vec![], _t: PhantomData }
+        List { session: session.clone(), path, key, auth, query: vec![], max: super::limits::MAX_LIST_LIMIT, _t: PhantomData }
     }
 
-    /// Items per page (the platform allows at most 100).
+    /// An endpoint whose `limit` goes up to `max` only (e.g. similar agents, 1-20).
+    pub(crate) fn max_limit(mut self, max: u32) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Items per page, brought into the endpoint's documented range (1-100 for
+    /// most lists): a site may refuse a value outside it rather than clamp it.
     pub fn limit(self, n: u32) -> Self {
-        self.param("limit", n.min(super::limits::MAX_LIST_LIMIT).to_string())
+        let n = n.clamp(1, self.max);
+        self.param("limit", n.to_string())
     }
 
     pub fn cursor(self, c: impl Into<String>) -> Self {

@@ -47,24 +47,20 @@ pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
     let want = str_of("content");
     match kind {
         "post" | "quote" => ctx.find_own_post(d).await,
+        // Every item of the list is read: the reference promises no order, and a
+        // busy post or conversation holds more than a page.
         "reply" | "comment" => {
-            let page = ctx.session().comments(&str_of("postId")).limit(100).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|c| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me)).map(|c| c.id),
-            ))
+            let mine = |c: &crate::api::types::Comment| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me);
+            Ok(Found::created(first(ctx.session().comments(&str_of("postId")).limit(100).stream(), mine).await?.map(|c| c.id)))
         }
         "dm" if d.get("conversation").is_some() => {
-            let page = ctx.session().messages(&str_of("conversation")).limit(50).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
-            ))
+            let mine = |m: &crate::api::types::Message| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
+            Ok(Found::created(first(ctx.session().messages(&str_of("conversation")).limit(100).stream(), mine).await?.map(|m| m.id)))
         }
         "dm" => ctx.find_own_dm(d).await,
         "order_message" => {
-            let page = ctx.session().order_messages(&str_of("order")).limit(100).page().await?;
-            Ok(Found::created(
-                page.items.into_iter().find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me)).map(|m| m.id),
-            ))
+            let mine = |m: &crate::api::types::OrderMessage| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
+            Ok(Found::created(first(ctx.session().order_messages(&str_of("order")).limit(100).stream(), mine).await?.map(|m| m.id)))
         }
         "like" => Ok(Found::when(ctx.session().post(&str_of("postId")).await?.is_liked)),
         "repost" => Ok(Found::when(ctx.session().post(&str_of("postId")).await?.is_reposted)),
@@ -72,4 +68,16 @@ pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
         // The platform cannot say whether we amplified or viewed: sent again after a crash in that instant.
         _ => Ok(Found::Missing),
     }
+}
+
+/// The first item of a list (read page after page) that `pick` chooses.
+pub async fn first<T>(items: impl futures::Stream<Item = Result<T, ApiError>>, pick: impl Fn(&T) -> bool) -> Result<Option<T>, ApiError> {
+    use futures::TryStreamExt;
+    let mut items = std::pin::pin!(items);
+    while let Some(t) = items.try_next().await? {
+        if pick(&t) {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
 }

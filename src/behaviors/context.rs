@@ -31,8 +31,18 @@ fn user_query(prompt: &str, vars: &Value) -> String {
     render(prompt, vars).unwrap_or_else(|_| prompt.to_string())
 }
 
+/// Wraps each value that comes from another agent ([`FROM_OTHERS`]) in the
+/// untrusted-data delimiters, before a prompt template reads it.
+pub(crate) fn delimit_from_others(vars: &mut serde_json::Map<String, Value>) {
+    for k in crate::behaviors::content::FROM_OTHERS {
+        if let Some(t) = vars.get(*k).and_then(Value::as_str).map(crate::llm::untrusted) {
+            vars.insert(k.to_string(), Value::String(t));
+        }
+    }
+}
+
 /// The store namespace of what the agent remembers across behaviors (its recent model texts).
-const MEMORY: &str = "_memory";
+pub(crate) const MEMORY: &str = "_memory";
 /// How many of its recent model texts a new one is compared with.
 pub const REMEMBERED_TEXTS: usize = 50;
 /// From this Sørensen-Dice similarity on, a text counts as a repeat.
@@ -313,7 +323,11 @@ impl Ctx {
                 if let Some(t) = r.tally {
                     puts.tally(t);
                 }
-                if let Found::Done(found) = already(r.detail.clone()).await? {
+                let mut look = r.detail.clone();
+                if let (Some(o), Some(at)) = (look.as_object_mut(), r.written_ms) {
+                    o.insert(super::recovery::WRITTEN_AT.into(), at.into());
+                }
+                if let Found::Done(found) = already(look).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
                     store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Done, found))?;
                     self.agent.metrics.action(&[self.behavior.as_str(), kind], "recovered");
@@ -340,6 +354,7 @@ impl Ctx {
             at_ms: self.now().timestamp_millis(),
             event: self.event.clone().filter(|e| key.contains(e.as_str())),
             tally: None,
+            written_ms: None,
         }
     }
 
@@ -363,7 +378,8 @@ impl Ctx {
             self.agent.metrics.action(&[self.behavior.as_str(), kind], "dry_run");
             return Ok(Recorded::Held(Outcome::DryRun));
         }
-        let rec = ActionRecord { detail, ..self.outcome_record(key, kind, ActionState::Intent, None) };
+        let rec =
+            ActionRecord { detail, written_ms: Some(crate::store::now_ms()), ..self.outcome_record(key, kind, ActionState::Intent, None) };
         store.intend_with(&self.behavior, key, rec, puts)?;
         Ok(Recorded::Intent)
     }
@@ -402,6 +418,9 @@ impl Ctx {
                     super::say::done(kind, detail, result.as_deref())
                 );
                 store.settle(&self.behavior, key, settled(ActionState::Done, result.clone()))?;
+                if let ("post" | "quote", Some(text)) = (kind, detail.get("content").and_then(Value::as_str)) {
+                    self.remember_post(text)?;
+                }
                 self.agent.metrics.action(&labels, "done");
                 Ok(Outcome::Sent(result))
             }
@@ -451,6 +470,7 @@ impl Ctx {
             at_ms: now,
             event: None,
             tally: None,
+            written_ms: None,
         };
         self.store().finish(&self.behavior, key, rec)?;
         tracing::info!(draft = %id, key, kind, "{}", format!("drafted for approval: {}", drafts::describe(&d)));
@@ -481,14 +501,10 @@ impl Ctx {
         let Some(llm) = &self.agent.llm else { return Err(ContentError::NoLlmProfiles) };
         let mut v = vars.clone();
         if let Some(obj) = v.as_object_mut() {
-            for k in ["post_text", "comment_text", "text", "author_name", "thread"] {
-                if let Some(t) = obj.get(k).and_then(Value::as_str).map(crate::llm::untrusted) {
-                    obj.insert(k.into(), Value::String(t));
-                }
-            }
+            delimit_from_others(obj);
             obj.insert("persona".into(), self.agent.persona.clone());
             if l.prompt.contains("recent_posts") {
-                obj.insert("recent_posts".into(), Value::from(self.recent_posts().await));
+                obj.insert("recent_posts".into(), Value::from(self.recent_posts()));
             }
         }
         let mut system = match (&l.system, &self.agent.character) {
@@ -517,6 +533,7 @@ impl Ctx {
             why = match answer.map(finalize) {
                 Ok(Some(text)) => match llm.final_check(&text, &l.banned_words, l.links, &l.allow_domains) {
                     Some(why) => why,
+                    None if !shape.repeat_check => return Ok(Some(text)),
                     None => match self.echo_of(&text)? {
                         None => {
                             self.remember_text(&text)?;
@@ -657,40 +674,5 @@ impl Ctx {
         )
         .await?;
         self.remember_exchange(&who.handle, None, &text, content.llm.as_ref().map(|l| l.profile.as_str())).await
-    }
-
-    /// After a crash: is our DM with `detail`'s `content` to `detail`'s `handle` already there?
-    pub async fn find_own_dm(&self, detail: Value) -> Result<Found, ApiError> {
-        let h = detail.get("handle").and_then(Value::as_str).unwrap_or_default().to_lowercase();
-        let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-        let convs = self.session().conversations().limit(100).page().await?;
-        for c in convs.items.iter().filter(|c| c.participants.iter().chain(c.participant.iter()).any(|p| p.handle.eq_ignore_ascii_case(&h)))
-        {
-            let msgs = self.session().messages(&c.id).limit(100).page().await?;
-            if msgs.items.iter().any(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == self.agent.id)) {
-                return Ok(Found::Done(Some(c.id.clone())));
-            }
-        }
-        Ok(Found::Missing)
-    }
-
-    /// After a crash: is a post of ours with `detail`'s `content` already on the platform?
-    pub async fn find_own_post(&self, detail: Value) -> Result<Found, ApiError> {
-        let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-        let page = self.session().feed().limit(50).page().await?;
-        let me = &self.agent.id;
-        Ok(Found::created(
-            page.items.into_iter().find(|p| p.agent.as_ref().is_some_and(|a| &a.id == me) && p.content == want).map(|p| p.id),
-        ))
-    }
-
-    /// Our last few posts (so the model does not repeat itself); empty when unavailable.
-    async fn recent_posts(&self) -> Vec<String> {
-        match self.session().feed().limit(50).page().await {
-            Ok(p) => {
-                p.items.into_iter().filter(|p| p.agent.as_ref().is_some_and(|a| a.id == self.agent.id)).take(5).map(|p| p.content).collect()
-            }
-            Err(_) => vec![],
-        }
     }
 }

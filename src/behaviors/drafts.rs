@@ -164,7 +164,6 @@ pub fn max_chars(kind: &str) -> usize {
 /// within the platform's limit (never cut: the person decides what to drop), no banned
 /// word, no refused link, no secret. The trimmed text, or why not.
 pub fn vet(kind: &str, text: &str, rules: &EditRules, secrets: &[secrecy::SecretString]) -> Result<String, String> {
-    use secrecy::ExposeSecret;
     let t = text.trim();
     if t.is_empty() {
         return Err("the text is empty".into());
@@ -181,7 +180,7 @@ pub fn vet(kind: &str, text: &str, rules: &EditRules, secrets: &[secrecy::Secret
             return Err(format!("link not allowed: {l}"));
         }
     }
-    if secrets.iter().any(|s| s.expose_secret().len() >= 6 && t.contains(s.expose_secret())) {
+    if crate::llm::guard::contains_secret(t, secrets) {
         return Err("it contains a secret".into());
     }
     Ok(t.to_string())

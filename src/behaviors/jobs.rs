@@ -82,7 +82,8 @@ impl Generate {
                         return Ok(Job::Waiting);
                     }
                 }
-                let shape = TextFor { max_chars: PROMPT_MAX_CHARS, ..TextFor::post(0) };
+                // The prompt of one order's work: never judged a repeat of other orders'.
+                let shape = TextFor { max_chars: PROMPT_MAX_CHARS, repeat_check: false, ..TextFor::post(0) };
                 let Some(prompt) = ctx.compose(key, &self.prompt, vars, "generation_prompt_list", shape).await? else {
                     return Ok(Job::Failed("no prompt could be written".into()));
                 };

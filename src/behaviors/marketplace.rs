@@ -354,10 +354,7 @@ impl Spec {
                 Job::Failed(why) => return self.failed(ctx, id, fails, why),
             }
         }
-        let text = match ctx
-            .compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor { max_chars: 5000, ..TextFor::dm() })
-            .await
-        {
+        let text = match ctx.compose(&dkey, &self.deliverable, &vars, "deliverable_list", TextFor::deliverable()).await {
             Ok(Some(t)) => match url {
                 Some(u) if !t.contains(&u) => format!("{t}\n{u}"),
                 _ => t,

@@ -27,6 +27,7 @@ pub mod kind;
 pub mod marketplace;
 pub mod memory;
 pub mod notices;
+pub mod recovery;
 pub mod say;
 pub mod schedule;
 pub mod selection;

@@ -384,29 +384,14 @@ impl Spec {
             media_type: Some(if media.is_empty() { MediaType::Text } else { MediaType::Image }),
             media_ids: media,
         };
-        // After a crash, only a post made since this fire counts (an unchanged digest repeats its text).
+        // After a crash: an unchanged digest repeats its text, but an earlier
+        // digest's post is recorded as that fire's, so it is never taken for this one.
         ctx.once(
             &key,
             "post",
             json!({"content": text}),
             || async move { s.create_post(&np).await.map(|p| Some(p.id)) },
-            |detail| async move {
-                let want = detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-                let page = ctx.session().feed().limit(50).page().await?;
-                let since = |p: &Post| {
-                    p.created_at
-                        .as_deref()
-                        .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-                        .is_some_and(|c| c.timestamp_millis() >= ts - 120_000)
-                };
-                let me = &ctx.agent.id;
-                Ok(super::context::Found::created(
-                    page.items
-                        .into_iter()
-                        .find(|p| p.agent.as_ref().is_some_and(|a| &a.id == me) && p.content == want && since(p))
-                        .map(|p| p.id),
-                ))
-            },
+            |d| ctx.find_own_post(d),
         )
         .await?;
         Ok(())

@@ -70,6 +70,35 @@ pub struct ExampleContent {
     pub text: String,
 }
 
+/// One example conversation in either ElizaOS format.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Conversation {
+    Lines(Vec<ExampleLine>),
+    Wrapped { examples: Vec<ExampleLine> },
+}
+
+fn conversations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<ExampleLine>>, D::Error> {
+    let all: Vec<Conversation> = Deserialize::deserialize(d)?;
+    Ok(all
+        .into_iter()
+        .map(|c| match c {
+            Conversation::Lines(l) | Conversation::Wrapped { examples: l } => l,
+        })
+        .collect())
+}
+
+/// ElizaOS placeholders filled at load: the character's own name
+/// (`{{name}}`, `{{agentName}}`), and the other party (`{{user1}}`, `{{name1}}`...) as "someone".
+fn fill_placeholders(text: &str, name: &str) -> String {
+    static OWN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static OTHER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let own = OWN.get_or_init(|| regex::Regex::new(r"\{\{\s*(name|agentName|agent_name|char)\s*\}\}").expect("a valid pattern"));
+    let other = OTHER.get_or_init(|| regex::Regex::new(r"\{\{\s*(user|name)\d+\s*\}\}").expect("a valid pattern"));
+    let t = own.replace_all(text, regex::NoExpand(name));
+    other.replace_all(&t, "someone").into_owned()
+}
+
 /// A knowledge item: a fact, or a file or directory of Markdown/text files.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -92,6 +121,9 @@ pub struct Character {
     pub topics: Vec<String>,
     pub style: Style,
     pub post_examples: Vec<String>,
+    /// Example conversations: lists of lines (older ElizaOS files) or
+    /// `{"examples": [...]}` objects (current ones); both read as lists.
+    #[serde(deserialize_with = "conversations")]
     pub message_examples: Vec<Vec<ExampleLine>>,
     pub knowledge: Vec<KnowledgeItem>,
     /// Fields of the file this runtime does not use (ElizaOS `plugins`, `clients`, `settings`...).
@@ -118,6 +150,25 @@ impl PartialEq for Character {
 }
 
 impl Character {
+    /// Fills ElizaOS placeholders in every text the prompts use.
+    fn fill_placeholders(&mut self) {
+        let name = self.name.clone();
+        let f = |t: &mut String| *t = fill_placeholders(t, &name);
+        for l in [&mut self.system, &mut self.bio] {
+            match l {
+                Lines::None => {}
+                Lines::One(t) => f(t),
+                Lines::Many(v) => v.iter_mut().for_each(f),
+            }
+        }
+        let lists = [&mut self.lore, &mut self.adjectives, &mut self.topics, &mut self.post_examples];
+        lists.into_iter().chain([&mut self.style.all, &mut self.style.chat, &mut self.style.post]).flatten().for_each(f);
+        for line in self.message_examples.iter_mut().flatten() {
+            f(&mut line.user);
+            f(&mut line.content.text);
+        }
+    }
+
     /// The passages of its knowledge most relevant to `query`, as a system-prompt section (empty when none).
     pub fn reference(&self, query: &str) -> String {
         let Some(k) = &self.index else { return String::new() };
@@ -151,6 +202,7 @@ impl Character {
             return Err(problems);
         }
         let mut c = c;
+        c.fill_placeholders();
         c.index = knowledge::Knowledge::load(&c.knowledge, base).map_err(|e| {
             let (l, col) = crate::diagnostics::locate(&text, "knowledge");
             vec![Problem::at(path, l, col, format!("knowledge: {e}"))]

@@ -285,6 +285,13 @@ pub struct SandboxArgs {
     /// Accept webhook URLs on loopback and private addresses (a daemon on this machine).
     #[arg(long)]
     pub allow_private_webhooks: bool,
+    /// List the agent's own posts in its feed (the reference says the feed holds
+    /// posts of the agents it follows; by default they are left out).
+    #[arg(long)]
+    pub own_posts_in_feed: bool,
+    /// Bring a `limit` outside its documented range into it (by default it is refused with 400).
+    #[arg(long)]
+    pub clamp_out_of_range: bool,
 }
 
 impl SandboxArgs {
@@ -298,7 +305,13 @@ impl SandboxArgs {
                 auth_per_minute: self.auth_per_minute,
             }),
             rate_window: self.rate_window,
-            faults: Faults { error_rate: self.error_rate, rate429: self.rate429, latency_ms: self.latency_ms, drop_rate: self.drop_rate },
+            faults: Faults {
+                error_rate: self.error_rate,
+                rate429: self.rate429,
+                latency_ms: self.latency_ms,
+                drop_rate: self.drop_rate,
+                ..Faults::default()
+            },
             community: self.community,
             seed: self.seed,
             community_interval: self.community_interval,
@@ -306,6 +319,10 @@ impl SandboxArgs {
             generation_fail_rate: self.generation_fail_rate,
             state_dir: self.state.clone(),
             allow_private_webhooks: self.allow_private_webhooks,
+            readings: sandbox::readings::Readings {
+                own_posts_in_feed: self.own_posts_in_feed,
+                clamp_out_of_range: self.clamp_out_of_range,
+            },
         }
     }
 }

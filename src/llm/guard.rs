@@ -39,6 +39,23 @@ fn is_invisible(c: char) -> bool {
         | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// Whether `text` shows one of `secrets`, compared as the banned words are
+/// (normalized: invisible characters dropped, look-alikes and case folded,
+/// only letters and digits kept), besides the plain text. Secrets shorter
+/// than 6 characters (normalized) are not looked for.
+pub fn contains_secret(text: &str, secrets: &[secrecy::SecretString]) -> bool {
+    use secrecy::ExposeSecret;
+    let mut t: Option<String> = None;
+    secrets.iter().any(|s| {
+        let raw = s.expose_secret();
+        if raw.len() >= 6 && text.contains(raw) {
+            return true;
+        }
+        let n = normalize(raw);
+        n.chars().count() >= 6 && t.get_or_insert_with(|| normalize(text)).contains(&n)
+    })
+}
+
 /// The banned word `text` contains (compared normalized), if any.
 pub fn banned_word<'a>(text: &str, banned: &'a [String]) -> Option<&'a str> {
     let t = normalize(text);

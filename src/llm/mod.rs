@@ -146,7 +146,7 @@ pub fn reject_reason(text: &str, banned: &[String], secrets: &[SecretString]) ->
     if guard::banned_word(t, banned).is_some() {
         return Some("banned word");
     }
-    if secrets.iter().any(|s| s.expose_secret().len() >= 6 && t.contains(s.expose_secret())) {
+    if guard::contains_secret(t, secrets) {
         return Some("contains a secret");
     }
     None

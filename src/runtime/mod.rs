@@ -72,6 +72,22 @@ pub struct RunOptions {
     pub clock: crate::clock::Clock,
 }
 
+/// The file that says where the daemon's `name` listener (metrics, console) is
+/// bound: with port 0 in the config, the system picks the port, and tools
+/// (and tests) read it here instead of choosing one that may be taken.
+pub fn addr_file(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("{name}.addr"))
+}
+
+fn announce(state_dir: &Path, name: &str, bound: std::net::SocketAddr) {
+    let tmp = state_dir.join(format!("{name}.addr.tmp"));
+    let written = crate::store::private::write_private(&tmp, bound.to_string().as_bytes())
+        .and_then(|_| std::fs::rename(&tmp, addr_file(state_dir, name)));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not write where the {name} listener is bound ({bound})");
+    }
+}
+
 /// Starts the in-process emulator.
 async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandle, RuntimeError> {
     let o = &loaded.config.sandbox_options;
@@ -276,12 +292,16 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {
         agents.add(spec, sandbox.as_ref());
     }
+    for name in ["metrics", "console"] {
+        let _ = std::fs::remove_file(addr_file(&state_dir, name));
+    }
     if let Some(addr) = cfg.metrics_addr {
-        ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
+        let bound = ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
             what: "metrics server",
             addr: addr.to_string(),
             source,
         })?;
+        announce(&state_dir, "metrics", bound);
     }
     if let Some(addr) = cfg.console_addr {
         let token = match &cfg.console_token_file {
@@ -298,11 +318,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
             }
             None => None,
         };
-        ops::console::serve(addr, store.clone(), observed.clone(), token, root.clone()).await.map_err(|source| RuntimeError::Bind {
-            what: "console",
-            addr: addr.to_string(),
-            source,
-        })?;
+        let bound = ops::console::serve(addr, store.clone(), observed.clone(), token, root.clone())
+            .await
+            .map_err(|source| RuntimeError::Bind { what: "console", addr: addr.to_string(), source })?;
+        announce(&state_dir, "console", bound);
     }
     if let Err(e) = control::serve(&state_dir, store.clone(), root.clone()) {
         tracing::warn!(error = %e, "no control socket: `imagine-agent state` cannot read this daemon's state while it runs");

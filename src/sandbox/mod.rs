@@ -25,6 +25,7 @@
 
 pub mod community;
 pub mod llm;
+pub mod readings;
 pub mod routes;
 pub mod validate;
 pub mod webhooks;
@@ -69,6 +70,8 @@ pub struct SandboxConfig {
     /// Deliver webhooks to loopback and private addresses (a daemon on this
     /// machine); off by default, so no agent can aim deliveries at local services.
     pub allow_private_webhooks: bool,
+    /// Which reading of the reference it follows where the reference is silent (strict by default).
+    pub readings: readings::Readings,
 }
 
 impl Default for SandboxConfig {
@@ -86,6 +89,7 @@ impl Default for SandboxConfig {
             generation_fail_rate: 0.0,
             state_dir: None,
             allow_private_webhooks: false,
+            readings: readings::Readings::strict(),
         }
     }
 }
@@ -102,6 +106,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Share of API requests whose connection is cut after they were handled.
     pub drop_rate: f64,
+    /// "METHOD /route" -> ms: such a request is handled at once and its answer
+    /// held back this long (or until the route is taken out of the map): the
+    /// window between the platform's doing a write and the client's hearing of it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hold_after_ms: BTreeMap<String, u64>,
 }
 
 /// Counters served by `GET /sandbox/stats`.
@@ -323,7 +332,9 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
                 axum::Json(json!({"error": "rate_limited", "message": "injected fault", "retry_after": 1})),
             )
                 .into_response();
-            r.headers_mut().insert("x-ratelimit-reset", HeaderValue::from(world::now_ms() as u64 / 1000 + 1));
+            // The same headers as any other answer: a client reads them on a 429 first of all.
+            let limit = limit_of(&app.cfg.rate_limits.unwrap_or_default(), class);
+            set_limit_headers(&mut r, Some(limit), 0, world::now_ms() as u64 / 1000 + 1);
             r
         } else {
             let key = {
@@ -359,6 +370,7 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
     };
     if platform {
         resp = platform_error_shape(resp).await;
+        hold(&app, &label).await;
     }
     if platform && resp.status() != StatusCode::TOO_MANY_REQUESTS && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
         let drop_rate = lock(&app.faults).drop_rate;
@@ -376,6 +388,22 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
     s.requests += 1;
     *s.by_route.entry(label).or_default().entry(resp.status().as_u16()).or_default() += 1;
     resp
+}
+
+/// Holds the answer to `label` back as `hold_after_ms` says (released early
+/// when the route leaves the map, so a test can let it go).
+async fn hold(app: &App, label: &str) {
+    let start = std::time::Instant::now();
+    if lock(&app.faults).hold_after_ms.contains_key(label) {
+        *lock(&app.stats).faults.entry("held".into()).or_default() += 1;
+    }
+    loop {
+        let ms = lock(&app.faults).hold_after_ms.get(label).copied();
+        if ms.is_none_or(|ms| start.elapsed() >= Duration::from_millis(ms)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Rejections produced by the framework (a body over its limit, a malformed

@@ -88,6 +88,11 @@ pub struct ActionRecord {
     /// name it, with no write of its own per action).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<String>,
+    /// When the intent was written by this machine's wall clock (not the
+    /// agent's clock, which a test may move): a look on the platform for what
+    /// it created goes back to this time (less the clocks' slack), no further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_ms: Option<i64>,
 }
 
 /// The state database of one daemon.
@@ -403,6 +408,7 @@ impl AgentStore {
                 detail: prev.detail,
                 event: prev.event.or(outcome.event.clone()),
                 tally: prev.tally.or(outcome.tally.clone()),
+                written_ms: prev.written_ms.or(outcome.written_ms),
                 ..outcome
             },
             None => outcome,

@@ -43,6 +43,7 @@ async fn inbox_and_actions_survive_reopen() {
             at_ms: 1,
             event: Some("ntf_1".into()),
             tally: None,
+            written_ms: None,
         };
         s.intend("a", "reply:ntf_1", rec).await.unwrap();
     }
@@ -71,6 +72,7 @@ fn a_record_that_does_not_decode_is_left_out_of_a_behaviors_records() {
         at_ms,
         event: None,
         tally: None,
+        written_ms: None,
     };
     s.settle("a", "reply:1", rec(1)).unwrap();
     s.actions.insert(key("a", "reply:2"), &b"{not json"[..]).unwrap();

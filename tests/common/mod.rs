@@ -159,17 +159,23 @@ pub async fn exited(child: &mut std::process::Child, limit: Duration) -> std::pr
     }
 }
 
-/// The sum of every sample of `family` on a daemon's `/metrics` whose labels contain each of `labels`
-/// (0 when the endpoint does not answer yet).
-pub async fn metric(port: u16, family: &str, labels: &[&str]) -> u64 {
-    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await else { return 0 };
-    let text = r.text().await.unwrap_or_default();
-    text.lines()
+/// The sum of every sample of `family` on a daemon's `/metrics` whose labels contain each of `labels`;
+/// None when the endpoint does not answer or no such sample is exported: a missing metric never
+/// reads as 0 (compare with `Some(n)`; `None` is below every `Some`).
+pub async fn metric(port: u16, family: &str, labels: &[&str]) -> Option<u64> {
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let text = r.text().await.ok()?;
+    let samples: Vec<u64> = text
+        .lines()
         .filter(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
         .filter(|l| labels.iter().all(|x| l.contains(x)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
-        .sum()
+        .collect();
+    (!samples.is_empty()).then(|| samples.iter().sum())
 }
 
 /// Polls an async condition until it is true or `limit` passes.
@@ -214,4 +220,19 @@ pub fn comments_by(sb: &SandboxHandle, agent: &str) -> std::collections::BTreeMa
 pub async fn polls_later(sb: &SandboxHandle, n: u64) {
     let before = served(sb, "GET /api/notifications", 0);
     assert!(eventually(Duration::from_secs(30), || served(sb, "GET /api/notifications", 0) >= before + n).await, "the daemon kept polling");
+}
+
+/// The port a daemon whose state is in `state_dir` bound for its `name` listener ("metrics",
+/// "console") when its config asks for port 0: read from the file the daemon writes once bound
+/// (no port is chosen beforehand, so no two tests can race for one). Panics after 30 s.
+pub async fn bound_port(state_dir: &Path, name: &str) -> u16 {
+    let file = imagine_agent::runtime::addr_file(state_dir, name);
+    let mut port = None;
+    let found = eventually(Duration::from_secs(30), || {
+        port = std::fs::read_to_string(&file).ok().and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok()).map(|a| a.port());
+        port.is_some()
+    })
+    .await;
+    assert!(found, "the daemon wrote where its {name} listener is bound ({})", file.display());
+    port.unwrap()
 }

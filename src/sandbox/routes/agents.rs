@@ -172,7 +172,7 @@ async fn unfollow(State(app): AppState, Me(me): Me, Path(handle): Path<String>) 
     ok(json!({ "following": false }))
 }
 
-fn agent_list(w: &World, ids: Vec<String>, q: &HashMap<String, String>) -> Reply {
+fn agent_list(w: &World, ids: Vec<String>, q: &Params) -> Reply {
     let by_seq: std::collections::BTreeMap<u64, String> = ids.into_iter().filter_map(|id| seq_of(&id).map(|s| (s, id))).collect();
     paged(w, &by_seq, q, "agents", |_| true, |w, id| val(w.summary(id)))
 }
@@ -180,7 +180,7 @@ fn agent_list(w: &World, ids: Vec<String>, q: &HashMap<String, String>) -> Reply
 async fn similar(State(app): AppState, Viewer(v): Viewer, Path(handle): Path<String>, q: Params) -> Reply {
     let w = app.world();
     let id = w.agent_by_handle(&handle)?.id.clone();
-    let lim = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).clamp(1, 20);
+    let lim = ranged(&q, "limit", 10, 1, limits::SIMILAR_MAX_LIMIT as usize)?;
     let exclude: std::collections::BTreeSet<String> = match (q.get("excludeFollowing").map(String::as_str), &v) {
         (Some("true"), Some(me)) => w.agent(me)?.following.clone(),
         _ => Default::default(),

@@ -42,8 +42,27 @@ use crate::api::types::*;
 type AppState = State<Arc<App>>;
 /// A handler's answer: a response, or a refusal in the platform's error shape.
 type Reply = Result<Response, Refusal>;
-/// The query string.
-type Params = Query<HashMap<String, String>>;
+/// The query string, with the reading the emulator follows for values out of range.
+pub struct Params {
+    query: HashMap<String, String>,
+    clamp: bool,
+}
+
+impl std::ops::Deref for Params {
+    type Target = HashMap<String, String>;
+    fn deref(&self) -> &HashMap<String, String> {
+        &self.query
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Params {
+    type Rejection = Refusal;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Refusal> {
+        let Query(query) =
+            Query::<HashMap<String, String>>::from_request_parts(parts, app).await.map_err(|e| bad("invalid_query", e.body_text()))?;
+        Ok(Params { query, clamp: app.cfg.readings.clamp_out_of_range })
+    }
+}
 
 /// The authenticated agent (401 without a valid, unexpired token).
 pub struct Me(pub String);
@@ -84,14 +103,25 @@ fn no_content() -> Reply {
 
 use super::validate::{self, parse};
 
-fn limit(q: &HashMap<String, String>) -> Result<usize, Refusal> {
-    match q.get("limit") {
-        None => Ok(20),
-        Some(l) => l
-            .parse::<usize>()
-            .map(|n| n.clamp(1, limits::MAX_LIST_LIMIT as usize))
-            .map_err(|_| bad("invalid_limit", "limit must be a number")),
+/// `limit`: 20 when absent, at most [`limits::MAX_LIST_LIMIT`].
+fn limit(q: &Params) -> Result<usize, Refusal> {
+    ranged(q, "limit", 20, 1, limits::MAX_LIST_LIMIT as usize)
+}
+
+/// A whole-number query value in `lo..=hi` (`default` when absent): one
+/// outside is refused with 400 naming the range, or brought into it under
+/// `--clamp-out-of-range` (see [`crate::sandbox::readings`]).
+fn ranged(q: &Params, name: &str, default: usize, lo: usize, hi: usize) -> Result<usize, Refusal> {
+    let Some(v) = q.get(name) else { return Ok(default) };
+    let code = if name == "limit" { "invalid_limit" } else { "invalid_query" };
+    let n: i64 = v.parse().map_err(|_| bad(code, format!("{name} must be a whole number, got {v:?}")))?;
+    if q.clamp {
+        return Ok(n.clamp(lo as i64, hi as i64) as usize);
     }
+    if n < lo as i64 || n > hi as i64 {
+        return Err(bad(code, format!("{name} must be between {lo} and {hi}, got {n}")));
+    }
+    Ok(n as usize)
 }
 
 fn cursor(q: &HashMap<String, String>) -> Option<&str> {
@@ -129,7 +159,7 @@ fn list_json(key: &str, items: Vec<Value>, next: Option<String>, more: bool) -> 
 fn paged<T>(
     w: &World,
     map: &std::collections::BTreeMap<u64, T>,
-    q: &HashMap<String, String>,
+    q: &Params,
     key: &str,
     filter: impl Fn(&T) -> bool,
     render: impl Fn(&World, &T) -> Value,
@@ -144,7 +174,7 @@ fn indexed<T>(
     w: &World,
     seqs: Option<&std::collections::BTreeSet<u64>>,
     map: &std::collections::BTreeMap<u64, T>,
-    q: &HashMap<String, String>,
+    q: &Params,
     key: &str,
     filter: impl Fn(&T) -> bool,
     render: impl Fn(&World, &T) -> Value,

@@ -193,7 +193,9 @@ async fn feed(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let before = keyset_cursor(&q)?.and_then(super::super::world::seq_of).unwrap_or(u64::MAX);
     let lim = limit(&q)?;
     let mut seqs: Vec<u64> = vec![];
-    for a in following.iter().chain(std::iter::once(&me)) {
+    // The reference: "posts from agents you follow"; one's own only under `--own-posts-in-feed`.
+    let own = app.cfg.readings.own_posts_in_feed.then_some(&me);
+    for a in following.iter().chain(own) {
         if let Some(s) = w.posts_of.get(a) {
             seqs.extend(s.range(..before).rev().take(lim + 1));
         }
