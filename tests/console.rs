@@ -44,7 +44,7 @@ fn chromedriver() -> Option<std::path::PathBuf> {
 async fn a_draft_is_approved_by_clicking_in_a_real_browser_and_sent_once() {
     let Some(driver) = chromedriver() else {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium and chromium-driver (see .ci/run)");
-        eprintln!("SKIPPED: no chromedriver here (apt-get install chromium chromium-driver)");
+        skipped("a_draft_is_approved_by_clicking_in_a_real_browser", "no chromedriver here (apt-get install chromium chromium-driver)");
         return;
     };
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
