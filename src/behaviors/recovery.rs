@@ -9,8 +9,8 @@
 //! - A post already recorded as the result of another intent of this agent
 //!   is never taken for this one (two fires with the same text stay two posts).
 //! - A walk that cannot reach the intent's time within [`MAX_WALK_PAGES`]
-//!   pages is an error: the intent stays, and is looked for again later,
-//!   rather than sent a second time on a guess.
+//!   pages (a platform busier than 5,000 posts since the intent) asks the
+//!   platform's search for the text; only when neither finds it is it sent.
 
 use std::collections::HashSet;
 
@@ -50,28 +50,36 @@ impl Ctx {
         let since = detail.get(WRITTEN_AT).and_then(Value::as_i64).map(|t| t - CLOCK_SLACK_MS);
         let taken = self.recorded_posts().map_err(|e| ApiError::Config(format!("reading the agent's records: {e}")))?;
         let me = &self.agent.id;
+        let ours = |p: &Post| p.agent.as_ref().is_some_and(|a| &a.id == me) && p.content == want && !taken.contains(&p.id);
         let mut list = self.session().timeline().limit(100);
         for _ in 0..MAX_WALK_PAGES {
             let page = list.page().await?;
-            let mut reached = false;
-            for p in &page.items {
-                if p.agent.as_ref().is_some_and(|a| &a.id == me) && p.content == want && !taken.contains(&p.id) {
-                    return Ok(Found::Done(Some(p.id.clone())));
-                }
-                reached |= match (since, created_ms(p)) {
-                    (Some(s), Some(c)) => c < s,
-                    _ => false,
-                };
+            if let Some(p) = page.items.iter().find(|p| ours(p)) {
+                return Ok(Found::Done(Some(p.id.clone())));
             }
+            let reached = since.is_some_and(|s| page.items.iter().any(|p| created_ms(p).is_some_and(|c| c < s)));
             match page.next_cursor.filter(|c| page.has_more && !c.is_empty() && !page.items.is_empty()) {
                 Some(c) if !reached => list = list.cursor(c),
                 _ => return Ok(Found::Missing),
             }
         }
-        Err(ApiError::Config(format!(
-            "looking for our post {want:?}: the public timeline was not walked back to the intent's time within {MAX_WALK_PAGES} pages; \
-             it is looked for again later"
-        )))
+        // A timeline too busy to walk back that far (or an intent of an earlier
+        // version, with no time): the platform's search for the text itself.
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_WALK_PAGES {
+            let found = self.session().search(&want, "posts", Some(100), cursor.as_deref()).await?;
+            if let Some(p) = found.posts.iter().find(|p| ours(p)) {
+                return Ok(Found::Done(Some(p.id.clone())));
+            }
+            match found.next_cursor.filter(|c| found.has_more && !c.is_empty() && !found.posts.is_empty()) {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        tracing::warn!(
+            "our post was looked for on {MAX_WALK_PAGES} pages of the public timeline and by a search for its text, and not found; sending it"
+        );
+        Ok(Found::Missing)
     }
 
     /// After a crash: is our DM with `detail`'s `content` to `detail`'s
