@@ -45,9 +45,11 @@ fn env(name: &str, default: usize) -> usize {
 async fn main() {
     let agents = env("BENCH_AGENTS", 100_000);
     let posts = env("BENCH_POSTS", 1_000_000);
-    let sb = sandbox::start(SandboxConfig { addr: "127.0.0.1:0".parse().unwrap(), rate_limits: None, ..SandboxConfig::default() })
-        .await
-        .unwrap();
+    // Keyset notification cursors, listed at once: the cost of a page, not of the strict readings'
+    // offset walk (an offset page costs the items above it) or of waiting for a late one.
+    let readings = sandbox::readings::Readings { keyset_cursors: true, late_ms: 0, ..Default::default() };
+    let cfg = SandboxConfig { addr: "127.0.0.1:0".parse().unwrap(), rate_limits: None, readings, ..SandboxConfig::default() };
+    let sb = sandbox::start(cfg).await.unwrap();
     let r = Session::anonymous(&sb.base_url())
         .unwrap()
         .register(&NewAgent { handle: "measured".into(), name: "Measured".into(), ..Default::default() })

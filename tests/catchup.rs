@@ -136,6 +136,7 @@ async fn a_backlog_of_5x_the_catch_up_step_after_a_stop_and_a_sigkill_mid_walk_i
     // The backlog arrives while it is down.
     let n = backlog();
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "returner", "mentions": n})).await);
+    all_listed(&sb).await; // the backlog complete, late ones too, before the daemon (or the test) reads it
     assert_eq!(posts.len(), n);
 
     // Slow reads so the walk through the older pages takes a while; SIGKILL in its middle.
@@ -298,6 +299,7 @@ async fn older_version_walk(handle: &str, lane_given: bool) {
     run_until_polled_then_stop(&sb, &cfg).await;
     let n = 5 * PAGE as usize;
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": handle, "mentions": n})).await);
+    all_listed(&sb).await; // the backlog complete, late ones too, before the daemon (or the test) reads it
 
     // The state an older version leaves when stopped two pages into its walk.
     let session = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
@@ -351,6 +353,7 @@ async fn a_catch_up_page_handed_over_in_part_before_a_crash_is_answered_once_eac
     let Setup { sb, dir, cfg, bot, creds } = setup(8, "midpage").await;
     run_until_polled_then_stop(&sb, &cfg).await;
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "midpage", "mentions": 3 * PAGE as usize})).await);
+    all_listed(&sb).await; // the backlog complete, late ones too, before the daemon (or the test) reads it
 
     // What the daemon writes for the walk's first page, then for 60 of the second's 100 before the crash.
     let session = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();

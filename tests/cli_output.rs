@@ -46,6 +46,7 @@ async fn whoami_post_and_notifications_read_as_text_and_as_json() {
     let (none, _) = run(&url, &creds, &["notifications"]);
     assert_eq!(none, "no notifications\n");
     burst(&sb, serde_json::json!({"target": "readable", "mentions": 2, "follows": 1})).await;
+    all_listed(&sb).await;
     let (list, _) = run(&url, &creds, &["notifications"]);
     let lines: Vec<&str> = list.lines().collect();
     assert!(lines[0].contains("WHEN") && lines[0].contains("WHAT") && lines[0].contains("FROM"), "{list}");

@@ -47,6 +47,7 @@ async fn social_endpoints_notifications_and_counters() {
         let s = s.clone();
         async move { s.notifications().limit(100).stream().map_ok(|n| n.kind.clone().unwrap()).try_collect::<Vec<_>>().await.unwrap() }
     };
+    all_listed(&sb).await; // a notification may be listed late
     let a = kinds(&alice).await;
     for k in
         [NotificationType::Like, NotificationType::Comment, NotificationType::Repost, NotificationType::Quote, NotificationType::Follow]
@@ -290,9 +291,15 @@ async fn marketplace_order_state_machine() {
         .place_order(&NewOrder { service_id: svc.id.clone(), requirements: Some("mountains".into()), ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(order.status, Some(OrderStatus::Paid));
+    // The reference's states begin at PENDING_PAYMENT: nothing starts before the checkout.
+    assert_eq!(order.status, Some(OrderStatus::PendingPayment));
     assert!(order.client_secret.unwrap().contains("FAKE"));
     let act = |a: OrderAction, d: Option<&str>| OrderUpdate { action: a, deliverables: d.map(str::to_string), message: None };
+    assert_eq!(seller.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap_err().code(), Some("invalid_transition"));
+    let pay = format!("{}/sandbox/orders/{}/pay", sb.base_url(), order.id);
+    assert_eq!(reqwest::Client::new().post(&pay).send().await.unwrap().status().as_u16(), 200, "the checkout completed");
+    assert_eq!(reqwest::Client::new().post(&pay).send().await.unwrap().status().as_u16(), 400, "paid once");
+    assert_eq!(buyer.order(&order.id).await.unwrap().status, Some(OrderStatus::Paid));
     assert_eq!(buyer.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap_err().status(), Some(403));
     assert_eq!(seller.update_order(&order.id, &act(OrderAction::Deliver, Some("x"))).await.unwrap_err().code(), Some("invalid_transition"));
     seller.update_order(&order.id, &act(OrderAction::Start, None)).await.unwrap();
@@ -324,7 +331,13 @@ async fn marketplace_order_state_machine() {
     assert_eq!(payouts.items.len(), 1);
     assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap_err().code(), Some("onboarding_incomplete"));
     assert!(!seller.payment_account().await.unwrap().payouts_enabled);
-    seller.setup_payment_account(None).await.unwrap();
+    // `connect` gives the onboarding link; payouts wait until the onboarding is complete.
+    let account = seller.setup_payment_account(None).await.unwrap();
+    assert!(account.onboarding_url.is_some() && !account.payouts_enabled, "{account:?}");
+    assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap_err().code(), Some("onboarding_incomplete"));
+    let onboard = format!("{}/sandbox/onboarding/seller", sb.base_url());
+    assert_eq!(reqwest::Client::new().post(&onboard).send().await.unwrap().status().as_u16(), 200);
+    assert!(seller.payment_account().await.unwrap().payouts_enabled);
     assert_eq!(seller.request_payout(&payouts.items[0].id).await.unwrap().status, Some(PayoutStatus::Processing));
     seller.update_service(&svc.id, &ServiceUpdate { price: Some(900), ..Default::default() }).await.unwrap();
     assert_eq!(buyer.delete_service(&svc.id).await.unwrap_err().status(), Some(403));

@@ -111,6 +111,7 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     let bot = agent_id(&sb, "steady");
     let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 200})).await;
     let posts = post_seqs(&b);
+    all_listed(&sb).await; // the whole burst listed (late ones too) before the daemon reads it
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     d.shutdown().await;
@@ -141,6 +142,7 @@ async fn a_stop_under_a_spent_write_budget_does_not_wait_it_out_and_the_waiting_
     set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 6\n  auth_per_minute: 0\n");
     let bot = agent_id(&sb, "patient");
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "patient", "mentions": 20})).await);
+    all_listed(&sb).await;
     let d = start(&cfg);
     assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     let t = std::time::Instant::now();

@@ -34,20 +34,6 @@ async fn quotes(sb: &SandboxHandle, target: &(String, String), texts: &[&str]) -
     out
 }
 
-/// Runs the daemon with its log (stderr) kept in `log`.
-fn spawn_logged(cfg: &Path, log: &Path) -> KillOnDrop {
-    let f = std::fs::File::create(log).unwrap();
-    KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-            .args(["run", "--config"])
-            .arg(cfg)
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_hook_likes_and_thanks_each_quote_once() {
     let sb = sandbox(quiet_config()).await;

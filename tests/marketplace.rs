@@ -412,3 +412,79 @@ retries: 1
     assert!(delivered().iter().all(|d| d.contains("On portrait mountain")), "the requirements were delimited: {:?}", delivered());
     sb.stop().await;
 }
+
+/// Orders begin in PENDING_PAYMENT, as in the reference: the seller does nothing with one
+/// until its buyer pays; a dispute, a refund and a cancellation are met without any action
+/// of the seller's; payouts wait for the payment account's onboarding, then go out once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_wait_for_their_payment_and_payouts_for_the_onboarding() {
+    let long = Duration::from_secs(3600);
+    // No community: every order and every buyer's step is the test's own.
+    let sb = sandbox(SandboxConfig { checkout: long, onboarding: long, ..quiet_config() }).await;
+    let creds = register(&sb, "patient_seller").await;
+    let me = id_of(&sb, "patient_seller");
+    let mut buyers = vec![];
+    for b in ["buyer_one", "buyer_two"] {
+        register(&sb, b).await;
+        buyers.push(id_of(&sb, b));
+    }
+    let seller = session_for_creds(&sb, &creds);
+    seller.setup_payment_account(None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop("payout_threshold: 1\n"))], "");
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(30), || services_of(&sb, &me).len() == 1).await, "the service is listed");
+    let svc = services_of(&sb, &me)[0];
+    let orders: Vec<u64> =
+        (0..4).map(|i| sb.app.world().place_order(svc, &buyers[i % 2], Some(format!("thing {i}")), PaymentMethod::Card)).collect();
+    let status = |o: u64| sb.app.world().orders[&o].status.clone().unwrap();
+    let patches = || served(&sb, "PATCH /api/marketplace/orders/{id}", 0);
+    // Three rounds of the behavior (it lists its orders in three states each round): nothing done while unpaid.
+    let lists = || served(&sb, "GET /api/marketplace/orders", 0);
+    let l = lists();
+    assert!(eventually(Duration::from_secs(20), || lists() >= l + 9).await, "the behavior ran");
+    assert!(orders.iter().all(|o| status(*o) == OrderStatus::PendingPayment), "unpaid orders wait");
+    assert_eq!(patches(), 0, "no action on an unpaid order");
+
+    // Paid: the first is delivered. The second is disputed as it is paid, then refunded; the
+    // third is cancelled by its buyer unpaid; the fourth is never paid.
+    let base = sb.base_url();
+    let paid = reqwest::Client::new().post(format!("{base}/sandbox/orders/ord_{}/pay", orders[0])).send().await.unwrap();
+    assert_eq!(paid.status().as_u16(), 200);
+    {
+        let mut w = sb.app.world();
+        assert!(w.pay(orders[1]));
+        w.update_order(orders[1], &buyers[1], &OrderAction::Dispute, None).unwrap();
+        w.update_order(orders[2], &buyers[0], &OrderAction::Cancel, None).unwrap();
+    }
+    let r = reqwest::Client::new().post(format!("{}/sandbox/orders/ord_{}/refund", sb.base_url(), orders[1])).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(eventually(Duration::from_secs(30), || status(orders[0]) == OrderStatus::Delivered).await, "delivered");
+    sb.app.world().update_order(orders[0], &buyers[0], &OrderAction::Accept, None).unwrap();
+    let l = lists();
+    assert!(eventually(Duration::from_secs(20), || lists() >= l + 9).await, "the behavior ran");
+    assert_eq!(
+        (status(orders[1]), status(orders[2]), status(orders[3])),
+        (OrderStatus::Refunded, OrderStatus::Cancelled, OrderStatus::PendingPayment)
+    );
+    assert_eq!(patches(), 2, "start and deliver of the paid order only");
+    assert!(orders[1..].iter().all(|o| sb.app.world().orders[o].deliverables.is_none()), "nothing delivered on the others");
+
+    // The payout waits for the onboarding (a request before it would be refused for good), then goes out once.
+    let payouts = || served(&sb, "POST /api/marketplace/payouts", 0);
+    let l = lists();
+    assert!(eventually(Duration::from_secs(20), || lists() >= l + 9).await, "the behavior ran");
+    assert_eq!(payouts(), 0, "no payout requested before the onboarding");
+    let r = reqwest::Client::new().post(format!("{}/sandbox/onboarding/patient_seller", sb.base_url())).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(eventually(Duration::from_secs(20), || payouts() == 1).await, "the payout requested once onboarded");
+    let l = lists();
+    assert!(eventually(Duration::from_secs(20), || lists() >= l + 9).await, "the behavior ran");
+    assert_eq!(payouts(), 1, "once");
+    sb.stop().await;
+}
+
+fn session_for_creds(sb: &SandboxHandle, creds: &(String, String)) -> imagine_agent::api::Session {
+    use imagine_agent::api::{Budgets, Session, SessionConfig};
+    Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()).budgets(Budgets::unlimited())).unwrap()
+}

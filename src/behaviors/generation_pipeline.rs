@@ -295,8 +295,8 @@ impl Kind for Spec {
         Some((&self.schedule, &self.timezone))
     }
 
-    fn generates(&self) -> bool {
-        true
+    fn providers(&self) -> Vec<(&'static str, Provider)> {
+        vec![("provider", self.provider.clone())]
     }
 
     fn validate(&self, c: &mut Check<'_>) {

@@ -52,9 +52,10 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
         None
     }
 
-    /// Whether it starts generation jobs (in sandbox mode, provider keys are connected for it).
-    fn generates(&self) -> bool {
-        false
+    /// The providers it starts generation jobs with, each with the key that
+    /// names it in the behavior file (a provider must be connected for them).
+    fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+        vec![]
     }
 
     /// Makes paths in the spec relative to the directory of its behavior file.

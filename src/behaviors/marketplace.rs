@@ -445,13 +445,22 @@ impl Spec {
         Ok(())
     }
 
-    /// Requests the pending payouts once they add up to the threshold (each payout once).
+    /// Requests the pending payouts once they add up to the threshold (each
+    /// payout once), and only while the payment account can pay out: before
+    /// its onboarding is complete a request would be refused for good, so
+    /// the payouts wait (looked at again each round).
     async fn payouts(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         use futures::TryStreamExt;
         let Some(threshold) = self.payout_threshold else { return Ok(()) };
         let pending: Vec<crate::api::types::Payout> =
             ctx.session().payouts().param("status", "PENDING").limit(100).stream().try_collect().await?;
         if pending.iter().map(|p| p.amount).sum::<u64>() < threshold {
+            return Ok(());
+        }
+        if !ctx.session().payment_account().await?.payouts_enabled {
+            if ctx.store().get::<String>(&ctx.behavior, "payments")?.is_none_or(|p| !p.starts_with("payouts NOT enabled")) {
+                self.check_payments(ctx).await?;
+            }
             return Ok(());
         }
         for p in pending {
@@ -461,9 +470,17 @@ impl Spec {
                 "payout",
                 json!({"payout": p.id, "amount": p.amount}),
                 || async move { s.request_payout(&id).await.map(|p| Some(p.id)) },
-                |_| async { Ok(Found::Missing) },
+                // After a crash: requested already when the payout is no longer pending.
+                |d| async move {
+                    let id = d.get("payout").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let found = super::actions::first(ctx.session().payouts().limit(100).stream(), |p| p.id == id).await?;
+                    Ok(Found::when(found.is_some_and(|p| p.status != Some(crate::api::types::PayoutStatus::Pending))))
+                },
             )
             .await?;
+        }
+        if ctx.store().get::<String>(&ctx.behavior, "payments")?.is_none_or(|p| p != "payouts enabled") {
+            ctx.store().put(&ctx.behavior, "payments", &"payouts enabled")?;
         }
         Ok(())
     }
@@ -596,8 +613,8 @@ impl Kind for Spec {
             .collect()
     }
 
-    fn generates(&self) -> bool {
-        self.generate.is_some()
+    fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+        self.generate.iter().map(|g| ("generate.provider", g.provider.clone())).collect()
     }
 
     fn validate(&self, c: &mut Check<'_>) {

@@ -138,8 +138,9 @@ impl Behavior {
         self.spec.schedule()
     }
 
-    pub fn generates(&self) -> bool {
-        self.spec.generates()
+    /// The providers it generates with, and the key naming each in its file.
+    pub fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+        self.spec.providers()
     }
 
     pub async fn run(&self, ctx: &Ctx) -> Result<(), BehaviorError> {

@@ -1,8 +1,10 @@
 //! `imagine-agent doctor --config ...`: checks what makes agents fail in
 //! production, and says how to fix each. Exit status 1 when something is
-//! wrong; `--json` for tools. Reads only (one authenticated read per agent,
-//! one model list per LLM profile).
+//! wrong; `--json` for tools. Reads, and the platform's own test of each
+//! connected provider's key (one authenticated read per agent, one model list
+//! per LLM profile, one test per connected provider).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use serde::Serialize;
 
 use crate::api::{Session, SessionConfig};
 use crate::config;
+use crate::config::providers::ProviderKey;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -97,7 +100,9 @@ async fn agent(l: &config::Loaded, spec: &config::AgentSpec, out: &mut Vec<Findi
             return;
         }
     };
-    match session.me().await {
+    let accepted = session.me().await;
+    let signed_in = accepted.is_ok();
+    match accepted {
         Ok(me) if spec.handle.as_deref().is_some_and(|h| !h.eq_ignore_ascii_case(&me.handle)) => out.push(bad(
             &check,
             format!("they belong to @{}, not @{label}", me.handle),
@@ -113,6 +118,9 @@ async fn agent(l: &config::Loaded, spec: &config::AgentSpec, out: &mut Vec<Findi
             out.push(bad(&check, format!("refused: {e}"), "the secret is wrong or was rotated: put the current one in the credentials"))
         }
     }
+    if signed_in {
+        account(l, spec, &session, &label, out).await;
+    }
     let left: Vec<String> = session.rate_limits().server_remaining().iter().filter_map(|(c, n)| n.map(|n| format!("{c} {n}"))).collect();
     if !left.is_empty() {
         let spent = session.rate_limits().server_remaining().iter().any(|(_, n)| *n == Some(0));
@@ -122,6 +130,64 @@ async fn agent(l: &config::Loaded, spec: &config::AgentSpec, out: &mut Vec<Findi
         } else {
             good(&format!("rate budget @{label}"), f)
         });
+    }
+}
+
+/// What an agent signed in with needs on the platform: its providers, and
+/// (with a marketplace behavior) a payment account that can pay out.
+async fn account(l: &config::Loaded, spec: &config::AgentSpec, session: &Session, label: &str, out: &mut Vec<Finding>) {
+    providers(&l.config.providers, session, label, out).await;
+    if !spec.behaviors.iter().any(|b| b.behavior.kind() == "marketplace") {
+        return;
+    }
+    let check = format!("payments @{label}");
+    match session.payment_account().await {
+        Ok(a) if a.payouts_enabled => out.push(good(&check, "the payment account is onboarded: payouts enabled")),
+        Ok(a) => out.push(bad(
+            &check,
+            format!(
+                "payouts not enabled: the payment account's onboarding is not complete{}",
+                a.onboarding_url.map(|u| format!(" ({u})")).unwrap_or_default()
+            ),
+            "complete the onboarding at its link (`imagine-agent api POST /api/marketplace/connect` gives it); payouts wait until then",
+        )),
+        Err(e) => out.push(bad(&check, format!("the payment account could not be read: {e}"), "check the network")),
+    }
+}
+
+/// Each declared provider's key can be read, and each provider connected on
+/// the platform passes the platform's own test of its key.
+async fn providers(declared: &BTreeMap<String, ProviderKey>, session: &Session, label: &str, out: &mut Vec<Finding>) {
+    for (name, k) in declared {
+        if let Err(e) = k.read() {
+            out.push(bad(&format!("provider {name} @{label}"), e.to_string(), "set the variable or write the key file (see `providers:`)"));
+        }
+    }
+    let connected = match session.connected_services().await {
+        Ok(c) => c,
+        Err(e) => {
+            return out.push(bad(
+                &format!("providers @{label}"),
+                format!("the connected providers could not be read: {e}"),
+                "check the network",
+            ))
+        }
+    };
+    for name in declared.keys().filter(|n| !connected.iter().any(|c| c.provider.as_ref().is_some_and(|p| p.as_str() == n.as_str()))) {
+        out.push(good(&format!("provider {name} @{label}"), "declared; connected at the daemon's next start"));
+    }
+    for p in connected.iter().filter_map(|c| c.provider.clone().map(|p| (p, c.is_active))) {
+        let (p, active) = p;
+        let check = format!("provider {p} @{label}");
+        match session.test_service(&p).await {
+            Ok(t) if t.success && active => out.push(good(&check, format!("connected; the platform's test passed ({})", t.message))),
+            Ok(t) => out.push(bad(
+                &check,
+                format!("connected{}; the platform's test failed: {}", if active { "" } else { " but switched off" }, t.message),
+                "declare a valid key under `providers:` and restart (it is connected, or switched on, at start)",
+            )),
+            Err(e) => out.push(bad(&check, format!("the platform's test could not run: {e}"), "check the network")),
+        }
     }
 }
 

@@ -279,6 +279,12 @@ pub struct SandboxArgs {
     pub generation_duration: Duration,
     #[arg(long, default_value_t = 0.0)]
     pub generation_fail_rate: f64,
+    /// How long after an order is placed its buyer pays (the order waits in PENDING_PAYMENT until then).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub checkout: Duration,
+    /// How long after `connect` the payment account's onboarding is completed.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub onboarding: Duration,
     /// Keep the sandbox's world in this directory across restarts.
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -292,6 +298,12 @@ pub struct SandboxArgs {
     /// Bring a `limit` outside its documented range into it (by default it is refused with 400).
     #[arg(long)]
     pub clamp_out_of_range: bool,
+    /// Notification pages keyed by their last item (by default, by an offset into the list).
+    #[arg(long)]
+    pub keyset_cursors: bool,
+    /// List a notification at most this long after its `createdAt` (one in three is late); 0s: never late.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub list_late_up_to: Duration,
 }
 
 impl SandboxArgs {
@@ -317,11 +329,15 @@ impl SandboxArgs {
             community_interval: self.community_interval,
             generation_duration: self.generation_duration,
             generation_fail_rate: self.generation_fail_rate,
+            checkout: self.checkout,
+            onboarding: self.onboarding,
             state_dir: self.state.clone(),
             allow_private_webhooks: self.allow_private_webhooks,
             readings: sandbox::readings::Readings {
                 own_posts_in_feed: self.own_posts_in_feed,
                 clamp_out_of_range: self.clamp_out_of_range,
+                keyset_cursors: self.keyset_cursors,
+                late_ms: self.list_late_up_to.as_millis() as u64,
             },
         }
     }

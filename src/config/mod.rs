@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod interpolate;
+pub mod providers;
 pub mod schema;
 pub mod shard;
 
@@ -293,6 +294,10 @@ pub struct Config {
     /// Announce each new draft (`approval: required`) to a Slack or Discord incoming webhook.
     #[serde(default)]
     pub draft_notices: Option<DraftNotices>,
+    /// AI providers for generations (OPENAI, RUNWARE, FAL_AI, GOOGLE_GEMINI, ELEVENLABS), each key
+    /// from `api_key_env` or `api_key_file`: connected, or their keys updated, at each agent's start.
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, providers::ProviderKey>,
     /// How long to wait for in-flight work on shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     #[schemars(with = "crate::diagnostics::HumanDuration")]
@@ -364,14 +369,16 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
     let mut problems = vec![];
     let text = std::fs::read_to_string(path).map_err(|e| Problems(vec![Problem::at(path, 1, 1, format!("cannot read: {e}"))]))?;
     let text = interpolate(path, &text, &mut problems, subs);
-    let config: Config = match serde_yaml::from_str(&text) {
+    let mut config: Config = match serde_yaml::from_str(&text) {
         Ok(c) => c,
         Err(e) => {
             problems.push(Problem::from_yaml(path, &e, 0));
             return Err(Problems(problems));
         }
     };
+    providers::resolve(&mut config.providers, path.parent().unwrap_or(Path::new(".")));
     validate_config(path, &text, &config, &mut problems);
+    providers::validate(path, &text, &config.providers, &mut problems);
     // Agents naming the same files share one parse (10,000 agents, 3 files: 3 parses, not 30,000).
     let mut parsed = Parsed::default();
     let agents: Vec<AgentSpec> = if config.agents.is_empty() {

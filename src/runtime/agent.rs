@@ -48,6 +48,8 @@ pub struct Shared {
     pub sign_ins: Semaphore,
     /// Where new drafts are announced.
     pub notices: Option<Arc<crate::behaviors::notices::Notifier>>,
+    /// The AI providers to connect at each agent's start (`providers:`).
+    pub providers: std::collections::BTreeMap<String, crate::config::providers::ProviderKey>,
 }
 
 /// Push mode: the shared receiver and where each agent's secret is.
@@ -232,8 +234,8 @@ async fn serve(
     let root = cancel.child_token();
     let routes: poller::Routes = Arc::new(RwLock::new(vec![]));
     let mut behavior_tasks = BehaviorTasks::new(agent.clone(), root.clone(), routes.clone());
-    let wanted = behaviors.borrow_and_update().clone();
-    prepare(&agent, shared, &wanted).await;
+    let declared = behaviors.borrow_and_update().clone();
+    let wanted = prepare(&agent, shared, declared).await;
     behavior_tasks.apply(wanted, shared.grace).await;
 
     // Reading notifications is what replies wait for: it goes first.
@@ -273,8 +275,8 @@ async fn serve(
                 if changed.is_err() {
                     break;
                 }
-                let wanted = behaviors.borrow_and_update().clone();
-                prepare(&agent, shared, &wanted).await;
+                let declared = behaviors.borrow_and_update().clone();
+                let wanted = prepare(&agent, shared, declared).await;
                 behavior_tasks.apply(wanted, shared.grace).await;
                 status.send_replace(running(behavior_tasks.len()));
             }
@@ -292,23 +294,39 @@ async fn serve(
     }
 }
 
-/// In sandbox mode a generation pipeline needs a connected provider: connect fake keys.
-async fn prepare(agent: &Agent, shared: &Shared, wanted: &[LoadedBehavior]) {
+/// The behaviors to start of those `wanted`: the declared providers connected
+/// (see [`super::providers`]; in sandbox mode, fake keys for the others a
+/// behavior needs), and a generating behavior whose provider is neither
+/// declared nor connected left out, with its file:line:column in the log.
+async fn prepare(agent: &Agent, shared: &Shared, wanted: Vec<LoadedBehavior>) -> Vec<LoadedBehavior> {
     use crate::api::types::Provider;
-    if !shared.sandbox || !wanted.iter().any(|b| b.behavior.generates()) {
-        return;
+    let needed: Vec<Provider> = wanted.iter().flat_map(|b| b.behavior.providers()).map(|(_, p)| p).collect();
+    if needed.is_empty() && shared.providers.is_empty() {
+        return wanted;
     }
     let session = &agent.session;
-    let connected: Vec<Provider> =
-        session.connected_services().await.map(|s| s.into_iter().filter_map(|c| c.provider).collect()).unwrap_or_default();
-    for p in [Provider::OpenAi, Provider::ElevenLabs, Provider::Runware] {
-        if !connected.contains(&p) {
+    if shared.sandbox {
+        let connected: Vec<Provider> =
+            session.connected_services().await.map(|s| s.into_iter().filter_map(|c| c.provider).collect()).unwrap_or_default();
+        for p in needed.iter().filter(|p| !connected.contains(p) && !shared.providers.contains_key(p.as_str())) {
             let key = secrecy::SecretString::from(format!("sk-sandbox-fake-{}", p.as_str().to_lowercase()));
-            if let Err(e) = session.connect_service(&p, &key).await {
+            if let Err(e) = session.connect_service(p, &key).await {
                 tracing::warn!(error = %e, "could not connect a sandbox provider");
             }
         }
     }
+    let usable = match super::providers::reconcile(session, &agent.handle, &shared.providers).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "the connected providers could not be read or set; the behaviors start as declared");
+            return wanted;
+        }
+    };
+    let refused = super::providers::refused(&wanted, &usable);
+    for (_, problem) in &refused {
+        tracing::error!("{problem}");
+    }
+    wanted.into_iter().filter(|b| !refused.iter().any(|(name, _)| name == b.behavior.name())).collect()
 }
 
 /// Authenticates and reads our profile, retrying transient failures with

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod behavior_tasks;
 pub mod ops;
 pub mod poller;
+pub mod providers;
 pub mod supervisor;
 pub mod webhook;
 
@@ -249,7 +250,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     if sandbox_mode && !profiles.contains_key("default") {
         profiles.insert("default".into(), crate::llm::ProfileConfig::sandbox(&base_url));
     }
-    let llm = if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, vec![])?.with_ledger(store.clone()))) };
+    // The providers' keys are secrets the guardrails keep out of published text too.
+    let provider_keys: Vec<secrecy::SecretString> = cfg.providers.values().filter_map(|k| k.read().ok()).collect();
+    let llm =
+        if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, provider_keys)?.with_ledger(store.clone()))) };
     let root = stop.child_token();
     let single = cfg.agents.is_empty();
     let webhook = match &cfg.webhook {
@@ -287,6 +291,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         observed: observed.clone(),
         webhook,
         sign_ins: tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE),
+        providers: cfg.providers.clone(),
     });
     let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
     for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {

@@ -66,6 +66,10 @@ pub struct SandboxConfig {
     pub community_interval: Duration,
     pub generation_duration: Duration,
     pub generation_fail_rate: f64,
+    /// How long after placing an order its buyer completes the checkout (PENDING_PAYMENT -> PAID).
+    pub checkout: Duration,
+    /// How long after `POST /api/marketplace/connect` the onboarding at its link is completed.
+    pub onboarding: Duration,
     pub state_dir: Option<PathBuf>,
     /// Deliver webhooks to loopback and private addresses (a daemon on this
     /// machine); off by default, so no agent can aim deliveries at local services.
@@ -87,6 +91,8 @@ impl Default for SandboxConfig {
             community_interval: Duration::from_secs(2),
             generation_duration: Duration::from_secs(3),
             generation_fail_rate: 0.0,
+            checkout: Duration::from_secs(1),
+            onboarding: Duration::from_secs(2),
             state_dir: None,
             allow_private_webhooks: false,
             readings: readings::Readings::strict(),
@@ -293,7 +299,12 @@ async fn ticker(app: Arc<App>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        app.world().advance_jobs(app.cfg.generation_duration.as_millis() as i64);
+        {
+            let mut w = app.world();
+            w.advance_jobs(app.cfg.generation_duration.as_millis() as i64);
+            w.complete_checkouts(app.cfg.checkout.as_millis() as i64);
+            w.complete_onboardings(app.cfg.onboarding.as_millis() as i64);
+        }
         n += 1;
         if n.is_multiple_of(25) {
             save_state(&app);

@@ -127,6 +127,20 @@ pub fn spawn_run(cfg: &Path) -> KillOnDrop {
     )
 }
 
+/// `imagine-agent run --config cfg` as a child process with its output (the log) kept in `log`.
+pub fn spawn_logged(cfg: &Path, log: &Path) -> KillOnDrop {
+    let f = std::fs::File::create(log).unwrap();
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Replaces the unlimited client budgets `write_config` writes with `budgets` (YAML lines under
 /// `rate_limits:`, or "" for the platform's documented defaults).
 pub fn set_budgets(cfg: &Path, budgets: &str) {
@@ -245,4 +259,16 @@ pub fn skipped(name: &str, why: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(name), why);
     eprintln!("SKIPPED {name}: {why}");
+}
+
+/// Waits until every notification the sandbox holds is listed (a notification may be listed late,
+/// see `imagine_agent::sandbox::readings`): for a test that reads pages itself, or that wants a
+/// backlog complete before its daemon starts.
+pub async fn all_listed(sb: &SandboxHandle) {
+    let listed = || {
+        let w = sb.app.world();
+        let now = chrono::Utc::now().timestamp_millis();
+        w.notifications.values().all(|n| n.created_ms + sb.app.cfg.readings.lateness_ms(n.seq) <= now)
+    };
+    assert!(eventually(Duration::from_secs(300), listed).await, "every notification listed");
 }

@@ -9,6 +9,9 @@ pub(super) fn router() -> Router<Arc<App>> {
         .route("/sandbox/faults", get(get_faults).post(set_faults))
         .route("/sandbox/revoke-tokens", post(revoke_tokens))
         .route("/sandbox/community/burst", post(crate::sandbox::community::burst))
+        .route("/sandbox/orders/{id}/pay", post(pay_order))
+        .route("/sandbox/orders/{id}/refund", post(refund_order))
+        .route("/sandbox/onboarding/{handle}", post(complete_onboarding))
         .route("/v1/models", get(crate::sandbox::llm::models))
         .route("/v1/chat/completions", post(crate::sandbox::llm::chat))
 }
@@ -44,4 +47,35 @@ async fn revoke_tokens(State(app): AppState) -> Reply {
     w.refresh_tokens.clear();
     *lock(&app.stats).faults.entry("revoke".into()).or_default() += 1;
     ok(json!({ "revoked": n }))
+}
+
+/// The buyer completes the checkout now (PENDING_PAYMENT -> PAID).
+async fn pay_order(State(app): AppState, Path(id): Path<String>) -> Reply {
+    let seq = seq_of(&id).ok_or_else(|| not_found("order"))?;
+    if !app.world().pay(seq) {
+        return Err(bad("invalid_transition", "the order is not waiting for its payment"));
+    }
+    ok(json!({"paid": true}))
+}
+
+/// The platform settles a dispute by refunding the buyer (DISPUTED -> REFUNDED).
+async fn refund_order(State(app): AppState, Path(id): Path<String>) -> Reply {
+    let seq = seq_of(&id).ok_or_else(|| not_found("order"))?;
+    let mut w = app.world();
+    let o = w.orders.get_mut(&seq).ok_or_else(|| not_found("order"))?;
+    if o.status != Some(OrderStatus::Disputed) {
+        return Err(bad("invalid_transition", "only a disputed order is refunded"));
+    }
+    o.status = Some(OrderStatus::Refunded);
+    ok(json!({"refunded": true}))
+}
+
+/// The agent finishes the payment provider's onboarding now.
+async fn complete_onboarding(State(app): AppState, Path(handle): Path<String>) -> Reply {
+    let mut w = app.world();
+    let id = w.agent_by_handle(&handle)?.id.clone();
+    if !w.complete_onboarding(&id) {
+        return Err(bad("no_account", "POST /api/marketplace/connect first"));
+    }
+    ok(json!({"onboarded": true}))
 }

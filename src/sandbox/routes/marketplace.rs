@@ -316,10 +316,14 @@ async fn setup_account(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     let v: Value = parse(&body)?;
     let mut w = app.world();
     let seq = w.next_seq();
+    // Charges and payouts wait for the onboarding at the link (completed by the
+    // sandbox after `--onboarding`, or at once by `POST /sandbox/onboarding/{handle}`).
+    let onboarded = w.accounts.get(&me).is_some_and(|a| a.payouts_enabled);
+    if !onboarded {
+        w.onboarding.entry(me.clone()).or_insert_with(now_ms);
+    }
     let acct =
         w.accounts.entry(me).or_insert_with(|| PaymentAccount { account_id: Some(format!("acct_sandbox_{seq}")), ..Default::default() });
-    acct.charges_enabled = true;
-    acct.payouts_enabled = true;
     acct.onboarding_url =
         Some(format!("https://sandbox.imagineanything.invalid/fake-onboarding/{}", acct.account_id.clone().unwrap_or_default()));
     acct.prefer_crypto = v.get("preferCrypto").and_then(Value::as_bool).unwrap_or(false);

@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use super::world::{
     bad, forbidden, iso, not_found, now_ms, render_byte, render_connected, render_media, render_order, render_review, render_service,
-    seq_of, JobRec, MediaRec, OrderMsgRec, Refusal, ReviewRec, ServiceRec, World,
+    seq_of, JobRec, MediaRec, NotifRec, OrderMsgRec, Refusal, ReviewRec, ServiceRec, World,
 };
 use super::{lock, App, Faults};
 use crate::api::limits;

@@ -11,9 +11,28 @@ pub(super) fn router() -> Router<Arc<App>> {
 
 pub(super) async fn notifications(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
+    let r = &app.cfg.readings;
     // Unread only: walked in their own index, never through the ones read.
     let seqs = if q.get("unread").is_some_and(|u| u == "true") { w.unread_of.get(&me) } else { w.notifications_of.get(&me) };
-    indexed(&w, seqs, &w.notifications, &q, "notifications", |_| true, |w, n| w.render_notification(n))
+    // Listed once its lateness has passed (see `readings`): below newer ones by then.
+    let now = now_ms();
+    let listed = |n: &NotifRec| n.created_ms + r.lateness_ms(n.seq) <= now;
+    if r.keyset_cursors {
+        return indexed(&w, seqs, &w.notifications, &q, "notifications", listed, |w, n| w.render_notification(n));
+    }
+    // Offset cursors: the place in the list as it is when the next page is asked for.
+    let (start, lim) = (offset_cursor(&q, "o_")?, limit(&q)?);
+    let page: Vec<&NotifRec> = seqs
+        .into_iter()
+        .flat_map(|s| s.iter().rev())
+        .filter_map(|s| w.notifications.get(s))
+        .filter(|n| listed(n))
+        .skip(start)
+        .take(lim + 1)
+        .collect();
+    let more = page.len() > lim;
+    let items = page.into_iter().take(lim).map(|n| w.render_notification(n)).collect();
+    list_json("notifications", items, more.then(|| format!("o_{}", start + lim)), more)
 }
 
 async fn notification_count(State(app): AppState, Me(me): Me) -> Reply {

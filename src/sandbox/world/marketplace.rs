@@ -1,5 +1,7 @@
-//! The marketplace's rules: placing an order, the order state machine, and
-//! what completing an order pays (90% to the seller, XP).
+//! The marketplace's rules: placing an order (it waits for its payment, as
+//! the reference's states begin at PENDING_PAYMENT), the checkout that pays
+//! it, the order state machine, what completing an order pays (90% to the
+//! seller, XP), and the payment account's onboarding.
 
 use super::*;
 
@@ -27,6 +29,8 @@ pub struct MarketIndex {
     pub messages_of: HashMap<u64, BTreeSet<u64>>,
     /// Payout seqs per seller.
     pub payouts_of: HashMap<String, BTreeSet<u64>>,
+    /// Orders waiting for their payment (PENDING_PAYMENT).
+    pub awaiting_payment: BTreeSet<u64>,
 }
 
 impl MarketIndex {
@@ -35,6 +39,9 @@ impl MarketIndex {
             self.orders_of.entry(who.clone()).or_default().insert(o.seq);
         }
         *self.order_count.entry(o.service).or_default() += 1;
+        if o.status == Some(OrderStatus::PendingPayment) {
+            self.awaiting_payment.insert(o.seq);
+        }
     }
 
     fn review(&mut self, r: &ReviewRec) {
@@ -119,7 +126,7 @@ impl World {
             service,
             buyer: buyer.to_string(),
             seller,
-            status: Some(OrderStatus::Paid),
+            status: Some(OrderStatus::PendingPayment),
             requirements,
             deliverables: None,
             payment_method: Some(method),
@@ -130,6 +137,50 @@ impl World {
         self.market.order(&rec);
         self.orders.insert(seq, rec);
         seq
+    }
+
+    /// The buyer completed the checkout of order `seq`: PENDING_PAYMENT -> PAID
+    /// (false when it was not waiting for its payment).
+    pub fn pay(&mut self, seq: u64) -> bool {
+        self.market.awaiting_payment.remove(&seq);
+        match self.orders.get_mut(&seq) {
+            Some(o) if o.status == Some(OrderStatus::PendingPayment) => {
+                o.status = Some(OrderStatus::Paid);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Completes the checkouts of orders placed at least `after_ms` ago (the
+    /// simulated buyers pay); the orders paid.
+    pub fn complete_checkouts(&mut self, after_ms: i64) -> Vec<u64> {
+        let due = now_ms() - after_ms;
+        let ready: Vec<u64> =
+            self.market.awaiting_payment.iter().copied().filter(|s| self.orders.get(s).is_none_or(|o| o.created_ms <= due)).collect();
+        ready.into_iter().filter(|s| self.pay(*s)).collect()
+    }
+
+    /// Completes the payment account onboardings started at least `after_ms` ago.
+    pub fn complete_onboardings(&mut self, after_ms: i64) {
+        let due = now_ms() - after_ms;
+        let done: Vec<String> = self.onboarding.iter().filter(|(_, t)| **t <= due).map(|(a, _)| a.clone()).collect();
+        for a in done {
+            self.complete_onboarding(&a);
+        }
+    }
+
+    /// The agent finished the payment provider's onboarding: charges and payouts enabled.
+    pub fn complete_onboarding(&mut self, agent: &str) -> bool {
+        self.onboarding.remove(agent);
+        match self.accounts.get_mut(agent) {
+            Some(a) => {
+                a.charges_enabled = true;
+                a.payouts_enabled = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Applies `action` by `me` to order `seq`: the state machine, revisions, deliverables, and the payout and XP of a completion.
@@ -149,6 +200,7 @@ impl World {
             om.deliverables = deliverables;
         }
         om.status = Some(to);
+        self.market.awaiting_payment.remove(&seq);
         if completed {
             let p = self.next_seq();
             self.payouts.insert(p, (o.seller.clone(), o.amount * SELLER_SHARE_PERCENT / 100, PayoutStatus::Pending, now_ms()));
@@ -171,7 +223,11 @@ pub fn transition(o: &OrderRec, me: &str, action: &OrderAction, revisions_allowe
         OrderAction::Accept => (&[St::Delivered], buyer, St::Completed),
         OrderAction::RequestRevision => (&[St::Delivered], buyer, St::Revision),
         OrderAction::Dispute => (&[St::Paid, St::InProgress, St::Delivered, St::Revision], buyer || seller, St::Disputed),
-        OrderAction::Cancel => (if seller { &[St::Paid, St::InProgress] } else { &[St::Paid] }, buyer || seller, St::Cancelled),
+        OrderAction::Cancel => (
+            if seller { &[St::PendingPayment, St::Paid, St::InProgress] } else { &[St::PendingPayment, St::Paid] },
+            buyer || seller,
+            St::Cancelled,
+        ),
         OrderAction::Other(a) => return Err(bad("invalid_action", format!("unknown action {a}"))),
     };
     if !who_ok {
@@ -208,6 +264,8 @@ mod tests {
         assert_eq!(ok(St::Delivered, "b", A::RequestRevision), Some(St::Revision));
         assert_eq!(ok(St::Revision, "s", A::Start), Some(St::InProgress));
         assert_eq!(ok(St::Paid, "b", A::Cancel), Some(St::Cancelled));
+        assert_eq!(ok(St::PendingPayment, "b", A::Cancel), Some(St::Cancelled), "an unpaid order is cancelled by either side");
+        assert_eq!(ok(St::PendingPayment, "s", A::Start), None, "never started before its payment");
         assert_eq!(ok(St::InProgress, "b", A::Cancel), None, "the buyer cancels only before work starts");
         assert_eq!(ok(St::InProgress, "s", A::Cancel), Some(St::Cancelled));
         assert_eq!(ok(St::Delivered, "b", A::Dispute), Some(St::Disputed));
@@ -229,6 +287,8 @@ mod tests {
         w.services.insert(svc, ServiceRec { seq: svc, agent: seller.clone(), data, active: true, created_ms: 0 });
         let o = w.place_order(svc, &buyer, None, PaymentMethod::Card);
         let xp = w.agents[&seller].axp;
+        assert_eq!(w.update_order(o, &seller, &OrderAction::Start, None).unwrap_err().code(), "invalid_transition", "unpaid");
+        assert!(w.pay(o) && !w.pay(o), "paid once");
         w.update_order(o, &seller, &OrderAction::Start, None).unwrap();
         assert_eq!(w.update_order(o, &seller, &OrderAction::Deliver, None).unwrap_err().code(), "missing_deliverables");
         w.update_order(o, &seller, &OrderAction::Deliver, Some("done".into())).unwrap();

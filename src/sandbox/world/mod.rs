@@ -263,6 +263,9 @@ pub struct World {
     pub reviews: BTreeMap<u64, ReviewRec>,
     pub payouts: BTreeMap<u64, PayoutRec>,
     pub accounts: BTreeMap<String, PaymentAccount>,
+    /// Payment account onboardings started and not completed: agent id -> when started (ms).
+    #[serde(default)]
+    pub onboarding: BTreeMap<String, i64>,
     pub media: BTreeMap<u64, MediaRec>,
     /// agent id -> provider -> (api key, active, created)
     pub connected: BTreeMap<String, BTreeMap<String, (String, bool, i64)>>,
@@ -457,6 +460,7 @@ impl World {
             reviews: BTreeMap::new(),
             payouts: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            onboarding: BTreeMap::new(),
             media: BTreeMap::new(),
             connected: BTreeMap::new(),
             bytes: BTreeMap::new(),
