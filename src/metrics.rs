@@ -94,6 +94,14 @@ impl Metrics {
         self.inc("imagine_agent_behavior_starts_total", &[("behavior", behavior)], 1);
         self.inc("imagine_agent_behavior_restarts_total", &[("behavior", behavior)], 0);
         self.inc("imagine_agent_notifications_handled_total", &[("behavior", behavior)], 0);
+        self.inc("imagine_agent_behavior_runs_total", &[("behavior", behavior)], 0);
+    }
+
+    /// A run of a periodic behavior done: one round (a schedule's fire, a
+    /// reconcile, a look at the conversations or the orders). Quiet periods in
+    /// tests are counted in these.
+    pub fn behavior_run(&self, behavior: &str) {
+        self.inc("imagine_agent_behavior_runs_total", &[("behavior", behavior)], 1);
     }
 
     pub fn restart(&self, behavior: &str) {

@@ -250,8 +250,10 @@ async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
     let behavior = shop("").replace("deliverable:\n  template: \"Work for {{ requirements }}, round {{ round }}\"\n", slow);
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("llm:\n  slow:\n    base_url: {model}\n    model: m\n    timeout: 2s\n    retries: 0\n");
+    let extra = format!("{extra}metrics_addr: 127.0.0.1:0\n");
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &behavior)], &extra);
     let mut d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
     let svc = services_of(&sb, &me)[0];
     let o = sb.app.world().place_order(svc, &buyer, Some("a slow thing".into()), PaymentMethod::Card);
@@ -259,7 +261,8 @@ async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
     assert!(eventually(Duration::from_secs(20), || status(&sb) == Some(OrderStatus::InProgress)).await, "started");
     // Cancelled while the work is being produced (as a refund by the platform would).
     sb.app.world().orders.get_mut(&o).unwrap().status = Some(OrderStatus::Cancelled);
-    polls_later(&sb, 10).await;
+    // The round in flight (waiting 2 s for the model) and two more.
+    runs_later(port, "shop", 3).await;
     assert_eq!(status(&sb), Some(OrderStatus::Cancelled));
     assert!(sb.app.world().orders[&o].deliverables.is_none(), "nothing delivered");
     assert_eq!(patches(&sb), (1, 0), "the start, and no delivery attempted on a cancelled order");

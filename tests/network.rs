@@ -132,19 +132,21 @@ max_follows_per_day: 2
 every: 1h
 ";
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", behavior)], "");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", behavior)], "metrics_addr: 127.0.0.1:0\n");
     let clock = Clock::manual(Utc::now());
     let (stop, task) = start_on(&cfg, &clock);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let first: BTreeSet<String> = [members[4].clone(), members[1].clone()].into_iter().collect();
     assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == first).await, "the first two who reacted");
-    polls_later(&sb, 3).await;
+    // The day's round is over (hourly: no other comes before the clock moves).
+    assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "net").await >= Some(1) }).await, "the round finished");
     assert_eq!(following(&sb, &me), first, "the cap holds; the others wait");
 
     // The next day: the two still waiting, and not the one who only commented.
     clock.set(clock.now() + chrono::Duration::days(1));
     let all: BTreeSet<String> = [4, 1, 2, 0].into_iter().map(|i| members[i].clone()).collect();
     assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == all).await, "the rest the next day");
-    polls_later(&sb, 3).await;
+    assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "net").await >= Some(2) }).await, "the round finished");
     assert_eq!(following(&sb, &me), all);
     assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 4);
     stop.cancel();

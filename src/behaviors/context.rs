@@ -282,7 +282,10 @@ impl Ctx {
         let mut delays = transient_delays();
         loop {
             match run().await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    self.agent.metrics.behavior_run(&self.behavior);
+                    return Ok(true);
+                }
                 Err(e) if e.is_transient() => {
                     let d = delays.next_delay();
                     tracing::warn!(error = %e, "transient failure; this round again in {d:?}");

@@ -18,6 +18,7 @@ mod drafts;
 mod fleet;
 mod fmt;
 mod init;
+mod probe;
 mod show;
 mod state;
 
@@ -60,6 +61,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure what the site does where the API reference is silent, and name the emulator flags that reproduce it.
+    Probe(probe::ProbeArgs),
     /// Check the configuration and every behavior file; print every problem as file:line:column.
     Validate {
         #[arg(long, short, default_value = "config.yaml")]
@@ -570,6 +573,11 @@ pub async fn main(start: Start) -> Result<()> {
             } else {
                 print!("{}", show::notifications(&page.items));
             }
+        }
+        Command::Probe(a) => {
+            let l = config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let (s, _) = agent_session(&l, a.agent.as_deref(), &a.config)?;
+            probe::print(&probe::probe(&s, &a).await?, a.json)?;
         }
         Command::Api { method, path, data, remote } => {
             let body = data.map(|d| serde_json::from_str::<Value>(&d)).transpose().context("--data must be JSON")?;

@@ -272,3 +272,17 @@ pub async fn all_listed(sb: &SandboxHandle) {
     };
     assert!(eventually(Duration::from_secs(300), listed).await, "every notification listed");
 }
+
+/// Runs finished so far by `behavior` of the daemon on metrics `port` (rounds of a periodic behavior).
+pub async fn runs(port: u16, behavior: &str) -> Option<u64> {
+    metric(port, "imagine_agent_behavior_runs_total", &[&format!("behavior=\"{behavior}\"")]).await
+}
+
+/// Waits until `behavior` of the daemon on metrics `port` has finished `n` more runs than now: a
+/// quiet period counted in the work of the behavior under test (a late repeat would have had its
+/// chance), never a sleep, and never counted in another daemon's polls.
+pub async fn runs_later(port: u16, behavior: &str, n: u64) {
+    let before = runs(port, behavior).await.unwrap_or_else(|| panic!("the daemon exports the runs of {behavior}"));
+    let done = eventually_async(Duration::from_secs(60), || async { runs(port, behavior).await >= Some(before + n) }).await;
+    assert!(done, "{behavior} finished {n} more runs");
+}
