@@ -68,6 +68,8 @@ async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
     polls_later(&sb, 3).await;
     assert!(replies(&sb, &bot, &posts).values().all(|n| *n == 1), "exactly one reply each: {:?}", replies(&sb, &bot, &posts));
     assert_eq!(sb.app.world().messages.values().filter(|m| m.sender == bot).count(), 3, "still one welcome DM each after a quiet period");
+    // Counted at the emulator: a repeated follow request would not show in the set of whom it follows.
+    assert_eq!(received(&sb, "POST /api/agents/{handle}/follow"), 3, "one follow request per follower");
     let reply = sb.app.world().comments.values().find(|c| c.agent == bot).unwrap().content.clone();
     assert!(reply.starts_with("Thanks @"), "{reply}");
     d.shutdown().await;

@@ -67,3 +67,137 @@ async fn a_post_whose_answer_was_lost_to_a_sigkill_is_posted_once_under_every_re
         sb.stop().await;
     }
 }
+
+/// A daemon of `behaviors` for `handle` on a fresh sandbox following `readings` (2 community
+/// members, acting only when asked): the sandbox, the agent's id, the config.
+async fn setup(
+    readings: &Readings,
+    handle: &str,
+    behaviors: &[(&str, &str)],
+) -> (SandboxHandle, String, tempfile::TempDir, std::path::PathBuf) {
+    let sb =
+        sandbox(SandboxConfig { readings: readings.clone(), community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, handle).await;
+    let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, behaviors, "");
+    (sb, me, dir, cfg)
+}
+
+/// Starts the daemon with the answers to `route` held back, runs `trigger`, waits until the
+/// platform has done the write (`done`), SIGKILLs the daemon in that window, lets the held
+/// answer go, and starts the daemon again.
+async fn killed_in_the_window(
+    sb: &SandboxHandle,
+    cfg: &std::path::Path,
+    route: &str,
+    trigger: impl std::future::Future<Output = ()>,
+    done: impl Fn() -> bool,
+) -> KillOnDrop {
+    hold(sb, route, Some(120_000));
+    let mut d = spawn_run(cfg);
+    trigger.await;
+    assert!(eventually(Duration::from_secs(30), &done).await, "the platform did the write ({route})");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    hold(sb, route, None);
+    spawn_run(cfg)
+}
+
+fn community(sb: &SandboxHandle) -> Vec<String> {
+    sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect()
+}
+
+/// A reply whose answer was lost: found under the post after the restart, not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_whose_answer_was_lost_to_a_sigkill_is_sent_once_under_every_reading() {
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("replier_{i}");
+        let (sb, me, _dir, cfg) = setup(&r, &handle, &[("r.yaml", REPLY_BEHAVIOR)]).await;
+        let replies = |p: u64| sb.app.world().comments.values().filter(|c| c.agent == me && c.post == p).count();
+        let mut first = vec![];
+        let trigger = async { first = post_seqs(&burst(&sb, serde_json::json!({"target": handle, "mentions": 1})).await) };
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts/{id}/comments", trigger, || {
+            sb.app.world().comments.values().any(|c| c.agent == me)
+        })
+        .await;
+        // A later mention is answered after the first one's intent is settled (the inbox is taken in order).
+        let second = post_seqs(&burst(&sb, serde_json::json!({"target": handle, "mentions": 1})).await);
+        assert!(eventually(Duration::from_secs(30), || replies(second[0]) == 1).await, "{r:?}: the next mention answered");
+        assert_eq!((replies(first[0]), replies(second[0])), (1, 1), "{r:?}: one reply each");
+        sb.stop().await;
+    }
+}
+
+/// A DM answer whose answer was lost: found in the conversation, not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_whose_answer_was_lost_to_a_sigkill_is_sent_once_under_every_reading() {
+    const DMS: &str =
+        "kind: dm_reply\nname: dms\ncontent:\n  template: \"Thanks, @{{ author }}.\"\nevery: 1s\nrescan_every: 1s\nhuman_pause: 0s\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let (sb, me, _dir, cfg) = setup(&r, &format!("dmer_{i}"), &[("d.yaml", DMS)]).await;
+        let member = community(&sb)[0].clone();
+        let conv = sb.app.world().conversation_between(&member, &me);
+        let ours = || sb.app.world().messages.values().filter(|m| m.conv == conv && m.sender == me).count();
+        let send = |text: &str| {
+            sb.app.world().send_message(conv, &member, text).unwrap();
+        };
+        let _d =
+            killed_in_the_window(&sb, &cfg, "POST /api/conversations/{id}/messages", async { send("hello once") }, || ours() == 1).await;
+        send("hello twice");
+        assert!(eventually(Duration::from_secs(30), || ours() == 2).await, "{r:?}: the next message answered");
+        let senders: Vec<String> = sb.app.world().messages.values().filter(|m| m.conv == conv).map(|m| m.sender.clone()).collect();
+        assert_eq!(senders, vec![member.clone(), me.clone(), member.clone(), me.clone()], "{r:?}: one answer per message");
+        sb.stop().await;
+    }
+}
+
+/// A follow-back whose answer was lost: one follow request in all (counted at the emulator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_whose_answer_was_lost_to_a_sigkill_is_requested_once_under_every_reading() {
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("follower_{i}");
+        let (sb, me, _dir, cfg) = setup(&r, &handle, &[("f.yaml", FOLLOW_BEHAVIOR)]).await;
+        let following = || sb.app.world().agents[&me].following.len();
+        let trigger = async {
+            burst(&sb, serde_json::json!({"target": handle, "follows": 1})).await;
+        };
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/agents/{handle}/follow", trigger, || following() == 1).await;
+        burst(&sb, serde_json::json!({"target": handle, "follows": 1})).await;
+        assert!(eventually(Duration::from_secs(30), || following() == 2).await, "{r:?}: the next follower followed back");
+        let welcomes = || sb.app.world().messages.values().filter(|m| m.sender == me).count();
+        assert!(eventually(Duration::from_secs(30), || welcomes() >= 2).await, "{r:?}: both welcomed");
+        assert_eq!(received(&sb, "POST /api/agents/{handle}/follow"), 2, "{r:?}: one follow request per follower");
+        assert_eq!(welcomes(), 2, "{r:?}: one welcome each");
+        sb.stop().await;
+    }
+}
+
+/// An order's start whose answer was lost: found started, never asked again (a repeat
+/// would be refused by the state machine), then delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_transition_whose_answer_was_lost_to_a_sigkill_is_made_once_under_every_reading() {
+    use imagine_agent::api::types::{OrderStatus, PaymentMethod};
+    const SHOP: &str = "kind: marketplace\nname: shop\nservices:\n  - key: p\n    title: Portraits\n    description: A portrait.\n    price: 500\n    delivery_days: 1\n    revisions: 1\ndeliverable:\n  template: \"Work for {{ requirements }}\"\nevery: 1s\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let (sb, me, _dir, cfg) = setup(&r, &format!("seller_{i}"), &[("s.yaml", SHOP)]).await;
+        let buyer = community(&sb)[0].clone();
+        let status = |o: u64| sb.app.world().orders[&o].status.clone();
+        let mut order = 0;
+        let trigger = async {
+            let listed = || sb.app.world().services.values().any(|s| s.agent == me);
+            assert!(eventually(Duration::from_secs(30), listed).await, "the service is listed");
+            let svc = sb.app.world().services.values().find(|s| s.agent == me).unwrap().seq;
+            order = sb.app.world().place_order(svc, &buyer, Some("a lake".into()), PaymentMethod::Card);
+        };
+        let mut d = killed_in_the_window(&sb, &cfg, "PATCH /api/marketplace/orders/{id}", trigger, || {
+            sb.app.world().orders.values().any(|o| o.seller == me && o.status == Some(OrderStatus::InProgress))
+        })
+        .await;
+        assert!(eventually(Duration::from_secs(30), || status(order) == Some(OrderStatus::Delivered)).await, "{r:?}: delivered");
+        d.0.kill().unwrap();
+        let route = "PATCH /api/marketplace/orders/{id}";
+        assert_eq!((received(&sb, route), served(&sb, route, 400)), (2, 0), "{r:?}: one start, one delivery, nothing refused");
+        sb.stop().await;
+    }
+}

@@ -124,8 +124,10 @@ pub struct Faults {
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub requests: u64,
-    /// "METHOD /route" -> status -> count
+    /// "METHOD /route" -> status -> count, once answered
     pub by_route: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// "METHOD /route" -> requests received, answered or not (a client may be gone before its answer)
+    pub received: BTreeMap<String, u64>,
     pub rate_limited: u64,
     pub faults: BTreeMap<String, u64>,
     pub token_grants: u64,
@@ -321,6 +323,7 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| req.uri().path().to_string());
     let label = format!("{} {}", req.method(), route);
     let platform = route.starts_with("/api/");
+    *lock(&app.stats).received.entry(label.clone()).or_default() += 1;
     let class = Class::of(req.method().as_str(), &route);
 
     let mut resp = if !platform {

@@ -46,6 +46,12 @@ pub fn served(sb: &SandboxHandle, route: &str, status: u16) -> u64 {
     s.by_route.get(route).map(|m| m.iter().filter(|(k, _)| status == 0 || **k == status).map(|(_, v)| *v).sum()).unwrap_or(0)
 }
 
+/// Requests the sandbox received on `route`, answered or not (one whose client was killed while
+/// its answer was held back counts too).
+pub fn received(sb: &SandboxHandle, route: &str) -> u64 {
+    stats(sb).received.get(route).copied().unwrap_or(0)
+}
+
 /// Writes a daemon config pointing at `base_url` with a credentials file, plus behavior files.
 pub fn write_config(dir: &Path, base_url: &str, creds: &(String, String), behaviors: &[(&str, &str)], extra: &str) -> PathBuf {
     let creds_file = dir.join("credentials");
@@ -129,11 +135,17 @@ pub fn spawn_run(cfg: &Path) -> KillOnDrop {
 
 /// `imagine-agent run --config cfg` as a child process with its output (the log) kept in `log`.
 pub fn spawn_logged(cfg: &Path, log: &Path) -> KillOnDrop {
+    spawn_logged_args(cfg, log, &[])
+}
+
+/// [`spawn_logged`] with more arguments to `run` (`--dry-run`, `--sandbox`).
+pub fn spawn_logged_args(cfg: &Path, log: &Path, args: &[&str]) -> KillOnDrop {
     let f = std::fs::File::create(log).unwrap();
     KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
             .args(["run", "--config"])
             .arg(cfg)
+            .args(args)
             .stdout(f.try_clone().unwrap())
             .stderr(f)
             .spawn()
