@@ -222,16 +222,21 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
         for (i, h) in names.iter().enumerate() {
             posts[i].extend(post_seqs(&burst(&sb, json!({"target": h, "mentions": 24})).await));
         }
+        let done = || -> usize { names.iter().zip(&posts).map(|(h, p)| answered(&sb, h, p).iter().filter(|n| **n > 0).count()).sum() };
+        let before = done();
         let mut child = run();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(200..900))).await;
+        // In the middle of the work: once this run has answered something, a random moment later.
+        assert!(eventually(Duration::from_secs(30), || done() > before).await, "round {round}: the run answers");
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let done: usize = names.iter().zip(&posts).map(|(h, p)| answered(&sb, h, p).iter().filter(|n| **n > 0).count()).sum();
+        let after = done();
         let total: usize = posts.iter().map(Vec::len).sum();
-        eprintln!("round {round}: killed with {done}/{total} mentions answered");
-        mid_work += usize::from(done < total);
+        eprintln!("round {round}: killed with {after}/{total} mentions answered ({before} before this run)");
+        mid_work += usize::from(after > before && after < total);
     }
-    assert!(mid_work >= 2, "most kills must land while work is pending");
+    // Some of each run's work done and some not, at every kill (the write budget keeps work waiting).
+    assert_eq!(mid_work, 4, "every kill landed in the middle of the work");
     // The last run without the budget, to finish in good time.
     budget("0");
     let mut child = KillOnDrop(run());

@@ -79,12 +79,14 @@ async fn two_daemons_dming_each_other_stop_at_the_bound() {
     let sb = sandbox(quiet_config()).await;
     let behavior = "kind: dm_reply\nname: dms\ncontent:\n  template: \"Interesting, @{{ author }}! Tell me more.\"\nevery: 1s\nmax_consecutive: 3\nhuman_pause: 1m\n";
     let mut daemons = vec![];
+    let mut ports = vec![];
     let mut dirs = vec![];
     for h in ["chatty_x", "chatty_y"] {
         let creds = register(&sb, h).await;
         let dir = tempfile::tempdir().unwrap();
-        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", behavior)], "");
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", behavior)], "metrics_addr: 127.0.0.1:0\n");
         daemons.push(spawn_run(&cfg));
+        ports.push(bound_port(&dir.path().join("state"), "metrics").await);
         dirs.push(dir);
     }
     let (x, y) = (id_of(&sb, "chatty_x"), id_of(&sb, "chatty_y"));
@@ -92,7 +94,10 @@ async fn two_daemons_dming_each_other_stop_at_the_bound() {
     sb.app.world().send_message(conv, &x, "Hello Y!").unwrap();
     // Each answers three times, each answer coming back within a second: then both stop.
     assert!(eventually(Duration::from_secs(30), || transcript(&sb, conv).len() == 7).await, "{:?}", transcript(&sb, conv));
-    polls_later(&sb, 10).await;
+    // Five more looks at the conversations by each daemon: a fourth answer would have gone out.
+    for port in &ports {
+        runs_later(*port, "dms", 5).await;
+    }
     let t = transcript(&sb, conv);
     assert_eq!(t.len(), 7, "1 opening + 3 answers each, then silence: {t:?}");
     assert_eq!(t.iter().filter(|m| m.0 == y).count(), 3);
@@ -108,8 +113,9 @@ async fn a_handoff_keyword_stops_answers_until_resumed() {
     let conv = sb.app.world().conversation_between(&member, &me);
     let behavior = format!("{BEHAVIOR}handoff_keywords: [human, operator]\n");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", &behavior)], "");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", &behavior)], "metrics_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let ours = |sb: &SandboxHandle| transcript(sb, conv).iter().filter(|m| m.0 == me).count();
 
     sb.app.world().send_message(conv, &member, "What do you do?").unwrap();
@@ -126,7 +132,7 @@ async fn a_handoff_keyword_stops_answers_until_resumed() {
         cli(&["state"]).1
     );
     sb.app.world().send_message(conv, &member, "Hello? Anyone?").unwrap();
-    polls_later(&sb, 10).await;
+    runs_later(port, "dms", 5).await;
     assert_eq!(ours(&sb), 1, "no answers after the hand-off");
 
     let (ok, out) = cli(&["conversations", "resume", &id]);

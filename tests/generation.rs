@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::{GenerationStatus, Provider};
+use imagine_agent::api::types::Provider;
 use imagine_agent::sandbox::SandboxConfig;
 
 /// A daemon running `pipeline` against a sandbox with `cfg`; the handle of its metrics port.
@@ -57,7 +57,7 @@ async fn never_more_than_three_jobs_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_always_fails_is_retried_exactly_three_times() {
     let cfg = SandboxConfig { generation_duration: Duration::from_millis(300), generation_fail_rate: 1.0, ..quiet_config() };
-    let (sb, port, stop, task, _dir) = run(cfg, "unlucky").await;
+    let (sb, port, stop, task, dir) = run(cfg, "unlucky").await;
     let failed = || metric(port, "imagine_agent_generation_jobs_total", &["state=\"failed\""]);
     assert!(eventually_async(Duration::from_secs(60), || async { failed().await >= Some(3) }).await, "three jobs followed to failure");
     stop.cancel();
@@ -66,9 +66,19 @@ async fn a_job_that_always_fails_is_retried_exactly_three_times() {
     {
         let w = sb.app.world();
         let counts: Vec<u32> = w.jobs.values().map(|j| j.retry_count).collect();
-        let exhausted = w.jobs.values().filter(|j| j.status == Some(GenerationStatus::Failed) && j.retry_count == 3).count();
-        assert!(exhausted >= 3, "each failed job was retried exactly 3 times: {counts:?}");
-        assert!(counts.iter().all(|c| *c <= 3), "{counts:?}");
+        assert!(counts.iter().all(|c| *c <= 3), "never a fourth retry: {counts:?}");
+        // Every job the daemon recorded as finished (given up) had exactly 3 retries, no fewer.
+        let store = imagine_agent::store::Store::open(&dir.path().join("state/sled")).unwrap().agent("unlucky").unwrap();
+        let given_up: Vec<(u64, u32)> = w
+            .jobs
+            .values()
+            .filter(|j| store.get::<bool>("art", &format!("finished:job_{}", j.seq)).unwrap().is_some())
+            .map(|j| (j.seq, j.retry_count))
+            .collect();
+        assert!(given_up.len() >= 3, "three jobs followed to failure: {given_up:?}");
+        assert!(given_up.iter().all(|(_, n)| *n == 3), "each given up after exactly 3 retries: {given_up:?}");
+        // Each retry the platform counted was asked for once.
+        assert_eq!(received(&sb, "POST /api/generate/{id}/retry"), counts.iter().map(|c| u64::from(*c)).sum::<u64>());
     }
     one_job_per_fire(&sb);
     sb.stop().await;

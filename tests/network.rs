@@ -187,7 +187,11 @@ introduction_dm:
         dms(&sb, &me).len()
     );
     polls_later(&sb, 5).await;
-    assert_eq!(served(&sb, "POST /api/agents/{handle}/follow", 0), 20, "each agent followed once");
+    assert_eq!(
+        received(&sb, "POST /api/agents/{handle}/follow"),
+        20,
+        "each agent followed once (requests received, answered or cut by the kill)"
+    );
     let sent = dms(&sb, &me);
     let distinct: BTreeSet<&String> = sent.iter().collect();
     assert_eq!((sent.len(), distinct.len()), (20, 20), "one introduction per agent: {sent:?}");

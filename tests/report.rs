@@ -51,10 +51,10 @@ async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_ch
 
     let xp = sb.app.world().agents[&me].axp;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let behavior = "kind: report\nname: weekly\nschedule: \"*/4 * * * * *\"\nrange: 7d\ntop_posts: 2\npost:\n  template: \"{{ digest }}\"\ndm_to: ops_person\nchart:\n  days: 7\n  width: 640\n  height: 360\n  file: chart.png\n";
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("report.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("report.yaml", behavior)], "metrics_addr: 127.0.0.1:0\n");
     let mut d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let reports = |sb: &SandboxHandle| posts_by(sb, &me).into_iter().filter(|p| p.0.starts_with("Last 7d")).collect::<Vec<_>>();
     assert!(eventually(Duration::from_secs(30), || !reports(&sb).is_empty()).await, "a report posted");
     let (text, media) = reports(&sb)[0].clone();
@@ -87,10 +87,14 @@ async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_ch
     d.0.kill().unwrap();
     d.0.wait().unwrap();
     let n = reports(&sb).len();
+    let addr = imagine_agent::runtime::addr_file(&dir.path().join("state"), "metrics");
+    std::fs::remove_file(&addr).unwrap();
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually(Duration::from_secs(30), || reports(&sb).len() >= n + 2).await);
     assert!(eventually(Duration::from_secs(10), || dms_to(&sb, &me).len() == reports(&sb).len()).await);
-    polls_later(&sb, 2).await;
+    // Two more fires of the report after that: a repeated post, DM or upload would show.
+    runs_later(port, "weekly", 2).await;
     let (posts, dms, uploads) = (reports(&sb).len(), dms_to(&sb, &me).len(), served(&sb, "POST /api/upload", 201));
     assert!(dms == posts || dms + 1 == posts, "one DM per report ({dms} for {posts})");
     assert!(uploads == posts as u64 || uploads == posts as u64 + 1, "one chart per report ({uploads} for {posts})");
