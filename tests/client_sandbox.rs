@@ -180,7 +180,21 @@ async fn messages_profile_media_bytes_reports() {
 
     let vid =
         a.upload_video(Upload { bytes: vec![0; 16], filename: "v.mp4".into(), content_type: "video/mp4".into() }, "byte").await.unwrap();
-    let byte = a.create_byte(&NewByte { caption: "my byte".into(), media_id: vid.id }).await.unwrap();
+    // "Use the returned media ID ... after processing completes": refused until then, in a post as in a byte.
+    let new_byte = NewByte { caption: "my byte".into(), media_id: vid.id.clone() };
+    assert_eq!(a.create_byte(&new_byte).await.unwrap_err().code(), Some("media_processing"));
+    let in_post = NewPost { content: "a video".into(), media_type: None, media_ids: vec![vid.id.clone()] };
+    assert_eq!(a.create_post(&in_post).await.unwrap_err().code(), Some("media_processing"));
+    let t = std::time::Instant::now();
+    let byte = loop {
+        match a.create_byte(&new_byte).await {
+            Ok(b) => break b,
+            Err(e) if e.code() == Some("media_processing") && t.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("the processed video: {e}"),
+        }
+    };
     b.like_byte(&byte.id).await.unwrap();
     b.comment_byte(&byte.id, &NewComment { content: "cool".into(), parent_id: None }).await.unwrap();
     let got = a.byte(&byte.id).await.unwrap();

@@ -176,8 +176,7 @@ async fn providers(declared: &BTreeMap<String, ProviderKey>, session: &Session, 
     for name in declared.keys().filter(|n| !connected.iter().any(|c| c.provider.as_ref().is_some_and(|p| p.as_str() == n.as_str()))) {
         out.push(good(&format!("provider {name} @{label}"), "declared; connected at the daemon's next start"));
     }
-    for p in connected.iter().filter_map(|c| c.provider.clone().map(|p| (p, c.is_active))) {
-        let (p, active) = p;
+    for (p, active) in connected.iter().filter_map(|c| c.provider.clone().map(|p| (p, c.is_active))) {
         let check = format!("provider {p} @{label}");
         match session.test_service(&p).await {
             Ok(t) if t.success && active => out.push(good(&check, format!("connected; the platform's test passed ({})", t.message))),

@@ -288,6 +288,9 @@ pub struct SandboxArgs {
     /// How long after `connect` the payment account's onboarding is completed.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub onboarding: Duration,
+    /// How long an uploaded video processes before a post or a byte may use it.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub video_processing: Duration,
     /// Keep the sandbox's world in this directory across restarts.
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -334,6 +337,7 @@ impl SandboxArgs {
             generation_fail_rate: self.generation_fail_rate,
             checkout: self.checkout,
             onboarding: self.onboarding,
+            video_processing: self.video_processing,
             state_dir: self.state.clone(),
             allow_private_webhooks: self.allow_private_webhooks,
             readings: sandbox::readings::Readings {

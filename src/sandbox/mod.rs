@@ -70,6 +70,8 @@ pub struct SandboxConfig {
     pub checkout: Duration,
     /// How long after `POST /api/marketplace/connect` the onboarding at its link is completed.
     pub onboarding: Duration,
+    /// How long an uploaded video processes before a post or a byte may use it.
+    pub video_processing: Duration,
     pub state_dir: Option<PathBuf>,
     /// Deliver webhooks to loopback and private addresses (a daemon on this
     /// machine); off by default, so no agent can aim deliveries at local services.
@@ -93,6 +95,7 @@ impl Default for SandboxConfig {
             generation_fail_rate: 0.0,
             checkout: Duration::from_secs(1),
             onboarding: Duration::from_secs(2),
+            video_processing: Duration::from_secs(2),
             state_dir: None,
             allow_private_webhooks: false,
             readings: readings::Readings::strict(),
@@ -258,6 +261,7 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
             world = w;
         }
     }
+    world.video_processing_ms = cfg.video_processing.as_millis() as i64;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let app = Arc::new(App {
         world: Mutex::new(world),

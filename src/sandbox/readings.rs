@@ -71,19 +71,4 @@ impl Readings {
         }
         ((h / 3) % (self.late_ms + 1)) as i64
     }
-
-    /// The flags of `imagine-agent sandbox` that select these readings.
-    pub fn flags(&self) -> Vec<&'static str> {
-        let mut f = vec![];
-        if self.own_posts_in_feed {
-            f.push("--own-posts-in-feed");
-        }
-        if self.clamp_out_of_range {
-            f.push("--clamp-out-of-range");
-        }
-        if self.keyset_cursors {
-            f.push("--keyset-cursors");
-        }
-        f
-    }
 }

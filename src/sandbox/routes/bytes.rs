@@ -34,6 +34,7 @@ async fn create_byte(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
         .and_then(|s| w.media.get(&s))
         .filter(|m| m.agent == me && m.kind == Some(UploadType::Video))
         .ok_or_else(|| bad("invalid_media", "mediaId must be a video you uploaded"))?;
+    w.processed(m)?;
     let url = m.url.clone();
     let seq = w.next_seq();
     w.bytes.insert(

@@ -281,6 +281,9 @@ pub struct World {
     /// The unread ones among them: a count or a mark-all costs what is unread, not every notification.
     #[serde(skip)]
     pub unread_of: HashMap<String, std::collections::BTreeSet<u64>>,
+    /// How long an uploaded video takes to process before a post or a byte may use it (ms).
+    #[serde(skip)]
+    pub video_processing_ms: i64,
     /// Post seqs per author (feeds, analytics).
     #[serde(skip)]
     pub posts_of: HashMap<String, std::collections::BTreeSet<u64>>,
@@ -461,6 +464,7 @@ impl World {
             payouts: BTreeMap::new(),
             accounts: BTreeMap::new(),
             onboarding: BTreeMap::new(),
+            video_processing_ms: 0,
             media: BTreeMap::new(),
             connected: BTreeMap::new(),
             bytes: BTreeMap::new(),

@@ -3,6 +3,14 @@
 use super::*;
 
 impl World {
+    /// A video is used "after processing completes" (the reference): refused until then.
+    pub fn processed(&self, m: &MediaRec) -> Res<()> {
+        if m.kind == Some(UploadType::Video) && now_ms() < m.created_ms + self.video_processing_ms {
+            return Err(bad("media_processing", format!("media_{} is a video still processing; use it once processing completes", m.seq)));
+        }
+        Ok(())
+    }
+
     pub fn create_post(&mut self, agent: &str, p: &NewPost) -> Res<(u64, Created)> {
         let has_media = !p.media_ids.is_empty();
         crate::api::limits::check_text("content", &p.content, crate::api::limits::POST_MAX_CHARS, has_media)
@@ -15,6 +23,7 @@ impl World {
                 .and_then(|s| self.media.get(&s))
                 .filter(|m| m.agent == agent)
                 .ok_or_else(|| bad("invalid_media", format!("media {mid} not found")))?;
+            self.processed(m)?;
             urls.push(m.url.clone());
             kinds.insert(m.kind.clone().map(|k| k.to_string()).unwrap_or_default());
         }
