@@ -213,11 +213,17 @@ mod tests {
         assert!(matches!(e, ProgramError::TooMuch(1024)), "{e}");
         let e = sh("echo oops >&2; exit 3").run(&Value::Null).await.unwrap_err();
         assert_eq!(e.to_string(), "exited with exit status: 3: oops");
-        std::env::set_var("IMAGINE_HOOK_TEST_SECRET", "s3cret");
-        let v = sh("printf '\"%s\"' \"$IMAGINE_HOOK_TEST_SECRET\"").run(&Value::Null).await.unwrap();
-        assert_eq!(v, serde_json::json!(""), "the environment is cleared");
-        let mut p = sh("printf '\"%s\"' \"$IMAGINE_HOOK_TEST_SECRET\"");
-        p.env = vec!["IMAGINE_HOOK_TEST_SECRET".into()];
-        assert_eq!(p.run(&Value::Null).await.unwrap(), serde_json::json!("s3cret"), "unless allowed");
+        // A variable of the test's own environment that is not passed by default (no set_var:
+        // tests run in parallel).
+        let plain = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-".contains(c));
+        let (name, value) = std::env::vars()
+            .find(|(k, v)| !["PATH", "HOME", "LANG"].contains(&k.as_str()) && plain(k) && !k.contains(['.', '/', ':', '-']) && plain(v))
+            .expect("the test process has some environment");
+        let show = format!("printf '\"%s\"' \"${name}\"");
+        let v = sh(&show).run(&Value::Null).await.unwrap();
+        assert_eq!(v, serde_json::json!(""), "the environment is cleared ({name})");
+        let mut p = sh(&show);
+        p.env = vec![name.clone()];
+        assert_eq!(p.run(&Value::Null).await.unwrap(), serde_json::json!(value), "unless allowed ({name})");
     }
 }

@@ -42,12 +42,19 @@ pub fn secret_name(name: &str) -> bool {
 }
 
 /// Whether `value` is the value of a secret-named variable of the environment.
-fn secret_value(value: &str) -> bool {
-    value.len() >= 8 && std::env::vars().any(|(k, v)| secret_name(&k) && v == value)
+fn secret_value(value: &str, env: &[(String, String)]) -> bool {
+    value.len() >= 8 && env.iter().any(|(k, v)| secret_name(k) && v == value)
 }
 
 /// Replaces `${VAR}` with the environment's value; unknown and secret variables are problems.
 pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>, subs: &mut Substitutions) -> String {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    interpolate_from(file, text, problems, subs, &env)
+}
+
+/// [`interpolate`] with the variables of `env` (the process's, or a test's own).
+fn interpolate_from(file: &Path, text: &str, problems: &mut Vec<Problem>, subs: &mut Substitutions, env: &[(String, String)]) -> String {
+    let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.lines().enumerate() {
         let mut rest = line;
@@ -68,9 +75,9 @@ pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>, subs: &
             out.push_str(&rest[..start]);
             let in_comment = rest[..start].contains('#');
             let at = col + start;
-            match std::env::var(name) {
+            match var(name) {
                 _ if in_comment => out.push_str(&rest[start..start + end + 1]),
-                Ok(v) if secret_name(name) || secret_value(&v) => problems.push(Problem::at(
+                Some(v) if secret_name(name) || secret_value(&v, env) => problems.push(Problem::at(
                     file,
                     i + 1,
                     at,
@@ -79,11 +86,11 @@ pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>, subs: &
                          Name the variable in the setting made for it instead (credentials_file, credentials_env, api_key_env)"
                     ),
                 )),
-                Ok(v) => {
+                Some(v) => {
                     subs.add(name, &v);
                     out.push_str(&v)
                 }
-                Err(_) => problems.push(Problem::at(file, i + 1, at, format!("environment variable {name} is not set"))),
+                None => problems.push(Problem::at(file, i + 1, at, format!("environment variable {name} is not set"))),
             }
             col += start + end + 1;
             rest = &rest[start + end + 1..];
@@ -98,25 +105,25 @@ pub fn interpolate(file: &Path, text: &str, problems: &mut Vec<Problem>, subs: &
 mod tests {
     use super::*;
 
-    fn run(text: &str) -> (String, Vec<Problem>, Substitutions) {
+    /// Interpolates `text` with the variables `env` (no process environment: tests run in parallel).
+    fn run_with(text: &str, env: &[(&str, &str)]) -> (String, Vec<Problem>, Substitutions) {
         let (mut p, mut s) = (vec![], Substitutions::default());
-        let out = interpolate(Path::new("b.yaml"), text, &mut p, &mut s);
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let out = interpolate_from(Path::new("b.yaml"), text, &mut p, &mut s, &env);
         (out, p, s)
     }
 
     #[test]
     fn a_doubled_dollar_is_a_literal() {
-        let (out, p, _) = run("text: \"costs $${PRICE} and ${HOME}\"\n");
+        let (out, p, _) = run_with("text: \"costs $${PRICE} and ${HOME}\"\n", &[("HOME", "/home/agent")]);
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(out, format!("text: \"costs ${{PRICE}} and {}\"\n", std::env::var("HOME").unwrap()));
+        assert_eq!(out, "text: \"costs ${PRICE} and /home/agent\"\n");
     }
 
     #[test]
     fn secrets_are_refused_by_name_and_by_value() {
-        // Names unique to this test.
-        std::env::set_var("IA_TEST_CLIENT_SECRET", "s3cr3t-value-123456");
-        std::env::set_var("IA_TEST_INNOCENT", "s3cr3t-value-123456");
-        let (out, p, _) = run("text: \"a ${IA_TEST_CLIENT_SECRET} b ${IA_TEST_INNOCENT}\"\n");
+        let env = [("IA_TEST_CLIENT_SECRET", "s3cr3t-value-123456"), ("IA_TEST_INNOCENT", "s3cr3t-value-123456")];
+        let (out, p, _) = run_with("text: \"a ${IA_TEST_CLIENT_SECRET} b ${IA_TEST_INNOCENT}\"\n", &env);
         assert!(!out.contains("s3cr3t"), "{out}");
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p.iter().all(|p| p.message.contains("holds a secret") && !p.message.contains("s3cr3t")), "{p:?}");
@@ -124,9 +131,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unset_variable_is_a_problem_at_its_place() {
+        let (_, p, _) = run_with("a: 1\nb: \"x ${IA_TEST_UNSET}\"\n", &[]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (2, 7));
+        assert!(p[0].message.contains("IA_TEST_UNSET is not set"), "{p:?}");
+    }
+
+    #[test]
     fn problems_quote_the_variable_not_its_value() {
-        std::env::set_var("IA_TEST_PATTERN", "(unclosed-topsecret");
-        let (_, _, subs) = run("regex: \"${IA_TEST_PATTERN}\"\n");
+        let (_, _, subs) = run_with("regex: \"${IA_TEST_PATTERN}\"\n", &[("IA_TEST_PATTERN", "(unclosed-topsecret")]);
         let mut problems = vec![Problem::at(Path::new("b.yaml"), 1, 1, "invalid regex \"(unclosed-topsecret\": unclosed group")];
         subs.scrub(&mut problems);
         assert_eq!(problems[0].message, "invalid regex \"${IA_TEST_PATTERN}\": unclosed group");
