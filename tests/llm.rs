@@ -151,8 +151,11 @@ async fn an_injection_cannot_break_length_mentions_or_secrets() {
     assert!(user.contains(imagine_agent::llm::UNTRUSTED_OPEN) && user.contains(imagine_agent::llm::UNTRUSTED_CLOSE), "{user}");
 
     // The model tries to publish its API key: dropped, the fallback goes out instead.
-    std::env::set_var("TEST_LLM_KEY_LEAK", "sk-test-supersecret-42");
-    let extra = profiles(&url, "leak", "    api_key_env: TEST_LLM_KEY_LEAK\n");
+    // The key from a file (no set_var: tests run in parallel).
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("llm.key");
+    std::fs::write(&key_file, "sk-test-supersecret-42\n").unwrap();
+    let extra = profiles(&url, "leak", &format!("    api_key_file: {}\n", key_file.display()));
     let replies = run_bot("leaky", &reply_behavior("p", Some("Thanks, I will get back to you.")), &extra, 1).await;
     assert_eq!(replies, vec!["Thanks, I will get back to you."]);
 }

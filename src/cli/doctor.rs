@@ -219,13 +219,12 @@ async fn llm(name: &str, p: &crate::llm::ProfileConfig, out: &mut Vec<Finding>) 
     let check = format!("llm profile {name}");
     let http = reqwest::Client::builder().timeout(p.timeout.min(Duration::from_secs(15))).build().unwrap_or_default();
     let mut req = http.get(format!("{}/models", p.base_url.trim_end_matches('/')));
-    if let Some(var) = &p.api_key_env {
-        match std::env::var(var) {
-            Ok(k) => req = req.bearer_auth(k),
-            Err(_) => {
-                out.push(bad(&check, format!("{var} is not set"), format!("export {var}=... (the key is read from it)")));
-                return;
-            }
+    match p.api_key() {
+        Ok(Some(k)) => req = req.bearer_auth(secrecy::ExposeSecret::expose_secret(&k)),
+        Ok(None) => {}
+        Err(e) => {
+            out.push(bad(&check, e, "export the variable, or write the key file, named in the profile"));
+            return;
         }
     }
     match req.send().await {

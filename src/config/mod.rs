@@ -376,7 +376,13 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
             return Err(Problems(problems));
         }
     };
-    providers::resolve(&mut config.providers, path.parent().unwrap_or(Path::new(".")));
+    let base = path.parent().unwrap_or(Path::new("."));
+    providers::resolve(&mut config.providers, base);
+    for p in config.llm.values_mut() {
+        if let Some(f) = p.api_key_file.as_mut().filter(|f| f.is_relative()) {
+            *f = base.join(&*f);
+        }
+    }
     validate_config(path, &text, &config, &mut problems);
     providers::validate(path, &text, &config.providers, &mut problems);
     // Agents naming the same files share one parse (10,000 agents, 3 files: 3 parses, not 30,000).
@@ -418,11 +424,9 @@ fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Proble
             let (l, col) = locate(&text, name);
             problems.push(Problem::at(path, l, col, format!("llm profile {name}: base_url must be an http(s) URL")));
         }
-        if let Some(var) = &p.api_key_env {
-            if std::env::var(var).is_err() {
-                let (l, col) = locate(&text, "api_key_env");
-                problems.push(Problem::at(path, l, col, format!("llm profile {name}: environment variable {var} is not set")));
-            }
+        if let Err(e) = p.api_key() {
+            let (l, col) = locate(&text, if p.api_key_file.is_some() && p.api_key_env.is_none() { "api_key_file" } else { "api_key_env" });
+            problems.push(Problem::at(path, l, col, format!("llm profile {name}: {e}")));
         }
     }
     if problems.is_empty() {

@@ -30,6 +30,9 @@ pub struct ProfileConfig {
     /// The environment variable holding the API key (keys are never written inline).
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// Or a file holding it (its content, trimmed; e.g. a systemd credential), relative to the config file.
+    #[serde(default)]
+    pub api_key_file: Option<std::path::PathBuf>,
     #[serde(default = "default_timeout", with = "humantime_serde")]
     #[schemars(with = "crate::diagnostics::HumanDuration")]
     pub timeout: Duration,
@@ -60,12 +63,30 @@ fn default_retries() -> usize {
 }
 
 impl ProfileConfig {
+    /// The API key from `api_key_env` or `api_key_file`: None when neither is
+    /// set (a local server needs none); the message names the source, never the key.
+    pub fn api_key(&self) -> Result<Option<SecretString>, String> {
+        match (&self.api_key_env, &self.api_key_file) {
+            (Some(_), Some(_)) => Err("give one of api_key_env and api_key_file, not both".into()),
+            (Some(var), None) => {
+                std::env::var(var).map(|k| Some(SecretString::from(k))).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            (None, Some(f)) => match std::fs::read_to_string(f) {
+                Ok(k) if !k.trim().is_empty() => Ok(Some(SecretString::from(k.trim().to_string()))),
+                Ok(_) => Err(format!("key file {} is empty", f.display())),
+                Err(e) => Err(format!("key file {}: {e}", f.display())),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The sandbox's stand-in.
     pub fn sandbox(base_url: &str) -> ProfileConfig {
         ProfileConfig {
             base_url: format!("{}/v1", base_url.trim_end_matches('/')),
             model: SANDBOX_MODEL.into(),
             api_key_env: None,
+            api_key_file: None,
             timeout: Duration::from_secs(10),
             max_tokens: 200,
             temperature: 0.7,
@@ -158,13 +179,12 @@ impl Llm {
         let mut secrets = extra_secrets;
         for (name, cfg) in configs {
             let mut oc = OpenAIConfig::new().with_api_base(cfg.base_url.trim_end_matches('/'));
-            if let Some(var) = &cfg.api_key_env {
-                let key =
-                    std::env::var(var).map_err(|_| LlmError::Call(format!("profile {name}: environment variable {var} is not set")))?;
-                oc = oc.with_api_key(key.clone());
-                secrets.push(SecretString::from(key));
-            } else {
-                oc = oc.with_api_key("not-needed");
+            match cfg.api_key().map_err(|e| LlmError::Call(format!("profile {name}: {e}")))? {
+                Some(key) => {
+                    oc = oc.with_api_key(key.expose_secret());
+                    secrets.push(key);
+                }
+                None => oc = oc.with_api_key("not-needed"),
             }
             profiles.insert(name.clone(), Profile { cfg: cfg.clone(), client: Client::with_config(oc) });
         }
