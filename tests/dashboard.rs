@@ -49,9 +49,9 @@ async fn the_dashboard_shows_every_exported_metric_and_nothing_else() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "metered").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], "metrics_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually_async(Duration::from_secs(20), || async { metric(port, "imagine_agent_up", &[]).await == Some(1) }).await);
     let scraped = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
     let live = names_in(&scraped);

@@ -36,11 +36,10 @@ impl Bot {
     async fn start_with(sb: &SandboxHandle, handle: &str, behavior: &str, extra: &str) -> Bot {
         let creds = register(sb, handle).await;
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg =
-            write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:{port}\n{extra}"));
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &format!("metrics_addr: 127.0.0.1:0\n{extra}"));
         let clock = Clock::manual(Utc::now());
         let (stop, task) = start_on(&cfg, &clock);
+        let port = bound_port(&dir.path().join("state"), "metrics").await;
         let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
         Bot { handle: handle.into(), id, port, clock, cfg, stop, task, _dir: dir }
     }
@@ -54,8 +53,12 @@ impl Bot {
     async fn restart_with(mut self, between: impl FnOnce(&std::path::Path)) -> Bot {
         self.stop.cancel();
         (&mut self.task).await.unwrap();
-        between(&self._dir.path().join("state"));
+        let state = self._dir.path().join("state");
+        between(&state);
+        // The port of this start, not the last one's.
+        std::fs::remove_file(imagine_agent::runtime::addr_file(&state, "metrics")).unwrap();
         (self.stop, self.task) = start_on(&self.cfg, &self.clock);
+        self.port = bound_port(&state, "metrics").await;
         self
     }
 
@@ -231,7 +234,9 @@ async fn the_thread_cap_outlives_the_records_that_counted_it() {
     let bot = bot.restart().await;
     comments(2).await;
     bot.handled(2).await;
-    assert!(pruned().await >= Some(1), "the third record pruned at the start");
+    // This start's metrics (the port changes with each start).
+    let pruned_now = metric(bot.port, "imagine_agent_action_records_pruned_total", &[]).await;
+    assert!(pruned_now >= Some(1), "the third record pruned at the start");
     assert_eq!(bot.replies(&sb).get(&seq).copied(), Some(3), "all three pruned, all three still count");
     bot.stop().await;
     sb.stop().await;

@@ -94,13 +94,13 @@ async fn run_bot(handle: &str, behavior: &str, extra: &str, mentions: usize) -> 
     let sb = sandbox(quiet_with_community()).await;
     let creds = register(&sb, handle).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let extra = format!("{extra}metrics_addr: 127.0.0.1:{port}\n");
+    let extra = format!("{extra}metrics_addr: 127.0.0.1:0\n");
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &extra);
     let loaded = imagine_agent::config::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let posts = post_seqs(&burst(&sb, json!({"target": handle, "mentions": mentions})).await);
     let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
     let replies = |sb: &SandboxHandle| -> Vec<String> {
@@ -218,25 +218,28 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     let sb = sandbox(quiet_with_community()).await;
     let creds = register(&sb, "frugal").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let extra = format!("{}metrics_addr: 127.0.0.1:{port}\n", profiles(&url, "ok", "    daily_token_budget: 60\n"));
+    let extra = format!("{}metrics_addr: 127.0.0.1:0\n", profiles(&url, "ok", "    daily_token_budget: 60\n"));
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &reply_behavior("p", Some("budget fallback")))], &extra);
     let calls = || seen.lock().unwrap().calls.iter().filter(|c| c.0 == "ok").count();
-    let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
+    let handled = |port| metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"llm-replies\""]);
     let clock = imagine_agent::clock::Clock::default();
+    let state = dir.path().join("state");
 
     // 50 tokens spent, then a restart.
     let (stop, task) = start_on(&cfg, &clock);
+    let port = bound_port(&state, "metrics").await;
     burst(&sb, json!({"target": "frugal", "mentions": 1})).await;
-    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(1) }).await);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled(port).await >= Some(1) }).await);
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls(), 1);
 
     // After the restart: one more call (50 < 60), then the budget is spent (100 >= 60).
+    std::fs::remove_file(imagine_agent::runtime::addr_file(&state, "metrics")).unwrap();
     let (stop, task) = start_on(&cfg, &clock);
+    let port = bound_port(&state, "metrics").await;
     burst(&sb, json!({"target": "frugal", "mentions": 2})).await;
-    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(2) }).await);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled(port).await >= Some(2) }).await);
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls(), 2, "the restart did not reset the day's count");
