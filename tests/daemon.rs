@@ -247,15 +247,15 @@ async fn dry_run_reads_but_sends_no_writes() {
     let sb = sandbox(community(3)).await;
     let creds = register(&sb, "careful").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let cfg = write_config(
         dir.path(),
         &sb.base_url(),
         &creds,
         &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)],
-        &format!("dry_run: true\nmetrics_addr: 127.0.0.1:{port}\n"),
+        "dry_run: true\nmetrics_addr: 127.0.0.1:0\n",
     );
     let d = start(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     burst(&sb, serde_json::json!({"target": "careful", "mentions": 4, "follows": 2})).await;
     let would_reply = || metric(port, "imagine_agent_actions_total", &["action=\"reply\"", "outcome=\"dry_run\""]);
     assert!(
@@ -326,16 +326,11 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     let unfinished =
         sb.app.world().jobs.values().filter(|j| j.status != Some(imagine_agent::api::types::GenerationStatus::Completed)).count() as u64;
     // Restart with a schedule that will not fire now: only the resumed job is followed.
-    let port = free_port();
-    let cfg = write_config(
-        dir.path(),
-        &sb.base_url(),
-        &creds,
-        &[("art.yaml", &pipeline("0 0 1 1 *"))],
-        &format!("metrics_addr: 127.0.0.1:{port}\n"),
-    );
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("0 0 1 1 *"))], "metrics_addr: 127.0.0.1:0\n");
     let before = served(&sb, "GET /api/generate/pending", 200);
+    let _ = std::fs::remove_file(imagine_agent::runtime::addr_file(&dir.path().join("state"), "metrics"));
     let d = start(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(
         eventually(Duration::from_secs(15), || sb
             .app

@@ -30,19 +30,19 @@ async fn reload_adds_changes_and_removes_only_what_changed() {
     let creds = register(&sb, "reloader").await;
     let dir = tempfile::tempdir().unwrap();
     let bdir = dir.path().join("behaviors");
-    let port = free_port();
     let cfg = write_config(
         dir.path(),
         &sb.base_url(),
         &creds,
         &[("keep.yaml", &tick("keep", "K")), ("gone.yaml", &tick("gone", "A")), ("change.yaml", &tick("change", "C1"))],
-        &format!("metrics_addr: 127.0.0.1:{port}\n"),
+        "metrics_addr: 127.0.0.1:0\n",
     );
-    let starts = |b: &'static str| starts(port, b);
     let loaded = imagine_agent::config::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
+    let starts = |b: &'static str| starts(port, b);
     assert!(
         eventually(Duration::from_secs(10), || posts_with(&sb, "A ") >= 1 && posts_with(&sb, "C1 ") >= 1 && posts_with(&sb, "K ") >= 1)
             .await
@@ -206,10 +206,10 @@ async fn a_scheduled_post_rides_out_503s_without_restarting_or_posting_twice() {
     let sb = sandbox(imagine_agent::sandbox::SandboxConfig { faults, ..quiet_config() }).await;
     let creds = register(&sb, "steady_poster").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let tick = "kind: scheduled_post\nname: tick\nschedule: \"* * * * * *\"\ncontent:\n  template: \"T {{ counter }}\"\n";
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", tick)], &format!("metrics_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", tick)], "metrics_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let failed = || stats(&sb).by_route.get("POST /api/posts").and_then(|m| m.get(&503).copied()).unwrap_or(0);
     let enough = eventually(Duration::from_secs(60), || posts_with(&sb, "T ") >= 6 && failed() >= 2).await;
     assert!(enough, "6 posts and 2 refused along the way: {} posts, {} answered 503", posts_with(&sb, "T "), failed());
