@@ -68,11 +68,10 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     std::fs::write(d.join("behaviors/follow.yaml"), FOLLOW_BEHAVIOR).unwrap();
     creds_file(&d.join("beta.env"), &beta.0, "ias_wrong_secret");
     creds_file(&d.join("gamma.env"), &gamma.0, &gamma.1);
-    let port = free_port();
     // alpha reads its credentials from the environment (prefix), beta from a file with a wrong secret.
     let alpha_entry = agent("alpha", "credentials_env: ALPHA_BOT");
     let beta_entry = agent("beta", &format!("credentials_file: {}", d.join("beta.env").display()));
-    config(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}"));
+    config(d, &sb.base_url(), 0, &format!("{alpha_entry}{beta_entry}"));
     let validate =
         Command::new(BIN).args(["validate", "--config"]).arg(d.join("config.yaml")).env("ALPHA_BOT_CLIENT_ID", "x").output().unwrap();
     assert!(String::from_utf8_lossy(&validate.stdout).contains("2 agent(s)"), "{}", String::from_utf8_lossy(&validate.stdout));
@@ -89,6 +88,7 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
             .spawn()
             .unwrap(),
     );
+    let port = bound_port(&d.join("state"), "metrics").await;
     // Drained on a thread (trace output would fill the pipe and block the daemon).
     let mut pipe = child.0.stderr.take().unwrap();
     let log = std::thread::spawn(move || {
@@ -121,7 +121,7 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     creds_file(&d.join("beta.env"), &beta.0, &beta.1);
     let gamma_entry = agent("gamma", &format!("credentials_file: {}", d.join("gamma.env").display()));
     // `threads` changed too: taken at the next start, said in the log.
-    config_with(d, &sb.base_url(), port, &format!("{alpha_entry}{beta_entry}{gamma_entry}"), 4);
+    config_with(d, &sb.base_url(), 0, &format!("{alpha_entry}{beta_entry}{gamma_entry}"), 4);
     Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
     assert!(
         eventually(Duration::from_secs(20), || answered(&sb, "beta", &to_beta).iter().all(|n| *n >= 1)).await,
@@ -136,7 +136,7 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     assert_eq!(who["handle"], "gamma");
 
     // Remove alpha: it stops answering; the others keep going.
-    config(d, &sb.base_url(), port, &format!("{beta_entry}{gamma_entry}"));
+    config(d, &sb.base_url(), 0, &format!("{beta_entry}{gamma_entry}"));
     Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
     assert!(eventually(Duration::from_secs(10), || !metrics_blocking(port).contains("agent=\"alpha\"")).await, "alpha stopped");
     let late_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 1})).await);
@@ -206,7 +206,7 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
         creds_file(&d.join(format!("{h}.env")), &c.0, &c.1);
         entries.push_str(&agent(h, &format!("credentials_file: {}", d.join(format!("{h}.env")).display())));
     }
-    config(d, &sb.base_url(), free_port(), &entries);
+    config(d, &sb.base_url(), 0, &entries);
     let cfg = d.join("config.yaml");
     let budget = |writes: &str| {
         let text = std::fs::read_to_string(&cfg).unwrap();
@@ -257,15 +257,15 @@ async fn a_dozen_agents_rehearse_in_the_built_in_sandbox_at_once() {
     let d = dir.path();
     std::fs::create_dir_all(d.join("behaviors")).unwrap();
     std::fs::write(d.join("behaviors/follow.yaml"), FOLLOW_BEHAVIOR).unwrap();
-    let port = free_port();
     let agents: String = (0..12).map(|i| format!("  - handle: rehearsal_{i}\n    behaviors: [behaviors/*.yaml]\n")).collect();
     std::fs::write(
         d.join("config.yaml"),
-        format!("sandbox: true\nstate_dir: {}\nmetrics_addr: 127.0.0.1:{port}\nagents:\n{agents}", d.join("state").display()),
+        format!("sandbox: true\nstate_dir: {}\nmetrics_addr: 127.0.0.1:0\nagents:\n{agents}", d.join("state").display()),
     )
     .unwrap();
     let _child =
         KillOnDrop(Command::new(BIN).args(["run", "--config"]).arg(d.join("config.yaml")).env("RUST_LOG", "error").spawn().unwrap());
+    let port = bound_port(&d.join("state"), "metrics").await;
     // The emulator's per-address registration limit (10 a minute) must not hold the eleventh and twelfth back.
     let up = |m: &str| m.lines().filter(|l| l.starts_with("imagine_agent_up{") && l.ends_with(" 1")).count();
     let all_up = eventually(Duration::from_secs(15), || {
@@ -293,8 +293,7 @@ async fn a_stop_while_hundreds_of_agents_start_signs_no_more_in() {
     }
     std::fs::create_dir_all(dir.join("behaviors")).unwrap();
     std::fs::write(dir.join("behaviors/reply.yaml"), REPLY_BEHAVIOR).unwrap();
-    let port = free_port();
-    config(dir, &sb.base_url(), port, &agents);
+    config(dir, &sb.base_url(), 0, &agents);
     imagine_agent::sync::lock(&sb.app.faults).latency_ms = 150;
     let mut d = spawn_run(&dir.join("config.yaml"));
     assert!(eventually(Duration::from_secs(30), || stats(&sb).token_grants >= 8).await, "the first agents sign in");
