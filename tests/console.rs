@@ -51,9 +51,9 @@ async fn a_draft_is_approved_by_clicking_in_a_real_browser_and_sent_once() {
     let creds = register(&sb, "console_bot").await;
     let me = sb.app.world().agent_by_handle("console_bot").unwrap().id.clone();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, &format!("console_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, "console_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "console").await;
     polls_later(&sb, 1).await;
     burst(&sb, serde_json::json!({"target": "console_bot", "mentions": 1, "follows": 1})).await;
     assert!(eventually(Duration::from_secs(20), || pending(&cfg).len() == 1).await, "a draft");
@@ -125,9 +125,9 @@ async fn a_form_without_the_pages_token_is_refused_and_an_open_address_needs_a_t
     let creds = register(&sb, "guarded_bot").await;
     let me = sb.app.world().agent_by_handle("guarded_bot").unwrap().id.clone();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, &format!("console_addr: 127.0.0.1:{port}\n"));
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, "console_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "console").await;
     polls_later(&sb, 1).await;
     burst(&sb, serde_json::json!({"target": "guarded_bot", "mentions": 1})).await;
     assert!(eventually(Duration::from_secs(20), || pending(&cfg).len() == 1).await);
@@ -145,7 +145,7 @@ async fn a_form_without_the_pages_token_is_refused_and_an_open_address_needs_a_t
     drop(_d);
 
     // On an address other machines reach, no token file: the daemon refuses to start, saying why.
-    let cfg2 = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, &format!("console_addr: 0.0.0.0:{}\n", free_port()));
+    let cfg2 = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, "console_addr: 0.0.0.0:0\n");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["run", "--config"]).arg(&cfg2).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
