@@ -10,16 +10,16 @@ use imagine_agent::sandbox::readings::Readings;
 use imagine_agent::sandbox::SandboxConfig;
 use serde_json::Value;
 
-/// Runs `probe --writes --watch <watch> --json` for an agent with 30 fresh mentions on a
+/// Runs `probe --writes --watch <watch> --json` for an agent with `mentions` fresh mentions on a
 /// sandbox following `readings`; its rows by question.
-async fn probe(readings: Readings, handle: &str, watch: &'static str) -> Vec<Value> {
+async fn probe(readings: Readings, handle: &str, watch: &'static str, mentions: usize) -> Vec<Value> {
     // A community that acts only when the test asks it to (a burst).
     let quiet = SandboxConfig { community: 3, community_interval: Duration::ZERO, ..quiet_config() };
     let sb = sandbox(SandboxConfig { readings, ..quiet }).await;
     let creds = register(&sb, handle).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("fb.yaml", FOLLOW_BEHAVIOR)], "");
-    burst(&sb, serde_json::json!({"target": handle, "mentions": 30})).await;
+    burst(&sb, serde_json::json!({"target": handle, "mentions": mentions})).await;
     let bin = env!("CARGO_BIN_EXE_imagine-agent");
     let cfg2 = cfg.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -44,9 +44,10 @@ fn row(rows: &[Value], part: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_names_the_strict_readings() {
-    // Late by up to 10 s (a third of the 30 mentions): some are still unlisted at the probe's
-    // first read however slowly it starts, and all are listed by its second, 12 s later.
-    let rows = probe(Readings { late_ms: 10_000, ..Readings::strict() }, "probe_strict", "12s").await;
+    // A third of 60 mentions late by up to a minute: at the probe's first read (seconds after
+    // the burst, however slowly it starts) most are unlisted, and the chance that none is listed
+    // within the next 25 s is about (35/60)^20, under 1 in 40,000.
+    let rows = probe(Readings { late_ms: 60_000, ..Readings::strict() }, "probe_strict", "25s", 60).await;
     let (site, flag) = row(&rows, "own posts");
     assert!(site.starts_with("no") && flag.is_empty(), "{site} {flag}");
     let (site, flag) = row(&rows, "limit");
@@ -59,28 +60,28 @@ async fn the_probe_names_the_strict_readings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_names_own_posts_in_the_feed() {
-    let rows = probe(Readings { own_posts_in_feed: true, ..Readings::strict() }, "probe_own", "3s").await;
+    let rows = probe(Readings { own_posts_in_feed: true, ..Readings::strict() }, "probe_own", "3s", 30).await;
     let (site, flag) = row(&rows, "own posts");
     assert!(site.starts_with("yes") && flag == "--own-posts-in-feed", "{site} {flag}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_names_clamped_ranges() {
-    let rows = probe(Readings { clamp_out_of_range: true, ..Readings::strict() }, "probe_clamp", "3s").await;
+    let rows = probe(Readings { clamp_out_of_range: true, ..Readings::strict() }, "probe_clamp", "3s", 30).await;
     let (site, flag) = row(&rows, "limit");
     assert!(site.starts_with("accepted") && flag == "--clamp-out-of-range", "{site} {flag}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_names_keyset_cursors() {
-    let rows = probe(Readings { keyset_cursors: true, ..Readings::strict() }, "probe_keyset", "3s").await;
+    let rows = probe(Readings { keyset_cursors: true, ..Readings::strict() }, "probe_keyset", "3s", 30).await;
     let (site, flag) = row(&rows, "cursors");
     assert!(site.starts_with("a key") && flag == "--keyset-cursors", "{site} {flag}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_names_notifications_never_listed_late() {
-    let rows = probe(Readings { late_ms: 0, ..Readings::strict() }, "probe_prompt", "3s").await;
+    let rows = probe(Readings { late_ms: 0, ..Readings::strict() }, "probe_prompt", "3s", 30).await;
     let (site, flag) = row(&rows, "listed after newer");
     assert!(site.starts_with("none seen") && flag == "--list-late-up-to 0s", "{site} {flag}");
 }

@@ -17,18 +17,11 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "pushed").await;
     let bot = sb.app.world().agent_by_handle("pushed").unwrap().id.clone();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/imagine-agent/webhook");
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
-    let secret = s
-        .set_webhook(&WebhookUpdate { webhook_url: Some(url.clone()), regenerate_secret: true, test: false })
-        .await
-        .unwrap()
-        .secret
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("whsec"), &secret).unwrap();
-    let extra = format!("webhook:\n  listen: 127.0.0.1:{port}\n  secret_file: {}\n", dir.path().join("whsec").display());
+    let secret_file = register_webhook_secret(&s, dir.path()).await;
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    let extra = format!("webhook:\n  listen: 127.0.0.1:0\n  secret_file: {}\n", secret_file.display());
     let mut cfg_text =
         std::fs::read_to_string(write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra)).unwrap();
     cfg_text = cfg_text.replace("poll_interval: 200ms", "poll_interval: 60s");
@@ -37,6 +30,7 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    let url = point_webhook(&s, bound_port(&dir.path().join("state"), "webhook").await).await;
     // The first poll has run; the next is a minute away.
     assert!(eventually(Duration::from_secs(10), || served(&sb, "GET /api/notifications", 200) >= 1).await, "first poll");
 
@@ -93,19 +87,15 @@ async fn push_and_poll_on_the_same_notifications_hand_each_over_once() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "both_ways").await;
     let bot = sb.app.world().agent_by_handle("both_ways").unwrap().id.clone();
-    let (port, mport) = (free_port(), free_port());
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
-    let url = format!("http://127.0.0.1:{port}/imagine-agent/webhook");
-    let secret =
-        s.set_webhook(&WebhookUpdate { webhook_url: Some(url), regenerate_secret: true, test: false }).await.unwrap().secret.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("whsec"), &secret).unwrap();
-    let extra = format!(
-        "webhook:\n  listen: 127.0.0.1:{port}\n  secret_file: {}\nmetrics_addr: 127.0.0.1:{mport}\n",
-        dir.path().join("whsec").display()
-    );
+    let secret = register_webhook_secret(&s, dir.path()).await;
+    let extra = format!("webhook:\n  listen: 127.0.0.1:0\n  secret_file: {}\nmetrics_addr: 127.0.0.1:0\n", secret.display());
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
     let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::default());
+    let state = dir.path().join("state");
+    let (port, mport) = (bound_port(&state, "webhook").await, bound_port(&state, "metrics").await);
+    point_webhook(&s, port).await;
     assert!(eventually(Duration::from_secs(10), || served(&sb, "GET /api/notifications", 200) >= 1).await, "first poll");
     let posts = post_seqs(&burst(&sb, json!({"target": "both_ways", "mentions": 10})).await);
     let replies = |p: u64| sb.app.world().comments.values().filter(|c| c.agent == bot && c.post == p).count();
@@ -131,9 +121,8 @@ async fn the_receiver_serves_tls_itself_when_configured() {
     std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
     std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
     std::fs::write(dir.path().join("whsec"), "whsec_tls").unwrap();
-    let port = free_port();
     let extra = format!(
-        "webhook:\n  listen: 127.0.0.1:{port}\n  secret_file: {d}/whsec\n  tls:\n    cert: {d}/cert.pem\n    key: {d}/key.pem\n",
+        "webhook:\n  listen: 127.0.0.1:0\n  secret_file: {d}/whsec\n  tls:\n    cert: {d}/cert.pem\n    key: {d}/key.pem\n",
         d = dir.path().display()
     );
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
@@ -141,6 +130,7 @@ async fn the_receiver_serves_tls_itself_when_configured() {
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
+    let port = bound_port(&dir.path().join("state"), "webhook").await;
 
     let trusting = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())
@@ -182,4 +172,22 @@ async fn the_receiver_serves_tls_itself_when_configured() {
     let store = imagine_agent::store::Store::open(&dir.path().join("state/sled")).unwrap();
     assert!(store.agent("tlsbot").unwrap().seen("ntf_tls_1").unwrap(), "the delivery entered the pipeline");
     sb.stop().await;
+}
+
+/// A webhook secret from the platform, written to a file in `dir` (the URL set, for now, where
+/// nothing listens: the receiver's port is known once the daemon has bound it).
+async fn register_webhook_secret(s: &Session, dir: &std::path::Path) -> std::path::PathBuf {
+    let nowhere = Some("http://127.0.0.1:9/imagine-agent/webhook".to_string());
+    let secret =
+        s.set_webhook(&WebhookUpdate { webhook_url: nowhere, regenerate_secret: true, test: false }).await.unwrap().secret.unwrap();
+    let f = dir.join("whsec");
+    std::fs::write(&f, secret).unwrap();
+    f
+}
+
+/// Points the platform's webhook at the receiver bound on `port`, keeping the secret; the URL.
+async fn point_webhook(s: &Session, port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/imagine-agent/webhook");
+    s.set_webhook(&WebhookUpdate { webhook_url: Some(url.clone()), regenerate_secret: false, test: false }).await.unwrap();
+    url
 }

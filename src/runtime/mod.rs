@@ -73,7 +73,7 @@ pub struct RunOptions {
     pub clock: crate::clock::Clock,
 }
 
-/// The file that says where the daemon's `name` listener (metrics, console) is
+/// The file that says where the daemon's `name` listener (metrics, console, webhook) is
 /// bound: with port 0 in the config, the system picks the port, and tools
 /// (and tests) read it here instead of choosing one that may be taken.
 pub fn addr_file(state_dir: &Path, name: &str) -> PathBuf {
@@ -243,6 +243,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let store = Store::open(&state_dir.join("sled"))?;
     // sled created its files under this process's umask: make them private too.
     crate::store::private::private_dir(&state_dir).map_err(private)?;
+    // Where this run's listeners are bound is written once each is (see `addr_file`).
+    for name in ["metrics", "console", "webhook"] {
+        let _ = std::fs::remove_file(addr_file(&state_dir, name));
+    }
     let sandbox_mode = opts.sandbox || cfg.sandbox;
     let sandbox = if sandbox_mode { Some(start_sandbox(&loaded, &state_dir).await?) } else { None };
     let base_url = sandbox.as_ref().map(|s| s.base_url()).unwrap_or_else(|| cfg.base_url.clone());
@@ -262,9 +266,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
                 Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
                 None => None,
             };
-            let (receivers, _) = webhook::serve(w.listen, &w.path, w.max_age, single, tls, root.clone())
+            let (receivers, bound) = webhook::serve(w.listen, &w.path, w.max_age, single, tls, root.clone())
                 .await
                 .map_err(|source| RuntimeError::Bind { what: "webhook receiver", addr: w.listen.to_string(), source })?;
+            announce(&state_dir, "webhook", bound);
             Some(agent::Push { receivers, options: w.clone(), state_dir: state_dir.clone(), single })
         }
         None => None,
@@ -296,9 +301,6 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
     for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {
         agents.add(spec, sandbox.as_ref());
-    }
-    for name in ["metrics", "console"] {
-        let _ = std::fs::remove_file(addr_file(&state_dir, name));
     }
     if let Some(addr) = cfg.metrics_addr {
         let bound = ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
