@@ -201,3 +201,46 @@ async fn an_order_transition_whose_answer_was_lost_to_a_sigkill_is_made_once_und
         sb.stop().await;
     }
 }
+
+/// The profile's introduction (posted once in the agent's life) whose answer was lost: found on
+/// the timeline after the restart, never posted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_introduction_whose_answer_was_lost_to_a_sigkill_is_posted_once_under_every_reading() {
+    const PROFILE: &str =
+        "kind: profile\nname: me\nbio: I introduce myself.\nintroduction:\n  content:\n    template: \"Hello, I am @{{ handle }}.\"\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("newcomer_{i}");
+        let (sb, me, dir, cfg) = setup(&r, &handle, &[("p.yaml", PROFILE)]).await;
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
+        let intros = || sb.app.world().posts.values().filter(|p| p.agent == me && p.content.starts_with("Hello, I am")).count();
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || intros() == 1).await;
+        // The restarted daemon's profile has finished a round (the port read again: the file is
+        // the first run's until the second one binds).
+        let state = dir.path().join("state");
+        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "me").await >= Some(1) });
+        assert!(ran.await, "{r:?}: the restarted profile ran");
+        assert_eq!((intros(), received(&sb, "POST /api/posts")), (1, 1), "{r:?}: one introduction, one request");
+        sb.stop().await;
+    }
+}
+
+/// An engage quote whose answer was lost: found on the timeline, not quoted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_whose_answer_was_lost_to_a_sigkill_is_made_once_under_every_reading() {
+    const ENGAGE: &str = "kind: engage\nname: fan\nsources:\n  timeline: true\nselect:\n  keywords: [rust]\nactions:\n  quote:\n    template: \"Worth reading, @{{ author }}.\"\ncaps:\n  quote: {per_hour: 1000}\nmax_candidates: 100\nmax_actions_per_run: 1000\nauthor_cooldown: 0s\nevery: 1h\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let (sb, me, _dir, cfg) = setup(&r, &format!("quoter_{i}"), &[("e.yaml", ENGAGE)]).await;
+        let author = community(&sb)[0].clone();
+        let quotes = || sb.app.world().posts.values().filter(|p| p.agent == me && p.is_quote).count();
+        // Two posts to quote: the run's first quote is held and killed; the run at the restart
+        // settles it, then quotes the other (engage runs at start, then hourly).
+        for text in ["rust ownership, explained", "rust lifetimes, explained"] {
+            sb.app.world().create_post(&author, &NewPost::text(text)).unwrap();
+        }
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts/{id}/quote", async {}, || quotes() == 1).await;
+        assert!(eventually(Duration::from_secs(30), || quotes() == 2).await, "{r:?}: the other post quoted");
+        assert_eq!(received(&sb, "POST /api/posts/{id}/quote"), 2, "{r:?}: one quote request per post");
+        sb.stop().await;
+    }
+}
