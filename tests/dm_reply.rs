@@ -142,3 +142,55 @@ async fn a_handoff_keyword_stops_answers_until_resumed() {
     assert!(!cli(&["state"]).1.contains("HANDED OFF"));
     sb.stop().await;
 }
+
+/// Whom it answers and how often, on the agent's clock: a denied handle, a handle not
+/// allowed, a message without a keyword get nothing; a second message inside the cooldown
+/// waits; past the day's cap everything waits for the next day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_keywords_cooldown_and_the_days_cap_decide_who_is_answered_when() {
+    use chrono::TimeZone;
+    let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "picky_desk").await;
+    let me = id_of(&sb, "picky_desk");
+    let members: Vec<(String, String)> =
+        sb.app.world().agents.values().filter(|a| a.community).map(|a| (a.id.clone(), a.handle.clone())).collect();
+    let convs: Vec<u64> = members.iter().map(|(id, _)| sb.app.world().conversation_between(id, &me)).collect();
+    let behavior = format!(
+        "kind: dm_reply\nname: dms\ncontent:\n  template: \"Happy to help, @{{{{ author }}}}.\"\nfilters:\n  deny_handles: [\"@{}\"]\nallow_handles: [{}, {}, {}]\nkeywords: [help]\ncooldown: 1h\nmax_per_day: 2\nevery: 1s\nrescan_every: 1s\nhuman_pause: 0s\n",
+        members[1].1, members[0].1, members[1].1, members[2].1
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", &behavior)], "metrics_addr: 127.0.0.1:0\n");
+    let clock = imagine_agent::clock::Clock::manual(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap());
+    let (stop, task) = start_on(&cfg, &clock);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
+    let answers = |i: usize| transcript(&sb, convs[i]).iter().filter(|m| m.0 == me).count();
+    let say = |i: usize, text: &str| {
+        sb.app.world().send_message(convs[i], &members[i].0, text).unwrap();
+    };
+    say(0, "can you help me?"); // answered
+    say(1, "help, please"); // denied handle
+    say(2, "hello there"); // no keyword
+    say(3, "help!"); // not in allow_handles
+    assert!(eventually(Duration::from_secs(20), || answers(0) == 1).await, "the allowed message with a keyword is answered");
+    runs_later(port, "dms", 3).await;
+    assert_eq!((answers(0), answers(1), answers(2), answers(3)), (1, 0, 0, 0), "a denied, an unlisted, a keyword-less: none");
+    say(0, "more help, please"); // inside the hour's cooldown: waits
+    say(2, "ok, help now"); // the keyword now: answered, the day's second
+    assert!(eventually(Duration::from_secs(20), || answers(2) == 1).await, "the keyword makes it an answer");
+    runs_later(port, "dms", 3).await;
+    assert_eq!((answers(0), answers(1), answers(2), answers(3)), (1, 0, 1, 0), "filters, keywords and the cooldown held");
+
+    // Past the cooldown but not the day's cap of 2: still waiting.
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap());
+    runs_later(port, "dms", 3).await;
+    assert_eq!(answers(0), 1, "the day's cap holds all day");
+    // The next day: the waiting message is answered, once.
+    clock.set(chrono::Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap());
+    assert!(eventually(Duration::from_secs(20), || answers(0) == 2).await, "answered the next day");
+    runs_later(port, "dms", 3).await;
+    assert_eq!((answers(0), answers(1), answers(2), answers(3)), (2, 0, 1, 0), "one answer for the waiting message, nothing else");
+    stop.cancel();
+    task.await.unwrap();
+    sb.stop().await;
+}
