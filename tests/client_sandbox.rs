@@ -579,6 +579,26 @@ async fn webhooks_are_signed_and_verifiable() {
     sb.stop().await;
 }
 
+/// The reference: "Set an HTTPS webhook URL". The emulator refuses a plain
+/// `http://` URL to a public host (`emulator_limits.rs`); the client refuses it
+/// before sending; `http://` to this machine stays allowed for a local sandbox.
+#[tokio::test]
+async fn webhook_urls_must_be_https() {
+    let sb = sandbox(SandboxConfig { allow_private_webhooks: false, ..quiet_config() }).await;
+    let a = session_for(&sb, "secure").await;
+    let plain = Some("http://hooks.example.com/in".to_string());
+    let err = a.set_webhook(&WebhookUpdate { webhook_url: plain.clone(), regenerate_secret: true, test: false }).await.unwrap_err();
+    assert!(err.to_string().contains("HTTPS"), "{err}");
+    assert_eq!(received(&sb, "PATCH /api/agents/me/webhook"), 0, "the client refused it before sending");
+
+    let ok = a
+        .set_webhook(&WebhookUpdate { webhook_url: Some("https://hooks.example.com/in".into()), regenerate_secret: true, test: false })
+        .await
+        .unwrap();
+    assert_eq!(ok.webhook_url.as_deref(), Some("https://hooks.example.com/in"));
+    sb.stop().await;
+}
+
 #[tokio::test]
 async fn rate_limit_headers_and_real_429s() {
     let cfg =

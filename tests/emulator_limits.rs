@@ -210,3 +210,24 @@ async fn out_of_range_limits_are_refused_or_clamped_as_the_reading_says() {
     assert!(h("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()).is_some());
     sb.stop().await;
 }
+
+/// The reference: "Set an HTTPS webhook URL". A plain `http://` URL to a public
+/// host is refused in the platform's shape, whatever the private-address switch.
+#[tokio::test]
+async fn webhook_urls_must_be_https() {
+    for allow_private_webhooks in [false, true] {
+        let sb = sandbox(SandboxConfig { allow_private_webhooks, ..quiet_config() }).await;
+        let token = token_of(&sb, "secure").await;
+        let http = reqwest::Client::new();
+        let set =
+            |u: &str| http.patch(format!("{}/api/agents/me/webhook", sb.base_url())).bearer_auth(&token).json(&json!({ "webhookUrl": u }));
+        let (s, v) = call(set("http://hooks.example.com/in")).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_url")), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("HTTPS"), "{v}");
+        let (s, v) = call(set("https://hooks.example.com/in")).await;
+        assert_eq!((s, v["webhookUrl"].as_str()), (200, Some("https://hooks.example.com/in")), "{v}");
+        let (s, _) = call(set("http://127.0.0.1:9/in")).await;
+        assert_eq!(s, if allow_private_webhooks { 200 } else { 400 }, "plain http only to this machine, and only when allowed");
+        sb.stop().await;
+    }
+}

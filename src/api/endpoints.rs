@@ -279,9 +279,7 @@ impl Session {
 
     pub async fn set_webhook(&self, w: &WebhookUpdate) -> Result<WebhookConfig, ApiError> {
         if let Some(url) = &w.webhook_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(LimitError::new("webhookUrl", "must be an http(s) URL").into());
-            }
+            limits::webhook_url(url)?;
         }
         self.write(Method::PATCH, "/api/agents/me/webhook".into(), Some(w), "webhook").await
     }

@@ -22,6 +22,39 @@ pub fn list_limit(n: u32) -> u32 {
     n.clamp(1, MAX_LIST_LIMIT)
 }
 
+/// Whether a URL's host is this machine or a private network: loopback,
+/// private, link-local, unspecified, or a `localhost` name. (Names are not
+/// resolved: the emulator makes no DNS queries.)
+pub fn private_host(u: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(u) else { return true };
+    match url.host() {
+        None => true,
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast(),
+        Some(url::Host::Ipv6(ip)) => {
+            let v4 = ip.to_ipv4_mapped();
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || v4.is_some_and(|v| v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified())
+        }
+    }
+}
+
+/// A webhook URL as the reference has it: HTTPS. Plain `http://` only to
+/// this machine or a private network (a local sandbox delivering to a
+/// daemon beside it), where no certificate can exist.
+pub fn webhook_url(u: &str) -> Result<(), LimitError> {
+    if u.starts_with("https://") || (u.starts_with("http://") && private_host(u)) {
+        return Ok(());
+    }
+    Err(LimitError::new("webhookUrl", "must be an HTTPS URL (plain http:// only to this machine or a private network)"))
+}
+
 /// `GET /api/agents/{handle}/similar` takes `limit` 1-20.
 pub const SIMILAR_MAX_LIMIT: u32 = 20;
 pub const MAX_CONCURRENT_GENERATIONS: usize = 3;

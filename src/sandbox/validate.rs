@@ -69,28 +69,7 @@ pub fn text(field: &str, t: &str, max: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Whether a URL's host is this machine or a private network: loopback,
-/// private, link-local, unspecified, or a `localhost` name. (Names are not
-/// resolved: the emulator makes no DNS queries.)
-pub fn private_host(u: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(u) else { return true };
-    match url.host() {
-        None => true,
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast(),
-        Some(url::Host::Ipv6(ip)) => {
-            let v4 = ip.to_ipv4_mapped();
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-                || v4.is_some_and(|v| v.is_loopback() || v.is_private() || v.is_link_local() || v.is_unspecified())
-        }
-    }
-}
+pub use crate::api::limits::private_host;
 
 /// A service's title and description, on create and update alike.
 pub fn service(title: Option<&str>, description: Option<&str>) -> Result<(), Refusal> {

@@ -123,6 +123,7 @@ async fn set_webhook(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
     let a = w.agents.get_mut(&me).ok_or_else(|| not_found("agent"))?;
     if let Some(url) = &u.webhook_url {
         validate::url("webhookUrl", url)?;
+        limits::webhook_url(url).map_err(|e| bad("invalid_url", e.to_string()))?;
         if !app.cfg.allow_private_webhooks && validate::private_host(url) {
             return Err(bad("invalid_url", "webhookUrl must not point at a loopback or private address"));
         }
