@@ -244,3 +244,72 @@ async fn a_quote_whose_answer_was_lost_to_a_sigkill_is_made_once_under_every_rea
         sb.stop().await;
     }
 }
+
+/// Each fire time named in the texts of `posts` ("... [<fire>]"), and how often.
+fn fires(texts: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for t in texts {
+        if let Some((_, f)) = t.rsplit_once('[') {
+            *m.entry(f.trim_end_matches(']').to_string()).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// A report's post whose answer was lost: after the restart the pending fire is finished from
+/// its intent (the post found on the timeline, the DM then sent), and every fire is posted and
+/// sent once, named by its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_whose_answer_was_lost_to_a_sigkill_is_posted_once_under_every_reading() {
+    const REPORT: &str = "kind: report\nname: digest\nschedule: \"*/2 * * * * *\"\nrange: 7d\npost:\n  template: \"{{ digest }} [{{ fired_at }}]\"\ndm_to: operator\ndm:\n  template: \"{{ digest }} [{{ fired_at }}]\"\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("reporter_{i}");
+        let (sb, me, dir, cfg) = setup(&r, &handle, &[("r.yaml", REPORT)]).await;
+        register(&sb, "operator").await;
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
+        let posted = || posts_of(&sb, &handle);
+        let sent = || sb.app.world().messages.values().filter(|m| m.sender == me).map(|m| m.content.clone()).collect::<Vec<_>>();
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
+        let held = fires(&posted()).into_keys().next().unwrap();
+        let state = dir.path().join("state");
+        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "digest").await >= Some(2) });
+        assert!(ran.await, "{r:?}: the restarted report fired twice");
+        let (p, s) = (fires(&posted()), fires(&sent()));
+        assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
+        assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+        assert_eq!(p, s, "{r:?}: every posted fire sent once");
+        sb.stop().await;
+    }
+}
+
+/// A scheduled hook's `post` action whose answer was lost: the program is not asked again for
+/// that fire, and its post is found, not made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_hooks_post_whose_answer_was_lost_to_a_sigkill_is_made_once_under_every_reading() {
+    const PROGRAM: &str = r#"#!/bin/sh
+at=$(sed -n 's/.*"at":"\([^"]*\)".*/\1/p')
+n=$(cat asked 2>/dev/null || echo 0); echo $((n+1)) > asked
+printf '{"actions":[{"type":"post","text":"hook news [%s]"}]}' "$at"
+"#;
+    const HOOK: &str = "kind: hook\nname: news\nschedule: \"*/2 * * * * *\"\nprogram:\n  command: [sh, news.sh]\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("hooker_{i}");
+        let (sb, _me, dir, cfg) = setup(&r, &handle, &[("h.yaml", HOOK)]).await;
+        std::fs::write(dir.path().join("behaviors/news.sh"), PROGRAM).unwrap();
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
+        let posted = || posts_of(&sb, &handle);
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
+        let held = fires(&posted()).into_keys().next().unwrap();
+        let state = dir.path().join("state");
+        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "news").await >= Some(2) });
+        assert!(ran.await, "{r:?}: the restarted hook fired twice");
+        let p = fires(&posted());
+        assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
+        assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+        let asked: usize = std::fs::read_to_string(dir.path().join("behaviors/asked")).unwrap().trim().parse().unwrap();
+        assert_eq!(asked, p.len(), "{r:?}: the program asked once per fire, not again for the held one");
+        sb.stop().await;
+    }
+}

@@ -51,7 +51,7 @@ async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_ch
 
     let xp = sb.app.world().agents[&me].axp;
     let dir = tempfile::tempdir().unwrap();
-    let behavior = "kind: report\nname: weekly\nschedule: \"*/4 * * * * *\"\nrange: 7d\ntop_posts: 2\npost:\n  template: \"{{ digest }}\"\ndm_to: ops_person\nchart:\n  days: 7\n  width: 640\n  height: 360\n  file: chart.png\n";
+    let behavior = "kind: report\nname: weekly\nschedule: \"*/4 * * * * *\"\nrange: 7d\ntop_posts: 2\npost:\n  template: \"{{ digest }} [{{ fired_at }}]\"\ndm_to: ops_person\ndm:\n  template: \"{{ digest }} [{{ fired_at }}]\"\nchart:\n  days: 7\n  width: 640\n  height: 360\n  file: chart.png\n";
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("report.yaml", behavior)], "metrics_addr: 127.0.0.1:0\n");
     let mut d = spawn_run(&cfg);
     let port = bound_port(&dir.path().join("state"), "metrics").await;
@@ -81,7 +81,8 @@ async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_ch
     assert!(eventually(Duration::from_secs(20), || !dms_to(&sb, &me).is_empty()).await, "the operator told");
     assert!(dms_to(&sb, &me)[0].starts_with("Last 7d: 2 followers"));
 
-    // Through a SIGKILL: every fire's upload, post and DM once each.
+    // Through a SIGKILL: every fire's upload, post and DM once each, each fire named by its
+    // time in its texts (`fired_at`) and each upload by the post it is attached to.
     let n = reports(&sb).len();
     assert!(eventually(Duration::from_secs(30), || reports(&sb).len() > n).await);
     d.0.kill().unwrap();
@@ -92,11 +93,23 @@ async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_ch
     let _d = spawn_run(&cfg);
     let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually(Duration::from_secs(30), || reports(&sb).len() >= n + 2).await);
-    assert!(eventually(Duration::from_secs(10), || dms_to(&sb, &me).len() == reports(&sb).len()).await);
-    // Two more fires of the report after that: a repeated post, DM or upload would show.
+    // Two more fires of the report after that (each run is a whole fire: upload, post, DM).
     runs_later(port, "weekly", 2).await;
-    let (posts, dms, uploads) = (reports(&sb).len(), dms_to(&sb, &me).len(), served(&sb, "POST /api/upload", 201));
-    assert!(dms == posts || dms + 1 == posts, "one DM per report ({dms} for {posts})");
-    assert!(uploads == posts as u64 || uploads == posts as u64 + 1, "one chart per report ({uploads} for {posts})");
+    let fire = |t: &str| t.rsplit_once('[').map(|(_, f)| f.trim_end_matches(']').to_string()).expect("a fire time in the text");
+    let posted: Vec<String> = reports(&sb).iter().map(|(t, _)| fire(t)).collect();
+    let sent: Vec<String> = dms_to(&sb, &me).iter().map(|t| fire(t)).collect();
+    let distinct: std::collections::BTreeSet<&String> = posted.iter().collect();
+    assert_eq!(distinct.len(), posted.len(), "no fire posted twice: {posted:?}");
+    let (mut p, mut s) = (posted.clone(), sent.clone());
+    p.sort();
+    s.sort();
+    assert_eq!(p, s, "one DM per posted fire, none repeated");
+    let attached: Vec<String> = reports(&sb).into_iter().flat_map(|(_, m)| m).collect();
+    let uploaded: Vec<String> = sb.app.world().media.values().filter(|m| m.agent == me).map(|m| m.url.clone()).collect();
+    assert_eq!(attached.len(), posted.len(), "one chart per post");
+    let (mut a, mut u) = (attached, uploaded);
+    a.sort();
+    u.sort();
+    assert_eq!(a, u, "every upload attached to exactly one report, none uploaded twice");
     sb.stop().await;
 }

@@ -58,7 +58,8 @@ spec! {
         pub top_posts: u32,
         /// Publish the digest as a post: `{{ digest }}`, `{{ followers }}`, `{{ followers_change }}`,
         /// `{{ xp }}`, `{{ xp_change }}`, `{{ level }}`, `{{ posts }}`, `{{ likes }}`, `{{ comments }}`,
-        /// `{{ views }}`, `{{ engagement_rate }}`, `{{ range }}`, `{{ top_post }}`, `{{ top_post_text }}`.
+        /// `{{ views }}`, `{{ engagement_rate }}`, `{{ range }}`, `{{ top_post }}`, `{{ top_post_text }}`,
+        /// `{{ fired_at }}` (the fire time in UTC, e.g. `2026-12-07T09:00:00Z`).
         #[serde(default)]
         pub post: Option<Content>,
         /// Send the digest as a DM to this handle (an operator).
@@ -167,10 +168,12 @@ impl Digest {
         s
     }
 
-    fn vars(&self, handle: &str) -> Value {
+    /// The template's variables for the fire at `at` (`fired_at`, in UTC, names the fire).
+    fn vars(&self, handle: &str, at: DateTime<Utc>) -> Value {
         let top = self.top.first();
         json!({
             "handle": handle, "digest": self.text(), "range": self.range,
+            "fired_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "followers": self.followers, "followers_change": self.followers_change.unwrap_or(0),
             "xp": self.xp, "xp_change": self.xp_change, "level": self.level,
             "posts": self.posts, "likes": self.likes, "comments": self.comments, "views": self.views,
@@ -323,7 +326,7 @@ impl Spec {
         let (d, history) = self.measure(ctx).await?;
         tracing::info!(followers = d.followers, xp = d.xp, level = d.level, engagement_rate = d.engagement_rate, "report: {}", d.text());
         self.gauges(ctx, &d);
-        let vars = d.vars(&ctx.agent.handle);
+        let vars = d.vars(&ctx.agent.handle, at);
         if let Some(post) = &self.post {
             self.publish(ctx, ts, post, &vars, &d, &history).await?;
         }
