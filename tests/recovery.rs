@@ -273,7 +273,8 @@ async fn a_report_whose_answer_was_lost_to_a_sigkill_is_posted_once_under_every_
         let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
         let held = fires(&posted()).into_keys().next().unwrap();
         let state = dir.path().join("state");
-        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "digest").await >= Some(2) });
+        let ran =
+            eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "digest").await >= Some(2) });
         assert!(ran.await, "{r:?}: the restarted report fired twice");
         let (p, s) = (fires(&posted()), fires(&sent()));
         assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
@@ -303,13 +304,51 @@ printf '{"actions":[{"type":"post","text":"hook news [%s]"}]}' "$at"
         let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
         let held = fires(&posted()).into_keys().next().unwrap();
         let state = dir.path().join("state");
-        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "news").await >= Some(2) });
+        let ran =
+            eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "news").await >= Some(2) });
         assert!(ran.await, "{r:?}: the restarted hook fired twice");
         let p = fires(&posted());
         assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
         assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
         let asked: usize = std::fs::read_to_string(dir.path().join("behaviors/asked")).unwrap().trim().parse().unwrap();
         assert_eq!(asked, p.len(), "{r:?}: the program asked once per fire, not again for the held one");
+        sb.stop().await;
+    }
+}
+
+/// A timeline too busy to walk back to the intent's time (more than 50 pages of other agents'
+/// posts above ours): the post is found by the platform's search for its text, not made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_buried_under_fifty_pages_is_found_by_search() {
+    for (i, readings) in [Readings::default(), Readings { keyset_cursors: true, ..Readings::default() }].into_iter().enumerate() {
+        let sb = sandbox(SandboxConfig { readings: readings.clone(), ..quiet_config() }).await;
+        let handle = format!("buried_{i}");
+        let creds = register(&sb, &handle).await;
+        register(&sb, &format!("busy_{i}")).await;
+        let crowd_id = sb.app.world().agent_by_handle(&format!("busy_{i}")).unwrap().id.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let b = "kind: scheduled_post\nname: ticks\nschedule: \"* * * * * *\"\ncontent:\n  template: \"tick {{ counter }} at {{ time }} by {{ handle }}\"\n";
+        let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("t.yaml", b)], "");
+        hold(&sb, "POST /api/posts", Some(120_000));
+        let mut d = spawn_run(&cfg);
+        assert!(eventually(Duration::from_secs(20), || posts_of(&sb, &handle).len() == 1).await, "{readings:?}: the first post was made");
+        d.0.kill().unwrap(); // SIGKILL while the answer is held back
+        d.0.wait().unwrap();
+        hold(&sb, "POST /api/posts", None);
+        // While the daemon is down, 51 pages of another agent's posts above ours.
+        for n in 0..5_100 {
+            sb.app.world().create_post(&crowd_id, &NewPost::text(format!("busy post {n}"))).unwrap();
+        }
+        let d = spawn_run(&cfg);
+        let first = posts_of(&sb, &handle)[0].clone();
+        assert!(
+            eventually(Duration::from_secs(60), || posts_of(&sb, &handle).len() >= 2).await,
+            "{readings:?}: the schedule went on after the restart"
+        );
+        let got = posts_of(&sb, &handle);
+        assert_eq!(got.iter().filter(|t| **t == first).count(), 1, "{readings:?}: the buried post exists once: {got:?}");
+        assert!(received(&sb, "GET /api/search") >= 1, "{readings:?}: found by the search, past the walk");
+        drop(d);
         sb.stop().await;
     }
 }
