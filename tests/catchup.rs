@@ -482,9 +482,9 @@ async fn mentions_listed_seconds_late_below_newer_ones_are_answered_once_each() 
     listed_late_are_answered_once_each(5_000, "late_a").await;
 }
 
-/// The reading's longest bound (2 minutes, the poller's look below its mark); about 4 minutes.
+/// The reading's longest bound (2 minutes, the poller's look below its mark); about 2 minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "soak: about 4 minutes; the seconds-late version always runs"]
+#[ignore = "soak: about 2 minutes; the seconds-late version always runs"]
 async fn mentions_listed_two_minutes_late_are_answered_once_each() {
     listed_late_are_answered_once_each(118_000, "late_b").await;
 }

@@ -238,6 +238,7 @@ fn receiver() -> &'static Receiver {
             clock: Default::default(),
             character: None,
             notices: None,
+            secrets: Default::default(),
         });
         receivers.add(agent, Arc::new(RwLock::new(vec![])), WEBHOOK_SECRET.to_string().into());
         Receiver { rt, url: format!("http://{addr}/hook"), http: reqwest::Client::new(), store, _dir: dir }

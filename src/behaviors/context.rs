@@ -116,6 +116,8 @@ pub struct Agent {
     pub character: Option<Arc<crate::character::Character>>,
     /// Where new drafts are announced (`draft_notices`), when configured.
     pub notices: Option<Arc<super::notices::Notifier>>,
+    /// Every secret the daemon holds (the guardrails keep them out of published text).
+    pub secrets: Arc<crate::llm::guard::Secrets>,
 }
 
 /// A running behavior's handle on the world.

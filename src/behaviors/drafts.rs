@@ -272,7 +272,7 @@ pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
             if d.edited {
                 // A person's text: the agent's secrets are checked again here, where they are known.
                 let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default();
-                let secrets = ctx.agent.llm.as_ref().map(|l| l.secrets()).unwrap_or_default();
+                let secrets = ctx.agent.secrets.all();
                 if let Err(why) = vet(&d.kind, text, &EditRules::default(), &secrets) {
                     tracing::warn!(draft = %d.id, reason = %why, "edited draft not sent: {why}; it is pending again");
                     d.status = Status::Pending;

@@ -217,7 +217,7 @@ impl Spec {
             ctx.agent.metrics.action(&[ctx.behavior.as_str(), "hook"], "failed");
             self.fallback.clone()
         });
-        let secrets = ctx.agent.llm.as_ref().map(|l| l.secrets()).unwrap_or_default();
+        let secrets = ctx.agent.secrets.all();
         let mut out = vec![];
         for a in &actions {
             match self.to_action(a, n) {

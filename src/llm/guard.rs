@@ -39,6 +39,47 @@ fn is_invisible(c: char) -> bool {
         | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// Every secret the daemon holds (model and provider keys, each agent's
+/// client secret, webhook secrets), one registry the guardrails read:
+/// published text never shows one, whichever path wrote it (model, hook
+/// program, a person's edit).
+#[derive(Default)]
+pub struct Secrets(std::sync::RwLock<Vec<secrecy::SecretString>>);
+
+impl Secrets {
+    pub fn new(initial: Vec<secrecy::SecretString>) -> Secrets {
+        let s = Secrets::default();
+        for x in initial {
+            s.add(x);
+        }
+        s
+    }
+
+    /// One more string outputs must never contain (kept once).
+    pub fn add(&self, secret: secrecy::SecretString) {
+        use secrecy::ExposeSecret;
+        let mut all = crate::sync::write(&self.0);
+        if !secret.expose_secret().is_empty() && !all.iter().any(|s| s.expose_secret() == secret.expose_secret()) {
+            all.push(secret);
+        }
+    }
+
+    pub fn all(&self) -> Vec<secrecy::SecretString> {
+        crate::sync::read(&self.0).clone()
+    }
+
+    /// Whether `text` shows one of them (see [`contains_secret`]).
+    pub fn found_in(&self, text: &str) -> bool {
+        contains_secret(text, &crate::sync::read(&self.0))
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} held, not shown)", crate::sync::read(&self.0).len())
+    }
+}
+
 /// Whether `text` shows one of `secrets`, compared as the banned words are
 /// (normalized: invisible characters dropped, look-alikes and case folded,
 /// only letters and digits kept), besides the plain text. Secrets shorter

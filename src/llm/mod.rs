@@ -119,7 +119,7 @@ struct Profile {
 pub struct Llm {
     profiles: HashMap<String, Profile>,
     /// Strings that must never appear in output (API keys, client secrets).
-    secrets: std::sync::RwLock<Vec<SecretString>>,
+    secrets: std::sync::Arc<guard::Secrets>,
     /// (profile, UTC day) -> tokens used.
     spent: Mutex<HashMap<(String, String), u64>>,
     /// Where the daily counts are kept across restarts (the daemon's store).
@@ -174,27 +174,21 @@ pub fn reject_reason(text: &str, banned: &[String], secrets: &[SecretString]) ->
 }
 
 impl Llm {
-    pub fn new(configs: &BTreeMap<String, ProfileConfig>, extra_secrets: Vec<SecretString>) -> Result<Llm, LlmError> {
+    /// The profiles' keys join `secrets`, the daemon's registry.
+    pub fn new(configs: &BTreeMap<String, ProfileConfig>, secrets: std::sync::Arc<guard::Secrets>) -> Result<Llm, LlmError> {
         let mut profiles = HashMap::new();
-        let mut secrets = extra_secrets;
         for (name, cfg) in configs {
             let mut oc = OpenAIConfig::new().with_api_base(cfg.base_url.trim_end_matches('/'));
             match cfg.api_key().map_err(|e| LlmError::Call(format!("profile {name}: {e}")))? {
                 Some(key) => {
                     oc = oc.with_api_key(key.expose_secret());
-                    secrets.push(key);
+                    secrets.add(key);
                 }
                 None => oc = oc.with_api_key("not-needed"),
             }
             profiles.insert(name.clone(), Profile { cfg: cfg.clone(), client: Client::with_config(oc) });
         }
-        Ok(Llm {
-            profiles,
-            secrets: secrets.into(),
-            spent: Mutex::new(HashMap::new()),
-            ledger: None,
-            by_behavior: Mutex::new(BTreeMap::new()),
-        })
+        Ok(Llm { profiles, secrets, spent: Mutex::new(HashMap::new()), ledger: None, by_behavior: Mutex::new(BTreeMap::new()) })
     }
 
     /// Keeps the daily token counts in `store`, so a restart does not reset a spent budget.
@@ -206,24 +200,10 @@ impl Llm {
     /// Why the final text of a model answer (after every transformation) must
     /// not be published, if it must not: a banned word, a refused link, a secret.
     pub fn final_check(&self, text: &str, banned: &[String], links: guard::Links, allow_domains: &[String]) -> Option<String> {
-        let secrets = crate::sync::read(&self.secrets);
-        if let Some(why) = reject_reason(text, banned, &secrets) {
+        if let Some(why) = reject_reason(text, banned, &self.secrets.all()) {
             return Some(why.to_string());
         }
         guard::refused_link(text, links, allow_domains).map(|l| format!("link not allowed: {l}"))
-    }
-
-    /// The strings outputs must never contain.
-    pub fn secrets(&self) -> Vec<SecretString> {
-        crate::sync::read(&self.secrets).clone()
-    }
-
-    /// One more string outputs must never contain (an agent's client secret).
-    pub fn add_secret(&self, secret: SecretString) {
-        let mut all = crate::sync::write(&self.secrets);
-        if !all.iter().any(|s| s.expose_secret() == secret.expose_secret()) {
-            all.push(secret);
-        }
     }
 
     /// Tokens each behavior of `agent` used since start.
@@ -302,8 +282,7 @@ impl Llm {
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
                     // Checked raw here and again on the final text (`final_check`): truncation
                     // could cut a secret or a banned word to a prefix the final check cannot see.
-                    let secrets = crate::sync::read(&self.secrets);
-                    return match reject_reason(&text, banned, &secrets) {
+                    return match reject_reason(&text, banned, &self.secrets.all()) {
                         Some(why) => Err(LlmError::Rejected(why)),
                         None => Ok(text.trim().trim_matches('"').trim().to_string()),
                     };

@@ -50,6 +50,8 @@ pub struct Shared {
     pub notices: Option<Arc<crate::behaviors::notices::Notifier>>,
     /// The AI providers to connect at each agent's start (`providers:`).
     pub providers: std::collections::BTreeMap<String, crate::config::providers::ProviderKey>,
+    /// Every secret the daemon holds, kept out of published text.
+    pub secrets: Arc<crate::llm::guard::Secrets>,
 }
 
 /// Push mode: the shared receiver and where each agent's secret is.
@@ -203,9 +205,7 @@ async fn sign_in(
         let ignored = c.ignored_fields();
         tracing::info!(character = %c.name, ignored = %ignored.join(", "), "character loaded (fields this runtime does not use are ignored)");
     }
-    if let Some(llm) = &shared.llm {
-        llm.add_secret(client_secret);
-    }
+    shared.secrets.add(client_secret);
     Ok(Arc::new(Agent {
         store: shared.store.agent(&me.handle)?,
         handle: me.handle.clone(),
@@ -220,6 +220,7 @@ async fn sign_in(
         handover: tokio::sync::Mutex::new(()),
         clock: shared.clock.clone(),
         notices: shared.notices.clone(),
+        secrets: shared.secrets.clone(),
     }))
 }
 
@@ -261,7 +262,10 @@ async fn serve(
     ));
     if let Some(push) = &shared.webhook {
         match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(agent.handle.as_str())) {
-            Ok(secret) => push.receivers.add(agent.clone(), routes.clone(), secret),
+            Ok(secret) => {
+                agent.secrets.add(secret.clone());
+                push.receivers.add(agent.clone(), routes.clone(), secret)
+            }
             Err(e) => tracing::error!(error = %e, "push mode off for this agent; the poller still delivers everything"),
         }
     }

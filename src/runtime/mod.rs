@@ -255,9 +255,12 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         profiles.insert("default".into(), crate::llm::ProfileConfig::sandbox(&base_url));
     }
     // The providers' keys are secrets the guardrails keep out of published text too.
-    let provider_keys: Vec<secrecy::SecretString> = cfg.providers.values().filter_map(|k| k.read().ok()).collect();
-    let llm =
-        if profiles.is_empty() { None } else { Some(Arc::new(crate::llm::Llm::new(&profiles, provider_keys)?.with_ledger(store.clone()))) };
+    let secrets = Arc::new(crate::llm::guard::Secrets::new(cfg.providers.values().filter_map(|k| k.read().ok()).collect()));
+    let llm = if profiles.is_empty() {
+        None
+    } else {
+        Some(Arc::new(crate::llm::Llm::new(&profiles, secrets.clone())?.with_ledger(store.clone())))
+    };
     let root = stop.child_token();
     let single = cfg.agents.is_empty();
     let webhook = match &cfg.webhook {
@@ -297,6 +300,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         webhook,
         sign_ins: tokio::sync::Semaphore::new(SIGN_INS_AT_ONCE),
         providers: cfg.providers.clone(),
+        secrets,
     });
     let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
     for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {
