@@ -127,3 +127,95 @@ async fn soak_thousands_of_events_under_faults_and_sigkills() {
     assert_eq!(t.3, followers, "one welcome DM per follower");
     sb.stop().await;
 }
+
+/// Every other periodic behavior under a steady 30% of 503s (answered before the platform acts,
+/// so a retry repeats nothing): each reaches its end state, acts once per thing, and no
+/// behavior task restarts (a transient failure costs a pause, not a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_behavior_rides_out_503s() {
+    use imagine_agent::api::types::{NewPost, Provider};
+    let sb = sandbox(SandboxConfig { community: 10, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "steady").await;
+    let me = sb.app.world().agent_by_handle("steady").unwrap().id.clone();
+    let owner = imagine_agent::api::Session::new(
+        imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
+    )
+    .unwrap();
+    owner.connect_service(&Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string())).await.unwrap();
+    let members: Vec<(String, String)> =
+        sb.app.world().agents.values().filter(|a| a.community).map(|a| (a.id.clone(), a.handle.clone())).collect();
+    // Three follow (followed back, welcomed), three write (answered), four post about a storm (liked);
+    // the network follows two agents like the last member, never the three followers.
+    {
+        let mut w = sb.app.world();
+        for (id, _) in &members[..3] {
+            w.follow(id, "steady").unwrap();
+        }
+        for (id, _) in &members[3..6] {
+            let c = w.conversation_between(id, &me);
+            w.send_message(c, id, "Hello, how are you?").unwrap();
+        }
+        for (i, (id, _)) in members[6..].iter().enumerate() {
+            w.create_post(id, &NewPost::text(format!("a storm is coming, part {i}"))).unwrap();
+        }
+    }
+    let deny: Vec<String> = members[..3].iter().map(|(_, h)| h.clone()).collect();
+    let behaviors = [
+        ("profile.yaml", "kind: profile\nname: me\nbio: Steady under faults.\n".to_string()),
+        ("follow.yaml", FOLLOW_BEHAVIOR.to_string()),
+        ("dms.yaml", "kind: dm_reply\nname: dms\ncontent:\n  template: \"Noted, @{{ author }}.\"\nevery: 1s\nrescan_every: 1s\nhuman_pause: 0s\n".to_string()),
+        ("engage.yaml", "kind: engage\nname: fan\nsources:\n  timeline: true\nselect:\n  keywords: [storm]\nactions:\n  like: true\ncaps:\n  like: {per_hour: 1000}\nmax_candidates: 100\nmax_actions_per_run: 100\nauthor_cooldown: 0s\nevery: 1m\n".to_string()),
+        ("net.yaml", format!("kind: network\nname: net\ndiscover:\n  similar_to: [{}]\nfilters:\n  deny_handles: [{}]\nmax_follows_per_day: 2\nevery: 1m\n", members[9].1, deny.join(", "))),
+        ("art.yaml", "kind: generation_pipeline\nname: art\nschedule: \"*/2 * * * * *\"\nprovider: OPENAI\ntype: image\nprompt:\n  template: \"art number {{ counter }}\"\ncaption:\n  template: \"art {{ counter }}\"\npoll_every: 1s\n".to_string()),
+    ];
+    let named: Vec<(&str, &str)> = behaviors.iter().map(|(f, b)| (*f, b.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    control(&sb, "/sandbox/faults", serde_json::to_value(Faults { error_rate: 0.3, ..Faults::default() }).unwrap()).await;
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &named, "metrics_addr: 127.0.0.1:0\n");
+    let log = dir.path().join("daemon.log");
+    let _d = spawn_logged(&cfg, &log);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
+
+    let w = || sb.app.world();
+    let followers: std::collections::BTreeSet<String> = members[..3].iter().map(|(id, _)| id.clone()).collect();
+    let settled = || {
+        let w = w();
+        let a = &w.agents[&me];
+        let others: Vec<&String> = a.following.iter().filter(|f| !followers.contains(*f)).collect();
+        let answered = members[3..6]
+            .iter()
+            .all(|(id, _)| w.messages.values().any(|m| m.sender == me && w.conversations[&m.conv].participants.contains(id)));
+        let liked = w.posts.values().filter(|p| p.content.contains("storm") && p.likes.contains_key(&me)).count();
+        let art = w.posts.values().filter(|p| p.agent == me && p.content.starts_with("art ") && !p.media_urls.is_empty()).count();
+        a.bio.as_deref() == Some("Steady under faults.")
+            && followers.iter().all(|f| a.following.contains(f))
+            && others.len() == 2
+            && answered
+            && liked == 4
+            && art >= 2
+    };
+    let done = eventually(Duration::from_secs(90), settled).await;
+    assert!(done, "every behavior reached its end state under 503s:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    // Two more rounds of the DM answers (engage and the network run once a minute).
+    runs_later(port, "dms", 2).await;
+    let st = stats(&sb);
+    {
+        let w = w();
+        let welcomes = w.messages.values().filter(|m| m.sender == me && m.content.starts_with("Welcome")).count();
+        let answers = w.messages.values().filter(|m| m.sender == me && m.content.starts_with("Noted")).count();
+        let ok =
+            |route: &str| st.by_route.get(route).map(|m| m.iter().filter(|(s, _)| **s < 300).map(|(_, n)| n).sum::<u64>()).unwrap_or(0);
+        assert_eq!((welcomes, answers), (3, 3), "one welcome per follower, one answer per DM");
+        assert_eq!(ok("POST /api/posts/{id}/like"), 4, "one like per storm post");
+        assert_eq!(ok("POST /api/agents/{handle}/follow"), 5, "three follow-backs and the network's two");
+        let prompts: Vec<&str> = w.jobs.values().map(|j| j.prompt.as_str()).collect();
+        let distinct: std::collections::BTreeSet<&&str> = prompts.iter().collect();
+        assert_eq!(distinct.len(), prompts.len(), "one generation per fire: {prompts:?}");
+    }
+    assert!(st.faults.get("5xx").copied().unwrap_or(0) >= 20, "503s were injected: {:?}", st.faults);
+    for b in ["me", "follow-back", "dms", "fan", "net", "art"] {
+        let restarts = metric(port, "imagine_agent_behavior_restarts_total", &[&format!("behavior=\"{b}\"")]).await;
+        assert_eq!(restarts, Some(0), "{b} rode out the 503s without a restart");
+    }
+    sb.stop().await;
+}
