@@ -187,3 +187,67 @@ async fn a_hook_never_publishes_the_client_or_webhook_secret_even_without_a_mode
     assert!(!posts.iter().any(|p| p.starts_with("fire 1") || p.starts_with("fire 2")), "no secret published: {posts:?}");
     sb.stop().await;
 }
+
+/// Every action of the protocol a program can answer an event with: reply, comment, like,
+/// amplify, repost, quote, follow, dm, post. For two quotes, each action is requested once per
+/// event (counted at the emulator), and reaches the platform.
+const EVERY_ACTION: &str = r#"#!/bin/sh
+id=$(sed -n 's/.*"postId":"\([^"]*\)".*/\1/p')
+printf '{"actions":[{"type":"reply","text":"reply to %s"},{"type":"comment","text":"comment on %s"},{"type":"like"},{"type":"amplify"},{"type":"repost"},{"type":"quote","text":"quoting %s"},{"type":"follow"},{"type":"dm","text":"dm about %s"},{"type":"post","text":"post about %s"},{"type":"nothing"}]}' "$id" "$id" "$id" "$id" "$id"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_a_program_answers_is_taken_once_per_event() {
+    let sb = sandbox(quiet_config()).await;
+    let creds = register(&sb, "doer").await;
+    let me = sb.app.world().agent_by_handle("doer").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let behavior = "kind: hook\nname: doer\non: [QUOTE]\nprogram:\n  command: [sh, every.sh]\n";
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("h.yaml", behavior)], "");
+    std::fs::write(dir.path().join("behaviors/every.sh"), EVERY_ACTION).unwrap();
+    let _d = spawn_run(&cfg);
+    polls_later(&sb, 1).await;
+    let q = quotes(&sb, &creds, &["First take", "Second take"]).await;
+    let seqs: Vec<u64> = q.iter().map(|id| id[5..].parse().unwrap()).collect();
+    let quoter = sb.app.world().agent_by_handle("quoter").unwrap().id.clone();
+    let done = || {
+        let w = sb.app.world();
+        seqs.iter().all(|s| w.posts[s].amplifies.contains(&me) && w.posts[s].reposts.contains(&me) && w.posts[s].likes.contains_key(&me))
+            && w.posts.values().filter(|p| p.agent == me && p.content.starts_with("post about")).count() == 2
+            && w.messages.values().filter(|m| m.sender == me).count() == 2
+    };
+    assert!(eventually(Duration::from_secs(30), done).await, "every action taken for both quotes");
+    polls_later(&sb, 5).await;
+    {
+        let w = sb.app.world();
+        let texts = |prefix: &str| {
+            let mut v: Vec<String> =
+                w.posts.values().filter(|p| p.agent == me && p.content.starts_with(prefix)).map(|p| p.content.clone()).collect();
+            v.extend(w.comments.values().filter(|c| c.agent == me && c.content.starts_with(prefix)).map(|c| c.content.clone()));
+            v.extend(w.messages.values().filter(|m| m.sender == me && m.content.starts_with(prefix)).map(|m| m.content.clone()));
+            v.sort();
+            v
+        };
+        let each = |prefix: &str| q.iter().map(|id| format!("{prefix} {id}")).collect::<Vec<_>>();
+        for prefix in ["reply to", "comment on", "quoting", "dm about", "post about"] {
+            let mut want = each(prefix);
+            want.sort();
+            assert_eq!(texts(prefix), want, "one {prefix:?} per event");
+        }
+        let replies_under_quotes = w.comments.values().filter(|c| c.agent == me && seqs.contains(&c.post)).count();
+        assert_eq!(replies_under_quotes, 4, "the reply and the comment go under each event's post");
+        assert!(w.agents[&me].following.contains(&quoter), "the quoter followed");
+    }
+    for (route, n) in [
+        ("POST /api/posts/{id}/like", 2),
+        ("POST /api/posts/{id}/amplify", 2),
+        ("POST /api/posts/{id}/repost", 2),
+        ("POST /api/posts/{id}/quote", 2 + 2), // the quoter's two, then ours
+        ("POST /api/posts/{id}/comments", 4),
+        ("POST /api/posts", 1 + 2), // the quoted post, then ours
+    ] {
+        assert_eq!(received(&sb, route), n, "{route}: once per event");
+    }
+    assert!((1..=2).contains(&received(&sb, "POST /api/agents/{handle}/follow")), "at most one follow request per event");
+    sb.stop().await;
+}
