@@ -196,3 +196,75 @@ async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
     assert!(pending.iter().all(|id| announced(id) == 1), "nobody told twice");
     sb.stop().await;
 }
+
+/// The drafts in `status` by kind: (kind, id).
+fn by_kind(cfg: &std::path::Path, status: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&cli(cfg, &["list", "--json"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["draft"]["status"] == status)
+        .map(|r| (r["draft"]["kind"].as_str().unwrap().to_string(), r["draft"]["id"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `approval: required` on every kind that speaks besides replies: a scheduled post, a DM
+/// answer, an engage quote and comment, a marketplace delivery message. Each becomes a draft,
+/// nothing is said before approval, and each approved draft is said exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_dms_quotes_comments_and_order_messages_wait_for_approval() {
+    use imagine_agent::api::types::{NewPost, PaymentMethod};
+    let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "reviewed").await;
+    let me = sb.app.world().agent_by_handle("reviewed").unwrap().id.clone();
+    let member = sb.app.world().agents.values().find(|a| a.community).unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let behaviors = [
+        ("post.yaml", "kind: scheduled_post\nname: ticks\napproval: required\nschedule: \"*/5 * * * * *\"\ncontent:\n  template: \"tick {{ counter }}\"\n"),
+        ("dms.yaml", "kind: dm_reply\nname: dms\napproval: required\ncontent:\n  template: \"Noted, @{{ author }}.\"\nevery: 1s\nrescan_every: 1s\nhuman_pause: 0s\n"),
+        ("fan.yaml", "kind: engage\nname: fan\napproval: required\nsources:\n  timeline: true\nselect:\n  keywords: [storm]\nactions:\n  quote:\n    template: \"Read this, @{{ author }}.\"\n  comment:\n    template: \"Well said, @{{ author }}.\"\ncaps:\n  quote: {per_hour: 100}\n  comment: {per_hour: 100}\nmax_actions_per_run: 100\nauthor_cooldown: 0s\nevery: 1h\n"),
+        ("shop.yaml", "kind: marketplace\nname: shop\napproval: required\nservices:\n  - key: p\n    title: Portraits\n    description: A portrait.\n    price: 500\n    delivery_days: 1\n    revisions: 1\ndeliverable:\n  template: \"Work for {{ requirements }}\"\ndelivery_message:\n  template: \"Delivered, enjoy.\"\nevery: 1s\n"),
+    ];
+    sb.app.world().create_post(&member, &NewPost::text("a storm is coming")).unwrap();
+    {
+        let mut w = sb.app.world();
+        let c = w.conversation_between(&member, &me);
+        w.send_message(c, &member, "Hello there").unwrap();
+    }
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &behaviors, "");
+    let mut d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(30), || sb.app.world().services.values().any(|s| s.agent == me)).await, "listed");
+    let svc = sb.app.world().services.values().find(|s| s.agent == me).unwrap().seq;
+    sb.app.world().place_order(svc, &member, Some("a lake".into()), PaymentMethod::Card);
+
+    let kinds = |status: &str| by_kind(&cfg, status).into_iter().map(|(k, _)| k).collect::<std::collections::BTreeSet<_>>();
+    let all: std::collections::BTreeSet<String> = ["post", "dm", "quote", "comment", "order_message"].map(String::from).into();
+    assert!(eventually(Duration::from_secs(40), || kinds("pending") == all).await, "a draft of each kind: {:?}", kinds("pending"));
+    let said = || {
+        let w = sb.app.world();
+        (
+            w.posts.values().filter(|p| p.agent == me && !p.is_quote).count(),
+            w.posts.values().filter(|p| p.agent == me && p.is_quote).count(),
+            w.comments.values().filter(|c| c.agent == me).count(),
+            w.messages.values().filter(|m| m.sender == me).count(),
+            w.order_messages.values().filter(|m| m.sender == me).count(),
+        )
+    };
+    assert_eq!(said(), (0, 0, 0, 0, 0), "nothing said before approval");
+
+    // One draft of each kind approved, the last while the daemon is down.
+    let pending = by_kind(&cfg, "pending");
+    let pick = |k: &str| pending.iter().find(|(kind, _)| kind == k).unwrap().1.clone();
+    for k in ["post", "dm", "quote", "comment"] {
+        assert!(cli(&cfg, &["approve", &pick(k)]).contains("approved"));
+    }
+    assert!(eventually(Duration::from_secs(20), || said() == (1, 1, 1, 1, 0)).await, "the four approved sent: {:?}", said());
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    assert!(cli(&cfg, &["approve", &pick("order_message")]).contains("approved"));
+    let _d = spawn_run(&cfg);
+    assert!(eventually(Duration::from_secs(20), || said() == (1, 1, 1, 1, 1)).await, "the fifth after the restart: {:?}", said());
+    polls_later(&sb, 5).await;
+    assert_eq!(said(), (1, 1, 1, 1, 1), "each approved draft said once, nothing else said");
+    sb.stop().await;
+}

@@ -168,8 +168,9 @@ impl Spec {
                 || async move { session.generate(&req).await.map(|s| Some(s.job_id)) },
                 |d| async move {
                     let want = d.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let page = ctx.session().generation_history().limit(50).page().await?;
-                    Ok(Found::created(page.items.into_iter().find(|j| j.prompt == want).map(|j| j.id)))
+                    // Every page: the reference promises no order for the history.
+                    let history = ctx.session().generation_history().limit(50).stream();
+                    Ok(Found::created(super::actions::first(history, |j| j.prompt == want).await?.map(|j| j.id)))
                 },
             )
             .await?;

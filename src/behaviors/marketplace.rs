@@ -256,10 +256,10 @@ impl Spec {
     async fn find_service(&self, ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
         let tag = key_tag(d.get("key").and_then(Value::as_str).unwrap_or_default());
         let title = d.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
-        let page = ctx.session().services().param("search", title).limit(100).page().await?;
-        Ok(Found::created(
-            page.items.into_iter().find(|s| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id)).map(|s| s.id),
-        ))
+        // Every page of the search: others may sell services of the same title.
+        let ours = |s: &crate::api::types::Service| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id);
+        let list = ctx.session().services().param("search", title).limit(100);
+        Ok(Found::created(super::actions::first(list.stream(), ours).await?.map(|s| s.id)))
     }
 
     /// The seller's orders in `status`, every page.
@@ -302,17 +302,8 @@ impl Spec {
             "order_message",
             json!({"order": order.id, "content": text}),
             || async move { s.send_order_message(&id, &NewOrderMessage { content: t, attachments: vec![] }).await.map(|m| Some(m.id)) },
-            |d| async move {
-                let want = d.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-                let page =
-                    ctx.session().order_messages(d.get("order").and_then(Value::as_str).unwrap_or_default()).limit(100).page().await?;
-                Ok(Found::created(
-                    page.items
-                        .into_iter()
-                        .find(|m| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == ctx.agent.id))
-                        .map(|m| m.id),
-                ))
-            },
+            // Every message of the order is read (a long exchange holds more than a page).
+            |d| super::actions::found(ctx, "order_message", d),
         )
         .await?;
         Ok(())
