@@ -29,8 +29,14 @@ fn tally(sb: &SandboxHandle, bot: &str, posts: &[u64]) -> (usize, usize, usize, 
     (per.iter().filter(|n| **n == 0).count(), per.iter().filter(|n| **n > 1).count(), missing_follows, dms)
 }
 
-const FAULTS: Faults =
-    Faults { error_rate: 0.1, rate429: 0.05, latency_ms: 10, drop_rate: 0.1, hold_after_ms: std::collections::BTreeMap::new() };
+const FAULTS: Faults = Faults {
+    error_rate: 0.1,
+    rate429: 0.05,
+    latency_ms: 10,
+    drop_rate: 0.1,
+    hold_after_ms: std::collections::BTreeMap::new(),
+    garbled_notifications: std::collections::BTreeSet::new(),
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_never_crash_duplicate_or_lose() {
@@ -217,5 +223,39 @@ async fn every_behavior_rides_out_503s() {
         let restarts = metric(port, "imagine_agent_behavior_restarts_total", &[&format!("behavior=\"{b}\"")]).await;
         assert_eq!(restarts, Some(0), "{b} rode out the 503s without a restart");
     }
+    sb.stop().await;
+}
+
+/// A page holding a notification no client can read (its actor a number): the poller gets past
+/// it, the others around it are answered once each, the bad one is dropped with a warning that
+/// says so, and mentions after it are answered too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_notification_is_dropped_with_a_warning_and_the_rest_answered() {
+    let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "sturdy").await;
+    let bot = sb.app.world().agent_by_handle("sturdy").unwrap().id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], "");
+    // Three mentions before the daemon starts; the middle one's notification garbled.
+    let posts = post_seqs(&burst(&sb, json!({"target": "sturdy", "mentions": 3})).await);
+    let mine: Vec<(u64, u64)> =
+        sb.app.world().notifications.values().filter(|n| n.recipient == bot).map(|n| (n.seq, n.post.unwrap())).collect();
+    assert_eq!(mine.len(), 3);
+    let (garbled, garbled_post) = mine[1];
+    let faults = Faults { garbled_notifications: [garbled].into(), ..Faults::default() };
+    control(&sb, "/sandbox/faults", serde_json::to_value(&faults).unwrap()).await;
+    let log = dir.path().join("daemon.log");
+    let _d = spawn_logged(&cfg, &log);
+    let others: Vec<u64> = posts.iter().copied().filter(|p| *p != garbled_post).collect();
+    let answered = |ps: &[u64]| tally(&sb, &bot, ps);
+    assert!(eventually(Duration::from_secs(20), || answered(&others).0 == 0).await, "the two readable ones answered");
+    let later = post_seqs(&burst(&sb, json!({"target": "sturdy", "mentions": 2})).await);
+    assert!(eventually(Duration::from_secs(20), || answered(&later).0 == 0).await, "mentions after it answered");
+    polls_later(&sb, 5).await;
+    let all: Vec<u64> = others.iter().chain(&later).copied().collect();
+    assert_eq!(answered(&all).1, 0, "none answered twice");
+    assert_eq!(answered(&[garbled_post]).0, 1, "the unreadable one is not answered");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("dropping an event that is not a notification"), "the warning says why:\n{text}");
     sb.stop().await;
 }

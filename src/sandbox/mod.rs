@@ -120,6 +120,10 @@ pub struct Faults {
     /// window between the platform's doing a write and the client's hearing of it.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hold_after_ms: BTreeMap<String, u64>,
+    /// Notification seqs listed with a member no client can read (the actor a
+    /// number): a page holding one must not stop a client.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub garbled_notifications: std::collections::BTreeSet<u64>,
 }
 
 /// Counters served by `GET /sandbox/stats`.

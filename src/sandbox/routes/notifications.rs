@@ -17,8 +17,18 @@ pub(super) async fn notifications(State(app): AppState, Me(me): Me, q: Params) -
     // Listed once its lateness has passed (see `readings`): below newer ones by then.
     let now = now_ms();
     let listed = |n: &NotifRec| n.created_ms + r.lateness_ms(n.seq) <= now;
+    // A garbled one (`Faults::garbled_notifications`): its actor is a number, as a future version
+    // of the platform might send; its id, type and time stay readable.
+    let garbled = lock(&app.faults).garbled_notifications.clone();
+    let render = |w: &World, n: &NotifRec| {
+        let mut v = w.render_notification(n);
+        if garbled.contains(&n.seq) {
+            v["actor"] = json!(42);
+        }
+        v
+    };
     if r.keyset_cursors {
-        return indexed(&w, seqs, &w.notifications, &q, "notifications", listed, |w, n| w.render_notification(n));
+        return indexed(&w, seqs, &w.notifications, &q, "notifications", listed, render);
     }
     // Offset cursors: the place in the list as it is when the next page is asked for.
     let (start, lim) = (offset_cursor(&q, "o_")?, limit(&q)?);
@@ -31,7 +41,7 @@ pub(super) async fn notifications(State(app): AppState, Me(me): Me, q: Params) -
         .take(lim + 1)
         .collect();
     let more = page.len() > lim;
-    let items = page.into_iter().take(lim).map(|n| w.render_notification(n)).collect();
+    let items = page.into_iter().take(lim).map(|n| render(&w, n)).collect();
     list_json("notifications", items, more.then(|| format!("o_{}", start + lim)), more)
 }
 
