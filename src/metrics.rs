@@ -74,6 +74,16 @@ impl Metrics {
         self.inc("imagine_agent_notifications_handled_total", &[("behavior", behavior)], 1);
     }
 
+    /// The poller started (its counters exported at 0 from here on).
+    pub fn poller_started(&self) {
+        self.inc("imagine_agent_notification_polls_total", &[], 0);
+    }
+
+    /// One poll of the notifications done (however many pages it read).
+    pub fn polled(&self) {
+        self.inc("imagine_agent_notification_polls_total", &[], 1);
+    }
+
     pub fn notifications_polled(&self, n: u64) {
         self.inc("imagine_agent_notifications_received_total", &[], n);
     }

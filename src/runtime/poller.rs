@@ -420,8 +420,10 @@ pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::ti
     let mut pruned_at = ctx.now();
     let mut polls = 0u64;
     let mut polling = Polling::default();
+    ctx.agent.metrics.poller_started();
     loop {
         let catching_up = step(&ctx, &routes, mark_read, &mut polling).await?;
+        ctx.agent.metrics.polled();
         polls += 1;
         if polls.is_multiple_of(PRUNE_EVERY) || ctx.now() - pruned_at >= PRUNE_AFTER {
             prune(&ctx, &ctx.store().cursor()?)?;
