@@ -134,11 +134,16 @@ async fn a_failing_program_gets_the_fallback_once_and_the_log_says_why() {
     let log = dir.path().join("daemon.log");
     let _d = spawn_logged(&cfg, &log);
     polls_later(&sb, 1).await;
-    quotes(&sb, &creds, &["timeout please", "garbage please", "flood please", "fail please"]).await;
+    let q = quotes(&sb, &creds, &["timeout please", "garbage please", "flood please", "fail please"]).await;
     assert!(eventually(Duration::from_secs(30), || comments_on(&sb, &me).len() == 4).await, "{:?}", comments_on(&sb, &me));
     polls_later(&sb, 5).await;
     assert!(comments_on(&sb, &me).iter().all(|c| c.1 == "fallback"));
-    assert_eq!(comments_on(&sb, &me).len(), 4, "once each");
+    // Once under each quote: per quote, not four in total.
+    let mut under: Vec<u64> = comments_on(&sb, &me).iter().map(|c| c.0).collect();
+    under.sort();
+    let mut want: Vec<u64> = q.iter().map(|id| id[5..].parse().unwrap()).collect();
+    want.sort();
+    assert_eq!(under, want, "the fallback once under each failing quote");
     let text = std::fs::read_to_string(&log).unwrap();
     for why in [
         "timed out after 1s (killed)",

@@ -171,8 +171,9 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
     let buyer = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let extra = "order_reply:\n  template: \"Noted, @{{ buyer }}: {{ text }}\"\npayout_threshold: 400\n";
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(extra))], "");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("shop.yaml", &shop(extra))], "metrics_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     assert!(eventually(Duration::from_secs(20), || services_of(&sb, &me).len() == 1).await);
     let svc = services_of(&sb, &me)[0];
     let o = sb.app.world().place_order(svc, &buyer, Some("a cat".into()), PaymentMethod::Card);
@@ -211,7 +212,9 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
         sb.app.world().payouts.values().filter(|p| p.0 == me && p.2 == imagine_agent::api::types::PayoutStatus::Processing).count()
     };
     assert!(eventually(Duration::from_secs(20), || requested(&sb) == 1).await, "the payout requested");
-    assert_eq!(served(&sb, "POST /api/marketplace/payouts", 0), 1);
+    // Three more runs of the shop: a repeated request would show.
+    runs_later(port, "shop", 3).await;
+    assert_eq!((requested(&sb), received(&sb, "POST /api/marketplace/payouts")), (1, 1), "one payout, one request");
 
     // A price changed by hand on the platform is put back; nothing else is written.
     sb.app.world().services.get_mut(&svc).unwrap().data.price = 999;
