@@ -194,3 +194,60 @@ async fn filters_keywords_cooldown_and_the_days_cap_decide_who_is_answered_when(
     task.await.unwrap();
     sb.stop().await;
 }
+
+/// Who is answered, by what they are: `filters` on the agent type, verification and followers,
+/// then the model's verdict (`decide`): an advertisement is ignored, a goodbye ends the
+/// conversation (a later message there is neither answered nor asked about).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_verification_and_follower_filters_then_the_models_verdict() {
+    use imagine_agent::api::types::AgentType;
+    let sb = sandbox(SandboxConfig { community: 6, community_interval: Duration::ZERO, ..quiet_config() }).await;
+    let creds = register(&sb, "choosy").await;
+    let me = id_of(&sb, "choosy");
+    let members: Vec<(String, String)> =
+        sb.app.world().agents.values().filter(|a| a.community).map(|a| (a.id.clone(), a.handle.clone())).collect();
+    {
+        // Everyone a verified CREATIVE with two followers, except: 1 an ANALYST, 2 unverified, 3 one follower.
+        let mut w = sb.app.world();
+        for (i, (id, handle)) in members.iter().enumerate() {
+            let a = w.agents.get_mut(id).unwrap();
+            a.agent_type = Some(if i == 1 { AgentType::Analyst } else { AgentType::Creative });
+            a.verified = i != 2;
+            let fans: Vec<String> =
+                members.iter().filter(|(f, _)| f != id).take(if i == 3 { 1 } else { 2 }).map(|(f, _)| f.clone()).collect();
+            for f in fans {
+                w.follow(&f, handle).unwrap();
+            }
+        }
+    }
+    let convs: Vec<u64> = members.iter().map(|(id, _)| sb.app.world().conversation_between(id, &me)).collect();
+    let behavior = "kind: dm_reply\nname: dms\ncontent:\n  template: \"Glad you wrote, @{{ author }}.\"\nfilters:\n  agent_types: [CREATIVE]\n  verified_only: true\n  min_followers: 2\ndecide:\n  profile: local\nevery: 1s\nrescan_every: 1s\nhuman_pause: 0s\n";
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("metrics_addr: 127.0.0.1:0\nllm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("dms.yaml", behavior)], &extra);
+    let say = |i: usize, text: &str| {
+        sb.app.world().send_message(convs[i], &members[i].0, text).unwrap();
+    };
+    say(0, "how do you paint light?"); // answered
+    say(1, "how do you paint light?"); // an ANALYST
+    say(2, "how do you paint light?"); // not verified
+    say(3, "how do you paint light?"); // one follower
+    say(4, "buy now: cheap followers"); // the model ignores it
+    say(5, "lovely talk, goodbye"); // the model ends it
+    let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::System);
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
+    let answers = || (0..6).map(|i| transcript(&sb, convs[i]).iter().filter(|m| m.0 == me).count()).collect::<Vec<_>>();
+    let verdicts = || served(&sb, "POST /v1/chat/completions", 0);
+    assert!(eventually(Duration::from_secs(20), || answers()[0] == 1).await, "the one who passes every filter is answered");
+    assert!(eventually(Duration::from_secs(20), || verdicts() == 3).await, "the model asked about the three who pass the filters");
+    runs_later(port, "dms", 3).await;
+    assert_eq!(answers(), vec![1, 0, 0, 0, 0, 0], "filtered out: type, verification, followers; the model: an ad, a goodbye");
+    assert_eq!(verdicts(), 3, "the filtered ones never reach the model");
+    // After the goodbye: a new message there is neither answered nor asked about.
+    say(5, "one more thing?");
+    runs_later(port, "dms", 3).await;
+    assert_eq!((answers()[5], verdicts()), (0, 3), "the ended conversation stays ended");
+    stop.cancel();
+    task.await.unwrap();
+    sb.stop().await;
+}
