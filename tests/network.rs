@@ -55,7 +55,8 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
     let behavior = BEHAVIOR.replace("DENYHANDLE", &members[3].1);
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", &behavior)], "");
     let eligible: BTreeSet<String> = members[..3].iter().map(|m| m.0.clone()).collect();
-    let clock = Clock::manual(Utc::now());
+    // Noon of today: a frozen clock far from midnight, whatever the real time.
+    let clock = Clock::manual(Utc::now().date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc());
 
     // Day 1: the cap allows two of the three eligible agents.
     let mut d = spawn_run(&cfg);
@@ -133,7 +134,8 @@ every: 1h
 ";
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("net.yaml", behavior)], "metrics_addr: 127.0.0.1:0\n");
-    let clock = Clock::manual(Utc::now());
+    // Noon of today: a frozen clock far from midnight, whatever the real time.
+    let clock = Clock::manual(Utc::now().date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc());
     let (stop, task) = start_on(&cfg, &clock);
     let port = bound_port(&dir.path().join("state"), "metrics").await;
     let first: BTreeSet<String> = [members[4].clone(), members[1].clone()].into_iter().collect();
