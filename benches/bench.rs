@@ -1,4 +1,4 @@
-//! Benchmarks (numbers go into README.md): `cargo bench --bench bench`.
+//! Benchmarks (numbers go into docs/performance.md): `cargo bench --bench bench`.
 //!
 //! 1. requests per second the client sustains against the emulator (limits off);
 //! 2. the emulator's own rate for simple GETs (plain HTTP client, keep-alive);

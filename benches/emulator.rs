@@ -1,4 +1,4 @@
-//! The emulator at scale (numbers go into README.md): `cargo bench --bench emulator`.
+//! The emulator at scale (numbers go into docs/performance.md): `cargo bench --bench emulator`.
 //!
 //! Fills the world with BENCH_AGENTS agents (default 100,000) and BENCH_POSTS
 //! posts (default 1,000,000; one in ten mentions the measured agent, so it

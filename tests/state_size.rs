@@ -84,7 +84,7 @@ async fn state_stays_bounded_over_twenty_thousand_notifications() {
     assert!(bytes < 9 * 1024 * 1024, "bytes on disk bounded: {} KiB", bytes / 1024);
 }
 
-/// The README figure: `cargo test --release --test state_size -- --ignored --nocapture`.
+/// The figure in docs/performance.md: `cargo test --release --test state_size -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore]
 async fn state_after_one_hundred_thousand_notifications() {
