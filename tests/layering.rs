@@ -102,3 +102,22 @@ fn modules_name_only_the_layers_below_them() {
     assert!(new.is_empty(), "modules naming a layer above or beside them (see docs/architecture.md):\n{new:#?}");
     assert!(gone.is_empty(), "no longer crossing the layers: take them off NOT_YET:\n{gone:#?}");
 }
+
+/// The client mirrors the emulator: one file per resource on each side
+/// (`api/endpoints/<resource>.rs` beside `sandbox/routes/<resource>.rs`); the
+/// emulator's control routes have no client.
+#[test]
+fn each_emulator_resource_has_its_client_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let names = |dir: &str, skip: &[&str]| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".rs").to_string())
+            .filter(|n| !skip.contains(&n.as_str()))
+            .collect()
+    };
+    let routes = names("sandbox/routes", &["mod", "control"]);
+    let client = names("api/endpoints", &["mod"]);
+    assert!(routes.len() >= 10, "{routes:?}");
+    assert_eq!(routes, client, "sandbox/routes and api/endpoints name the same resources");
+}

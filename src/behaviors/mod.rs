@@ -4,11 +4,15 @@
 //! documents); `kind:` selects the type. Each document is parsed on its own,
 //! so every broken behavior is reported, with its file, line and column.
 //!
+//! The kinds live in [`kinds`], one file each; everything else here is the
+//! engine they share (the context and the intent path, the inbox, writing,
+//! approval, caps, schedules).
+//!
 //! # Adding a behavior kind
-//! 1. Write `src/behaviors/<kind>.rs`: a spec declared with [`kind::spec!`]
+//! 1. Write `src/behaviors/kinds/<kind>.rs`: a spec declared with [`kind::spec!`]
 //!    (the common header comes with it), `impl Kind for Spec`, and
 //!    `pub const KIND: Registration = register::<Spec>("<kind>");`.
-//! 2. Add `pub mod <kind>;` and `<kind>::KIND` to [`REGISTRY`] below.
+//! 2. Add `pub mod <kind>;` to `kinds/mod.rs` and `<kind>::KIND` to [`REGISTRY`] below.
 //!
 //! Parsing, the `kind:` list in messages, the JSON Schema and the fuzz
 //! generators all read the registry.
@@ -24,25 +28,18 @@ pub mod drafts;
 pub mod events;
 pub mod jobs;
 pub mod kind;
-pub mod marketplace;
+pub mod kinds;
 pub mod memory;
 pub mod notices;
+pub mod program;
 pub mod recovery;
 pub mod say;
 pub mod schedule;
 pub mod selection;
 
-pub mod auto_reply;
-pub mod dm_reply;
-pub mod engage;
-pub mod follow_back;
-pub mod generation_pipeline;
-pub mod hook;
-pub mod network;
-pub mod profile;
-pub mod program;
-pub mod report;
-pub mod scheduled_post;
+pub use kinds::{
+    auto_reply, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, network, profile, report, scheduled_post,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -8,12 +8,12 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::audience::AgentFilters;
-use super::content::Content;
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::types::{AgentSummary, Notification, NotificationType};
+use crate::behaviors::audience::AgentFilters;
+use crate::behaviors::content::Content;
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -38,7 +38,7 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         if let Some(dm) = &self.welcome_dm {
-            super::check_content(c, "welcome_dm", dm);
+            crate::behaviors::check_content(c, "welcome_dm", dm);
         }
         if self.reconcile_every.is_some_and(|d| d < Duration::from_secs(60)) {
             c.problem("reconcile_every", "must be at least 1m (it lists all followers)");

@@ -17,13 +17,13 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::chart::{self, ChartData};
-use super::content::{Content, ListPosition, TextFor};
-use super::kind::{register, spec, Kind, Registration};
-use super::schedule::{CatchUp, Schedule};
-use super::Check;
 use crate::api::types::{MediaType, NewPost, Post};
+use crate::behaviors::chart::{self, ChartData};
+use crate::behaviors::content::{Content, ListPosition, TextFor};
 use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::schedule::{CatchUp, Schedule};
+use crate::behaviors::Check;
 use crate::metrics;
 
 /// The chart posted with the digest.
@@ -48,7 +48,7 @@ spec! {
     pub struct Spec {
         /// 5 fields (crontab), or 6-7 with seconds.
         pub schedule: String,
-        #[serde(default = "super::utc")]
+        #[serde(default = "crate::behaviors::utc")]
         pub timezone: String,
         /// The analytics period compared with the one before: 7d, 30d or 90d.
         #[serde(default = "default_range")]
@@ -199,7 +199,7 @@ fn xp_per_day(total: u64, history: &[(DateTime<Utc>, i64)], today: NaiveDate, da
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_schedule(c, &self.schedule, &self.timezone);
+        crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
         if !["7d", "30d", "90d"].contains(&self.range.as_str()) {
             c.problem("range", format!("range must be 7d, 30d or 90d, got {:?}", self.range));
         }
@@ -208,7 +208,7 @@ impl Spec {
         }
         for (k, m) in [("post", &self.post), ("dm", &self.dm)] {
             if let Some(m) = m {
-                super::check_content(c, k, m);
+                crate::behaviors::check_content(c, k, m);
             }
         }
         if self.dm.is_some() && self.dm_to.is_none() {
@@ -376,7 +376,7 @@ impl Spec {
                 "upload",
                 json!({"chart": ts, "bytes": file.bytes.len()}),
                 || async move { s.upload_image(file, "post").await.map(|m| Some(m.id)) },
-                |_| async { Ok(super::context::Found::Missing) },
+                |_| async { Ok(crate::behaviors::context::Found::Missing) },
             )
             .await?;
             media.extend(ctx.store().action(&ctx.behavior, &ckey)?.and_then(|r| r.result));
@@ -423,7 +423,7 @@ impl Kind for Spec {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(async move {
             let schedule = Schedule::parse(&self.schedule, &self.timezone)?;
-            super::schedule::drive(ctx, &schedule, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
+            crate::behaviors::schedule::drive(ctx, &schedule, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
         })
     }
 }

@@ -20,13 +20,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::content::{Content, TextFor};
-use super::jobs::Job;
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::types::{NewOrderMessage, NewService, Order, OrderAction, OrderStatus, OrderUpdate, ServiceUpdate};
 use crate::api::Priority;
+use crate::behaviors::content::{Content, TextFor};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::jobs::Job;
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 
 /// One service as declared.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -82,7 +82,7 @@ spec! {
         pub deliverable: Content,
         /// Produce each deliverable with a generation job first (image, video, voice, music).
         #[serde(default)]
-        pub generate: Option<super::jobs::Generate>,
+        pub generate: Option<crate::behaviors::jobs::Generate>,
         /// Sent as an order message with each delivery.
         #[serde(default)]
         pub delivery_message: Option<Content>,
@@ -135,7 +135,7 @@ fn key_tag(key: &str) -> String {
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_content(c, "deliverable", &self.deliverable);
+        crate::behaviors::check_content(c, "deliverable", &self.deliverable);
         if let Some(g) = &self.generate {
             g.check(c, "generate");
         }
@@ -147,7 +147,7 @@ impl Spec {
             ("review_request.text", &review.cloned()),
         ] {
             if let Some(m) = m {
-                super::check_content(c, k, m);
+                crate::behaviors::check_content(c, k, m);
             }
         }
         let mut keys = std::collections::HashSet::new();
@@ -259,7 +259,7 @@ impl Spec {
         // Every page of the search: others may sell services of the same title.
         let ours = |s: &crate::api::types::Service| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id);
         let list = ctx.session().services().param("search", title).limit(100);
-        Ok(Found::created(super::actions::first(list.stream(), ours).await?.map(|s| s.id)))
+        Ok(Found::created(crate::behaviors::actions::first(list.stream(), ours).await?.map(|s| s.id)))
     }
 
     /// The seller's orders in `status`, every page.
@@ -303,7 +303,7 @@ impl Spec {
             json!({"order": order.id, "content": text}),
             || async move { s.send_order_message(&id, &NewOrderMessage { content: t, attachments: vec![] }).await.map(|m| Some(m.id)) },
             // Every message of the order is read (a long exchange holds more than a page).
-            |d| super::actions::found(ctx, "order_message", d),
+            |d| crate::behaviors::actions::found(ctx, "order_message", d),
         )
         .await?;
         Ok(())
@@ -464,7 +464,7 @@ impl Spec {
                 // After a crash: requested already when the payout is no longer pending.
                 |d| async move {
                     let id = d.get("payout").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let found = super::actions::first(ctx.session().payouts().limit(100).stream(), |p| p.id == id).await?;
+                    let found = crate::behaviors::actions::first(ctx.session().payouts().limit(100).stream(), |p| p.id == id).await?;
                     Ok(Found::when(found.is_some_and(|p| p.status != Some(crate::api::types::PayoutStatus::Pending))))
                 },
             )

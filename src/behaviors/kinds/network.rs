@@ -16,12 +16,12 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::audience::AgentFilters;
-use super::content::Content;
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::types::{AgentSummary, NotificationType};
+use crate::behaviors::audience::AgentFilters;
+use crate::behaviors::content::Content;
 use crate::behaviors::context::{decode_event, BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 
 /// Where candidates come from (any number of them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -101,7 +101,7 @@ impl Spec {
             c.problem("max_follows_per_day", "max_follows_per_day must be at least 1");
         }
         if let Some(dm) = &self.introduction_dm {
-            super::check_content(c, "introduction_dm", dm);
+            crate::behaviors::check_content(c, "introduction_dm", dm);
         }
     }
 

@@ -20,14 +20,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::audience::AgentFilters;
-use super::caps::Cap;
-use super::content::{Content, ListPosition, TextFor};
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::types::{AgentSummary, Conversation, Message};
 use crate::api::Priority;
+use crate::behaviors::audience::AgentFilters;
+use crate::behaviors::caps::Cap;
+use crate::behaviors::content::{Content, ListPosition, TextFor};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -60,7 +60,7 @@ spec! {
         pub human_pause: Duration,
         /// Ask the model first whether to answer (see `auto_reply`).
         #[serde(default)]
-        pub decide: Option<super::decide::Decide>,
+        pub decide: Option<crate::behaviors::decide::Decide>,
         /// How often to ask for the unread count.
         #[serde(with = "humantime_serde", default = "default_every")]
         #[schemars(with = "crate::diagnostics::HumanDuration")]
@@ -119,7 +119,7 @@ fn ms_of(m: &Message) -> i64 {
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_content(c, "content", &self.content);
+        crate::behaviors::check_content(c, "content", &self.content);
         if self.every < Duration::from_secs(1) {
             c.problem("every", "every must be at least 1s");
         }
@@ -257,9 +257,9 @@ impl Spec {
                 .join("\n");
             if let Some(d) = &self.decide {
                 match d.ask(ctx, &other.handle, &texts, &thread).await {
-                    super::decide::Verdict::Respond(_) => {}
-                    super::decide::Verdict::Ignore(_) => return leave("decided_ignore", &mut pos),
-                    super::decide::Verdict::Stop(reason) => {
+                    crate::behaviors::decide::Verdict::Respond(_) => {}
+                    crate::behaviors::decide::Verdict::Ignore(_) => return leave("decided_ignore", &mut pos),
+                    crate::behaviors::decide::Verdict::Stop(reason) => {
                         let h = Handoff { handle: other.handle.clone(), at: ctx.now().to_rfc3339(), text: format!("stopped: {reason}") };
                         store.put(&ctx.behavior, &handoff_key, &h)?;
                         return leave("decided_stop", &mut pos);
@@ -363,7 +363,7 @@ impl Kind for Spec {
     }
 
     fn models(&self) -> Vec<&str> {
-        super::decide::profiles(&self.content, self.decide.as_ref())
+        crate::behaviors::decide::profiles(&self.content, self.decide.as_ref())
     }
 
     fn validate(&self, c: &mut Check<'_>) {

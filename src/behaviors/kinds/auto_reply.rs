@@ -18,12 +18,12 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::content::TextFor;
-use super::content::{Content, ListPosition};
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::types::{Comment, NewComment, Notification, NotificationType};
+use crate::behaviors::content::TextFor;
+use crate::behaviors::content::{Content, ListPosition};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent, Outcome, Recorded};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 use crate::store::{ActionState, Puts, ACTION_RETENTION};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -80,7 +80,7 @@ spec! {
         pub max_mentions: usize,
         /// Ask the model first whether to respond, ignore, or stop the thread.
         #[serde(default)]
-        pub decide: Option<super::decide::Decide>,
+        pub decide: Option<crate::behaviors::decide::Decide>,
     }
 }
 
@@ -104,7 +104,7 @@ fn skip(ctx: &Ctx, reason: &'static str, n: &Notification) {
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_content(c, "content", &self.content);
+        crate::behaviors::check_content(c, "content", &self.content);
         for k in &self.on {
             if !matches!(k, NotificationType::Mention | NotificationType::Comment | NotificationType::Reply | NotificationType::Quote) {
                 c.problem("on", format!("auto_reply reacts to MENTION, COMMENT, REPLY or QUOTE, not {k}"));
@@ -323,12 +323,12 @@ impl Spec {
         }
         if let Some(d) = &self.decide {
             match d.ask(ctx, &actor.handle, &trigger_text, &thread_text).await {
-                super::decide::Verdict::Respond(_) => {}
-                super::decide::Verdict::Ignore(_) => {
+                crate::behaviors::decide::Verdict::Respond(_) => {}
+                crate::behaviors::decide::Verdict::Ignore(_) => {
                     skip(ctx, "decided_ignore", n);
                     return Ok(None);
                 }
-                super::decide::Verdict::Stop(reason) => {
+                crate::behaviors::decide::Verdict::Stop(reason) => {
                     store.put(&ctx.behavior, &format!("{STOPPED}{post_id}"), &reason)?;
                     crate::sync::lock(recent).stopped.insert(post_id);
                     skip(ctx, "decided_stop", n);
@@ -568,7 +568,7 @@ impl OnEvent for Spec {
 
     /// Replies are decided in turn and sent in parallel.
     fn in_flight(&self) -> usize {
-        super::events::IN_FLIGHT
+        crate::behaviors::events::IN_FLIGHT
     }
 }
 
@@ -590,7 +590,7 @@ impl Kind for Spec {
     }
 
     fn models(&self) -> Vec<&str> {
-        super::decide::profiles(&self.content, self.decide.as_ref())
+        crate::behaviors::decide::profiles(&self.content, self.decide.as_ref())
     }
 
     fn validate(&self, c: &mut Check<'_>) {

@@ -6,16 +6,16 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::content::TextFor;
-use super::content::{finalize, Content, ListPosition};
-use super::kind::{register, spec, Kind, Registration};
-use super::schedule::Schedule;
-use super::Check;
 use crate::api::limits::POST_MAX_CHARS;
 use crate::api::types::NewPost;
+use crate::behaviors::content::TextFor;
+use crate::behaviors::content::{finalize, Content, ListPosition};
 use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::schedule::Schedule;
+use crate::behaviors::Check;
 
-pub use super::schedule::CatchUp;
+pub use crate::behaviors::schedule::CatchUp;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -23,7 +23,7 @@ spec! {
     pub struct Spec {
         /// 5 fields (crontab), or 6-7 with seconds (and year).
         pub schedule: String,
-        #[serde(default = "super::utc")]
+        #[serde(default = "crate::behaviors::utc")]
         pub timezone: String,
         /// Up to this much random delay after each fire time.
         #[serde(default, with = "humantime_serde")]
@@ -50,8 +50,8 @@ fn max_mentions() -> usize {
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_schedule(c, &self.schedule, &self.timezone);
-        super::check_content(c, "content", &self.content);
+        crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
+        crate::behaviors::check_content(c, "content", &self.content);
         for t in &self.hashtags {
             if t.trim_start_matches('#').is_empty() || t.contains(char::is_whitespace) {
                 c.problem("hashtags", format!("hashtag {t:?} must be one word"));
@@ -95,7 +95,7 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        super::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at))).await
+        crate::behaviors::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at))).await
     }
 
     async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {

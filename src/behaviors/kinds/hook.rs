@@ -19,12 +19,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::context::{BehaviorError, Ctx, OnEvent};
-use super::kind::{register, spec, Kind, Registration};
-use super::program::Program;
-use super::schedule::{CatchUp, Schedule};
-use super::Check;
 use crate::api::types::{Notification, NotificationType};
+use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::program::Program;
+use crate::behaviors::schedule::{CatchUp, Schedule};
+use crate::behaviors::Check;
 
 /// One action of a program's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -97,7 +97,7 @@ spec! {
         /// And/or a schedule (5 fields, or 6-7 with seconds): the program runs at each fire time.
         #[serde(default)]
         pub schedule: Option<String>,
-        #[serde(default = "super::utc")]
+        #[serde(default = "crate::behaviors::utc")]
         pub timezone: String,
         pub program: Program,
         /// Taken when the program fails (timeout, bad output, non-zero exit); default: nothing.
@@ -161,7 +161,7 @@ impl Spec {
             c.problem("on", "a hook runs on notifications (`on:`), a `schedule`, or both: neither is set");
         }
         if let Some(s) = &self.schedule {
-            super::check_schedule(c, s, &self.timezone);
+            crate::behaviors::check_schedule(c, s, &self.timezone);
         }
         self.program.check(c, "program");
     }
@@ -223,7 +223,7 @@ impl Spec {
             match self.to_action(a, n) {
                 Ok(Some((kind, mut detail))) => {
                     if let Some(text) = detail.get("content").and_then(Value::as_str) {
-                        match super::drafts::vet(kind, text, &Default::default(), &secrets) {
+                        match crate::behaviors::drafts::vet(kind, text, &Default::default(), &secrets) {
                             Ok(t) => detail["content"] = json!(t),
                             Err(why) => {
                                 tracing::warn!(action = kind, reason = %why, "a hook action was refused: {why}");
@@ -265,8 +265,8 @@ impl Spec {
                 &format!("hook:{event}:{i}"),
                 kind,
                 detail.clone(),
-                || async move { super::actions::execute(ctx, &k, &d).await },
-                |found| async move { super::actions::found(ctx, kind, found).await },
+                || async move { crate::behaviors::actions::execute(ctx, &k, &d).await },
+                |found| async move { crate::behaviors::actions::found(ctx, kind, found).await },
             )
             .await?;
         }
@@ -312,7 +312,7 @@ impl Kind for Spec {
                     return Ok(());
                 };
                 let schedule = Schedule::parse(expr, &self.timezone)?;
-                super::schedule::drive(ctx, &schedule, CatchUp::Skip, None::<Duration>, |at| {
+                crate::behaviors::schedule::drive(ctx, &schedule, CatchUp::Skip, None::<Duration>, |at| {
                     Box::pin(async move { self.handle(ctx, &format!("at:{}", at.timestamp_millis()), None, Some(at)).await })
                 })
                 .await

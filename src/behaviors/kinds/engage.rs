@@ -21,15 +21,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::caps::Cap;
-use super::content::Content;
-use super::content::TextFor;
-use super::kind::{register, spec, Kind, Registration};
-use super::selection::{self, Select};
-use super::Check;
 use crate::api::types::{NewComment, Post};
 use crate::api::Priority;
+use crate::behaviors::caps::Cap;
+use crate::behaviors::content::Content;
+use crate::behaviors::content::TextFor;
 use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::selection::{self, Select};
+use crate::behaviors::Check;
 
 /// Where posts come from (any number of them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -202,10 +202,10 @@ impl Spec {
             c.problem("max_actions_per_run", "max_actions_per_run must be at least 1");
         }
         if let Some(q) = &a.quote {
-            super::check_content(c, "actions.quote", q);
+            crate::behaviors::check_content(c, "actions.quote", q);
         }
         if let Some(q) = &a.comment {
-            super::check_content(c, "actions.comment", q);
+            crate::behaviors::check_content(c, "actions.comment", q);
         }
     }
 

@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::content::TextFor;
-use super::content::{Content, ListPosition};
-use super::kind::{register, spec, Kind, Registration};
-use super::schedule::Schedule;
-use super::Check;
 use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
 use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
+use crate::behaviors::content::TextFor;
+use crate::behaviors::content::{Content, ListPosition};
 use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::schedule::Schedule;
+use crate::behaviors::Check;
 use crate::store::now_ms;
 
 spec! {
@@ -23,7 +23,7 @@ spec! {
     #[serde(deny_unknown_fields)]
     pub struct Spec {
         pub schedule: String,
-        #[serde(default = "super::utc")]
+        #[serde(default = "crate::behaviors::utc")]
         pub timezone: String,
         pub provider: Provider,
         #[serde(rename = "type")]
@@ -65,12 +65,12 @@ struct InFlight {
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
-        super::check_schedule(c, &self.schedule, &self.timezone);
-        super::check_content(c, "prompt", &self.prompt);
+        crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
+        crate::behaviors::check_content(c, "prompt", &self.prompt);
         if let Some(cap) = &self.caption {
-            super::check_content(c, "caption", cap);
+            crate::behaviors::check_content(c, "caption", cap);
         }
-        super::jobs::check_provider(c, "provider", "type", &self.provider, &self.generation_type);
+        crate::behaviors::jobs::check_provider(c, "provider", "type", &self.provider, &self.generation_type);
         if self.max_retries > MAX_GENERATION_RETRIES {
             c.problem("max_retries", format!("the platform allows at most {MAX_GENERATION_RETRIES} retries"));
         }
@@ -170,7 +170,7 @@ impl Spec {
                     let want = d.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string();
                     // Every page: the reference promises no order for the history.
                     let history = ctx.session().generation_history().limit(50).stream();
-                    Ok(Found::created(super::actions::first(history, |j| j.prompt == want).await?.map(|j| j.id)))
+                    Ok(Found::created(crate::behaviors::actions::first(history, |j| j.prompt == want).await?.map(|j| j.id)))
                 },
             )
             .await?;

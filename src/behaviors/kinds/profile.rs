@@ -15,14 +15,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::content::TextFor;
-use super::content::{Content, ListPosition};
-use super::kind::{register, spec, Kind, Registration};
-use super::Check;
 use crate::api::limits::{self, POST_MAX_CHARS};
 use crate::api::types::{AgentType, Capabilities, NewPost, Profile, ProfileUpdate};
 use crate::api::Upload;
+use crate::behaviors::content::TextFor;
+use crate::behaviors::content::{Content, ListPosition};
 use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
 
 /// Skills, APIs and languages shown on the profile.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -120,7 +120,7 @@ impl Spec {
             }
         }
         if let Some(i) = &self.introduction {
-            super::check_content(c, "content", &i.content);
+            crate::behaviors::check_content(c, "content", &i.content);
         }
         if self.reconcile_every.is_some_and(|d| d < Duration::from_secs(60)) {
             c.problem("reconcile_every", "must be at least 1m");
