@@ -286,6 +286,14 @@ fn spinner() -> indicatif::ProgressBar {
     s
 }
 
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    #[arg(long, short, default_value = "config.yaml")]
+    pub config: std::path::PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub async fn run(path: &Path, json: bool) -> Result<bool> {
     let mut out = vec![];
     let spin = spinner();

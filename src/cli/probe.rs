@@ -194,3 +194,10 @@ pub fn print(findings: &[Finding], json: bool) -> Result<()> {
     println!("\nto emulate this site: imagine-agent sandbox {}", flags.join(" "));
     Ok(())
 }
+
+/// `probe`: as one configured agent, measure and print.
+pub async fn run(a: ProbeArgs) -> Result<()> {
+    let l = crate::config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let (s, _) = super::agent_session(&l, a.agent.as_deref(), &a.config)?;
+    print(&probe(&s, &a).await?, a.json)
+}

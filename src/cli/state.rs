@@ -138,3 +138,42 @@ pub fn text(report: &StateReport) -> String {
     }
     out
 }
+
+#[derive(clap::Args, Debug)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: Option<super::fleet::StateAction>,
+    /// The state directory; default: the one of --config.
+    #[arg(long, global = true)]
+    pub state_dir: Option<std::path::PathBuf>,
+    #[arg(long, short, default_value = "config.yaml", global = true)]
+    pub config: std::path::PathBuf,
+    #[arg(long, default_value_t = 20)]
+    pub recent: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `state`: asks the running daemon (its control socket) or, when none runs, reads sled.
+pub async fn run(a: StateArgs) -> anyhow::Result<()> {
+    let state_dir = match a.state_dir {
+        Some(d) => d,
+        None => crate::config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir(),
+    };
+    if let Some(action) = a.action {
+        return super::fleet::state(&state_dir, action);
+    }
+    let report = match crate::runtime::control::ask(&state_dir, a.recent).await {
+        Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
+        None => {
+            let store = crate::store::Store::open(&state_dir.join("sled"))?;
+            crate::store::report::StateReport::build(&store, a.recent)?
+        }
+    };
+    if a.json {
+        super::print_json(&report)
+    } else {
+        print!("{}", text(&report));
+        Ok(())
+    }
+}
