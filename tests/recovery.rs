@@ -80,8 +80,15 @@ async fn setup(
     let creds = register(&sb, handle).await;
     let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, behaviors, "");
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, behaviors, "metrics_addr: 127.0.0.1:0\n");
     (sb, me, dir, cfg)
+}
+
+/// Whether the restarted daemon has finished `n` runs of `behavior` within 30 s (the port read
+/// again each time: the file is the first run's until the second one binds).
+async fn restarted_ran(dir: &tempfile::TempDir, behavior: &str, n: u64) -> bool {
+    let state = dir.path().join("state");
+    eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, behavior).await >= Some(n) }).await
 }
 
 /// Starts the daemon with the answers to `route` held back, runs `trigger`, waits until the
@@ -211,15 +218,9 @@ async fn an_introduction_whose_answer_was_lost_to_a_sigkill_is_posted_once_under
     for (i, r) in Readings::all().into_iter().enumerate() {
         let handle = format!("newcomer_{i}");
         let (sb, me, dir, cfg) = setup(&r, &handle, &[("p.yaml", PROFILE)]).await;
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
         let intros = || sb.app.world().posts.values().filter(|p| p.agent == me && p.content.starts_with("Hello, I am")).count();
         let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || intros() == 1).await;
-        // The restarted daemon's profile has finished a round (the port read again: the file is
-        // the first run's until the second one binds).
-        let state = dir.path().join("state");
-        let ran = eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "me").await >= Some(1) });
-        assert!(ran.await, "{r:?}: the restarted profile ran");
+        assert!(restarted_ran(&dir, "me", 1).await, "{r:?}: the restarted profile ran");
         assert_eq!((intros(), received(&sb, "POST /api/posts")), (1, 1), "{r:?}: one introduction, one request");
         sb.stop().await;
     }
@@ -256,6 +257,12 @@ fn fires(texts: &[String]) -> std::collections::BTreeMap<String, usize> {
     m
 }
 
+/// The held fire and the one after it (at least) posted, each once.
+fn each_fire_once(r: &Readings, held: &str, p: &std::collections::BTreeMap<String, usize>) {
+    assert_eq!(p.get(held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
+    assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+}
+
 /// A report's post whose answer was lost: after the restart the pending fire is finished from
 /// its intent (the post found on the timeline, the DM then sent), and every fire is posted and
 /// sent once, named by its time.
@@ -266,19 +273,13 @@ async fn a_report_whose_answer_was_lost_to_a_sigkill_is_posted_once_under_every_
         let handle = format!("reporter_{i}");
         let (sb, me, dir, cfg) = setup(&r, &handle, &[("r.yaml", REPORT)]).await;
         register(&sb, "operator").await;
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
         let posted = || posts_of(&sb, &handle);
         let sent = || sb.app.world().messages.values().filter(|m| m.sender == me).map(|m| m.content.clone()).collect::<Vec<_>>();
         let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
         let held = fires(&posted()).into_keys().next().unwrap();
-        let state = dir.path().join("state");
-        let ran =
-            eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "digest").await >= Some(2) });
-        assert!(ran.await, "{r:?}: the restarted report fired twice");
+        assert!(restarted_ran(&dir, "digest", 2).await, "{r:?}: the restarted report fired twice");
         let (p, s) = (fires(&posted()), fires(&sent()));
-        assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
-        assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+        each_fire_once(&r, &held, &p);
         assert_eq!(p, s, "{r:?}: every posted fire sent once");
         sb.stop().await;
     }
@@ -298,18 +299,12 @@ printf '{"actions":[{"type":"post","text":"hook news [%s]"}]}' "$at"
         let handle = format!("hooker_{i}");
         let (sb, _me, dir, cfg) = setup(&r, &handle, &[("h.yaml", HOOK)]).await;
         std::fs::write(dir.path().join("behaviors/news.sh"), PROGRAM).unwrap();
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::write(&cfg, format!("{text}metrics_addr: 127.0.0.1:0\n")).unwrap();
         let posted = || posts_of(&sb, &handle);
         let _d = killed_in_the_window(&sb, &cfg, "POST /api/posts", async {}, || posted().len() == 1).await;
         let held = fires(&posted()).into_keys().next().unwrap();
-        let state = dir.path().join("state");
-        let ran =
-            eventually_async(Duration::from_secs(30), || async { runs(bound_port(&state, "metrics").await, "news").await >= Some(2) });
-        assert!(ran.await, "{r:?}: the restarted hook fired twice");
+        assert!(restarted_ran(&dir, "news", 2).await, "{r:?}: the restarted hook fired twice");
         let p = fires(&posted());
-        assert_eq!(p.get(&held), Some(&1), "{r:?}: the held fire posted once: {p:?}");
-        assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+        each_fire_once(&r, &held, &p);
         let asked: usize = std::fs::read_to_string(dir.path().join("behaviors/asked")).unwrap().trim().parse().unwrap();
         assert_eq!(asked, p.len(), "{r:?}: the program asked once per fire, not again for the held one");
         sb.stop().await;

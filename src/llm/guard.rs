@@ -68,9 +68,9 @@ impl Secrets {
         crate::sync::read(&self.0).clone()
     }
 
-    /// Whether `text` shows one of them (see [`contains_secret`]).
-    pub fn found_in(&self, text: &str) -> bool {
-        contains_secret(text, &crate::sync::read(&self.0))
+    /// `f` of every secret held, without copying them.
+    pub fn with<R>(&self, f: impl FnOnce(&[secrecy::SecretString]) -> R) -> R {
+        f(&crate::sync::read(&self.0))
     }
 }
 

@@ -200,7 +200,7 @@ impl Llm {
     /// Why the final text of a model answer (after every transformation) must
     /// not be published, if it must not: a banned word, a refused link, a secret.
     pub fn final_check(&self, text: &str, banned: &[String], links: guard::Links, allow_domains: &[String]) -> Option<String> {
-        if let Some(why) = reject_reason(text, banned, &self.secrets.all()) {
+        if let Some(why) = self.secrets.with(|s| reject_reason(text, banned, s)) {
             return Some(why.to_string());
         }
         guard::refused_link(text, links, allow_domains).map(|l| format!("link not allowed: {l}"))
@@ -282,7 +282,7 @@ impl Llm {
                     let text = resp.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
                     // Checked raw here and again on the final text (`final_check`): truncation
                     // could cut a secret or a banned word to a prefix the final check cannot see.
-                    return match reject_reason(&text, banned, &self.secrets.all()) {
+                    return match self.secrets.with(|s| reject_reason(&text, banned, s)) {
                         Some(why) => Err(LlmError::Rejected(why)),
                         None => Ok(text.trim().trim_matches('"').trim().to_string()),
                     };
