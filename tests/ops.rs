@@ -113,14 +113,7 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "notified").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = write_config(
-        dir.path(),
-        &sb.base_url(),
-        &creds,
-        &[("tick.yaml", &tick("tick", "T"))],
-        &format!("metrics_addr: 127.0.0.1:{port}\n"),
-    );
+    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", &tick("tick", "T"))], "metrics_addr: 127.0.0.1:0\n");
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     let got = collect(sock);
@@ -141,7 +134,8 @@ async fn notify_messages_metrics_and_signals_of_the_real_binary() {
     assert!(got.lock().unwrap()[ready].contains("STATUS=running 1 behaviors as @notified"), "{:?}", got.lock().unwrap());
     assert!(wait_for(&got, ready, "WATCHDOG=1", Duration::from_secs(5)).await.is_some());
 
-    // Metrics move when behaviors act.
+    // Metrics move when behaviors act (on the port the daemon bound and wrote down).
+    let port = bound_port(&dir.path().join("state"), "metrics").await;
     let url = format!("http://127.0.0.1:{port}/metrics");
     let done = |body: &str| -> u64 {
         body.lines()
