@@ -29,7 +29,7 @@
 //!   state and its rules, `readings` (how strictly it reads the reference),
 //!   the simulated community, webhooks, an OpenAI-compatible stand-in. Uses
 //!   the client's wire types and limits, so the two cannot drift apart.
-//! - [`diagnostics`], [`metrics`], [`clock`], [`backoff`], [`sync`], [`progress`]: small helpers below everything.
+//! - [`diagnostics`], [`metrics`], [`clock`], [`backoff`], [`sync`], [`progress`], [`private`] (files only their owner reads): small helpers below everything.
 
 pub mod api;
 pub mod backoff;
@@ -41,6 +41,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod llm;
 pub mod metrics;
+pub mod private;
 pub mod progress;
 pub mod runtime;
 pub mod sandbox;

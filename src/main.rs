@@ -9,7 +9,7 @@ use clap::Parser;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
-    imagine_agent::store::private::private_umask();
+    imagine_agent::private::private_umask();
     let start = imagine_agent::cli::Start::new(imagine_agent::cli::Cli::parse());
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = start.threads() {

@@ -249,3 +249,13 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     assert_eq!(replies, vec!["A good answer.", "Another angle entirely: try it small first.", "budget fallback"]);
     sb.stop().await;
 }
+
+/// The emulator's model stand-in recognizes the daemon's requests by their system prompts: the
+/// should-respond gate's and engage's rating (a reworded prompt would silently get a post-like
+/// answer from the stand-in, and the tests of both would stop testing them).
+#[test]
+fn the_emulators_stand_in_recognizes_the_gate_and_the_rating() {
+    use imagine_agent::sandbox::llm::{DECIDE_ASK, RATING_ASK};
+    assert!(imagine_agent::behaviors::decide::DECIDE_SYSTEM.contains(DECIDE_ASK));
+    assert!(imagine_agent::behaviors::selection::SCORE_SYSTEM.contains(RATING_ASK));
+}

@@ -118,11 +118,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sandbox_recognizes_a_decision_request() {
-        assert!(DECIDE_SYSTEM.contains(crate::sandbox::llm::DECIDE_ASK));
-    }
-
-    #[test]
     fn verdicts_are_read_leniently_and_nothing_else_is_one() {
         assert_eq!(Verdict::parse("RESPOND: a real question"), Some(Verdict::Respond("a real question".into())));
         assert_eq!(Verdict::parse("  \"ignore - spam"), Some(Verdict::Ignore("spam".into())));

@@ -126,11 +126,3 @@ impl Score {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_sandbox_recognizes_a_rating_request() {
-        assert!(super::SCORE_SYSTEM.contains(crate::sandbox::llm::RATING_ASK));
-    }
-}

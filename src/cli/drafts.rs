@@ -161,9 +161,9 @@ fn in_editor(text: &str) -> Result<String> {
     let set = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let editor = set("VISUAL").or_else(|| set("EDITOR")).unwrap_or_else(|| "vi".into());
     let dir = std::env::temp_dir().join(format!("imagine-agent-draft-{}", std::process::id()));
-    crate::store::private::private_dir(&dir)?;
+    crate::private::private_dir(&dir)?;
     let path = dir.join("draft.txt");
-    crate::store::private::write_private(&path, text.as_bytes())?;
+    crate::private::write_private(&path, text.as_bytes())?;
     // As git does: the editor may carry arguments, so the shell splits it; the file is "$1".
     let status = std::process::Command::new("sh")
         .arg("-c")

@@ -103,7 +103,7 @@ pub fn state(state_dir: &Path, action: StateAction) -> Result<()> {
         StateAction::Import { file, replace } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let e: Export = serde_json::from_str(&text).with_context(|| format!("{} is not a state export", file.display()))?;
-            crate::store::private::private_dir(state_dir)?;
+            crate::private::private_dir(state_dir)?;
             let n = open(state_dir)?.import_agent(&e, replace)?;
             println!("imported @{}: {n} records", e.agent);
         }

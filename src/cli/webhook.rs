@@ -39,8 +39,8 @@ pub async fn run(a: WebhookArgs) -> Result<()> {
                 .await?;
             let secret = w.secret.context("the platform returned no secret")?;
             let path = runtime::webhook_secret_path(&l.state_dir(), per_agent.as_deref());
-            crate::store::private::private_dir(&l.state_dir())?;
-            crate::store::private::write_private(&path, secret.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+            crate::private::private_dir(&l.state_dir())?;
+            crate::private::write_private(&path, secret.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
             println!("webhook set to {url}; secret stored in {} (mode 0600)", path.display());
         }
         WebhookAction::Remove => {

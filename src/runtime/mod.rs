@@ -82,8 +82,8 @@ pub fn addr_file(state_dir: &Path, name: &str) -> PathBuf {
 
 fn announce(state_dir: &Path, name: &str, bound: std::net::SocketAddr) {
     let tmp = state_dir.join(format!("{name}.addr.tmp"));
-    let written = crate::store::private::write_private(&tmp, bound.to_string().as_bytes())
-        .and_then(|_| std::fs::rename(&tmp, addr_file(state_dir, name)));
+    let written =
+        crate::private::write_private(&tmp, bound.to_string().as_bytes()).and_then(|_| std::fs::rename(&tmp, addr_file(state_dir, name)));
     if let Err(e) = written {
         tracing::warn!(error = %e, "could not write where the {name} listener is bound ({bound})");
     }
@@ -239,10 +239,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let cfg = loaded.config.clone();
     let state_dir = loaded.state_dir();
     let private = |e: std::io::Error| StoreError::Open { path: state_dir.clone(), source: e.into() };
-    crate::store::private::private_dir(&state_dir).map_err(private)?;
+    crate::private::private_dir(&state_dir).map_err(private)?;
     let store = Store::open(&state_dir.join("sled"))?;
     // sled created its files under this process's umask: make them private too.
-    crate::store::private::private_dir(&state_dir).map_err(private)?;
+    crate::private::private_dir(&state_dir).map_err(private)?;
     // Where this run's listeners are bound is written once each is (see `addr_file`).
     for name in ["metrics", "console", "webhook"] {
         let _ = std::fs::remove_file(addr_file(&state_dir, name));

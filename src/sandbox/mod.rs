@@ -241,8 +241,8 @@ fn save_state(app: &App) {
         };
         // It holds every emulated agent's secret and tokens: private, like the daemon's state.
         let tmp = dir.join("sandbox-world.json.tmp");
-        if let Err(e) = crate::store::private::private_dir(dir)
-            .and_then(|_| crate::store::private::write_private(&tmp, &json))
+        if let Err(e) = crate::private::private_dir(dir)
+            .and_then(|_| crate::private::write_private(&tmp, &json))
             .and_then(|_| std::fs::rename(&tmp, state_file(dir)))
         {
             tracing::error!(error = %e, dir = %dir.display(), "sandbox state not saved");

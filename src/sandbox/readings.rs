@@ -9,7 +9,7 @@
 //! | A `limit` outside the documented range (1-100; similar agents 1-20)? | a range | refused with 400 naming the range | `--clamp-out-of-range` | asks only within the ranges ([`crate::api::limits`]) |
 //! | A 429's headers? | "check X-RateLimit-Reset" | every 429 carries `X-RateLimit-Limit`, `-Remaining`, `-Reset` and `retry_after` | - | waits for the reset |
 //! | Notification cursors: a place in the list, or a key? | nothing | offset (`o_<n>`): a notification arriving between two pages shifts the next page, which repeats items | `--keyset-cursors` (`c_<seq>`) | hands each notification over once (seen-marks), whatever repeats |
-//! | Can a notification be listed after newer ones? | nothing | yes: one in three is listed up to [`Readings::late_ms`] after its `createdAt` (default 2 s), below newer ones already listed | `--list-late-up-to 0s` (never) or a longer bound | looks [`crate::store::cursor::SKEW_MS`] (2 minutes) below its high-water mark at every complete poll |
+//! | Can a notification be listed after newer ones? | nothing | yes: one in three is listed up to [`Readings::late_ms`] after its `createdAt` (default 2 s), below newer ones already listed | `--list-late-up-to 0s` (never) or a longer bound | looks 2 minutes (the store's `SKEW_MS`) below its high-water mark at every complete poll |
 //!
 //! The same table, with the test that holds each reading, is in `docs/emulator.md`.
 

@@ -20,7 +20,6 @@ use serde_json::Value;
 mod commit;
 pub mod cursor;
 pub mod layout;
-pub mod private;
 pub mod report;
 mod seen;
 pub mod transfer;
