@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imagine_agent::api::types::{NewAgent, NewPost};
 use imagine_agent::api::{Budgets, Session, SessionConfig};
 use imagine_agent::runtime::{self, RunOptions};
 use imagine_agent::sandbox::{self, SandboxConfig, SandboxHandle};
+use imagine_agent::wire::types::{NewAgent, NewPost};
 use tokio_util::sync::CancellationToken;
 
 async fn register(sb: &SandboxHandle, handle: &str) -> (String, String) {
@@ -95,7 +95,7 @@ async fn burst(sb: &SandboxHandle, target: &str, n: usize) -> Vec<u64> {
 fn start_daemon(cfg: &std::path::Path) -> (CancellationToken, tokio::task::JoinHandle<Result<(), runtime::RuntimeError>>) {
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let d = tokio::spawn(runtime::run(imagine_agent::config::load(cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
+    let d = tokio::spawn(runtime::run(imagine_agent::setup::load(cfg).unwrap(), RunOptions::default(), stop.clone(), rx));
     (stop, d)
 }
 
@@ -200,7 +200,7 @@ async fn latency_and_throughput(sb: &SandboxHandle) {
     let creds = register(sb, "pusher").await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
-    let update = imagine_agent::api::types::WebhookUpdate {
+    let update = imagine_agent::wire::types::WebhookUpdate {
         webhook_url: Some(format!("http://127.0.0.1:{port}/hook")),
         regenerate_secret: true,
         test: false,

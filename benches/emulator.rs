@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use imagine_agent::api::types::{AgentType, NewAgent};
 use imagine_agent::api::{Budgets, ReadTarget, Session, SessionConfig};
 use imagine_agent::sandbox::{self, SandboxConfig};
+use imagine_agent::wire::types::{AgentType, NewAgent};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -119,12 +119,12 @@ async fn main() {
     // The marketplace: 2,000 services, 200,000 orders (half of them reviewed)
     // with a message each; the measured agent sells one service with 30 orders.
     let (my_service, my_order) = {
-        use imagine_agent::api::types::{OrderStatus, PaymentMethod};
         use imagine_agent::sandbox::world::{OrderMsgRec, ReviewRec, ServiceRec};
+        use imagine_agent::wire::types::{OrderStatus, PaymentMethod};
         let mut w = sb.app.world();
         let service = |w: &mut imagine_agent::sandbox::world::World, agent: &str| {
             let seq = w.next_seq();
-            let data = imagine_agent::api::types::NewService { title: format!("service {seq}"), price: 500, ..Default::default() };
+            let data = imagine_agent::wire::types::NewService { title: format!("service {seq}"), price: 500, ..Default::default() };
             w.services.insert(seq, ServiceRec { seq, agent: agent.to_string(), data, active: true, created_ms: 0 });
             seq
         };
@@ -148,7 +148,7 @@ async fn main() {
             if i % 2 == 0 {
                 w.orders.get_mut(&o).unwrap().status = Some(OrderStatus::Completed);
                 let seq = w.next_seq();
-                let data = imagine_agent::api::types::NewReview { order_id: format!("ord_{o}"), rating: 5, ..Default::default() };
+                let data = imagine_agent::wire::types::NewReview { order_id: format!("ord_{o}"), rating: 5, ..Default::default() };
                 w.insert_review(ReviewRec { seq, order: o, service: svc, reviewer: buyer.clone(), data, created_ms: 0 });
             }
         }
@@ -162,7 +162,7 @@ async fn main() {
         let mut w = sb.app.world();
         let seqs: Vec<u64> = w.posts.keys().copied().collect();
         let my_post = seqs[0];
-        let c = |t: String| imagine_agent::api::types::NewComment { content: t, parent_id: None };
+        let c = |t: String| imagine_agent::wire::types::NewComment { content: t, parent_id: None };
         for i in 0..30 {
             w.add_comment(&ids[i % agents], my_post, &c(format!("comment {i} on the measured post")), false).unwrap();
         }

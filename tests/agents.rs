@@ -8,19 +8,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::sandbox::SandboxHandle;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagine-agent");
 
 fn creds_file(path: &Path, id: &str, secret: &str) {
     std::fs::write(path, format!("IMAGINEANYTHING_CLIENT_ID={id}\nIMAGINEANYTHING_CLIENT_SECRET={secret}\n")).unwrap();
-}
-
-fn answered(sb: &SandboxHandle, handle: &str, posts: &[u64]) -> Vec<usize> {
-    let w = sb.app.world();
-    let me = w.agent_by_handle(handle).unwrap_or_else(|_| panic!("no agent @{handle} in the sandbox"));
-    posts.iter().map(|p| w.comments.values().filter(|c| c.agent == me.id && c.post == *p).count()).collect()
 }
 
 fn state(dir: &Path) -> Value {
@@ -99,13 +92,13 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     let to_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 4, "follows": 2})).await);
     let to_beta = post_seqs(&burst(&sb, json!({"target": "beta", "mentions": 3})).await);
     assert!(
-        eventually(Duration::from_secs(20), || answered(&sb, "alpha", &to_alpha).iter().all(|n| *n >= 1)).await,
+        eventually(Duration::from_secs(20), || answers(&sb, "alpha", &to_alpha).iter().all(|n| *n >= 1)).await,
         "alpha answers while beta cannot sign in: {:?}",
-        answered(&sb, "alpha", &to_alpha)
+        answers(&sb, "alpha", &to_alpha)
     );
-    let alpha_id = sb.app.world().agent_by_handle("alpha").unwrap().id.clone();
-    assert!(eventually(Duration::from_secs(10), || sb.app.world().agents[&alpha_id].following.len() == 2).await, "alpha follows back");
-    assert_eq!(answered(&sb, "beta", &to_beta), vec![0, 0, 0]);
+    let alpha_id = id_of(&sb, "alpha");
+    assert!(eventually(Duration::from_secs(10), || sb.query().following(&alpha_id).len() == 2).await, "alpha follows back");
+    assert_eq!(answers(&sb, "beta", &to_beta), vec![0, 0, 0]);
     let m = metrics(port).await;
     assert!(m.contains("imagine_agent_up{agent=\"alpha\"} 1") && m.contains("imagine_agent_up{agent=\"beta\"} 0"), "{m}");
     assert_eq!(m.matches("# TYPE imagine_agent_up gauge").count(), 1, "one TYPE line per family: {m}");
@@ -124,12 +117,12 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     config_with(d, &sb.base_url(), 0, &format!("{alpha_entry}{beta_entry}{gamma_entry}"), 4);
     Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
     assert!(
-        eventually(Duration::from_secs(20), || answered(&sb, "beta", &to_beta).iter().all(|n| *n >= 1)).await,
+        eventually(Duration::from_secs(20), || answers(&sb, "beta", &to_beta).iter().all(|n| *n >= 1)).await,
         "beta catches up after the fix: {:?}",
-        answered(&sb, "beta", &to_beta)
+        answers(&sb, "beta", &to_beta)
     );
     let to_gamma = post_seqs(&burst(&sb, json!({"target": "gamma", "mentions": 2})).await);
-    assert!(eventually(Duration::from_secs(20), || answered(&sb, "gamma", &to_gamma).iter().all(|n| *n >= 1)).await, "gamma added");
+    assert!(eventually(Duration::from_secs(20), || answers(&sb, "gamma", &to_gamma).iter().all(|n| *n >= 1)).await, "gamma added");
     // The CLI acts as one agent of the config.
     let who = Command::new(BIN).args(["whoami", "--json", "--agent", "gamma", "--config"]).arg(d.join("config.yaml")).output().unwrap();
     let who: Value = serde_json::from_slice(&who.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&who.stderr)));
@@ -141,15 +134,15 @@ async fn one_agent_with_a_wrong_secret_never_stops_another() {
     assert!(eventually(Duration::from_secs(10), || !metrics_blocking(port).contains("agent=\"alpha\"")).await, "alpha stopped");
     let late_alpha = post_seqs(&burst(&sb, json!({"target": "alpha", "mentions": 1})).await);
     let late_beta = post_seqs(&burst(&sb, json!({"target": "beta", "mentions": 1})).await);
-    assert!(eventually(Duration::from_secs(20), || answered(&sb, "beta", &late_beta) == vec![1]).await, "beta still answers");
+    assert!(eventually(Duration::from_secs(20), || answers(&sb, "beta", &late_beta) == vec![1]).await, "beta still answers");
     polls_later(&sb, 3).await;
-    assert_eq!(answered(&sb, "alpha", &late_alpha), vec![0], "a removed agent does not act");
+    assert_eq!(answers(&sb, "alpha", &late_alpha), vec![0], "a removed agent does not act");
 
     Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     let status = exited(&mut child.0, Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     for (h, posts) in [("alpha", &to_alpha), ("beta", &to_beta), ("gamma", &to_gamma)] {
-        assert!(answered(&sb, h, posts).iter().all(|n| *n == 1), "@{h} answered each mention once: {:?}", answered(&sb, h, posts));
+        assert!(answers(&sb, h, posts).iter().all(|n| *n == 1), "@{h} answered each mention once: {:?}", answers(&sb, h, posts));
     }
     let err = log.join().unwrap();
     assert!(!err.contains(&beta.1) && !err.contains(&alpha.1) && !err.contains("ias_wrong_secret"), "no secret in the logs");
@@ -222,7 +215,7 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
         for (i, h) in names.iter().enumerate() {
             posts[i].extend(post_seqs(&burst(&sb, json!({"target": h, "mentions": 24})).await));
         }
-        let done = || -> usize { names.iter().zip(&posts).map(|(h, p)| answered(&sb, h, p).iter().filter(|n| **n > 0).count()).sum() };
+        let done = || -> usize { names.iter().zip(&posts).map(|(h, p)| answers(&sb, h, p).iter().filter(|n| **n > 0).count()).sum() };
         let before = done();
         let mut child = run();
         // In the middle of the work: once this run has answered something, a random moment later.
@@ -241,11 +234,11 @@ async fn sigkill_with_several_agents_loses_and_repeats_nothing() {
     budget("0");
     let mut child = KillOnDrop(run());
     let all =
-        eventually(Duration::from_secs(60), || names.iter().zip(&posts).all(|(h, p)| answered(&sb, h, p).iter().all(|n| *n >= 1))).await;
+        eventually(Duration::from_secs(60), || names.iter().zip(&posts).all(|(h, p)| answers(&sb, h, p).iter().all(|n| *n >= 1))).await;
     polls_later(&sb, 6).await;
     child.0.kill().unwrap();
     for (h, p) in names.iter().zip(&posts) {
-        let a = answered(&sb, h, p);
+        let a = answers(&sb, h, p);
         assert!(all && a.iter().all(|n| *n == 1), "@{h}: every mention answered exactly once: {a:?}");
     }
     sb.stop().await;

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::behaviors::events::IN_FLIGHT;
+use imagine_agent::behaviors::engine::inbox::IN_FLIGHT;
 use imagine_agent::runtime::poller::{PAGE, WALK_PAGES};
 use imagine_agent::sandbox::{Faults, SandboxConfig, SandboxHandle};
 use imagine_agent::store::Store;
@@ -24,24 +23,8 @@ fn community(n: usize) -> SandboxConfig {
     SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
 }
 
-/// Replies by `agent` per post among `posts` (one pass over the comments).
-fn replies(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> HashMap<u64, usize> {
-    let w = sb.app.world();
-    let mut out: HashMap<u64, usize> = posts.iter().map(|p| (*p, 0)).collect();
-    for c in w.comments.values().filter(|c| c.agent == agent) {
-        if let Some(n) = out.get_mut(&c.post) {
-            *n += 1;
-        }
-    }
-    out
-}
-
-fn answered(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> usize {
-    replies(sb, agent, posts).values().filter(|n| **n > 0).count()
-}
-
 fn assert_once_each(sb: &SandboxHandle, agent: &str, posts: &[u64]) {
-    let r = replies(sb, agent, posts);
+    let r = replies_on(sb, agent, posts);
     let missing = r.values().filter(|n| **n == 0).count();
     let dup = r.values().filter(|n| **n > 1).count();
     assert_eq!((missing, dup), (0, 0), "{missing} mentions unanswered, {dup} answered more than once (of {})", posts.len());
@@ -104,7 +87,7 @@ async fn setup(community_size: usize, handle: &str) -> Setup {
     let creds = register(&sb, handle).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let bot = id_of(&sb, handle);
     Setup { sb, dir, cfg, bot, creds }
 }
 
@@ -179,7 +162,7 @@ async fn thousands_arriving_between_two_polls_are_all_answered_oldest_first() {
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "poll_interval: 3s\n");
     let cfg_text = std::fs::read_to_string(&cfg).unwrap().replace("poll_interval: 200ms\n", "");
     std::fs::write(&cfg, cfg_text).unwrap();
-    let bot = sb.app.world().agent_by_handle("busy").unwrap().id.clone();
+    let bot = id_of(&sb, "busy");
     let _d = daemon(&cfg);
     assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 1).await, "first poll");
     let reads = notification_reads(&sb);
@@ -474,7 +457,7 @@ async fn listed_late_are_answered_once_each(late_ms: u64, handle: &str) {
     let creds = register(&sb, handle).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let bot = id_of(&sb, handle);
     let _d = daemon(&cfg);
     assert!(eventually(Duration::from_secs(20), || notification_reads(&sb) >= 1).await, "first poll");
     // Three pages at once: the late third is listed below a page of newer ones.

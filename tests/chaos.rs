@@ -42,11 +42,11 @@ const FAULTS: Faults = Faults {
 async fn faults_never_crash_duplicate_or_lose() {
     let sb = sandbox(SandboxConfig { community: 8, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "tough").await;
-    let bot = sb.app.world().agent_by_handle("tough").unwrap().id.clone();
+    let bot = id_of(&sb, "tough");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR), ("f.yaml", FOLLOW_BEHAVIOR)], "");
     control(&sb, "/sandbox/faults", serde_json::to_value(FAULTS).unwrap()).await;
-    let loaded = imagine_agent::config::load(&cfg).unwrap();
+    let loaded = imagine_agent::setup::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
@@ -90,7 +90,7 @@ async fn faults_never_crash_duplicate_or_lose() {
 async fn soak_thousands_of_events_under_faults_and_sigkills() {
     let sb = sandbox(SandboxConfig { community: 64, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "soaked").await;
-    let bot = sb.app.world().agent_by_handle("soaked").unwrap().id.clone();
+    let bot = id_of(&sb, "soaked");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR), ("f.yaml", FOLLOW_BEHAVIOR)], "");
     control(&sb, "/sandbox/faults", serde_json::to_value(Faults { latency_ms: 2, ..FAULTS }).unwrap()).await;
@@ -139,10 +139,10 @@ async fn soak_thousands_of_events_under_faults_and_sigkills() {
 /// behavior task restarts (a transient failure costs a pause, not a restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_behavior_rides_out_503s() {
-    use imagine_agent::api::types::{NewPost, Provider};
+    use imagine_agent::wire::types::{NewPost, Provider};
     let sb = sandbox(SandboxConfig { community: 10, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "steady").await;
-    let me = sb.app.world().agent_by_handle("steady").unwrap().id.clone();
+    let me = id_of(&sb, "steady");
     let owner = imagine_agent::api::Session::new(
         imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
     )
@@ -233,7 +233,7 @@ async fn every_behavior_rides_out_503s() {
 async fn an_unreadable_notification_is_dropped_with_a_warning_and_the_rest_answered() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "sturdy").await;
-    let bot = sb.app.world().agent_by_handle("sturdy").unwrap().id.clone();
+    let bot = id_of(&sb, "sturdy");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], "");
     // Three mentions before the daemon starts; the middle one's notification garbled.

@@ -143,15 +143,11 @@ fn posts_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
     sb.app.world().posts.values().filter(|p| p.agent == id).map(|p| p.content.clone()).collect()
 }
 
-fn replies_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
-    sb.app.world().comments.values().filter(|c| c.agent == id).map(|c| c.content.clone()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_style_reaches_the_model_and_a_repeated_post_is_asked_again_then_dropped() {
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "captain").await;
-    let me = sb.app.world().agent_by_handle("captain").unwrap().id.clone();
+    let me = id_of(&sb, "captain");
     let post = "kind: scheduled_post\nname: musings\nschedule: \"* * * * * *\"\ncontent:\n  llm:\n    profile: local\n    prompt: \"Write a post about ownership.\"\n";
     let reply = "kind: auto_reply\nname: replies\ncontent:\n  llm:\n    profile: local\n    prompt: \"Answer @{{ author }}: {{ text }}\"\nguardrails:\n  author_cooldown: 0s\n";
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +179,7 @@ async fn the_style_reaches_the_model_and_a_repeated_post_is_asked_again_then_dro
 async fn the_gate_answers_ignores_and_stops_with_reasons() {
     let sb = sandbox(SandboxConfig { community: 3, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "gated").await;
-    let me = sb.app.world().agent_by_handle("gated").unwrap().id.clone();
+    let me = id_of(&sb, "gated");
     let members: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
     let reply = "kind: auto_reply
 name: replies
@@ -200,7 +196,7 @@ guardrails:
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", reply)], &extra);
     let post = |who: usize, text: &str| {
         let mut w = sb.app.world();
-        w.create_post(&members[who], &imagine_agent::api::types::NewPost::text(text)).unwrap().0
+        w.create_post(&members[who], &imagine_agent::wire::types::NewPost::text(text)).unwrap().0
     };
     post(0, "@gated how do you test async code?");
     post(1, "@gated buy now: cheap followers!");
@@ -211,7 +207,7 @@ guardrails:
     // A comment in the stopped thread, mentioning us: not answered, not even asked about.
     let for_me = |sb: &SandboxHandle| sb.app.world().notifications.values().filter(|n| n.recipient == me).count();
     let before = for_me(&sb);
-    let comment = imagine_agent::api::types::NewComment { content: "@gated one more thing?".into(), parent_id: None };
+    let comment = imagine_agent::wire::types::NewComment { content: "@gated one more thing?".into(), parent_id: None };
     sb.app.world().add_comment(&members[2], goodbye, &comment, false).unwrap();
     assert_eq!(for_me(&sb), before + 1, "the comment notifies us");
     polls_later(&sb, 5).await;
@@ -223,7 +219,7 @@ guardrails:
     // Started again: the thread stays ended (read back from the store).
     let (stop, task) = start_on(&cfg, &imagine_agent::clock::Clock::System);
     let before = for_me(&sb);
-    let again = imagine_agent::api::types::NewComment { content: "@gated are you there?".into(), parent_id: None };
+    let again = imagine_agent::wire::types::NewComment { content: "@gated are you there?".into(), parent_id: None };
     sb.app.world().add_comment(&members[2], goodbye, &again, false).unwrap();
     assert_eq!(for_me(&sb), before + 1, "the comment notifies us");
     polls_later(&sb, 5).await;
@@ -238,14 +234,14 @@ guardrails:
 async fn what_the_agent_remembers_of_another_survives_a_restart() {
     let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "rememberer").await;
-    let me = sb.app.world().agent_by_handle("rememberer").unwrap().id.clone();
+    let me = id_of(&sb, "rememberer");
     let member = sb.app.world().agents.values().find(|a| a.community).map(|a| (a.id.clone(), a.handle.clone())).unwrap();
     let reply = "kind: auto_reply\nname: replies\ncontent:\n  llm:\n    profile: local\n    prompt: \"Answer @{{ author }}: {{ text }}\"\nguardrails:\n  author_cooldown: 0s\n  max_replies_per_thread: 10\n";
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", reply)], &extra);
     let mention = |text: &str| {
-        sb.app.world().create_post(&member.0, &imagine_agent::api::types::NewPost::text(format!("@rememberer {text}"))).unwrap();
+        sb.app.world().create_post(&member.0, &imagine_agent::wire::types::NewPost::text(format!("@rememberer {text}"))).unwrap();
     };
     let mut d = spawn_run(&cfg);
     polls_later(&sb, 1).await;
@@ -272,7 +268,7 @@ async fn what_the_agent_remembers_of_another_survives_a_restart() {
 async fn knowledge_passages_reach_the_reply_they_are_about() {
     let sb = sandbox(SandboxConfig { community: 1, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "keeper").await;
-    let me = sb.app.world().agent_by_handle("keeper").unwrap().id.clone();
+    let me = id_of(&sb, "keeper");
     let member = sb.app.world().agents.values().find(|a| a.community).map(|a| a.id.clone()).unwrap();
     let reply = "kind: auto_reply\nname: replies\ncontent:\n  llm:\n    profile: local\n    prompt: \"Answer @{{ author }}: {{ text }}\"\nguardrails:\n  author_cooldown: 0s\n";
     let dir = tempfile::tempdir().unwrap();
@@ -288,7 +284,7 @@ async fn knowledge_passages_reach_the_reply_they_are_about() {
     polls_later(&sb, 1).await;
     for text in ["which controller does the lighthouse run?", "how do I bake sourdough bread?", "hello there, nice weather"] {
         let n = replies_by(&sb, &me).len();
-        sb.app.world().create_post(&member, &imagine_agent::api::types::NewPost::text(format!("@keeper {text}"))).unwrap();
+        sb.app.world().create_post(&member, &imagine_agent::wire::types::NewPost::text(format!("@keeper {text}"))).unwrap();
         assert!(eventually(Duration::from_secs(20), || replies_by(&sb, &me).len() == n + 1).await);
     }
     let mut replies: Vec<(i64, String)> =

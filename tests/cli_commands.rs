@@ -29,7 +29,7 @@ async fn register_prints_credentials_that_api_and_webhook_use() {
     let field =
         |k: &str| stdout.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_else(|| panic!("{k} in {stdout}")).to_string();
     let (id, secret) = (field("IMAGINEANYTHING_CLIENT_ID"), field("IMAGINEANYTHING_CLIENT_SECRET"));
-    let me = sb.app.world().agent_by_handle("from_cli").unwrap().id.clone();
+    let me = id_of(&sb, "from_cli");
     let env = [
         ("IMAGINEANYTHING_CLIENT_ID", id.as_str()),
         ("IMAGINEANYTHING_CLIENT_SECRET", secret.as_str()),

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures::TryStreamExt;
-use imagine_agent::api::types::*;
 use imagine_agent::api::{ApiError, Budgets, ReadTarget, Session, SessionConfig, Upload};
 use imagine_agent::sandbox::{self, Faults, SandboxConfig};
+use imagine_agent::wire::types::*;
 use secrecy::SecretString;
 
 #[tokio::test]
@@ -45,7 +45,9 @@ async fn social_endpoints_notifications_and_counters() {
 
     let kinds = |s: &Session| {
         let s = s.clone();
-        async move { s.notifications().limit(100).stream().map_ok(|n| n.kind.clone().unwrap()).try_collect::<Vec<_>>().await.unwrap() }
+        async move {
+            s.notifications().limit(100).stream().map_ok(|n| n.notification_type.clone().unwrap()).try_collect::<Vec<_>>().await.unwrap()
+        }
     };
     all_listed(&sb).await; // a notification may be listed late
     let a = kinds(&alice).await;
@@ -57,7 +59,7 @@ async fn social_endpoints_notifications_and_counters() {
     let b = kinds(&bob).await;
     assert!(b.contains(&NotificationType::Mention) && b.contains(&NotificationType::Reply), "{b:?}");
     let n = bob.notifications().page().await.unwrap();
-    let reply = n.items.iter().find(|n| n.kind == Some(NotificationType::Reply)).unwrap();
+    let reply = n.items.iter().find(|n| n.notification_type == Some(NotificationType::Reply)).unwrap();
     assert_eq!(reply.actor.as_ref().unwrap().handle, "alice");
     assert_eq!(reply.post_id.as_deref(), Some(post.id.as_str()));
     assert_eq!(reply.parent_comment_id.as_deref(), Some(c.id.as_str()));

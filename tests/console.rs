@@ -15,10 +15,6 @@ use std::time::Duration;
 use common::*;
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
 
-fn replies_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
-    sb.app.world().comments.values().filter(|c| c.agent == id).map(|c| c.content.clone()).collect()
-}
-
 fn pending(cfg: &std::path::Path) -> Vec<String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
         .args(["drafts", "list", "--json", "--config"])
@@ -49,7 +45,7 @@ async fn a_draft_is_approved_by_clicking_in_a_real_browser_and_sent_once() {
     };
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "console_bot").await;
-    let me = sb.app.world().agent_by_handle("console_bot").unwrap().id.clone();
+    let me = id_of(&sb, "console_bot");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, "console_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);
@@ -57,7 +53,7 @@ async fn a_draft_is_approved_by_clicking_in_a_real_browser_and_sent_once() {
     polls_later(&sb, 1).await;
     burst(&sb, serde_json::json!({"target": "console_bot", "mentions": 1, "follows": 1})).await;
     assert!(eventually(Duration::from_secs(20), || pending(&cfg).len() == 1).await, "a draft");
-    let follows = |sb: &SandboxHandle| sb.app.world().agents[&me].following.len();
+    let follows = |sb: &SandboxHandle| sb.query().following(&me).len();
     assert!(eventually(Duration::from_secs(20), || follows(&sb) == 1).await, "a follow-back");
     let id = pending(&cfg)[0].clone();
 
@@ -123,7 +119,7 @@ async fn a_draft_is_approved_by_clicking_in_a_real_browser_and_sent_once() {
 async fn a_form_without_the_pages_token_is_refused_and_an_open_address_needs_a_token() {
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "guarded_bot").await;
-    let me = sb.app.world().agent_by_handle("guarded_bot").unwrap().id.clone();
+    let me = id_of(&sb, "guarded_bot");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, BEHAVIORS, "console_addr: 127.0.0.1:0\n");
     let _d = spawn_run(&cfg);

@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::NewPost;
 use imagine_agent::runtime::{self, RunOptions};
-use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
-use imagine_agent::{config, store};
+use imagine_agent::sandbox::SandboxConfig;
+use imagine_agent::wire::types::NewPost;
+use imagine_agent::{setup, store};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +20,7 @@ struct Daemon {
 }
 
 fn start(cfg: &Path) -> Daemon {
-    let loaded = config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
+    let loaded = setup::load(cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
@@ -39,48 +38,32 @@ fn community(n: usize) -> SandboxConfig {
     SandboxConfig { community: n, community_interval: Duration::ZERO, ..quiet_config() }
 }
 
-fn agent_id(sb: &SandboxHandle, handle: &str) -> String {
-    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
-}
-
-/// Replies by `agent` per post among `posts`.
-fn replies(sb: &SandboxHandle, agent: &str, posts: &[u64]) -> BTreeMap<u64, usize> {
-    let w = sb.app.world();
-    posts.iter().map(|p| (*p, w.comments.values().filter(|c| c.agent == agent && c.post == *p).count())).collect()
-}
-
 #[tokio::test]
 async fn a_mention_gets_one_reply_and_a_follow_gets_followed_back() {
-    let sb = sandbox(community(4)).await;
-    let creds = register(&sb, "bot").await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
-    let d = start(&cfg);
-    let b = burst(&sb, serde_json::json!({"target": "bot", "mentions": 6, "follows": 3})).await;
+    let s = scenario("bot").community(4).behavior("reply.yaml", REPLY_BEHAVIOR).behavior("follow.yaml", FOLLOW_BEHAVIOR).build().await;
+    let (sb, bot) = (&s.sb, s.id.clone());
+    let d = s.start();
+    let b = burst(sb, serde_json::json!({"target": "bot", "mentions": 6, "follows": 3})).await;
     let posts = post_seqs(&b);
-    let bot = agent_id(&sb, "bot");
-    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await, "every mention answered");
-    assert!(eventually(Duration::from_secs(20), || sb.app.world().agents[&bot].following.len() == 3).await, "followed back");
-    assert!(
-        eventually(Duration::from_secs(10), || sb.app.world().messages.values().filter(|m| m.sender == bot).count() == 3).await,
-        "welcome DMs"
-    );
-    polls_later(&sb, 3).await;
-    assert!(replies(&sb, &bot, &posts).values().all(|n| *n == 1), "exactly one reply each: {:?}", replies(&sb, &bot, &posts));
-    assert_eq!(sb.app.world().messages.values().filter(|m| m.sender == bot).count(), 3, "still one welcome DM each after a quiet period");
+    assert!(eventually(Duration::from_secs(20), || s.replies_on(&posts).values().all(|n| *n >= 1)).await, "every mention answered");
+    assert!(eventually(Duration::from_secs(20), || sb.query().following(&bot).len() == 3).await, "followed back");
+    assert!(eventually(Duration::from_secs(10), || sb.query().dm_texts(&bot).len() == 3).await, "welcome DMs");
+    polls_later(sb, 3).await;
+    assert!(s.replies_on(&posts).values().all(|n| *n == 1), "exactly one reply each: {:?}", s.replies_on(&posts));
+    assert_eq!(sb.query().dm_texts(&bot).len(), 3, "still one welcome DM each after a quiet period");
     // Counted at the emulator: a repeated follow request would not show in the set of whom it follows.
-    assert_eq!(received(&sb, "POST /api/agents/{handle}/follow"), 3, "one follow request per follower");
-    let reply = sb.app.world().comments.values().find(|c| c.agent == bot).unwrap().content.clone();
+    assert_eq!(received(sb, "POST /api/agents/{handle}/follow"), 3, "one follow request per follower");
+    let reply = sb.query().comment_texts(&bot).remove(0);
     assert!(reply.starts_with("Thanks @"), "{reply}");
     d.shutdown().await;
-    sb.stop().await;
+    s.stop().await;
 }
 
 #[tokio::test]
 async fn replies_are_threaded_under_the_triggering_comment() {
     let sb = sandbox(community(2)).await;
     let creds = register(&sb, "threader").await;
-    let bot = agent_id(&sb, "threader");
+    let bot = id_of(&sb, "threader");
     let s = imagine_agent::api::Session::new(
         imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
     )
@@ -110,23 +93,23 @@ async fn a_restart_in_the_middle_of_a_burst_loses_and_repeats_nothing() {
     let creds = register(&sb, "steady").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR)], "");
-    let bot = agent_id(&sb, "steady");
+    let bot = id_of(&sb, "steady");
     let b = burst(&sb, serde_json::json!({"target": "steady", "mentions": 200})).await;
     let posts = post_seqs(&b);
     all_listed(&sb).await; // the whole burst listed (late ones too) before the daemon reads it
     let d = start(&cfg);
-    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
+    assert!(eventually(Duration::from_secs(20), || replies_on(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     d.shutdown().await;
     // Work was pending at the stop: events waiting in the inbox, mentions not answered yet.
-    let answered = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+    let answered = replies_on(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
     let waiting = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("steady").unwrap().inbox_len();
     assert!(answered < posts.len() && waiting > 0, "stopped with {waiting} events waiting, {answered}/{} answered", posts.len());
     assert_eq!(waiting + answered, posts.len(), "every unanswered mention is waiting, durably");
     let d = start(&cfg);
-    assert!(eventually(Duration::from_secs(30), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
+    assert!(eventually(Duration::from_secs(30), || replies_on(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
     polls_later(&sb, 3).await;
     d.shutdown().await;
-    let r = replies(&sb, &bot, &posts);
+    let r = replies_on(&sb, &bot, &posts);
     assert!(r.values().all(|n| *n == 1), "{r:?}");
     sb.stop().await;
 }
@@ -142,16 +125,16 @@ async fn a_stop_under_a_spent_write_budget_does_not_wait_it_out_and_the_waiting_
     std::fs::write(&cfg, text).unwrap();
     // Six writes a minute: once its small burst is spent, each reply waits ten seconds for a slot.
     set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 6\n  auth_per_minute: 0\n");
-    let bot = agent_id(&sb, "patient");
+    let bot = id_of(&sb, "patient");
     let posts = post_seqs(&burst(&sb, serde_json::json!({"target": "patient", "mentions": 20})).await);
     all_listed(&sb).await;
     let d = start(&cfg);
-    assert!(eventually(Duration::from_secs(20), || replies(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
+    assert!(eventually(Duration::from_secs(20), || replies_on(&sb, &bot, &posts).values().any(|n| *n > 0)).await);
     let t = std::time::Instant::now();
     d.shutdown().await;
     let took = t.elapsed();
     assert!(took < Duration::from_secs(20), "the stop took {took:?}: it waited for the write budget");
-    let answered = replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+    let answered = replies_on(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
     {
         let s = store::Store::open(&dir.path().join("state/sled")).unwrap().agent("patient").unwrap();
         let records = s.actions().unwrap();
@@ -169,10 +152,10 @@ async fn a_stop_under_a_spent_write_budget_does_not_wait_it_out_and_the_waiting_
     let text = std::fs::read_to_string(&cfg).unwrap().replace("writes_per_minute: 6", "writes_per_minute: 0");
     std::fs::write(&cfg, text).unwrap();
     let d = start(&cfg);
-    assert!(eventually(Duration::from_secs(30), || replies(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
+    assert!(eventually(Duration::from_secs(30), || replies_on(&sb, &bot, &posts).values().all(|n| *n >= 1)).await);
     polls_later(&sb, 3).await;
     d.shutdown().await;
-    let r = replies(&sb, &bot, &posts);
+    let r = replies_on(&sb, &bot, &posts);
     assert!(r.values().all(|n| *n == 1), "{r:?}");
     sb.stop().await;
 }
@@ -189,7 +172,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("reply.yaml", REPLY_BEHAVIOR), ("follow.yaml", FOLLOW_BEHAVIOR)], "");
     set_budgets(&cfg, "  reads_per_minute: 0\n  writes_per_minute: 120\n  auth_per_minute: 0\n");
-    let bot = agent_id(&sb, "survivor");
+    let bot = id_of(&sb, "survivor");
     let bin = env!("CARGO_BIN_EXE_imagine-agent");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut posts = vec![];
@@ -206,7 +189,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
                 .unwrap(),
         );
         // In the middle of the work: once this run has answered something, a random moment later.
-        let done = || replies(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
+        let done = || replies_on(&sb, &bot, &posts).values().filter(|n| **n > 0).count();
         let before = done();
         assert!(eventually(Duration::from_secs(30), || done() > before).await, "round {round}: the run answers");
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
@@ -227,14 +210,14 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     // A notification listed late (below ones already handed over) waits for the next complete
     // poll, one a minute: up to two of those.
     let all = eventually(Duration::from_secs(150), || {
-        replies(&sb, &bot, &posts).values().all(|n| *n >= 1) && sb.app.world().agents[&bot].following.len() == 5
+        replies_on(&sb, &bot, &posts).values().all(|n| *n >= 1) && sb.query().following(&bot).len() == 5
     })
     .await;
     polls_later(&sb, 3).await;
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let r = replies(&sb, &bot, &posts);
-    let followed = sb.app.world().agents[&bot].following.len();
+    let r = replies_on(&sb, &bot, &posts);
+    let followed = sb.query().following(&bot).len();
     assert!(all, "not all handled: {followed} of 5 followed back; replies {r:?}");
     assert!(r.values().all(|n| *n == 1), "duplicates: {r:?}");
     let dms = sb.app.world().messages.values().filter(|m| m.sender == bot).count();
@@ -309,7 +292,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
         imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()),
     )
     .unwrap();
-    s.connect_service(&imagine_agent::api::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
+    s.connect_service(&imagine_agent::wire::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
         .await
         .unwrap();
     let pipeline = |schedule: &str| {
@@ -321,10 +304,10 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
     assert!(eventually(Duration::from_secs(10), || !sb.app.world().jobs.is_empty()).await, "a job started");
     d.shutdown().await;
     let job = sb.app.world().jobs.values().next().unwrap().clone();
-    assert_ne!(job.status, Some(imagine_agent::api::types::GenerationStatus::Completed), "stopped while the job runs");
+    assert_ne!(job.status, Some(imagine_agent::wire::types::GenerationStatus::Completed), "stopped while the job runs");
     let jobs_before = sb.app.world().jobs.len();
     let unfinished =
-        sb.app.world().jobs.values().filter(|j| j.status != Some(imagine_agent::api::types::GenerationStatus::Completed)).count() as u64;
+        sb.app.world().jobs.values().filter(|j| j.status != Some(imagine_agent::wire::types::GenerationStatus::Completed)).count() as u64;
     // Restart with a schedule that will not fire now: only the resumed job is followed.
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("art.yaml", &pipeline("0 0 1 1 *"))], "metrics_addr: 127.0.0.1:0\n");
     let before = served(&sb, "GET /api/generate/pending", 200);
@@ -337,7 +320,7 @@ async fn a_generation_completes_into_a_post_and_is_resumed_after_a_restart() {
             .world()
             .jobs
             .values()
-            .all(|j| j.status == Some(imagine_agent::api::types::GenerationStatus::Completed)))
+            .all(|j| j.status == Some(imagine_agent::wire::types::GenerationStatus::Completed)))
         .await
     );
     // The restarted daemon asked the platform about the job it found in flight (it polls only while one is).
@@ -378,7 +361,7 @@ async fn a_scheduled_post_fires_with_its_template() {
     let sched = "kind: scheduled_post\nname: tick\nschedule: \"* * * * * *\"\ntimezone: Europe/Paris\ncontent:\n  template: \"tick {{ counter }} by {{ handle }}\"\nhashtags: [ticks]\n";
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("tick.yaml", sched)], "");
     let d = start(&cfg);
-    let bot = agent_id(&sb, "poster");
+    let bot = id_of(&sb, "poster");
     assert!(eventually(Duration::from_secs(10), || sb.app.world().posts.values().filter(|p| p.agent == bot).count() >= 2).await);
     d.shutdown().await;
     let mut texts: Vec<String> = sb.app.world().posts.values().filter(|p| p.agent == bot).map(|p| p.content.clone()).collect();
@@ -416,11 +399,11 @@ async fn a_schedule_fires_at_the_computed_time_on_a_controlled_clock() {
     let sched = "kind: scheduled_post\nname: monday\nschedule: \"0 9 * * 1\"\ntimezone: Europe/Paris\ncontent:\n  template: \"Good {{ weekday }} at {{ time }}\"\n";
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("monday.yaml", sched)], "");
     let clock = Clock::manual(chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()); // a Saturday
-    let loaded = config::load(&cfg).unwrap();
+    let loaded = setup::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions { clock: clock.clone(), ..RunOptions::default() }, stop.clone(), rx));
-    let bot = agent_id(&sb, "punctual");
+    let bot = id_of(&sb, "punctual");
     let mine = || sb.app.world().posts.values().filter(|p| p.agent == bot).map(|p| p.content.clone()).collect::<Vec<_>>();
     polls_later(&sb, 2).await;
     clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 30, 7, 59, 59).unwrap());

@@ -16,10 +16,6 @@ fn transcript(sb: &SandboxHandle, conv: u64) -> Vec<(String, String)> {
     sb.app.world().messages.values().filter(|m| m.conv == conv).map(|m| (m.sender.clone(), m.content.clone())).collect()
 }
 
-fn id_of(sb: &SandboxHandle, handle: &str) -> String {
-    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
-}
-
 const BEHAVIOR: &str = "kind: dm_reply
 name: dms
 content:
@@ -200,7 +196,7 @@ async fn filters_keywords_cooldown_and_the_days_cap_decide_who_is_answered_when(
 /// conversation (a later message there is neither answered nor asked about).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_verification_and_follower_filters_then_the_models_verdict() {
-    use imagine_agent::api::types::AgentType;
+    use imagine_agent::wire::types::AgentType;
     let sb = sandbox(SandboxConfig { community: 6, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "choosy").await;
     let me = id_of(&sb, "choosy");

@@ -8,11 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
-
-fn replies_by(sb: &SandboxHandle, id: &str) -> Vec<String> {
-    sb.app.world().comments.values().filter(|c| c.agent == id).map(|c| c.content.clone()).collect()
-}
+use imagine_agent::sandbox::SandboxConfig;
 
 fn cli(cfg: &std::path::Path, args: &[&str]) -> String {
     let out =
@@ -40,7 +36,7 @@ fn behavior(approval: &str) -> String {
 async fn a_reply_waits_for_approval_and_is_sent_once() {
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "careful").await;
-    let me = sb.app.world().agent_by_handle("careful").unwrap().id.clone();
+    let me = id_of(&sb, "careful");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", &behavior("required"))], "");
     let mut d = spawn_run(&cfg);
@@ -86,7 +82,7 @@ async fn expired_drafts_are_discarded_or_sent_as_configured() {
     let mut seen = vec![];
     for (handle, on_timeout, sent) in [("discarder", "discard", 0), ("sender", "send", 1)] {
         let creds = register(&sb, handle).await;
-        let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+        let me = id_of(&sb, handle);
         let dir = tempfile::tempdir().unwrap();
         let cfg = write_config(
             dir.path(),
@@ -149,7 +145,7 @@ async fn drafts_are_announced_edited_within_the_rules_and_sent_as_edited() {
     let (hook, seen) = chat_webhook(2).await;
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "editor_bot").await;
-    let me = sb.app.world().agent_by_handle("editor_bot").unwrap().id.clone();
+    let me = id_of(&sb, "editor_bot");
     let dir = tempfile::tempdir().unwrap();
     let url_file = dir.path().join("chat-url");
     std::fs::write(&url_file, &hook).unwrap();
@@ -213,10 +209,10 @@ fn by_kind(cfg: &std::path::Path, status: &str) -> Vec<(String, String)> {
 /// nothing is said before approval, and each approved draft is said exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_dms_quotes_comments_and_order_messages_wait_for_approval() {
-    use imagine_agent::api::types::{NewPost, PaymentMethod};
+    use imagine_agent::wire::types::{NewPost, PaymentMethod};
     let sb = sandbox(SandboxConfig { community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "reviewed").await;
-    let me = sb.app.world().agent_by_handle("reviewed").unwrap().id.clone();
+    let me = id_of(&sb, "reviewed");
     let member = sb.app.world().agents.values().find(|a| a.community).unwrap().id.clone();
     let dir = tempfile::tempdir().unwrap();
     let behaviors = [

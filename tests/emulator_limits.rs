@@ -173,7 +173,7 @@ async fn out_of_range_limits_are_refused_or_clamped_as_the_reading_says() {
         let sb = sandbox(SandboxConfig { readings, ..quiet_config() }).await;
         let me = session_for(&sb, "ranged").await;
         for n in 0..3 {
-            me.create_post(&imagine_agent::api::types::NewPost::text(format!("post {n}"))).await.unwrap();
+            me.create_post(&imagine_agent::wire::types::NewPost::text(format!("post {n}"))).await.unwrap();
         }
         let http = reqwest::Client::new();
         let base = sb.base_url();

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use imagine_agent::api::types::{NewAgent, NewPost};
 use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::SandboxHandle;
+use imagine_agent::wire::types::{NewAgent, NewPost};
 
 /// Registers `handle` in the world; its id.
 fn author(sb: &SandboxHandle, handle: &str) -> String {
     sb.register_agent(&NewAgent { handle: handle.into(), name: handle.to_uppercase(), ..Default::default() }).unwrap();
-    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
+    id_of(sb, handle)
 }
 
 /// Creates a post by `id`; its seq.
@@ -81,7 +81,7 @@ every: 1h
 async fn every_action_once_per_selected_post_through_a_sigkill_mid_run() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "engager").await;
-    let me = sb.app.world().agent_by_handle("engager").unwrap().id.clone();
+    let me = id_of(&sb, "engager");
     let authors: Vec<String> = (0..3).map(|i| author(&sb, &format!("writer_{i}"))).collect();
     let mut wanted = vec![];
     for i in 0..12 {
@@ -110,7 +110,7 @@ async fn every_action_once_per_selected_post_through_a_sigkill_mid_run() {
         wanted.iter().all(|s| m.get(s) == Some(&(true, true, true)))
             && quotes_by(sb, &me).len() == wanted.len()
             && comments_by(sb, &me).len() == wanted.len()
-            && sb.app.world().agents[&me].following.len() == 3
+            && sb.query().following(&me).len() == 3
     };
     let _d = spawn();
     assert!(eventually(Duration::from_secs(60), || all_done(&sb)).await, "every action on every selected post after the restart");
@@ -224,7 +224,7 @@ async fn caps_cooldown_per_run_maximum_and_rating_hold_on_the_clock() {
             let dir = tempfile::tempdir().unwrap();
             let extra = format!("llm:\n  local:\n    base_url: {}/v1\n    model: sandbox-stand-in\n", sb.base_url());
             let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("b.yaml", behavior)], &extra);
-            let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+            let id = id_of(sb, handle);
             (dir, cfg, id)
         }
     };
@@ -302,7 +302,7 @@ async fn each_source_finds_its_posts_and_later_runs_go_deeper() {
     let mut dirs = vec![];
     for (handle, behavior) in &bots {
         let creds = register(&sb, handle).await;
-        let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+        let id = id_of(&sb, handle);
         if *handle == "by_following" {
             sb.app.world().follow(&id, "writer_f").unwrap();
         }
@@ -344,4 +344,46 @@ async fn each_source_finds_its_posts_and_later_runs_go_deeper() {
         task.await.unwrap();
     }
     sb.stop().await;
+}
+
+/// State written by the version that counted caps per clock hour and day
+/// (`count:<action>:<hour>` and `count:<action>:<day>`) is read by the caps'
+/// windows: an hour already spent stays spent after the upgrade, the day's
+/// count holds all day, and nothing of the old layout is left once its day is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caps_counted_by_the_earlier_layout_still_hold() {
+    let s = scenario("upgraded_bot").behavior("b.yaml", &CAPPED.replace("name: capped", "name: upgraded")).metrics().build().await;
+    let (sb, me) = (&s.sb, s.id.clone());
+    let a = author(sb, "writer_m");
+    for i in 0..10 {
+        post(sb, &a, &format!("Migrated note {i}."));
+    }
+    let t0 = Utc::now().date_naive().and_hms_opt(1, 0, 0).unwrap().and_utc();
+    let clock = Clock::manual(t0);
+    let sled = s.state_dir().join("sled");
+    {
+        // The earlier layout: this hour's 3 likes (the hourly cap), 4 today (the day allows 5).
+        let s = imagine_agent::store::Store::open(&sled).unwrap().agent("upgraded_bot").unwrap();
+        s.put("upgraded", &format!("count:like:{}", t0.format("%Y-%m-%dT%H")), &3u32).unwrap();
+        s.put("upgraded", &format!("count:like:{}", t0.format("%Y-%m-%d")), &4u32).unwrap();
+        s.put("upgraded", "count:like:2000-01-01", &9u32).unwrap();
+    }
+    let (stop, task) = s.start_on(&clock);
+    let port = s.metrics_port().await;
+    let ran = |n: u64| eventually_async(Duration::from_secs(20), move || async move { runs(port, "upgraded").await >= Some(n) });
+    assert!(ran(1).await, "the first run finished");
+    assert_eq!(liked(sb, &me), 0, "the hour spent before the upgrade stays spent");
+    clock.set(t0 + chrono::Duration::hours(1));
+    assert!(ran(2).await, "the second run finished");
+    assert_eq!(liked(sb, &me), 1, "the day's fifth, and only it");
+    clock.set(t0 + chrono::Duration::hours(2));
+    assert!(ran(3).await, "the third run finished");
+    assert_eq!(liked(sb, &me), 1, "the day's count (4 before the upgrade) holds");
+    stop.cancel();
+    task.await.unwrap();
+    {
+        let s = imagine_agent::store::Store::open(&sled).unwrap().agent("upgraded_bot").unwrap();
+        assert_eq!(s.get::<u32>("upgraded", "count:like:2000-01-01").unwrap(), None, "a past day's counter is forgotten");
+    }
+    s.stop().await;
 }

@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use imagine_agent::api::types::AgentType;
 use imagine_agent::clock::Clock;
-use imagine_agent::sandbox::SandboxConfig;
+use imagine_agent::wire::types::AgentType;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_pick_exactly_who_is_followed_back_and_reconcile_unfollows_who_left() {
-    let sb = sandbox(SandboxConfig { community: 8, community_interval: Duration::ZERO, ..quiet_config() }).await;
-    let creds = register(&sb, "picky").await;
+    let s = scenario("picky").community(8).metrics().build().await;
+    let sb = &s.sb;
     let m: Vec<(String, String)> = {
         let w = sb.app.world();
         w.agents.values().filter(|a| a.community).map(|a| (a.id.clone(), a.handle.clone())).collect()
@@ -46,16 +45,15 @@ async fn filters_pick_exactly_who_is_followed_back_and_reconcile_unfollows_who_l
         "kind: follow_back\nname: fb\nfilters:\n  deny_handles: [\"@{}\"]\n  agent_types: [CREATIVE]\n  verified_only: true\n  min_followers: 2\nreconcile_every: 5m\n",
         m[0].1
     );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("fb.yaml", &behavior)], "metrics_addr: 127.0.0.1:0\n");
+    s.write_behavior("fb.yaml", &behavior);
     let clock = Clock::manual(Utc::now());
-    let (stop, task) = start_on(&cfg, &clock);
-    let port = bound_port(&dir.path().join("state"), "metrics").await;
-    let b = burst(&sb, json!({"target": "picky", "follows": 8})).await;
+    let (stop, task) = s.start_on(&clock);
+    let port = s.metrics_port().await;
+    let b = burst(sb, json!({"target": "picky", "follows": 8})).await;
     assert_eq!(b["followed"], 8);
     let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"fb\""]);
     assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(8) }).await, "every follow handled");
-    let bot = sb.app.world().agent_by_handle("picky").unwrap().id.clone();
+    let bot = s.id.clone();
     let following = || -> BTreeSet<String> { sb.app.world().agents[&bot].following.clone() };
     let want: BTreeSet<String> = [1usize, 5].iter().map(|i| m[*i].0.clone()).collect();
     assert_eq!(following(), want, "exactly the creative, verified, followed, not denied ones");
@@ -67,5 +65,5 @@ async fn filters_pick_exactly_who_is_followed_back_and_reconcile_unfollows_who_l
     assert_eq!(following(), [m[5].0.clone()].into_iter().collect(), "kept who stayed");
     stop.cancel();
     task.await.unwrap();
-    sb.stop().await;
+    s.stop().await;
 }

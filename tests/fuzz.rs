@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use imagine_agent::api::limits::char_len;
 use imagine_agent::api::list::{decode_one, decode_page};
-use imagine_agent::api::types::Notification;
-use imagine_agent::behaviors::content::{check_template, finalize, render};
+use imagine_agent::behaviors::engine::content::{check_template, finalize, render};
+use imagine_agent::behaviors::engine::schedule::Schedule;
 use imagine_agent::behaviors::parse_file;
-use imagine_agent::behaviors::schedule::Schedule;
 use imagine_agent::config::interpolate;
+use imagine_agent::wire::limits::char_len;
+use imagine_agent::wire::types::Notification;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -193,7 +193,7 @@ proptest! {
     fn the_text_guardrails_hold_for_any_text(s in prop_oneof![any::<String>(), "[@a-z,_ \n]{0,800}"], max in 1usize..600, mentions in 0usize..4) {
         if let Some(t) = finalize(&s, max, mentions) {
             prop_assert!(char_len(&t) <= max, "{} > {max}", char_len(&t));
-            let n = imagine_agent::api::limits::mention_starts(&t).len();
+            let n = imagine_agent::wire::limits::mention_starts(&t).len();
             prop_assert!(n <= mentions, "{n} mentions > {mentions}: {t:?}");
             prop_assert!(!t.trim().is_empty());
         }
@@ -212,7 +212,7 @@ struct Receiver {
 const WEBHOOK_SECRET: &str = "whsec_fuzz";
 
 fn receiver() -> &'static Receiver {
-    use imagine_agent::behaviors::context::Agent;
+    use imagine_agent::behaviors::Agent;
     use imagine_agent::metrics::Metrics;
     use imagine_agent::runtime::webhook;
     use std::sync::{Arc, OnceLock, RwLock};

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::Provider;
 use imagine_agent::sandbox::SandboxConfig;
+use imagine_agent::wire::types::Provider;
 
 /// A daemon running `pipeline` against a sandbox with `cfg`; the handle of its metrics port.
 async fn run(

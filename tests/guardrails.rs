@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use imagine_agent::api::types::NewPost;
 use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use imagine_agent::wire::types::NewPost;
 use serde_json::json;
 
 struct Bot {
@@ -40,7 +40,7 @@ impl Bot {
         let clock = Clock::manual(Utc::now());
         let (stop, task) = start_on(&cfg, &clock);
         let port = bound_port(&dir.path().join("state"), "metrics").await;
-        let id = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+        let id = id_of(sb, handle);
         Bot { handle: handle.into(), id, port, clock, cfg, stop, task, _dir: dir }
     }
 

@@ -25,7 +25,7 @@ async fn quotes(sb: &SandboxHandle, target: &(String, String), texts: &[&str]) -
             .budgets(imagine_agent::api::Budgets::unlimited()),
     )
     .unwrap();
-    let post = s.create_post(&imagine_agent::api::types::NewPost::text("Something worth quoting")).await.unwrap();
+    let post = s.create_post(&imagine_agent::wire::types::NewPost::text("Something worth quoting")).await.unwrap();
     let fan = session_for(sb, "quoter").await;
     let mut out = vec![];
     for t in texts {
@@ -38,7 +38,7 @@ async fn quotes(sb: &SandboxHandle, target: &(String, String), texts: &[&str]) -
 async fn the_example_hook_likes_and_thanks_each_quote_once() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "hooked").await;
-    let me = sb.app.world().agent_by_handle("hooked").unwrap().id.clone();
+    let me = id_of(&sb, "hooked");
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let example = std::fs::read_to_string(root.join("behaviors/hook.yaml")).unwrap();
@@ -74,7 +74,7 @@ fi
 async fn a_decision_is_made_once_per_event_through_errors_and_sigkills() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "decided").await;
-    let me = sb.app.world().agent_by_handle("decided").unwrap().id.clone();
+    let me = id_of(&sb, "decided");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("behaviors")).unwrap();
     std::fs::write(dir.path().join("behaviors/fickle.sh"), FICKLE).unwrap();
@@ -125,7 +125,7 @@ esac
 async fn a_failing_program_gets_the_fallback_once_and_the_log_says_why() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "fallen").await;
-    let me = sb.app.world().agent_by_handle("fallen").unwrap().id.clone();
+    let me = id_of(&sb, "fallen");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("behaviors")).unwrap();
     std::fs::write(dir.path().join("behaviors/broken.sh"), BROKEN).unwrap();
@@ -176,7 +176,7 @@ printf '{"actions":[{"type":"post","text":"%s"}]}' "$text"
 async fn a_hook_never_publishes_the_client_or_webhook_secret_even_without_a_model() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "leaky").await;
-    let me = sb.app.world().agent_by_handle("leaky").unwrap().id.clone();
+    let me = id_of(&sb, "leaky");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("whsec"), "whsec_5f2a9c7e1b3d4f60a8c2e4b6\n").unwrap();
     let behavior = "kind: hook\nname: leaky\nschedule: \"* * * * * *\"\nprogram:\n  command: [sh, leaky.sh]\n";
@@ -205,7 +205,7 @@ printf '{"actions":[{"type":"reply","text":"reply to %s"},{"type":"comment","tex
 async fn every_action_a_program_answers_is_taken_once_per_event() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "doer").await;
-    let me = sb.app.world().agent_by_handle("doer").unwrap().id.clone();
+    let me = id_of(&sb, "doer");
     let dir = tempfile::tempdir().unwrap();
     let behavior = "kind: hook\nname: doer\non: [QUOTE]\nprogram:\n  command: [sh, every.sh]\n";
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("h.yaml", behavior)], "");
@@ -214,7 +214,7 @@ async fn every_action_a_program_answers_is_taken_once_per_event() {
     polls_later(&sb, 1).await;
     let q = quotes(&sb, &creds, &["First take", "Second take"]).await;
     let seqs: Vec<u64> = q.iter().map(|id| id[5..].parse().unwrap()).collect();
-    let quoter = sb.app.world().agent_by_handle("quoter").unwrap().id.clone();
+    let quoter = id_of(&sb, "quoter");
     let done = || {
         let w = sb.app.world();
         seqs.iter().all(|s| w.posts[s].amplifies.contains(&me) && w.posts[s].reposts.contains(&me) && w.posts[s].likes.contains_key(&me))

@@ -96,13 +96,13 @@ async fn run_bot(handle: &str, behavior: &str, extra: &str, mentions: usize) -> 
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("{extra}metrics_addr: 127.0.0.1:0\n");
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", behavior)], &extra);
-    let loaded = imagine_agent::config::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
+    let loaded = imagine_agent::setup::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
     let port = bound_port(&dir.path().join("state"), "metrics").await;
     let posts = post_seqs(&burst(&sb, json!({"target": handle, "mentions": mentions})).await);
-    let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let me = id_of(&sb, handle);
     let replies = |sb: &SandboxHandle| -> Vec<String> {
         let w = sb.app.world();
         w.comments.values().filter(|c| c.agent == me && posts.contains(&c.post)).map(|c| c.content.clone()).collect()
@@ -243,7 +243,7 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
     stop.cancel();
     task.await.unwrap();
     assert_eq!(calls(), 2, "the restart did not reset the day's count");
-    let me = sb.app.world().agent_by_handle("frugal").unwrap().id.clone();
+    let me = id_of(&sb, "frugal");
     let mut replies: Vec<String> = sb.app.world().comments.values().filter(|c| c.agent == me).map(|c| c.content.clone()).collect();
     replies.sort();
     assert_eq!(replies, vec!["A good answer.", "Another angle entirely: try it small first.", "budget fallback"]);
@@ -256,6 +256,6 @@ async fn a_spent_budget_stays_spent_across_a_restart() {
 #[test]
 fn the_emulators_stand_in_recognizes_the_gate_and_the_rating() {
     use imagine_agent::sandbox::llm::{DECIDE_ASK, RATING_ASK};
-    assert!(imagine_agent::behaviors::decide::DECIDE_SYSTEM.contains(DECIDE_ASK));
-    assert!(imagine_agent::behaviors::selection::SCORE_SYSTEM.contains(RATING_ASK));
+    assert!(imagine_agent::behaviors::engine::decide::DECIDE_SYSTEM.contains(DECIDE_ASK));
+    assert!(imagine_agent::behaviors::engine::selection::SCORE_SYSTEM.contains(RATING_ASK));
 }

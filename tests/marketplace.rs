@@ -11,12 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::{OrderAction, OrderStatus, PaymentMethod};
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
-
-fn id_of(sb: &SandboxHandle, handle: &str) -> String {
-    sb.app.world().agent_by_handle(handle).unwrap().id.clone()
-}
+use imagine_agent::wire::types::{OrderAction, OrderStatus, PaymentMethod};
 
 fn services_of(sb: &SandboxHandle, id: &str) -> Vec<u64> {
     sb.app.world().services.values().filter(|s| s.agent == id).map(|s| s.seq).collect()
@@ -201,7 +197,7 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
     }
     assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 3)).await);
     // Payouts enabled: the seller's 90% (450 cents) passes the threshold once the order completes.
-    sb.app.world().accounts.insert(me.clone(), imagine_agent::api::types::PaymentAccount { payouts_enabled: true, ..Default::default() });
+    sb.app.world().accounts.insert(me.clone(), imagine_agent::wire::types::PaymentAccount { payouts_enabled: true, ..Default::default() });
     sb.app.world().update_order(o, &buyer, &OrderAction::Accept, None).unwrap();
     assert!(eventually(Duration::from_secs(20), || messages_by(&sb, &me).get(&o).is_some_and(|m| m.len() == 4)).await);
     assert_eq!(
@@ -209,7 +205,7 @@ async fn a_revision_is_delivered_again_and_the_declared_service_is_kept() {
         vec!["Delivered, @ada_0!", "Delivered, @ada_0!", "Noted, @ada_0: Can it be blue?\nAnd bigger?", "Thank you, @ada_0!"]
     );
     let requested = |sb: &SandboxHandle| {
-        sb.app.world().payouts.values().filter(|p| p.0 == me && p.2 == imagine_agent::api::types::PayoutStatus::Processing).count()
+        sb.app.world().payouts.values().filter(|p| p.0 == me && p.2 == imagine_agent::wire::types::PayoutStatus::Processing).count()
     };
     assert!(eventually(Duration::from_secs(20), || requested(&sb) == 1).await, "the payout requested");
     // Three more runs of the shop: a repeated request would show.
@@ -288,7 +284,7 @@ async fn a_cancellation_stops_the_work_and_failing_work_is_left_for_a_person() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_deliverables_are_made_once_per_order_through_sigkills() {
-    use imagine_agent::api::types::GenerationStatus;
+    use imagine_agent::wire::types::GenerationStatus;
     // A third of the jobs fail (and are retried), jobs take 1.5 s: with 8 orders the
     // platform's 3 concurrent jobs are always the limit, and kills land while jobs run.
     let sb = sandbox(SandboxConfig {
@@ -303,7 +299,7 @@ async fn generated_deliverables_are_made_once_per_order_through_sigkills() {
     let me = id_of(&sb, "artist_bot");
     imagine_agent::api::Session::new(imagine_agent::api::SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone()))
         .unwrap()
-        .connect_service(&imagine_agent::api::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
+        .connect_service(&imagine_agent::wire::types::Provider::OpenAi, &secrecy::SecretString::from("sk-x-123456789".to_string()))
         .await
         .unwrap();
     let buyers: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use imagine_agent::api::types::AgentType;
 use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use imagine_agent::wire::types::AgentType;
 
 const BEHAVIOR: &str = "kind: network
 name: net
@@ -41,7 +41,7 @@ fn dms(sb: &SandboxHandle, id: &str) -> Vec<String> {
 async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_silent() {
     let sb = sandbox(SandboxConfig { community: 6, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "networker").await;
-    let me = sb.app.world().agent_by_handle("networker").unwrap().id.clone();
+    let me = id_of(&sb, "networker");
     // Members 0-3 creative (member 3 denied), 4-5 not.
     let members: Vec<(String, String)> = {
         let mut w = sb.app.world();
@@ -74,8 +74,9 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
     assert!(day1.is_subset(&eligible), "only creative, not denied agents: {day1:?}");
     assert_eq!(dms(&sb, &me).len(), 2, "one DM per followed agent");
 
-    // Day 2 (the next run, an hour later by the clock, on the next day): the third one.
-    clock.set(clock.now() + chrono::Duration::days(1));
+    // A day after the first day's follows (made by the child process on the real clock): the
+    // cap's day window has passed, and the next run follows the third one.
+    clock.set(Utc::now() + chrono::Duration::days(1));
     assert!(eventually(Duration::from_secs(20), || following(&sb, &me) == eligible).await, "the third eligible agent followed");
     assert!(eventually(Duration::from_secs(20), || dms(&sb, &me).len() == 3).await);
     polls_later(&sb, 3).await;
@@ -96,8 +97,8 @@ async fn follows_whom_the_filters_and_the_cap_allow_once_each_and_unfollows_the_
 }
 
 /// `who` reacts to `post` of `me` the way `kind` says, as the platform records it (a notification for `me`).
-fn react(sb: &SandboxHandle, who: &str, me: &str, post: u64, kind: imagine_agent::api::types::NotificationType) {
-    use imagine_agent::api::types::NotificationType as T;
+fn react(sb: &SandboxHandle, who: &str, me: &str, post: u64, kind: imagine_agent::wire::types::NotificationType) {
+    use imagine_agent::wire::types::NotificationType as T;
     let mut w = sb.app.world();
     match kind {
         T::Like => {
@@ -113,11 +114,11 @@ fn react(sb: &SandboxHandle, who: &str, me: &str, post: u64, kind: imagine_agent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_who_reacted_are_followed_in_order_within_the_cap_and_the_rest_wait() {
-    use imagine_agent::api::types::NotificationType as T;
+    use imagine_agent::wire::types::NotificationType as T;
     let sb = sandbox(SandboxConfig { community: 5, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "reacted").await;
-    let me = sb.app.world().agent_by_handle("reacted").unwrap().id.clone();
-    let post = sb.app.world().create_post(&me, &imagine_agent::api::types::NewPost::text("A post people react to.")).unwrap().0;
+    let me = id_of(&sb, "reacted");
+    let post = sb.app.world().create_post(&me, &imagine_agent::wire::types::NewPost::text("A post people react to.")).unwrap().0;
     let members: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
     // In this order: the last member likes first; a COMMENT is not a reaction this behavior takes.
     for (who, kind) in [(4, T::Like), (1, T::Repost), (2, T::Quote), (0, T::Like)] {
@@ -160,7 +161,7 @@ every: 1h
 async fn a_sigkill_in_the_middle_of_a_run_repeats_no_follow_and_no_dm() {
     let sb = sandbox(SandboxConfig { community: 20, community_interval: std::time::Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "killed_networker").await;
-    let me = sb.app.world().agent_by_handle("killed_networker").unwrap().id.clone();
+    let me = id_of(&sb, "killed_networker");
     let behavior = "kind: network
 name: net
 discover:

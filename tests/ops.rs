@@ -37,7 +37,7 @@ async fn reload_adds_changes_and_removes_only_what_changed() {
         &[("keep.yaml", &tick("keep", "K")), ("gone.yaml", &tick("gone", "A")), ("change.yaml", &tick("change", "C1"))],
         "metrics_addr: 127.0.0.1:0\n",
     );
-    let loaded = imagine_agent::config::load(&cfg).unwrap();
+    let loaded = imagine_agent::setup::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));

@@ -56,12 +56,12 @@ async fn scenario(with_engage: bool) -> (Vec<i64>, usize, u64) {
     })
     .await;
     let creds = register(&sb, "busy_bot").await;
-    let me = sb.app.world().agent_by_handle("busy_bot").unwrap().id.clone();
+    let me = id_of(&sb, "busy_bot");
     {
         let mut w = sb.app.world();
         let members: Vec<String> = w.agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
         for i in 0..300 {
-            w.create_post(&members[i % members.len()], &imagine_agent::api::types::NewPost::text(format!("Gardening note {i}."))).unwrap();
+            w.create_post(&members[i % members.len()], &imagine_agent::wire::types::NewPost::text(format!("Gardening note {i}."))).unwrap();
         }
     }
     let dir = tempfile::tempdir().unwrap();

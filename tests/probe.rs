@@ -30,7 +30,7 @@ async fn probe(readings: Readings, handle: &str, watch: &'static str, mentions: 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     // The probe's own post was deleted again.
-    let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let me = id_of(&sb, handle);
     assert!(sb.app.world().posts.values().all(|p| p.agent != me), "the probe undid its post");
     sb.stop().await;
     rows

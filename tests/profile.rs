@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use imagine_agent::api::types::AgentType;
 use imagine_agent::clock::Clock;
 use imagine_agent::sandbox::SandboxHandle;
+use imagine_agent::wire::types::AgentType;
 
 const BEHAVIOR: &str = "kind: profile
 name: me
@@ -59,7 +59,7 @@ fn introductions(sb: &SandboxHandle, id: &str) -> Vec<String> {
 async fn declared_once_applied_only_where_different_and_kept_so() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "presenter").await;
-    let id = sb.app.world().agent_by_handle("presenter").unwrap().id.clone();
+    let id = id_of(&sb, "presenter");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("me.yaml", BEHAVIOR)], "");
     std::fs::write(dir.path().join("behaviors/avatar.png"), b"\x89PNG first picture").unwrap();
@@ -111,7 +111,7 @@ fn broken_profiles_are_refused_with_their_places() {
         format!("kind: profile\nname: me\nbio: {}\nagent_type: WIZARD\navatar: not-an-image.txt\nwebsite_url: ftp://x\n", "b".repeat(600));
     std::fs::write(dir.path().join("behaviors/me.yaml"), bad).unwrap();
     std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: prof_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
-    let problems = imagine_agent::config::load(&dir.path().join("config.yaml")).unwrap_err().to_string();
+    let problems = imagine_agent::setup::load(&dir.path().join("config.yaml")).unwrap_err().to_string();
     let f = dir.path().join("behaviors/me.yaml").display().to_string();
     for (line, what) in [(3, "bio"), (4, "WIZARD"), (5, "PNG, JPEG, GIF or WebP"), (6, "website_url")] {
         assert!(problems.contains(&format!("{f}:{line}:1: ")) && problems.contains(what), "{what} at line {line}: {problems}");
@@ -130,7 +130,7 @@ fn diff(cfg: &std::path::Path) -> String {
 async fn profile_diff_shows_what_would_change_and_writes_nothing() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "planner").await;
-    let id = sb.app.world().agent_by_handle("planner").unwrap().id.clone();
+    let id = id_of(&sb, "planner");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("me.yaml", BEHAVIOR)], "");
     std::fs::write(dir.path().join("behaviors/avatar.png"), b"\x89PNG picture").unwrap();

@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::Provider;
 use imagine_agent::sandbox::SandboxHandle;
+use imagine_agent::wire::types::Provider;
 
 const ART: &str =
     "kind: generation_pipeline\nname: art\nschedule: \"* * * * * *\"\nprovider: OPENAI\ntype: image\nprompt:\n  template: \"art number {{ counter }}\"\npoll_every: 1s\n";
@@ -31,7 +31,7 @@ fn held(sb: &SandboxHandle, agent: &str, provider: &str) -> Option<(String, bool
 async fn declared_providers_are_connected_by_diff_and_a_behavior_without_one_is_refused_where_it_is_declared() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "painter").await;
-    let me = sb.app.world().agent_by_handle("painter").unwrap().id.clone();
+    let me = id_of(&sb, "painter");
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("openai.key");
     let key = "sk-proj-first-key-0123456789abcdef";

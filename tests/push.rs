@@ -5,10 +5,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use imagine_agent::api::types::WebhookUpdate;
 use imagine_agent::api::{Session, SessionConfig};
 use imagine_agent::runtime::{self, RunOptions};
 use imagine_agent::sandbox::{webhooks::sign, SandboxConfig};
+use imagine_agent::wire::types::WebhookUpdate;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "pushed").await;
-    let bot = sb.app.world().agent_by_handle("pushed").unwrap().id.clone();
+    let bot = id_of(&sb, "pushed");
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let secret_file = register_webhook_secret(&s, dir.path()).await;
@@ -26,7 +26,7 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
         std::fs::read_to_string(write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra)).unwrap();
     cfg_text = cfg_text.replace("poll_interval: 200ms", "poll_interval: 60s");
     std::fs::write(dir.path().join("config.yaml"), cfg_text).unwrap();
-    let loaded = imagine_agent::config::load(&dir.path().join("config.yaml")).unwrap();
+    let loaded = imagine_agent::setup::load(&dir.path().join("config.yaml")).unwrap();
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));
@@ -86,7 +86,7 @@ async fn signed_pushes_are_handled_once_and_forged_ones_rejected() {
 async fn push_and_poll_on_the_same_notifications_hand_each_over_once() {
     let sb = sandbox(SandboxConfig { community: 4, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "both_ways").await;
-    let bot = sb.app.world().agent_by_handle("both_ways").unwrap().id.clone();
+    let bot = id_of(&sb, "both_ways");
     let s = Session::new(SessionConfig::new(sb.base_url()).credentials(creds.0.clone(), creds.1.clone())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let secret = register_webhook_secret(&s, dir.path()).await;
@@ -126,7 +126,7 @@ async fn the_receiver_serves_tls_itself_when_configured() {
         d = dir.path().display()
     );
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], &extra);
-    let loaded = imagine_agent::config::load(&cfg).unwrap();
+    let loaded = imagine_agent::setup::load(&cfg).unwrap();
     let stop = CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(runtime::run(loaded, RunOptions::default(), stop.clone(), rx));

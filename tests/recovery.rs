@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::NewPost;
 use imagine_agent::sandbox::readings::Readings;
 use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
+use imagine_agent::wire::types::NewPost;
 
 fn posts_of(sb: &SandboxHandle, handle: &str) -> Vec<String> {
     let w = sb.app.world();
@@ -78,7 +78,7 @@ async fn setup(
     let sb =
         sandbox(SandboxConfig { readings: readings.clone(), community: 2, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, handle).await;
-    let me = sb.app.world().agent_by_handle(handle).unwrap().id.clone();
+    let me = id_of(&sb, handle);
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, behaviors, "metrics_addr: 127.0.0.1:0\n");
     (sb, me, dir, cfg)
@@ -165,7 +165,7 @@ async fn a_follow_whose_answer_was_lost_to_a_sigkill_is_requested_once_under_eve
     for (i, r) in Readings::all().into_iter().enumerate() {
         let handle = format!("follower_{i}");
         let (sb, me, _dir, cfg) = setup(&r, &handle, &[("f.yaml", FOLLOW_BEHAVIOR)]).await;
-        let following = || sb.app.world().agents[&me].following.len();
+        let following = || sb.query().following(&me).len();
         let trigger = async {
             burst(&sb, serde_json::json!({"target": handle, "follows": 1})).await;
         };
@@ -184,7 +184,7 @@ async fn a_follow_whose_answer_was_lost_to_a_sigkill_is_requested_once_under_eve
 /// would be refused by the state machine), then delivered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_transition_whose_answer_was_lost_to_a_sigkill_is_made_once_under_every_reading() {
-    use imagine_agent::api::types::{OrderStatus, PaymentMethod};
+    use imagine_agent::wire::types::{OrderStatus, PaymentMethod};
     const SHOP: &str = "kind: marketplace\nname: shop\nservices:\n  - key: p\n    title: Portraits\n    description: A portrait.\n    price: 500\n    delivery_days: 1\n    revisions: 1\ndeliverable:\n  template: \"Work for {{ requirements }}\"\nevery: 1s\n";
     for (i, r) in Readings::all().into_iter().enumerate() {
         let (sb, me, _dir, cfg) = setup(&r, &format!("seller_{i}"), &[("s.yaml", SHOP)]).await;
@@ -320,7 +320,7 @@ async fn a_post_buried_under_fifty_pages_is_found_by_search() {
         let handle = format!("buried_{i}");
         let creds = register(&sb, &handle).await;
         register(&sb, &format!("busy_{i}")).await;
-        let crowd_id = sb.app.world().agent_by_handle(&format!("busy_{i}")).unwrap().id.clone();
+        let crowd_id = id_of(&sb, &format!("busy_{i}"));
         let dir = tempfile::tempdir().unwrap();
         let b = "kind: scheduled_post\nname: ticks\nschedule: \"* * * * * *\"\ncontent:\n  template: \"tick {{ counter }} at {{ time }} by {{ handle }}\"\n";
         let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("t.yaml", b)], "");

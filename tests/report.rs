@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::api::types::{NewComment, NewPost};
 use imagine_agent::sandbox::SandboxHandle;
+use imagine_agent::wire::types::{NewComment, NewPost};
 
 fn posts_by(sb: &SandboxHandle, id: &str) -> Vec<(String, Vec<String>)> {
     sb.app.world().posts.values().filter(|p| p.agent == id).map(|p| (p.content.clone(), p.media_urls.clone())).collect()
@@ -25,7 +25,7 @@ fn dms_to(sb: &SandboxHandle, from: &str) -> Vec<String> {
 async fn a_digest_of_the_emulators_analytics_is_logged_exported_posted_with_a_chart_and_sent() {
     let sb = sandbox(quiet_config()).await;
     let creds = register(&sb, "reporter").await;
-    let me = sb.app.world().agent_by_handle("reporter").unwrap().id.clone();
+    let me = id_of(&sb, "reporter");
     // Three posts; two followers; 3 likes and 1 comment, on 30 views.
     let s = imagine_agent::api::Session::new(
         imagine_agent::api::SessionConfig::new(sb.base_url())

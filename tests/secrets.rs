@@ -41,7 +41,7 @@ async fn no_secret_in_trace_logs_or_state() {
     assert!(eventually(Duration::from_secs(20), || served(&sb, "GET /api/notifications", 200) >= 1).await, "polling");
     let b = burst(&sb, serde_json::json!({"target": "discreet", "mentions": 2, "follows": 1})).await;
     let posts = post_seqs(&b);
-    let bot = sb.app.world().agent_by_handle("discreet").unwrap().id.clone();
+    let bot = id_of(&sb, "discreet");
     // The work done, and a token refresh (2 s tokens) in the logs too.
     let worked = || {
         let w = sb.app.world();

@@ -17,12 +17,6 @@ use imagine_agent::sandbox::{SandboxConfig, SandboxHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imagine-agent");
 
-fn answered(sb: &SandboxHandle, handle: &str, posts: &[u64]) -> Vec<usize> {
-    let w = sb.app.world();
-    let me = w.agent_by_handle(handle).unwrap().id.clone();
-    posts.iter().map(|p| w.comments.values().filter(|c| c.agent == me && c.post == *p).count()).collect()
-}
-
 /// A config of both agents as shard `index` of `count`, its state in `state`.
 fn config(
     dir: &Path,
@@ -74,7 +68,7 @@ async fn an_agent_moved_between_daemons_mid_burst_answers_each_mention_once() {
     polls_later(&sb, 1).await;
     let to_mover = post_seqs(&burst(&sb, serde_json::json!({"target": mover, "mentions": 60})).await);
     let to_stayer = post_seqs(&burst(&sb, serde_json::json!({"target": stayer, "mentions": 60})).await);
-    let done = |sb: &SandboxHandle, h: &str, p: &[u64]| answered(sb, h, p).iter().filter(|n| **n > 0).count();
+    let done = |sb: &SandboxHandle, h: &str, p: &[u64]| answers(sb, h, p).iter().filter(|n| **n > 0).count();
     assert!(eventually(Duration::from_secs(30), || done(&sb, &mover, &to_mover) >= 5).await, "some answered before the move");
     a.0.kill().unwrap();
     a.0.wait().unwrap();
@@ -95,17 +89,17 @@ async fn an_agent_moved_between_daemons_mid_burst_answers_each_mention_once() {
     let _a = spawn_run(&two_a);
     let _b = spawn_run(&two_b);
     let all = |sb: &SandboxHandle| {
-        answered(sb, &mover, &to_mover).iter().all(|n| *n >= 1) && answered(sb, &stayer, &to_stayer).iter().all(|n| *n >= 1)
+        answers(sb, &mover, &to_mover).iter().all(|n| *n >= 1) && answers(sb, &stayer, &to_stayer).iter().all(|n| *n >= 1)
     };
     assert!(
         eventually(Duration::from_secs(60), || all(&sb)).await,
         "{:?} {:?}",
-        answered(&sb, &mover, &to_mover),
-        answered(&sb, &stayer, &to_stayer)
+        answers(&sb, &mover, &to_mover),
+        answers(&sb, &stayer, &to_stayer)
     );
     polls_later(&sb, 5).await;
-    assert_eq!(answered(&sb, &mover, &to_mover), vec![1; 60], "each mention of the moved agent answered exactly once");
-    assert_eq!(answered(&sb, &stayer, &to_stayer), vec![1; 60], "and of the one that stayed");
+    assert_eq!(answers(&sb, &mover, &to_mover), vec![1; 60], "each mention of the moved agent answered exactly once");
+    assert_eq!(answers(&sb, &stayer, &to_stayer), vec![1; 60], "and of the one that stayed");
     let (_, state_a, _) = cli(&["state", "--json", "--config", "two-a.yaml"], dir);
     let handles: Vec<String> = serde_json::from_str::<serde_json::Value>(&state_a).unwrap()["agents"]
         .as_array()

@@ -50,7 +50,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
         let key = format!("reply:{id}");
         let rec = |state| ActionRecord {
             state,
-            kind: "reply".into(),
+            action: "reply".into(),
             detail: serde_json::json!({"content": "Thanks for asking, here is a reply of a typical length."}),
             result: None,
             at_ms: at,
@@ -104,7 +104,7 @@ async fn the_daemon_prunes_its_own_records_to_the_retention() {
     const DAYS: i64 = 12;
     let sb = sandbox(SandboxConfig { community: 8, community_interval: Duration::ZERO, ..quiet_config() }).await;
     let creds = register(&sb, "tidy").await;
-    let bot = sb.app.world().agent_by_handle("tidy").unwrap().id.clone();
+    let bot = id_of(&sb, "tidy");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb.base_url(), &creds, &[("r.yaml", REPLY_BEHAVIOR)], "metrics_addr: 127.0.0.1:0\n");
     let start = chrono::Utc::now() - chrono::Duration::hours(25 * DAYS);

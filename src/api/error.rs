@@ -1,5 +1,6 @@
 //! The one error type of the API layer: HTTP status, platform code and message.
 
+use crate::wire::limits::LimitError;
 use std::time::Duration;
 
 /// What went wrong talking to the platform.
@@ -82,19 +83,5 @@ impl ApiError {
 impl From<LimitError> for ApiError {
     fn from(e: LimitError) -> ApiError {
         ApiError::Invalid(e)
-    }
-}
-
-/// A documented platform limit that a request would break.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct LimitError {
-    pub field: &'static str,
-    pub problem: String,
-}
-
-impl LimitError {
-    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
-        LimitError { field, problem: problem.into() }
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::error::ApiError;
 use super::session::{Auth, Body, Request, Session};
-use super::types::Page;
+use crate::wire::types::Page;
 
 /// A list endpoint with its parameters; `.page()` fetches one page, `.stream()` all items.
 #[must_use = "a list call does nothing until .page() or .stream()"]
@@ -30,7 +30,7 @@ pub struct List<T> {
 
 impl<T: DeserializeOwned + Send + 'static> List<T> {
     pub(crate) fn new(session: &Session, path: String, key: &'static str, auth: Auth) -> Self {
-        List { session: session.clone(), path, key, auth, query: vec![], max: super::limits::MAX_LIST_LIMIT, _t: PhantomData }
+        List { session: session.clone(), path, key, auth, query: vec![], max: crate::wire::limits::MAX_LIST_LIMIT, _t: PhantomData }
     }
 
     /// An endpoint whose `limit` goes up to `max` only (e.g. similar agents, 1-20).
@@ -289,7 +289,20 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrNot<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::Post;
+
+    /// A write's answer is read for its id, wrapped or bare, whatever else it holds.
+    #[test]
+    fn created_reads_the_id_only() {
+        let body = br#"{"comment":{"id":"c1","content":"hi","agent":{"handle":"a","id":"x"},"parentId":null}}"#;
+        let c: crate::wire::types::Created = decode_one(body, "comment").unwrap();
+        assert_eq!(c.id, "c1");
+        let full: crate::wire::types::Comment = decode_one(body, "comment").unwrap();
+        assert_eq!(full.id, c.id);
+        let bare: crate::wire::types::Created = decode_one(br#"{"id":"c2","content":"x"}"#, "comment").unwrap();
+        assert_eq!(bare.id, "c2");
+    }
+
+    use crate::wire::types::Post;
     use serde_json::json;
 
     /// How pages were decoded through a serde_json tree before (the reference).
@@ -341,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_single_item_decodes_as_it_did_in_two_passes() {
-        use crate::api::types::Notification;
+        use crate::wire::types::Notification;
         let cases = [
             r#"{"post":{"id":"1","content":"a"}}"#,
             r#"{"id":"2","content":"bare"}"#,

@@ -26,33 +26,7 @@ use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-/// Which budget a request spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
-    Read,
-    Write,
-    Auth,
-}
-
-impl Class {
-    pub fn of(method: &str, path: &str) -> Class {
-        if path.starts_with("/api/auth/") {
-            Class::Auth
-        } else if method == "GET" || method == "HEAD" {
-            Class::Read
-        } else {
-            Class::Write
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Read => "read",
-            Class::Write => "write",
-            Class::Auth => "auth",
-        }
-    }
-}
+pub use crate::wire::rates::{Budgets, Class};
 
 /// Who goes first when an agent's budget is short; the default follows the
 /// behavior's kind (replies and DMs urgent, follow-backs high, posts and
@@ -75,28 +49,6 @@ impl Priority {
             Priority::Normal => "normal",
             Priority::Low => "low",
         }
-    }
-}
-
-/// Requests per minute for each class; the platform's documented numbers by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Budgets {
-    pub reads_per_minute: u32,
-    pub writes_per_minute: u32,
-    pub auth_per_minute: u32,
-}
-
-impl Default for Budgets {
-    fn default() -> Self {
-        Budgets { reads_per_minute: 100, writes_per_minute: 30, auth_per_minute: 10 }
-    }
-}
-
-impl Budgets {
-    /// No client-side limit (benchmarks against a sandbox without limits).
-    pub fn unlimited() -> Self {
-        Budgets { reads_per_minute: 0, writes_per_minute: 0, auth_per_minute: 0 }
     }
 }
 

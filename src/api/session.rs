@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use super::error::ApiError;
 use super::ratelimit::{retry_after, Budgets, Class, Priority, RateLimits};
-use super::types::TokenResponse;
+use crate::wire::types::TokenResponse;
 
 /// Client credentials of one agent.
 #[derive(Clone)]

@@ -1,4 +1,4 @@
-//! What every behavior kind is: the [`Kind`] trait (its interests, text
+//! What every behavior kind is: the [`Kind`] trait (the notification types it takes, its text
 //! sources, schedule, validation and run, with defaults), the common header
 //! every spec starts with (declared once, by [`spec!`]), and the
 //! [`Registration`] a kind's file exports for the registry in `behaviors/mod.rs`.
@@ -9,11 +9,11 @@ use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
-use super::content::Content;
+use super::engine::content::Content;
 use super::Check;
-use crate::api::types::NotificationType;
 use crate::api::Priority;
-use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::{BehaviorError, Ctx};
+use crate::wire::types::NotificationType;
 
 /// The common header of every behavior: `kind:`, `name:`, `enabled:`, `priority:`.
 pub trait Header {
@@ -22,13 +22,13 @@ pub trait Header {
     /// `priority:` when the file sets it.
     fn priority(&self) -> Option<Priority>;
     /// `approval:` when the file sets it.
-    fn approval(&self) -> Option<&crate::behaviors::drafts::ApprovalSpec>;
+    fn approval(&self) -> Option<&crate::behaviors::engine::approval::ApprovalSpec>;
 }
 
 /// One behavior kind. Only `validate` and `run` have no default.
 pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
     /// The notification types it reacts to (none for scheduled kinds).
-    fn interests(&self) -> Vec<NotificationType> {
+    fn notification_types(&self) -> Vec<NotificationType> {
         vec![]
     }
 
@@ -54,7 +54,7 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
 
     /// The providers it starts generation jobs with, each with the key that
     /// names it in the behavior file (a provider must be connected for them).
-    fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+    fn providers(&self) -> Vec<(&'static str, crate::wire::types::Provider)> {
         vec![]
     }
 
@@ -114,7 +114,7 @@ macro_rules! spec {
             pub priority: Option<$crate::api::Priority>,
             /// `required` (or `{required, timeout, on_timeout}`): what it would say becomes a draft for a person to approve.
             #[serde(default)]
-            pub approval: Option<$crate::behaviors::drafts::ApprovalSpec>,
+            pub approval: Option<$crate::behaviors::engine::approval::ApprovalSpec>,
             $($body)*
         }
 
@@ -128,7 +128,7 @@ macro_rules! spec {
             fn priority(&self) -> Option<$crate::api::Priority> {
                 self.priority
             }
-            fn approval(&self) -> Option<&$crate::behaviors::drafts::ApprovalSpec> {
+            fn approval(&self) -> Option<&$crate::behaviors::engine::approval::ApprovalSpec> {
                 self.approval.as_ref()
             }
         }

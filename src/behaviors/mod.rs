@@ -4,9 +4,9 @@
 //! documents); `kind:` selects the type. Each document is parsed on its own,
 //! so every broken behavior is reported, with its file, line and column.
 //!
-//! The kinds live in [`kinds`], one file each; everything else here is the
-//! engine they share (the context and the intent path, the inbox, writing,
-//! approval, caps, schedules).
+//! The kinds live in [`kinds`], one file each; what they share is the
+//! [`engine`] (the context, the intent path, the inbox, writing, approval,
+//! caps, schedules), which never names a kind.
 //!
 //! # Adding a behavior kind
 //! 1. Write `src/behaviors/kinds/<kind>.rs`: a spec declared with [`kind::spec!`]
@@ -17,25 +17,17 @@
 //! Parsing, the `kind:` list in messages, the JSON Schema and the fuzz
 //! generators all read the registry.
 
-pub mod actions;
-pub mod audience;
-pub mod caps;
-pub mod chart;
-pub mod content;
-pub mod context;
-pub mod decide;
-pub mod drafts;
-pub mod events;
-pub mod jobs;
+pub mod engine;
 pub mod kind;
 pub mod kinds;
-pub mod memory;
-pub mod notices;
-pub mod program;
-pub mod recovery;
-pub mod say;
-pub mod schedule;
-pub mod selection;
+
+pub use engine::content::check_content;
+pub use engine::ctx::{Agent, Ctx};
+pub use engine::effects::{Outcome, Progress, Recorded};
+pub use engine::error::{BehaviorError, ErrorKind};
+pub use engine::inbox::{decode_event, OnEvent};
+pub use engine::recovery::Found;
+pub use engine::schedule::check_schedule;
 
 pub use kinds::{
     auto_reply, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, network, profile, report, scheduled_post,
@@ -48,8 +40,7 @@ pub use crate::diagnostics::Check;
 use crate::diagnostics::{locate, Problem};
 pub use kind::{Kind, Registration};
 
-use crate::api::types::NotificationType;
-use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::wire::types::NotificationType;
 
 /// Every kind this version knows.
 pub const REGISTRY: &[Registration] = &[
@@ -102,7 +93,7 @@ impl Behavior {
     }
 
     /// `approval:`, normalized.
-    pub fn approval(&self) -> Option<drafts::Approval> {
+    pub fn approval(&self) -> Option<engine::approval::Approval> {
         self.spec.approval().map(|a| a.approval())
     }
 
@@ -111,11 +102,11 @@ impl Behavior {
         self.spec.priority().unwrap_or_else(|| self.spec.default_priority())
     }
 
-    pub fn interests(&self) -> Vec<NotificationType> {
-        self.spec.interests()
+    pub fn notification_types(&self) -> Vec<NotificationType> {
+        self.spec.notification_types()
     }
 
-    pub fn contents(&self) -> Vec<&content::Content> {
+    pub fn contents(&self) -> Vec<&engine::content::Content> {
         self.spec.contents()
     }
 
@@ -136,7 +127,7 @@ impl Behavior {
     }
 
     /// The providers it generates with, and the key naming each in its file.
-    pub fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+    pub fn providers(&self) -> Vec<(&'static str, crate::wire::types::Provider)> {
         self.spec.providers()
     }
 
@@ -151,26 +142,6 @@ pub struct LoadedBehavior {
     pub file: PathBuf,
     pub line: usize,
     pub behavior: Behavior,
-}
-
-/// Checks a text source at `key`, pointing at the source that is wrong (a template's own line).
-pub fn check_content(c: &mut Check<'_>, key: &str, content: &content::Content) {
-    if let Err((line, msg)) = content.check() {
-        let inner = ["template", "list", "text"]
-            .into_iter()
-            .find(|k| msg.starts_with("template") && *k == "template" || (line > 1 && *k == "list"));
-        match inner {
-            Some(k) if c.line_of(k) > c.line_of(key) => c.problem_within(k, line, msg),
-            _ => c.problem_within(key, line, msg),
-        }
-    }
-}
-
-/// Checks a cron expression and its time zone, each at its own key.
-pub fn check_schedule(c: &mut Check<'_>, expr: &str, tz: &str) {
-    if let Err(e) = schedule::Schedule::parse(expr, tz) {
-        c.problem(e.key(), e.to_string());
-    }
 }
 
 /// Splits a YAML stream into documents: (line offset, text).

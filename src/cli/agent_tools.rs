@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
 use super::agent_session;
-use crate::config;
 use crate::runtime;
+use crate::setup;
 
 #[derive(Subcommand, Debug)]
 pub enum ConversationsAction {
@@ -21,7 +21,7 @@ pub enum ConversationsAction {
 
 pub async fn conversations(action: ConversationsAction) -> Result<()> {
     let ConversationsAction::Resume { id, config } = action;
-    let state_dir = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
+    let state_dir = setup::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
     let n = match runtime::control::resume(&state_dir, &id).await {
         Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
         None => crate::store::report::resume_conversation(&crate::store::Store::open(&state_dir.join("sled"))?, &id)?,
@@ -50,7 +50,7 @@ pub enum CharacterAction {
 
 pub fn character(action: CharacterAction) -> Result<()> {
     let CharacterAction::Show { config, purpose, agent } = action;
-    let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = setup::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
     let spec = match agent.as_deref() {
         Some(h) => l.agents.iter().find(|a| a.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
         None if l.agents.len() == 1 => l.agents.first(),
@@ -85,7 +85,7 @@ pub async fn profile(action: ProfileAction) -> Result<()> {
 
 /// `profile diff`: per agent and `profile` behavior, the changes applying it would make now.
 async fn profile_diff(path: &std::path::Path, only: Option<&str>) -> Result<()> {
-    let l = config::load(path).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = setup::load(path).map_err(|p| anyhow::anyhow!("{p}"))?;
     if l.config.sandbox {
         bail!(
             "{} runs the embedded sandbox (sandbox: true), which exists only while `run` runs; \

@@ -12,8 +12,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::api::{Session, SessionConfig};
-use crate::config;
 use crate::config::providers::ProviderKey;
+use crate::setup;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -83,7 +83,7 @@ async fn state_dir(dir: &Path, out: &mut Vec<Finding>) {
 }
 
 /// One agent's credentials, the platform's clock, and what is left of the rate budget.
-async fn agent(l: &config::Loaded, spec: &config::AgentSpec, out: &mut Vec<Finding>) {
+async fn agent(l: &setup::Loaded, spec: &setup::AgentSpec, out: &mut Vec<Finding>) {
     let label = spec.handle.clone().unwrap_or_else(|| "agent".into());
     let check = format!("credentials @{label}");
     let (id, secret) = match spec.credentials.read() {
@@ -135,7 +135,7 @@ async fn agent(l: &config::Loaded, spec: &config::AgentSpec, out: &mut Vec<Findi
 
 /// What an agent signed in with needs on the platform: its providers, and
 /// (with a marketplace behavior) a payment account that can pay out.
-async fn account(l: &config::Loaded, spec: &config::AgentSpec, session: &Session, label: &str, out: &mut Vec<Finding>) {
+async fn account(l: &setup::Loaded, spec: &setup::AgentSpec, session: &Session, label: &str, out: &mut Vec<Finding>) {
     providers(&l.config.providers, session, label, out).await;
     if !spec.behaviors.iter().any(|b| b.behavior.kind() == "marketplace") {
         return;
@@ -251,7 +251,7 @@ async fn llm(name: &str, p: &crate::llm::ProfileConfig, out: &mut Vec<Finding>) 
 }
 
 /// Push mode: the secret each agent needs is there.
-fn webhook(l: &config::Loaded, out: &mut Vec<Finding>) {
+fn webhook(l: &setup::Loaded, out: &mut Vec<Finding>) {
     let Some(w) = &l.config.webhook else { return };
     for spec in &l.agents {
         let per_agent = (!l.config.agents.is_empty()).then(|| spec.handle.clone()).flatten();
@@ -298,7 +298,7 @@ pub async fn run(path: &Path, json: bool) -> Result<bool> {
     let mut out = vec![];
     let spin = spinner();
     spin.set_message("reading the config");
-    let loaded = match config::load(path) {
+    let loaded = match setup::load(path) {
         Ok(l) => {
             out.push(good(
                 "config",

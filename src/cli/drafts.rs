@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::behaviors::drafts::{self, Draft, EditRules};
-use crate::config;
+use crate::behaviors::engine::approval::{self, Draft, EditRules};
 use crate::runtime;
+use crate::setup;
 
 #[derive(Args, Debug, Clone)]
 pub struct Common {
@@ -105,7 +105,7 @@ pub async fn run(action: DraftsAction) -> Result<()> {
 }
 
 fn state_dir(config: &Path) -> Result<PathBuf> {
-    Ok(config::load(config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir())
+    Ok(setup::load(config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir())
 }
 
 async fn decide(c: &Common, verb: &str, ids: &[String], all: bool) -> Result<()> {
@@ -129,7 +129,7 @@ async fn decide(c: &Common, verb: &str, ids: &[String], all: bool) -> Result<()>
 }
 
 async fn edit(c: &Common, id: &str, text: Option<String>) -> Result<()> {
-    let loaded = config::load(&c.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let loaded = setup::load(&c.config).map_err(|p| anyhow::anyhow!("{p}"))?;
     let dir = loaded.state_dir();
     let v = ask(&dir, &format!("show {id}")).await?;
     let Some(row) = v.as_array().and_then(|a| a.first()) else { bail!("no draft {id} (see `imagine-agent drafts list`)") };
@@ -144,9 +144,9 @@ async fn edit(c: &Common, id: &str, text: Option<String>) -> Result<()> {
         return Ok(());
     }
     // The behavior's own rules (banned words, links), as for the text it wrote itself.
-    let contents: Vec<&crate::behaviors::content::Content> =
+    let contents: Vec<&crate::behaviors::engine::content::Content> =
         loaded.behaviors().filter(|b| b.behavior.name() == d.behavior).flat_map(|b| b.behavior.contents()).collect();
-    let text = drafts::vet(&d.kind, &new, &EditRules::of(&contents), &[]).map_err(|why| anyhow::anyhow!("not kept: {why}"))?;
+    let text = approval::vet(&d.action, &new, &EditRules::of(&contents), &[]).map_err(|why| anyhow::anyhow!("not kept: {why}"))?;
     let v = ask(&dir, &format!("edit {id} {}", serde_json::to_string(&text)?)).await?;
     if c.json {
         return super::print_json(&v);
@@ -200,8 +200,8 @@ fn print_list(v: &Value) {
             status,
             format!("@{}", r["agent"].as_str().unwrap_or("?")),
             d.behavior.clone(),
-            d.kind.clone(),
-            drafts::target(&d),
+            d.action.clone(),
+            approval::target(&d),
             super::fmt::ago(d.created_ms, now),
             format!("\"{}\"", super::fmt::excerpt(text, 60)),
         ]);
@@ -218,13 +218,13 @@ fn print_one(agent: &str, d: &Draft) {
     println!("draft    {}", d.id);
     println!("status   {}{}", format!("{:?}", d.status).to_lowercase(), if d.edited { " (edited by a person)" } else { "" });
     println!("agent    @{agent}");
-    println!("behavior {} ({}, key {})", d.behavior, d.kind, d.key);
-    if !drafts::target(d).is_empty() {
-        println!("to       {}", drafts::target(d));
+    println!("behavior {} ({}, key {})", d.behavior, d.action, d.key);
+    if !approval::target(d).is_empty() {
+        println!("to       {}", approval::target(d));
     }
     println!("created  {}", super::fmt::ago(d.created_ms, now));
     if let Some(t) = d.expires_ms {
-        let what = if d.on_timeout == drafts::OnTimeout::Send { "sent" } else { "discarded" };
+        let what = if d.on_timeout == approval::OnTimeout::Send { "sent" } else { "discarded" };
         println!("expires  {} (then {what})", super::fmt::ago(t, now));
     }
     if let Some(p) = &d.problem {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
-use crate::config::{self, shard};
+use crate::config::shard;
+use crate::setup;
 use crate::store::transfer::Export;
 use crate::store::Store;
 
@@ -50,7 +51,7 @@ pub fn plan(path: &Path, count: u32, from: Option<u32>, json: bool) -> Result<()
     if count == 0 || from == Some(0) {
         bail!("a fleet has at least one shard");
     }
-    let l = config::load(path).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = setup::load(path).map_err(|p| anyhow::anyhow!("{p}"))?;
     let handles: Vec<String> = l.agents.iter().filter_map(|a| a.handle.clone()).collect();
     let rows: Vec<(String, Option<u32>, u32)> =
         handles.iter().map(|h| (h.clone(), from.map(|f| shard::owner(h, f)), shard::owner(h, count))).collect();

@@ -10,7 +10,7 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
-pub use crate::behaviors::say::{ago, excerpt};
+pub use crate::behaviors::engine::say::{ago, excerpt};
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,7 @@ fn write_new(path: &Path, text: &str, private: bool) -> Result<()> {
 }
 
 pub fn run(a: InitArgs) -> Result<()> {
-    crate::api::limits::check_handle(&a.handle).map_err(|e| anyhow::anyhow!("--handle: {e}"))?;
+    crate::wire::limits::check_handle(&a.handle).map_err(|e| anyhow::anyhow!("--handle: {e}"))?;
     let kinds: Vec<String> = if a.kinds.iter().any(|k| k == "all") {
         EXAMPLES.iter().map(|e| e.0.to_string()).collect()
     } else if !a.kinds.is_empty() {
@@ -140,7 +140,7 @@ pub fn run(a: InitArgs) -> Result<()> {
             files.push((dir.join("behaviors").join(path), body.to_string(), false));
         }
     }
-    files.push((dir.join("behaviors/schema.json"), serde_json::to_string_pretty(&crate::config::schema::behavior())? + "\n", false));
+    files.push((dir.join("behaviors/schema.json"), serde_json::to_string_pretty(&crate::setup::schema::behavior())? + "\n", false));
     files.push((
         dir.join("credentials.env"),
         "# The agent's API credentials (from `imagine-agent register`, or the agent's settings on the platform).\n\

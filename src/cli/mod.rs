@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Session, SessionConfig};
 use crate::config;
+use crate::setup;
 
 mod agent_tools;
 mod doctor;
@@ -128,7 +129,7 @@ fn init_logging(json: bool) {
 }
 
 /// The session of one configured agent (`agent` may be left out when there is only one), and its spec.
-fn agent_session<'a>(l: &'a config::Loaded, agent: Option<&str>, path: &std::path::Path) -> Result<(Session, &'a config::AgentSpec)> {
+fn agent_session<'a>(l: &'a setup::Loaded, agent: Option<&str>, path: &std::path::Path) -> Result<(Session, &'a setup::AgentSpec)> {
     let spec = match agent {
         Some(h) => l.agents.iter().find(|i| i.handle.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(h))),
         None if l.agents.len() == 1 => l.agents.first(),
@@ -166,13 +167,13 @@ fn signals(stop: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) -> Re
 /// before the async runtime starts (its `threads` sizes the runtime).
 pub struct Start {
     cli: Cli,
-    loaded: Option<Result<config::Loaded, config::Problems>>,
+    loaded: Option<Result<setup::Loaded, config::Problems>>,
 }
 
 impl Start {
     pub fn new(cli: Cli) -> Start {
         let loaded = match &cli.command {
-            Command::Run(a) => Some(config::load(&a.config)),
+            Command::Run(a) => Some(setup::load(&a.config)),
             _ => None,
         };
         Start { cli, loaded }
@@ -217,8 +218,8 @@ pub async fn main(start: Start) -> Result<()> {
         Command::Character { action } => agent_tools::character(action),
         Command::Profile { action } => agent_tools::profile(action).await,
         Command::Schema { of } => print_json(&match of {
-            SchemaOf::Behavior => config::schema::behavior(),
-            SchemaOf::Config => config::schema::config(),
+            SchemaOf::Behavior => setup::schema::behavior(),
+            SchemaOf::Config => setup::schema::config(),
             SchemaOf::Hook => crate::behaviors::hook::protocol_schema(),
         }),
         Command::Completions { shell } => {

@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::api::types::{Heading, NewPost};
 use crate::api::Session;
+use crate::wire::types::{Heading, NewPost};
 
 #[derive(Args, Debug)]
 pub struct ProbeArgs {
@@ -71,7 +71,7 @@ async fn ranges(s: &Session, me: &str) -> Finding {
 async fn own_posts(s: &Session, me_id: &str, writes: bool) -> Finding {
     const Q: &str = "Are the agent's own posts in its feed?";
     const ASSUMES: &str = "never looks for its own posts in the feed";
-    let in_feed = |posts: &[crate::api::types::Post]| posts.iter().any(|p| p.agent.as_ref().is_some_and(|a| a.id == me_id));
+    let in_feed = |posts: &[crate::wire::types::Post]| posts.iter().any(|p| p.agent.as_ref().is_some_and(|a| a.id == me_id));
     match s.feed().limit(100).page().await {
         Ok(p) if in_feed(&p.items) => return finding(Q, ASSUMES, "yes", "--own-posts-in-feed"),
         Ok(_) => {}
@@ -197,7 +197,7 @@ pub fn print(findings: &[Finding], json: bool) -> Result<()> {
 
 /// `probe`: as one configured agent, measure and print.
 pub async fn run(a: ProbeArgs) -> Result<()> {
-    let l = crate::config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = crate::setup::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
     let (s, _) = super::agent_session(&l, a.agent.as_deref(), &a.config)?;
     print(&probe(&s, &a).await?, a.json)
 }

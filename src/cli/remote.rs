@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{agent_session, print_json, show};
 use crate::api::{Session, SessionConfig};
-use crate::config;
+use crate::setup;
 
 #[derive(Args, Debug)]
 pub struct Remote {
@@ -30,7 +30,7 @@ pub struct Remote {
 /// A session as `--agent` of the config, else from the environment's credentials.
 pub fn remote_session(r: &Remote) -> Result<Session> {
     if r.agent.is_some() {
-        let l = config::load(&r.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+        let l = setup::load(&r.config).map_err(|p| anyhow::anyhow!("{p}"))?;
         return agent_session(&l, r.agent.as_deref(), &r.config).map(|(s, _)| s);
     }
     let id = std::env::var("IMAGINEANYTHING_CLIENT_ID").context("IMAGINEANYTHING_CLIENT_ID is not set (or pass --agent HANDLE)")?;
@@ -53,7 +53,7 @@ pub struct RegisterArgs {
 /// Registers an agent and prints its credentials (shown once) in EnvironmentFile format.
 pub async fn register(a: RegisterArgs) -> Result<()> {
     let s = Session::anonymous(&a.base_url)?;
-    let r = s.register(&crate::api::types::NewAgent { handle: a.handle, name: a.name, bio: a.bio, ..Default::default() }).await?;
+    let r = s.register(&crate::wire::types::NewAgent { handle: a.handle, name: a.name, bio: a.bio, ..Default::default() }).await?;
     eprintln!("Registered @{} ({}). The secret is shown once: store it now.", r.handle, r.id);
     println!("IMAGINEANYTHING_CLIENT_ID={}\nIMAGINEANYTHING_CLIENT_SECRET={}", r.client_id, r.client_secret);
     Ok(())
@@ -77,7 +77,7 @@ pub struct PostArgs {
 }
 
 pub async fn post(a: PostArgs) -> Result<()> {
-    let p = remote_session(&a.remote)?.create_post(&crate::api::types::NewPost::text(a.text)).await?;
+    let p = remote_session(&a.remote)?.create_post(&crate::wire::types::NewPost::text(a.text)).await?;
     if a.remote.json {
         print_json(&p)
     } else {

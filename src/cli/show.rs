@@ -1,7 +1,7 @@
 //! The platform's things as people read them (`whoami`, `post`,
 //! `notifications`); `--json` prints the platform's own JSON instead.
 
-use crate::api::types::{Notification, Post, Profile};
+use crate::wire::types::{Notification, Post, Profile};
 
 use super::fmt::{ago, excerpt, table};
 
@@ -51,7 +51,7 @@ pub fn notifications(items: &[Notification]) -> String {
     for n in items {
         t.add_row(vec![
             when(n.created_at.as_deref()),
-            n.kind.as_ref().map(|k| k.to_string().to_lowercase()).unwrap_or_default(),
+            n.notification_type.as_ref().map(|k| k.to_string().to_lowercase()).unwrap_or_default(),
             n.actor.as_ref().map(|a| format!("@{}", a.handle)).unwrap_or_default(),
             n.post_id.clone().unwrap_or_default(),
             n.content.as_deref().map(|c| format!("\"{}\"", excerpt(c, 60))).unwrap_or_default(),

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::fmt::{ago, excerpt};
-use crate::behaviors::say;
+use crate::behaviors::engine::say;
 use crate::store::report::{AgentReport, StateReport};
 use crate::store::ActionState;
 
@@ -35,7 +35,13 @@ fn position(behavior: &str, key: &str, v: &Value, now: i64) -> String {
         ("_memory", "known") => return format!("memory: {v} agents remembered"),
         ("_memory", "texts") => return format!("memory: the last {} texts kept, so none is repeated", count(v)),
         (_, "sent") => return format!("{behavior}: {} recent sends counted against its caps", count(v)),
-        (_, k) if k.starts_with("follows:") => return format!("{behavior}: {v} follows on {}", &k[8..]),
+        (_, k) if k.starts_with("cap:") => {
+            use crate::behaviors::engine::caps::{Window, DAY_MS, HOUR_MS};
+            if let Ok(w) = serde_json::from_value::<Window>(v.clone()) {
+                let (hour, day) = (w.within(now, HOUR_MS), w.within(now, DAY_MS));
+                return format!("{behavior}: {} {hour} in the last hour, {day} in the last day (against its caps)", &k[4..]);
+            }
+        }
         _ => {}
     }
     match key {
@@ -103,7 +109,7 @@ fn agent(out: &mut String, a: &AgentReport, now: i64) {
                 "    {}  {}: {}\n",
                 ago(r.at_ms, now),
                 r.behavior,
-                say::done(&r.kind, &r.detail, None).replace(" ?:", ":")
+                say::done(&r.action, &r.detail, None).replace(" ?:", ":")
             ));
         }
     }
@@ -111,11 +117,11 @@ fn agent(out: &mut String, a: &AgentReport, now: i64) {
         out.push_str("  recent\n");
         for r in a.recent.iter().filter(|r| r.state != ActionState::Intent) {
             let what = match r.state {
-                ActionState::Done => say::done(&r.kind, &r.detail, r.result.as_deref()),
+                ActionState::Done => say::done(&r.action, &r.detail, r.result.as_deref()),
                 _ => match r.result.as_deref() {
-                    Some(d) if d.starts_with("drafted:") => format!("drafted a {} for approval ({})", r.kind, &d[8..]),
-                    Some(why) => format!("did not {} ({})", r.kind, excerpt(why, 80)),
-                    None => format!("did not {}", r.kind),
+                    Some(d) if d.starts_with("drafted:") => format!("drafted a {} for approval ({})", r.action, &d[8..]),
+                    Some(why) => format!("did not {} ({})", r.action, excerpt(why, 80)),
+                    None => format!("did not {}", r.action),
                 },
             };
             out.push_str(&format!("    {:>12}  {:<16} {}\n", ago(r.at_ms, now), r.behavior, what));
@@ -158,7 +164,7 @@ pub struct StateArgs {
 pub async fn run(a: StateArgs) -> anyhow::Result<()> {
     let state_dir = match a.state_dir {
         Some(d) => d,
-        None => crate::config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir(),
+        None => crate::setup::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir(),
     };
     if let Some(action) = a.action {
         return super::fleet::state(&state_dir, action);

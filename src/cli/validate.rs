@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::print_json;
-use crate::config;
+use crate::setup;
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
@@ -21,7 +21,7 @@ pub struct ValidateArgs {
 /// Every problem as file:line:column; exits 1 when there is one.
 pub fn validate(a: ValidateArgs) -> Result<()> {
     let (config, json) = (a.config, a.json);
-    match config::load(&config) {
+    match setup::load(&config) {
         Ok(l) if json => {
             print_json(&serde_json::json!({"ok": true, "behaviors": l.behaviors().count(), "agents": l.agents.len(), "problems": []}))?
         }
@@ -58,12 +58,12 @@ pub struct ScheduleArgs {
 /// The next `count` fire times of every scheduled behavior, in its time zone.
 pub fn schedule(a: ScheduleArgs) -> Result<()> {
     let (config, count, json) = (a.config, a.count, a.json);
-    let l = config::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = setup::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?;
     let now = chrono::Utc::now();
     let mut rows = vec![];
     for b in l.behaviors() {
         let Some((expr, tz)) = b.behavior.schedule() else { continue };
-        let s = crate::behaviors::schedule::Schedule::parse(expr, tz)?;
+        let s = crate::behaviors::engine::schedule::Schedule::parse(expr, tz)?;
         let next: Vec<String> = s.upcoming(now, count).iter().map(|t| t.to_rfc3339()).collect();
         if !json {
             println!(

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use super::agent_session;
-use crate::config;
 use crate::runtime;
+use crate::setup;
 
 #[derive(Args, Debug)]
 pub struct WebhookArgs {
@@ -29,13 +29,13 @@ pub enum WebhookAction {
 }
 
 pub async fn run(a: WebhookArgs) -> Result<()> {
-    let l = config::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let l = setup::load(&a.config).map_err(|p| anyhow::anyhow!("{p}"))?;
     let (s, spec) = agent_session(&l, a.agent.as_deref(), &a.config)?;
     let per_agent = (!l.config.agents.is_empty()).then(|| spec.handle.clone()).flatten();
     match a.action {
         WebhookAction::Set { url } => {
             let w = s
-                .set_webhook(&crate::api::types::WebhookUpdate { webhook_url: Some(url.clone()), regenerate_secret: true, test: true })
+                .set_webhook(&crate::wire::types::WebhookUpdate { webhook_url: Some(url.clone()), regenerate_secret: true, test: true })
                 .await?;
             let secret = w.secret.context("the platform returned no secret")?;
             let path = runtime::webhook_secret_path(&l.state_dir(), per_agent.as_deref());

@@ -1,13 +1,13 @@
-//! The daemon's configuration: loading, `${VAR}` interpolation, and one
-//! validation pass that reports every problem as `file:line:column: message`.
+//! The configuration file: its format, `${VAR}` interpolation, credential
+//! and provider sources, shards, and the checks of the file itself, every
+//! problem as `file:line:column: message`. Reading it together with the
+//! behavior files and characters it names is [`crate::setup`]'s.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod interpolate;
 pub mod providers;
-pub mod schema;
 pub mod shard;
 
 pub use interpolate::{interpolate, Substitutions};
@@ -16,7 +16,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::api::Budgets;
-use crate::behaviors::{self, LoadedBehavior};
 pub use crate::diagnostics::{locate, Problem, Problems};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -161,33 +160,17 @@ impl CredentialSource {
     }
 }
 
-/// One agent the daemon runs, normalized from either configuration form.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentSpec {
-    /// The configured handle: required under `agents:`; in the single form it may
-    /// be left out and is then learned from the platform.
-    pub handle: Option<String>,
-    pub name: Option<String>,
-    pub bio: Option<String>,
-    pub credentials: CredentialSource,
-    pub rate_limits: Budgets,
-    pub dry_run: bool,
-    pub behaviors: Vec<LoadedBehavior>,
-    /// Who the agent is to every model call.
-    pub character: Option<std::sync::Arc<crate::character::Character>>,
-}
-
-impl AgentSpec {
-    /// The key reloads match agents by.
-    pub fn key(&self) -> &str {
-        self.handle.as_deref().unwrap_or("")
-    }
-
-    /// Whether everything but the behaviors is the same (else a reload restarts the agent).
-    pub fn same_agent(&self, other: &AgentSpec) -> bool {
-        (&self.handle, &self.name, &self.bio, &self.credentials, self.rate_limits, self.dry_run, &self.character)
-            == (&other.handle, &other.name, &other.bio, &other.credentials, other.rate_limits, other.dry_run, &other.character)
-    }
+/// The body the webhook expects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeFormat {
+    /// Slack for `hooks.slack.com`, Discord for `discord.com`, both fields otherwise.
+    #[default]
+    Auto,
+    /// `{"text": ...}`
+    Slack,
+    /// `{"content": ...}`
+    Discord,
 }
 
 /// `webhook:` in the config.
@@ -217,7 +200,7 @@ pub struct DraftNotices {
     /// A file holding the webhook's URL (such URLs are secrets, so not in the config itself).
     pub url_file: PathBuf,
     #[serde(default)]
-    pub format: crate::behaviors::notices::NoticeFormat,
+    pub format: NoticeFormat,
 }
 
 /// `webhook.tls`: PEM files, e.g. from Let's Encrypt.
@@ -329,215 +312,10 @@ fn default_grace() -> Duration {
     Duration::from_secs(10)
 }
 
-/// A validated configuration with its behaviors.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub path: PathBuf,
-    pub config: Config,
-    /// One per agent: the single `agent:` or each entry of `agents:`.
-    pub agents: Vec<AgentSpec>,
-}
-
-impl Loaded {
-    /// Every behavior of every agent.
-    pub fn behaviors(&self) -> impl Iterator<Item = &LoadedBehavior> {
-        self.agents.iter().flat_map(|i| i.behaviors.iter())
-    }
-
-    pub fn state_dir(&self) -> PathBuf {
-        if let Some(d) = &self.config.state_dir {
-            return d.clone();
-        }
-        match std::env::var_os("STATE_DIRECTORY") {
-            // systemd may pass several, separated by ':'; the first is ours.
-            Some(v) => PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or("state")),
-            None => PathBuf::from("state"),
-        }
-    }
-}
-
-/// Loads and validates the configuration and every behavior file it names.
-pub fn load(path: &Path) -> Result<Loaded, Problems> {
-    let mut subs = Substitutions::default();
-    load_scrubbed(path, &mut subs).map_err(|mut p| {
-        subs.scrub(&mut p.0);
-        p
-    })
-}
-
-fn load_scrubbed(path: &Path, subs: &mut Substitutions) -> Result<Loaded, Problems> {
-    let mut problems = vec![];
-    let text = std::fs::read_to_string(path).map_err(|e| Problems(vec![Problem::at(path, 1, 1, format!("cannot read: {e}"))]))?;
-    let text = interpolate(path, &text, &mut problems, subs);
-    let mut config: Config = match serde_yaml::from_str(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.push(Problem::from_yaml(path, &e, 0));
-            return Err(Problems(problems));
-        }
-    };
-    let base = path.parent().unwrap_or(Path::new("."));
-    providers::resolve(&mut config.providers, base);
-    for p in config.llm.values_mut() {
-        if let Some(f) = p.api_key_file.as_mut().filter(|f| f.is_relative()) {
-            *f = base.join(&*f);
-        }
-    }
-    validate_config(path, &text, &config, &mut problems);
-    providers::validate(path, &text, &config.providers, &mut problems);
-    // Agents naming the same files share one parse (10,000 agents, 3 files: 3 parses, not 30,000).
-    let mut parsed = Parsed::default();
-    let agents: Vec<AgentSpec> = if config.agents.is_empty() {
-        let a = &config.agent;
-        vec![AgentSpec {
-            handle: a.handle.clone(),
-            name: a.name.clone(),
-            bio: a.bio.clone(),
-            credentials: CredentialSource { file: a.credentials_file.clone(), prefix: DEFAULT_PREFIX.into(), from_env: true },
-            rate_limits: config.rate_limits,
-            dry_run: config.dry_run,
-            behaviors: load_behaviors(path, &text, &config, &config.behaviors, &mut problems, subs, &mut parsed),
-            character: load_character(path, a.character.as_deref(), &mut problems, &mut parsed),
-        }]
-    } else {
-        config
-            .agents
-            .iter()
-            .map(|a| AgentSpec {
-                handle: Some(a.handle.clone()),
-                name: a.name.clone(),
-                bio: a.bio.clone(),
-                credentials: CredentialSource {
-                    file: a.credentials_file.clone(),
-                    prefix: a.credentials_env.clone().unwrap_or_else(|| DEFAULT_PREFIX.into()),
-                    from_env: a.credentials_env.is_some(),
-                },
-                rate_limits: a.rate_limits.unwrap_or(config.rate_limits),
-                dry_run: config.dry_run || a.dry_run,
-                behaviors: load_behaviors(path, &text, &config, &a.behaviors, &mut problems, subs, &mut parsed),
-                character: load_character(path, a.character.as_deref(), &mut problems, &mut parsed),
-            })
-            .collect()
-    };
-    for (name, p) in &config.llm {
-        if !(p.base_url.starts_with("https://") || p.base_url.starts_with("http://")) {
-            let (l, col) = locate(&text, name);
-            problems.push(Problem::at(path, l, col, format!("llm profile {name}: base_url must be an http(s) URL")));
-        }
-        if let Err(e) = p.api_key() {
-            let (l, col) = locate(&text, if p.api_key_file.is_some() && p.api_key_env.is_none() { "api_key_file" } else { "api_key_env" });
-            problems.push(Problem::at(path, l, col, format!("llm profile {name}: {e}")));
-        }
-    }
-    if problems.is_empty() {
-        Ok(Loaded { path: path.to_path_buf(), config, agents })
-    } else {
-        problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-        problems.dedup();
-        Err(Problems(problems))
-    }
-}
-
 /// The credential variables' prefix in the single-agent form.
 pub const DEFAULT_PREFIX: &str = "IMAGINEANYTHING";
 
-/// Behavior files and characters read in one load, by path: read, parsed and
-/// their problems reported once however many agents name them.
-#[derive(Default)]
-struct Parsed {
-    behaviors: HashMap<PathBuf, Vec<LoadedBehavior>>,
-    characters: HashMap<PathBuf, Option<std::sync::Arc<crate::character::Character>>>,
-}
-
-/// The behaviors of one agent: files resolved, parsed, names unique, LLM profiles known.
-fn load_behaviors(
-    path: &Path,
-    text: &str,
-    config: &Config,
-    patterns: &[String],
-    problems: &mut Vec<Problem>,
-    subs: &mut Substitutions,
-    parsed: &mut Parsed,
-) -> Vec<LoadedBehavior> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut loaded = vec![];
-    for f in resolve_behavior_files(path, text, base, patterns, problems) {
-        if let Some(known) = parsed.behaviors.get(&f) {
-            loaded.extend(known.iter().cloned());
-            continue;
-        }
-        let these = match std::fs::read_to_string(&f) {
-            Ok(t) => {
-                let t = interpolate(&f, &t, problems, subs);
-                behaviors::parse_file(&f, &t, problems)
-            }
-            Err(e) => {
-                problems.push(Problem::at(&f, 1, 1, format!("cannot read: {e}")));
-                vec![]
-            }
-        };
-        loaded.extend(these.iter().cloned());
-        parsed.behaviors.insert(f, these);
-    }
-    let mut names: HashMap<String, (PathBuf, usize)> = Default::default();
-    for b in &loaded {
-        if let Some((f, l)) = names.get(b.behavior.name()) {
-            problems.push(Problem::at(
-                &b.file,
-                b.line,
-                1,
-                format!("behavior name {:?} is already used at {}:{}", b.behavior.name(), f.display(), l),
-            ));
-        } else {
-            names.insert(b.behavior.name().to_string(), (b.file.clone(), b.line));
-        }
-        for profile in b.behavior.models() {
-            let sandbox_default = config.sandbox && profile == "default";
-            if !sandbox_default && !config.llm.contains_key(profile) {
-                problems.push(Problem::at(
-                    &b.file,
-                    b.line,
-                    1,
-                    format!(
-                        "behavior {:?} uses LLM profile {:?}, which is not under `llm:` in {}",
-                        b.behavior.name(),
-                        profile,
-                        path.display()
-                    ),
-                ));
-            }
-        }
-    }
-    loaded
-}
-
-/// The character at `file` (relative to the config at `config`), its problems added.
-fn load_character(
-    config: &Path,
-    file: Option<&Path>,
-    problems: &mut Vec<Problem>,
-    parsed: &mut Parsed,
-) -> Option<std::sync::Arc<crate::character::Character>> {
-    let file = config.parent().unwrap_or(Path::new(".")).join(file?);
-    if let Some(known) = parsed.characters.get(&file) {
-        return known.clone();
-    }
-    let c = read_character(&file, problems);
-    parsed.characters.insert(file, c.clone());
-    c
-}
-
-fn read_character(file: &Path, problems: &mut Vec<Problem>) -> Option<std::sync::Arc<crate::character::Character>> {
-    match crate::character::Character::load(file) {
-        Ok(c) => Some(std::sync::Arc::new(c)),
-        Err(p) => {
-            problems.extend(p);
-            None
-        }
-    }
-}
-
-fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Problem>) {
+pub(crate) fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Problem>) {
     if !(c.base_url.starts_with("https://") || c.base_url.starts_with("http://")) {
         let (l, col) = locate(text, "base_url");
         problems.push(Problem::at(
@@ -561,7 +339,7 @@ fn validate_config(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
             problems.push(Problem::at(path, l, col, "expected at least one behavior file (paths or globs) under `behaviors:`"));
         }
         if let (true, Some(h)) = (c.sandbox, &c.agent.handle) {
-            if let Err(e) = crate::api::limits::check_handle(h) {
+            if let Err(e) = crate::wire::limits::check_handle(h) {
                 let (l, col) = locate(text, "handle");
                 problems.push(Problem::at(path, l, col, e.to_string()));
             }
@@ -616,7 +394,7 @@ fn validate_agents(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
             let (l, col) = locate_value(text, &format!("handle: {}", a.handle));
             Problem::at(path, l, col, format!("agent @{}: {msg}", a.handle))
         };
-        if let Err(e) = crate::api::limits::check_handle(&a.handle) {
+        if let Err(e) = crate::wire::limits::check_handle(&a.handle) {
             problems.push(at(e.to_string()));
         }
         if !seen.insert(a.handle.to_lowercase()) {
@@ -637,39 +415,7 @@ fn validate_agents(path: &Path, text: &str, c: &Config, problems: &mut Vec<Probl
     }
 }
 
-fn resolve_behavior_files(cfg: &Path, text: &str, base: &Path, patterns: &[String], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for p in patterns {
-        let full = if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
-        let s = full.to_string_lossy().into_owned();
-        // Located only for a problem (see validate_agents).
-        let at = |msg: String| {
-            let (l, col) = locate_value(text, p);
-            Problem::at(cfg, l, col, msg)
-        };
-        if s.contains(['*', '?', '[']) {
-            match glob::glob(&s) {
-                Ok(paths) => {
-                    let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
-                    found.sort();
-                    if found.is_empty() {
-                        problems.push(at(format!("no behavior file matches {p:?}")));
-                    }
-                    out.extend(found);
-                }
-                Err(e) => problems.push(at(format!("bad glob {p:?}: {e}"))),
-            }
-        } else if full.is_file() {
-            out.push(full);
-        } else {
-            problems.push(at(format!("behavior file {p:?} not found")));
-        }
-    }
-    out.dedup();
-    out
-}
-
-fn locate_value(text: &str, value: &str) -> (usize, usize) {
+pub(crate) fn locate_value(text: &str, value: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         if let Some(c) = line.find(value) {
             return (i + 1, c + 1);

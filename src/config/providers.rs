@@ -16,8 +16,8 @@ use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::api::types::Provider;
 use crate::diagnostics::{locate, Problem};
+use crate::wire::types::Provider;
 
 /// Where one provider's API key is read from: exactly one of the two.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]

@@ -11,8 +11,6 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{AgentSpec, Loaded};
-
 /// `shard:` in the config.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,15 +66,6 @@ impl ShardSpec {
         }
         Ok(i)
     }
-}
-
-/// The agents of `l` this daemon runs: all without `shard:`, else the ones its index owns.
-pub fn mine(l: &Loaded) -> Result<Vec<AgentSpec>, String> {
-    let Some(s) = &l.config.shard else { return Ok(l.agents.clone()) };
-    let me = s.index()?;
-    let mine: Vec<AgentSpec> = l.agents.iter().filter(|a| a.handle.as_deref().is_some_and(|h| owner(h, s.count) == me)).cloned().collect();
-    tracing::info!(shard = me, count = s.count, "shard {me} of {}: running {} of {} agents", s.count, mine.len(), l.agents.len());
-    Ok(mine)
 }
 
 #[cfg(test)]

@@ -8,23 +8,25 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::behavior_tasks::BehaviorTasks;
 use super::ops::metrics_server::Observed;
+use super::task::Task;
 use super::{poller, supervisor, webhook, RuntimeError};
-use crate::api::types::Profile;
-use crate::api::{Priority, Session, SessionConfig};
-use crate::behaviors::context::{Agent, Ctx};
+use crate::api::{Session, SessionConfig};
+use crate::behaviors::Agent;
 use crate::behaviors::LoadedBehavior;
 use crate::clock::Clock;
-use crate::config::{AgentSpec, WebhookOptions};
+use crate::config::WebhookOptions;
 use crate::llm::Llm;
 use crate::metrics::Metrics;
+use crate::setup::AgentSpec;
 use crate::store::Store;
+use crate::wire::types::Profile;
 
 /// What every agent of the daemon shares.
 pub struct Shared {
@@ -47,7 +49,7 @@ pub struct Shared {
     /// Bounds concurrent sign-ins, so a daemon of many agents does not storm the platform at start.
     pub sign_ins: Semaphore,
     /// Where new drafts are announced.
-    pub notices: Option<Arc<crate::behaviors::notices::Notifier>>,
+    pub notices: Option<Arc<crate::behaviors::engine::notices::Notifier>>,
     /// The AI providers to connect at each agent's start (`providers:`).
     pub providers: std::collections::BTreeMap<String, crate::config::providers::ProviderKey>,
     /// Every secret the daemon holds, kept out of published text.
@@ -92,7 +94,7 @@ pub enum Credentials {
     /// Given (the embedded sandbox registered it).
     Given(String, String),
     /// The embedded sandbox refused to register it.
-    Refused { handle: String, refusal: crate::sandbox::world::Refusal },
+    Refused { handle: String, refusal: Arc<dyn std::error::Error + Send + Sync> },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -240,7 +242,7 @@ async fn serve(
     behavior_tasks.apply(wanted, shared.grace).await;
 
     // Reading notifications is what replies wait for: it goes first.
-    let poll_ctx = Ctx::new(agent.clone(), "notification-poller", Priority::Urgent, root.clone(), Arc::new(Notify::new()));
+    let poll_task = Arc::new(Task::new(agent.clone(), root.clone()));
     let first_delay = if shared.stagger { shared.poll_interval.mul_f64(rand::rng().random::<f64>()) } else { Duration::ZERO };
     let (r2, mark, m) = (routes.clone(), shared.mark_read, agent.metrics.clone());
     let poller = tokio::spawn(supervisor::supervise(
@@ -248,17 +250,17 @@ async fn serve(
         root.clone(),
         tracing::error_span!(parent: None, "poller", agent = %agent.handle),
         move || m.restart("notification-poller"),
-        move || poller::run(poll_ctx.clone(), r2.clone(), mark, first_delay),
+        move || poller::run(poll_task.clone(), r2.clone(), mark, first_delay),
     ));
     // Approved drafts (behaviors with `approval: required`) go out from here.
-    let drafts_ctx = Ctx::new(agent.clone(), "drafts", Priority::Urgent, root.clone(), Arc::new(Notify::new()));
+    let drafts_task = Arc::new(Task::new(agent.clone(), root.clone()));
     let m2 = agent.metrics.clone();
     let drafts = tokio::spawn(supervisor::supervise(
         "drafts".into(),
         root.clone(),
         tracing::error_span!(parent: None, "drafts", agent = %agent.handle),
         move || m2.restart("drafts"),
-        move || crate::behaviors::drafts::run(drafts_ctx.clone()),
+        move || crate::runtime::drafts::run(drafts_task.clone()),
     ));
     if let Some(push) = &shared.webhook {
         match super::webhook_secret(&push.options, &push.state_dir, (!push.single).then_some(agent.handle.as_str())) {
@@ -303,7 +305,7 @@ async fn serve(
 /// behavior needs), and a generating behavior whose provider is neither
 /// declared nor connected left out, with its file:line:column in the log.
 async fn prepare(agent: &Agent, shared: &Shared, wanted: Vec<LoadedBehavior>) -> Vec<LoadedBehavior> {
-    use crate::api::types::Provider;
+    use crate::wire::types::Provider;
     let needed: Vec<Provider> = wanted.iter().flat_map(|b| b.behavior.providers()).map(|(_, p)| p).collect();
     if needed.is_empty() && shared.providers.is_empty() {
         return wanted;

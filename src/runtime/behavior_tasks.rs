@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::poller::{Route, Routes};
 use super::supervisor;
-use crate::behaviors::context::{Agent, Ctx};
 use crate::behaviors::LoadedBehavior;
+use crate::behaviors::{Agent, Ctx};
 
 pub struct BehaviorTasks {
     agent: Arc<Agent>,
@@ -40,10 +40,10 @@ impl BehaviorTasks {
         let wake = Arc::new(Notify::new());
         let priority = lb.behavior.priority();
         let ctx = Ctx::new(self.agent.clone(), &name, priority, cancel.clone(), wake.clone()).with_approval(lb.behavior.approval());
-        let kinds = lb.behavior.interests();
-        if !kinds.is_empty() {
+        let types = lb.behavior.notification_types();
+        if !types.is_empty() {
             if let Ok(mut r) = self.routes.write() {
-                r.push(Route { behavior: name.clone(), kinds, wake: wake.clone() });
+                r.push(Route { behavior: name.clone(), types, wake: wake.clone() });
             }
             wake.notify_one();
         }

@@ -5,10 +5,12 @@
 
 pub mod agent;
 pub mod behavior_tasks;
+pub mod drafts;
 pub mod ops;
 pub mod poller;
 pub mod providers;
 pub mod supervisor;
+pub mod task;
 pub mod webhook;
 
 pub use ops::{control, systemd, tls};
@@ -22,8 +24,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiError;
-use crate::config::{self, AgentSpec, Loaded, Problems};
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::config::{self, Problems};
+use crate::setup::{self, AgentSpec, Loaded};
 use crate::store::{Store, StoreError};
 use agent::{AgentTask, Shared, Status};
 
@@ -39,12 +41,10 @@ pub enum RuntimeError {
     Credentials(#[from] config::CredentialError),
     #[error("credentials: these credentials belong to @{actual}, not @{configured}")]
     WrongAgent { configured: String, actual: String },
-    #[error("sandbox: addr {addr:?}: {source}")]
-    SandboxAddr { addr: String, source: std::net::AddrParseError },
-    #[error("sandbox: {0}")]
-    SandboxStart(#[source] std::io::Error),
     #[error("sandbox: registering @{handle}: {source}")]
-    SandboxRegistration { handle: String, source: crate::sandbox::world::Refusal },
+    SandboxRegistration { handle: String, source: Arc<dyn std::error::Error + Send + Sync> },
+    #[error("sandbox mode: the configuration says `sandbox: true`, but no emulator was given (`imagine-agent run` starts one)")]
+    NoEmulator,
     #[error("webhook TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error("{what} on {addr}: {source}")]
@@ -62,15 +62,37 @@ pub enum RuntimeError {
     #[error("console: {0}")]
     Console(String),
     #[error("draft_notices: {0}")]
-    Notices(#[from] crate::behaviors::notices::NoticeError),
+    Notices(#[from] crate::behaviors::engine::notices::NoticeError),
+}
+
+/// The platform of sandbox mode. The binary starts the embedded emulator
+/// (`imagine-agent run --sandbox`) and hands it to [`run`], which only asks it
+/// where it listens, to register the configured agents, and to stop.
+pub trait Emulator: Send + Sync {
+    fn base_url(&self) -> String;
+    /// The agent's credentials (id, secret), registering it first when it does not exist yet.
+    fn register_agent(&self, new: &crate::wire::types::NewAgent) -> Result<(String, String), Arc<dyn std::error::Error + Send + Sync>>;
+    /// Stops serving (and saves its state, when it keeps one).
+    fn stop(&self) -> futures::future::BoxFuture<'_, ()>;
 }
 
 /// Overrides from the command line (and the clock, for tests).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
-    pub sandbox: bool,
+    /// Sandbox mode: the emulator to run against instead of the platform.
+    pub emulator: Option<Arc<dyn Emulator>>,
     pub dry_run: bool,
     pub clock: crate::clock::Clock,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("emulator", &self.emulator.as_ref().map(|e| e.base_url()))
+            .field("dry_run", &self.dry_run)
+            .field("clock", &self.clock)
+            .finish()
+    }
 }
 
 /// The file that says where the daemon's `name` listener (metrics, console, webhook) is
@@ -89,35 +111,16 @@ fn announce(state_dir: &Path, name: &str, bound: std::net::SocketAddr) {
     }
 }
 
-/// Starts the in-process emulator.
-async fn start_sandbox(loaded: &Loaded, state_dir: &Path) -> Result<SandboxHandle, RuntimeError> {
-    let o = &loaded.config.sandbox_options;
-    let cfg = SandboxConfig {
-        addr: o.addr.parse().map_err(|source| RuntimeError::SandboxAddr { addr: o.addr.clone(), source })?,
-        community: o.community,
-        seed: o.seed,
-        community_interval: o.community_interval,
-        generation_duration: o.generation_duration,
-        state_dir: Some(state_dir.join("sandbox")),
-        // The daemon's own receiver listens on this machine.
-        allow_private_webhooks: true,
-        ..SandboxConfig::default()
-    };
-    let sb = sandbox::start(cfg).await.map_err(RuntimeError::SandboxStart)?;
-    tracing::info!(url = %sb.base_url(), community = o.community, "SANDBOX MODE: running against the built-in emulator, not the real platform");
-    Ok(sb)
-}
-
 /// Registers the agent in the emulator (or reuses its registration) and returns its credentials.
 /// Registered in the world directly: over HTTP the emulator's per-address
 /// registration limit (10 a minute, as the platform's) would make a config of
 /// many agents wait minutes before starting. Sign-in and everything after go over HTTP.
-fn sandbox_credentials(sb: &SandboxHandle, spec: &AgentSpec) -> agent::Credentials {
-    let new = crate::api::types::NewAgent {
+fn sandbox_credentials(sb: &dyn Emulator, spec: &AgentSpec) -> agent::Credentials {
+    let new = crate::wire::types::NewAgent {
         handle: spec.handle.clone().unwrap_or_else(|| "my_agent".into()),
         name: spec.name.clone().unwrap_or_else(|| "My AgentTask".into()),
         bio: spec.bio.clone(),
-        agent_type: Some(crate::api::types::AgentType::Assistant),
+        agent_type: Some(crate::wire::types::AgentType::Assistant),
         ..Default::default()
     };
     match sb.register_agent(&new) {
@@ -137,7 +140,7 @@ struct AgentTasks {
 }
 
 impl AgentTasks {
-    fn add(&mut self, spec: AgentSpec, sandbox: Option<&SandboxHandle>) {
+    fn add(&mut self, spec: AgentSpec, sandbox: Option<&dyn Emulator>) {
         let credentials = match sandbox {
             Some(sb) => sandbox_credentials(sb, &spec),
             None => agent::Credentials::FromConfig,
@@ -148,7 +151,7 @@ impl AgentTasks {
 
     /// Applies a reloaded configuration: agents added, removed, changed or
     /// failed are started or stopped; the others only get their new behavior set.
-    async fn apply(&mut self, specs: Vec<AgentSpec>, sandbox: Option<&SandboxHandle>) {
+    async fn apply(&mut self, specs: Vec<AgentSpec>, sandbox: Option<&dyn Emulator>) {
         let mut wanted: BTreeMap<String, AgentSpec> = specs.into_iter().map(|s| (s.key().to_string(), s)).collect();
         let keys: Vec<String> = self.running.keys().cloned().collect();
         for key in keys {
@@ -247,8 +250,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     for name in ["metrics", "console", "webhook"] {
         let _ = std::fs::remove_file(addr_file(&state_dir, name));
     }
-    let sandbox_mode = opts.sandbox || cfg.sandbox;
-    let sandbox = if sandbox_mode { Some(start_sandbox(&loaded, &state_dir).await?) } else { None };
+    let sandbox = opts.emulator.clone();
+    let sandbox_mode = sandbox.is_some();
+    if cfg.sandbox && !sandbox_mode {
+        return Err(RuntimeError::NoEmulator);
+    }
     let base_url = sandbox.as_ref().map(|s| s.base_url()).unwrap_or_else(|| cfg.base_url.clone());
     let mut profiles = cfg.llm.clone();
     if sandbox_mode && !profiles.contains_key("default") {
@@ -280,7 +286,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     let observed = Arc::new(ops::metrics_server::Observed::default());
     let http = crate::api::session::http_client(Duration::from_secs(30))?;
     let notices = match &cfg.draft_notices {
-        Some(n) => Some(Arc::new(crate::behaviors::notices::Notifier::from_file(&n.url_file, n.format, http.clone())?)),
+        Some(n) => Some(Arc::new(crate::behaviors::engine::notices::Notifier::from_file(&n.url_file, n.format, http.clone())?)),
         None => None,
     };
     let shared = Arc::new(Shared {
@@ -303,8 +309,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
         secrets,
     });
     let mut agents = AgentTasks { running: BTreeMap::new(), shared, root: root.clone() };
-    for spec in config::shard::mine(&loaded).map_err(RuntimeError::Shard)? {
-        agents.add(spec, sandbox.as_ref());
+    for spec in loaded.this_shards_agents().map_err(RuntimeError::Shard)? {
+        agents.add(spec, sandbox.as_deref());
     }
     if let Some(addr) = cfg.metrics_addr {
         let bound = ops::metrics_server::serve(addr, observed.clone(), root.clone()).await.map_err(|source| RuntimeError::Bind {
@@ -340,7 +346,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     agents.settled(&stop, Duration::from_secs(30), None).await;
     if let Some(why) = agents.all_failed() {
         agents.stop_all().await;
-        if let Some(sb) = sandbox {
+        if let Some(sb) = &sandbox {
             sb.stop().await;
         }
         return Err(RuntimeError::NoneStarted(why));
@@ -367,19 +373,19 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
             Some(()) = reload.recv() => {
                 tracing::info!(config = %config_path.display(), "reloading");
                 systemd::reloading();
-                match config::load(&config_path) {
+                match setup::load(&config_path) {
                     Ok(new) => {
                         if new.config.threads != cfg.threads {
                             tracing::warn!(running = cfg.threads, configured = new.config.threads, "threads takes effect at the next start");
                         }
-                        let mine = match config::shard::mine(&new) {
+                        let mine = match new.this_shards_agents() {
                             Ok(m) => m,
                             Err(why) => {
                                 tracing::error!(reason = %why, "reload rejected; the running agents and behaviors stay as they are");
                                 continue;
                             }
                         };
-                        agents.apply(mine, sandbox.as_ref()).await;
+                        agents.apply(mine, sandbox.as_deref()).await;
                         agents.settled(&stop, Duration::from_secs(5), Some(Duration::from_secs(10))).await;
                         tracing::info!(status = %agents.describe(), "reloaded");
                         systemd::ready(&agents.describe());
@@ -397,7 +403,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions, stop: CancellationToken, mut 
     agents.stop_all().await;
     root.cancel();
     store.flush().await?;
-    if let Some(sb) = sandbox {
+    if let Some(sb) = &sandbox {
         sb.stop().await;
     }
     tracing::info!("stopped; state flushed");

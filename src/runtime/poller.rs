@@ -18,18 +18,19 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::api::types::{Heading, Notification, NotificationType};
 use crate::api::ReadTarget;
 use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan, ACTION_RETENTION};
+use crate::wire::types::{Heading, Notification, NotificationType};
 
-use crate::behaviors::context::{Agent, BehaviorError, Ctx};
+use super::task::Task;
+use crate::behaviors::{Agent, BehaviorError};
 use crate::progress::Progress;
 
 /// Who gets which notification types.
 #[derive(Clone)]
 pub struct Route {
     pub behavior: String,
-    pub kinds: Vec<NotificationType>,
+    pub types: Vec<NotificationType>,
     pub wake: Arc<Notify>,
 }
 
@@ -93,7 +94,7 @@ struct Event<'a> {
 
 impl<'a> Event<'a> {
     fn of(n: &'a Heading, position: u64) -> Event<'a> {
-        Event { mark: mark_of(n), raw: &n.raw, kind: n.kind.clone(), position }
+        Event { mark: mark_of(n), raw: &n.raw, kind: n.notification_type.clone(), position }
     }
 }
 
@@ -117,7 +118,7 @@ async fn deliver(
         if mark.id.is_empty() || agent.store.seen(&mark.id)? || batch.iter().any(|h| h.id == mark.id) {
             continue;
         }
-        let to: Vec<&Route> = table.iter().filter(|r| e.kind.as_ref().is_some_and(|k| r.kinds.contains(k))).collect();
+        let to: Vec<&Route> = table.iter().filter(|r| e.kind.as_ref().is_some_and(|k| r.types.contains(k))).collect();
         for r in &to {
             if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
                 woken.push(r.wake.clone());
@@ -162,7 +163,7 @@ struct Polling {
 /// The platform's clock when it listed `page`, less [`DATE_MARGIN_MS`], as a
 /// mark: everything listed after that moment was created after it less
 /// [`crate::store::cursor::SKEW_MS`], so a complete poll may raise the mark to it.
-fn listed_at(page: &crate::api::types::Page<Heading>, top: &Mark) -> Option<Mark> {
+fn listed_at(page: &crate::wire::types::Page<Heading>, top: &Mark) -> Option<Mark> {
     page.date_ms.map(|d| Mark { at_ms: Some(d - DATE_MARGIN_MS), id: top.id.clone() })
 }
 
@@ -178,10 +179,10 @@ fn listed_at(page: &crate::api::types::Page<Heading>, top: &Mark) -> Option<Mark
 /// the platform lists late below it is read by the next complete poll, at
 /// most [`COMPLETE_EVERY`] later; the mark stays where the last complete poll
 /// put it until then, so nothing is counted as handed over unread.
-async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling) -> Result<bool, BehaviorError> {
-    let store = ctx.store();
+async fn step(task: &Task, routes: &Routes, mark_read: bool, polling: &mut Polling) -> Result<bool, BehaviorError> {
+    let store = task.store();
     let mut cur = store.cursor()?;
-    let head = ctx.session().notification_headings().limit(PAGE).page().await?;
+    let head = task.session().notification_headings().limit(PAGE).page().await?;
     let mut handed: Vec<String> = vec![];
     match cur.scan.clone() {
         None => {
@@ -210,7 +211,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                     None
                 };
                 fresh.reverse();
-                deliver(&ctx.agent, routes, &fresh, Lane::Live, &[], cursor).await?;
+                deliver(&task.agent, routes, &fresh, Lane::Live, &[], cursor).await?;
                 handed.extend(fresh.iter().map(|e| e.mark.id.clone()));
                 if reaches {
                     prune_seen_now_and_then(store, &cur, &mut polling.pruned)?;
@@ -234,7 +235,7 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                     lane: Some(lane),
                     listed_ms: listed,
                 });
-                deliver(&ctx.agent, routes, &fresh, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
+                deliver(&task.agent, routes, &fresh, Lane::Walk { scan: lane }, &[], Some(&cur)).await?;
                 handed.extend(fresh.iter().map(|e| e.mark.id.clone()));
             }
         }
@@ -248,25 +249,25 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
                     }
                 }
                 let events: Vec<Event> = live.iter().rev().map(|n| Event::of(n, 0)).collect();
-                if deliver(&ctx.agent, routes, &events, Lane::Live, &[], None).await? > 0 {
+                if deliver(&task.agent, routes, &events, Lane::Live, &[], None).await? > 0 {
                     handed.extend(live.iter().map(|n| n.id.clone()));
                 }
             }
         }
     }
     if mark_read && !handed.is_empty() {
-        mark_platform_read(ctx, handed).await;
+        mark_platform_read(task, handed).await;
     }
     if cur.scan.as_ref().is_some_and(|s| s.lane.is_none()) || (cur.scan.is_some() && !store.staged(1)?.is_empty()) {
-        adopt_staged(ctx, routes, &mut cur).await?;
+        adopt_staged(task, routes, &mut cur).await?;
     }
     if cur.scan.is_some() {
         // A walk resumed after a restart reports from where it stands.
         let p = polling.progress.get_or_insert_with(|| Progress::new("catching up: older notifications read", None));
-        walk(ctx, routes, &mut cur, p, mark_read).await?;
+        walk(task, routes, &mut cur, p, mark_read).await?;
     }
     if cur.scan.as_ref().is_some_and(|s| s.next.is_none()) {
-        reveal(ctx, routes, &mut cur).await?;
+        reveal(task, routes, &mut cur).await?;
         polling.progress = None;
         polling.complete_at = Some(std::time::Instant::now());
     }
@@ -275,13 +276,13 @@ async fn step(ctx: &Ctx, routes: &Routes, mark_read: bool, polling: &mut Polling
 
 /// Reads up to [`WALK_PAGES`] older pages of a catch-up, handing each over
 /// into the walk's lane with the cursor.
-async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progress, mark_read: bool) -> Result<(), BehaviorError> {
-    let store = ctx.store();
+async fn walk(task: &Task, routes: &Routes, cur: &mut Cursor, progress: &mut Progress, mark_read: bool) -> Result<(), BehaviorError> {
+    let store = task.store();
     for _ in 0..WALK_PAGES {
         let Some((next, lane)) = cur.scan.as_ref().and_then(|s| Some((s.next.clone()?, s.lane?))) else {
             return Ok(());
         };
-        let page = ctx.session().notification_headings().limit(PAGE).cursor(next).page().await?;
+        let page = task.session().notification_headings().limit(PAGE).cursor(next).page().await?;
         let done = page.items.is_empty() || !page.has_more || page.next_cursor.is_none() || reaches_mark(store, cur, &page.items)?;
         let first = cur.scan.as_ref().map_or(0, |s| s.positions);
         let events = new_on_page(store, cur, &page.items, first)?;
@@ -290,10 +291,10 @@ async fn walk(ctx: &Ctx, routes: &Routes, cur: &mut Cursor, progress: &mut Progr
         scan.handed += events.len() as u64;
         scan.pages += 1;
         scan.next = if done { None } else { page.next_cursor.clone() };
-        deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(cur)).await?;
+        deliver(&task.agent, routes, &events, Lane::Walk { scan: lane }, &[], Some(cur)).await?;
         progress.add(page.items.len() as u64);
         if mark_read && !events.is_empty() {
-            mark_platform_read(ctx, events.iter().map(|e| e.mark.id.clone()).collect()).await;
+            mark_platform_read(task, events.iter().map(|e| e.mark.id.clone()).collect()).await;
         }
     }
     Ok(())
@@ -318,8 +319,8 @@ fn new_on_page<'a>(store: &AgentStore, cur: &Cursor, items: &'a [Heading], first
 /// they move into a lane of their own (a batch per hand-over, each
 /// leaving the staging area as it lands), then the walk goes on as any other.
 /// A move a crash interrupted goes on into the lane it had begun.
-async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
-    let store = ctx.store();
+async fn adopt_staged(task: &Task, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
+    let store = task.store();
     let Some(scan) = cur.scan.as_mut() else { return Ok(()) };
     let lane = match scan.lane {
         Some(lane) => lane,
@@ -339,7 +340,7 @@ async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<()
             staged.iter().filter_map(|s| Heading::from_raw(s.event.clone()).ok().map(|n| (n, s.position))).collect();
         let keys: Vec<Vec<u8>> = staged.iter().map(|s| s.key.clone()).collect();
         let events: Vec<Event> = notes.iter().map(|(n, at)| Event::of(n, *at)).collect();
-        deliver(&ctx.agent, routes, &events, Lane::Walk { scan: lane }, &keys, Some(cur)).await?;
+        deliver(&task.agent, routes, &events, Lane::Walk { scan: lane }, &keys, Some(cur)).await?;
     }
     tracing::info!("a catch-up begun by an older version goes on from where it stood");
     Ok(())
@@ -348,8 +349,8 @@ async fn adopt_staged(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<()
 /// The walk has met the mark: its lane becomes visible to the behaviors (one
 /// write, the cursor's); the mark rises to the newest notification it covered,
 /// or to the platform's clock when its first page was listed, if later.
-async fn reveal(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
-    let store = ctx.store();
+async fn reveal(task: &Task, routes: &Routes, cur: &mut Cursor) -> Result<(), BehaviorError> {
+    let store = task.store();
     let Some(scan) = cur.scan.take() else { return Ok(()) };
     cur.raise(&scan.top);
     if let Some(at) = scan.listed_ms {
@@ -366,25 +367,25 @@ async fn reveal(ctx: &Ctx, routes: &Routes, cur: &mut Cursor) -> Result<(), Beha
     } else {
         tracing::debug!(pages = scan.pages, "read down to the mark: nothing listed late");
     }
-    prune(ctx, cur)?;
+    prune(task, cur)?;
     Ok(())
 }
 
-async fn mark_platform_read(ctx: &Ctx, ids: Vec<String>) {
-    if ctx.agent.dry_run {
+async fn mark_platform_read(task: &Task, ids: Vec<String>) {
+    if task.agent.dry_run {
         return;
     }
-    if let Err(e) = ctx.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
+    if let Err(e) = task.session().mark_notifications_read(&ReadTarget::Ids(ids)).await {
         tracing::warn!(error = %e, "could not mark notifications read");
     }
 }
 
 /// Forgets seen-marks the cursor now decides for, and settled old side effects.
-fn prune(ctx: &Ctx, cur: &Cursor) -> Result<(), BehaviorError> {
-    prune_seen(ctx.store(), cur)?;
-    let n = ctx.store().prune_actions((ctx.now() - ACTION_RETENTION).timestamp_millis())?;
+fn prune(task: &Task, cur: &Cursor) -> Result<(), BehaviorError> {
+    prune_seen(task.store(), cur)?;
+    let n = task.store().prune_actions((task.now() - ACTION_RETENTION).timestamp_millis())?;
     if n > 0 {
-        ctx.agent.metrics.records_pruned(n as u64);
+        task.agent.metrics.records_pruned(n as u64);
     }
     Ok(())
 }
@@ -412,30 +413,30 @@ fn prune_seen_now_and_then(store: &AgentStore, cur: &Cursor, pruned: &mut Option
 }
 
 /// Polls until cancelled; `first_delay` spreads the first polls of many agents.
-pub async fn run(ctx: Ctx, routes: Routes, mark_read: bool, first_delay: std::time::Duration) -> Result<(), BehaviorError> {
-    if !first_delay.is_zero() && !ctx.sleep(first_delay).await {
+pub async fn run(task: Arc<Task>, routes: Routes, mark_read: bool, first_delay: std::time::Duration) -> Result<(), BehaviorError> {
+    if !first_delay.is_zero() && !task.sleep(first_delay).await {
         return Ok(());
     }
-    prune(&ctx, &ctx.store().cursor()?)?;
-    let mut pruned_at = ctx.now();
+    prune(&task, &task.store().cursor()?)?;
+    let mut pruned_at = task.now();
     let mut polls = 0u64;
     let mut polling = Polling::default();
-    ctx.agent.metrics.poller_started();
+    task.agent.metrics.poller_started();
     loop {
-        let catching_up = step(&ctx, &routes, mark_read, &mut polling).await?;
-        ctx.agent.metrics.polled();
+        let catching_up = step(&task, &routes, mark_read, &mut polling).await?;
+        task.agent.metrics.polled();
         polls += 1;
-        if polls.is_multiple_of(PRUNE_EVERY) || ctx.now() - pruned_at >= PRUNE_AFTER {
-            prune(&ctx, &ctx.store().cursor()?)?;
-            pruned_at = ctx.now();
+        if polls.is_multiple_of(PRUNE_EVERY) || task.now() - pruned_at >= PRUNE_AFTER {
+            prune(&task, &task.store().cursor()?)?;
+            pruned_at = task.now();
         }
         if catching_up {
-            if ctx.is_cancelled() {
+            if task.is_cancelled() {
                 return Ok(());
             }
             continue;
         }
-        if !ctx.sleep(ctx.agent.poll_interval).await {
+        if !task.sleep(task.agent.poll_interval).await {
             return Ok(());
         }
     }

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api::types::{ConnectedService, Provider};
 use crate::api::{ApiError, Session};
 use crate::behaviors::LoadedBehavior;
 use crate::config::providers::ProviderKey;
 use crate::diagnostics::Problem;
+use crate::wire::types::{ConnectedService, Provider};
 
 /// Whether the platform's masked key can be `key`'s: the same first and last four characters.
 fn same_key(masked: &str, key: &str) -> bool {

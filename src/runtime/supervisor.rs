@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use crate::behaviors::context::BehaviorError;
+use crate::behaviors::BehaviorError;
 
 /// Keeps `make()` running under `cancel`. The span carries agent and behavior.
 pub async fn supervise<F, Fut>(name: String, cancel: CancellationToken, span: tracing::Span, on_restart: impl Fn(), make: F)

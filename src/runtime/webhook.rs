@@ -15,18 +15,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use super::poller::{hand_over, Routes};
-use crate::api::types::Notification;
-use crate::behaviors::context::Agent;
+use crate::behaviors::Agent;
+use crate::wire::types::Notification;
 
-pub const SIGNATURE: &str = "x-imagineanything-signature";
-pub const TIMESTAMP: &str = "x-imagineanything-timestamp";
-pub const DELIVERY: &str = "x-imagineanything-delivery";
+pub use crate::wire::signature::{DELIVERY, SIGNATURE, TIMESTAMP};
 
 /// Why a delivery was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +40,7 @@ pub fn verify(secret: &SecretString, headers: &HeaderMap, body: &[u8], max_age: 
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
     let (Some(sig), Some(ts)) = (get(SIGNATURE), get(TIMESTAMP)) else { return Err(Rejection::Unsigned) };
     let sig = sig.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()).ok_or(Rejection::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| Rejection::BadSignature)?;
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    let mac = crate::wire::signature::mac(secret.expose_secret().as_bytes(), ts, body);
     mac.verify_slice(&sig).map_err(|_| Rejection::BadSignature)?;
     let ts: i64 = ts.trim().parse().map_err(|_| Rejection::Malformed)?;
     if (now_s - ts).unsigned_abs() > max_age.as_secs() {
@@ -211,13 +205,13 @@ mod tests {
         let secret = SecretString::from("whsec_test".to_string());
         let body = br#"{"event":"notification"}"#;
         let now = 1_800_000_000;
-        let good = crate::sandbox::webhooks::sign("whsec_test", now as u64, std::str::from_utf8(body).unwrap());
+        let good = crate::wire::signature::sign("whsec_test", now as u64, std::str::from_utf8(body).unwrap());
         let age = Duration::from_secs(300);
         assert_eq!(verify(&secret, &headers(&good, now), body, age, now), Ok(()));
         assert_eq!(verify(&secret, &HeaderMap::new(), body, age, now), Err(Rejection::Unsigned));
         assert_eq!(verify(&secret, &headers(&good, now), br#"{"event":"other"}"#, age, now), Err(Rejection::BadSignature));
         assert_eq!(verify(&secret, &headers("sha256=00", now), body, age, now), Err(Rejection::BadSignature));
-        let old = crate::sandbox::webhooks::sign("whsec_test", (now - 600) as u64, std::str::from_utf8(body).unwrap());
+        let old = crate::wire::signature::sign("whsec_test", (now - 600) as u64, std::str::from_utf8(body).unwrap());
         assert_eq!(verify(&secret, &headers(&old, now - 600), body, age, now), Err(Rejection::Stale));
     }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::world::{bad, Refusal, World};
 use super::App;
-use crate::api::types::{AgentType, NewAgent, NewComment, NewPost};
+use crate::wire::types::{AgentType, NewAgent, NewComment, NewPost};
 
 const NAMES: &[&str] = &[
     "ada", "blaise", "cleo", "dmitri", "emmy", "fermi", "grace", "hedy", "ibn", "joule", "kurt", "lise", "marie", "noether", "otto",
@@ -168,7 +168,7 @@ fn act(w: &mut World, rng: &mut StdRng, roster: &Roster) -> Vec<u64> {
             let post = latest_original(w, &u);
             match post {
                 Some(seq) if w.react(seq, |p| p.reposts.insert(me.clone())).unwrap_or(false) => {
-                    w.notify(&u, crate::api::types::NotificationType::Repost, &me, Some(seq), None, None).into_iter().collect()
+                    w.notify(&u, crate::wire::types::NotificationType::Repost, &me, Some(seq), None, None).into_iter().collect()
                 }
                 _ => vec![],
             }
@@ -178,8 +178,8 @@ fn act(w: &mut World, rng: &mut StdRng, roster: &Roster) -> Vec<u64> {
             match post {
                 Some(seq) => {
                     let text = format!("Worth reading on {topic}. {tag}");
-                    let (q, mut notes) = w.insert_post(&me, &text, Some(crate::api::types::MediaType::Text), vec![], Some(seq), true);
-                    notes.extend(w.notify(&u, crate::api::types::NotificationType::Quote, &me, Some(q), None, Some(&text)));
+                    let (q, mut notes) = w.insert_post(&me, &text, Some(crate::wire::types::MediaType::Text), vec![], Some(seq), true);
+                    notes.extend(w.notify(&u, crate::wire::types::NotificationType::Quote, &me, Some(q), None, Some(&text)));
                     notes
                 }
                 None => vec![],
@@ -206,7 +206,7 @@ fn act(w: &mut World, rng: &mut StdRng, roster: &Roster) -> Vec<u64> {
 /// A buyer's step: a delivered order of `me` is accepted (or, one time in four while revisions
 /// are left, sent back); otherwise `me` orders from a user's active service.
 fn buy(w: &mut World, rng: &mut StdRng, me: &str, topic: &str) {
-    use crate::api::types::{OrderAction, OrderStatus, PaymentMethod};
+    use crate::wire::types::{OrderAction, OrderStatus, PaymentMethod};
     let delivered =
         w.orders_of(me).find(|o| o.buyer == me && o.status == Some(OrderStatus::Delivered)).map(|o| (o.seq, o.service, o.revisions_used));
     if let Some((seq, service, used)) = delivered {
@@ -252,7 +252,7 @@ fn like_latest(w: &mut World, me: &str, which: impl Fn(&super::world::PostRec) -
     };
     let new = w.like_post(seq, me).is_some_and(|(new, _)| new);
     if new {
-        w.notify(&author, crate::api::types::NotificationType::Like, me, Some(seq), None, None).into_iter().collect()
+        w.notify(&author, crate::wire::types::NotificationType::Like, me, Some(seq), None, None).into_iter().collect()
     } else {
         vec![]
     }

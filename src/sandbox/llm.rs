@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::world::{bad, now_ms, Refusal};
 
-pub use crate::llm::SANDBOX_MODEL as MODEL;
+pub use crate::wire::untrusted::SANDBOX_MODEL as MODEL;
+use crate::wire::untrusted::{UNTRUSTED_CLOSE, UNTRUSTED_OPEN};
 
 pub async fn models() -> Json<Value> {
     Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "imagine-agent-sandbox"}]}))
@@ -33,8 +34,8 @@ pub async fn chat(body: Bytes) -> Result<Json<Value>, Refusal> {
         .unwrap_or("");
     let h = fnv(last_user);
     // The words that matter: inside the delimited text when there is one.
-    let focus = match (last_user.find(crate::llm::UNTRUSTED_OPEN), last_user.find(crate::llm::UNTRUSTED_CLOSE)) {
-        (Some(a), Some(b)) if b > a => &last_user[a + crate::llm::UNTRUSTED_OPEN.len()..b],
+    let focus = match (last_user.find(UNTRUSTED_OPEN), last_user.find(UNTRUSTED_CLOSE)) {
+        (Some(a), Some(b)) if b > a => &last_user[a + UNTRUSTED_OPEN.len()..b],
         _ => last_user,
     };
     const COMMON: &[&str] = &[
@@ -107,16 +108,16 @@ pub const DECIDE_ASK: &str = "RESPOND, IGNORE or STOP";
 
 /// The first delimited text of `s`, else all of it.
 fn focus_of_first(s: &str) -> &str {
-    match (s.find(crate::llm::UNTRUSTED_OPEN), s.find(crate::llm::UNTRUSTED_CLOSE)) {
-        (Some(a), Some(b)) if b > a => &s[a + crate::llm::UNTRUSTED_OPEN.len()..b],
+    match (s.find(UNTRUSTED_OPEN), s.find(UNTRUSTED_CLOSE)) {
+        (Some(a), Some(b)) if b > a => &s[a + UNTRUSTED_OPEN.len()..b],
         _ => s,
     }
 }
 
 /// The last delimited text of a request (the new message), else all of it.
 fn focus_of_last(user: &str) -> &str {
-    match (user.rfind(crate::llm::UNTRUSTED_OPEN), user.rfind(crate::llm::UNTRUSTED_CLOSE)) {
-        (Some(a), Some(b)) if b > a => &user[a + crate::llm::UNTRUSTED_OPEN.len()..b],
+    match (user.rfind(UNTRUSTED_OPEN), user.rfind(UNTRUSTED_CLOSE)) {
+        (Some(a), Some(b)) if b > a => &user[a + UNTRUSTED_OPEN.len()..b],
         _ => user,
     }
 }
@@ -139,7 +140,7 @@ pub const RATING_ASK: &str = "one integer from 0 to 10";
 /// A rating: 8 when a word of the delimited post (longer than 4 letters) is
 /// also in the request outside it (what the agent cares about), else 2.
 fn rating(user: &str, post_words: &[String]) -> String {
-    let outside = match user.find(crate::llm::UNTRUSTED_OPEN) {
+    let outside = match user.find(UNTRUSTED_OPEN) {
         Some(a) => &user[..a],
         None => user,
     }

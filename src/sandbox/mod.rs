@@ -25,6 +25,7 @@
 
 pub mod community;
 pub mod llm;
+pub mod query;
 pub mod readings;
 pub mod routes;
 pub mod validate;
@@ -48,7 +49,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::ratelimit::{Budgets, Class};
+use crate::wire::rates::{Budgets, Class};
 use world::{Refusal, World};
 
 /// How a sandbox behaves.
@@ -207,7 +208,7 @@ impl SandboxHandle {
     /// The credentials of the agent `new.handle`, registering it first when it
     /// does not exist yet: directly in the world, past the per-address
     /// registration limit (a daemon's embedded sandbox registers all its agents at start).
-    pub fn register_agent(&self, new: &crate::api::types::NewAgent) -> Result<(String, String), Refusal> {
+    pub fn register_agent(&self, new: &crate::wire::types::NewAgent) -> Result<(String, String), Refusal> {
         let mut w = self.app.world();
         if let Ok(a) = w.agent_by_handle(&new.handle) {
             return Ok((a.client_id.clone(), a.client_secret.clone()));

@@ -6,7 +6,7 @@
 //! | question | the reference says | default (strict) | other reading (flag) | what the daemon does |
 //! |---|---|---|---|---|
 //! | Are an agent's own posts in its feed? | "posts from agents you follow" | no | `--own-posts-in-feed` | finds its own posts on the public timeline, walked back to the intent's time; never reads the feed for them |
-//! | A `limit` outside the documented range (1-100; similar agents 1-20)? | a range | refused with 400 naming the range | `--clamp-out-of-range` | asks only within the ranges ([`crate::api::limits`]) |
+//! | A `limit` outside the documented range (1-100; similar agents 1-20)? | a range | refused with 400 naming the range | `--clamp-out-of-range` | asks only within the ranges ([`crate::wire::limits`]) |
 //! | A 429's headers? | "check X-RateLimit-Reset" | every 429 carries `X-RateLimit-Limit`, `-Remaining`, `-Reset` and `retry_after` | - | waits for the reset |
 //! | Notification cursors: a place in the list, or a key? | nothing | offset (`o_<n>`): a notification arriving between two pages shifts the next page, which repeats items | `--keyset-cursors` (`c_<seq>`) | hands each notification over once (seen-marks), whatever repeats |
 //! | Can a notification be listed after newer ones? | nothing | yes: one in three is listed up to [`Readings::late_ms`] after its `createdAt` (default 2 s), below newer ones already listed | `--list-late-up-to 0s` (never) or a longer bound | looks 2 minutes (the store's `SKEW_MS`) below its high-water mark at every complete poll |

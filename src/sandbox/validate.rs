@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::world::{bad, Refusal};
-use crate::api::limits;
+use crate::wire::limits;
 
 /// The longest string any JSON body may carry (the longest text field the platform takes is 5,000 characters).
 pub const MAX_STRING_CHARS: usize = 10_000;
@@ -30,7 +30,7 @@ pub fn parse<T: DeserializeOwned>(b: &Bytes) -> Result<T, Refusal> {
 
 /// Decodes an already bounded value strictly.
 pub fn decode<T: DeserializeOwned>(v: Value) -> Result<T, Refusal> {
-    crate::api::types::strict::decode(|| serde_json::from_value(v)).map_err(|e| bad("invalid_body", format!("request body: {e}")))
+    crate::wire::types::strict::decode(|| serde_json::from_value(v)).map_err(|e| bad("invalid_body", format!("request body: {e}")))
 }
 
 fn bounded(v: &Value, path: &str) -> Result<(), Refusal> {
@@ -69,7 +69,7 @@ pub fn text(field: &str, t: &str, max: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-pub use crate::api::limits::private_host;
+pub use crate::wire::limits::private_host;
 
 /// A service's title and description, on create and update alike.
 pub fn service(title: Option<&str>, description: Option<&str>) -> Result<(), Refusal> {

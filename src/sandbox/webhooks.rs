@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
@@ -25,15 +23,7 @@ pub struct Delivery {
     pub body: String,
 }
 
-/// `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
-pub fn sign(secret: &str, timestamp: u64, body: &str) -> String {
-    // HMAC takes keys of any length, so new_from_slice cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::wire::signature::sign;
 
 pub fn for_notification(w: &World, seq: u64) -> Option<Delivery> {
     let n = w.notifications.get(&seq)?;

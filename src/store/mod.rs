@@ -70,7 +70,9 @@ pub enum ActionState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     pub state: ActionState,
-    pub kind: String,
+    /// The action kind (`reply`, `dm`...); stored as `kind`.
+    #[serde(rename = "kind")]
+    pub action: String,
     /// What will be or was sent (content, target), for recovery checks.
     pub detail: Value,
     /// What the platform answered (created id), when done.
@@ -403,7 +405,7 @@ impl AgentStore {
     pub fn finish(&self, behavior: &str, k: &str, outcome: ActionRecord) -> Result<(), StoreError> {
         let rec = match self.action(behavior, k)? {
             Some(prev) => ActionRecord {
-                kind: prev.kind,
+                action: prev.action,
                 detail: prev.detail,
                 event: prev.event.or(outcome.event.clone()),
                 tally: prev.tally.or(outcome.tally.clone()),

@@ -56,7 +56,8 @@ pub struct RecentAction {
     pub at: String,
     pub behavior: String,
     pub key: String,
-    pub kind: String,
+    #[serde(rename = "kind")]
+    pub action: String,
     pub state: ActionState,
     pub result: Option<String>,
     /// What was sent (target, text): the intent's detail, kept with the outcome.
@@ -113,7 +114,7 @@ impl StateReport {
                         at: chrono::DateTime::from_timestamp_millis(a.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default(),
                         behavior,
                         key,
-                        kind: a.kind,
+                        action: a.action,
                         state: a.state,
                         result: a.result,
                         detail: a.detail,

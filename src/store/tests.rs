@@ -37,7 +37,7 @@ async fn inbox_and_actions_survive_reopen() {
         s.hand_over(&[h], Lane::Live, &[], None).unwrap();
         let rec = ActionRecord {
             state: ActionState::Intent,
-            kind: "reply".into(),
+            action: "reply".into(),
             detail: json!({"content": "hi"}),
             result: None,
             at_ms: 1,
@@ -66,7 +66,7 @@ fn a_record_that_does_not_decode_is_left_out_of_a_behaviors_records() {
     let s = Store::open(dir.path()).unwrap().agent("me").unwrap();
     let rec = |at_ms| ActionRecord {
         state: ActionState::Done,
-        kind: "reply".into(),
+        action: "reply".into(),
         detail: json!({"author": "ada"}),
         result: None,
         at_ms,
@@ -114,4 +114,19 @@ async fn the_first_layout_is_migrated_record_for_record() {
     drop(store);
     let again = Store::open(dir.path()).unwrap();
     assert_eq!(again.agent("bob").unwrap().get::<Value>("replies", "list").unwrap(), Some(json!({"at": "bob"})));
+}
+
+/// The code's names changed (`ActionRecord::action`, `Draft::action`), the
+/// stored form did not: records and drafts written by the earlier layout read
+/// the same, and what is written now is what the earlier version wrote.
+#[test]
+fn records_and_drafts_of_the_earlier_layout_read_the_same() {
+    let stored = r#"{"state":"intent","kind":"reply","detail":{"content":"hi"},"result":null,"at_ms":5,"written_ms":4}"#;
+    let r: ActionRecord = serde_json::from_str(stored).unwrap();
+    assert_eq!((r.action.as_str(), r.state, r.written_ms), ("reply", ActionState::Intent, Some(4)));
+    assert_eq!(serde_json::to_string(&r).unwrap(), stored);
+    let draft = r#"{"id":"d1","behavior":"b","key":"reply:n1","kind":"reply","detail":{"content":"hi"},"created_ms":1,"status":"pending","expires_ms":null,"on_timeout":"discard","noticed":false}"#;
+    let d: crate::behaviors::engine::approval::Draft = serde_json::from_str(draft).unwrap();
+    assert_eq!(d.action, "reply");
+    assert_eq!(serde_json::to_value(&d).unwrap()["kind"], "reply");
 }

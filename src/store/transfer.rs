@@ -69,7 +69,7 @@ impl Store {
         if e.format != FORMAT {
             return Err(StoreError::Corrupt { key: "format".into(), detail: format!("expected {FORMAT}, found {:?}", e.format) });
         }
-        crate::api::limits::check_handle(&e.agent).map_err(|err| StoreError::Corrupt { key: "agent".into(), detail: err.to_string() })?;
+        crate::wire::limits::check_handle(&e.agent).map_err(|err| StoreError::Corrupt { key: "agent".into(), detail: err.to_string() })?;
         if let Some(unknown) = e.trees.keys().find(|t| !layout::TREES.contains(&t.as_str())) {
             return Err(StoreError::Corrupt {
                 key: unknown.clone(),

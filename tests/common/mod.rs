@@ -5,9 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagine_agent::api::types::NewAgent;
 use imagine_agent::api::{Budgets, Session, SessionConfig};
 use imagine_agent::sandbox::{self, SandboxConfig, SandboxHandle, Stats};
+use imagine_agent::wire::types::NewAgent;
+
+pub mod scenario;
+#[allow(unused_imports)]
+pub use scenario::*;
 
 pub fn quiet_config() -> SandboxConfig {
     SandboxConfig {
@@ -223,7 +227,7 @@ where
 /// Runs the daemon in this process on `clock` until the returned token is cancelled.
 pub fn start_on(cfg: &Path, clock: &imagine_agent::clock::Clock) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
     use imagine_agent::runtime::{self, RunOptions};
-    let loaded = imagine_agent::config::load(cfg).unwrap_or_else(|p| panic!("{p}"));
+    let loaded = imagine_agent::setup::load(cfg).unwrap_or_else(|p| panic!("{p}"));
     let stop = tokio_util::sync::CancellationToken::new();
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let opts = RunOptions { clock: clock.clone(), ..RunOptions::default() };
@@ -232,13 +236,34 @@ pub fn start_on(cfg: &Path, clock: &imagine_agent::clock::Clock) -> (tokio_util:
     (stop, task)
 }
 
-/// Comments by `agent`, per post seq.
-pub fn comments_by(sb: &SandboxHandle, agent: &str) -> std::collections::BTreeMap<u64, usize> {
-    let mut out = std::collections::BTreeMap::new();
-    for c in sb.app.world().comments.values().filter(|c| c.agent == agent) {
-        *out.entry(c.post).or_default() += 1;
-    }
-    out
+/// The id of the agent `handle` in the sandbox (a missing one fails the test).
+pub fn id_of(sb: &SandboxHandle, handle: &str) -> String {
+    sb.query().agent_id(handle).unwrap_or_else(|| panic!("no agent @{handle} in the sandbox"))
+}
+
+/// Comments by `who` (handle or id), per post seq.
+pub fn comments_by(sb: &SandboxHandle, who: &str) -> std::collections::BTreeMap<u64, usize> {
+    sb.query().comments_per_post(who)
+}
+
+/// Replies (comments) by `who` on each of `posts`, 0 where none.
+pub fn replies_on(sb: &SandboxHandle, who: &str, posts: &[u64]) -> std::collections::BTreeMap<u64, usize> {
+    sb.query().replies_on(who, posts)
+}
+
+/// Replies by `who` on each of `posts`, in their order.
+pub fn answers(sb: &SandboxHandle, who: &str, posts: &[u64]) -> Vec<usize> {
+    sb.query().replies_on(who, posts).into_values().collect()
+}
+
+/// How many of `posts` `who` answered at least once.
+pub fn answered(sb: &SandboxHandle, who: &str, posts: &[u64]) -> usize {
+    sb.query().replies_on(who, posts).values().filter(|n| **n > 0).count()
+}
+
+/// The texts of `who`'s comments, oldest first.
+pub fn replies_by(sb: &SandboxHandle, who: &str) -> Vec<String> {
+    sb.query().comment_texts(who)
 }
 
 /// Waits until the daemon(s) polling this sandbox have read notifications `n` more times: a quiet

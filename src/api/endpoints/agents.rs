@@ -33,7 +33,7 @@ impl Session {
     }
 
     pub async fn upload_avatar(&self, file: Upload) -> Result<Value, ApiError> {
-        let body = self.upload("/api/agents/me/avatar", UploadKind::Avatar, file, vec![]).await?;
+        let body = self.upload("/api/agents/me/avatar", UploadLimits::Avatar, file, vec![]).await?;
         decode_one(&body, "_").map_err(|detail| ApiError::Decode { method: "POST".into(), path: "/api/agents/me/avatar".into(), detail })
     }
 
@@ -80,7 +80,7 @@ impl Session {
 
     /// Similar agents; params `limit` (1-20), `excludeFollowing`.
     pub fn similar_agents(&self, handle: &str) -> List<AgentSummary> {
-        self.list(format!("/api/agents/{}/similar", seg(handle)), "agents", Auth::Public).max_limit(super::limits::SIMILAR_MAX_LIMIT)
+        self.list(format!("/api/agents/{}/similar", seg(handle)), "agents", Auth::Public).max_limit(crate::wire::limits::SIMILAR_MAX_LIMIT)
     }
 
     pub fn followers(&self, handle: &str) -> List<AgentSummary> {

@@ -11,11 +11,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, LimitError};
-use super::limits::{self, UploadKind};
+use super::error::ApiError;
 use super::list::{decode_one, decode_page, List};
 use super::session::{Auth, Body, Request, Session};
-use super::types::*;
+use crate::wire::limits::LimitError;
+use crate::wire::limits::{self, UploadLimits};
+use crate::wire::types::*;
 
 mod agents;
 mod analytics;

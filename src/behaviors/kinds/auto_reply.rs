@@ -18,13 +18,14 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::types::{Comment, NewComment, Notification, NotificationType};
-use crate::behaviors::content::TextFor;
-use crate::behaviors::content::{Content, ListPosition};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent, Outcome, Recorded};
+use crate::behaviors::engine::caps::{Cap, Window};
+use crate::behaviors::engine::content::TextFor;
+use crate::behaviors::engine::content::{Content, ListPosition};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
-use crate::store::{ActionState, Puts, ACTION_RETENTION};
+use crate::behaviors::{BehaviorError, Ctx, Found, OnEvent, Outcome, Progress, Recorded};
+use crate::store::{Puts, ACTION_RETENTION};
+use crate::wire::types::{Comment, NewComment, Notification, NotificationType};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -80,7 +81,7 @@ spec! {
         pub max_mentions: usize,
         /// Ask the model first whether to respond, ignore, or stop the thread.
         #[serde(default)]
-        pub decide: Option<crate::behaviors::decide::Decide>,
+        pub decide: Option<crate::behaviors::engine::decide::Decide>,
     }
 }
 
@@ -131,10 +132,10 @@ impl Spec {
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
         let key = ["reply:", n.id.as_str()].concat();
-        let pending = match ctx.store().action(&ctx.behavior, &key)? {
-            Some(r) if r.state != ActionState::Intent => return Ok(()),
-            Some(r) => Some(r.detail),
-            None => None,
+        let pending = match ctx.progress(&key)? {
+            Progress::Settled(_) => return Ok(()),
+            Progress::Intended(r) => Some(r.detail),
+            Progress::New => None,
         };
         let (detail, outcome) = match pending {
             // An intent from before a crash: settle it, whatever the guardrails say now.
@@ -185,7 +186,7 @@ impl Spec {
     /// The checks that need no state of ours, and what the platform has to
     /// say (the post, the thread); None when we do not reply.
     async fn gather(&self, ctx: &Ctx, n: &Notification) -> Result<Option<Facts>, BehaviorError> {
-        let Some(kind) = n.kind.clone().filter(|k| self.on.contains(k)) else {
+        let Some(kind) = n.notification_type.clone().filter(|k| self.on.contains(k)) else {
             return Ok(None);
         };
         let Some(actor) = n.actor.clone() else {
@@ -220,7 +221,7 @@ impl Spec {
         } else {
             None
         };
-        let who = |a: &Option<crate::api::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
+        let who = |a: &Option<crate::wire::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
         let (post_author, post_text) = post.map(|p| (who(&p.agent), p.content)).unwrap_or_default();
         // The comment that triggered us, its depth in the thread, and the thread so far (root first).
         let (trigger_text, depth, thread_text) = match &n.comment_id {
@@ -300,10 +301,15 @@ impl Spec {
         let pruned_key = [THREAD_PRUNED, post_id.as_str()].concat();
         let pruned = count_of(ctx, &pruned_key)?;
         let now = ctx.now().timestamp_millis();
-        let (kept, last, hour, day, stopped) = {
+        let (kept, last, admitted, stopped) = {
             let r = crate::sync::lock(recent);
             let kept = r.kept.get(&pruned_key).copied().unwrap_or(0);
-            (kept, r.authors.get(&handle).copied(), r.sent.within(now, HOUR_MS), r.sent.within(now, DAY_MS), r.stopped.contains(&post_id))
+            (
+                kept,
+                r.authors.get(&handle).copied(),
+                Cap::new(g.max_per_hour, g.max_per_day).admits(&r.sent, now),
+                r.stopped.contains(&post_id),
+            )
         };
         if pruned + kept as u64 >= g.max_replies_per_thread as u64 {
             skip(ctx, "thread_limit", n);
@@ -313,7 +319,7 @@ impl Spec {
             skip(ctx, "author_cooldown", n);
             return Ok(None);
         }
-        if hour >= g.max_per_hour || day >= g.max_per_day {
+        if !admitted {
             skip(ctx, "rate_guardrail", n);
             return Ok(None);
         }
@@ -323,12 +329,12 @@ impl Spec {
         }
         if let Some(d) = &self.decide {
             match d.ask(ctx, &actor.handle, &trigger_text, &thread_text).await {
-                crate::behaviors::decide::Verdict::Respond(_) => {}
-                crate::behaviors::decide::Verdict::Ignore(_) => {
+                crate::behaviors::engine::decide::Verdict::Respond(_) => {}
+                crate::behaviors::engine::decide::Verdict::Ignore(_) => {
                     skip(ctx, "decided_ignore", n);
                     return Ok(None);
                 }
-                crate::behaviors::decide::Verdict::Stop(reason) => {
+                crate::behaviors::engine::decide::Verdict::Stop(reason) => {
                     store.put(&ctx.behavior, &format!("{STOPPED}{post_id}"), &reason)?;
                     crate::sync::lock(recent).stopped.insert(post_id);
                     skip(ctx, "decided_stop", n);
@@ -414,7 +420,7 @@ fn count_of(ctx: &Ctx, k: &str) -> Result<u64, BehaviorError> {
 #[derive(Debug, Default)]
 struct Recent {
     authors: HashMap<String, i64>,
-    sent: Sent,
+    sent: Window,
     /// Reply records kept, per tally they name (one per thread).
     kept: HashMap<String, u32>,
     /// [`crate::store::AgentStore::tally_rounds`] when the records were read.
@@ -477,7 +483,7 @@ impl Recent {
 /// What a reply is based on: the event's checks passed, the platform read.
 struct Facts {
     kind: NotificationType,
-    actor: crate::api::types::AgentSummary,
+    actor: crate::wire::types::AgentSummary,
     /// The actor's handle, lower case.
     handle: String,
     post_id: String,
@@ -508,59 +514,6 @@ async fn already(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
     ))
 }
 
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
-/// Replies sent in the last day: per minute in the current and the last
-/// hour, per hour before that, so at most about 145 entries whatever the
-/// volume and checking the caps costs the same at any rate. A bucket's
-/// replies count until its end has left the window: a cap is never loosened
-/// by the rounding, only held longer (the daily cap up to an hour; the hourly
-/// cap a minute at most, as only hours that ended more than an hour ago are
-/// kept per hour).
-#[derive(Debug, Default, PartialEq)]
-struct Sent {
-    minutes: Vec<(i64, u32)>,
-    hours: Vec<(i64, u32)>,
-}
-
-/// The last millisecond of bucket `i` of `width` ms.
-fn end(i: i64, width: i64) -> i64 {
-    i * width + width - 1
-}
-
-impl Sent {
-    /// Replies within `window_ms` before `now`.
-    fn within(&self, now: i64, window_ms: i64) -> u32 {
-        let m: u32 = self.minutes.iter().filter(|(m, _)| now - end(*m, MINUTE_MS) < window_ms).map(|(_, n)| n).sum();
-        let h: u32 = self.hours.iter().filter(|(h, _)| now - end(*h, HOUR_MS) < window_ms).map(|(_, n)| n).sum();
-        m + h
-    }
-
-    fn add(&mut self, now: i64) {
-        let mut recent = Vec::with_capacity(self.minutes.len() + 1);
-        for (m, n) in self.minutes.drain(..) {
-            let h = (m * MINUTE_MS).div_euclid(HOUR_MS);
-            if now - end(h, HOUR_MS) < HOUR_MS {
-                recent.push((m, n));
-            } else {
-                match self.hours.last_mut() {
-                    Some((last, count)) if *last == h => *count += n,
-                    _ => self.hours.push((h, n)),
-                }
-            }
-        }
-        self.hours.retain(|(h, _)| now - end(*h, HOUR_MS) < DAY_MS);
-        let minute = now.div_euclid(MINUTE_MS);
-        match recent.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            _ => recent.push((minute, 1)),
-        }
-        self.minutes = recent;
-    }
-}
-
 impl OnEvent for Spec {
     fn on_event<'a>(&'a self, ctx: &'a Ctx, n: &'a Notification) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(self.handle(ctx, n))
@@ -568,7 +521,7 @@ impl OnEvent for Spec {
 
     /// Replies are decided in turn and sent in parallel.
     fn in_flight(&self) -> usize {
-        crate::behaviors::events::IN_FLIGHT
+        crate::behaviors::engine::inbox::IN_FLIGHT
     }
 }
 
@@ -581,7 +534,7 @@ impl Kind for Spec {
         crate::api::Priority::Urgent
     }
 
-    fn interests(&self) -> Vec<NotificationType> {
+    fn notification_types(&self) -> Vec<NotificationType> {
         self.on.clone()
     }
 
@@ -590,7 +543,7 @@ impl Kind for Spec {
     }
 
     fn models(&self) -> Vec<&str> {
-        crate::behaviors::decide::profiles(&self.content, self.decide.as_ref())
+        crate::behaviors::engine::decide::profiles(&self.content, self.decide.as_ref())
     }
 
     fn validate(&self, c: &mut Check<'_>) {
@@ -604,27 +557,6 @@ impl Kind for Spec {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    /// One reply a minute for 26 hours: bounded entries, caps counted exactly
-    /// up to the rounding (never fewer than were sent in the window).
-    #[test]
-    fn sent_counts_stay_bounded_and_never_undercount() {
-        let mut s = Sent::default();
-        let t0 = 1_700_000_000_000i64;
-        let mut sent = vec![];
-        for i in 0..26 * 60 {
-            let now = t0 + i * MINUTE_MS + 7_000;
-            s.add(now);
-            sent.push(now);
-            let exact = |w: i64| sent.iter().filter(|t| now - **t < w).count() as u32;
-            let (hour, day) = (s.within(now, HOUR_MS), s.within(now, DAY_MS));
-            assert!(hour >= exact(HOUR_MS) && hour <= exact(HOUR_MS) + 1, "hour {hour} vs {}", exact(HOUR_MS));
-            assert!(day >= exact(DAY_MS) && day <= exact(DAY_MS) + 60, "day {day} vs {}", exact(DAY_MS));
-            assert!(s.minutes.len() + s.hours.len() <= 146, "{} entries", s.minutes.len() + s.hours.len());
-        }
-    }
-
     /// Replies are remembered for 7 days (their records): a longer cooldown is refused where it is written.
     #[test]
     fn a_cooldown_longer_than_the_records_is_refused_where_it_is_written() {

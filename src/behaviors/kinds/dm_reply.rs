@@ -20,14 +20,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{AgentSummary, Conversation, Message};
 use crate::api::Priority;
-use crate::behaviors::audience::AgentFilters;
-use crate::behaviors::caps::Cap;
-use crate::behaviors::content::{Content, ListPosition, TextFor};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::engine::audience::AgentFilters;
+use crate::behaviors::engine::caps::Cap;
+use crate::behaviors::engine::content::{Content, ListPosition, TextFor};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found, Outcome};
+use crate::wire::types::{AgentSummary, Conversation, Message};
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -60,7 +60,7 @@ spec! {
         pub human_pause: Duration,
         /// Ask the model first whether to answer (see `auto_reply`).
         #[serde(default)]
-        pub decide: Option<crate::behaviors::decide::Decide>,
+        pub decide: Option<crate::behaviors::engine::decide::Decide>,
         /// How often to ask for the unread count.
         #[serde(with = "humantime_serde", default = "default_every")]
         #[schemars(with = "crate::diagnostics::HumanDuration")]
@@ -190,7 +190,7 @@ impl Spec {
         // (A store error stops here rather than being read as "not answered".)
         let mut answered = None;
         for (i, m) in newer.iter().enumerate() {
-            if store.action(&ctx.behavior, &format!("dm:{}", m.id))?.is_some_and(|r| r.state != crate::store::ActionState::Intent) {
+            if ctx.progress(&format!("dm:{}", m.id))?.is_settled() {
                 answered = Some(i);
             }
         }
@@ -246,7 +246,8 @@ impl Spec {
         }
         let key = format!("dm:{}", last.id);
         let cap = Cap { per_hour: None, per_day: Some(self.max_per_day) };
-        if store.action(&ctx.behavior, &key)?.is_none() {
+        let progress = ctx.progress(&key)?;
+        if progress.is_new() {
             if !cap.left(ctx, "dm_reply")? {
                 return Ok(()); // the day's cap: answered tomorrow
             }
@@ -257,9 +258,9 @@ impl Spec {
                 .join("\n");
             if let Some(d) = &self.decide {
                 match d.ask(ctx, &other.handle, &texts, &thread).await {
-                    crate::behaviors::decide::Verdict::Respond(_) => {}
-                    crate::behaviors::decide::Verdict::Ignore(_) => return leave("decided_ignore", &mut pos),
-                    crate::behaviors::decide::Verdict::Stop(reason) => {
+                    crate::behaviors::engine::decide::Verdict::Respond(_) => {}
+                    crate::behaviors::engine::decide::Verdict::Ignore(_) => return leave("decided_ignore", &mut pos),
+                    crate::behaviors::engine::decide::Verdict::Stop(reason) => {
                         let h = Handoff { handle: other.handle.clone(), at: ctx.now().to_rfc3339(), text: format!("stopped: {reason}") };
                         store.put(&ctx.behavior, &handoff_key, &h)?;
                         return leave("decided_stop", &mut pos);
@@ -283,10 +284,7 @@ impl Spec {
             ctx.remember_exchange(&other.handle, Some(&texts), &text, self.content.llm.as_ref().map(|l| l.profile.as_str())).await?;
         } else {
             // An intent from before a crash: settle it.
-            let text = store
-                .action(&ctx.behavior, &key)?
-                .and_then(|r| r.detail.get("content").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_default();
+            let text = progress.kept_text().unwrap_or_default();
             self.send(ctx, &key, &c.id, last, &other, &text).await?;
         }
         pos.last = Some(last.id.clone());
@@ -363,7 +361,7 @@ impl Kind for Spec {
     }
 
     fn models(&self) -> Vec<&str> {
-        crate::behaviors::decide::profiles(&self.content, self.decide.as_ref())
+        crate::behaviors::engine::decide::profiles(&self.content, self.decide.as_ref())
     }
 
     fn validate(&self, c: &mut Check<'_>) {

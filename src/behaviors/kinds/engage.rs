@@ -21,15 +21,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{NewComment, Post};
 use crate::api::Priority;
-use crate::behaviors::caps::Cap;
-use crate::behaviors::content::Content;
-use crate::behaviors::content::TextFor;
-use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::engine::caps::Cap;
+use crate::behaviors::engine::content::Content;
+use crate::behaviors::engine::content::TextFor;
+use crate::behaviors::engine::selection::{self, Select};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
-use crate::behaviors::selection::{self, Select};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found};
+use crate::wire::types::{NewComment, Post};
 
 /// Where posts come from (any number of them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -339,7 +339,7 @@ impl Spec {
                 Action::Follow => format!("follow:{}", plan.author.to_lowercase()),
                 _ => format!("{}:{}", a.name(), plan.post),
             };
-            if ctx.store().action(&ctx.behavior, &key)?.is_some_and(|r| r.state != crate::store::ActionState::Intent) {
+            if ctx.progress(&key)?.is_settled() {
                 continue;
             }
             if run.actions >= self.max_actions_per_run {

@@ -8,12 +8,12 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::types::{AgentSummary, Notification, NotificationType};
-use crate::behaviors::audience::AgentFilters;
-use crate::behaviors::content::Content;
-use crate::behaviors::context::{BehaviorError, Ctx, Found, OnEvent};
+use crate::behaviors::engine::audience::AgentFilters;
+use crate::behaviors::engine::content::Content;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found, OnEvent};
+use crate::wire::types::{AgentSummary, Notification, NotificationType};
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -66,14 +66,14 @@ impl Spec {
     }
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
-        if n.kind != Some(NotificationType::Follow) {
+        if n.notification_type != Some(NotificationType::Follow) {
             return Ok(());
         }
         let Some(who) = n.actor.clone() else {
             return Ok(());
         };
         let key = format!("follow:{}", n.id);
-        let started = ctx.store().action(&ctx.behavior, &key)?.is_some();
+        let started = !ctx.progress(&key)?.is_new();
         if !started && !self.filters.admit(ctx, &who).await? {
             tracing::info!(handle = %who.handle, "not following back (filters)");
             ctx.agent.metrics.action(&[ctx.behavior.as_str(), "follow"], "filtered");
@@ -132,7 +132,7 @@ impl Kind for Spec {
         crate::api::Priority::High
     }
 
-    fn interests(&self) -> Vec<NotificationType> {
+    fn notification_types(&self) -> Vec<NotificationType> {
         vec![NotificationType::Follow]
     }
 

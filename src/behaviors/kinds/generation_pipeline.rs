@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
-use crate::api::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
-use crate::behaviors::content::TextFor;
-use crate::behaviors::content::{Content, ListPosition};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::engine::content::TextFor;
+use crate::behaviors::engine::content::{Content, ListPosition};
+use crate::behaviors::engine::schedule::Schedule;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
-use crate::behaviors::schedule::Schedule;
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found, Outcome};
 use crate::store::now_ms;
+use crate::wire::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
+use crate::wire::types::{GenerateRequest, GenerationStatus, GenerationType, Provider};
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -70,7 +70,7 @@ impl Spec {
         if let Some(cap) = &self.caption {
             crate::behaviors::check_content(c, "caption", cap);
         }
-        crate::behaviors::jobs::check_provider(c, "provider", "type", &self.provider, &self.generation_type);
+        crate::behaviors::engine::jobs::check_provider(c, "provider", "type", &self.provider, &self.generation_type);
         if self.max_retries > MAX_GENERATION_RETRIES {
             c.problem("max_retries", format!("the platform allows at most {MAX_GENERATION_RETRIES} retries"));
         }
@@ -130,14 +130,14 @@ impl Spec {
         store.put(&ctx.behavior, "pending_fire", &at.timestamp_millis())?;
         let key = format!("gen:{}", at.timestamp_millis());
         // Never more than the platform's concurrent jobs: wait for a slot.
-        while store.action(&ctx.behavior, &key)?.is_none() && self.in_flight(ctx)?.len() >= MAX_CONCURRENT_GENERATIONS {
+        while ctx.progress(&key)?.is_new() && self.in_flight(ctx)?.len() >= MAX_CONCURRENT_GENERATIONS {
             tracing::info!("{MAX_CONCURRENT_GENERATIONS} jobs in flight; waiting for one to finish");
             if !ctx.sleep(self.poll_every).await {
                 return Ok(());
             }
             self.poll(ctx).await?;
         }
-        let (prompt, caption) = match store.action(&ctx.behavior, &key)? {
+        let (prompt, caption) = match ctx.progress(&key)?.record().cloned() {
             Some(r) => (
                 r.detail.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
                 r.detail.get("content").and_then(Value::as_str).map(str::to_string),
@@ -170,13 +170,13 @@ impl Spec {
                     let want = d.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string();
                     // Every page: the reference promises no order for the history.
                     let history = ctx.session().generation_history().limit(50).stream();
-                    Ok(Found::created(crate::behaviors::actions::first(history, |j| j.prompt == want).await?.map(|j| j.id)))
+                    Ok(Found::created(crate::behaviors::engine::actions::first(history, |j| j.prompt == want).await?.map(|j| j.id)))
                 },
             )
             .await?;
         let job = match outcome {
             Outcome::Sent(id) => id,
-            Outcome::AlreadyDone => store.action(&ctx.behavior, &key)?.and_then(|r| r.result),
+            Outcome::AlreadyDone => ctx.progress(&key)?.result(),
             Outcome::DryRun | Outcome::Refused(_) | Outcome::Drafted(_) => None,
         };
         if let Some(job) = job.filter(|j| !j.is_empty()) {

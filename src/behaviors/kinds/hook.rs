@@ -19,12 +19,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{Notification, NotificationType};
-use crate::behaviors::context::{BehaviorError, Ctx, OnEvent};
+use crate::behaviors::engine::program::Program;
+use crate::behaviors::engine::schedule::{CatchUp, Schedule};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
-use crate::behaviors::program::Program;
-use crate::behaviors::schedule::{CatchUp, Schedule};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, OnEvent};
+use crate::wire::types::{Notification, NotificationType};
 
 /// One action of a program's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -114,7 +114,7 @@ pub const KIND: Registration = register::<Spec>("hook");
 pub struct Event {
     /// `notification` or `schedule`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub event_type: &'static str,
     pub agent: EventAgent,
     /// The behavior's name.
     pub behavior: String,
@@ -145,7 +145,7 @@ pub fn protocol_schema() -> Value {
 
 fn event_of(ctx: &Ctx, n: Option<&Notification>, at: Option<DateTime<Utc>>) -> Value {
     let e = Event {
-        kind: if n.is_some() { "notification" } else { "schedule" },
+        event_type: if n.is_some() { "notification" } else { "schedule" },
         agent: EventAgent { handle: ctx.agent.handle.clone(), id: ctx.agent.id.clone() },
         behavior: ctx.behavior.clone(),
         notification: n.map(Notification::value),
@@ -223,7 +223,7 @@ impl Spec {
             match self.to_action(a, n) {
                 Ok(Some((kind, mut detail))) => {
                     if let Some(text) = detail.get("content").and_then(Value::as_str) {
-                        match crate::behaviors::drafts::vet(kind, text, &Default::default(), &secrets) {
+                        match crate::behaviors::engine::approval::vet(kind, text, &Default::default(), &secrets) {
                             Ok(t) => detail["content"] = json!(t),
                             Err(why) => {
                                 tracing::warn!(action = kind, reason = %why, "a hook action was refused: {why}");
@@ -265,8 +265,8 @@ impl Spec {
                 &format!("hook:{event}:{i}"),
                 kind,
                 detail.clone(),
-                || async move { crate::behaviors::actions::execute(ctx, &k, &d).await },
-                |found| async move { crate::behaviors::actions::found(ctx, kind, found).await },
+                || async move { crate::behaviors::engine::actions::execute(ctx, &k, &d).await },
+                |found| async move { crate::behaviors::engine::actions::found(ctx, kind, found).await },
             )
             .await?;
         }
@@ -281,7 +281,7 @@ impl OnEvent for Spec {
 }
 
 impl Kind for Spec {
-    fn interests(&self) -> Vec<NotificationType> {
+    fn notification_types(&self) -> Vec<NotificationType> {
         self.on.clone()
     }
 
@@ -312,7 +312,7 @@ impl Kind for Spec {
                     return Ok(());
                 };
                 let schedule = Schedule::parse(expr, &self.timezone)?;
-                crate::behaviors::schedule::drive(ctx, &schedule, CatchUp::Skip, None::<Duration>, |at| {
+                crate::behaviors::engine::schedule::drive(ctx, &schedule, CatchUp::Skip, None::<Duration>, |at| {
                     Box::pin(async move { self.handle(ctx, &format!("at:{}", at.timestamp_millis()), None, Some(at)).await })
                 })
                 .await

@@ -20,13 +20,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{NewOrderMessage, NewService, Order, OrderAction, OrderStatus, OrderUpdate, ServiceUpdate};
 use crate::api::Priority;
-use crate::behaviors::content::{Content, TextFor};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
-use crate::behaviors::jobs::Job;
+use crate::behaviors::engine::content::{Content, TextFor};
+use crate::behaviors::engine::jobs::Job;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found, Outcome};
+use crate::wire::types::{NewOrderMessage, NewService, Order, OrderAction, OrderStatus, OrderUpdate, ServiceUpdate};
 
 /// One service as declared.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -82,7 +82,7 @@ spec! {
         pub deliverable: Content,
         /// Produce each deliverable with a generation job first (image, video, voice, music).
         #[serde(default)]
-        pub generate: Option<crate::behaviors::jobs::Generate>,
+        pub generate: Option<crate::behaviors::engine::jobs::Generate>,
         /// Sent as an order message with each delivery.
         #[serde(default)]
         pub delivery_message: Option<Content>,
@@ -222,10 +222,8 @@ impl Spec {
                     .await?;
                 if let Outcome::Sent(Some(id)) = out {
                     ctx.store().put(&ctx.behavior, &skey, &id)?;
-                } else if let Some(r) = ctx.store().action(&ctx.behavior, &format!("create_service:{}", want.key))? {
-                    if let Some(id) = r.result {
-                        ctx.store().put(&ctx.behavior, &skey, &id)?;
-                    }
+                } else if let Some(id) = ctx.progress(&format!("create_service:{}", want.key))?.result() {
+                    ctx.store().put(&ctx.behavior, &skey, &id)?;
                 }
                 continue;
             };
@@ -257,9 +255,9 @@ impl Spec {
         let tag = key_tag(d.get("key").and_then(Value::as_str).unwrap_or_default());
         let title = d.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
         // Every page of the search: others may sell services of the same title.
-        let ours = |s: &crate::api::types::Service| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id);
+        let ours = |s: &crate::wire::types::Service| s.tags.contains(&tag) && s.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id);
         let list = ctx.session().services().param("search", title).limit(100);
-        Ok(Found::created(crate::behaviors::actions::first(list.stream(), ours).await?.map(|s| s.id)))
+        Ok(Found::created(crate::behaviors::engine::actions::first(list.stream(), ours).await?.map(|s| s.id)))
     }
 
     /// The seller's orders in `status`, every page.
@@ -303,7 +301,7 @@ impl Spec {
             json!({"order": order.id, "content": text}),
             || async move { s.send_order_message(&id, &NewOrderMessage { content: t, attachments: vec![] }).await.map(|m| Some(m.id)) },
             // Every message of the order is read (a long exchange holds more than a page).
-            |d| crate::behaviors::actions::found(ctx, "order_message", d),
+            |d| crate::behaviors::engine::actions::found(ctx, "order_message", d),
         )
         .await?;
         Ok(())
@@ -333,7 +331,7 @@ impl Spec {
         let dkey = format!("deliver:{id}:{round}");
         let fails: u32 = store.get(&ctx.behavior, &format!("fails:{id}"))?.unwrap_or(0);
         let mut url = None;
-        let started = store.action(&ctx.behavior, &dkey)?.is_some();
+        let started = !ctx.progress(&dkey)?.is_new();
         if let Some(g) = self.generate.as_ref().filter(|_| !started) {
             // One job per order, round and attempt: a failed attempt starts a new one.
             match g.produce(ctx, &format!("gen:{id}:{round}:{fails}"), &vars).await? {
@@ -350,13 +348,13 @@ impl Spec {
                 Some(u) if !t.contains(&u) => format!("{t}\n{u}"),
                 _ => t,
             },
-            Ok(None) if store.action(&ctx.behavior, &dkey)?.is_some_and(|r| r.state != crate::store::ActionState::Intent) => return Ok(()), // delivered already
+            Ok(None) if ctx.progress(&dkey)?.is_settled() => return Ok(()), // delivered already
             Ok(None) => return self.failed(ctx, id, fails, "nothing came out".into()),
             Err(e) => return self.failed(ctx, id, fails, e.to_string()),
         };
         // The work took time: is the order still ours to deliver?
         let now = ctx.session().order(id).await?;
-        if now.status != Some(OrderStatus::InProgress) && store.action(&ctx.behavior, &dkey)?.is_none() {
+        if now.status != Some(OrderStatus::InProgress) && ctx.progress(&dkey)?.is_new() {
             tracing::info!(order = %id, status = ?now.status, "not delivering: the order moved on (cancelled?)");
             ctx.agent.metrics.action(&[ctx.behavior.as_str(), "order"], "abandoned");
             store.remove(&ctx.behavior, &format!("open:{id}"))?;
@@ -443,7 +441,7 @@ impl Spec {
     async fn payouts(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         use futures::TryStreamExt;
         let Some(threshold) = self.payout_threshold else { return Ok(()) };
-        let pending: Vec<crate::api::types::Payout> =
+        let pending: Vec<crate::wire::types::Payout> =
             ctx.session().payouts().param("status", "PENDING").limit(100).stream().try_collect().await?;
         if pending.iter().map(|p| p.amount).sum::<u64>() < threshold {
             return Ok(());
@@ -464,8 +462,9 @@ impl Spec {
                 // After a crash: requested already when the payout is no longer pending.
                 |d| async move {
                     let id = d.get("payout").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let found = crate::behaviors::actions::first(ctx.session().payouts().limit(100).stream(), |p| p.id == id).await?;
-                    Ok(Found::when(found.is_some_and(|p| p.status != Some(crate::api::types::PayoutStatus::Pending))))
+                    let found =
+                        crate::behaviors::engine::actions::first(ctx.session().payouts().limit(100).stream(), |p| p.id == id).await?;
+                    Ok(Found::when(found.is_some_and(|p| p.status != Some(crate::wire::types::PayoutStatus::Pending))))
                 },
             )
             .await?;
@@ -604,7 +603,7 @@ impl Kind for Spec {
             .collect()
     }
 
-    fn providers(&self) -> Vec<(&'static str, crate::api::types::Provider)> {
+    fn providers(&self) -> Vec<(&'static str, crate::wire::types::Provider)> {
         self.generate.iter().map(|g| ("generate.provider", g.provider.clone())).collect()
     }
 

@@ -16,12 +16,13 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{AgentSummary, NotificationType};
-use crate::behaviors::audience::AgentFilters;
-use crate::behaviors::content::Content;
-use crate::behaviors::context::{decode_event, BehaviorError, Ctx, Found, Outcome};
+use crate::behaviors::engine::audience::AgentFilters;
+use crate::behaviors::engine::caps::Cap;
+use crate::behaviors::engine::content::Content;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::{decode_event, BehaviorError, Ctx, Found, Outcome};
+use crate::wire::types::{AgentSummary, NotificationType};
 
 /// Where candidates come from (any number of them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -170,9 +171,24 @@ impl Spec {
         Ok(out)
     }
 
-    /// Follows made today, by the agent's clock.
-    fn today(ctx: &Ctx) -> String {
-        format!("follows:{}", ctx.now().format("%Y-%m-%d"))
+    /// The daily follow cap (the caps' window of `follow`).
+    fn cap(&self) -> Cap {
+        Cap { per_hour: None, per_day: Some(self.max_follows_per_day) }
+    }
+
+    /// An earlier version counted follows per calendar day (`follows:<date>`):
+    /// today's count becomes the caps' day counter (read into the window at its
+    /// first use), the others go.
+    fn forget_day_counters(ctx: &Ctx) -> Result<(), BehaviorError> {
+        let store = ctx.store();
+        let today = ctx.now().format("%Y-%m-%d").to_string();
+        for (k, n) in store.scan::<u32>(&ctx.behavior, "follows:")? {
+            if k == format!("follows:{today}") {
+                store.put(&ctx.behavior, &format!("count:follow:{today}"), &n)?;
+            }
+            store.remove(&ctx.behavior, &k)?;
+        }
+        Cap::forget_old(ctx)
     }
 
     /// Follows `who` and sends the introduction as one unit that is owed
@@ -210,26 +226,26 @@ impl Spec {
         }
         let following: std::collections::HashSet<String> =
             ctx.session().following(&ctx.agent.handle).limit(100).stream().map_ok(|a| a.id).try_collect().await?;
-        let mut today: u32 = store.get(&ctx.behavior, &Self::today(ctx))?.unwrap_or(0);
+        Self::forget_day_counters(ctx)?;
+        let cap = self.cap();
         for who in candidates {
             // A stop takes effect between agents.
             if ctx.is_cancelled() {
                 return Ok(());
             }
-            if today >= self.max_follows_per_day {
+            if !cap.left(ctx, "follow")? {
                 tracing::info!(cap = self.max_follows_per_day, "daily follow cap reached");
                 break;
             }
             let h = who.handle.to_lowercase();
             let pending = format!("pending:{h}");
-            let done_before = store.action(&ctx.behavior, &format!("follow:{h}"))?.is_some();
+            let done_before = !ctx.progress(&format!("follow:{h}"))?.is_new();
             if done_before || following.contains(&who.id) || !self.filters.admit(ctx, &who).await? {
                 store.remove(&ctx.behavior, &pending)?;
                 continue;
             }
             // Counted and remembered before the follow is sent: a crash can only make the cap stricter.
-            today += 1;
-            store.put(&ctx.behavior, &Self::today(ctx), &today)?;
+            cap.take(ctx, "follow")?;
             store.put(&ctx.behavior, &format!("followed:{h}"), &ctx.now().timestamp_millis())?;
             self.befriend(ctx, &who).await?;
             store.remove(&ctx.behavior, &pending)?;
@@ -300,7 +316,7 @@ impl Spec {
 }
 
 impl Kind for Spec {
-    fn interests(&self) -> Vec<NotificationType> {
+    fn notification_types(&self) -> Vec<NotificationType> {
         self.discover.reactions.clone()
     }
 

@@ -15,14 +15,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::api::limits::{self, POST_MAX_CHARS};
-use crate::api::types::{AgentType, Capabilities, NewPost, Profile, ProfileUpdate};
 use crate::api::Upload;
-use crate::behaviors::content::TextFor;
-use crate::behaviors::content::{Content, ListPosition};
-use crate::behaviors::context::{BehaviorError, Ctx, Found};
+use crate::behaviors::engine::content::TextFor;
+use crate::behaviors::engine::content::{Content, ListPosition};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, Found, Progress};
+use crate::wire::limits::{self, POST_MAX_CHARS};
+use crate::wire::types::{AgentType, Capabilities, NewPost, Profile, ProfileUpdate};
 
 /// Skills, APIs and languages shown on the profile.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -200,7 +200,7 @@ impl Spec {
         // A past application is forgotten, so drift can be corrected with the same key (an unfinished one is checked first).
         store.forget_action(&ctx.behavior, "profile")?;
         let diff = self.profile_diff(&me);
-        if diff != ProfileUpdate::default() || store.action(&ctx.behavior, "profile")?.is_some() {
+        if diff != ProfileUpdate::default() || !ctx.progress("profile")?.is_new() {
             let detail = serde_json::to_value(&diff).unwrap_or(Value::Null);
             let s = session.clone();
             ctx.once(
@@ -272,11 +272,11 @@ impl Spec {
     async fn introduce(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let Some(intro) = &self.introduction else { return Ok(()) };
         const KEY: &str = "introduction";
-        let store = ctx.store();
-        let content = match store.action(&ctx.behavior, KEY)? {
-            Some(r) if r.state != crate::store::ActionState::Intent => return Ok(()),
-            Some(r) => r.detail.get("content").and_then(Value::as_str).map(str::to_string),
-            None => {
+        let progress = ctx.progress(KEY)?;
+        let content = match progress {
+            Progress::Settled(_) => return Ok(()),
+            Progress::Intended(_) => progress.kept_text(),
+            Progress::New => {
                 let vars = json!({"handle": ctx.agent.handle, "name": self.display_name, "bio": self.bio});
                 let mut pos = ListPosition::default();
                 let Some(mut text) = ctx.write(&intro.content, &vars, &mut pos, 0, TextFor::post(3)).await? else { return Ok(()) };

@@ -17,14 +17,14 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::{MediaType, NewPost, Post};
-use crate::behaviors::chart::{self, ChartData};
-use crate::behaviors::content::{Content, ListPosition, TextFor};
-use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::engine::chart::{self, ChartData};
+use crate::behaviors::engine::content::{Content, ListPosition, TextFor};
+use crate::behaviors::engine::schedule::{CatchUp, Schedule};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
-use crate::behaviors::schedule::{CatchUp, Schedule};
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx};
 use crate::metrics;
+use crate::wire::types::{MediaType, NewPost, Post};
 
 /// The chart posted with the digest.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -163,7 +163,12 @@ impl Digest {
             self.engagement_rate
         );
         if let Some(t) = self.top.first() {
-            s.push_str(&format!(" Best post: {} \"{}\" ({} reactions).", t.id, crate::behaviors::say::excerpt(&t.text, 60), t.engagement));
+            s.push_str(&format!(
+                " Best post: {} \"{}\" ({} reactions).",
+                t.id,
+                crate::behaviors::engine::say::excerpt(&t.text, 60),
+                t.engagement
+            ));
         }
         s
     }
@@ -332,14 +337,15 @@ impl Spec {
         }
         if let Some(to) = &self.dm_to {
             let who = ctx.session().agent(to.trim_start_matches('@')).await?;
-            let who = crate::api::types::AgentSummary { id: who.id, handle: who.handle, name: who.name, ..Default::default() };
+            let who = crate::wire::types::AgentSummary { id: who.id, handle: who.handle, name: who.name, ..Default::default() };
             let digest = Content { template: Some("{{ digest }}".into()), ..Content::default() };
             let content = self.dm.as_ref().unwrap_or(&digest);
             // send_dm_once renders with its own variables: it is given the text, rendered with the digest's.
             let key = format!("report_dm:{ts}");
-            let text = match ctx.store().action(&ctx.behavior, &key)? {
-                Some(_) => None, // sent, or to be finished from its intent by send_dm_once
-                None => ctx.write(content, &vars, &mut ListPosition::default(), ts as u64, TextFor::dm()).await?,
+            // Once recorded, the DM is sent (or finished from its intent) by send_dm_once.
+            let text = match ctx.progress(&key)?.is_new() {
+                true => ctx.write(content, &vars, &mut ListPosition::default(), ts as u64, TextFor::dm()).await?,
+                false => None,
             };
             let fixed = Content { text: Some(text.unwrap_or_default()), ..Content::default() };
             ctx.send_dm_once(&key, &fixed, &who).await?;
@@ -376,10 +382,10 @@ impl Spec {
                 "upload",
                 json!({"chart": ts, "bytes": file.bytes.len()}),
                 || async move { s.upload_image(file, "post").await.map(|m| Some(m.id)) },
-                |_| async { Ok(crate::behaviors::context::Found::Missing) },
+                |_| async { Ok(crate::behaviors::Found::Missing) },
             )
             .await?;
-            media.extend(ctx.store().action(&ctx.behavior, &ckey)?.and_then(|r| r.result));
+            media.extend(ctx.progress(&ckey)?.result());
         }
         let s = ctx.session().clone();
         let np = NewPost {
@@ -423,7 +429,7 @@ impl Kind for Spec {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
         Box::pin(async move {
             let schedule = Schedule::parse(&self.schedule, &self.timezone)?;
-            crate::behaviors::schedule::drive(ctx, &schedule, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
+            crate::behaviors::engine::schedule::drive(ctx, &schedule, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
         })
     }
 }

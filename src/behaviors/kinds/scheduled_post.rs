@@ -4,18 +4,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::api::limits::POST_MAX_CHARS;
-use crate::api::types::NewPost;
-use crate::behaviors::content::TextFor;
-use crate::behaviors::content::{finalize, Content, ListPosition};
-use crate::behaviors::context::{BehaviorError, Ctx};
+use crate::behaviors::engine::content::TextFor;
+use crate::behaviors::engine::content::{finalize, Content, ListPosition};
+use crate::behaviors::engine::schedule::Schedule;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
-use crate::behaviors::schedule::Schedule;
 use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx};
+use crate::wire::limits::POST_MAX_CHARS;
+use crate::wire::types::NewPost;
 
-pub use crate::behaviors::schedule::CatchUp;
+pub use crate::behaviors::engine::schedule::CatchUp;
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -87,7 +87,7 @@ impl Spec {
         let mut text = text.trim().to_string();
         for t in &self.hashtags {
             let tag = format!(" #{}", t.trim_start_matches('#'));
-            if crate::api::limits::char_len(&text) + crate::api::limits::char_len(&tag) <= POST_MAX_CHARS {
+            if crate::wire::limits::char_len(&text) + crate::wire::limits::char_len(&tag) <= POST_MAX_CHARS {
                 text.push_str(&tag);
             }
         }
@@ -95,16 +95,14 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
-        crate::behaviors::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at))).await
+        crate::behaviors::engine::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at)))
+            .await
     }
 
     async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {
-        let store = ctx.store();
         let key = format!("post:{}", at.timestamp_millis());
-        let content = match store.action(&ctx.behavior, &key)? {
-            Some(rec) => rec.detail.get("content").and_then(Value::as_str).map(str::to_string),
-            None => self.compose(ctx, at).await?,
-        };
+        let progress = ctx.progress(&key)?;
+        let content = if progress.is_new() { self.compose(ctx, at).await? } else { progress.kept_text() };
         if let Some(content) = content {
             let session = ctx.session().clone();
             let post = NewPost::text(content.clone());

@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics_server::Observed;
-use crate::behaviors::drafts::{self, Status};
+use crate::behaviors::engine::approval::{self, Status};
 use crate::store::report::StateReport;
 use crate::store::Store;
 
@@ -80,17 +80,17 @@ struct AgentView {
     recent: Vec<Line>,
 }
 
-use crate::behaviors::say::ago;
+use crate::behaviors::engine::say::ago;
 
-fn draft_view(d: &drafts::Draft, now: i64) -> DraftView {
+fn draft_view(d: &approval::Draft, now: i64) -> DraftView {
     let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default().to_string();
-    let to = drafts::target(d);
+    let to = approval::target(d);
     DraftView {
         id: d.id.clone(),
         behavior: d.behavior.clone(),
-        kind: d.kind.clone(),
+        kind: d.action.clone(),
         to,
-        short: crate::behaviors::say::excerpt(&text, 80),
+        short: crate::behaviors::engine::say::excerpt(&text, 80),
         text,
         ago: ago(d.created_ms, now),
         status: format!("{:?}", d.status).to_lowercase(),
@@ -108,7 +108,7 @@ impl Console {
         let mut agents = vec![];
         for r in &report.agents {
             let s = self.store.agent(&r.handle).map_err(|e| e.to_string())?;
-            let all = drafts::all(&s).map_err(|e| e.to_string())?;
+            let all = approval::all(&s).map_err(|e| e.to_string())?;
             let mut behaviors: BTreeMap<String, BehaviorView> = BTreeMap::new();
             for (b, n) in &r.events_waiting {
                 behaviors
@@ -116,7 +116,8 @@ impl Console {
                     .or_insert(BehaviorView { name: b.clone(), waiting: 0, last: None, last_ago: String::new() })
                     .waiting = *n;
             }
-            let said = |a: &crate::store::report::RecentAction| crate::behaviors::say::done(&a.kind, &a.detail, a.result.as_deref());
+            let said =
+                |a: &crate::store::report::RecentAction| crate::behaviors::engine::say::done(&a.action, &a.detail, a.result.as_deref());
             let done: Vec<_> = r.recent.iter().filter(|a| a.state == crate::store::ActionState::Done).collect();
             for a in &done {
                 let v = behaviors.entry(a.behavior.clone()).or_insert(BehaviorView {
@@ -237,16 +238,15 @@ async fn act(
         _ => return back(&format!("no agent @{agent}"), true),
     };
     let result = match verb.as_str() {
-        "approve" | "reject" => drafts::decide(&store, &id, verb == "approve").map(|changed| {
+        "approve" | "reject" => approval::decide(&store, &id, verb == "approve").map(|changed| {
             if changed {
                 Ok(format!("{} {id}", if verb == "approve" { "approved" } else { "rejected" }))
             } else {
                 Err(format!("{id} was not waiting (already decided?)"))
             }
         }),
-        "edit" => {
-            drafts::edit(&store, &id, f.text.as_deref().unwrap_or_default()).map(|r| r.map(|_| format!("edited {id}; approve it to send")))
-        }
+        "edit" => approval::edit(&store, &id, f.text.as_deref().unwrap_or_default())
+            .map(|r| r.map(|_| format!("edited {id}; approve it to send"))),
         _ => return (StatusCode::NOT_FOUND, "unknown action\n").into_response(),
     };
     match result {

@@ -75,7 +75,7 @@ fn report(store: &Store, recent: usize) -> String {
 /// `drafts [list]`, `drafts show ID`, `drafts approve|reject ID... | --all`, `drafts edit ID "JSON text"`
 /// on every agent of `store`; JSON (an array of rows, or `{"error"}`).
 pub fn drafts_command(store: &Store, line: &str) -> String {
-    use crate::behaviors::drafts;
+    use crate::behaviors::engine::approval;
     let args: Vec<&str> = line.split_whitespace().collect();
     let run = || -> Result<serde_json::Value, crate::store::StoreError> {
         let mut out = vec![];
@@ -83,13 +83,13 @@ pub fn drafts_command(store: &Store, line: &str) -> String {
             let s = store.agent(&handle)?;
             match args.first().copied() {
                 None | Some("list") => {
-                    for d in drafts::all(&s)? {
-                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": drafts::describe(&d)}));
+                    for d in approval::all(&s)? {
+                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": approval::describe(&d)}));
                     }
                 }
                 Some("show") => {
-                    if let Some(d) = args.get(1).map(|id| drafts::get(&s, id)).transpose()?.flatten() {
-                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": drafts::describe(&d)}));
+                    if let Some(d) = args.get(1).map(|id| approval::get(&s, id)).transpose()?.flatten() {
+                        out.push(serde_json::json!({"agent": handle, "draft": d, "line": approval::describe(&d)}));
                     }
                 }
                 Some("edit") => {
@@ -97,10 +97,10 @@ pub fn drafts_command(store: &Store, line: &str) -> String {
                     let (Some(id), Some(text)) = (parts.next(), parts.next().and_then(|t| serde_json::from_str::<String>(t).ok())) else {
                         return Ok(serde_json::json!({"error": "expected `drafts edit ID \"JSON text\"`"}));
                     };
-                    if drafts::get(&s, id)?.is_none() {
+                    if approval::get(&s, id)?.is_none() {
                         continue;
                     }
-                    return Ok(match drafts::edit(&s, id, &text)? {
+                    return Ok(match approval::edit(&s, id, &text)? {
                         Ok(d) => serde_json::json!([{"agent": handle, "id": id, "done": "edit", "draft": d}]),
                         Err(why) => serde_json::json!({"error": why}),
                     });
@@ -108,12 +108,12 @@ pub fn drafts_command(store: &Store, line: &str) -> String {
                 Some(verb @ ("approve" | "reject")) => {
                     let all = args.get(1) == Some(&"--all");
                     let ids: Vec<String> = if all {
-                        drafts::all(&s)?.into_iter().filter(|d| d.status == drafts::Status::Pending).map(|d| d.id).collect()
+                        approval::all(&s)?.into_iter().filter(|d| d.status == approval::Status::Pending).map(|d| d.id).collect()
                     } else {
                         args[1..].iter().map(|x| x.to_string()).collect()
                     };
                     for id in ids {
-                        if drafts::decide(&s, &id, verb == "approve")? {
+                        if approval::decide(&s, &id, verb == "approve")? {
                             out.push(serde_json::json!({"agent": handle, "id": id, "done": verb}));
                         }
                     }

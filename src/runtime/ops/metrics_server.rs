@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use crate::behaviors::context::Agent;
+use crate::behaviors::Agent;
 use crate::metrics::Exposition;
 
 /// What the server reports on: the agents running now and the ones that could not start.

@@ -70,7 +70,7 @@ async fn update_me(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
 
 async fn upload_avatar(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, _) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Avatar, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    limits::check_upload(limits::UploadLimits::Avatar, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
     let mut w = app.world();
     let rec = store_media(&mut w, &me, &ct, &data, UploadType::Image, Some("avatar".into()));
     if let Some(a) = w.agents.get_mut(&me) {

@@ -10,7 +10,7 @@ pub(super) fn router() -> Router<Arc<App>> {
 
 async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, fields) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Image, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    limits::check_upload(limits::UploadLimits::Image, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
     let rec = store_media(&mut app.world(), &me, &ct, &data, UploadType::Image, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
@@ -20,7 +20,7 @@ async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
 
 async fn upload_video(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, fields) = read_upload(m).await?;
-    limits::check_upload(limits::UploadKind::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    limits::check_upload(limits::UploadLimits::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
     let rec = store_media(&mut app.world(), &me, &ct, &data, UploadType::Video, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(

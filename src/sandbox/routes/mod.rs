@@ -35,8 +35,8 @@ use super::world::{
     seq_of, JobRec, MediaRec, NotifRec, OrderMsgRec, Refusal, ReviewRec, ServiceRec, World,
 };
 use super::{lock, App, Faults};
-use crate::api::limits;
-use crate::api::types::*;
+use crate::wire::limits;
+use crate::wire::types::*;
 
 /// The emulator's shared state, as a handler receives it.
 type AppState = State<Arc<App>>;

@@ -4,12 +4,12 @@ use super::*;
 
 impl World {
     pub fn register(&mut self, a: &NewAgent, community: bool) -> Res<(AgentRec, String)> {
-        crate::api::limits::check_handle(&a.handle).map_err(|e| bad("invalid_handle", e.to_string()))?;
+        crate::wire::limits::check_handle(&a.handle).map_err(|e| bad("invalid_handle", e.to_string()))?;
         if a.name.trim().is_empty() {
             return Err(bad("invalid_name", "name is required"));
         }
         if let Some(b) = &a.bio {
-            crate::api::limits::check_text("bio", b, crate::api::limits::BIO_MAX_CHARS, true)
+            crate::wire::limits::check_text("bio", b, crate::wire::limits::BIO_MAX_CHARS, true)
                 .map_err(|e| bad("invalid_bio", e.to_string()))?;
         }
         if self.handles.contains_key(&a.handle) {

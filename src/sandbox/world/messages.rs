@@ -18,7 +18,7 @@ impl World {
     }
 
     pub fn send_message(&mut self, conv: u64, sender: &str, content: &str) -> Res<u64> {
-        crate::api::limits::check_text("content", content, crate::api::limits::MESSAGE_MAX_CHARS, false)
+        crate::wire::limits::check_text("content", content, crate::wire::limits::MESSAGE_MAX_CHARS, false)
             .map_err(|e| bad("invalid_content", e.to_string()))?;
         let c = self.conversations.get(&conv).ok_or_else(|| not_found("conversation"))?;
         if !c.participants.iter().any(|p| p == sender) {

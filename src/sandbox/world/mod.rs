@@ -24,7 +24,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::types::*;
+use crate::wire::types::*;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -100,7 +100,9 @@ pub struct CommentRec {
 pub struct NotifRec {
     pub seq: u64,
     pub recipient: String,
-    pub kind: NotificationType,
+    /// Kept as `kind` in a saved world.
+    #[serde(rename = "kind")]
+    pub notification_type: NotificationType,
     pub actor: String,
     pub post: Option<u64>,
     pub comment: Option<u64>,
@@ -356,10 +358,10 @@ pub fn forbidden(msg: impl Into<String>) -> Refusal {
 }
 
 /// Extracts `#tags` and `@handles` the way the platform does (mentions by
-/// [`crate::api::limits::mention_starts`], tags by the same rule with `#`).
+/// [`crate::wire::limits::mention_starts`], tags by the same rule with `#`).
 pub fn extract(content: &str, sigil: char) -> Vec<String> {
     let starts: Vec<usize> = if sigil == '@' {
-        crate::api::limits::mention_starts(content)
+        crate::wire::limits::mention_starts(content)
     } else {
         let mut prev: Option<char> = None;
         let mut v = vec![];

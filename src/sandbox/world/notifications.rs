@@ -23,7 +23,7 @@ impl World {
             NotifRec {
                 seq,
                 recipient: recipient.into(),
-                kind,
+                notification_type: kind,
                 actor: actor.into(),
                 post,
                 comment,

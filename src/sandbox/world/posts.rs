@@ -13,9 +13,9 @@ impl World {
 
     pub fn create_post(&mut self, agent: &str, p: &NewPost) -> Res<(u64, Created)> {
         let has_media = !p.media_ids.is_empty();
-        crate::api::limits::check_text("content", &p.content, crate::api::limits::POST_MAX_CHARS, has_media)
+        crate::wire::limits::check_text("content", &p.content, crate::wire::limits::POST_MAX_CHARS, has_media)
             .map_err(|e| bad("invalid_content", e.to_string()))?;
-        crate::api::limits::check_media_ids(&p.media_ids).map_err(|e| bad("too_many_media", e.to_string()))?;
+        crate::wire::limits::check_media_ids(&p.media_ids).map_err(|e| bad("too_many_media", e.to_string()))?;
         let mut urls = vec![];
         let mut kinds = BTreeSet::new();
         for mid in &p.media_ids {
@@ -113,8 +113,8 @@ impl World {
     }
 
     pub fn add_comment(&mut self, agent: &str, post: u64, c: &NewComment, on_byte: bool) -> Res<(u64, Created)> {
-        let max = if on_byte { crate::api::limits::BYTE_COMMENT_MAX_CHARS } else { crate::api::limits::COMMENT_MAX_CHARS };
-        crate::api::limits::check_text("content", &c.content, max, false).map_err(|e| bad("invalid_content", e.to_string()))?;
+        let max = if on_byte { crate::wire::limits::BYTE_COMMENT_MAX_CHARS } else { crate::wire::limits::COMMENT_MAX_CHARS };
+        crate::wire::limits::check_text("content", &c.content, max, false).map_err(|e| bad("invalid_content", e.to_string()))?;
         let parent = match &c.parent_id {
             Some(pid) => {
                 let ps = seq_of(pid).filter(|s| self.comments.get(s).is_some_and(|pc| pc.post == post && pc.on_byte == on_byte));

@@ -83,7 +83,7 @@ impl World {
     pub fn render_notification(&self, n: &NotifRec) -> Value {
         json!({
             "id": format!("ntf_{}", n.seq),
-            "type": n.kind,
+            "type": n.notification_type,
             "createdAt": iso(n.created_ms),
             "read": n.read,
             "actor": self.summary(&n.actor),

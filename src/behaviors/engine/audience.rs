@@ -4,8 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::api::types::{AgentSummary, AgentType};
-use crate::behaviors::context::{BehaviorError, Ctx};
+use super::ctx::Ctx;
+use super::error::BehaviorError;
+use crate::wire::types::{AgentSummary, AgentType};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]

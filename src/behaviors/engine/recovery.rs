@@ -16,12 +16,37 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::context::{Ctx, Found};
+use super::ctx::Ctx;
 use futures::TryStreamExt;
 
-use crate::api::types::{Conversation, Post};
 use crate::api::ApiError;
 use crate::store::ActionState;
+use crate::wire::types::{Conversation, Post};
+
+/// What a look on the platform for an unfinished side effect found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// It happened; the id of what it created, if it created something.
+    Done(Option<String>),
+    /// It did not happen: send it.
+    Missing,
+}
+
+impl Found {
+    /// Done (creating nothing) when `happened`.
+    pub fn when(happened: bool) -> Found {
+        if happened {
+            Found::Done(None)
+        } else {
+            Found::Missing
+        }
+    }
+
+    /// Done when something was found: its id.
+    pub fn created(id: Option<String>) -> Found {
+        id.map_or(Found::Missing, |id| Found::Done(Some(id)))
+    }
+}
 
 /// The key under which [`Ctx::once`] hands a look-up the time the intent was
 /// written (this machine's wall clock, ms), beside the intent's detail.
@@ -106,23 +131,23 @@ impl Ctx {
             .store()
             .actions()?
             .into_iter()
-            .filter(|(_, _, r)| r.state == ActionState::Done && matches!(r.kind.as_str(), "post" | "quote"))
+            .filter(|(_, _, r)| r.state == ActionState::Done && matches!(r.action.as_str(), "post" | "quote"))
             .filter_map(|(_, _, r)| r.result)
             .collect())
     }
 
     /// Remembers a post of ours for prompts (`recent_posts`).
     pub(crate) fn remember_post(&self, text: &str) -> Result<(), crate::store::StoreError> {
-        let mut posted: std::collections::VecDeque<String> = self.store().get(super::context::MEMORY, POSTED)?.unwrap_or_default();
+        let mut posted: std::collections::VecDeque<String> = self.store().get(super::memory::MEMORY, POSTED)?.unwrap_or_default();
         posted.push_front(text.to_string());
         posted.truncate(REMEMBERED_POSTS);
-        self.store().put(super::context::MEMORY, POSTED, &posted)
+        self.store().put(super::memory::MEMORY, POSTED, &posted)
     }
 
     /// Our last few posts (so the model does not repeat itself), as the daemon
     /// recorded them: the feed need not list them.
     pub(crate) fn recent_posts(&self) -> Vec<String> {
-        let posted: Option<Vec<String>> = self.store().get(super::context::MEMORY, POSTED).unwrap_or_default();
+        let posted: Option<Vec<String>> = self.store().get(super::memory::MEMORY, POSTED).unwrap_or_default();
         posted.unwrap_or_default().into_iter().take(5).collect()
     }
 }

@@ -110,7 +110,7 @@ pub struct Like {
 pub struct NotificationFields {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: Option<NotificationType>,
+    pub notification_type: Option<NotificationType>,
     pub created_at: Option<String>,
     pub read: bool,
     #[serde(alias = "agent", alias = "fromAgent")]
@@ -172,7 +172,7 @@ impl Notification {
 #[derive(Debug, Clone)]
 pub struct Heading {
     pub id: String,
-    pub kind: Option<NotificationType>,
+    pub notification_type: Option<NotificationType>,
     pub created_at: Option<String>,
     pub raw: Box<RawValue>,
 }
@@ -195,13 +195,13 @@ impl Heading {
             created_at: Option<String>,
         }
         let f: Fields = serde_json::from_str(raw.get())?;
-        Ok(Heading { id: f.id, kind: f.kind, created_at: f.created_at, raw })
+        Ok(Heading { id: f.id, notification_type: f.kind, created_at: f.created_at, raw })
     }
 }
 
 impl From<&Notification> for Heading {
     fn from(n: &Notification) -> Heading {
-        Heading { id: n.id.clone(), kind: n.kind.clone(), created_at: n.created_at.clone(), raw: n.raw.clone() }
+        Heading { id: n.id.clone(), notification_type: n.notification_type.clone(), created_at: n.created_at.clone(), raw: n.raw.clone() }
     }
 }
 

@@ -10,11 +10,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::content::{Content, TextFor};
-use super::Check;
-use crate::api::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
-use crate::api::types::{GenerateRequest, GenerationJob, GenerationStatus, GenerationType, Provider};
-use crate::behaviors::context::{BehaviorError, Ctx, Found, Outcome};
+use super::ctx::Ctx;
+use super::effects::{Outcome, Progress};
+use super::error::BehaviorError;
+use super::recovery::Found;
+use crate::diagnostics::Check;
 use crate::store::ActionState;
+use crate::wire::limits::{MAX_CONCURRENT_GENERATIONS, MAX_GENERATION_RETRIES, PROMPT_MAX_CHARS};
+use crate::wire::types::{GenerateRequest, GenerationJob, GenerationStatus, GenerationType, Provider};
 
 /// A job to run for each piece of work.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -62,20 +65,17 @@ pub fn check_provider(c: &mut Check<'_>, at_provider: &str, at_type: &str, provi
 impl Generate {
     pub fn check(&self, c: &mut Check<'_>, at: &str) {
         check_provider(c, &format!("{at}.provider"), &format!("{at}.type"), &self.provider, &self.generation_type);
-        super::check_content(c, &format!("{at}.prompt"), &self.prompt);
+        super::content::check_content(c, &format!("{at}.prompt"), &self.prompt);
     }
 
     /// Starts the job under `key` (once), or looks at the one started under it.
     pub async fn produce(&self, ctx: &Ctx, key: &str, vars: &Value) -> Result<Job, BehaviorError> {
-        let store = ctx.store();
-        let record = store.action(&ctx.behavior, key)?;
-        let id = match &record {
-            Some(r) if r.state == ActionState::Done => r.result.clone(),
-            Some(r) if r.state != ActionState::Intent => {
-                return Ok(Job::Failed(r.result.clone().unwrap_or_else(|| "the platform refused the job".into())))
-            }
+        let progress = ctx.progress(key)?;
+        let id = match &progress {
+            Progress::Settled(r) if r.state == ActionState::Done => r.result.clone(),
+            Progress::Settled(r) => return Ok(Job::Failed(r.result.clone().unwrap_or_else(|| "the platform refused the job".into()))),
             _ => {
-                if record.is_none() {
+                if progress.is_new() {
                     let running = ctx.session().pending_jobs().await?.iter().filter(|j| !is_over(j)).count();
                     if running >= MAX_CONCURRENT_GENERATIONS {
                         tracing::info!(key, "{MAX_CONCURRENT_GENERATIONS} generation jobs in flight; this one waits for a slot");
@@ -110,7 +110,7 @@ impl Generate {
                     .await?;
                 match out {
                     Outcome::Sent(id) => id,
-                    Outcome::AlreadyDone => store.action(&ctx.behavior, key)?.and_then(|r| r.result),
+                    Outcome::AlreadyDone => ctx.progress(key)?.result(),
                     Outcome::Refused(why) => return Ok(Job::Failed(why)),
                     Outcome::DryRun | Outcome::Drafted(_) => return Ok(Job::Failed("dry run: no job started".into())),
                 }
@@ -120,7 +120,7 @@ impl Generate {
             return Ok(Job::Failed("the platform gave no job id".into()));
         };
         let Some(job) = find(ctx, |j| j.id == id).await? else {
-            let since = record.map(|r| r.at_ms).unwrap_or_else(|| ctx.now().timestamp_millis());
+            let since = progress.record().map(|r| r.at_ms).unwrap_or_else(|| ctx.now().timestamp_millis());
             if ctx.now().timestamp_millis() - since > LOST_AFTER_MS {
                 return Ok(Job::Failed(format!("job {id} is no longer visible on the platform")));
             }

@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 
-use crate::api::types::{NewComment, NewOrderMessage, NewPost};
+use super::ctx::Ctx;
+use super::recovery::Found;
 use crate::api::ApiError;
-use crate::behaviors::context::{Ctx, Found};
+use crate::wire::types::{NewComment, NewOrderMessage, NewPost};
 
 /// Sends an action of the daemon's vocabulary described by `detail`.
 pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>, ApiError> {
@@ -50,16 +51,16 @@ pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
         // Every item of the list is read: the reference promises no order, and a
         // busy post or conversation holds more than a page.
         "reply" | "comment" => {
-            let mine = |c: &crate::api::types::Comment| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me);
+            let mine = |c: &crate::wire::types::Comment| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me);
             Ok(Found::created(first(ctx.session().comments(&str_of("postId")).limit(100).stream(), mine).await?.map(|c| c.id)))
         }
         "dm" if d.get("conversation").is_some() => {
-            let mine = |m: &crate::api::types::Message| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
+            let mine = |m: &crate::wire::types::Message| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
             Ok(Found::created(first(ctx.session().messages(&str_of("conversation")).limit(100).stream(), mine).await?.map(|m| m.id)))
         }
         "dm" => ctx.find_own_dm(d).await,
         "order_message" => {
-            let mine = |m: &crate::api::types::OrderMessage| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
+            let mine = |m: &crate::wire::types::OrderMessage| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
             Ok(Found::created(first(ctx.session().order_messages(&str_of("order")).limit(100).stream(), mine).await?.map(|m| m.id)))
         }
         "like" => Ok(Found::when(ctx.session().post(&str_of("postId")).await?.is_liked)),

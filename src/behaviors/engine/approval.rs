@@ -2,7 +2,7 @@
 //! its own. Each text it would send (post, reply, comment, quote, DM, order
 //! message) becomes a draft in sled, with everything needed to send it; a
 //! person approves or rejects it (`imagine-agent drafts`), and the agent's
-//! draft task sends the approved ones.
+//! draft task (`runtime::drafts`) sends the approved ones.
 //!
 //! Guarantees: a draft is sent through the same intent path, under the same
 //! key, as the action it stands for: approving twice, or a SIGKILL between
@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::behaviors::context::{BehaviorError, Ctx};
 use crate::store::{AgentStore, StoreError};
 
 /// The store namespace of the drafts (shared by the agent's behaviors).
@@ -26,10 +25,6 @@ pub const NS: &str = "_drafts";
 /// rejected or edited here (control socket, console): an agent without drafts
 /// looks at them once a minute instead of every second.
 pub static CHANGED: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// How often the draft task looks while drafts wait (for timeouts), and while none do.
-const BUSY: Duration = Duration::from_secs(1);
-const QUIET: Duration = Duration::from_secs(60);
 
 /// The kinds of action that speak, and so are drafted under `approval: required`.
 pub const SPEAKING: &[&str] = &["post", "reply", "comment", "quote", "dm", "order_message"];
@@ -52,7 +47,7 @@ pub enum Required {
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
-    #[serde(default = "crate::behaviors::yes")]
+    #[serde(default = "required_by_default")]
     pub required: bool,
     /// A draft left this long is discarded or sent, as `on_timeout` says.
     #[serde(default, with = "humantime_serde")]
@@ -96,7 +91,9 @@ pub struct Draft {
     pub behavior: String,
     /// The action's key in the behavior's intent log.
     pub key: String,
-    pub kind: String,
+    /// The action it stands for (`post`, `reply`, `dm`...); stored and shown as `kind`.
+    #[serde(rename = "kind")]
+    pub action: String,
     pub detail: Value,
     pub created_ms: i64,
     pub status: Status,
@@ -151,7 +148,7 @@ pub fn decide(store: &AgentStore, id: &str, approve: bool) -> Result<bool, Store
 
 /// The platform's limit on the text of a `kind` action.
 pub fn max_chars(kind: &str) -> usize {
-    use crate::api::limits::*;
+    use crate::wire::limits::*;
     match kind {
         "post" | "quote" => POST_MAX_CHARS,
         "reply" | "comment" => COMMENT_MAX_CHARS,
@@ -168,7 +165,7 @@ pub fn vet(kind: &str, text: &str, rules: &EditRules, secrets: &[secrecy::Secret
     if t.is_empty() {
         return Err("the text is empty".into());
     }
-    let (n, max) = (crate::api::limits::char_len(t), max_chars(kind));
+    let (n, max) = (crate::wire::limits::char_len(t), max_chars(kind));
     if n > max {
         return Err(format!("{n} characters; a {kind} allows at most {max}"));
     }
@@ -196,7 +193,7 @@ pub struct EditRules {
 
 impl EditRules {
     /// The union of the rules of `contents` (the strictest link policy wins).
-    pub fn of(contents: &[&crate::behaviors::content::Content]) -> EditRules {
+    pub fn of(contents: &[&super::content::Content]) -> EditRules {
         use crate::llm::guard::Links;
         let mut r = EditRules::default();
         for l in contents.iter().filter_map(|c| c.llm.as_ref()) {
@@ -218,7 +215,7 @@ pub fn edit(store: &AgentStore, id: &str, text: &str) -> Result<Result<Draft, St
     if d.status != Status::Pending {
         return Ok(Err(format!("draft {id} is {:?}: only pending drafts can be edited", d.status).to_lowercase()));
     }
-    let text = match vet(&d.kind, text, &EditRules::default(), &[]) {
+    let text = match vet(&d.action, text, &EditRules::default(), &[]) {
         Ok(t) => t,
         Err(why) => return Ok(Err(why)),
     };
@@ -227,83 +224,6 @@ pub fn edit(store: &AgentStore, id: &str, text: &str) -> Result<Result<Draft, St
     d.problem = None;
     put(store, &d)?;
     Ok(Ok(d))
-}
-
-/// The agent's draft task: sends approved drafts, applies timeouts, announces new
-/// drafts (`draft_notices`), keeps the drafts gauges; until cancelled.
-pub async fn run(ctx: Ctx) -> Result<(), BehaviorError> {
-    loop {
-        // Registered before the look, so a change made during it is not missed.
-        let changed = CHANGED.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let now = ctx.now().timestamp_millis();
-        let (mut pending, mut oldest) = (0u64, now);
-        let drafts = all(ctx.store())?;
-        // A bulk approval (`drafts approve --all`) says how far the sending is.
-        let approved = drafts.iter().filter(|d| d.status == Status::Approved).count() as u64;
-        let mut progress = (approved > 20).then(|| crate::progress::Progress::new("sending approved drafts", Some(approved)));
-        for mut d in drafts {
-            if d.status == Status::Pending && d.expires_ms.is_some_and(|t| now >= t) {
-                d.status = match d.on_timeout {
-                    OnTimeout::Discard => Status::Discarded,
-                    OnTimeout::Send => Status::Approved,
-                };
-                tracing::info!(draft = %d.id, behavior = %d.behavior, status = ?d.status, "draft timed out");
-                put(ctx.store(), &d)?;
-            }
-            if d.status == Status::Pending {
-                pending += 1;
-                oldest = oldest.min(d.created_ms);
-                if let Some(n) = ctx.agent.notices.as_ref().filter(|n| !d.noticed && n.ready()) {
-                    match n.announce(&ctx.agent.handle, &d).await {
-                        Ok(()) => {
-                            tracing::info!(draft = %d.id, "announced draft {} to the notice webhook", d.id);
-                            d.noticed = true;
-                            put(ctx.store(), &d)?;
-                        }
-                        Err(e) => tracing::warn!(draft = %d.id, error = %e, "draft notice not delivered; trying again later"),
-                    }
-                }
-            }
-            if d.status != Status::Approved {
-                continue;
-            }
-            if d.edited {
-                // A person's text: the agent's secrets are checked again here, where they are known.
-                let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default();
-                let secrets = ctx.agent.secrets.all();
-                if let Err(why) = vet(&d.kind, text, &EditRules::default(), &secrets) {
-                    tracing::warn!(draft = %d.id, reason = %why, "edited draft not sent: {why}; it is pending again");
-                    d.status = Status::Pending;
-                    d.problem = Some(why);
-                    put(ctx.store(), &d)?;
-                    continue;
-                }
-            }
-            let this = ctx.as_behavior(&d.behavior);
-            // The drafted record stands for "not sent": replace it by the real intent path.
-            if this.store().action(&d.behavior, &d.key)?.is_some_and(|r| r.result.as_deref() == Some(&format!("drafted:{}", d.id))) {
-                this.store().forget_action(&d.behavior, &d.key)?;
-            }
-            let (kind, detail) = (d.kind.clone(), d.detail.clone());
-            let t = this.clone();
-            this.send_approved(&d.key, &d.kind, detail.clone(), || async move { super::actions::execute(&t, &kind, &detail).await })
-                .await?;
-            d.status = Status::Sent;
-            put(ctx.store(), &d)?;
-            if let Some(p) = progress.as_mut() {
-                p.add(1);
-            }
-        }
-        ctx.agent.metrics.gauge(crate::metrics::DRAFTS_PENDING, &[], pending as f64);
-        ctx.agent.metrics.gauge(crate::metrics::DRAFTS_OLDEST_SECONDS, &[], ((now - oldest).max(0) / 1000) as f64);
-        let wait = if pending > 0 || approved > 0 { BUSY } else { QUIET };
-        tokio::select! {
-            _ = changed => {}
-            alive = ctx.sleep(wait) => if !alive { return Ok(()) },
-        }
-    }
 }
 
 /// To whom or on what a draft would speak: `@handle`, else the post, order or conversation.
@@ -321,12 +241,16 @@ pub fn describe(d: &Draft) -> String {
     let cut: String = text.chars().take(80).collect();
     let to = target(d);
     let age = (crate::store::now_ms() - d.created_ms) / 60_000;
-    format!("{}  {:?}  {} {} {} ({} min ago): \"{}\"", d.id, d.status, d.behavior, d.kind, to, age, cut)
+    format!("{}  {:?}  {} {} {} ({} min ago): \"{}\"", d.id, d.status, d.behavior, d.action, to, age, cut)
 }
 
 /// The drafts as JSON lines for the CLI and the control socket.
 pub fn listing(store: &AgentStore) -> Result<Value, StoreError> {
     Ok(json!(all(store)?))
+}
+
+fn required_by_default() -> bool {
+    true
 }
 
 #[cfg(test)]

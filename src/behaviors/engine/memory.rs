@@ -13,6 +13,9 @@
 
 use std::collections::VecDeque;
 
+/// The store namespace of what the agent remembers across behaviors (its recent texts and posts).
+pub(crate) const MEMORY: &str = "_memory";
+
 use serde::{Deserialize, Serialize};
 
 use crate::store::{AgentStore, StoreError};

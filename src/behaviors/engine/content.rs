@@ -7,7 +7,7 @@ use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::limits;
+use crate::wire::limits;
 
 /// A source of text: exactly one of `text:`, `template:`, `list:` or `llm:`
 /// (also checked in the validation pass, so the problem is reported at its key).
@@ -70,6 +70,16 @@ pub struct TextFor {
 /// The template variables whose values come from other agents: each reaches
 /// a model only inside the untrusted-data delimiters ([`crate::llm::untrusted`]).
 pub const FROM_OTHERS: &[&str] = &["post_text", "comment_text", "text", "author_name", "thread", "requirements"];
+
+/// Wraps each value that comes from another agent ([`FROM_OTHERS`]) in the
+/// untrusted-data delimiters, before a prompt template reads it.
+pub(crate) fn delimit_from_others(vars: &mut serde_json::Map<String, Value>) {
+    for k in FROM_OTHERS {
+        if let Some(t) = vars.get(*k).and_then(Value::as_str).map(crate::llm::untrusted) {
+            vars.insert(k.to_string(), Value::String(t));
+        }
+    }
+}
 
 impl TextFor {
     pub fn post(max_mentions: usize) -> TextFor {
@@ -301,6 +311,25 @@ pub fn finalize(text: &str, max_chars: usize, max_mentions: usize) -> Option<Str
     Some(limits::truncate_words(t, max_chars))
 }
 
+/// Checks a text source at `key`, pointing at the source that is wrong (a template's own line).
+pub fn check_content(c: &mut crate::diagnostics::Check<'_>, key: &str, content: &Content) {
+    if let Err((line, msg)) = content.check() {
+        let inner = ["template", "list", "text"]
+            .into_iter()
+            .find(|k| msg.starts_with("template") && *k == "template" || (line > 1 && *k == "list"));
+        match inner {
+            Some(k) if c.line_of(k) > c.line_of(key) => c.problem_within(k, line, msg),
+            _ => c.problem_within(key, line, msg),
+        }
+    }
+}
+
+impl From<ContentError> for super::error::BehaviorError {
+    fn from(e: ContentError) -> Self {
+        super::error::BehaviorError::new(super::error::ErrorKind::Content, e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,7 +387,7 @@ mod tests {
         let mut vars: serde_json::Map<String, serde_json::Value> =
             from_outside.iter().map(|k| (k.to_string(), serde_json::Value::from(hostile))).collect();
         vars.insert("handle".into(), "me".into());
-        crate::behaviors::context::delimit_from_others(&mut vars);
+        delimit_from_others(&mut vars);
         for k in from_outside {
             let v = vars[k].as_str().unwrap();
             assert!(v.starts_with(crate::llm::UNTRUSTED_OPEN) && v.ends_with(crate::llm::UNTRUSTED_CLOSE), "{k}: {v}");

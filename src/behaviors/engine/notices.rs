@@ -13,23 +13,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::drafts::{self, Draft};
-
-/// The body the webhook expects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum NoticeFormat {
-    /// Slack for `hooks.slack.com`, Discord for `discord.com`, both fields otherwise.
-    #[default]
-    Auto,
-    /// `{"text": ...}`
-    Slack,
-    /// `{"content": ...}`
-    Discord,
-}
+use super::approval::{self, Draft};
+pub use crate::config::NoticeFormat;
 
 /// Why a notice did not go out (never with the URL).
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +84,7 @@ impl Notifier {
     pub async fn announce(&self, handle: &str, d: &Draft) -> Result<(), NoticeError> {
         let text = format!(
             "@{handle} wants to say something and waits for approval:\n{}\nApprove: `imagine-agent drafts approve {}` (or edit, reject)",
-            drafts::describe(d),
+            approval::describe(d),
             d.id
         );
         let sent = self.http.post(self.url.expose_secret()).timeout(Duration::from_secs(10)).json(&self.body(&text)).send().await;

@@ -25,7 +25,7 @@ static FONT: std::sync::Once = std::sync::Once::new();
 
 fn font() {
     FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
         for style in [FontStyle::Normal, FontStyle::Bold] {
             // The font is built in and known good: a failure here would be a build defect.
             let _ = plotters::style::register_font("sans-serif", style, bytes);
@@ -114,6 +114,12 @@ fn bars(area: &Area<'_>, caption: &str, top: &[(String, u64)]) -> Result<(), Cha
         )
         .map_err(err)?;
     Ok(())
+}
+
+impl From<ChartError> for super::error::BehaviorError {
+    fn from(e: ChartError) -> Self {
+        super::error::BehaviorError::new(super::error::ErrorKind::Chart, e)
+    }
 }
 
 #[cfg(test)]

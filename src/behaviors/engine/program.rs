@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Check;
+use crate::diagnostics::Check;
 
 /// How to run a program.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]

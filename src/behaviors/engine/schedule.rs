@@ -15,7 +15,8 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use serde::Deserialize;
 
-use crate::behaviors::context::{BehaviorError, Ctx};
+use super::ctx::Ctx;
+use super::error::BehaviorError;
 
 /// What to do about fire times missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -199,6 +200,19 @@ impl Schedule {
     /// The next `n` fire times after `t`, in the schedule's zone.
     pub fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<Tz>> {
         self.cron.after(&t.with_timezone(&self.tz)).take(n).collect()
+    }
+}
+
+/// Checks a cron expression and its time zone, each at its own key.
+pub fn check_schedule(c: &mut crate::diagnostics::Check<'_>, expr: &str, tz: &str) {
+    if let Err(e) = Schedule::parse(expr, tz) {
+        c.problem(e.key(), e.to_string());
+    }
+}
+
+impl From<ScheduleError> for super::error::BehaviorError {
+    fn from(e: ScheduleError) -> Self {
+        super::error::BehaviorError::new(super::error::ErrorKind::Schedule, e)
     }
 }
 

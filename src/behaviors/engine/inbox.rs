@@ -17,14 +17,14 @@
 //! intents written in turn share one flush.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use tokio::sync::watch;
 
-use super::context::{BehaviorError, Ctx};
-use crate::api::types::Notification;
+use super::ctx::Ctx;
+use super::error::{BehaviorError, ErrorKind};
+use super::turns::{Place, Turn, Turns};
 use crate::store::InboxItem;
+use crate::wire::types::Notification;
 
 /// Events read from the inbox at a time by a behavior that handles one at a time.
 const BATCH: usize = 16;
@@ -47,49 +47,6 @@ pub trait OnEvent: Sync {
     }
 }
 
-/// The turns of one batch: `head` is the first event not yet past its turn.
-pub(crate) struct Turns {
-    head: watch::Sender<usize>,
-    released: Mutex<Vec<bool>>,
-}
-
-impl Turns {
-    fn new(n: usize) -> Arc<Turns> {
-        Arc::new(Turns { head: watch::Sender::new(0), released: Mutex::new(vec![false; n]) })
-    }
-
-    /// Event `i` is past its turn (done with it, or never needing it).
-    fn release(&self, i: usize) {
-        let mut released = crate::sync::lock(&self.released);
-        if let Some(r) = released.get_mut(i) {
-            *r = true;
-        }
-        let mut head = *self.head.borrow();
-        while released.get(head).copied().unwrap_or(false) {
-            head += 1;
-        }
-        self.head.send_if_modified(|h| std::mem::replace(h, head) != head);
-    }
-}
-
-/// An event's place in its batch (carried by its [`Ctx`]).
-#[derive(Clone)]
-pub(crate) struct Place {
-    turns: Arc<Turns>,
-    index: usize,
-}
-
-/// Held while an event decides; dropping it gives the turn to the next event.
-pub struct Turn(Option<Place>);
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            p.turns.release(p.index);
-        }
-    }
-}
-
 impl Ctx {
     /// Waits until every earlier event of the batch is past its turn; an
     /// event handled alone has its turn at once. One turn per event: a
@@ -102,9 +59,9 @@ impl Ctx {
         tokio::select! {
             biased;
             r = head.wait_for(|h| *h >= place.index) => {
-                r.map_err(|_| BehaviorError::Stopped)?;
+                r.map_err(|_| BehaviorError::stopped())?;
             }
-            _ = self.cancel.cancelled() => return Err(BehaviorError::Stopped),
+            _ = self.cancel.cancelled() => return Err(BehaviorError::stopped()),
         }
         Ok(Turn(Some(place)))
     }
@@ -129,7 +86,7 @@ impl Ctx {
     pub async fn for_each_event(&self, handler: &impl OnEvent) -> Result<(), BehaviorError> {
         let in_flight = handler.in_flight().max(1);
         let batch = if in_flight > 1 { CONCURRENT_BATCH } else { BATCH };
-        let mut delays = super::context::transient_delays();
+        let mut delays = super::error::transient_delays();
         while let Some(items) = self.next_events(batch).await? {
             if self.is_cancelled() {
                 return Ok(());
@@ -194,7 +151,7 @@ impl Ctx {
             let this = self.for_event(&n.id, place);
             match handler.on_event(&this, &n).await {
                 Ok(()) => Ok(true),
-                Err(BehaviorError::Stopped) => Ok(false),
+                Err(e) if e.kind() == ErrorKind::Stopped => Ok(false),
                 Err(e) => Err((n.id.clone(), e)),
             }
         }

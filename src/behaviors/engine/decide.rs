@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::behaviors::context::Ctx;
+use super::ctx::Ctx;
 
 /// `decide:` in a behavior.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -74,7 +74,7 @@ impl Verdict {
 }
 
 /// The LLM profiles of a behavior that writes `content` behind an optional gate.
-pub fn profiles<'a>(content: &'a crate::behaviors::content::Content, decide: Option<&'a Decide>) -> Vec<&'a str> {
+pub fn profiles<'a>(content: &'a super::content::Content, decide: Option<&'a Decide>) -> Vec<&'a str> {
     content.llm.iter().map(|l| l.profile.as_str()).chain(decide.map(|d| d.profile.as_str())).collect()
 }
 

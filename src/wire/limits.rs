@@ -3,8 +3,21 @@
 //! The sandbox enforces the same numbers from this module, so the client and
 //! the emulator cannot drift apart.
 
-use super::error::LimitError;
 use super::types::{GenerationType, Provider};
+
+/// A documented platform limit that a request would break.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct LimitError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl LimitError {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        LimitError { field, problem: problem.into() }
+    }
+}
 
 pub const POST_MAX_CHARS: usize = 500;
 /// The reference documents 500 for byte comments; the SDK allows 1,000 for post comments.
@@ -123,11 +136,11 @@ pub fn check_generation(provider: &Provider, t: &GenerationType, prompt: &str, c
 }
 
 /// Checks an upload's size and content type against the documented limits.
-pub fn check_upload(kind: UploadKind, content_type: &str, size: usize) -> Result<(), LimitError> {
-    let (types, max) = match kind {
-        UploadKind::Avatar => (IMAGE_TYPES, AVATAR_MAX_BYTES),
-        UploadKind::Image => (IMAGE_TYPES, IMAGE_MAX_BYTES),
-        UploadKind::Video => (VIDEO_TYPES, VIDEO_MAX_BYTES),
+pub fn check_upload(which: UploadLimits, content_type: &str, size: usize) -> Result<(), LimitError> {
+    let (types, max) = match which {
+        UploadLimits::Avatar => (IMAGE_TYPES, AVATAR_MAX_BYTES),
+        UploadLimits::Image => (IMAGE_TYPES, IMAGE_MAX_BYTES),
+        UploadLimits::Video => (VIDEO_TYPES, VIDEO_MAX_BYTES),
     };
     if !types.contains(&content_type) {
         return Err(LimitError::new("file", format!("type {content_type} is not accepted; expected one of {}", types.join(", "))));
@@ -138,8 +151,9 @@ pub fn check_upload(kind: UploadKind, content_type: &str, size: usize) -> Result
     Ok(())
 }
 
+/// Which of the reference's upload limits apply (types and size): an avatar, an image, a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UploadKind {
+pub enum UploadLimits {
     Avatar,
     Image,
     Video,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::api::types::Post;
-use crate::behaviors::context::{BehaviorError, Ctx};
+use super::ctx::Ctx;
+use super::error::BehaviorError;
+use crate::wire::types::Post;
 
 /// Which posts qualify. Every condition set must hold.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -107,7 +108,7 @@ impl Score {
         if let Some(s) = ctx.store().get::<u8>(&ctx.behavior, &key)? {
             return Ok(Some(s));
         }
-        let Some(llm) = &ctx.agent.llm else { return Err(crate::behaviors::content::ContentError::NoLlmProfiles.into()) };
+        let Some(llm) = &ctx.agent.llm else { return Err(super::content::ContentError::NoLlmProfiles.into()) };
         let user = format!("What the agent cares about: {}\n\nThe post by @{author}:\n{}", self.prompt, crate::llm::untrusted(text));
         let answer = llm.complete(&ctx.agent.handle, &ctx.behavior, &self.profile, SCORE_SYSTEM, &user, &[]).await;
         let parsed = answer.as_deref().ok().and_then(|a| {
