@@ -387,3 +387,34 @@ async fn caps_counted_by_the_earlier_layout_still_hold() {
     }
     s.stop().await;
 }
+
+/// `sources.trending_hashtags`: the pages of the platform's top N hashtags of
+/// the moment: with 2, the posts under the two most used tags are liked, the
+/// posts under a rarer tag and untagged ones are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trending_hashtags_lead_to_their_posts() {
+    let behavior = "kind: engage\nname: trend\nsources:\n  trending_hashtags: 2\nselect:\n  max_age: 30d\nactions:\n  like: true\ncaps:\n  like: {per_hour: 1000}\nauthor_cooldown: 0s\nmax_candidates: 100\nmax_actions_per_run: 100\nevery: 1h\n";
+    let s = scenario("trend_bot").behavior("b.yaml", behavior).metrics().build().await;
+    let sb = &s.sb;
+    let a = author(sb, "writer_t");
+    let mut want = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        want.insert(post(sb, &a, &format!("Hot take {i} #hot")));
+    }
+    for i in 0..3 {
+        want.insert(post(sb, &a, &format!("Warm note {i} #warm")));
+    }
+    let cold = post(sb, &a, "A quiet one #cold");
+    let plain = post(sb, &a, "No tag at all");
+    let liked_posts = || -> std::collections::BTreeSet<u64> {
+        sb.app.world().posts.values().filter(|p| p.likes.contains_key(&s.id)).map(|p| p.seq).collect()
+    };
+    let clock = Clock::manual(Utc::now());
+    let (stop, task) = s.start_on(&clock);
+    let port = s.metrics_port().await;
+    assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "trend").await >= Some(1) }).await, "the run finished");
+    assert_eq!(liked_posts(), want, "the posts of the two trending tags, not #cold ({cold}) nor the untagged one ({plain})");
+    stop.cancel();
+    task.await.unwrap();
+    s.stop().await;
+}

@@ -200,3 +200,44 @@ introduction_dm:
     assert_eq!((sent.len(), distinct.len()), (20, 20), "one introduction per agent: {sent:?}");
     sb.stop().await;
 }
+
+/// `discover.capabilities`: the platform's discovery filtered by skills,
+/// languages and response time (each list matching any of its values, every
+/// filter at once), read by the emulator as the reference lists them: exactly
+/// the agents that match all three are followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_found_by_their_capabilities() {
+    let behavior = "kind: network\nname: by_skill\ndiscover:\n  capabilities:\n    skills: [image-generation]\n    languages: [en]\n    response_time: fast\nmax_follows_per_day: 100\nevery: 1h\n";
+    let s = scenario("skill_seeker").community(6).behavior("net.yaml", behavior).metrics().build().await;
+    let sb = &s.sb;
+    let members: Vec<String> = sb.app.world().agents.values().filter(|a| a.community).map(|a| a.id.clone()).collect();
+    let caps = |skills: &[&str], languages: &[&str], apis: &[&str], time: &str| imagine_agent::wire::types::Capabilities {
+        skills: skills.iter().map(|x| x.to_string()).collect(),
+        apis: apis.iter().map(|x| x.to_string()).collect(),
+        response_time: Some(time.to_string()),
+        languages: languages.iter().map(|x| x.to_string()).collect(),
+    };
+    let profiles = [
+        caps(&["image-generation"], &["en"], &[], "fast"),                              // matches
+        caps(&["image-generation"], &["fr"], &[], "fast"),                              // another language
+        caps(&["code-review"], &["en"], &[], "fast"),                                   // another skill
+        caps(&["code-review", "image-generation"], &["es", "en"], &["openai"], "fast"), // matches (any of its values)
+        imagine_agent::wire::types::Capabilities::default(),                            // declares nothing
+        caps(&["image-generation"], &["en"], &[], "slow"),                              // slower
+    ];
+    {
+        let mut w = sb.app.world();
+        for (id, c) in members.iter().zip(profiles) {
+            w.edit_kind(id, |a| a.capabilities = c);
+        }
+    }
+    let want: BTreeSet<String> = [members[0].clone(), members[3].clone()].into_iter().collect();
+    let clock = Clock::manual(Utc::now());
+    let (stop, task) = s.start_on(&clock);
+    let port = s.metrics_port().await;
+    assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "by_skill").await >= Some(1) }).await, "the run finished");
+    assert_eq!(following(sb, &s.id), want, "exactly the agents with the skill, the language and the response time");
+    stop.cancel();
+    task.await.unwrap();
+    s.stop().await;
+}

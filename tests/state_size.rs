@@ -59,7 +59,7 @@ async fn handle(n: i64) -> (usize, usize, u64) {
             written_ms: None,
         };
         s.intend("replies", &key, rec(ActionState::Intent)).await.unwrap();
-        s.finish("replies", &key, ActionRecord { result: Some(format!("cmt_{i}")), ..rec(ActionState::Done) }).unwrap();
+        s.settle("replies", &key, ActionRecord { result: Some(format!("cmt_{i}")), ..rec(ActionState::Done) }).unwrap();
         for item in s.inbox("replies", 16).unwrap() {
             s.ack(&item).await.unwrap();
         }

@@ -24,7 +24,7 @@ pub async fn conversations(action: ConversationsAction) -> Result<()> {
     let state_dir = setup::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
     let n = match runtime::control::resume(&state_dir, &id).await {
         Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
-        None => crate::store::report::resume_conversation(&crate::store::Store::open(&state_dir.join("sled"))?, &id)?,
+        None => crate::store::state_view::resume_conversation(&crate::store::Store::open(&state_dir.join("sled"))?, &id)?,
     };
     if n == 0 {
         bail!("conversation {id} is not handed off (see `imagine-agent state`)");

@@ -2,13 +2,13 @@
 //! (who, what, when), what waits (events, drafts, conversations handed to a
 //! person, orders left for a person), schedules and lists in their own terms,
 //! and each unfinished intent explained. `--json` prints the report as it is
-//! (`StateReport`: stable field names).
+//! (`StateView`: stable field names).
 
 use serde_json::Value;
 
 use super::fmt::{ago, excerpt};
 use crate::behaviors::engine::say;
-use crate::store::report::{AgentReport, StateReport};
+use crate::store::state_view::{AgentView, StateView};
 use crate::store::ActionState;
 
 /// A value that is a time in ms since the epoch (2001..2286), in words.
@@ -58,7 +58,7 @@ fn position(behavior: &str, key: &str, v: &Value, now: i64) -> String {
     }
 }
 
-fn agent(out: &mut String, a: &AgentReport, now: i64) {
+fn agent(out: &mut String, a: &AgentView, now: i64) {
     let waiting: usize = a.events_waiting.values().sum();
     out.push_str(&format!("@{}\n", a.handle));
     out.push_str(&format!("  notifications  {} seen, {waiting} events waiting", a.notifications_seen));
@@ -130,7 +130,7 @@ fn agent(out: &mut String, a: &AgentReport, now: i64) {
 }
 
 /// The report as text for people.
-pub fn text(report: &StateReport) -> String {
+pub fn text(report: &StateView) -> String {
     let now = crate::store::now_ms();
     let mut out = String::new();
     if report.agents.is_empty() {
@@ -173,7 +173,7 @@ pub async fn run(a: StateArgs) -> anyhow::Result<()> {
         Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
         None => {
             let store = crate::store::Store::open(&state_dir.join("sled"))?;
-            crate::store::report::StateReport::build(&store, a.recent)?
+            crate::store::state_view::StateView::build(&store, a.recent)?
         }
     };
     if a.json {

@@ -20,8 +20,8 @@ use serde_json::Value;
 mod commit;
 pub mod cursor;
 pub mod layout;
-pub mod report;
 mod seen;
+pub mod state_view;
 pub mod transfer;
 
 pub use cursor::{Cursor, Handover, Lane, Mark, Scan};
@@ -402,7 +402,7 @@ impl AgentStore {
     /// A lost outcome leaves the intent, which is settled by checking the
     /// platform; sled flushes on its own within half a second, and every
     /// following intent flushes everything before it.
-    pub fn finish(&self, behavior: &str, k: &str, outcome: ActionRecord) -> Result<(), StoreError> {
+    pub fn settle(&self, behavior: &str, k: &str, outcome: ActionRecord) -> Result<(), StoreError> {
         let rec = match self.action(behavior, k)? {
             Some(prev) => ActionRecord {
                 action: prev.action,
@@ -418,9 +418,9 @@ impl AgentStore {
     }
 
     /// Records the outcome of an intent whose record the caller has whole
-    /// (kind, detail, event and tally as in the intent): [`AgentStore::finish`]
+    /// (kind, detail, event and tally as in the intent): [`AgentStore::settle`]
     /// without reading the intent back.
-    pub fn settle(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
+    pub fn settle_whole(&self, behavior: &str, k: &str, rec: ActionRecord) -> Result<(), StoreError> {
         self.write_action(behavior, k, rec)
     }
 
@@ -535,7 +535,7 @@ impl AgentStore {
     }
 
     /// The event is handled (its outcome is recorded): drop it from the inbox.
-    /// Not flushed (see [`AgentStore::finish`]): a lost ack re-runs the event,
+    /// Not flushed (see [`AgentStore::settle`]): a lost ack re-runs the event,
     /// whose recorded or platform-checked outcome stops it from repeating.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), StoreError> {
         self.inbox.remove(&item.key)?;

@@ -256,6 +256,15 @@ fn required_by_default() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The code's name changed (`Draft::action`), the stored and shown form did not (`kind`).
+    #[test]
+    fn drafts_of_the_earlier_layout_read_the_same() {
+        let draft = r#"{"id":"d1","behavior":"b","key":"reply:n1","kind":"reply","detail":{"content":"hi"},"created_ms":1,"status":"pending","expires_ms":null,"on_timeout":"discard","noticed":false}"#;
+        let d: Draft = serde_json::from_str(draft).unwrap();
+        assert_eq!(d.action, "reply");
+        assert_eq!(serde_json::to_value(&d).unwrap()["kind"], "reply");
+    }
     use crate::llm::guard::Links;
 
     #[test]

@@ -121,7 +121,7 @@ impl Ctx {
                 }
                 if let Found::Done(found) = already(look).await? {
                     tracing::info!(key, kind, "found on the platform after a restart; not repeating");
-                    store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Done, found))?;
+                    store.settle(&self.behavior, key, self.outcome_record(key, kind, ActionState::Done, found))?;
                     self.agent.metrics.action(&[self.behavior.as_str(), kind], "recovered");
                     return Ok(Outcome::AlreadyDone);
                 }
@@ -136,7 +136,7 @@ impl Ctx {
         }
     }
 
-    /// The record of a side effect's outcome (detail and event kept from its intent by `finish`).
+    /// The record of a side effect's outcome (detail and event kept from its intent by `settle`).
     fn outcome_record(&self, key: &str, kind: &str, state: ActionState, result: Option<String>) -> ActionRecord {
         ActionRecord {
             state,
@@ -166,7 +166,7 @@ impl Ctx {
         let store = self.store();
         if self.agent.dry_run {
             tracing::info!(key, kind, detail = %detail, "dry run: would {kind}");
-            store.finish(&self.behavior, key, self.outcome_record(key, kind, ActionState::Skipped, Some("dry-run".into())))?;
+            store.settle(&self.behavior, key, self.outcome_record(key, kind, ActionState::Skipped, Some("dry-run".into())))?;
             self.agent.metrics.action(&[self.behavior.as_str(), kind], "dry_run");
             return Ok(Recorded::Held(Outcome::DryRun));
         }
@@ -209,7 +209,7 @@ impl Ctx {
                     "{}",
                     super::say::done(kind, detail, result.as_deref())
                 );
-                store.settle(&self.behavior, key, settled(ActionState::Done, result.clone()))?;
+                store.settle_whole(&self.behavior, key, settled(ActionState::Done, result.clone()))?;
                 if let ("post" | "quote", Some(text)) = (kind, detail.get("content").and_then(Value::as_str)) {
                     self.remember_post(text)?;
                 }
@@ -223,7 +223,7 @@ impl Ctx {
             }
             Err(e) if !e.maybe_applied() && !e.is_transient() => {
                 tracing::warn!(key, kind, error = %e, "the platform refused; recording and moving on");
-                store.settle(&self.behavior, key, settled(ActionState::Skipped, Some(e.to_string())))?;
+                store.settle_whole(&self.behavior, key, settled(ActionState::Skipped, Some(e.to_string())))?;
                 self.agent.metrics.action(&labels, "refused");
                 Ok(Outcome::Refused(e.to_string()))
             }
@@ -263,7 +263,7 @@ impl Ctx {
             tally: None,
             written_ms: None,
         };
-        self.store().finish(&self.behavior, key, rec)?;
+        self.store().settle(&self.behavior, key, rec)?;
         tracing::info!(draft = %id, key, kind, "{}", format!("drafted for approval: {}", approval::describe(&d)));
         self.agent.metrics.action(&[self.behavior.as_str(), kind], "drafted");
         Ok(Outcome::Drafted(id))

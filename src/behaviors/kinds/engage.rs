@@ -43,6 +43,8 @@ pub struct Sources {
     pub trending: bool,
     /// Hashtag pages (with or without `#`).
     pub hashtags: Vec<String>,
+    /// The pages of the platform's top trending hashtags, this many (1-20), read anew each run.
+    pub trending_hashtags: Option<u32>,
     /// Search queries.
     pub search: Vec<String>,
     /// These agents' posts (read from the public timeline: the platform has no per-agent post list).
@@ -174,8 +176,18 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         let s = &self.sources;
-        if !s.following && !s.timeline && !s.trending && s.hashtags.is_empty() && s.search.is_empty() && s.agents.is_empty() {
-            c.problem("sources", "name at least one source: following, timeline, trending, hashtags, search or agents");
+        if !s.following
+            && !s.timeline
+            && !s.trending
+            && s.hashtags.is_empty()
+            && s.trending_hashtags.is_none()
+            && s.search.is_empty()
+            && s.agents.is_empty()
+        {
+            c.problem("sources", "name at least one source: following, timeline, trending, hashtags, trending_hashtags, search or agents");
+        }
+        if s.trending_hashtags.is_some_and(|n| !(1..=20).contains(&n)) {
+            c.problem("sources.trending_hashtags", "trending_hashtags must be from 1 to 20");
         }
         let a = &self.actions;
         if !a.view && !a.like && !a.amplify && !a.repost && a.quote.is_none() && a.comment.is_none() && !a.follow_author {
@@ -270,8 +282,17 @@ impl Spec {
         if src.timeline {
             lists.push(("timeline".into(), s.timeline(), None));
         }
-        for t in &src.hashtags {
-            lists.push((format!("#{}", t.trim_start_matches('#')), s.hashtag_posts(t), None));
+        let mut tags: Vec<String> = src.hashtags.iter().map(|t| t.trim_start_matches('#').to_string()).collect();
+        if let Some(n) = src.trending_hashtags {
+            for h in s.trending_hashtags(n).await?.into_iter().take(n as usize) {
+                let t = h.tag.trim_start_matches('#').to_string();
+                if !tags.iter().any(|k| k.eq_ignore_ascii_case(&t)) {
+                    tags.push(t);
+                }
+            }
+        }
+        for t in &tags {
+            lists.push((format!("#{t}"), s.hashtag_posts(t), None));
         }
         if !src.agents.is_empty() {
             let who = src.agents.iter().map(|h| h.trim_start_matches('@').to_lowercase()).collect();

@@ -38,6 +38,43 @@ pub struct Discover {
     /// `QUOTE`, `COMMENT`...): their notifications are kept as candidates until
     /// handled (a day's cap leaves the rest for the next days, for up to 14 days).
     pub reactions: Vec<NotificationType>,
+    /// Agents by what they can do: the platform's discovery filtered by
+    /// capabilities (each list matches an agent having any of its values).
+    pub capabilities: Option<WantedCapabilities>,
+}
+
+/// `discover.capabilities`: the filters of the platform's agent discovery.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WantedCapabilities {
+    /// Skills such as `image-generation`, `code-review`.
+    pub skills: Vec<String>,
+    /// APIs such as `openai`, `github`.
+    pub apis: Vec<String>,
+    /// Languages such as `en`, `es`.
+    pub languages: Vec<String>,
+    /// The response time an agent declares (e.g. `fast`).
+    pub response_time: Option<String>,
+}
+
+impl WantedCapabilities {
+    fn is_empty(&self) -> bool {
+        self.skills.is_empty() && self.apis.is_empty() && self.languages.is_empty() && self.response_time.is_none()
+    }
+
+    /// The query parameters, comma-separated as the reference says.
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![];
+        for (k, v) in [("skills", &self.skills), ("apis", &self.apis), ("languages", &self.languages)] {
+            if !v.is_empty() {
+                out.push((k, v.join(",")));
+            }
+        }
+        if let Some(t) = &self.response_time {
+            out.push(("responseTime", t.clone()));
+        }
+        out
+    }
 }
 
 /// An agent who reacted, waiting for a run.
@@ -89,8 +126,18 @@ impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         let d = &self.discover;
-        if d.search.is_none() && d.similar_to.is_empty() && !d.recommended && d.reactions.is_empty() {
-            c.problem("discover", "name at least one source: search, similar_to, recommended or reactions");
+        if d.search.is_none() && d.similar_to.is_empty() && !d.recommended && d.reactions.is_empty() && d.capabilities.is_none() {
+            c.problem("discover", "name at least one source: search, similar_to, recommended, capabilities or reactions");
+        }
+        if d.capabilities.as_ref().is_some_and(WantedCapabilities::is_empty) {
+            c.problem("discover.capabilities", "name at least one of skills, apis, languages or response_time");
+        }
+        if let Some(w) = &d.capabilities {
+            for (k, v) in [("skills", &w.skills), ("apis", &w.apis), ("languages", &w.languages)] {
+                if v.iter().any(|x| x.trim().is_empty() || x.contains(',')) {
+                    c.problem(&format!("discover.capabilities.{k}"), format!("{k}: each value is one non-empty name, without commas"));
+                }
+            }
         }
         if d.reactions.contains(&NotificationType::Follow) {
             c.problem("discover.reactions", "FOLLOW is follow_back's: name LIKE, REPOST, QUOTE, COMMENT, MENTION or REPLY");
@@ -167,6 +214,13 @@ impl Spec {
         }
         if self.discover.recommended {
             add(s.recommended_agents().limit(50).page().await?.items);
+        }
+        if let Some(w) = &self.discover.capabilities {
+            let mut list = s.recommended_agents().limit(50);
+            for (k, v) in w.params() {
+                list = list.param(k, v);
+            }
+            add(list.page().await?.items);
         }
         Ok(out)
     }

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics_server::Observed;
 use crate::behaviors::engine::approval::{self, Status};
-use crate::store::report::StateReport;
+use crate::store::state_view::StateView;
 use crate::store::Store;
 
 const PAGE: &str = include_str!("console.html");
@@ -102,7 +102,7 @@ fn draft_view(d: &approval::Draft, now: i64) -> DraftView {
 impl Console {
     fn page(&self, msg: Option<&str>, bad: bool) -> Result<String, String> {
         let now = crate::store::now_ms();
-        let report = StateReport::build(&self.store, 200).map_err(|e| e.to_string())?;
+        let report = StateView::build(&self.store, 200).map_err(|e| e.to_string())?;
         let running: Vec<String> = self.observed.agents().iter().map(|a| a.handle.clone()).collect();
         let failed: BTreeMap<String, String> = self.observed.failed().into_iter().collect();
         let mut agents = vec![];
@@ -117,7 +117,7 @@ impl Console {
                     .waiting = *n;
             }
             let said =
-                |a: &crate::store::report::RecentAction| crate::behaviors::engine::say::done(&a.action, &a.detail, a.result.as_deref());
+                |a: &crate::store::state_view::RecentAction| crate::behaviors::engine::say::done(&a.action, &a.detail, a.result.as_deref());
             let done: Vec<_> = r.recent.iter().filter(|a| a.state == crate::store::ActionState::Done).collect();
             for a in &done {
                 let v = behaviors.entry(a.behavior.clone()).or_insert(BehaviorView {

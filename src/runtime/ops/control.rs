@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::report::StateReport;
+use crate::store::state_view::StateView;
 use crate::store::Store;
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
@@ -53,7 +53,7 @@ async fn answer(conn: UnixStream, store: Store) {
         (Some("state"), Some(Ok(n))) => report(&store, n.min(10_000)),
         (Some("drafts"), _) => drafts_command(&store, line.trim_end_matches('\n').split_once(' ').map_or("", |x| x.1)),
         (Some("resume"), _) => match line.split_whitespace().nth(1) {
-            Some(id) => match crate::store::report::resume_conversation(&store, id) {
+            Some(id) => match crate::store::state_view::resume_conversation(&store, id) {
                 Ok(n) => serde_json::json!({"resumed": n}).to_string(),
                 Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
             },
@@ -66,7 +66,7 @@ async fn answer(conn: UnixStream, store: Store) {
 }
 
 fn report(store: &Store, recent: usize) -> String {
-    match StateReport::build(store, recent) {
+    match StateView::build(store, recent) {
         Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
         Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
     }
@@ -164,7 +164,7 @@ pub async fn resume(state_dir: &Path, id: &str) -> Option<Result<usize, String>>
 }
 
 /// Asks a running daemon for its state; `None` when no daemon listens here.
-pub async fn ask(state_dir: &Path, recent: usize) -> Option<Result<StateReport, String>> {
+pub async fn ask(state_dir: &Path, recent: usize) -> Option<Result<StateView, String>> {
     let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
     let exchange = async {
         conn.write_all(format!("state {recent}\n").as_bytes()).await?;
@@ -173,7 +173,7 @@ pub async fn ask(state_dir: &Path, recent: usize) -> Option<Result<StateReport, 
         Ok::<_, std::io::Error>(body)
     };
     Some(match exchange.await {
-        Ok(body) => serde_json::from_str::<StateReport>(&body).map_err(|_| body),
+        Ok(body) => serde_json::from_str::<StateView>(&body).map_err(|_| body),
         Err(e) => Err(e.to_string()),
     })
 }

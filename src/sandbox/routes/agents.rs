@@ -255,7 +255,12 @@ async fn recommended(State(app): AppState, Me(me): Me, q: Params) -> Reply {
     let w = app.world();
     let mine = w.agent(&me)?;
     let t = q.get("type").map(String::as_str).unwrap_or("all");
-    let want: Option<Vec<&str>> = q.get("skills").map(|s| s.split(',').collect());
+    // Each filter a comma-separated list matching an agent with any of its values; all given filters must match.
+    let list = |k: &str| -> Option<Vec<String>> { q.get(k).map(|s| s.split(',').map(|x| x.trim().to_lowercase()).collect()) };
+    let (skills, apis, languages) = (list("skills"), list("apis"), list("languages"));
+    let response_time = q.get("responseTime").map(|t| t.trim().to_lowercase());
+    let any =
+        |want: &Option<Vec<String>>, have: &[String]| want.as_ref().is_none_or(|w| have.iter().any(|h| w.contains(&h.to_lowercase())));
     // Agents this one does not follow, newest first (humans: none, there are no humans here).
     paged(
         &w,
@@ -267,7 +272,10 @@ async fn recommended(State(app): AppState, Me(me): Me, q: Params) -> Reply {
             t != "humans"
                 && a.id != me
                 && !mine.following.contains(&a.id)
-                && want.as_ref().is_none_or(|want| a.capabilities.skills.iter().any(|s| want.contains(&s.as_str())))
+                && any(&skills, &a.capabilities.skills)
+                && any(&apis, &a.capabilities.apis)
+                && any(&languages, &a.capabilities.languages)
+                && response_time.as_ref().is_none_or(|t| a.capabilities.response_time.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(t)))
         },
         |w, id| val(w.summary(id)),
     )

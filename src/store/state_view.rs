@@ -11,12 +11,12 @@ use serde_json::Value;
 use super::{ActionState, Store, StoreError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StateReport {
-    pub agents: Vec<AgentReport>,
+pub struct StateView {
+    pub agents: Vec<AgentView>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AgentReport {
+pub struct AgentView {
     pub handle: String,
     /// Notification ids remembered as handed over (the dedupe marks).
     pub notifications_seen: usize,
@@ -95,14 +95,14 @@ const PER_EVENT: &[&str] = &[
     "day:",
 ];
 
-impl StateReport {
-    pub fn build(store: &Store, recent: usize) -> Result<StateReport, StoreError> {
+impl StateView {
+    pub fn build(store: &Store, recent: usize) -> Result<StateView, StoreError> {
         let mut agents = vec![];
         for handle in store.agents() {
             let s = store.agent(&handle)?;
             let mut actions = s.actions()?;
             actions.sort_by_key(|a| std::cmp::Reverse(a.2.at_ms));
-            let mut r = AgentReport {
+            let mut r = AgentView {
                 notifications_seen: s.seen_len()?,
                 events_waiting: s.inbox_by_behavior()?,
                 actions: actions.len(),
@@ -123,7 +123,7 @@ impl StateReport {
                     .collect(),
                 catching_up: s.cursor()?.scan.map(|sc| CatchUp { staged: sc.handed, pages: sc.pages, read_all: sc.next.is_none() }),
                 handle,
-                ..AgentReport::default()
+                ..AgentView::default()
             };
             for (b, k, v) in s.values()? {
                 if let Some(job) = k.strip_prefix("job:") {
@@ -140,7 +140,7 @@ impl StateReport {
             }
             agents.push(r);
         }
-        Ok(StateReport { agents })
+        Ok(StateView { agents })
     }
 }
 
