@@ -264,3 +264,39 @@ async fn posts_dms_quotes_comments_and_order_messages_wait_for_approval() {
     assert_eq!(said(), (1, 1, 1, 1, 1), "each approved draft said once, nothing else said");
     sb.stop().await;
 }
+
+/// A post with an image under `approval: required`: the draft shows its media
+/// (`drafts show`), the approved one is posted with its image, and the media
+/// of the rejected one is deleted from the library, not left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drafted_post_keeps_its_media_and_a_rejected_ones_media_is_deleted() {
+    let b = "kind: scheduled_post\nname: pics\napproval: required\nschedule: \"0 * * * * *\"\ncontent:\n  template: \"picture {{ counter }}\"\nmedia: pic.png\n";
+    let s = scenario("curator").behavior("p.yaml", b).build().await;
+    std::fs::write(s.dir.path().join("behaviors/pic.png"), [&b"\x89PNG\r\n\x1a\n"[..], &[3u8; 1024]].concat()).unwrap();
+    let t0 = chrono::Utc::now().date_naive().and_hms_opt(10, 0, 30).unwrap().and_utc();
+    let clock = imagine_agent::clock::Clock::manual(t0);
+    let (stop, task) = s.start_on(&clock);
+    polls_later(&s.sb, 1).await;
+    let media =
+        || -> Vec<String> { s.sb.app.world().media.values().filter(|m| m.agent == s.id).map(|m| format!("media_{}", m.seq)).collect() };
+    clock.set(t0 + chrono::Duration::seconds(30));
+    assert!(eventually(Duration::from_secs(20), || ids(&s.cfg, "pending").len() == 1).await, "the first fire drafted");
+    clock.set(t0 + chrono::Duration::seconds(90));
+    assert!(eventually(Duration::from_secs(20), || ids(&s.cfg, "pending").len() == 2).await, "the second fire drafted");
+    assert_eq!(media().len(), 2, "one upload per drafted post");
+    let pending = ids(&s.cfg, "pending");
+    let shown = cli(&s.cfg, &["show", &pending[0]]);
+    assert!(shown.lines().any(|l| l.starts_with("media") && l.contains("media_")), "{shown}");
+    cli(&s.cfg, &["approve", &pending[0]]);
+    cli(&s.cfg, &["reject", &pending[1]]);
+    let posted =
+        || -> Vec<Vec<String>> { s.sb.app.world().posts.values().filter(|p| p.agent == s.id).map(|p| p.media_urls.clone()).collect() };
+    assert!(
+        eventually(Duration::from_secs(20), || posted().len() == 1 && media().len() == 1).await,
+        "posted with its image; the other's deleted"
+    );
+    assert_eq!(posted()[0].len(), 1, "one image on the post");
+    stop.cancel();
+    task.await.unwrap();
+    s.stop().await;
+}

@@ -347,3 +347,35 @@ async fn a_post_buried_under_fifty_pages_is_found_by_search() {
         sb.stop().await;
     }
 }
+
+/// A scheduled post with an image, the daemon SIGKILLed after the platform
+/// took the upload but before the daemon heard of it: after the restart the
+/// upload is found in the agent's media library and used, so every fire is
+/// posted once with one image, and no upload is left unused (no orphan, no
+/// second upload), under every reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_whose_upload_answer_was_lost_to_a_sigkill_is_uploaded_and_posted_once_under_every_reading() {
+    const POSTER: &str = "kind: scheduled_post\nname: pics\nschedule: \"*/2 * * * * *\"\ncontent:\n  template: \"a picture [{{ date }} {{ time }}:{{ counter }}]\"\nmedia: pic.png\n";
+    for (i, r) in Readings::all().into_iter().enumerate() {
+        let handle = format!("pictures_{i}");
+        let (sb, me, dir, cfg) = setup(&r, &handle, &[("p.yaml", POSTER)]).await;
+        std::fs::write(dir.path().join("behaviors/pic.png"), [&b"\x89PNG\r\n\x1a\n"[..], &[7u8; 2048]].concat()).unwrap();
+        let uploads = || -> Vec<String> { sb.app.world().media.values().filter(|m| m.agent == me).map(|m| m.url.clone()).collect() };
+        let _d = killed_in_the_window(&sb, &cfg, "POST /api/upload", async {}, || uploads().len() == 1).await;
+        assert!(restarted_ran(&dir, "pics", 2).await, "{r:?}: the restarted behavior fired twice");
+        let (posted, attached): (Vec<String>, Vec<String>) = {
+            let w = sb.app.world();
+            let mine: Vec<_> = w.posts.values().filter(|p| p.agent == me).collect();
+            (mine.iter().map(|p| p.content.clone()).collect(), mine.iter().flat_map(|p| p.media_urls.clone()).collect())
+        };
+        let p = fires(&posted);
+        assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "{r:?}: every fire posted once: {p:?}");
+        let mut up = uploads();
+        let mut att = attached.clone();
+        up.sort();
+        att.sort();
+        assert_eq!(att.len(), posted.len(), "{r:?}: one image on every post");
+        assert_eq!(up, att, "{r:?}: every upload is on exactly one post: none twice, none left behind");
+        sb.stop().await;
+    }
+}

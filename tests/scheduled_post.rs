@@ -167,3 +167,45 @@ fn duplicate_behavior_names_are_refused_with_both_places() {
     );
     assert!(text.contains(&want), "{text}");
 }
+
+/// `media:` is checked at `validate` against the reference's limits, each
+/// problem at the behavior's `media` line: a file that is not an image or a
+/// video, a missing file, five images, an image beside a video, an empty
+/// directory; a good one (two images) passes.
+#[test]
+fn media_is_checked_against_the_platforms_limits_where_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("behaviors");
+    std::fs::create_dir_all(b.join("empty")).unwrap();
+    for f in ["a.png", "b.jpg", "c.png", "d.gif", "e.webp", "clip.mp4"] {
+        std::fs::write(b.join(f), b"media bytes").unwrap();
+    }
+    std::fs::write(b.join("notes.txt"), b"text").unwrap();
+    let post = |name: &str, media: &str| {
+        format!("kind: scheduled_post\nname: {name}\nschedule: \"0 9 * * 1\"\ncontent:\n  text: hi\nmedia: {media}\n")
+    };
+    let cases = [
+        ("text", "notes.txt", "not an image or video the platform takes"),
+        ("missing", "gone.png", "gone.png: No such file"),
+        ("five", "[a.png, b.jpg, c.png, d.gif, e.webp]", "5 images; a post takes at most 4"),
+        ("mixed", "[a.png, clip.mp4]", "1 video, or up to 4 images, never both"),
+        ("emptydir", "{dir: empty}", "no image or video to post"),
+    ];
+    for (name, media, _) in &cases {
+        std::fs::write(b.join(format!("{name}.yaml")), post(name, media)).unwrap();
+    }
+    std::fs::write(b.join("good.yaml"), post("good", "[a.png, b.jpg]")).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: media_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
+        .args(["validate", "--config"])
+        .arg(dir.path().join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for (name, _, why) in &cases {
+        let at = format!("{}:6:", b.join(format!("{name}.yaml")).display());
+        assert!(text.lines().any(|l| l.starts_with(&at) && l.contains(why)), "{name}: {why:?} at {at}\n{text}");
+    }
+    assert!(!text.contains("good.yaml"), "two images pass: {text}");
+}

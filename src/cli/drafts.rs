@@ -230,5 +230,9 @@ fn print_one(agent: &str, d: &Draft) {
     if let Some(p) = &d.problem {
         println!("problem  {p}");
     }
+    let media = approval::media_of(d);
+    if !media.is_empty() {
+        println!("media    {}", media.join(", "));
+    }
     println!("\n{}", d.detail.get("content").and_then(Value::as_str).unwrap_or_default());
 }

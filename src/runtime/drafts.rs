@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::task::Task;
 use crate::api::ApiError;
 use crate::behaviors::engine::actions;
-use crate::behaviors::engine::approval::{all, put, vet, EditRules, OnTimeout, Status, CHANGED};
+use crate::behaviors::engine::approval::{all, media_of, put, vet, Draft, EditRules, OnTimeout, Status, CHANGED};
 use crate::behaviors::engine::effects::Outcome;
 use crate::behaviors::{BehaviorError, Ctx};
 
@@ -69,6 +69,9 @@ pub async fn run(task: Arc<Task>) -> Result<(), BehaviorError> {
                     }
                 }
             }
+            if matches!(d.status, Status::Rejected | Status::Discarded) && !d.media_released && !media_of(&d).is_empty() {
+                release_media(&task, &mut d).await?;
+            }
             if d.status != Status::Approved {
                 continue;
             }
@@ -106,4 +109,23 @@ pub async fn run(task: Arc<Task>) -> Result<(), BehaviorError> {
             alive = task.sleep(wait) => if !alive { return Ok(()) },
         }
     }
+}
+
+/// Deletes the media a rejected or discarded draft was to post with (a
+/// media already gone counts as deleted); a failure is tried again on the
+/// next look.
+async fn release_media(task: &Task, d: &mut Draft) -> Result<(), BehaviorError> {
+    for id in media_of(d) {
+        match task.session().delete_media(&crate::api::MediaRef::Id(id.clone())).await {
+            Ok(()) => tracing::info!(draft = %d.id, media = %id, "deleted media {id} of a draft that will not be sent"),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                tracing::warn!(draft = %d.id, media = %id, error = %e, "media of a dropped draft not deleted yet; trying again later");
+                return Ok(());
+            }
+        }
+    }
+    d.media_released = true;
+    put(task.store(), d)?;
+    Ok(())
 }

@@ -10,12 +10,29 @@ use super::recovery::Found;
 use crate::api::ApiError;
 use crate::wire::types::{NewComment, NewOrderMessage, NewPost};
 
-/// Sends an action of the daemon's vocabulary described by `detail`.
+/// How long a post waits for its video to finish processing.
+pub const VIDEO_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Sends an action of the daemon's vocabulary described by `detail` (a
+/// post's `mediaIds` and `mediaType` with it).
 pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>, ApiError> {
     let s = ctx.session();
     let str_of = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     match kind {
-        "post" => s.create_post(&NewPost::text(str_of("content"))).await.map(|p| Some(p.id)),
+        "post" => {
+            let media_ids: Vec<String> = d
+                .get("mediaIds")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let media_type = d.get("mediaType").and_then(|t| serde_json::from_value(t.clone()).ok()).filter(|_| !media_ids.is_empty());
+            let post = NewPost {
+                media_type: media_type.or(Some(crate::wire::types::MediaType::Text)),
+                media_ids,
+                ..NewPost::text(str_of("content"))
+            };
+            s.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id))
+        }
         "reply" | "comment" => {
             let c = NewComment { content: str_of("content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
             s.comment(&str_of("postId"), &c).await.map(|c| Some(c.id))

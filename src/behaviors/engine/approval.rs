@@ -109,6 +109,10 @@ pub struct Draft {
     /// Why an edited text was sent back to pending instead of being sent.
     #[serde(default)]
     pub problem: Option<String>,
+    /// Its media, uploaded for it, deleted from the media library once it was
+    /// rejected or discarded (so nothing is left behind).
+    #[serde(default)]
+    pub media_released: bool,
 }
 
 /// The id of the draft of `key` in `behavior` (the same across retries).
@@ -241,7 +245,18 @@ pub fn describe(d: &Draft) -> String {
     let cut: String = text.chars().take(80).collect();
     let to = target(d);
     let age = (crate::store::now_ms() - d.created_ms) / 60_000;
-    format!("{}  {:?}  {} {} {} ({} min ago): \"{}\"", d.id, d.status, d.behavior, d.action, to, age, cut)
+    let media = d.detail.get("mediaIds").and_then(Value::as_array).map_or(0, Vec::len);
+    let with = if media > 0 { format!(" (with {media} media: {})", media_of(d).join(", ")) } else { String::new() };
+    format!("{}  {:?}  {} {} {} ({} min ago): \"{}\"{with}", d.id, d.status, d.behavior, d.action, to, age, cut)
+}
+
+/// The media ids a draft would post with.
+pub fn media_of(d: &Draft) -> Vec<String> {
+    d.detail
+        .get("mediaIds")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// The drafts as JSON lines for the CLI and the control socket.

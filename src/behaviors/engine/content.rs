@@ -272,7 +272,7 @@ pub struct ListPosition {
 }
 
 impl ListPosition {
-    fn next(&mut self, len: usize, order: ListOrder, seed: u64) -> usize {
+    pub(crate) fn next(&mut self, len: usize, order: ListOrder, seed: u64) -> usize {
         if self.order.len() != len || self.next >= len {
             if !self.order.is_empty() || self.next >= len {
                 self.round += 1;

@@ -251,6 +251,7 @@ impl Ctx {
             noticed: false,
             edited: false,
             problem: None,
+            media_released: false,
         };
         approval::put(self.store(), &d)?;
         let rec = ActionRecord {

@@ -17,7 +17,7 @@
 //!   [`decide`] (the should-respond gate).
 //! - What kinds share: [`schedule`] (cron in a time zone, a schedule
 //!   driven), [`audience`] (whom to follow), [`selection`] (which posts),
-//!   [`jobs`] (generation jobs).
+//!   [`jobs`] (generation jobs), [`media`] (media on a post, uploaded once).
 
 pub mod actions;
 pub mod approval;
@@ -31,6 +31,7 @@ pub mod effects;
 pub mod error;
 pub mod inbox;
 pub mod jobs;
+pub mod media;
 pub mod memory;
 pub mod notices;
 pub mod program;

@@ -6,14 +6,17 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::behaviors::engine::actions::VIDEO_WAIT;
 use crate::behaviors::engine::content::TextFor;
 use crate::behaviors::engine::content::{finalize, Content, ListPosition};
+use crate::behaviors::engine::media::{Chosen, MediaSpec};
 use crate::behaviors::engine::schedule::Schedule;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
+use crate::behaviors::ErrorKind;
 use crate::behaviors::{BehaviorError, Ctx};
 use crate::wire::limits::POST_MAX_CHARS;
-use crate::wire::types::NewPost;
+use crate::wire::types::{MediaType, NewPost};
 
 pub use crate::behaviors::engine::schedule::CatchUp;
 
@@ -37,6 +40,11 @@ spec! {
         pub catch_up: CatchUp,
         #[serde(default = "max_mentions")]
         pub max_mentions: usize,
+        /// Images or a video on each post: a file, a list of files (all on each
+        /// post), or `{dir, order}` (one file of the directory a post), relative
+        /// to this behavior file.
+        #[serde(default)]
+        pub media: Option<MediaSpec>,
     }
 }
 
@@ -52,6 +60,9 @@ impl Spec {
         c.name(&self.name);
         crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
         crate::behaviors::check_content(c, "content", &self.content);
+        if let Some(m) = &self.media {
+            m.check(c, "media");
+        }
         for t in &self.hashtags {
             if t.trim_start_matches('#').is_empty() || t.contains(char::is_whitespace) {
                 c.problem("hashtags", format!("hashtag {t:?} must be one word"));
@@ -100,30 +111,66 @@ impl Spec {
     }
 
     async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {
-        let key = format!("post:{}", at.timestamp_millis());
+        let ts = at.timestamp_millis();
+        let key = format!("post:{ts}");
         let progress = ctx.progress(&key)?;
-        let content = if progress.is_new() { self.compose(ctx, at).await? } else { progress.kept_text() };
-        if let Some(content) = content {
-            let session = ctx.session().clone();
-            let post = NewPost::text(content.clone());
-            ctx.once(
-                &key,
-                "post",
-                json!({"content": content, "at": at.to_rfc3339()}),
-                || async move { session.create_post(&post).await.map(|p| Some(p.id)) },
-                |detail| ctx.find_own_post(detail),
-            )
-            .await?;
-        } else {
-            tracing::warn!("the content came out empty; nothing posted");
+        if progress.is_settled() {
+            return Ok(());
         }
+        let content = if progress.is_new() { self.compose(ctx, at).await? } else { progress.kept_text() };
+        let Some(content) = content else {
+            tracing::warn!("the content came out empty; nothing posted");
+            return Ok(());
+        };
+        let (media_ids, media_type) = self.upload_media(ctx, ts).await?;
+        let session = ctx.session().clone();
+        let post = NewPost { media_type: Some(media_type.clone()), media_ids: media_ids.clone(), ..NewPost::text(content.clone()) };
+        ctx.once(
+            &key,
+            "post",
+            json!({"content": content, "at": at.to_rfc3339(), "mediaIds": media_ids, "mediaType": media_type}),
+            || async move { session.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id)) },
+            |detail| ctx.find_own_post(detail),
+        )
+        .await?;
+        ctx.store().remove(&ctx.behavior, &format!("media:{ts}"))?;
         Ok(())
+    }
+
+    /// The fire's media, chosen once (kept with the fire) and each uploaded
+    /// once: their ids and the post's media type.
+    async fn upload_media(&self, ctx: &Ctx, ts: i64) -> Result<(Vec<String>, MediaType), BehaviorError> {
+        let Some(spec) = &self.media else { return Ok((vec![], MediaType::Text)) };
+        let store = ctx.store();
+        let mkey = format!("media:{ts}");
+        let chosen: Chosen = match store.get(&ctx.behavior, &mkey)? {
+            Some(c) => c,
+            None => {
+                let mut pos: ListPosition = store.get(&ctx.behavior, "media_list")?.unwrap_or_default();
+                let c = spec.pick(&mut pos, ts as u64).map_err(|e| BehaviorError::new(ErrorKind::Content, e))?;
+                store.put(&ctx.behavior, &mkey, &c)?;
+                store.put(&ctx.behavior, "media_list", &pos)?;
+                c
+            }
+        };
+        let mut ids = vec![];
+        for (i, f) in chosen.0.iter().enumerate() {
+            ids.extend(ctx.upload_once(&format!("upload:{ts}:{i}"), f, "post").await?);
+        }
+        let media_type = if ids.is_empty() { MediaType::Text } else { chosen.media_type() };
+        Ok((ids, media_type))
     }
 }
 
 impl Kind for Spec {
     fn contents(&self) -> Vec<&Content> {
         vec![&self.content]
+    }
+
+    fn resolve_paths(&mut self, base: &std::path::Path) {
+        if let Some(m) = &mut self.media {
+            m.resolve(base);
+        }
     }
 
     fn schedule(&self) -> Option<(&str, &str)> {

@@ -50,6 +50,8 @@ struct DraftView {
     status: String,
     edited: bool,
     problem: Option<String>,
+    /// The media ids it would post with.
+    media: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -96,6 +98,7 @@ fn draft_view(d: &approval::Draft, now: i64) -> DraftView {
         status: format!("{:?}", d.status).to_lowercase(),
         edited: d.edited,
         problem: d.problem.clone(),
+        media: approval::media_of(d),
     }
 }
 

@@ -1,0 +1,247 @@
+//! Media on a post: `media:` names a file, a list of files (all on each
+//! post), or a directory taken one file a post, in order or shuffled, a
+//! round at a time (like a text `list:`).
+//!
+//! Guarantees:
+//! - `validate` checks every file against the reference's limits: the types
+//!   (PNG, JPEG, GIF, WebP; MP4, WebM, QuickTime), the sizes (10 MB an image,
+//!   50 MB a video), at most 4 images or 1 video a post, never both.
+//! - Each file of a fire is uploaded once, through the intent path
+//!   ([`Ctx::upload_once`]): after a crash between the upload and its
+//!   outcome, the agent's media library is searched for it (same size and
+//!   type, uploaded since the intent, not another intent's) and that upload
+//!   is used, so nothing is uploaded twice nor left behind.
+//! - The files of a fire are chosen once and kept with the fire.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::content::{ListOrder, ListPosition};
+use super::ctx::Ctx;
+use super::error::BehaviorError;
+use super::recovery::{Found, CLOCK_SLACK_MS, WRITTEN_AT};
+use crate::api::Upload;
+use crate::diagnostics::Check;
+use crate::wire::limits::{IMAGE_MAX_BYTES, MAX_IMAGES_PER_POST, VIDEO_MAX_BYTES};
+use crate::wire::types::{MediaType, UploadType};
+
+/// `media:` of a behavior that posts.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum MediaSpec {
+    /// One file on every post.
+    File(PathBuf),
+    /// These files on every post (at most 4 images, or 1 video).
+    Files(Vec<PathBuf>),
+    /// One file of this directory a post, in order or shuffled.
+    Dir {
+        dir: PathBuf,
+        #[serde(default)]
+        order: ListOrder,
+    },
+}
+
+/// An image or a video, by its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Image(&'static str),
+    Video(&'static str),
+}
+
+impl Medium {
+    pub fn of(path: &Path) -> Option<Medium> {
+        Some(match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "png" => Medium::Image("image/png"),
+            "jpg" | "jpeg" => Medium::Image("image/jpeg"),
+            "gif" => Medium::Image("image/gif"),
+            "webp" => Medium::Image("image/webp"),
+            "mp4" => Medium::Video("video/mp4"),
+            "webm" => Medium::Video("video/webm"),
+            "mov" => Medium::Video("video/quicktime"),
+            _ => return None,
+        })
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Medium::Image(t) | Medium::Video(t) => t,
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            Medium::Image(_) => IMAGE_MAX_BYTES,
+            Medium::Video(_) => VIDEO_MAX_BYTES,
+        }
+    }
+}
+
+/// The media files of one fire, as kept with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Chosen(pub Vec<PathBuf>);
+
+impl Chosen {
+    /// The post's media type: video, image or text.
+    pub fn media_type(&self) -> MediaType {
+        match self.0.first().and_then(|p| Medium::of(p)) {
+            Some(Medium::Video(_)) => MediaType::Video,
+            Some(Medium::Image(_)) => MediaType::Image,
+            None => MediaType::Text,
+        }
+    }
+}
+
+impl MediaSpec {
+    /// Makes the paths relative to the behavior file's directory.
+    pub fn resolve(&mut self, base: &Path) {
+        let at = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        match self {
+            MediaSpec::File(p) => at(p),
+            MediaSpec::Files(ps) => ps.iter_mut().for_each(at),
+            MediaSpec::Dir { dir, .. } => at(dir),
+        }
+    }
+
+    /// The files it names now (a directory's, sorted by name; none that are not media).
+    fn files(&self) -> Result<Vec<PathBuf>, String> {
+        match self {
+            MediaSpec::File(p) => Ok(vec![p.clone()]),
+            MediaSpec::Files(ps) => Ok(ps.clone()),
+            MediaSpec::Dir { dir, .. } => {
+                let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let mut out: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| Medium::of(p).is_some()).collect();
+                out.sort();
+                Ok(out)
+            }
+        }
+    }
+
+    /// Every problem of the files, at `key`.
+    pub fn check(&self, c: &mut Check<'_>, key: &str) {
+        let files = match self.files() {
+            Ok(f) => f,
+            Err(e) => return c.problem(key, e),
+        };
+        if files.is_empty() {
+            return c.problem(key, "no image or video to post (PNG, JPEG, GIF, WebP, MP4, WebM or MOV)");
+        }
+        for f in &files {
+            match (Medium::of(f), std::fs::metadata(f)) {
+                (None, _) => c.problem(
+                    key,
+                    format!("{}: not an image or video the platform takes (PNG, JPEG, GIF, WebP, MP4, WebM, MOV)", f.display()),
+                ),
+                (_, Err(e)) => c.problem(key, format!("{}: {e}", f.display())),
+                (Some(m), Ok(meta)) if meta.len() as usize > m.max_bytes() => c.problem(
+                    key,
+                    format!(
+                        "{}: {} bytes; the platform takes at most {} MB for this type",
+                        f.display(),
+                        meta.len(),
+                        m.max_bytes() / 1_048_576
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        if !matches!(self, MediaSpec::Dir { .. }) {
+            let videos = files.iter().filter(|f| matches!(Medium::of(f), Some(Medium::Video(_)))).count();
+            if videos > 0 && files.len() > 1 {
+                c.problem(key, "a post takes 1 video, or up to 4 images, never both");
+            } else if files.len() > MAX_IMAGES_PER_POST {
+                c.problem(key, format!("{} images; a post takes at most {MAX_IMAGES_PER_POST}", files.len()));
+            }
+        }
+    }
+
+    /// The files of the next fire (a directory's next one at `pos`).
+    pub fn pick(&self, pos: &mut ListPosition, seed: u64) -> Result<Chosen, String> {
+        let files = self.files()?;
+        match self {
+            MediaSpec::Dir { order, .. } if !files.is_empty() => Ok(Chosen(vec![files[pos.next(files.len(), *order, seed)].clone()])),
+            MediaSpec::Dir { dir, .. } => Err(format!("{}: no image or video left to post", dir.display())),
+            _ => Ok(Chosen(files)),
+        }
+    }
+}
+
+impl Ctx {
+    /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's
+    /// id, or None in a dry run. See the module's guarantees.
+    pub async fn upload_once(&self, key: &str, file: &Path, purpose: &str) -> Result<Option<String>, BehaviorError> {
+        let Some(medium) = Medium::of(file) else {
+            return Err(BehaviorError::new(super::error::ErrorKind::Content, format!("{}: not an image or a video", file.display())));
+        };
+        let bytes = tokio::fs::read(file)
+            .await
+            .map_err(|e| BehaviorError::new(super::error::ErrorKind::Content, format!("{}: {e}", file.display())))?;
+        let size = bytes.len() as u64;
+        let upload = Upload {
+            bytes,
+            filename: file.file_name().and_then(|f| f.to_str()).unwrap_or("media").to_string(),
+            content_type: medium.content_type().to_string(),
+        };
+        let s = self.session().clone();
+        let p = purpose.to_string();
+        let detail = json!({"file": file.display().to_string(), "size": size, "contentType": medium.content_type(), "purpose": purpose});
+        let outcome = self
+            .once(
+                key,
+                "upload",
+                detail,
+                || async move {
+                    match medium {
+                        Medium::Image(_) => s.upload_image(upload, &p).await,
+                        Medium::Video(_) => s.upload_video(upload, &p).await,
+                    }
+                    .map(|m| Some(m.id))
+                },
+                |d| self.find_own_upload(d),
+            )
+            .await?;
+        Ok(match outcome {
+            super::effects::Outcome::Sent(id) => id,
+            super::effects::Outcome::AlreadyDone => self.progress(key)?.result(),
+            _ => None,
+        })
+    }
+
+    /// After a crash: the upload described by `detail` in the agent's media
+    /// library (same size, type and purpose, uploaded since the intent, not
+    /// the result of another of this behavior's intents).
+    async fn find_own_upload(&self, detail: Value) -> Result<Found, crate::api::ApiError> {
+        let size = detail.get("size").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        let ct = detail.get("contentType").and_then(Value::as_str).unwrap_or_default().to_string();
+        let purpose = detail.get("purpose").and_then(Value::as_str).unwrap_or("post").to_string();
+        let since = detail.get(WRITTEN_AT).and_then(Value::as_i64).map(|t| t - CLOCK_SLACK_MS);
+        let taken: std::collections::HashSet<String> = self
+            .store()
+            .actions_of(&self.behavior, "")
+            .map_err(|e| crate::api::ApiError::Config(e.to_string()))?
+            .into_iter()
+            .filter(|(_, r)| r.action == "upload")
+            .filter_map(|(_, r)| r.result)
+            .collect();
+        let t = if ct.starts_with("video/") { UploadType::Video } else { UploadType::Image };
+        let library = self.session().media().param("type", t.as_str()).param("purpose", purpose).limit(100).stream();
+        let found = super::actions::first(library, |m| {
+            m.size == size
+                && m.content_type.as_deref().is_none_or(|c| c == ct)
+                && !taken.contains(&m.id)
+                && since.is_none_or(|s| {
+                    m.created_at
+                        .as_deref()
+                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                        .is_none_or(|c| c.timestamp_millis() >= s)
+                })
+        })
+        .await?;
+        Ok(Found::created(found.map(|m| m.id)))
+    }
+}
