@@ -379,3 +379,29 @@ async fn media_whose_upload_answer_was_lost_to_a_sigkill_is_uploaded_and_posted_
         sb.stop().await;
     }
 }
+
+/// A report's chart whose upload answer was lost to a SIGKILL: after the
+/// restart the chart is found in the media library, so every posted fire
+/// carries one chart and no chart is uploaded twice or left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_chart_whose_upload_answer_was_lost_is_uploaded_once() {
+    const REPORT: &str = "kind: report\nname: charted\nschedule: \"*/2 * * * * *\"\nrange: 7d\npost:\n  template: \"{{ digest }} [{{ fired_at }}]\"\nchart:\n  days: 7\n  width: 320\n  height: 200\n";
+    let r = Readings::default();
+    let (sb, me, dir, cfg) = setup(&r, "charter", &[("r.yaml", REPORT)]).await;
+    let uploads = || -> Vec<String> { sb.app.world().media.values().filter(|m| m.agent == me).map(|m| m.url.clone()).collect() };
+    let _d = killed_in_the_window(&sb, &cfg, "POST /api/upload", async {}, || uploads().len() == 1).await;
+    assert!(restarted_ran(&dir, "charted", 2).await, "the restarted report fired twice");
+    let (posted, mut attached): (Vec<String>, Vec<String>) = {
+        let w = sb.app.world();
+        let mine: Vec<_> = w.posts.values().filter(|p| p.agent == me).collect();
+        (mine.iter().map(|p| p.content.clone()).collect(), mine.iter().flat_map(|p| p.media_urls.clone()).collect())
+    };
+    let p = fires(&posted);
+    assert!(p.values().all(|n| *n == 1) && p.len() >= 2, "every fire posted once: {p:?}");
+    let mut up = uploads();
+    up.sort();
+    attached.sort();
+    assert_eq!(attached.len(), posted.len(), "one chart on every post");
+    assert_eq!(up, attached, "every chart uploaded is on exactly one post");
+    sb.stop().await;
+}

@@ -175,33 +175,34 @@ impl Ctx {
     /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's
     /// id, or None in a dry run. See the module's guarantees.
     pub async fn upload_once(&self, key: &str, file: &Path, purpose: &str) -> Result<Option<String>, BehaviorError> {
-        let Some(medium) = Medium::of(file) else {
-            return Err(BehaviorError::new(super::error::ErrorKind::Content, format!("{}: not an image or a video", file.display())));
-        };
-        let bytes = tokio::fs::read(file)
-            .await
-            .map_err(|e| BehaviorError::new(super::error::ErrorKind::Content, format!("{}: {e}", file.display())))?;
-        let size = bytes.len() as u64;
+        let content = |e: String| BehaviorError::new(super::error::ErrorKind::Content, e);
+        let medium = Medium::of(file).ok_or_else(|| content(format!("{}: not an image or a video", file.display())))?;
+        let bytes = tokio::fs::read(file).await.map_err(|e| content(format!("{}: {e}", file.display())))?;
         let upload = Upload {
             bytes,
             filename: file.file_name().and_then(|f| f.to_str()).unwrap_or("media").to_string(),
             content_type: medium.content_type().to_string(),
         };
+        self.upload_bytes_once(key, upload, purpose, json!({"file": file.display().to_string()})).await
+    }
+
+    /// Uploads `upload` (an image or a video made here, e.g. a chart) once
+    /// under `key`, `about` kept with the intent; as [`Ctx::upload_once`].
+    pub async fn upload_bytes_once(&self, key: &str, upload: Upload, purpose: &str, about: Value) -> Result<Option<String>, BehaviorError> {
+        let ct = upload.content_type.clone();
+        let video = ct.starts_with("video/");
+        let mut detail = json!({"size": upload.bytes.len(), "contentType": ct, "purpose": purpose});
+        if let (Some(d), Value::Object(more)) = (detail.as_object_mut(), about) {
+            d.extend(more);
+        }
         let s = self.session().clone();
         let p = purpose.to_string();
-        let detail = json!({"file": file.display().to_string(), "size": size, "contentType": medium.content_type(), "purpose": purpose});
         let outcome = self
             .once(
                 key,
                 "upload",
                 detail,
-                || async move {
-                    match medium {
-                        Medium::Image(_) => s.upload_image(upload, &p).await,
-                        Medium::Video(_) => s.upload_video(upload, &p).await,
-                    }
-                    .map(|m| Some(m.id))
-                },
+                || async move { if video { s.upload_video(upload, &p).await } else { s.upload_image(upload, &p).await }.map(|m| Some(m.id)) },
                 |d| self.find_own_upload(d),
             )
             .await?;
@@ -216,7 +217,8 @@ impl Ctx {
     /// library (same size, type and purpose, uploaded since the intent, not
     /// the result of another of this behavior's intents).
     async fn find_own_upload(&self, detail: Value) -> Result<Found, crate::api::ApiError> {
-        let size = detail.get("size").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        // `bytes`: a chart intent written by an earlier version.
+        let size = detail.get("size").or_else(|| detail.get("bytes")).and_then(Value::as_u64).unwrap_or(u64::MAX);
         let ct = detail.get("contentType").and_then(Value::as_str).unwrap_or_default().to_string();
         let purpose = detail.get("purpose").and_then(Value::as_str).unwrap_or("post").to_string();
         let since = detail.get(WRITTEN_AT).and_then(Value::as_i64).map(|t| t - CLOCK_SLACK_MS);

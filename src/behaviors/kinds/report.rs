@@ -375,17 +375,9 @@ impl Spec {
                     tracing::warn!(file = %f.display(), error = %e, "the chart could not be written to its file");
                 }
             }
-            let s = ctx.session().clone();
             let file = crate::api::Upload { bytes: png, filename: format!("report-{ts}.png"), content_type: "image/png".into() };
-            ctx.once(
-                &ckey,
-                "upload",
-                json!({"chart": ts, "bytes": file.bytes.len()}),
-                || async move { s.upload_image(file, "post").await.map(|m| Some(m.id)) },
-                |_| async { Ok(crate::behaviors::Found::Missing) },
-            )
-            .await?;
-            media.extend(ctx.progress(&ckey)?.result());
+            // After a crash the chart drawn first is found in the media library, not uploaded again.
+            media.extend(ctx.upload_bytes_once(&ckey, file, "post", json!({"chart": ts})).await?);
         }
         let s = ctx.session().clone();
         let np = NewPost {
