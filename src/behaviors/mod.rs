@@ -30,7 +30,7 @@ pub use engine::recovery::Found;
 pub use engine::schedule::check_schedule;
 
 pub use kinds::{
-    auto_reply, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, network, profile, report, scheduled_post,
+    auto_reply, byte, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, network, profile, report, scheduled_post,
 };
 
 use std::path::{Path, PathBuf};
@@ -55,6 +55,7 @@ pub const REGISTRY: &[Registration] = &[
     marketplace::KIND,
     report::KIND,
     hook::KIND,
+    byte::KIND,
 ];
 
 /// The `kind:` names, in registry order.

@@ -117,7 +117,7 @@ pub struct Faults {
     /// Share of API requests whose connection is cut after they were handled.
     pub drop_rate: f64,
     /// "METHOD /route" -> ms: such a request is handled at once and its answer
-    /// held back this long (or until the route is taken out of the map): the
+    /// held back this long when it succeeded (or until the route is taken out of the map): the
     /// window between the platform's doing a write and the client's hearing of it.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hold_after_ms: BTreeMap<String, u64>,
@@ -393,7 +393,10 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
     };
     if platform {
         resp = platform_error_shape(resp).await;
-        hold(&app, &label).await;
+        // Only a write that was done has an answer worth holding back.
+        if resp.status().is_success() {
+            hold(&app, &label).await;
+        }
     }
     if platform && resp.status() != StatusCode::TOO_MANY_REQUESTS && resp.status() != StatusCode::SERVICE_UNAVAILABLE {
         let drop_rate = lock(&app.faults).drop_rate;

@@ -109,7 +109,7 @@ impl MediaSpec {
     }
 
     /// The files it names now (a directory's, sorted by name; none that are not media).
-    fn files(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
         match self {
             MediaSpec::File(p) => Ok(vec![p.clone()]),
             MediaSpec::Files(ps) => Ok(ps.clone()),

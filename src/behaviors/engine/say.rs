@@ -77,7 +77,14 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "order_message" => format!("sent a message on order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "service" => format!("listed the service {}", quoted(detail, "title")),
         "payout" => format!("requested payout {}", field(detail, "payout")),
-        "upload" => format!("uploaded the report chart {id} ({} bytes)", detail.get("bytes").and_then(Value::as_u64).unwrap_or(0)),
+        "upload" => {
+            let size = detail.get("size").or_else(|| detail.get("bytes")).and_then(Value::as_u64).unwrap_or(0);
+            match detail.get("file").and_then(Value::as_str) {
+                Some(f) => format!("uploaded {f} as {id} ({size} bytes)"),
+                None => format!("uploaded the report chart {id} ({size} bytes)"),
+            }
+        }
+        "byte" => format!("published byte {id}: {}", quoted(detail, "caption")),
         other => format!("{other} done"),
     }
 }

@@ -3,6 +3,7 @@
 //! share is the engine in [`super`].
 
 pub mod auto_reply;
+pub mod byte;
 pub mod dm_reply;
 pub mod engage;
 pub mod follow_back;

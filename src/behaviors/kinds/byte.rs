@@ -1,0 +1,216 @@
+//! `byte`: a short video (a Byte) on a cron schedule: a video file, or one
+//! file of a directory a fire (in order or shuffled), uploaded with purpose
+//! `byte`, published once its processing completes, with a caption from any
+//! text source.
+//!
+//! Guarantees: each fire's video is chosen once and uploaded once (see
+//! `engine::media`); the byte is created once through the intent path, and
+//! after a crash between its creation and the answer it is looked for among
+//! the platform's bytes (every page: the reference promises no order) before
+//! it is created again. The video is checked at `validate`: a video type, at
+//! most 50 MB (the video upload's limit, stricter than the bytes' 100 MB).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::behaviors::engine::actions::VIDEO_WAIT;
+use crate::behaviors::engine::content::{finalize, Content, ListPosition, TextFor};
+use crate::behaviors::engine::media::{Chosen, MediaSpec, Medium};
+use crate::behaviors::engine::recovery::{CLOCK_SLACK_MS, MAX_WALK_PAGES, WRITTEN_AT};
+use crate::behaviors::engine::schedule::{CatchUp, Schedule};
+use crate::behaviors::kind::{register, spec, Kind, Registration};
+use crate::behaviors::Check;
+use crate::behaviors::{BehaviorError, Ctx, ErrorKind, Found};
+use crate::wire::limits::POST_MAX_CHARS;
+use crate::wire::types::NewByte;
+
+spec! {
+    #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Spec {
+        /// 5 fields (crontab), or 6-7 with seconds (and year).
+        pub schedule: String,
+        #[serde(default = "crate::behaviors::utc")]
+        pub timezone: String,
+        /// The video: a file (the same each time), or `{dir, order}`, one file of the
+        /// directory a fire; relative to this behavior file.
+        pub video: MediaSpec,
+        /// The caption (at most 500 characters).
+        pub caption: Content,
+        #[serde(default)]
+        pub catch_up: CatchUp,
+    }
+}
+
+/// The registration of this kind.
+pub const KIND: Registration = register::<Spec>("byte");
+
+impl Spec {
+    fn check(&self, c: &mut Check<'_>) {
+        c.name(&self.name);
+        crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
+        crate::behaviors::check_content(c, "caption", &self.caption);
+        self.video.check(c, "video");
+        match &self.video {
+            MediaSpec::Files(_) => {
+                c.problem("video", "a byte is one video: name a file, or {dir, order} for one file of a directory a byte")
+            }
+            MediaSpec::File(f) if !matches!(Medium::of(f), Some(Medium::Video(_))) => {
+                c.problem("video", format!("{}: a byte is a video (MP4, WebM or MOV)", f.display()))
+            }
+            MediaSpec::Dir { dir, .. } => {
+                let images =
+                    self.video.files().unwrap_or_default().into_iter().filter(|f| matches!(Medium::of(f), Some(Medium::Image(_)))).count();
+                if images > 0 {
+                    c.problem("video", format!("{}: {images} image(s) among the videos; a byte is a video", dir.display()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn schedule(&self) -> Result<Schedule, BehaviorError> {
+        Ok(Schedule::parse(&self.schedule, &self.timezone)?)
+    }
+
+    async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        crate::behaviors::engine::schedule::drive(ctx, &self.schedule()?, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
+    }
+
+    async fn fire(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<(), BehaviorError> {
+        let ts = at.timestamp_millis();
+        let key = format!("byte:{ts}");
+        let progress = ctx.progress(&key)?;
+        if progress.is_settled() {
+            return Ok(());
+        }
+        let caption = match progress.record() {
+            Some(r) => r.detail.get("caption").and_then(Value::as_str).map(str::to_string),
+            None => self.caption_for(ctx, at).await?,
+        };
+        let Some(caption) = caption else {
+            tracing::warn!("the caption came out empty; no byte this time");
+            return Ok(());
+        };
+        let store = ctx.store();
+        let vkey = format!("video:{ts}");
+        let chosen: Chosen = match store.get(&ctx.behavior, &vkey)? {
+            Some(c) => c,
+            None => {
+                let mut pos: ListPosition = store.get(&ctx.behavior, "video_list")?.unwrap_or_default();
+                let c = self.video.pick(&mut pos, ts as u64).map_err(|e| BehaviorError::new(ErrorKind::Content, e))?;
+                store.put(&ctx.behavior, &vkey, &c)?;
+                store.put(&ctx.behavior, "video_list", &pos)?;
+                c
+            }
+        };
+        let Some(file) = chosen.0.first() else { return Ok(()) };
+        let Some(media_id) = ctx.upload_once(&format!("upload:{ts}"), file, "byte").await? else { return Ok(()) };
+        let s = ctx.session().clone();
+        let b = NewByte { caption: caption.clone(), media_id: media_id.clone() };
+        ctx.once(
+            &key,
+            "byte",
+            json!({"caption": caption, "mediaId": media_id, "at": at.to_rfc3339()}),
+            || async move { create_when_processed(&s, &b).await.map(|b| Some(b.id)) },
+            |d| find_own_byte(ctx, d),
+        )
+        .await?;
+        store.remove(&ctx.behavior, &vkey)?;
+        Ok(())
+    }
+
+    async fn caption_for(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {
+        let tz = self.schedule()?.tz;
+        let local = at.with_timezone(&tz);
+        let vars = json!({
+            "handle": ctx.agent.handle,
+            "date": local.format("%Y-%m-%d").to_string(),
+            "time": local.format("%H:%M").to_string(),
+            "weekday": local.format("%A").to_string(),
+            "behavior": ctx.behavior,
+            "fired_at": at.to_rfc3339(),
+        });
+        let mut pos: ListPosition = ctx.store().get(&ctx.behavior, "caption_list")?.unwrap_or_default();
+        let text = ctx.write(&self.caption, &vars, &mut pos, at.timestamp_millis() as u64, TextFor::post(5)).await?;
+        ctx.store().put(&ctx.behavior, "caption_list", &pos)?;
+        Ok(text.and_then(|t| finalize(&t, POST_MAX_CHARS, 5)))
+    }
+}
+
+/// Creates the byte, trying again while its video is still processing (up to [`VIDEO_WAIT`]).
+async fn create_when_processed(s: &crate::api::Session, b: &NewByte) -> Result<crate::wire::types::Byte, crate::api::ApiError> {
+    let until = std::time::Instant::now() + VIDEO_WAIT;
+    let mut delays = crate::backoff::doubling(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        match s.create_byte(b).await {
+            Err(e) if e.code() == Some("media_processing") && std::time::Instant::now() < until => {
+                let d = delays.next_delay();
+                tracing::info!("the video is still processing; creating the byte again in {d:?}");
+                tokio::time::sleep(d).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// After a crash: our byte with this caption and video among the platform's
+/// bytes, made since the intent, and no other fire's.
+async fn find_own_byte(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
+    let caption = d.get("caption").and_then(Value::as_str).unwrap_or_default().to_string();
+    let since = d.get(WRITTEN_AT).and_then(Value::as_i64).map(|t| t - CLOCK_SLACK_MS);
+    let taken: std::collections::HashSet<String> = ctx
+        .store()
+        .actions_of(&ctx.behavior, "byte:")
+        .map_err(|e| crate::api::ApiError::Config(e.to_string()))?
+        .into_iter()
+        .filter_map(|(_, r)| r.result)
+        .collect();
+    let me = ctx.agent.id.clone();
+    let mut list = ctx.session().bytes().limit(100);
+    for _ in 0..MAX_WALK_PAGES {
+        let page = list.page().await?;
+        let found = page.items.iter().find(|b| {
+            b.agent.as_ref().is_some_and(|a| a.id == me)
+                && b.caption == caption
+                && !taken.contains(&b.id)
+                && since.is_none_or(|s| {
+                    b.created_at.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok()).is_none_or(|c| c.timestamp_millis() >= s)
+                })
+        });
+        if let Some(b) = found {
+            return Ok(Found::Done(Some(b.id.clone())));
+        }
+        match page.next_cursor.filter(|c| page.has_more && !c.is_empty() && !page.items.is_empty()) {
+            Some(c) => list = list.cursor(c),
+            None => return Ok(Found::Missing),
+        }
+    }
+    tracing::warn!("our byte was looked for on {MAX_WALK_PAGES} pages of bytes and not found; creating it");
+    Ok(Found::Missing)
+}
+
+impl Kind for Spec {
+    fn contents(&self) -> Vec<&Content> {
+        vec![&self.caption]
+    }
+
+    fn schedule(&self) -> Option<(&str, &str)> {
+        Some((&self.schedule, &self.timezone))
+    }
+
+    fn resolve_paths(&mut self, base: &std::path::Path) {
+        self.video.resolve(base);
+    }
+
+    fn validate(&self, c: &mut Check<'_>) {
+        self.check(c)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
+        Box::pin(self.work(ctx))
+    }
+}
