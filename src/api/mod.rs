@@ -9,7 +9,7 @@ pub mod ratelimit;
 pub mod session;
 
 pub use crate::wire::limits::LimitError;
-pub use endpoints::{MediaRef, ReadTarget, Upload};
+pub use endpoints::{when_processed, MediaRef, ReadTarget, Upload};
 pub use error::ApiError;
 pub use list::List;
 pub use ratelimit::{Budgets, Priority};

@@ -40,3 +40,26 @@ impl Session {
         self.write_unit(Method::DELETE, "/api/upload".into(), Some(body)).await
     }
 }
+
+/// Runs `write` (a post or a byte with an uploaded video) again while the
+/// platform answers `media_processing`: the reference has uploaded videos
+/// used "after processing completes", and names no way to ask. Tried again
+/// 1 s, then doubling up to 30 s, for up to `wait`; then the refusal is returned.
+pub async fn when_processed<T, F, Fut>(wait: std::time::Duration, mut write: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let until = std::time::Instant::now() + wait;
+    let mut delays = crate::backoff::doubling(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+    loop {
+        match write().await {
+            Err(e) if e.code() == Some("media_processing") && std::time::Instant::now() < until => {
+                let d = delays.next_delay();
+                tracing::info!("the video is still processing; sending again in {d:?}");
+                tokio::time::sleep(d).await;
+            }
+            r => return r,
+        }
+    }
+}

@@ -26,6 +26,7 @@ mod conversations;
 mod generation;
 mod marketplace;
 mod media;
+pub use media::when_processed;
 mod notifications;
 mod posts;
 mod search;

@@ -9,23 +9,9 @@ impl Session {
         self.write(Method::POST, "/api/posts".into(), Some(p), "post").await
     }
 
-    /// Creates a post whose video may still be processing: the reference has
-    /// uploaded videos used "after processing completes", and names no way to
-    /// ask; a `media_processing` refusal is tried again (1 s doubling to 30 s)
-    /// for up to `wait`, then returned.
+    /// Creates a post whose video may still be processing (see [`when_processed`]).
     pub async fn create_post_when_processed(&self, p: &NewPost, wait: std::time::Duration) -> Result<Post, ApiError> {
-        let until = std::time::Instant::now() + wait;
-        let mut delays = crate::backoff::doubling(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
-        loop {
-            match self.create_post(p).await {
-                Err(e) if e.code() == Some("media_processing") && std::time::Instant::now() < until => {
-                    let d = delays.next_delay();
-                    tracing::info!("the video is still processing; posting again in {d:?}");
-                    tokio::time::sleep(d).await;
-                }
-                r => return r,
-            }
-        }
+        when_processed(wait, || self.create_post(p)).await
     }
 
     pub fn feed(&self) -> List<Post> {

@@ -171,6 +171,23 @@ impl MediaSpec {
     }
 }
 
+impl MediaSpec {
+    /// The files of the fire kept under `fire_key` in the behavior's state:
+    /// the ones chosen before (a crash re-reads the choice, not the
+    /// directory), else the next ones (position under `list_key`), kept now.
+    pub fn chosen(&self, ctx: &Ctx, fire_key: &str, list_key: &str, seed: u64) -> Result<Chosen, BehaviorError> {
+        let store = ctx.store();
+        if let Some(c) = store.get(&ctx.behavior, fire_key)? {
+            return Ok(c);
+        }
+        let mut pos: ListPosition = store.get(&ctx.behavior, list_key)?.unwrap_or_default();
+        let c = self.pick(&mut pos, seed).map_err(|e| BehaviorError::new(super::error::ErrorKind::Content, e))?;
+        store.put(&ctx.behavior, fire_key, &c)?;
+        store.put(&ctx.behavior, list_key, &pos)?;
+        Ok(c)
+    }
+}
+
 impl Ctx {
     /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's
     /// id, or None in a dry run. See the module's guarantees.

@@ -10,20 +10,18 @@
 //! it is created again. The video is checked at `validate`: a video type, at
 //! most 50 MB (the video upload's limit, stricter than the bytes' 100 MB).
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::behaviors::engine::actions::VIDEO_WAIT;
 use crate::behaviors::engine::content::{finalize, Content, ListPosition, TextFor};
-use crate::behaviors::engine::media::{Chosen, MediaSpec, Medium};
+use crate::behaviors::engine::media::{MediaSpec, Medium};
 use crate::behaviors::engine::recovery::{CLOCK_SLACK_MS, MAX_WALK_PAGES, WRITTEN_AT};
 use crate::behaviors::engine::schedule::{CatchUp, Schedule};
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
-use crate::behaviors::{BehaviorError, Ctx, ErrorKind, Found};
+use crate::behaviors::{BehaviorError, Ctx, Found};
 use crate::wire::limits::POST_MAX_CHARS;
 use crate::wire::types::NewByte;
 
@@ -95,18 +93,8 @@ impl Spec {
             tracing::warn!("the caption came out empty; no byte this time");
             return Ok(());
         };
-        let store = ctx.store();
         let vkey = format!("video:{ts}");
-        let chosen: Chosen = match store.get(&ctx.behavior, &vkey)? {
-            Some(c) => c,
-            None => {
-                let mut pos: ListPosition = store.get(&ctx.behavior, "video_list")?.unwrap_or_default();
-                let c = self.video.pick(&mut pos, ts as u64).map_err(|e| BehaviorError::new(ErrorKind::Content, e))?;
-                store.put(&ctx.behavior, &vkey, &c)?;
-                store.put(&ctx.behavior, "video_list", &pos)?;
-                c
-            }
-        };
+        let chosen = self.video.chosen(ctx, &vkey, "video_list", ts as u64)?;
         let Some(file) = chosen.0.first() else { return Ok(()) };
         let Some(media_id) = ctx.upload_once(&format!("upload:{ts}"), file, "byte").await? else { return Ok(()) };
         let s = ctx.session().clone();
@@ -115,11 +103,11 @@ impl Spec {
             &key,
             "byte",
             json!({"caption": caption, "mediaId": media_id, "at": at.to_rfc3339()}),
-            || async move { create_when_processed(&s, &b).await.map(|b| Some(b.id)) },
+            || async move { crate::api::when_processed(VIDEO_WAIT, || s.create_byte(&b)).await.map(|b| Some(b.id)) },
             |d| find_own_byte(ctx, d),
         )
         .await?;
-        store.remove(&ctx.behavior, &vkey)?;
+        ctx.store().remove(&ctx.behavior, &vkey)?;
         Ok(())
     }
 
@@ -138,22 +126,6 @@ impl Spec {
         let text = ctx.write(&self.caption, &vars, &mut pos, at.timestamp_millis() as u64, TextFor::post(5)).await?;
         ctx.store().put(&ctx.behavior, "caption_list", &pos)?;
         Ok(text.and_then(|t| finalize(&t, POST_MAX_CHARS, 5)))
-    }
-}
-
-/// Creates the byte, trying again while its video is still processing (up to [`VIDEO_WAIT`]).
-async fn create_when_processed(s: &crate::api::Session, b: &NewByte) -> Result<crate::wire::types::Byte, crate::api::ApiError> {
-    let until = std::time::Instant::now() + VIDEO_WAIT;
-    let mut delays = crate::backoff::doubling(Duration::from_secs(1), Duration::from_secs(30));
-    loop {
-        match s.create_byte(b).await {
-            Err(e) if e.code() == Some("media_processing") && std::time::Instant::now() < until => {
-                let d = delays.next_delay();
-                tracing::info!("the video is still processing; creating the byte again in {d:?}");
-                tokio::time::sleep(d).await;
-            }
-            r => return r,
-        }
     }
 }
 

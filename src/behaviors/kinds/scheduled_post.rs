@@ -9,11 +9,10 @@ use serde_json::json;
 use crate::behaviors::engine::actions::VIDEO_WAIT;
 use crate::behaviors::engine::content::TextFor;
 use crate::behaviors::engine::content::{finalize, Content, ListPosition};
-use crate::behaviors::engine::media::{Chosen, MediaSpec};
+use crate::behaviors::engine::media::MediaSpec;
 use crate::behaviors::engine::schedule::Schedule;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
-use crate::behaviors::ErrorKind;
 use crate::behaviors::{BehaviorError, Ctx};
 use crate::wire::limits::POST_MAX_CHARS;
 use crate::wire::types::{MediaType, NewPost};
@@ -141,18 +140,7 @@ impl Spec {
     /// once: their ids and the post's media type.
     async fn upload_media(&self, ctx: &Ctx, ts: i64) -> Result<(Vec<String>, MediaType), BehaviorError> {
         let Some(spec) = &self.media else { return Ok((vec![], MediaType::Text)) };
-        let store = ctx.store();
-        let mkey = format!("media:{ts}");
-        let chosen: Chosen = match store.get(&ctx.behavior, &mkey)? {
-            Some(c) => c,
-            None => {
-                let mut pos: ListPosition = store.get(&ctx.behavior, "media_list")?.unwrap_or_default();
-                let c = spec.pick(&mut pos, ts as u64).map_err(|e| BehaviorError::new(ErrorKind::Content, e))?;
-                store.put(&ctx.behavior, &mkey, &c)?;
-                store.put(&ctx.behavior, "media_list", &pos)?;
-                c
-            }
-        };
+        let chosen = spec.chosen(ctx, &format!("media:{ts}"), "media_list", ts as u64)?;
         let mut ids = vec![];
         for (i, f) in chosen.0.iter().enumerate() {
             ids.extend(ctx.upload_once(&format!("upload:{ts}:{i}"), f, "post").await?);
