@@ -173,8 +173,32 @@ async fn messages_profile_media_bytes_reports() {
     assert!(a.me().await.unwrap().avatar_url.is_some());
     a.remove_avatar().await.unwrap();
     let img = a.upload_image(png.clone(), "post").await.unwrap();
-    let with_media = a.create_post(&NewPost { content: "pic".into(), media_type: None, media_ids: vec![img.id.clone()] }).await.unwrap();
+    let with_media = a
+        .create_post(&NewPost { content: "pic".into(), media_type: None, media_ids: vec![img.id.clone()], media_urls: vec![] })
+        .await
+        .unwrap();
     assert_eq!(with_media.media_type, Some(MediaType::Image));
+    // An image on the web (the SDK's `mediaUrls`, beside `mediaIds`): taken, at most 4 in all, HTTPS only.
+    let web = |urls: &[&str]| NewPost {
+        content: "from the web".into(),
+        media_type: None,
+        media_ids: vec![],
+        media_urls: urls.iter().map(|u| u.to_string()).collect(),
+    };
+    let p = a.create_post(&web(&["https://example.org/cat.png"])).await.unwrap();
+    assert_eq!((p.media_type.clone(), p.media_urls.clone()), (Some(MediaType::Image), vec!["https://example.org/cat.png".to_string()]));
+    assert!(
+        matches!(a.create_post(&web(&["http://example.org/cat.png"])).await, Err(ApiError::Invalid(_))),
+        "the client refuses plain http"
+    );
+    let five: Vec<&str> = vec!["https://example.org/1.png"; 5];
+    assert!(matches!(a.create_post(&web(&five)).await, Err(ApiError::Invalid(_))), "the client refuses a fifth image");
+    let raw = serde_json::json!({"content": "x", "mediaUrls": ["http://example.org/a.png"]});
+    assert_eq!(
+        a.raw("POST", "/api/posts", Some(raw), true).await.unwrap_err().code(),
+        Some("too_many_media"),
+        "the emulator refuses plain http too"
+    );
     assert_eq!(a.media().param("type", "IMAGE").page().await.unwrap().items.len(), 2);
     a.delete_media(&imagine_agent::api::MediaRef::Id(img.id)).await.unwrap();
     let bad = Upload { bytes: vec![1], filename: "a.txt".into(), content_type: "text/plain".into() };
@@ -185,7 +209,7 @@ async fn messages_profile_media_bytes_reports() {
     // "Use the returned media ID ... after processing completes": refused until then, in a post as in a byte.
     let new_byte = NewByte { caption: "my byte".into(), media_id: vid.id.clone() };
     assert_eq!(a.create_byte(&new_byte).await.unwrap_err().code(), Some("media_processing"));
-    let in_post = NewPost { content: "a video".into(), media_type: None, media_ids: vec![vid.id.clone()] };
+    let in_post = NewPost { content: "a video".into(), media_type: None, media_ids: vec![vid.id.clone()], media_urls: vec![] };
     assert_eq!(a.create_post(&in_post).await.unwrap_err().code(), Some("media_processing"));
     let t = std::time::Instant::now();
     let byte = loop {
@@ -415,11 +439,11 @@ async fn generation_lifecycle_connected_services_and_limits() {
     let a = session_for(&sb, "unlucky").await;
     a.connect_service(&Provider::OpenAi, &key).await.unwrap();
     let j = a.generate(&req).await.unwrap();
-    for _ in 0..3 {
+    for n in 1..=3 {
         assert!(
             eventually(Duration::from_secs(3), || sb.app.world().jobs.values().all(|j| j.status == Some(GenerationStatus::Failed))).await
         );
-        a.retry_generation(&j.job_id).await.unwrap();
+        assert_eq!(a.retry_generation(&j.job_id).await.unwrap().retry_count, Some(n), "the retry's answer counts it, as the SDK reads");
     }
     assert!(eventually(Duration::from_secs(3), || sb.app.world().jobs.values().all(|j| j.status == Some(GenerationStatus::Failed))).await);
     assert_eq!(a.retry_generation(&j.job_id).await.unwrap_err().code(), Some("retry_limit"));

@@ -190,6 +190,7 @@ fn media_is_checked_against_the_platforms_limits_where_it_is_written() {
         ("five", "[a.png, b.jpg, c.png, d.gif, e.webp]", "5 images; a post takes at most 4"),
         ("mixed", "[a.png, clip.mp4]", "1 video, or up to 4 images, never both"),
         ("emptydir", "{dir: empty}", "no image or video to post"),
+        ("plainweb", "\"http://example.org/a.png\"", "must be an HTTPS URL"),
     ];
     for (name, media, _) in &cases {
         std::fs::write(b.join(format!("{name}.yaml")), post(name, media)).unwrap();
@@ -208,4 +209,21 @@ fn media_is_checked_against_the_platforms_limits_where_it_is_written() {
         assert!(text.lines().any(|l| l.starts_with(&at) && l.contains(why)), "{name}: {why:?} at {at}\n{text}");
     }
     assert!(!text.contains("good.yaml"), "two images pass: {text}");
+}
+
+/// `media:` may name an image on the web by its HTTPS URL: it is posted as a
+/// `mediaUrls` entry beside the uploaded ones, nothing is uploaded for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_on_the_web_is_posted_by_its_url() {
+    let b = "kind: scheduled_post\nname: web\nschedule: \"* * * * * *\"\ncontent:\n  template: \"from the web {{ counter }}\"\nmedia: [pic.png, \"https://example.org/cat.png\"]\n";
+    let s = scenario("web_poster").behavior("w.yaml", b).build().await;
+    std::fs::write(s.dir.path().join("behaviors/pic.png"), [&b"\x89PNG\r\n\x1a\n"[..], &[5u8; 512]].concat()).unwrap();
+    let d = s.start();
+    let first = || -> Option<Vec<String>> { s.sb.app.world().posts.values().find(|p| p.agent == s.id).map(|p| p.media_urls.clone()) };
+    assert!(eventually(Duration::from_secs(20), || first().is_some()).await, "posted");
+    let urls = first().unwrap();
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    assert!(urls[0].contains("/media/") && urls[1] == "https://example.org/cat.png", "the upload, then the image on the web: {urls:?}");
+    d.shutdown().await;
+    s.stop().await;
 }

@@ -124,6 +124,19 @@ pub fn check_media_ids(ids: &[String]) -> Result<(), LimitError> {
     Ok(())
 }
 
+/// A post's media, uploaded (`mediaIds`) and on the web (`mediaUrls`, images
+/// by HTTPS URL): at most 4 in all.
+pub fn check_post_media(ids: &[String], urls: &[String]) -> Result<(), LimitError> {
+    check_media_ids(ids)?;
+    if ids.len() + urls.len() > MAX_IMAGES_PER_POST {
+        return Err(LimitError::new("mediaUrls", format!("at most {MAX_IMAGES_PER_POST} images per post, got {}", ids.len() + urls.len())));
+    }
+    if let Some(u) = urls.iter().find(|u| !u.starts_with("https://") || u.len() > 2048 || u.contains(char::is_whitespace)) {
+        return Err(LimitError::new("mediaUrls", format!("{u:?} is not an HTTPS URL")));
+    }
+    Ok(())
+}
+
 pub fn check_generation(provider: &Provider, t: &GenerationType, prompt: &str, content: Option<&str>) -> Result<(), LimitError> {
     check_text("prompt", prompt, PROMPT_MAX_CHARS, false)?;
     if let Some(c) = content {

@@ -4,8 +4,8 @@ use super::*;
 
 impl Session {
     pub async fn create_post(&self, p: &NewPost) -> Result<Post, ApiError> {
-        limits::check_text("content", &p.content, limits::POST_MAX_CHARS, !p.media_ids.is_empty())?;
-        limits::check_media_ids(&p.media_ids)?;
+        limits::check_text("content", &p.content, limits::POST_MAX_CHARS, !p.media_ids.is_empty() || !p.media_urls.is_empty())?;
+        limits::check_post_media(&p.media_ids, &p.media_urls)?;
         self.write(Method::POST, "/api/posts".into(), Some(p), "post").await
     }
 

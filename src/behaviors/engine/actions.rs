@@ -25,10 +25,19 @@ pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>,
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
-            let media_type = d.get("mediaType").and_then(|t| serde_json::from_value(t.clone()).ok()).filter(|_| !media_ids.is_empty());
+            let media_urls: Vec<String> = d
+                .get("mediaUrls")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let media_type = d
+                .get("mediaType")
+                .and_then(|t| serde_json::from_value(t.clone()).ok())
+                .filter(|_| !media_ids.is_empty() || !media_urls.is_empty());
             let post = NewPost {
                 media_type: media_type.or(Some(crate::wire::types::MediaType::Text)),
                 media_ids,
+                media_urls,
                 ..NewPost::text(str_of("content"))
             };
             s.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id))

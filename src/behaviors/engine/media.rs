@@ -27,6 +27,12 @@ use crate::diagnostics::Check;
 use crate::wire::limits::{IMAGE_MAX_BYTES, MAX_IMAGES_PER_POST, VIDEO_MAX_BYTES};
 use crate::wire::types::{MediaType, UploadType};
 
+/// An image on the web, named by its HTTPS URL: posted as a `mediaUrls` entry
+/// (the newest official SDK sends them), never uploaded.
+pub fn is_url(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| s.starts_with("https://"))
+}
+
 /// `media:` of a behavior that posts.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
@@ -85,11 +91,25 @@ pub struct Chosen(pub Vec<PathBuf>);
 impl Chosen {
     /// The post's media type: video, image or text.
     pub fn media_type(&self) -> MediaType {
-        match self.0.first().and_then(|p| Medium::of(p)) {
-            Some(Medium::Video(_)) => MediaType::Video,
-            Some(Medium::Image(_)) => MediaType::Image,
+        match self.0.first() {
+            Some(p) if is_url(p) => MediaType::Image,
+            Some(p) => match Medium::of(p) {
+                Some(Medium::Video(_)) => MediaType::Video,
+                Some(Medium::Image(_)) => MediaType::Image,
+                None => MediaType::Text,
+            },
             None => MediaType::Text,
         }
+    }
+
+    /// The images on the web among them (posted by URL).
+    pub fn urls(&self) -> Vec<String> {
+        self.0.iter().filter(|p| is_url(p)).map(|p| p.to_string_lossy().into_owned()).collect()
+    }
+
+    /// The files among them (uploaded).
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.0.iter().filter(|p| !is_url(p))
     }
 }
 
@@ -97,7 +117,7 @@ impl MediaSpec {
     /// Makes the paths relative to the behavior file's directory.
     pub fn resolve(&mut self, base: &Path) {
         let at = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !is_url(p) && !p.to_string_lossy().starts_with("http://") {
                 *p = base.join(&*p);
             }
         };
@@ -132,6 +152,16 @@ impl MediaSpec {
             return c.problem(key, "no image or video to post (PNG, JPEG, GIF, WebP, MP4, WebM or MOV)");
         }
         for f in &files {
+            if f.to_string_lossy().starts_with("http://") {
+                c.problem(key, format!("{}: an image on the web must be an HTTPS URL", f.display()));
+                continue;
+            }
+            if is_url(f) {
+                if matches!(Medium::of(f), Some(Medium::Video(_))) {
+                    c.problem(key, format!("{}: a video is uploaded; name the file, not a URL", f.display()));
+                }
+                continue;
+            }
             match (Medium::of(f), std::fs::metadata(f)) {
                 (None, _) => c.problem(
                     key,

@@ -56,6 +56,9 @@ impl Spec {
             MediaSpec::Files(_) => {
                 c.problem("video", "a byte is one video: name a file, or {dir, order} for one file of a directory a byte")
             }
+            MediaSpec::File(f) if crate::behaviors::engine::media::is_url(f) => {
+                c.problem("video", format!("{}: a byte's video is uploaded; name the file, not a URL", f.display()))
+            }
             MediaSpec::File(f) if !matches!(Medium::of(f), Some(Medium::Video(_))) => {
                 c.problem("video", format!("{}: a byte is a video (MP4, WebM or MOV)", f.display()))
             }

@@ -384,6 +384,7 @@ impl Spec {
             content: text.clone(),
             media_type: Some(if media.is_empty() { MediaType::Text } else { MediaType::Image }),
             media_ids: media,
+            media_urls: vec![],
         };
         // After a crash: an unchanged digest repeats its text, but an earlier
         // digest's post is recorded as that fire's, so it is never taken for this one.

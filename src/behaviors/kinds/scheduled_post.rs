@@ -121,13 +121,18 @@ impl Spec {
             tracing::warn!("the content came out empty; nothing posted");
             return Ok(());
         };
-        let (media_ids, media_type) = self.upload_media(ctx, ts).await?;
+        let (media_ids, media_urls, media_type) = self.upload_media(ctx, ts).await?;
         let session = ctx.session().clone();
-        let post = NewPost { media_type: Some(media_type.clone()), media_ids: media_ids.clone(), ..NewPost::text(content.clone()) };
+        let post = NewPost {
+            media_type: Some(media_type.clone()),
+            media_ids: media_ids.clone(),
+            media_urls: media_urls.clone(),
+            ..NewPost::text(content.clone())
+        };
         ctx.once(
             &key,
             "post",
-            json!({"content": content, "at": at.to_rfc3339(), "mediaIds": media_ids, "mediaType": media_type}),
+            json!({"content": content, "at": at.to_rfc3339(), "mediaIds": media_ids, "mediaUrls": media_urls, "mediaType": media_type}),
             || async move { session.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id)) },
             |detail| ctx.find_own_post(detail),
         )
@@ -136,17 +141,18 @@ impl Spec {
         Ok(())
     }
 
-    /// The fire's media, chosen once (kept with the fire) and each uploaded
-    /// once: their ids and the post's media type.
-    async fn upload_media(&self, ctx: &Ctx, ts: i64) -> Result<(Vec<String>, MediaType), BehaviorError> {
-        let Some(spec) = &self.media else { return Ok((vec![], MediaType::Text)) };
+    /// The fire's media, chosen once (kept with the fire), the files each
+    /// uploaded once: their ids, the images on the web, the post's media type.
+    async fn upload_media(&self, ctx: &Ctx, ts: i64) -> Result<(Vec<String>, Vec<String>, MediaType), BehaviorError> {
+        let Some(spec) = &self.media else { return Ok((vec![], vec![], MediaType::Text)) };
         let chosen = spec.chosen(ctx, &format!("media:{ts}"), "media_list", ts as u64)?;
         let mut ids = vec![];
-        for (i, f) in chosen.0.iter().enumerate() {
+        for (i, f) in chosen.files().enumerate() {
             ids.extend(ctx.upload_once(&format!("upload:{ts}:{i}"), f, "post").await?);
         }
-        let media_type = if ids.is_empty() { MediaType::Text } else { chosen.media_type() };
-        Ok((ids, media_type))
+        let urls = chosen.urls();
+        let media_type = if ids.is_empty() && urls.is_empty() { MediaType::Text } else { chosen.media_type() };
+        Ok((ids, urls, media_type))
     }
 }
 

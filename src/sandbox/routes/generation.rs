@@ -106,11 +106,12 @@ async fn retry_job(State(app): AppState, Me(me): Me, Path(id): Path<String>) -> 
         return Err(bad("retry_limit", "this job was retried 3 times; start a new generation"));
     }
     j.retry_count += 1;
+    let retry_count = j.retry_count;
     j.status = Some(GenerationStatus::Pending);
     j.error = None;
     j.started_ms = now_ms();
     j.created_ms = now_ms();
     j.will_fail = will_fail;
     w.active_jobs.insert(seq);
-    ok(json!({ "jobId": format!("job_{seq}"), "status": "pending" }))
+    ok(json!({ "jobId": format!("job_{seq}"), "status": "pending", "retryCount": retry_count }))
 }

@@ -12,10 +12,10 @@ impl World {
     }
 
     pub fn create_post(&mut self, agent: &str, p: &NewPost) -> Res<(u64, Created)> {
-        let has_media = !p.media_ids.is_empty();
+        let has_media = !p.media_ids.is_empty() || !p.media_urls.is_empty();
         crate::wire::limits::check_text("content", &p.content, crate::wire::limits::POST_MAX_CHARS, has_media)
             .map_err(|e| bad("invalid_content", e.to_string()))?;
-        crate::wire::limits::check_media_ids(&p.media_ids).map_err(|e| bad("too_many_media", e.to_string()))?;
+        crate::wire::limits::check_post_media(&p.media_ids, &p.media_urls).map_err(|e| bad("too_many_media", e.to_string()))?;
         let mut urls = vec![];
         let mut kinds = BTreeSet::new();
         for mid in &p.media_ids {
@@ -26,6 +26,11 @@ impl World {
             self.processed(m)?;
             urls.push(m.url.clone());
             kinds.insert(m.kind.clone().map(|k| k.to_string()).unwrap_or_default());
+        }
+        // Images on the web (the SDK's `mediaUrls`) come after the uploaded ones.
+        if !p.media_urls.is_empty() {
+            kinds.insert("IMAGE".to_string());
+            urls.extend(p.media_urls.iter().cloned());
         }
         if kinds.len() > 1 {
             return Err(bad("mixed_media", "cannot mix images and videos"));

@@ -252,6 +252,9 @@ pub struct GenerationStarted {
     #[serde(alias = "id")]
     pub job_id: String,
     pub status: Option<GenerationStatus>,
+    /// A retry's count so far (the newest official SDK reads it; not in the reference).
+    #[serde(default)]
+    pub retry_count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -26,11 +26,15 @@ pub struct NewPost {
     pub media_type: Option<MediaType>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub media_ids: Vec<String>,
+    /// Images on the web, by HTTPS URL: not in the reference, but the newest
+    /// official SDK sends them beside `mediaIds` (see NOTES.md).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub media_urls: Vec<String>,
 }
 
 impl NewPost {
     pub fn text(content: impl Into<String>) -> Self {
-        NewPost { content: content.into(), media_type: Some(MediaType::Text), media_ids: vec![] }
+        NewPost { content: content.into(), media_type: Some(MediaType::Text), media_ids: vec![], media_urls: vec![] }
     }
 }
 
