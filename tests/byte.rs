@@ -9,16 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use imagine_agent::sandbox::SandboxHandle;
-
-/// Holds (or with `None` releases) the answers to `route`.
-fn hold(sb: &SandboxHandle, route: &str, ms: Option<u64>) {
-    let mut f = imagine_agent::sandbox::lock(&sb.app.faults);
-    match ms {
-        Some(ms) => f.hold_after_ms.insert(route.to_string(), ms),
-        None => f.hold_after_ms.remove(route),
-    };
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_byte_per_fire_through_a_sigkill_after_the_platform_made_it() {
@@ -35,7 +25,6 @@ async fn a_byte_per_fire_through_a_sigkill_after_the_platform_made_it() {
     let bytes = || -> Vec<(String, String)> {
         sb.app.world().bytes.values().filter(|b| b.agent == s.id).map(|b| (b.caption.clone(), b.video_url.clone())).collect()
     };
-    let uploads = || -> Vec<String> { sb.app.world().media.values().filter(|m| m.agent == s.id).map(|m| m.url.clone()).collect() };
     hold(sb, "POST /api/bytes", Some(120_000));
     let mut d = spawn_logged(&s.cfg, &s.dir.path().join("first.log"));
     assert!(
@@ -57,20 +46,8 @@ async fn a_byte_per_fire_through_a_sigkill_after_the_platform_made_it() {
     let made = bytes();
     let captions: std::collections::BTreeSet<&String> = made.iter().map(|(c, _)| c).collect();
     assert_eq!(captions.len(), made.len(), "one byte per fire, none twice: {made:?}");
-    // Read while the daemon runs: the newest upload may belong to a fire still waiting for its
-    // video's processing. Every other upload is exactly one byte's video.
-    let videos: std::collections::BTreeSet<String> = made.iter().map(|(_, v)| v.clone()).collect();
-    assert_eq!(videos.len(), made.len(), "no video on two bytes: {made:?}");
-    let seq = |u: &String| u.rsplit('_').next().and_then(|x| x.split('.').next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    let mut up = uploads();
-    up.sort_by_key(seq);
-    let newest = up.last().cloned();
-    let unused: Vec<&String> = up.iter().filter(|u| !videos.contains(*u)).collect();
-    assert!(
-        unused.is_empty() || unused == vec![newest.as_ref().unwrap()],
-        "no upload left behind or made twice: unused {unused:?} of {up:?}"
-    );
-    assert!(videos.iter().all(|v| up.contains(v)), "every byte's video is an upload of ours");
+    let videos: Vec<String> = made.iter().map(|(_, v)| v.clone()).collect();
+    assert_each_upload_used_once(sb, &s.id, &videos, "bytes");
     s.stop().await;
 }
 
@@ -86,12 +63,8 @@ fn the_shipped_byte_example_validates() {
     )
     .unwrap();
     std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: shorts\nbehaviors: [behaviors/*.yaml]\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-        .args(["validate", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (ok, text) = validate(&dir.path().join("config.yaml"));
+    assert!(!ok, "the bad byte fails the validation: {text}");
     assert!(!text.contains("byte.yaml"), "the example validates: {text}");
     assert!(text.contains("bad.yaml:4:"), "a byte that is not a video is refused at its line: {text}");
 }

@@ -285,6 +285,7 @@ async fn a_drafted_post_keeps_its_media_and_a_rejected_ones_media_is_deleted() {
     assert!(eventually(Duration::from_secs(20), || ids(&s.cfg, "pending").len() == 2).await, "the second fire drafted");
     assert_eq!(media().len(), 2, "one upload per drafted post");
     let pending = ids(&s.cfg, "pending");
+    assert!(cli(&s.cfg, &["list"]).contains("+1 media"), "the list says each draft has its media");
     let shown = cli(&s.cfg, &["show", &pending[0]]);
     assert!(shown.lines().any(|l| l.starts_with("media") && l.contains("media_")), "{shown}");
     cli(&s.cfg, &["approve", &pending[0]]);

@@ -96,9 +96,8 @@ fn a_provider_the_reference_does_not_list_or_without_one_key_source_is_refused_a
     let creds = ("id".to_string(), "secret".to_string());
     let extra = "providers:\n  OPENAI:\n    api_key_env: A\n    api_key_file: b\n  MIDJOURNEY:\n    api_key_env: C\n";
     let cfg = write_config(dir.path(), "http://127.0.0.1:9", &creds, &[("art.yaml", ART)], extra);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["validate", "--config"]).arg(&cfg).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{text}");
+    let (ok, text) = validate(&cfg);
+    assert!(!ok, "{text}");
     let file = cfg.display().to_string();
     assert!(text.contains(&format!("{file}:")) && text.contains("unknown provider MIDJOURNEY"), "{text}");
     assert!(text.contains("provider OPENAI: give exactly one of api_key_env and api_key_file"), "{text}");

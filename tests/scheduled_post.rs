@@ -153,13 +153,8 @@ fn duplicate_behavior_names_are_refused_with_both_places() {
     std::fs::write(dir.path().join("behaviors/a.yaml"), b).unwrap();
     std::fs::write(dir.path().join("behaviors/b.yaml"), format!("# the same name again\n{b}")).unwrap();
     std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: twin_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-        .args(["validate", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (ok, text) = validate(&dir.path().join("config.yaml"));
+    assert!(!ok, "{text}");
     let want = format!(
         "{}:2:1: behavior name \"twin\" is already used at {}:1",
         dir.path().join("behaviors/b.yaml").display(),
@@ -197,13 +192,8 @@ fn media_is_checked_against_the_platforms_limits_where_it_is_written() {
     }
     std::fs::write(b.join("good.yaml"), post("good", "[a.png, b.jpg]")).unwrap();
     std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: media_bot\nbehaviors: [behaviors/*.yaml]\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent"))
-        .args(["validate", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (ok, text) = validate(&dir.path().join("config.yaml"));
+    assert!(!ok, "{text}");
     for (name, _, why) in &cases {
         let at = format!("{}:6:", b.join(format!("{name}.yaml")).display());
         assert!(text.lines().any(|l| l.starts_with(&at) && l.contains(why)), "{name}: {why:?} at {at}\n{text}");

@@ -195,6 +195,8 @@ fn print_list(v: &Value) {
             status.push_str(" (edited)");
         }
         let text = d.detail.get("content").and_then(Value::as_str).unwrap_or_default();
+        let media = approval::media_of(&d).len();
+        let with = if media > 0 { format!(" +{media} media") } else { String::new() };
         t.add_row(vec![
             d.id.clone(),
             status,
@@ -203,7 +205,7 @@ fn print_list(v: &Value) {
             d.action.clone(),
             approval::target(&d),
             super::fmt::ago(d.created_ms, now),
-            format!("\"{}\"", super::fmt::excerpt(text, 60)),
+            format!("\"{}\"{with}", super::fmt::excerpt(text, 60)),
         ]);
     }
     println!("{t}");

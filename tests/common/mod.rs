@@ -236,6 +236,44 @@ pub fn start_on(cfg: &Path, clock: &imagine_agent::clock::Clock) -> (tokio_util:
     (stop, task)
 }
 
+/// Holds (or with `None` releases) the answers to `route` that succeed: the
+/// window between the platform's doing a write and the daemon's hearing of it.
+pub fn hold(sb: &SandboxHandle, route: &str, ms: Option<u64>) {
+    let mut f = imagine_agent::sandbox::lock(&sb.app.faults);
+    match ms {
+        Some(ms) => f.hold_after_ms.insert(route.to_string(), ms),
+        None => f.hold_after_ms.remove(route),
+    };
+}
+
+/// The URLs of `who`'s uploads, oldest first.
+pub fn uploads_of(sb: &SandboxHandle, who: &str) -> Vec<String> {
+    let id = sb.query().id(who);
+    let w = sb.app.world();
+    let mut m: Vec<(u64, String)> = w.media.values().filter(|m| m.agent == id).map(|m| (m.seq, m.url.clone())).collect();
+    m.sort();
+    m.into_iter().map(|(_, u)| u).collect()
+}
+
+/// What a running daemon posted (`used`: the media URLs on its posts or
+/// bytes) against what it uploaded: no upload used twice, every used one an
+/// upload of `who`, and every upload used but the newest (whose post may be
+/// on its way): nothing uploaded twice, nothing left behind.
+pub fn assert_each_upload_used_once(sb: &SandboxHandle, who: &str, used: &[String], what: &str) {
+    let set: std::collections::BTreeSet<&String> = used.iter().collect();
+    assert_eq!(set.len(), used.len(), "{what}: no upload used twice: {used:?}");
+    let up = uploads_of(sb, who);
+    assert!(used.iter().all(|u| up.contains(u)), "{what}: every medium used is an upload of ours: {used:?} of {up:?}");
+    let unused: Vec<&String> = up.iter().filter(|u| !set.contains(u)).collect();
+    assert!(unused.is_empty() || unused == vec![up.last().unwrap()], "{what}: no upload left behind: unused {unused:?} of {up:?}");
+}
+
+/// `imagine-agent validate --config <cfg>`: whether it passed, and what it printed.
+pub fn validate(cfg: &Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagine-agent")).args(["validate", "--config"]).arg(cfg).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
 /// The id of the agent `handle` in the sandbox (a missing one fails the test).
 pub fn id_of(sb: &SandboxHandle, handle: &str) -> String {
     sb.query().agent_id(handle).unwrap_or_else(|| panic!("no agent @{handle} in the sandbox"))
