@@ -235,6 +235,7 @@ fn receiver() -> &'static Receiver {
             llm: None,
             persona: json!({}),
             handover: tokio::sync::Mutex::new(()),
+            routes: Default::default(),
             clock: Default::default(),
             character: None,
             notices: None,

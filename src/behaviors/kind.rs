@@ -32,6 +32,12 @@ pub trait Kind: Header + std::fmt::Debug + Send + Sync + 'static {
         vec![]
     }
 
+    /// Whether it screens the events of its types before every other
+    /// behavior sees them (see [`crate::behaviors::engine::routes::Route`]).
+    fn screens(&self) -> bool {
+        false
+    }
+
     /// Its turn when the agent's request budget is short, unless `priority:` says otherwise.
     fn default_priority(&self) -> Priority {
         Priority::Normal

@@ -30,7 +30,8 @@ pub use engine::recovery::Found;
 pub use engine::schedule::check_schedule;
 
 pub use kinds::{
-    auto_reply, byte, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, network, profile, report, scheduled_post,
+    auto_reply, byte, dm_reply, engage, follow_back, generation_pipeline, hook, marketplace, moderation, network, profile, report,
+    scheduled_post,
 };
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub const REGISTRY: &[Registration] = &[
     report::KIND,
     hook::KIND,
     byte::KIND,
+    moderation::KIND,
 ];
 
 /// The `kind:` names, in registry order.
@@ -105,6 +107,11 @@ impl Behavior {
 
     pub fn notification_types(&self) -> Vec<NotificationType> {
         self.spec.notification_types()
+    }
+
+    /// Whether it screens its events before the other behaviors see them.
+    pub fn screens(&self) -> bool {
+        self.spec.screens()
     }
 
     pub fn contents(&self) -> Vec<&engine::content::Content> {

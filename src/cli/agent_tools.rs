@@ -1,4 +1,4 @@
-//! Tools on one configured agent: `conversations resume`, `character show`, `profile diff`.
+//! Tools on one configured agent: `conversations resume`, `block`, `character show`, `profile diff`.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,80 @@ pub async fn conversations(action: ConversationsAction) -> Result<()> {
         bail!("conversation {id} is not handed off (see `imagine-agent state`)");
     }
     println!("answers in {id} are on again");
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlockAction {
+    /// Everyone blocked, by whom and why.
+    List {
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        /// With several agents under `agents:`: only this one.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Block HANDLE: no behavior answers, likes, follows or messages it.
+    Add {
+        handle: String,
+        /// Why, for `state` and `block list`.
+        #[arg(long, default_value = "blocked by hand")]
+        why: String,
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Lift the block on HANDLE.
+    Remove {
+        handle: String,
+        #[arg(long, short, default_value = "config.yaml")]
+        config: PathBuf,
+        #[arg(long)]
+        agent: Option<String>,
+    },
+}
+
+pub async fn block(action: BlockAction) -> Result<()> {
+    let (verb, handle, why, config, agent) = match action {
+        BlockAction::List { config, agent } => ("list", None, String::new(), config, agent),
+        BlockAction::Add { handle, why, config, agent } => ("add", Some(handle), why, config, agent),
+        BlockAction::Remove { handle, config, agent } => ("remove", Some(handle), String::new(), config, agent),
+    };
+    if let Some(h) = &handle {
+        crate::wire::limits::check_handle(h.trim_start_matches('@')).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let handle = handle.map(|h| h.trim_start_matches('@').to_lowercase());
+    let state_dir = setup::load(&config).map_err(|p| anyhow::anyhow!("{p}"))?.state_dir();
+    let line = format!("{} {verb} {} {why}", agent.as_deref().unwrap_or("*"), handle.as_deref().unwrap_or(""));
+    let rows = match runtime::control::ask_block(&state_dir, &line).await {
+        Some(answer) => answer.map_err(|e| anyhow::anyhow!("the running daemon answered: {e}"))?,
+        None => {
+            let store = crate::store::Store::open(&state_dir.join("sled"))?;
+            let rows = crate::store::state_view::block_command(&store, agent.as_deref(), verb, handle.as_deref(), &why)?;
+            store.flush().await?;
+            rows
+        }
+    };
+    if rows.is_empty() {
+        match verb {
+            "list" => println!("nobody is blocked"),
+            "remove" => bail!("@{} is not blocked", handle.unwrap_or_default()),
+            _ => bail!("no agent has state here yet: start the daemon once first"),
+        }
+    }
+    for r in rows {
+        let s = |k: &str| r.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        match verb {
+            "list" => {
+                let b = r.get("block").cloned().unwrap_or_default();
+                let by = b.get("by").and_then(serde_json::Value::as_str).unwrap_or("?");
+                let why = b.get("why").and_then(serde_json::Value::as_str).unwrap_or("");
+                println!("@{}: @{} blocked by {by} ({why})", s("agent"), s("handle"));
+            }
+            _ => println!("@{}: @{} {}", s("agent"), s("handle"), s("done")),
+        }
+    }
     Ok(())
 }
 

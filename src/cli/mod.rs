@@ -83,6 +83,11 @@ pub enum Command {
         #[command(subcommand)]
         action: agent_tools::ConversationsAction,
     },
+    /// The block list every behavior respects: `block list`, `block add HANDLE`, `block remove HANDLE`.
+    Block {
+        #[command(subcommand)]
+        action: agent_tools::BlockAction,
+    },
     /// The agent's character: `character show` prints the system prompt the model gets.
     Character {
         #[command(subcommand)]
@@ -215,6 +220,7 @@ pub async fn main(start: Start) -> Result<()> {
             Ok(())
         }
         Command::Conversations { action } => agent_tools::conversations(action).await,
+        Command::Block { action } => agent_tools::block(action).await,
         Command::Character { action } => agent_tools::character(action),
         Command::Profile { action } => agent_tools::profile(action).await,
         Command::Schema { of } => print_json(&match of {

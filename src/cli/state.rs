@@ -82,6 +82,16 @@ fn agent(out: &mut String, a: &AgentView, now: i64) {
             excerpt(v.get("text").and_then(Value::as_str).unwrap_or(""), 60)
         ));
     }
+    for b in &a.blocked {
+        let until = b.until_ms.and_then(|u| as_time(&Value::from(u), now)).map(|t| format!(" until {t}")).unwrap_or_default();
+        out.push_str(&format!(
+            "  BLOCKED @{} by {} ({}){until} -- lift with `imagine-agent block remove {}`\n",
+            b.handle,
+            b.by,
+            excerpt(&b.why, 80),
+            b.handle
+        ));
+    }
     for (b, k, v) in a.positions.iter().filter(|(_, k, _)| k.starts_with("stuck:")) {
         out.push_str(&format!(
             "  STUCK order {} in {b}, left for a person: {}\n",

@@ -4,7 +4,7 @@
 //! behavior set. Its failures stay inside it: other agents never notice.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -220,6 +220,7 @@ async fn sign_in(
         persona: serde_json::json!({"name": me.name, "bio": me.bio.clone().unwrap_or_default(), "handle": me.handle}),
         character: spec.character.clone(),
         handover: tokio::sync::Mutex::new(()),
+        routes: Default::default(),
         clock: shared.clock.clone(),
         notices: shared.notices.clone(),
         secrets: shared.secrets.clone(),
@@ -235,7 +236,7 @@ async fn serve(
     cancel: &CancellationToken,
 ) {
     let root = cancel.child_token();
-    let routes: poller::Routes = Arc::new(RwLock::new(vec![]));
+    let routes = agent.routes.clone();
     let mut behavior_tasks = BehaviorTasks::new(agent.clone(), root.clone(), routes.clone());
     let declared = behaviors.borrow_and_update().clone();
     let wanted = prepare(&agent, shared, declared).await;

@@ -14,6 +14,9 @@ use super::supervisor;
 use crate::behaviors::LoadedBehavior;
 use crate::behaviors::{Agent, Ctx};
 
+/// The pseudo-behavior under which the screening behaviors that ran are remembered.
+const SCREENERS: &str = "_screeners";
+
 pub struct BehaviorTasks {
     agent: Arc<Agent>,
     root: CancellationToken,
@@ -41,9 +44,14 @@ impl BehaviorTasks {
         let priority = lb.behavior.priority();
         let ctx = Ctx::new(self.agent.clone(), &name, priority, cancel.clone(), wake.clone()).with_approval(lb.behavior.approval());
         let types = lb.behavior.notification_types();
+        if lb.behavior.screens() {
+            if let Err(e) = self.agent.store.put(SCREENERS, &name, &true) {
+                tracing::warn!(behavior = %name, error = %e, "could not remember a screening behavior");
+            }
+        }
         if !types.is_empty() {
             if let Ok(mut r) = self.routes.write() {
-                r.push(Route { behavior: name.clone(), types, wake: wake.clone() });
+                r.push(Route { behavior: name.clone(), types, wake: wake.clone(), screens: lb.behavior.screens() });
             }
             wake.notify_one();
         }
@@ -85,6 +93,8 @@ impl BehaviorTasks {
         let wanted: BTreeMap<String, LoadedBehavior> =
             wanted.into_iter().filter(|b| b.behavior.enabled()).map(|b| (b.behavior.name().to_string(), b)).collect();
         let names: Vec<String> = self.running.keys().cloned().collect();
+        // Screening behaviors are remembered in the store, so one removed while the daemon was down is known too.
+        let screeners: Vec<String> = self.agent.store.keys(SCREENERS, "").unwrap_or_default();
         for name in names {
             let keep = wanted.get(&name).is_some_and(|w| self.running.get(&name).is_some_and(|(r, _, _)| r.behavior == w.behavior));
             if !keep {
@@ -94,6 +104,19 @@ impl BehaviorTasks {
         for (name, lb) in wanted {
             if !self.running.contains_key(&name) {
                 self.spawn(lb);
+            }
+        }
+        // What a screening behavior no longer running had not screened goes to the others.
+        for name in screeners {
+            if !self.running.get(&name).is_some_and(|(lb, _, _)| lb.behavior.screens()) {
+                match crate::behaviors::engine::inbox::release(&self.agent, &name).await {
+                    Ok(n) if self.agent.store.remove(SCREENERS, &name).is_err() => {
+                        tracing::warn!(behavior = %name, events = n, "passed on the events it had not screened, but could not forget it")
+                    }
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(behavior = %name, events = n, "passed on the events it had not screened"),
+                    Err(e) => tracing::warn!(behavior = %name, error = %e, "could not pass on the events it had not screened"),
+                }
             }
         }
     }

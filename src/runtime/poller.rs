@@ -14,9 +14,11 @@
 //! Memory holds one page at most. Notifications arriving meanwhile go to the
 //! live lane of the inboxes, which behaviors take in turn with the backlog.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
+
+pub use crate::behaviors::engine::routes::{Route, Routes};
 
 use crate::api::ReadTarget;
 use crate::store::{AgentStore, Cursor, Handover, Lane, Mark, Scan, ACTION_RETENTION};
@@ -25,16 +27,6 @@ use crate::wire::types::{Heading, Notification, NotificationType};
 use super::task::Task;
 use crate::behaviors::{Agent, BehaviorError};
 use crate::progress::Progress;
-
-/// Who gets which notification types.
-#[derive(Clone)]
-pub struct Route {
-    pub behavior: String,
-    pub types: Vec<NotificationType>,
-    pub wake: Arc<Notify>,
-}
-
-pub type Routes = Arc<RwLock<Vec<Route>>>;
 
 /// Notifications per page read (the platform's maximum).
 pub const PAGE: u32 = 100;
@@ -118,7 +110,7 @@ async fn deliver(
         if mark.id.is_empty() || agent.store.seen(&mark.id)? || batch.iter().any(|h| h.id == mark.id) {
             continue;
         }
-        let to: Vec<&Route> = table.iter().filter(|r| e.kind.as_ref().is_some_and(|k| r.types.contains(k))).collect();
+        let to = crate::behaviors::engine::routes::routes_for(&table, e.kind.as_ref());
         for r in &to {
             if !woken.iter().any(|w| Arc::ptr_eq(w, &r.wake)) {
                 woken.push(r.wake.clone());

@@ -1,5 +1,5 @@
 //! A read-only view of the emulator's world, for tests and tools: what one
-//! agent did (its comments per post, its posts, likes, follows, DMs), the
+//! agent did (its comments per post, its posts, likes, follows, DMs, reports), the
 //! agent named by handle or id, each answer in one pass under the world's
 //! lock. It changes nothing, and answers in plain values, not records.
 
@@ -77,5 +77,20 @@ impl Query<'_> {
     pub fn dm_texts(&self, who: &str) -> Vec<String> {
         let id = self.id(who);
         self.w.messages.values().filter(|m| m.sender == id).map(|m| m.content.clone()).collect()
+    }
+
+    /// The reports the agent filed, oldest first: (reason, the agent, post or comment reported).
+    pub fn reports_by(&self, who: &str) -> Vec<(String, String)> {
+        let id = self.id(who);
+        self.w
+            .reports
+            .values()
+            .filter(|(by, _)| *by == id)
+            .map(|(_, r)| {
+                let target =
+                    r.reported_comment_id.clone().or(r.reported_post_id.clone()).or(r.reported_agent_id.clone()).unwrap_or_default();
+                (r.reason.as_str().to_string(), target)
+            })
+            .collect()
     }
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+pub mod blocks;
 mod commit;
 pub mod cursor;
 pub mod layout;
@@ -539,6 +540,21 @@ impl AgentStore {
     /// whose recorded or platform-checked outcome stops it from repeating.
     pub async fn ack(&self, item: &InboxItem) -> Result<(), StoreError> {
         self.inbox.remove(&item.key)?;
+        Ok(())
+    }
+
+    /// Hands an event from a screening behavior's inbox on to `to`'s inboxes,
+    /// at the same place in their order (same lane, same sequence), and takes
+    /// it out of the screener's: one atomic batch, so a crash leaves it in one
+    /// place or the other, never lost, never in both.
+    pub fn pass_on(&self, item: &InboxItem, to: &[String]) -> Result<(), StoreError> {
+        let suffix = item.key.iter().position(|c| *c == 0).map_or(&item.key[..], |i| &item.key[i + 1..]);
+        let mut batch = sled::Batch::default();
+        for b in to {
+            batch.insert(self.inbox.k([b.as_bytes(), b"\0", suffix].concat()), item.event.get().as_bytes());
+        }
+        batch.remove(self.inbox.k(&item.key));
+        self.inbox.tree.apply_batch(batch)?;
         Ok(())
     }
 

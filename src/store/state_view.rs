@@ -34,6 +34,9 @@ pub struct AgentView {
     /// Conversations handed to a person (dm_reply): (behavior, conversation id, who, what).
     #[serde(default)]
     pub handoffs: Vec<(String, String, Value)>,
+    /// Agents on the block list (a `moderation` behavior's, or set by hand).
+    #[serde(default)]
+    pub blocked: Vec<super::blocks::Block>,
     /// Drafts waiting for a person (`approval: required`).
     #[serde(default)]
     pub drafts_pending: usize,
@@ -93,7 +96,11 @@ const PER_EVENT: &[&str] = &[
     "decision:",
     "review:",
     "day:",
+    "sent:",
 ];
+
+/// Pseudo-behaviors whose values are shown on their own, not as positions.
+const OWN_SECTION: &[&str] = &[super::blocks::BLOCKS, "_screeners"];
 
 impl StateView {
     pub fn build(store: &Store, recent: usize) -> Result<StateView, StoreError> {
@@ -125,7 +132,17 @@ impl StateView {
                 handle,
                 ..AgentView::default()
             };
+            let now = super::now_ms();
+            r.blocked = s
+                .scan::<super::blocks::Block>(super::blocks::BLOCKS, "")?
+                .into_iter()
+                .map(|x| x.1)
+                .filter(|b| b.until_ms.is_none_or(|u| u > now))
+                .collect();
             for (b, k, v) in s.values()? {
+                if OWN_SECTION.contains(&b.as_str()) {
+                    continue;
+                }
                 if let Some(job) = k.strip_prefix("job:") {
                     r.jobs_in_flight.push((b, job.to_string(), v));
                 } else if k.starts_with("draft:") {
@@ -142,6 +159,35 @@ impl StateView {
         }
         Ok(StateView { agents })
     }
+}
+
+/// `block list|add HANDLE [WHY]|remove HANDLE` on every agent of `store`
+/// (or only `agent`): the rows touched (agent, handle, what was done).
+pub fn block_command(store: &Store, agent: Option<&str>, verb: &str, handle: Option<&str>, why: &str) -> Result<Vec<Value>, StoreError> {
+    let now = super::now_ms();
+    let mut out = vec![];
+    for h in store.agents().into_iter().filter(|h| agent.is_none_or(|a| a.trim_start_matches('@').eq_ignore_ascii_case(h))) {
+        let s = store.agent(&h)?;
+        match (verb, handle) {
+            ("add", Some(who)) => {
+                let b =
+                    super::blocks::Block { handle: who.into(), id: None, by: "hand".into(), why: why.into(), at_ms: now, until_ms: None };
+                let fresh = s.block(b)?;
+                out.push(serde_json::json!({"agent": h, "handle": who, "done": if fresh { "blocked" } else { "already blocked" }}));
+            }
+            ("remove", Some(who)) => {
+                if s.unblock(who)? {
+                    out.push(serde_json::json!({"agent": h, "handle": who, "done": "unblocked"}));
+                }
+            }
+            _ => {
+                for b in s.blocks(now)? {
+                    out.push(serde_json::json!({"agent": h, "handle": b.handle, "done": "listed", "block": b}));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Turns automatic answers back on in conversation `id` (every agent and behavior that handed it off); how many were resumed.

@@ -1,4 +1,4 @@
-//! Bytes (short videos) and reports.
+//! Bytes (short videos), their likes and comments.
 
 use super::*;
 
@@ -35,12 +35,5 @@ impl Session {
 
     pub fn byte_comments(&self, id: &str) -> List<Comment> {
         self.list(format!("/api/bytes/{}/comments", seg(id)), "comments", Auth::Public)
-    }
-
-    pub async fn report(&self, r: &NewReport) -> Result<Report, ApiError> {
-        if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
-            return Err(LimitError::new("report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId").into());
-        }
-        self.write(Method::POST, "/api/reports".into(), Some(r), "report").await
     }
 }

@@ -29,6 +29,7 @@ mod media;
 pub use media::when_processed;
 mod notifications;
 mod posts;
+mod reports;
 mod search;
 mod services;
 

@@ -1,6 +1,7 @@
-//! Who qualifies for a follow (follow_back, network): never ourselves, not a
-//! denied handle, and, when asked, only some agent types, verified agents, or
-//! agents with enough followers (their profile is read only when needed).
+//! Who qualifies for a follow or an answer (follow_back, network, dm_reply):
+//! never ourselves, not a denied handle, not one on the agent's block list,
+//! and, when asked, only some agent types, verified agents, or agents with
+//! enough followers (their profile is read only when needed).
 
 use serde::Deserialize;
 
@@ -26,6 +27,10 @@ impl AgentFilters {
     /// Whether `who` qualifies.
     pub async fn admit(&self, ctx: &Ctx, who: &AgentSummary) -> Result<bool, BehaviorError> {
         if who.id == ctx.agent.id || who.handle.eq_ignore_ascii_case(&ctx.agent.handle) || self.denies(&who.handle) {
+            return Ok(false);
+        }
+        if ctx.store().is_blocked(&who.handle, ctx.now().timestamp_millis())? {
+            tracing::info!(handle = %who.handle, "left alone: blocked");
             return Ok(false);
         }
         if self.agent_types.is_empty() && !self.verified_only && self.min_followers == 0 {

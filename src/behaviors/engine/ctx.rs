@@ -35,6 +35,8 @@ pub struct Agent {
     pub persona: Value,
     /// Serializes hand-overs from the poller and the webhook receiver.
     pub handover: tokio::sync::Mutex<()>,
+    /// Which behavior takes which notifications (kept by the runtime as behaviors start and stop).
+    pub routes: super::routes::Routes,
     /// The wall clock schedules follow.
     pub clock: crate::clock::Clock,
     /// Who the agent is to its model, when configured.

@@ -22,6 +22,7 @@ use futures::StreamExt;
 
 use super::ctx::Ctx;
 use super::error::{BehaviorError, ErrorKind};
+use super::routes::{routes_for, Route};
 use super::turns::{Place, Turn, Turns};
 use crate::store::InboxItem;
 use crate::wire::types::Notification;
@@ -35,6 +36,30 @@ const CONCURRENT_BATCH: usize = 64;
 /// Events in flight at once for a behavior that allows several (its requests
 /// still wait for the agent's rate budget like any other).
 pub const IN_FLIGHT: usize = 32;
+
+/// Hands every event still waiting in the inbox of `behavior`, a screening
+/// behavior that no longer runs, to the behaviors that take it now; how many.
+pub async fn release(agent: &super::ctx::Agent, behavior: &str) -> Result<usize, BehaviorError> {
+    let table: Vec<Route> = agent.routes.read().map(|t| t.clone()).unwrap_or_default();
+    let mut n = 0;
+    loop {
+        let items = agent.store.inbox(behavior, BATCH)?;
+        if items.is_empty() {
+            break;
+        }
+        for item in &items {
+            let kind = decode_event(item).and_then(|e| e.notification_type.clone());
+            let to: Vec<String> = routes_for(&table, kind.as_ref()).iter().map(|r| r.behavior.clone()).collect();
+            agent.store.pass_on(item, &to)?;
+            n += 1;
+        }
+    }
+    agent.store.flush().await?;
+    for r in &table {
+        r.wake.notify_one();
+    }
+    Ok(n)
+}
 
 /// A behavior that reacts to notifications.
 pub trait OnEvent: Sync {
@@ -140,25 +165,68 @@ impl Ctx {
         place: Place,
         halt: &AtomicBool,
     ) -> Result<(), (String, BehaviorError)> {
+        // Some(event) handled (None: dropped); None: left in the inbox.
         let index = place.index;
         let turns = place.turns.clone();
         let handled = async {
             // A stop takes effect between events: the rest stay in the inbox, durably.
             if halt.load(Ordering::Relaxed) || self.is_cancelled() {
-                return Ok(false);
+                return Ok(None);
             }
-            let Some(n) = decode_event(item) else { return Ok(true) };
+            let Some(n) = decode_event(item) else { return Ok(Some(None)) };
+            if self.blocks(&n).map_err(|e| (n.id.clone(), e))? {
+                tracing::info!(notification = %n.id, author = %n.actor.as_ref().map_or("", |a| a.handle.as_str()), "left alone: its author is blocked");
+                self.agent.metrics.action(&[self.behavior.as_str(), "event"], "blocked");
+                return Ok(Some(None));
+            }
             let this = self.for_event(&n.id, place);
             match handler.on_event(&this, &n).await {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::Stopped => Ok(false),
+                Ok(()) => Ok(Some(Some(n))),
+                Err(e) if e.kind() == ErrorKind::Stopped => Ok(None),
                 Err(e) => Err((n.id.clone(), e)),
             }
         }
         .await;
         turns.release(index);
-        if handled? {
-            self.ack(item).await.map_err(|e| (String::new(), e))?;
+        match handled? {
+            None => {}
+            Some(Some(n)) if self.screens() => self.pass_on(item, &n).await.map_err(|e| (n.id.clone(), e))?,
+            Some(_) => self.ack(item).await.map_err(|e| (String::new(), e))?,
+        }
+        Ok(())
+    }
+
+    /// Whether the author of `n` is on the agent's block list.
+    fn blocks(&self, n: &Notification) -> Result<bool, BehaviorError> {
+        match &n.actor {
+            Some(a) => Ok(self.store().is_blocked(&a.handle, self.now().timestamp_millis())?),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether this behavior screens events for the others.
+    fn screens(&self) -> bool {
+        self.agent.routes.read().is_ok_and(|t| t.iter().any(|r| r.behavior == self.behavior && r.screens))
+    }
+
+    /// A screened event goes on to the behaviors that take its type (it is
+    /// dropped instead when its author was blocked meanwhile).
+    async fn pass_on(&self, item: &InboxItem, n: &Notification) -> Result<(), BehaviorError> {
+        if self.blocks(n)? {
+            return self.ack(item).await;
+        }
+        let to: Vec<Route> = self
+            .agent
+            .routes
+            .read()
+            .map(|t| {
+                t.iter().filter(|r| !r.screens && n.notification_type.as_ref().is_some_and(|k| r.types.contains(k))).cloned().collect()
+            })
+            .unwrap_or_default();
+        self.store().pass_on(item, &to.iter().map(|r| r.behavior.clone()).collect::<Vec<_>>())?;
+        self.agent.metrics.notification_handled(&self.behavior);
+        for r in to {
+            r.wake.notify_one();
         }
         Ok(())
     }

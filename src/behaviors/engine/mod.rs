@@ -5,7 +5,8 @@
 //! - Leaves: [`error`] (one error type, a kind and a source), [`turns`]
 //!   (events deciding in order), [`chart`], [`program`] (hook programs),
 //!   [`say`] (what an action line says), [`memory`] (what the agent
-//!   remembers of others), [`content`] (text sources and their guardrails).
+//!   remembers of others), [`content`] (text sources and their guardrails),
+//!   [`routes`] (who takes which notification types).
 //! - Approval: [`approval`] (drafts in the store), [`notices`] (drafts
 //!   announced to a chat webhook).
 //! - Lifecycle: [`ctx`] (the agent and a running behavior's context).
@@ -36,6 +37,7 @@ pub mod memory;
 pub mod notices;
 pub mod program;
 pub mod recovery;
+pub mod routes;
 pub mod say;
 pub mod schedule;
 pub mod selection;

@@ -77,6 +77,7 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "order_message" => format!("sent a message on order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "service" => format!("listed the service {}", quoted(detail, "title")),
         "payout" => format!("requested payout {}", field(detail, "payout")),
+        "report" => format!("reported @{} for {} (rule {})", field(detail, "handle"), field(detail, "reason"), field(detail, "rule")),
         "upload" => {
             let size = detail.get("size").or_else(|| detail.get("bytes")).and_then(Value::as_u64).unwrap_or(0);
             match detail.get("file").and_then(Value::as_str) {

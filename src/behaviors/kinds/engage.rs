@@ -462,6 +462,9 @@ impl Spec {
                 break;
             }
             let Some(author) = &p.agent else { continue };
+            if store.is_blocked(&author.handle, now)? {
+                continue;
+            }
             let author_key = format!("author:{}", author.handle.to_lowercase());
             if store.get::<i64>(&ctx.behavior, &author_key)?.is_some_and(|t| now - t < cooldown) {
                 continue;

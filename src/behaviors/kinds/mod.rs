@@ -10,6 +10,7 @@ pub mod follow_back;
 pub mod generation_pipeline;
 pub mod hook;
 pub mod marketplace;
+pub mod moderation;
 pub mod network;
 pub mod profile;
 pub mod report;

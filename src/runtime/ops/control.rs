@@ -1,6 +1,7 @@
 //! The daemon's control socket (`<state_dir>/control.sock`, mode 0600): lets
-//! `imagine-agent state` read the state while the daemon holds sled's lock.
-//! One request line (`state <recent>`), one JSON answer, then the connection closes.
+//! `imagine-agent state`, `drafts`, `block` and `conversations resume` read
+//! and change the state while the daemon holds sled's lock. One request line
+//! (`state <recent>`), one JSON answer, then the connection closes.
 
 use std::path::{Path, PathBuf};
 
@@ -59,7 +60,19 @@ async fn answer(conn: UnixStream, store: Store) {
             },
             None => serde_json::json!({"error": "expected `resume CONVERSATION`"}).to_string(),
         },
-        _ => serde_json::json!({"error": "expected `state [recent]` or `resume CONVERSATION`"}).to_string(),
+        (Some("block"), _) => {
+            // `block AGENT|* VERB [HANDLE [WHY...]]`
+            let mut w = line.split_whitespace().skip(1);
+            let agent = w.next().filter(|a| *a != "*");
+            let verb = w.next().unwrap_or("list");
+            let handle = w.next();
+            let why = w.collect::<Vec<_>>().join(" ");
+            match crate::store::state_view::block_command(&store, agent, verb, handle, &why) {
+                Ok(rows) => serde_json::Value::Array(rows).to_string(),
+                Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
+            }
+        }
+        _ => serde_json::json!({"error": "expected `state [recent]`, `drafts ...`, `block ...` or `resume CONVERSATION`"}).to_string(),
     };
     let _ = write.write_all(reply.as_bytes()).await;
     let _ = write.shutdown().await;
@@ -140,6 +153,21 @@ pub async fn ask_drafts(state_dir: &Path, line: &str) -> Option<Result<serde_jso
     };
     Some(match exchange.await {
         Ok(body) => serde_json::from_str::<serde_json::Value>(&body).map_err(|_| body),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// Asks a running daemon for `block AGENT|* VERB [HANDLE [WHY]]` (JSON rows); `None` when no daemon listens here.
+pub async fn ask_block(state_dir: &Path, line: &str) -> Option<Result<Vec<serde_json::Value>, String>> {
+    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
+    let exchange = async {
+        conn.write_all(format!("block {line}\n").as_bytes()).await?;
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    Some(match exchange.await {
+        Ok(body) => serde_json::from_str::<Vec<serde_json::Value>>(&body).map_err(|_| body),
         Err(e) => Err(e.to_string()),
     })
 }

@@ -8,7 +8,6 @@ pub(super) fn router() -> Router<Arc<App>> {
         .route("/api/bytes/{id}", get(byte).delete(delete_byte))
         .route("/api/bytes/{id}/like", post(like_byte).delete(unlike_byte))
         .route("/api/bytes/{id}/comments", get(byte_comments).post(comment_byte))
-        .route("/api/reports", post(report))
 }
 
 fn byte_seq(w: &World, id: &str) -> Result<u64, Refusal> {
@@ -92,22 +91,4 @@ async fn comment_byte(State(app): AppState, Me(me): Me, Path(id): Path<String>, 
     let (cs, notes) = w.add_comment(&me, s, &c, true)?;
     app.deliver(&w, &notes);
     created(json!({ "comment": w.render_comment(&w.comments[&cs]) }))
-}
-
-async fn report(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
-    let r: NewReport = parse(&body)?;
-    validate::text("description", r.description.as_deref().unwrap_or_default(), limits::ORDER_MESSAGE_MAX_CHARS)?;
-    if r.reported_agent_id.is_none() && r.reported_post_id.is_none() && r.reported_comment_id.is_none() {
-        return Err(bad("invalid_report", "name at least one of reportedAgentId, reportedPostId, reportedCommentId"));
-    }
-    if let ReportReason::Other(x) = &r.reason {
-        if x != "OTHER" {
-            return Err(bad("invalid_reason", format!("unknown reason {x}")));
-        }
-    }
-    let mut w = app.world();
-    let seq = w.next_seq();
-    let reason = r.reason.clone();
-    w.reports.insert(seq, (me, r));
-    created(json!({ "report": Report { id: format!("rpt_{seq}"), reason: Some(reason), status: Some("PENDING".into()) } }))
 }

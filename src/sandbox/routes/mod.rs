@@ -14,6 +14,7 @@ mod marketplace;
 mod media;
 mod notifications;
 mod posts;
+mod reports;
 mod search;
 mod services;
 
@@ -225,6 +226,7 @@ pub fn router(_app: Arc<App>) -> Router<Arc<App>> {
         .merge(services::router())
         .merge(generation::router())
         .merge(bytes::router())
+        .merge(reports::router())
         .merge(control::router())
 }
 

@@ -1,0 +1,144 @@
+//! `moderation` end to end: a spam flood reported once and its author left
+//! alone by `auto_reply`, and the block list set and lifted by hand with
+//! `imagine-agent block` while the daemon runs.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use imagine_agent::api::Session;
+use imagine_agent::wire::types::NewPost;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imagine-agent");
+
+/// Answers every mention at once (no cooldown), so only the block list stands between a flood and replies.
+const REPLY: &str = "kind: auto_reply
+name: replies
+on: [MENTION]
+content:
+  template: \"Thanks @{{ author }}!\"
+guardrails:
+  author_cooldown: 0s
+  max_per_hour: 100
+  max_per_day: 100
+  max_replies_per_thread: 5
+";
+
+const MODERATION: &str = "kind: moderation
+name: moderation
+rules:
+  - name: flood
+    repeats: 3
+    within: 1h
+    report: SPAM
+    block: true
+max_reports_per_day: 5
+";
+
+async fn mention(who: &Session, text: &str) -> u64 {
+    let p = who.create_post(&NewPost::text(text)).await.unwrap();
+    p.id.trim_start_matches("post_").parse().unwrap()
+}
+
+/// A spammer mentions the bot six times with the same text: the third
+/// repeat matches the rule, so the spammer is reported once (SPAM, as an
+/// agent) and blocked; the third and later mentions never reach auto_reply,
+/// nothing the spammer sends later (another text too) is answered, and a
+/// friend who mentions the bot after them is. (The two screened before the
+/// block went on to auto_reply, which answers them only if it got to them
+/// before the block: it checks the list on every event.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spam_flood_is_reported_once_and_its_author_left_alone() {
+    let s = scenario("guarded").behavior("moderation.yaml", MODERATION).behavior("replies.yaml", REPLY).metrics().build().await;
+    let sb = &s.sb;
+    let (spammer, friend) = (session_for(sb, "spammer").await, session_for(sb, "friend").await);
+    let d = s.start();
+    let mut spam = vec![];
+    for _ in 0..6 {
+        spam.push(mention(&spammer, "@guarded BUY CHEAP FOLLOWERS at example dot com").await);
+    }
+    let other = mention(&spammer, "@guarded hello, a different text this time").await;
+    let friend = mention(&friend, "@guarded what do you think of rust?").await;
+    assert!(eventually(Duration::from_secs(30), || s.answered(&[friend]) == 1).await, "the friend is answered");
+    // Every event before the friend's went through the screen first; a few more polls give a late reply its chance.
+    polls_later(sb, 3).await;
+    let answered: Vec<usize> = spam.iter().chain([&other]).map(|p| s.replies_on(&[*p])[p]).collect();
+    // The first two went on to auto_reply; whether it answered them before the block depends on timing.
+    assert!(answered[..2].iter().all(|n| *n <= 1), "{answered:?}");
+    assert_eq!(answered[2..], [0, 0, 0, 0, 0], "nothing from the third repeat on is answered: {answered:?}");
+    let spammer_id = id_of(sb, "spammer");
+    assert_eq!(sb.query().reports_by("guarded"), [("SPAM".to_string(), spammer_id)], "one report, of the agent");
+    let port = s.metrics_port().await;
+    let dropped =
+        metric(port, "imagine_agent_actions_total", &["behavior=\"moderation\"", "action=\"event\"", "outcome=\"blocked\""]).await;
+    assert_eq!(
+        dropped,
+        Some(4),
+        "the fourth to sixth repeats and the other text dropped at the screen (the third was screened, then dropped)"
+    );
+    d.shutdown().await;
+    let out = Command::new(BIN).args(["state", "--config"]).arg(&s.cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("BLOCKED @spammer by moderation (rule flood: the same text 3 times)"), "state lists the block:\n{text}");
+    s.stop().await;
+}
+
+/// `imagine-agent block add` (through the running daemon's control socket)
+/// makes auto_reply leave an agent alone; `block remove` lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_set_by_hand_holds_until_it_is_lifted() {
+    let s = scenario("handled").behavior("replies.yaml", REPLY).build().await;
+    let sb = &s.sb;
+    let (pest, pal) = (session_for(sb, "pest").await, session_for(sb, "pal").await);
+    let d = s.start();
+    let first = mention(&pest, "@handled first").await;
+    assert!(eventually(Duration::from_secs(30), || s.answered(&[first]) == 1).await, "answered before the block");
+    let block = |args: &[&str]| {
+        let out = Command::new(BIN).arg("block").args(args).arg("--config").arg(&s.cfg).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, said) = block(&["add", "@pest", "--why", "too chatty"]);
+    assert!(ok && said.contains("@handled: @pest blocked"), "{said}");
+    let (ok, said) = block(&["list"]);
+    assert!(ok && said.contains("@pest blocked by hand (too chatty)"), "{said}");
+    let second = mention(&pest, "@handled second").await;
+    let hi = mention(&pal, "@handled hi").await;
+    assert!(eventually(Duration::from_secs(30), || s.answered(&[hi]) == 1).await);
+    polls_later(sb, 3).await;
+    assert_eq!(s.answered(&[second]), 0, "a blocked agent is not answered");
+    let (ok, said) = block(&["remove", "pest"]);
+    assert!(ok && said.contains("unblocked"), "{said}");
+    let (ok, said) = block(&["remove", "pest"]);
+    assert!(!ok && said.contains("not blocked"), "{said}");
+    let third = mention(&pest, "@handled third").await;
+    assert!(eventually(Duration::from_secs(30), || s.answered(&[third]) == 1).await, "answered again once lifted");
+    d.shutdown().await;
+    s.stop().await;
+}
+
+/// The example validates; a rule with two conditions, one that does
+/// nothing and an unknown reason are each refused at the rules' line.
+#[test]
+fn the_shipped_example_validates_and_bad_rules_are_refused_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("behaviors")).unwrap();
+    std::fs::copy("behaviors/examples/moderation.yaml", dir.path().join("behaviors/moderation.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("behaviors/bad.yaml"),
+        "kind: moderation\nname: bad\nrules:\n  - name: two\n    repeats: 2\n    keywords: [x]\n    block: true\n  - name: idle\n    keywords: [y]\n  - name: odd\n    keywords: [z]\n    report: ANNOYING\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: guard\nbehaviors: [behaviors/*.yaml]\n").unwrap();
+    let (ok, text) = validate(&dir.path().join("config.yaml"));
+    assert!(!ok, "the bad rules fail the validation: {text}");
+    assert!(!text.contains("moderation.yaml"), "the example validates: {text}");
+    for said in [
+        "bad.yaml:3:1: rule \"two\": give exactly one of",
+        "bad.yaml:3:1: rule \"idle\" does nothing",
+        "bad.yaml:3:1: rule \"odd\": unknown report reason \"ANNOYING\"",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+}
