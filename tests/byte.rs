@@ -1,14 +1,16 @@
 //! `byte` end to end on the emulator: a clip of a directory uploaded with
 //! purpose byte, published once its processing completes, once per fire
 //! through a SIGKILL in the window where the platform made the byte and the
-//! daemon had not heard of it; and the example in `behaviors/examples/`
-//! validates.
+//! daemon had not heard of it; a comment on one of our bytes answered by
+//! auto_reply under it; engage liking and commenting on others' bytes once;
+//! and the example in `behaviors/examples/` validates.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
+use imagine_agent::wire::types::NewComment;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_byte_per_fire_through_a_sigkill_after_the_platform_made_it() {
@@ -67,4 +69,81 @@ fn the_shipped_byte_example_validates() {
     assert!(!ok, "the bad byte fails the validation: {text}");
     assert!(!text.contains("byte.yaml"), "the example validates: {text}");
     assert!(text.contains("bad.yaml:4:"), "a byte that is not a video is refused at its line: {text}");
+}
+
+/// A byte the bot made (by its `byte` behavior) gets a comment: the
+/// notification names no post, and auto_reply finds the byte among the bot's
+/// own and answers under the comment, on the byte, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_on_our_byte_is_answered_under_it() {
+    let b = "kind: byte\nname: shorts\nschedule: \"*/2 * * * * *\"\nvideo: clip.mp4\ncaption:\n  template: \"short [{{ fired_at }}]\"\n";
+    let r = "kind: auto_reply\nname: replies\non: [COMMENT]\ncontent:\n  template: \"Glad you liked it, @{{ author }}\"\n";
+    let s = scenario("byter")
+        .behavior("b.yaml", b)
+        .behavior("r.yaml", r)
+        .sandbox(|c| c.video_processing = Duration::from_millis(200))
+        .build()
+        .await;
+    std::fs::write(s.dir.path().join("behaviors/clip.mp4"), vec![7u8; 4096]).unwrap();
+    let sb = &s.sb;
+    let d = s.start();
+    let first = || sb.app.world().bytes.values().find(|b| b.agent == s.id).map(|b| b.seq);
+    assert!(eventually(Duration::from_secs(30), || first().is_some()).await, "the bot made a byte");
+    let byte = first().unwrap();
+    let fan = session_for(sb, "fan").await;
+    let c = fan.comment_byte(&format!("byte_{byte}"), &NewComment { content: "love this one".into(), parent_id: None }).await.unwrap();
+    let theirs: u64 = c.id.trim_start_matches("cmt_").parse().unwrap();
+    let answers = || -> Vec<(u64, Option<u64>, String)> {
+        let w = sb.app.world();
+        w.comments.values().filter(|c| c.on_byte && c.agent == s.id).map(|c| (c.post, c.parent, c.content.clone())).collect()
+    };
+    assert!(eventually(Duration::from_secs(30), || !answers().is_empty()).await, "the comment is answered");
+    polls_later(sb, 3).await;
+    assert_eq!(answers(), [(byte, Some(theirs), "Glad you liked it, @fan".to_string())], "one answer, on the byte, under the comment");
+    d.shutdown().await;
+    s.stop().await;
+}
+
+/// engage with `sources: {bytes: true}` likes and comments on another
+/// agent's byte once each, across runs; the post-only actions skip it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engage_likes_and_comments_on_bytes_once() {
+    let e = "kind: engage\nname: eng\nevery: 1h\nselect:\n  max_age: 30d\nsources:\n  bytes: true\nactions:\n  like: true\n  amplify: true\n  comment:\n    template: \"Nice short, @{{ author }}\"\n";
+    let s = scenario("watcher").behavior("e.yaml", e).metrics().build().await;
+    let sb = &s.sb;
+    let maker = session_for(sb, "maker").await;
+    drop(maker);
+    let maker_id = id_of(sb, "maker");
+    let seq = {
+        let mut w = sb.app.world();
+        let seq = w.next_seq();
+        let created_ms = chrono::Utc::now().timestamp_millis();
+        let rec = imagine_agent::sandbox::world::ByteRec {
+            seq,
+            agent: maker_id,
+            caption: "my first short".into(),
+            video_url: "https://example.com/v.mp4".into(),
+            likes: Default::default(),
+            comment_count: 0,
+            created_ms,
+        };
+        w.bytes.insert(seq, rec);
+        seq
+    };
+    let clock = imagine_agent::clock::Clock::manual(chrono::Utc::now());
+    let (stop, task) = s.start_on(&clock);
+    let port = s.metrics_port().await;
+    let liked = || sb.app.world().bytes[&seq].likes.contains(&s.id);
+    assert!(eventually(Duration::from_secs(30), liked).await, "the byte is liked");
+    for n in 2..=3 {
+        clock.set(clock.now() + chrono::Duration::hours(1));
+        assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "eng").await >= Some(n) }).await, "run {n}");
+    }
+    let comments: Vec<String> =
+        sb.app.world().comments.values().filter(|c| c.on_byte && c.post == seq && c.agent == s.id).map(|c| c.content.clone()).collect();
+    assert_eq!(comments, ["Nice short, @maker"], "one comment on the byte");
+    assert_eq!(received(sb, "POST /api/posts/{id}/amplify"), 0, "amplify is for posts");
+    stop.cancel();
+    task.await.unwrap();
+    s.stop().await;
 }

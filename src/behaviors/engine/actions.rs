@@ -44,8 +44,13 @@ pub async fn execute(ctx: &Ctx, kind: &str, d: &Value) -> Result<Option<String>,
         }
         "reply" | "comment" => {
             let c = NewComment { content: str_of("content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
-            s.comment(&str_of("postId"), &c).await.map(|c| Some(c.id))
+            if on_byte(d) {
+                s.comment_byte(&str_of("postId"), &c).await.map(|c| Some(c.id))
+            } else {
+                s.comment(&str_of("postId"), &c).await.map(|c| Some(c.id))
+            }
         }
+        "like" if on_byte(d) => s.like_byte(&str_of("postId")).await.map(|_| None),
         "quote" => s.quote(&str_of("postId"), &str_of("content")).await.map(|p| Some(p.id)),
         "dm" if d.get("conversation").is_some() => s.send_message(&str_of("conversation"), &str_of("content")).await.map(|m| Some(m.id)),
         "dm" => s.start_conversation(&str_of("handle"), &str_of("content")).await.map(|c| Some(c.id)),
@@ -78,8 +83,11 @@ pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
         // busy post or conversation holds more than a page.
         "reply" | "comment" => {
             let mine = |c: &crate::wire::types::Comment| c.content == want && c.agent.as_ref().is_some_and(|a| a.id == me);
-            Ok(Found::created(first(ctx.session().comments(&str_of("postId")).limit(100).stream(), mine).await?.map(|c| c.id)))
+            let list = if on_byte(&d) { ctx.session().byte_comments(&str_of("postId")) } else { ctx.session().comments(&str_of("postId")) };
+            Ok(Found::created(first(list.limit(100).stream(), mine).await?.map(|c| c.id)))
         }
+        // The reference shows no byte's likes: a like of a byte is sent again (liking twice changes nothing).
+        "like" if on_byte(&d) => Ok(Found::Missing),
         "dm" if d.get("conversation").is_some() => {
             let mine = |m: &crate::wire::types::Message| m.content == want && m.sender.as_ref().is_some_and(|s| s.id == me);
             Ok(Found::created(first(ctx.session().messages(&str_of("conversation")).limit(100).stream(), mine).await?.map(|m| m.id)))
@@ -95,6 +103,11 @@ pub async fn found(ctx: &Ctx, kind: &str, d: Value) -> Result<Found, ApiError> {
         // The platform cannot say whether we amplified or viewed: sent again after a crash in that instant.
         _ => Ok(Found::Missing),
     }
+}
+
+/// Whether the action is on a byte (`onByte` in its detail; `postId` then names the byte).
+fn on_byte(d: &Value) -> bool {
+    d.get("onByte").and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// The first item of a list (read page after page) that `pick` chooses.

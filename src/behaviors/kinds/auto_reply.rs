@@ -205,13 +205,32 @@ impl Spec {
             skip(ctx, "handle_filter", n);
             return Ok(None);
         }
-        let Some(post_id) = n.post_id.clone() else {
-            skip(ctx, "no_post", n);
-            return Ok(None);
+        // A comment on one of our bytes names no post: the byte is found among ours.
+        let (post_id, on_byte) = match (&n.post_id, &n.comment_id) {
+            (Some(p), _) => (p.clone(), false),
+            (None, Some(c)) if matches!(kind, NotificationType::Comment | NotificationType::Reply) => {
+                match byte_of_comment(ctx, c).await? {
+                    Some(b) => (b, true),
+                    None => {
+                        skip(ctx, "no_post", n);
+                        return Ok(None);
+                    }
+                }
+            }
+            _ => {
+                skip(ctx, "no_post", n);
+                return Ok(None);
+            }
         };
-        let post = if self.needs_post() {
-            match ctx.session().post(&post_id).await {
-                Ok(p) => Some(p),
+        let who = |a: &Option<crate::wire::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
+        let (post_author, post_text) = if self.needs_post() {
+            let read = if on_byte {
+                ctx.session().byte(&post_id).await.map(|b| (who(&b.agent), b.caption))
+            } else {
+                ctx.session().post(&post_id).await.map(|p| (who(&p.agent), p.content))
+            };
+            match read {
+                Ok(p) => p,
                 Err(e) if e.is_not_found() => {
                     skip(ctx, "post_gone", n);
                     return Ok(None);
@@ -219,14 +238,13 @@ impl Spec {
                 Err(e) => return Err(e.into()),
             }
         } else {
-            None
+            Default::default()
         };
-        let who = |a: &Option<crate::wire::types::AgentSummary>| a.as_ref().map(|a| a.handle.clone()).unwrap_or_default();
-        let (post_author, post_text) = post.map(|p| (who(&p.agent), p.content)).unwrap_or_default();
         // The comment that triggered us, its depth in the thread, and the thread so far (root first).
         let (trigger_text, depth, thread_text) = match &n.comment_id {
             Some(cid) => {
-                let comments: Vec<Comment> = match ctx.session().comments(&post_id).limit(100).stream().try_collect().await {
+                let list = if on_byte { ctx.session().byte_comments(&post_id) } else { ctx.session().comments(&post_id) };
+                let comments: Vec<Comment> = match list.limit(100).stream().try_collect().await {
                     Ok(c) => c,
                     Err(e) if e.is_not_found() => {
                         skip(ctx, "post_gone", n);
@@ -270,7 +288,7 @@ impl Spec {
                 return Ok(None);
             }
         }
-        Ok(Some(Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text }))
+        Ok(Some(Facts { kind, actor, handle, post_id, on_byte, post_text, trigger_text, thread_text }))
     }
 
     fn cooldown_ms(&self) -> i64 {
@@ -295,7 +313,7 @@ impl Spec {
     /// store), and the text (in this event's turn): the reply's detail and the
     /// value that counts it, written with its intent; None when we do not reply.
     async fn decide(&self, ctx: &Ctx, n: &Notification, f: Facts, recent: &Mutex<Recent>) -> Result<Option<Decision>, BehaviorError> {
-        let Facts { kind, actor, handle, post_id, post_text, trigger_text, thread_text } = f;
+        let Facts { kind, actor, handle, post_id, on_byte, post_text, trigger_text, thread_text } = f;
         let store = ctx.store();
         let g = &self.guardrails;
         let pruned_key = [THREAD_PRUNED, post_id.as_str()].concat();
@@ -375,7 +393,10 @@ impl Spec {
         };
         // Counted from the intent on: a reply later refused still counts (caps are only ever held tighter).
         puts.tally(pruned_key);
-        let detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
+        let mut detail = json!({"postId": post_id, "parentId": n.comment_id, "content": text, "author": actor.handle});
+        if on_byte {
+            detail["onByte"] = json!(true);
+        }
         Ok(Some(Decision { detail, puts, author: handle, at: now }))
     }
 }
@@ -486,7 +507,9 @@ struct Facts {
     actor: crate::wire::types::AgentSummary,
     /// The actor's handle, lower case.
     handle: String,
+    /// The post, or the byte when `on_byte`.
     post_id: String,
+    on_byte: bool,
     /// Empty when the reply does not need it (not read).
     post_text: String,
     trigger_text: String,
@@ -498,12 +521,59 @@ fn sender(ctx: &Ctx, d: &Value) -> impl FnOnce() -> futures::future::BoxFuture<'
     let session = ctx.session().clone();
     let post_id = str_of(d, "postId");
     let body = NewComment { content: str_of(d, "content"), parent_id: d.get("parentId").and_then(Value::as_str).map(str::to_string) };
-    move || Box::pin(async move { session.comment(&post_id, &body).await.map(|c| Some(c.id)) })
+    let on_byte = d.get("onByte").and_then(Value::as_bool).unwrap_or(false);
+    move || {
+        Box::pin(async move {
+            if on_byte {
+                session.comment_byte(&post_id, &body).await.map(|c| Some(c.id))
+            } else {
+                session.comment(&post_id, &body).await.map(|c| Some(c.id))
+            }
+        })
+    }
 }
+
+/// The byte of ours that comment `cid` is on: our bytes (from the records of
+/// the behaviors that made them, then the newest bytes listed), newest
+/// first, each with its comments read. None when it is on none of the
+/// [`BYTES_LOOKED_AT`] newest.
+async fn byte_of_comment(ctx: &Ctx, cid: &str) -> Result<Option<String>, BehaviorError> {
+    let mut ours: Vec<(i64, String)> = ctx
+        .store()
+        .actions()?
+        .into_iter()
+        .filter(|(_, _, r)| r.action == "byte" && r.state == crate::store::ActionState::Done)
+        .filter_map(|(_, _, r)| r.result.map(|id| (r.at_ms, id)))
+        .collect();
+    ours.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut ids: Vec<String> = ours.into_iter().map(|x| x.1).collect();
+    let listed = ctx.session().bytes().limit(100).page().await?.items;
+    ids.extend(listed.into_iter().filter(|b| b.agent.as_ref().is_some_and(|a| a.id == ctx.agent.id)).map(|b| b.id));
+    let mut seen = std::collections::HashSet::new();
+    for id in ids.into_iter().filter(|id| seen.insert(id.clone())).take(BYTES_LOOKED_AT) {
+        let found = crate::behaviors::engine::actions::first(ctx.session().byte_comments(&id).limit(100).stream(), |c| c.id == cid).await;
+        match found {
+            Ok(Some(_)) => return Ok(Some(id)),
+            Ok(None) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// Our newest bytes a comment is looked for on.
+const BYTES_LOOKED_AT: usize = 20;
 
 /// Our reply on the platform, when an intent was left unsettled by a crash.
 async fn already(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiError> {
-    let comments: Vec<Comment> = ctx.session().comments(&str_of(&d, "postId")).limit(100).stream().try_collect().await?;
+    let post = str_of(&d, "postId");
+    let list = if d.get("onByte").and_then(Value::as_bool).unwrap_or(false) {
+        ctx.session().byte_comments(&post)
+    } else {
+        ctx.session().comments(&post)
+    };
+    let comments: Vec<Comment> = list.limit(100).stream().try_collect().await?;
     let parent = d.get("parentId").and_then(Value::as_str).map(str::to_string);
     let me = &ctx.agent.id;
     Ok(Found::created(

@@ -49,6 +49,9 @@ pub struct Sources {
     pub search: Vec<String>,
     /// These agents' posts (read from the public timeline: the platform has no per-agent post list).
     pub agents: Vec<String>,
+    /// The newest bytes (short videos): liked, commented on, their author followed
+    /// (view, amplify, repost and quote are for posts and skip a byte).
+    pub bytes: bool,
 }
 
 /// What to do with each selected post (each optional).
@@ -165,6 +168,9 @@ struct Plan {
     text: String,
     hashtags: Vec<String>,
     at_ms: i64,
+    /// `post` is a byte.
+    #[serde(default)]
+    on_byte: bool,
 }
 
 /// What a run may still do.
@@ -183,8 +189,12 @@ impl Spec {
             && s.trending_hashtags.is_none()
             && s.search.is_empty()
             && s.agents.is_empty()
+            && !s.bytes
         {
-            c.problem("sources", "name at least one source: following, timeline, trending, hashtags, trending_hashtags, search or agents");
+            c.problem(
+                "sources",
+                "name at least one source: following, timeline, trending, hashtags, trending_hashtags, search, agents or bytes",
+            );
         }
         if s.trending_hashtags.is_some_and(|n| !(1..=20).contains(&n)) {
             c.problem("sources.trending_hashtags", "trending_hashtags must be from 1 to 20");
@@ -253,7 +263,8 @@ impl Spec {
     }
 
     /// New posts from every source, newest first within each, at most `max_candidates`.
-    async fn candidates(&self, ctx: &Ctx) -> Result<Vec<Post>, BehaviorError> {
+    /// The posts selected, and which of them are bytes.
+    async fn candidates(&self, ctx: &Ctx) -> Result<(Vec<Post>, HashSet<String>), BehaviorError> {
         let store = ctx.store();
         let regex = self.select.regex.as_deref().map(regex::Regex::new).transpose()?;
         let mut seen: HashSet<String> = HashSet::new();
@@ -303,6 +314,18 @@ impl Spec {
                 consider(p, &mut out)?;
             }
         }
+        let mut bytes = HashSet::new();
+        if src.bytes {
+            // A byte is considered as a post: its caption is the text the selection reads.
+            let page = s.bytes().limit(PAGE).page().await?;
+            for b in page.items {
+                let p = Post { id: b.id, content: b.caption, agent: b.agent, created_at: b.created_at, ..Post::default() };
+                if !self.select.too_old(ctx, &p) {
+                    bytes.insert(p.id.clone());
+                    consider(p, &mut out)?;
+                }
+            }
+        }
         for q in &src.search {
             let mut cursor: Option<String> = None;
             for _ in 0..MAX_PAGES {
@@ -331,7 +354,8 @@ impl Spec {
             }
             tracing::debug!(source = %name, candidates = out.len(), "source read");
         }
-        Ok(out)
+        bytes.retain(|id| out.iter().any(|p| &p.id == id));
+        Ok((out, bytes))
     }
 
     /// Considers a page; true when it reached posts older than `max_age` (the rest of the source is older still).
@@ -363,6 +387,9 @@ impl Spec {
             if ctx.progress(&key)?.is_settled() {
                 continue;
             }
+            if plan.on_byte && !matches!(a, Action::Like | Action::Comment | Action::Follow) {
+                continue;
+            }
             if run.actions >= self.max_actions_per_run {
                 return Ok(false);
             }
@@ -380,7 +407,10 @@ impl Spec {
     async fn act(&self, ctx: &Ctx, a: Action, key: &str, plan: &Plan) -> Result<(), BehaviorError> {
         let s = ctx.session().clone();
         let id = plan.post.clone();
-        let detail = json!({"postId": plan.post, "author": plan.author});
+        let mut detail = json!({"postId": plan.post, "author": plan.author});
+        if plan.on_byte {
+            detail["onByte"] = json!(true);
+        }
         let vars = json!({
             "handle": ctx.agent.handle, "author": plan.author, "author_name": plan.author_name,
             "post_text": plan.text, "hashtags": plan.hashtags,
@@ -388,6 +418,11 @@ impl Spec {
         match a {
             Action::View => {
                 ctx.once(key, "view", detail, || async move { s.view(&id).await.map(|_| None) }, |_| async { Ok(Found::Missing) }).await?;
+            }
+            // The reference shows no byte's likes: a byte's like is sent again after a crash (liking twice changes nothing).
+            Action::Like if plan.on_byte => {
+                ctx.once(key, "like", detail, || async move { s.like_byte(&id).await.map(|_| None) }, |_| async { Ok(Found::Missing) })
+                    .await?;
             }
             Action::Like => {
                 let s2 = s.clone();
@@ -428,10 +463,22 @@ impl Spec {
                 let Some(c) = &self.actions.comment else { return Ok(()) };
                 let Some(text) = ctx.compose(key, c, &vars, "comment_list", TextFor::reply(3)).await? else { return Ok(()) };
                 let t = text.clone();
-                let detail = json!({"postId": plan.post, "author": plan.author, "content": text});
+                let mut detail = json!({"postId": plan.post, "author": plan.author, "content": text});
                 let c = NewComment { content: t, parent_id: None };
-                ctx.once(key, "comment", detail, || async move { s.comment(&id, &c).await.map(|c| Some(c.id)) }, |d| own_comment(ctx, d))
+                if plan.on_byte {
+                    detail["onByte"] = json!(true);
+                    let found = |d| crate::behaviors::engine::actions::found(ctx, "comment", d);
+                    ctx.once(key, "comment", detail, || async move { s.comment_byte(&id, &c).await.map(|c| Some(c.id)) }, found).await?;
+                } else {
+                    ctx.once(
+                        key,
+                        "comment",
+                        detail,
+                        || async move { s.comment(&id, &c).await.map(|c| Some(c.id)) },
+                        |d| own_comment(ctx, d),
+                    )
                     .await?;
+                }
             }
             Action::Follow => {
                 ctx.follow_once(key, &plan.author).await?;
@@ -457,7 +504,8 @@ impl Spec {
         }
         let now = ctx.now().timestamp_millis();
         let cooldown = self.author_cooldown.as_millis() as i64;
-        for p in self.candidates(ctx).await? {
+        let (candidates, bytes) = self.candidates(ctx).await?;
+        for p in candidates {
             if ctx.is_cancelled() || run.actions >= self.max_actions_per_run || !self.any_left(ctx)? {
                 break;
             }
@@ -476,6 +524,7 @@ impl Spec {
                 text: p.content.clone(),
                 hashtags: p.hashtags.clone(),
                 at_ms: selection::age(ctx, &p).map_or(now, |a| now - a.as_millis() as i64),
+                on_byte: bytes.contains(&p.id),
             };
             if let Some(sc) = &self.select.score {
                 match sc.rate(ctx, &plan.post, &plan.author, &plan.text).await? {
