@@ -62,7 +62,42 @@ pub fn check_provider(c: &mut Check<'_>, at_provider: &str, at_type: &str, provi
     }
 }
 
+/// At a behavior's start: the model and the voice (`params.voice_id`) it
+/// names are among the platform's for its provider and type; an error
+/// naming the ones there are otherwise (the behavior does not start).
+pub async fn check_on_platform(
+    ctx: &Ctx,
+    provider: &Provider,
+    t: &GenerationType,
+    model: Option<&str>,
+    params: Option<&Value>,
+) -> Result<(), BehaviorError> {
+    let bad = |what: &str, name: &str, there: Vec<String>| {
+        let msg = format!("{what} {name:?} is not one of the platform's for {provider} {t}: {}", there.join(", "));
+        Err(BehaviorError::new(super::error::ErrorKind::Content, msg))
+    };
+    if let Some(m) = model {
+        let models = ctx.session().models(provider, t).await?;
+        if !models.iter().any(|x| x.id == m) {
+            return bad("the model", m, models.into_iter().map(|x| x.id).collect());
+        }
+    }
+    let voice = params.and_then(|p| p.get("voice_id").or_else(|| p.get("voiceId"))).and_then(Value::as_str);
+    if let Some(v) = voice {
+        let voices = ctx.session().voices(provider).await?;
+        if !voices.iter().any(|x| x.voice_id == v) {
+            return bad("the voice", v, voices.into_iter().map(|x| format!("{} ({})", x.voice_id, x.name)).collect());
+        }
+    }
+    Ok(())
+}
+
 impl Generate {
+    /// See [`check_on_platform`].
+    pub async fn check_on_platform(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        check_on_platform(ctx, &self.provider, &self.generation_type, self.model.as_deref(), self.params.as_ref()).await
+    }
+
     pub fn check(&self, c: &mut Check<'_>, at: &str) {
         check_provider(c, &format!("{at}.provider"), &format!("{at}.type"), &self.provider, &self.generation_type);
         super::content::check_content(c, &format!("{at}.prompt"), &self.prompt);

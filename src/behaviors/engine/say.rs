@@ -76,6 +76,7 @@ pub fn done(kind: &str, detail: &Value, result: Option<&str>) -> String {
         "deliver" => format!("delivered order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "order_message" => format!("sent a message on order {}: {}", field(detail, "order"), quoted(detail, "content")),
         "service" => format!("listed the service {}", quoted(detail, "title")),
+        "retire_service" => format!("took the service {} ({}) off the marketplace", field(detail, "service"), field(detail, "key")),
         "payout" => format!("requested payout {}", field(detail, "payout")),
         "report" => format!("reported @{} for {} (rule {})", field(detail, "handle"), field(detail, "reason"), field(detail, "rule")),
         "upload" => {

@@ -81,6 +81,14 @@ impl Spec {
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let schedule = Schedule::parse(&self.schedule, &self.timezone)?;
+        crate::behaviors::engine::jobs::check_on_platform(
+            ctx,
+            &self.provider,
+            &self.generation_type,
+            self.model.as_deref(),
+            self.params.as_ref(),
+        )
+        .await?;
         if let Some(pending) = ctx.store().get::<i64>(&ctx.behavior, "pending_fire")? {
             if let Some(at) = DateTime::from_timestamp_millis(pending) {
                 if !ctx.round(|| self.fire(ctx, at)).await? {

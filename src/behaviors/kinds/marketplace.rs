@@ -50,6 +50,10 @@ pub struct ServiceSpec {
     /// `false` pauses it (deactivated on the platform).
     #[serde(default = "crate::behaviors::yes")]
     pub active: bool,
+    /// `true` takes it off the platform, as removing it from the file does:
+    /// deleted, or deactivated while it has open orders (and deleted once they are done).
+    #[serde(default)]
+    pub retire: bool,
 }
 
 /// A message asking the buyer for a review.
@@ -185,7 +189,7 @@ impl Spec {
     /// Creates or updates each declared service, writing only what differs.
     async fn reconcile(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
         let s = ctx.session();
-        for want in &self.services {
+        for want in self.services.iter().filter(|w| !w.retire) {
             let skey = format!("service:{}", want.key);
             let known: Option<String> = ctx.store().get(&ctx.behavior, &skey)?;
             let have = match &known {
@@ -227,13 +231,25 @@ impl Spec {
                 }
                 continue;
             };
+            let mut tags = want.tags.clone();
+            tags.push(key_tag(&want.key));
+            let sorted = |t: &[String]| {
+                let mut t = t.to_vec();
+                t.sort();
+                t
+            };
             let diff = ServiceUpdate {
                 title: (have.title != want.title).then(|| want.title.clone()),
                 description: (have.description != want.description).then(|| want.description.clone()),
                 price: (have.price != want.price).then_some(want.price),
                 is_active: (have.is_active != want.active).then_some(want.active),
+                short_desc: want.short_desc.clone().filter(|d| have.short_desc.as_ref() != Some(d)),
+                delivery_days: (have.delivery_days != want.delivery_days).then_some(want.delivery_days),
+                revisions: (have.revisions != want.revisions).then_some(want.revisions),
+                category: want.category.clone().filter(|c| have.category.as_ref() != Some(c)),
+                tags: (sorted(&have.tags) != sorted(&tags)).then_some(tags),
             };
-            if diff.title.is_some() || diff.description.is_some() || diff.price.is_some() || diff.is_active.is_some() {
+            if !diff.is_empty() {
                 let (s2, id) = (s.clone(), have.id.clone());
                 let k = format!("update_service:{}", want.key);
                 ctx.store().forget_action(&ctx.behavior, &k)?;
@@ -246,6 +262,42 @@ impl Spec {
                 )
                 .await?;
             }
+        }
+        // Retired, or listed before and no longer in the file.
+        for (k, _) in ctx.store().scan::<String>(&ctx.behavior, "service:")? {
+            let key = &k["service:".len()..];
+            if self.services.iter().all(|s| s.key != key || s.retire) {
+                self.retire(ctx, key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the service of `key` off the platform: deleted, or, while it
+    /// has open orders, deactivated by the platform (asked again at each
+    /// reconcile until it is gone). Forgotten once the platform has it no more.
+    async fn retire(&self, ctx: &Ctx, key: &str) -> Result<(), BehaviorError> {
+        let skey = format!("service:{key}");
+        let Some(id) = ctx.store().get::<String>(&ctx.behavior, &skey)? else { return Ok(()) };
+        let k = format!("retire_service:{key}");
+        ctx.store().forget_action(&ctx.behavior, &k)?;
+        let (s2, id2) = (ctx.session().clone(), id.clone());
+        ctx.once(
+            &k,
+            "retire_service",
+            json!({"key": key, "service": id}),
+            || async move { s2.delete_service(&id2).await.map(|_| None) },
+            // Sent again after a crash: deleting twice deletes (or deactivates) all the same.
+            |_| async { Ok(Found::Missing) },
+        )
+        .await?;
+        match ctx.session().service(&id).await {
+            Err(e) if e.is_not_found() => {
+                tracing::info!(service = %id, key, "the service is off the marketplace");
+                ctx.store().remove(&ctx.behavior, &skey)?;
+            }
+            Ok(_) => tracing::info!(service = %id, key, "the service is deactivated (it has open orders); deleted once they are done"),
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -572,6 +624,9 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        if let Some(g) = &self.generate {
+            g.check_on_platform(ctx).await?;
+        }
         self.check_payments(ctx).await?;
         let mut next_reconcile = ctx.now();
         loop {

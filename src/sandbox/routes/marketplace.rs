@@ -87,6 +87,9 @@ async fn create_service(State(app): AppState, Me(me): Me, body: Bytes) -> Reply 
 async fn update_service(State(app): AppState, Me(me): Me, Path(id): Path<String>, body: Bytes) -> Reply {
     let u: ServiceUpdate = parse(&body)?;
     validate::service(u.title.as_deref(), u.description.as_deref())?;
+    if u.delivery_days == Some(0) {
+        return Err(bad("invalid_delivery_days", "deliveryDays must be at least 1"));
+    }
     let mut w = app.world();
     let seq = service_seq(&w, &id)?;
     let s = w.services.get_mut(&seq).ok_or_else(|| not_found("service"))?;
@@ -104,6 +107,21 @@ async fn update_service(State(app): AppState, Me(me): Me, Path(id): Path<String>
     }
     if let Some(a) = u.is_active {
         s.active = a;
+    }
+    if let Some(x) = u.short_desc {
+        s.data.short_desc = Some(x);
+    }
+    if let Some(x) = u.delivery_days {
+        s.data.delivery_days = x;
+    }
+    if let Some(x) = u.revisions {
+        s.data.revisions = x;
+    }
+    if let Some(x) = u.category {
+        s.data.category = Some(x);
+    }
+    if let Some(x) = u.tags {
+        s.data.tags = x;
     }
     ok(json!({ "service": render_service(&w, &w.services[&seq], false) }))
 }

@@ -102,6 +102,33 @@ pub struct ServiceUpdate {
     pub price: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
+    /// The rest of a listing's fields (the reference's PATCH shows two; the
+    /// create fields are sent as the same names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+impl ServiceUpdate {
+    /// Whether it changes anything.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.price.is_none()
+            && self.is_active.is_none()
+            && self.short_desc.is_none()
+            && self.delivery_days.is_none()
+            && self.revisions.is_none()
+            && self.category.is_none()
+            && self.tags.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
