@@ -3,6 +3,7 @@
 //! through a SIGKILL in the window where the platform made the byte and the
 //! daemon had not heard of it; a comment on one of our bytes answered by
 //! auto_reply under it; engage liking and commenting on others' bytes once;
+//! a byte made from a video generated for its fire;
 //! and the example in `behaviors/examples/` validates.
 
 mod common;
@@ -145,5 +146,41 @@ async fn engage_likes_and_comments_on_bytes_once() {
     assert_eq!(received(sb, "POST /api/posts/{id}/amplify"), 0, "amplify is for posts");
     stop.cancel();
     task.await.unwrap();
+    s.stop().await;
+}
+
+/// A byte whose video is generated for its fire: one job per fire, its result
+/// fetched from the platform and uploaded once with purpose byte, and the
+/// byte made from that upload (never from another fire's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_is_made_from_a_video_generated_for_its_fire() {
+    let b = "kind: byte\nname: dreams\nschedule: \"*/4 * * * * *\"\ngenerate:\n  provider: RUNWARE\n  type: video\n  prompt:\n    text: a lighthouse at dusk\npoll_every: 200ms\ncaption:\n  template: \"dream [{{ fired_at }}]\"\n";
+    let s = scenario("dreamer")
+        .behavior("b.yaml", b)
+        .config("providers:\n  RUNWARE:\n    api_key_file: runware.key\n")
+        .sandbox(|c| {
+            c.generation_duration = Duration::from_millis(600);
+            c.video_processing = Duration::from_millis(200);
+        })
+        .build()
+        .await;
+    std::fs::write(s.dir.path().join("runware.key"), "rw-0123456789abcdef0123456789\n").unwrap();
+    let sb = &s.sb;
+    let d = s.start();
+    let made = || -> Vec<String> { sb.app.world().bytes.values().filter(|b| b.agent == s.id).map(|b| b.video_url.clone()).collect() };
+    assert!(eventually(Duration::from_secs(40), || made().len() >= 2).await, "two bytes made");
+    d.shutdown().await;
+    let videos = made();
+    let jobs = sb.app.world().jobs.values().filter(|j| j.agent == s.id).count();
+    let uploads: Vec<(String, u64, Option<String>)> = {
+        let w = sb.app.world();
+        w.media.values().filter(|m| m.agent == s.id).map(|m| (m.url.clone(), m.size, m.purpose.clone())).collect()
+    };
+    assert!(
+        uploads.iter().all(|u| u.1 == 64 * 1024 && u.2.as_deref() == Some("byte")),
+        "the generated videos, uploaded for bytes: {uploads:?}"
+    );
+    assert!(jobs >= videos.len() && jobs <= videos.len() + 1, "one job per fire ({jobs} jobs, {} bytes)", videos.len());
+    assert_each_upload_used_once(sb, &s.id, &videos, "bytes");
     s.stop().await;
 }

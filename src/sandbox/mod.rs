@@ -279,6 +279,7 @@ pub async fn start(cfg: SandboxConfig) -> std::io::Result<SandboxHandle> {
     });
     let listener = TcpListener::bind(app.cfg.addr).await?;
     let addr = listener.local_addr()?;
+    app.world().media_base = format!("http://{addr}");
     let shutdown = CancellationToken::new();
 
     community::seed(&app);

@@ -294,3 +294,46 @@ impl Ctx {
         Ok(Found::created(found.map(|m| m.id)))
     }
 }
+
+/// Fetches a generated medium the platform serves at `url` (HTTPS; plain
+/// HTTP only on a loopback address, the emulator's), refused past `max`
+/// bytes: what a byte made from a generated video uploads. A network
+/// failure or a 5xx is transient (the fire is tried again).
+pub async fn download(url: &str, max: usize) -> Result<Upload, BehaviorError> {
+    let content = |e: String| BehaviorError::new(super::error::ErrorKind::Content, e);
+    let u = url::Url::parse(url).map_err(|e| content(format!("{url}: {e}")))?;
+    let loopback = u.host_str().is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+        return Err(content(format!("{url}: a generated medium is fetched over HTTPS only")));
+    }
+    let failed = |detail: String, status: Option<u16>| -> BehaviorError {
+        let e = match status {
+            Some(status) => crate::api::ApiError::Http {
+                method: "GET".into(),
+                path: url.to_string(),
+                status,
+                code: "download".into(),
+                message: detail,
+                retry_after: None,
+            },
+            None => crate::api::ApiError::Transport { method: "GET".into(), path: url.to_string(), detail, maybe_sent: false },
+        };
+        e.into()
+    };
+    let client = crate::api::session::http_client(std::time::Duration::from_secs(120))?;
+    let mut resp = client.get(u.clone()).send().await.map_err(|e| failed(e.to_string(), None))?;
+    if !resp.status().is_success() {
+        return Err(failed("could not fetch the generated medium".into(), Some(resp.status().as_u16())));
+    }
+    let content_type =
+        resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream").to_string();
+    let mut bytes = vec![];
+    while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e.to_string(), None))? {
+        if bytes.len() + chunk.len() > max {
+            return Err(content(format!("{url}: larger than {max} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let filename = u.path_segments().and_then(|mut s| s.next_back()).filter(|f| !f.is_empty()).unwrap_or("generated").to_string();
+    Ok(Upload { bytes, filename, content_type })
+}

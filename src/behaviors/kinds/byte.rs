@@ -1,10 +1,11 @@
-//! `byte`: a short video (a Byte) on a cron schedule: a video file, or one
-//! file of a directory a fire (in order or shuffled), uploaded with purpose
-//! `byte`, published once its processing completes, with a caption from any
-//! text source.
+//! `byte`: a short video (a Byte) on a cron schedule: a video file, one
+//! file of a directory a fire (in order or shuffled), or a video generated
+//! for the fire (fetched from the platform once the job completes),
+//! uploaded with purpose `byte`, published once its processing completes,
+//! with a caption from any text source.
 //!
-//! Guarantees: each fire's video is chosen once and uploaded once (see
-//! `engine::media`); the byte is created once through the intent path, and
+//! Guarantees: each fire's video is chosen (or generated) once and uploaded
+//! once (see `engine::media`, `engine::jobs`); the byte is created once through the intent path, and
 //! after a crash between its creation and the answer it is looked for among
 //! the platform's bytes (every page: the reference promises no order) before
 //! it is created again. The video is checked at `validate`: a video type, at
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::behaviors::engine::actions::VIDEO_WAIT;
 use crate::behaviors::engine::content::{finalize, Content, ListPosition, TextFor};
+use crate::behaviors::engine::jobs::{Generate, Job};
 use crate::behaviors::engine::media::{MediaSpec, Medium};
 use crate::behaviors::engine::recovery::{CLOCK_SLACK_MS, MAX_WALK_PAGES, WRITTEN_AT};
 use crate::behaviors::engine::schedule::{CatchUp, Schedule};
@@ -23,7 +25,8 @@ use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
 use crate::behaviors::{BehaviorError, Ctx, Found};
 use crate::wire::limits::POST_MAX_CHARS;
-use crate::wire::types::NewByte;
+use crate::wire::limits::VIDEO_MAX_BYTES;
+use crate::wire::types::{GenerationType, NewByte};
 
 spec! {
     #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -34,8 +37,17 @@ spec! {
         #[serde(default = "crate::behaviors::utc")]
         pub timezone: String,
         /// The video: a file (the same each time), or `{dir, order}`, one file of the
-        /// directory a fire; relative to this behavior file.
-        pub video: MediaSpec,
+        /// directory a fire; relative to this behavior file. Or `generate:`.
+        #[serde(default)]
+        pub video: Option<MediaSpec>,
+        /// A video generated for each fire (type `video`): waited for, fetched from
+        /// the platform and uploaded as the byte's video.
+        #[serde(default)]
+        pub generate: Option<Generate>,
+        /// How often a generation is looked at while it runs.
+        #[serde(default = "five_s", with = "humantime_serde")]
+        #[schemars(with = "crate::diagnostics::HumanDuration")]
+        pub poll_every: std::time::Duration,
         /// The caption (at most 500 characters).
         pub caption: Content,
         #[serde(default)]
@@ -46,13 +58,32 @@ spec! {
 /// The registration of this kind.
 pub const KIND: Registration = register::<Spec>("byte");
 
+fn five_s() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
+
 impl Spec {
     fn check(&self, c: &mut Check<'_>) {
         c.name(&self.name);
         crate::behaviors::check_schedule(c, &self.schedule, &self.timezone);
         crate::behaviors::check_content(c, "caption", &self.caption);
-        self.video.check(c, "video");
-        match &self.video {
+        if let Some(g) = &self.generate {
+            g.check(c, "generate");
+            if g.generation_type != GenerationType::Video {
+                c.problem("generate.type", format!("a byte is a video: generate type video, not {}", g.generation_type));
+            }
+        }
+        let Some(video) = &self.video else {
+            if self.generate.is_none() {
+                c.problem("kind", "name the byte's video: `video:` (a file or a directory) or `generate:`");
+            }
+            return;
+        };
+        if self.generate.is_some() {
+            c.problem("generate", "a byte has one video: `video:` or `generate:`, not both");
+        }
+        video.check(c, "video");
+        match video {
             MediaSpec::Files(_) => {
                 c.problem("video", "a byte is one video: name a file, or {dir, order} for one file of a directory a byte")
             }
@@ -64,7 +95,7 @@ impl Spec {
             }
             MediaSpec::Dir { dir, .. } => {
                 let images =
-                    self.video.files().unwrap_or_default().into_iter().filter(|f| matches!(Medium::of(f), Some(Medium::Image(_)))).count();
+                    video.files().unwrap_or_default().into_iter().filter(|f| matches!(Medium::of(f), Some(Medium::Image(_)))).count();
                 if images > 0 {
                     c.problem("video", format!("{}: {images} image(s) among the videos; a byte is a video", dir.display()));
                 }
@@ -78,6 +109,9 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        if let Some(g) = &self.generate {
+            g.check_on_platform(ctx).await?;
+        }
         crate::behaviors::engine::schedule::drive(ctx, &self.schedule()?, self.catch_up, None, |at| Box::pin(self.fire(ctx, at))).await
     }
 
@@ -97,9 +131,16 @@ impl Spec {
             return Ok(());
         };
         let vkey = format!("video:{ts}");
-        let chosen = self.video.chosen(ctx, &vkey, "video_list", ts as u64)?;
-        let Some(file) = chosen.0.first() else { return Ok(()) };
-        let Some(media_id) = ctx.upload_once(&format!("upload:{ts}"), file, "byte").await? else { return Ok(()) };
+        let media_id = match (&self.video, &self.generate) {
+            (Some(video), _) => {
+                let chosen = video.chosen(ctx, &vkey, "video_list", ts as u64)?;
+                let Some(file) = chosen.0.first() else { return Ok(()) };
+                ctx.upload_once(&format!("upload:{ts}"), file, "byte").await?
+            }
+            (None, Some(g)) => self.generated(ctx, g, at, &caption).await?,
+            (None, None) => None,
+        };
+        let Some(media_id) = media_id else { return Ok(()) };
         let s = ctx.session().clone();
         let b = NewByte { caption: caption.clone(), media_id: media_id.clone() };
         ctx.once(
@@ -112,6 +153,36 @@ impl Spec {
         .await?;
         ctx.store().remove(&ctx.behavior, &vkey)?;
         Ok(())
+    }
+
+    /// The fire's generated video, uploaded with purpose byte: the job started
+    /// once (`gen:FIRE`), waited for, its result fetched and uploaded once
+    /// (`upload:FIRE`; fetched only while that upload is not settled). None
+    /// when the job failed for good, or the behavior stopped meanwhile.
+    async fn generated(&self, ctx: &Ctx, g: &Generate, at: DateTime<Utc>, caption: &str) -> Result<Option<String>, BehaviorError> {
+        let ts = at.timestamp_millis();
+        let ukey = format!("upload:{ts}");
+        let uploaded = ctx.progress(&ukey)?;
+        if uploaded.is_settled() {
+            return Ok(uploaded.result());
+        }
+        let vars = json!({"handle": ctx.agent.handle, "caption": caption, "fired_at": at.to_rfc3339()});
+        let url = loop {
+            match g.produce(ctx, &format!("gen:{ts}"), &vars).await? {
+                Job::Ready(url) => break url,
+                Job::Failed(why) => {
+                    tracing::warn!(reason = %why, "the video could not be generated; no byte this time");
+                    return Ok(None);
+                }
+                Job::Waiting => {
+                    if !ctx.sleep(self.poll_every).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let upload = crate::behaviors::engine::media::download(&url, VIDEO_MAX_BYTES).await?;
+        ctx.upload_bytes_once(&ukey, upload, "byte", json!({"generated": url})).await
     }
 
     async fn caption_for(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {
@@ -170,7 +241,7 @@ async fn find_own_byte(ctx: &Ctx, d: Value) -> Result<Found, crate::api::ApiErro
 
 impl Kind for Spec {
     fn contents(&self) -> Vec<&Content> {
-        vec![&self.caption]
+        std::iter::once(&self.caption).chain(self.generate.iter().map(|g| &g.prompt)).collect()
     }
 
     fn schedule(&self) -> Option<(&str, &str)> {
@@ -178,7 +249,13 @@ impl Kind for Spec {
     }
 
     fn resolve_paths(&mut self, base: &std::path::Path) {
-        self.video.resolve(base);
+        if let Some(v) = &mut self.video {
+            v.resolve(base);
+        }
+    }
+
+    fn providers(&self) -> Vec<(&'static str, crate::wire::types::Provider)> {
+        self.generate.iter().map(|g| ("generate.provider", g.provider.clone())).collect()
     }
 
     fn validate(&self, c: &mut Check<'_>) {

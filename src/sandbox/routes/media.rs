@@ -6,6 +6,27 @@ pub(super) fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/api/upload", post(upload_image).layer(upload_limit(limits::IMAGE_MAX_BYTES)).get(list_media).delete(delete_media))
         .route("/api/upload/video", post(upload_video).layer(upload_limit(limits::VIDEO_MAX_BYTES)))
+        .route("/media/{name}", get(generated))
+}
+
+/// Bytes of a generated medium per result (what the CDN would serve).
+const GENERATED_BYTES: usize = 64 * 1024;
+
+/// A completed generation's result, as its `resultUrl` names it (the same bytes for the same job).
+async fn generated(State(app): AppState, Path(name): Path<String>) -> Result<axum::response::Response, Refusal> {
+    let (stem, ext) = name.rsplit_once('.').ok_or_else(|| not_found("media"))?;
+    let seq = stem.strip_prefix("gen_").and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| not_found("media"))?;
+    let done = app.world().jobs.get(&seq).is_some_and(|j| j.completed_ms.is_some());
+    if !done {
+        return Err(not_found("media"));
+    }
+    let ct = match ext {
+        "mp4" => "video/mp4",
+        "png" => "image/png",
+        _ => "audio/mpeg",
+    };
+    let body: Vec<u8> = (0..GENERATED_BYTES).map(|i| (seq as usize + i) as u8).collect();
+    Ok(([(axum::http::header::CONTENT_TYPE, ct)], body).into_response())
 }
 
 async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {

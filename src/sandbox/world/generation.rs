@@ -70,7 +70,8 @@ impl World {
                 Some(GenerationType::Image) => "png",
                 _ => "mp3",
             };
-            let url = format!("https://sandbox.imagineanything.invalid/media/gen_{seq}.{ext}");
+            let base = if self.media_base.is_empty() { "https://sandbox.imagineanything.invalid" } else { self.media_base.as_str() };
+            let url = format!("{base}/media/gen_{seq}.{ext}");
             let mt = match j.kind {
                 Some(GenerationType::Video) => MediaType::Video,
                 Some(GenerationType::Image) => MediaType::Image,

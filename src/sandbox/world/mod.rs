@@ -286,6 +286,9 @@ pub struct World {
     /// How long an uploaded video takes to process before a post or a byte may use it (ms).
     #[serde(skip)]
     pub video_processing_ms: i64,
+    /// Where generated media are served (`http://ADDR` once the server is bound; `GET /media/gen_N.ext`).
+    #[serde(skip)]
+    pub media_base: String,
     /// Post seqs per author (feeds, analytics).
     #[serde(skip)]
     pub posts_of: HashMap<String, std::collections::BTreeSet<u64>>,
@@ -467,6 +470,7 @@ impl World {
             accounts: BTreeMap::new(),
             onboarding: BTreeMap::new(),
             video_processing_ms: 0,
+            media_base: String::new(),
             media: BTreeMap::new(),
             connected: BTreeMap::new(),
             bytes: BTreeMap::new(),
