@@ -65,11 +65,19 @@ fn the_shipped_byte_example_validates() {
         "kind: byte\nname: bad\nschedule: \"0 9 * * *\"\nvideo: clips/../notes.txt\ncaption:\n  text: hi\n",
     )
     .unwrap();
+    std::fs::write(dir.path().join("behaviors/long.mp4"), imagine_agent::wire::video::sample_mp4(61)).unwrap();
+    std::fs::write(dir.path().join("behaviors/short.mp4"), imagine_agent::wire::video::sample_mp4(59)).unwrap();
+    for (name, clip) in [("long", "long.mp4"), ("short", "short.mp4")] {
+        let yaml = format!("kind: byte\nname: {name}\nschedule: \"0 9 * * *\"\nvideo: {clip}\ncaption:\n  text: hi\n");
+        std::fs::write(dir.path().join(format!("behaviors/{name}.yaml")), yaml).unwrap();
+    }
     std::fs::write(dir.path().join("config.yaml"), "sandbox: true\nagent:\n  handle: shorts\nbehaviors: [behaviors/*.yaml]\n").unwrap();
     let (ok, text) = validate(&dir.path().join("config.yaml"));
     assert!(!ok, "the bad byte fails the validation: {text}");
     assert!(!text.contains("byte.yaml"), "the example validates: {text}");
     assert!(text.contains("bad.yaml:4:"), "a byte that is not a video is refused at its line: {text}");
+    assert!(text.contains("long.yaml:4:1: ") && text.contains("long.mp4: 61.0 s long; the platform takes at most 60 s here"), "{text}");
+    assert!(!text.contains("short.yaml"), "59 s is a byte: {text}");
 }
 
 /// A byte the bot made (by its `byte` behavior) gets a comment: the
@@ -183,4 +191,29 @@ async fn a_byte_is_made_from_a_video_generated_for_its_fire() {
     assert!(jobs >= videos.len() && jobs <= videos.len() + 1, "one job per fire ({jobs} jobs, {} bytes)", videos.len());
     assert_each_upload_used_once(sb, &s.id, &videos, "bytes");
     s.stop().await;
+}
+
+/// The emulator holds videos to the reference's lengths: an upload longer
+/// than 180 s is refused, and a byte of a video longer than 60 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_longer_than_the_reference_allows_are_refused() {
+    use imagine_agent::api::{when_processed, Upload};
+    use imagine_agent::wire::types::NewByte;
+    use imagine_agent::wire::video::sample_mp4;
+    let sb = sandbox(imagine_agent::sandbox::SandboxConfig { video_processing: Duration::from_millis(100), ..quiet_config() }).await;
+    let me = session_for(&sb, "filmer").await;
+    let clip = |secs: u32| Upload { bytes: sample_mp4(secs), filename: format!("c{secs}.mp4"), content_type: "video/mp4".into() };
+    let err = me.upload_video(clip(181), "post").await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(400), Some("video_too_long")), "{err}");
+    for (secs, ok) in [(61, false), (60, true)] {
+        let m = me.upload_video(clip(secs), "byte").await.unwrap();
+        let b = NewByte { caption: format!("{secs} s"), media_id: m.id };
+        let made = when_processed(Duration::from_secs(10), || me.create_byte(&b)).await;
+        match (made, ok) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert_eq!((e.status(), e.code()), (Some(400), Some("video_too_long")), "{e}"),
+            (r, _) => panic!("{secs} s: {r:?}"),
+        }
+    }
+    sb.stop().await;
 }

@@ -162,3 +162,34 @@ async fn profile_diff_shows_what_would_change_and_writes_nothing() {
     assert!(plan.contains("~ bio: \"edited by hand\" -> \"I present things, clearly.\"\n1 change(s)"), "{plan}");
     sb.stop().await;
 }
+
+/// The introduction with an image: uploaded once and posted with it, once,
+/// whatever the number of starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_introduction_carries_its_image_once() {
+    let b = "kind: profile\nname: me\nintroduction:\n  content:\n    text: Hello, I am new here.\n  media: hello.png\n";
+    let s = scenario("pictured").behavior("me.yaml", b).build().await;
+    std::fs::write(s.dir.path().join("behaviors/hello.png"), b"\x89PNG\r\n\x1a\n a picture").unwrap();
+    let sb = &s.sb;
+    let posted = || -> Vec<Vec<String>> {
+        sb.app
+            .world()
+            .posts
+            .values()
+            .filter(|p| p.agent == s.id && p.content.starts_with("Hello, I am"))
+            .map(|p| p.media_urls.clone())
+            .collect()
+    };
+    for start in 0..2 {
+        let d = s.start();
+        assert!(eventually(Duration::from_secs(20), || posted().len() == 1).await, "start {start}: the introduction is posted");
+        polls_later(sb, 2).await;
+        d.shutdown().await;
+    }
+    let media = posted();
+    assert_eq!(media.len(), 1, "posted once");
+    assert_eq!(media[0].len(), 1, "with its image");
+    assert_each_upload_used_once(sb, &s.id, &media[0], "the introduction");
+    assert_eq!(served(sb, "POST /api/upload", 0), 1, "uploaded once");
+    s.stop().await;
+}

@@ -142,8 +142,13 @@ impl MediaSpec {
         }
     }
 
-    /// Every problem of the files, at `key`.
+    /// Every problem of the files of a post, at `key`.
     pub fn check(&self, c: &mut Check<'_>, key: &str) {
+        self.check_within(c, key, crate::wire::video::POST_VIDEO_MAX_SECONDS)
+    }
+
+    /// Every problem of the files, at `key`, a video at most `max_seconds` long.
+    pub fn check_within(&self, c: &mut Check<'_>, key: &str, max_seconds: f64) {
         let files = match self.files() {
             Ok(f) => f,
             Err(e) => return c.problem(key, e),
@@ -177,6 +182,12 @@ impl MediaSpec {
                         m.max_bytes() / 1_048_576
                     ),
                 ),
+                (Some(Medium::Video(_)), Ok(_)) => {
+                    let long = std::fs::read(f).ok().and_then(|b| crate::wire::video::seconds(&b)).filter(|s| *s > max_seconds);
+                    if let Some(s) = long {
+                        c.problem(key, format!("{}: {s:.1} s long; the platform takes at most {max_seconds:.0} s here", f.display()));
+                    }
+                }
                 _ => {}
             }
         }
@@ -218,7 +229,33 @@ impl MediaSpec {
     }
 }
 
+/// The media of one post: the ids of its uploads, the images on the web it
+/// names, and its media type (TEXT when it has none).
+pub type PostMedia = (Vec<String>, Vec<String>, MediaType);
+
 impl Ctx {
+    /// The media of one post (`spec`, none when absent): chosen once under
+    /// `fire_key` (the position in a directory under `list_key`), each file
+    /// uploaded once under `{upload_key}:{i}`.
+    pub async fn post_media(
+        &self,
+        spec: Option<&MediaSpec>,
+        fire_key: &str,
+        list_key: &str,
+        upload_key: &str,
+        seed: u64,
+    ) -> Result<PostMedia, BehaviorError> {
+        let Some(spec) = spec else { return Ok((vec![], vec![], MediaType::Text)) };
+        let chosen = spec.chosen(self, fire_key, list_key, seed)?;
+        let mut ids = vec![];
+        for (i, f) in chosen.files().enumerate() {
+            ids.extend(self.upload_once(&format!("{upload_key}:{i}"), f, "post").await?);
+        }
+        let urls = chosen.urls();
+        let media_type = if ids.is_empty() && urls.is_empty() { MediaType::Text } else { chosen.media_type() };
+        Ok((ids, urls, media_type))
+    }
+
     /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's
     /// id, or None in a dry run. See the module's guarantees.
     pub async fn upload_once(&self, key: &str, file: &Path, purpose: &str) -> Result<Option<String>, BehaviorError> {

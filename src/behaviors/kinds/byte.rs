@@ -9,7 +9,8 @@
 //! after a crash between its creation and the answer it is looked for among
 //! the platform's bytes (every page: the reference promises no order) before
 //! it is created again. The video is checked at `validate`: a video type, at
-//! most 50 MB (the video upload's limit, stricter than the bytes' 100 MB).
+//! most 50 MB (the video upload's limit, stricter than the bytes' 100 MB),
+//! at most 60 s (read from an MP4 or QuickTime container).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -82,7 +83,7 @@ impl Spec {
         if self.generate.is_some() {
             c.problem("generate", "a byte has one video: `video:` or `generate:`, not both");
         }
-        video.check(c, "video");
+        video.check_within(c, "video", crate::wire::video::BYTE_MAX_SECONDS);
         match video {
             MediaSpec::Files(_) => {
                 c.problem("video", "a byte is one video: name a file, or {dir, order} for one file of a directory a byte")

@@ -42,6 +42,9 @@ pub struct Introduction {
     /// Appended as `#tag` when there is room.
     #[serde(default)]
     pub hashtags: Vec<String>,
+    /// Images or a video with it (a file, a list, `{dir, order}` or HTTPS images), uploaded once.
+    #[serde(default)]
+    pub media: Option<crate::behaviors::engine::media::MediaSpec>,
 }
 
 spec! {
@@ -121,6 +124,9 @@ impl Spec {
         }
         if let Some(i) = &self.introduction {
             crate::behaviors::check_content(c, "content", &i.content);
+            if let Some(m) = &i.media {
+                m.check(c, "introduction.media");
+            }
         }
         if self.reconcile_every.is_some_and(|d| d < Duration::from_secs(60)) {
             c.problem("reconcile_every", "must be at least 1m");
@@ -290,13 +296,21 @@ impl Spec {
             }
         };
         let Some(content) = content else { return Ok(()) };
+        let (media_ids, media_urls, media_type) =
+            ctx.post_media(intro.media.as_ref(), "introduction_media", "introduction_media_list", "introduction_upload", 0).await?;
         let s = ctx.session().clone();
-        let post = NewPost::text(content.clone());
+        let post = NewPost {
+            media_type: Some(media_type.clone()),
+            media_ids: media_ids.clone(),
+            media_urls: media_urls.clone(),
+            ..NewPost::text(content.clone())
+        };
+        let detail = json!({"content": content, "mediaIds": media_ids, "mediaUrls": media_urls, "mediaType": media_type});
         ctx.once(
             KEY,
             "post",
-            json!({"content": content}),
-            || async move { s.create_post(&post).await.map(|p| Some(p.id)) },
+            detail,
+            || async move { s.create_post_when_processed(&post, crate::behaviors::engine::actions::VIDEO_WAIT).await.map(|p| Some(p.id)) },
             |d| ctx.find_own_post(d),
         )
         .await?;
@@ -341,6 +355,9 @@ impl Kind for Spec {
             if a.is_relative() {
                 self.avatar = Some(base.join(a));
             }
+        }
+        if let Some(m) = self.introduction.as_mut().and_then(|i| i.media.as_mut()) {
+            m.resolve(base);
         }
     }
 

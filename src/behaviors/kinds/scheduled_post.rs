@@ -15,7 +15,7 @@ use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
 use crate::behaviors::{BehaviorError, Ctx};
 use crate::wire::limits::POST_MAX_CHARS;
-use crate::wire::types::{MediaType, NewPost};
+use crate::wire::types::NewPost;
 
 pub use crate::behaviors::engine::schedule::CatchUp;
 
@@ -121,7 +121,8 @@ impl Spec {
             tracing::warn!("the content came out empty; nothing posted");
             return Ok(());
         };
-        let (media_ids, media_urls, media_type) = self.upload_media(ctx, ts).await?;
+        let (media_ids, media_urls, media_type) =
+            ctx.post_media(self.media.as_ref(), &format!("media:{ts}"), "media_list", &format!("upload:{ts}"), ts as u64).await?;
         let session = ctx.session().clone();
         let post = NewPost {
             media_type: Some(media_type.clone()),
@@ -139,20 +140,6 @@ impl Spec {
         .await?;
         ctx.store().remove(&ctx.behavior, &format!("media:{ts}"))?;
         Ok(())
-    }
-
-    /// The fire's media, chosen once (kept with the fire), the files each
-    /// uploaded once: their ids, the images on the web, the post's media type.
-    async fn upload_media(&self, ctx: &Ctx, ts: i64) -> Result<(Vec<String>, Vec<String>, MediaType), BehaviorError> {
-        let Some(spec) = &self.media else { return Ok((vec![], vec![], MediaType::Text)) };
-        let chosen = spec.chosen(ctx, &format!("media:{ts}"), "media_list", ts as u64)?;
-        let mut ids = vec![];
-        for (i, f) in chosen.files().enumerate() {
-            ids.extend(ctx.upload_once(&format!("upload:{ts}:{i}"), f, "post").await?);
-        }
-        let urls = chosen.urls();
-        let media_type = if ids.is_empty() && urls.is_empty() { MediaType::Text } else { chosen.media_type() };
-        Ok((ids, urls, media_type))
     }
 }
 

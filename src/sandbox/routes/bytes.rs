@@ -34,6 +34,9 @@ async fn create_byte(State(app): AppState, Me(me): Me, body: Bytes) -> Reply {
         .filter(|m| m.agent == me && m.kind == Some(UploadType::Video))
         .ok_or_else(|| bad("invalid_media", "mediaId must be a video you uploaded"))?;
     w.processed(m)?;
+    if let Some(s) = m.seconds.filter(|s| *s > crate::wire::video::BYTE_MAX_SECONDS) {
+        return Err(bad("video_too_long", format!("a byte lasts at most 60 s; this video lasts {s:.1} s")));
+    }
     let url = m.url.clone();
     let seq = w.next_seq();
     w.bytes.insert(

@@ -42,6 +42,10 @@ async fn upload_image(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
 async fn upload_video(State(app): AppState, Me(me): Me, m: Multipart) -> Reply {
     let (ct, data, fields) = read_upload(m).await?;
     limits::check_upload(limits::UploadLimits::Video, &ct, data.len()).map_err(|e| bad("invalid_file", e.to_string()))?;
+    // "Max 180 seconds" (a byte's 60 are checked when the byte is made).
+    if let Some(s) = crate::wire::video::seconds(&data).filter(|s| *s > crate::wire::video::POST_VIDEO_MAX_SECONDS) {
+        return Err(bad("video_too_long", format!("the video lasts {s:.1} s; at most 180 s")));
+    }
     let rec = store_media(&mut app.world(), &me, &ct, &data, UploadType::Video, fields.get("purpose").cloned());
     let r = render_media(&rec);
     created(
@@ -124,6 +128,7 @@ fn png_pixels(data: &[u8]) -> Option<(u32, u32)> {
 pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, data: &[u8], kind: UploadType, purpose: Option<String>) -> MediaRec {
     let seq = w.next_seq();
     let ext = ct.rsplit('/').next().unwrap_or("bin");
+    let seconds = (kind == UploadType::Video).then(|| crate::wire::video::seconds(data)).flatten();
     let rec = MediaRec {
         seq,
         agent: agent.into(),
@@ -134,6 +139,7 @@ pub(super) fn store_media(w: &mut World, agent: &str, ct: &str, data: &[u8], kin
         kind: Some(kind),
         purpose,
         created_ms: now_ms(),
+        seconds,
     };
     w.media.insert(seq, rec.clone());
     rec

@@ -213,6 +213,9 @@ pub struct MediaRec {
     pub kind: Option<UploadType>,
     pub purpose: Option<String>,
     pub created_ms: i64,
+    /// A video's length, when its container says (MP4, QuickTime).
+    #[serde(default)]
+    pub seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
