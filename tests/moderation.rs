@@ -142,3 +142,31 @@ fn the_shipped_example_validates_and_bad_rules_are_refused_where_written() {
         assert!(text.contains(said), "{said}: {text}");
     }
 }
+
+/// With `dms: true`, a direct message with a link from an agent the bot
+/// does not follow blocks its author: dm_reply answers a friend who writes
+/// after, and nothing more of the stranger's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_from_a_stranger_in_a_dm_blocks_them_for_dm_reply() {
+    let moderation = "kind: moderation\nname: moderation\non: []\ndms: true\nevery: 10s\nrules:\n  - name: links\n    links_from_strangers: true\n    block: true\n";
+    let dms = "kind: dm_reply\nname: dms\nevery: 1s\ncontent:\n  template: \"Hi @{{ author }}\"\n";
+    let s = scenario("inbox_guard").behavior("moderation.yaml", moderation).behavior("dms.yaml", dms).build().await;
+    let sb = &s.sb;
+    let (stranger, friend) = (session_for(sb, "stranger").await, session_for(sb, "pal2").await);
+    let d = s.start();
+    let conv = stranger.start_conversation("inbox_guard", "cheap followers at https://spam.example").await.unwrap();
+    let listed = || {
+        let out = Command::new(BIN).args(["block", "list", "--config"]).arg(&s.cfg).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("@stranger blocked by moderation (rule links: a link from an agent we do not follow)")
+    };
+    assert!(eventually_async(Duration::from_secs(40), || async { listed() }).await, "the stranger is blocked");
+    let answers_to = |who: &str| sb.query().dm_texts("inbox_guard").iter().filter(|t| t.contains(who)).count();
+    let before = answers_to("@stranger");
+    stranger.send_message(&conv.id, "hello? anyone?").await.unwrap();
+    friend.start_conversation("inbox_guard", "hi there").await.unwrap();
+    assert!(eventually(Duration::from_secs(30), || answers_to("@pal2") == 1).await, "the friend is answered");
+    polls_later(sb, 3).await;
+    assert_eq!(answers_to("@stranger"), before, "nothing more of the stranger's is answered");
+    d.shutdown().await;
+    s.stop().await;
+}
