@@ -170,3 +170,32 @@ async fn a_link_from_a_stranger_in_a_dm_blocks_them_for_dm_reply() {
     d.shutdown().await;
     s.stop().await;
 }
+
+/// What an author sent is kept a day: once the agent's clock is a day past
+/// their last message, the next start forgets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_silent_for_a_day_is_forgotten() {
+    let s = scenario("forgetful").behavior("moderation.yaml", MODERATION).metrics().build().await;
+    let sb = &s.sb;
+    let talker = session_for(sb, "talker").await;
+    let clock = imagine_agent::clock::Clock::manual(chrono::Utc::now());
+    let kept = |s: &common::scenario::Scenario| -> Vec<String> {
+        let store = imagine_agent::store::Store::open(&s.state_dir().join("sled")).unwrap();
+        store.agent("forgetful").unwrap().keys("moderation", "sent:").unwrap()
+    };
+    let (stop, task) = s.start_on(&clock);
+    mention(&talker, "@forgetful hello").await;
+    let port = s.metrics_port().await;
+    let handled = || metric(port, "imagine_agent_notifications_handled_total", &["behavior=\"moderation\""]);
+    assert!(eventually_async(Duration::from_secs(20), || async { handled().await >= Some(1) }).await, "the mention screened");
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(kept(&s), ["sent:talker"], "what the talker sent is kept");
+    clock.set(clock.now() + chrono::Duration::hours(25));
+    let (stop, task) = s.start_on(&clock);
+    polls_later(sb, 2).await;
+    stop.cancel();
+    task.await.unwrap();
+    assert!(kept(&s).is_empty(), "forgotten a day later: {:?}", kept(&s));
+    s.stop().await;
+}

@@ -14,7 +14,8 @@
 //! sent again (the reference lists no way to see one's reports), so a report
 //! is never repeated, at the price of one that may be lost. Reports stay
 //! within `max_reports_per_day` (any 24 hours). What an author sent is
-//! counted once per notification or message, crash or not.
+//! counted once per notification or message, crash or not, and kept a day
+//! (at most 64 entries an author; an author silent for a day is forgotten).
 
 use std::time::Duration;
 
@@ -307,7 +308,27 @@ impl Spec {
                 }
             }
         };
-        tokio::try_join!(events, dms).map(|_| ())
+        // What authors sent is kept a day: an author silent for longer is forgotten.
+        let forget = async {
+            loop {
+                ctx.round(|| async { self.forget_quiet_authors(ctx) }).await?;
+                if !ctx.sleep(Duration::from_secs(3600)).await {
+                    return Ok(());
+                }
+            }
+        };
+        tokio::try_join!(events, dms, forget).map(|_| ())
+    }
+
+    /// Removes the history of authors whose newest entry is over a day old.
+    fn forget_quiet_authors(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        let oldest = ctx.now().timestamp_millis() - 86_400_000;
+        for (k, history) in ctx.store().scan::<Vec<Sent>>(&ctx.behavior, "sent:")? {
+            if history.iter().all(|s| s.at_ms <= oldest) {
+                ctx.store().remove(&ctx.behavior, &k)?;
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&self, ctx: &Ctx, n: &Notification) -> Result<(), BehaviorError> {
