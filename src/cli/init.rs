@@ -25,6 +25,7 @@ const EXAMPLES: &[(&str, &str, Beside)] = &[
     ("marketplace", include_str!("../../behaviors/marketplace.yaml"), &[]),
     ("generation_pipeline", include_str!("../../behaviors/generation_pipeline.yaml"), &[]),
     ("report", include_str!("../../behaviors/report.yaml"), &[]),
+    ("moderation", include_str!("../../behaviors/examples/moderation.yaml"), &[]),
     (
         "hook",
         include_str!("../../behaviors/hook.yaml"),
@@ -135,7 +136,8 @@ pub fn run(a: InitArgs) -> Result<()> {
     for k in &kinds {
         let (_, text, extra) = EXAMPLES.iter().find(|e| e.0 == k).expect("checked above");
         // The shipped examples point at the repository's schema; here it is written beside them.
-        files.push((dir.join("behaviors").join(format!("{k}.yaml")), text.to_string(), false));
+        let text = text.replace("$schema=../schema.json", "$schema=schema.json");
+        files.push((dir.join("behaviors").join(format!("{k}.yaml")), text, false));
         for (path, body) in extra.iter() {
             files.push((dir.join("behaviors").join(path), body.to_string(), false));
         }
