@@ -199,3 +199,45 @@ async fn an_author_silent_for_a_day_is_forgotten() {
     assert!(kept(&s).is_empty(), "forgotten a day later: {:?}", kept(&s));
     s.stop().await;
 }
+
+/// A model server that accepts connections, counts them, and never answers.
+async fn silent_model() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = l.accept().await {
+            s2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (url, seen)
+}
+
+/// The daemon is SIGKILLed while moderation waits on a model for a mention;
+/// moderation is then removed from the configuration: at the next start the
+/// mention it had not screened goes on to auto_reply, and is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_a_removed_moderation_had_not_screened_is_answered() {
+    let judged = "kind: moderation\nname: moderation\nrules:\n  - name: judged\n    model:\n      profile: slow\n      question: Is this spam?\n    block: true\n";
+    let (model, asked) = silent_model().await;
+    let llm = format!("llm:\n  slow:\n    base_url: {model}\n    model: m\n    timeout: 120s\n    retries: 0\n");
+    let s = scenario("unscreened").behavior("moderation.yaml", judged).behavior("replies.yaml", REPLY).config(&llm).build().await;
+    let sb = &s.sb;
+    let fan = session_for(sb, "fan2").await;
+    let mut d = s.spawn();
+    let post = mention(&fan, "@unscreened are you there?").await;
+    let waiting = || asked.load(std::sync::atomic::Ordering::SeqCst) > 0;
+    assert!(eventually(Duration::from_secs(30), waiting).await, "moderation asks the model about the mention");
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+    assert_eq!(s.answered(&[post]), 0, "not answered while unscreened");
+    std::fs::remove_file(s.dir.path().join("behaviors/moderation.yaml")).unwrap();
+    let _d = s.spawn();
+    assert!(eventually(Duration::from_secs(30), || s.answered(&[post]) == 1).await, "answered once moderation is gone");
+    polls_later(sb, 3).await;
+    assert_eq!(s.replies_on(&[post])[&post], 1, "once");
+    s.stop().await;
+}
