@@ -256,3 +256,39 @@ async fn every_action_a_program_answers_is_taken_once_per_event() {
     assert!((1..=2).contains(&received(&sb, "POST /api/agents/{handle}/follow")), "at most one follow request per event");
     sb.stop().await;
 }
+
+/// A program's post with media: `pic.png` beside the behavior file uploaded
+/// once per fire and posted with the text; a path out of the behavior's
+/// directory is refused (the post is not made, the log says why).
+const PICTURES: &str = r#"#!/bin/sh
+n=$(cat fires 2>/dev/null || echo 0); n=$((n+1)); echo $n > fires
+if [ "$n" = 1 ]; then
+  printf '{"actions":[{"type":"post","text":"sneaky","media":["../secret.png"]}]}'
+else
+  printf '{"actions":[{"type":"post","text":"picture %s","media":["pic.png"]}]}' "$n"
+fi
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_s_post_carries_its_media_uploaded_once_and_only_from_beside_it() {
+    let behavior = "kind: hook\nname: pictures\nschedule: \"* * * * * *\"\nprogram:\n  command: [sh, pictures.sh]\n";
+    let s = scenario("picturer").behavior("h.yaml", behavior).metrics().build().await;
+    std::fs::write(s.dir.path().join("behaviors/pictures.sh"), PICTURES).unwrap();
+    std::fs::write(s.dir.path().join("behaviors/pic.png"), b"\x89PNG\r\n\x1a\n a picture").unwrap();
+    std::fs::write(s.dir.path().join("secret.png"), b"\x89PNG\r\n\x1a\n private").unwrap();
+    let sb = &s.sb;
+    let log = s.dir.path().join("run.log");
+    let _d = spawn_logged(&s.cfg, &log);
+    let port = s.metrics_port().await;
+    runs_later(port, "pictures", 3).await;
+    drop(_d);
+    let posts: Vec<(String, Vec<String>)> =
+        sb.app.world().posts.values().filter(|p| p.agent == s.id).map(|p| (p.content.clone(), p.media_urls.clone())).collect();
+    assert!(posts.len() >= 2, "{posts:?}");
+    assert!(posts.iter().all(|(t, m)| t.starts_with("picture ") && m.len() == 1), "each post with its picture: {posts:?}");
+    let used: Vec<String> = posts.iter().map(|p| p.1[0].clone()).collect();
+    assert_each_upload_used_once(sb, &s.id, &used, "hook posts");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("media \"../secret.png\": a file under the behavior's directory"), "{text}");
+    s.stop().await;
+}

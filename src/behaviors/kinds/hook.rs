@@ -70,6 +70,10 @@ pub enum Action {
     },
     Post {
         text: String,
+        /// Images (up to 4) or one video: files under the behavior file's
+        /// directory, or HTTPS images; each file uploaded once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<String>,
     },
     Nothing,
 }
@@ -103,6 +107,10 @@ spec! {
         /// Taken when the program fails (timeout, bad output, non-zero exit); default: nothing.
         #[serde(default)]
         pub fallback: Vec<Action>,
+        /// The behavior file's directory (what a post's `media` is relative to).
+        #[serde(skip)]
+        #[schemars(skip)]
+        pub base: std::path::PathBuf,
     }
 }
 
@@ -166,6 +174,39 @@ impl Spec {
         self.program.check(c, "program");
     }
 
+    /// A post's media as the program named them: files under the behavior
+    /// file's directory (resolved) or HTTPS images, at most 4 images or one
+    /// video; or why not.
+    fn media_of(&self, media: &[String]) -> Result<Vec<String>, String> {
+        use crate::behaviors::engine::media::Medium;
+        let mut out = vec![];
+        let (mut images, mut videos) = (0, 0);
+        for m in media {
+            let p = std::path::Path::new(m);
+            let inside = p.is_relative() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            let path = if m.starts_with("https://") {
+                p.to_path_buf()
+            } else if inside {
+                self.base.join(p)
+            } else {
+                return Err(format!("media {m:?}: a file under the behavior's directory, or an HTTPS image"));
+            };
+            match Medium::of(&path) {
+                Some(Medium::Video(_)) if !m.starts_with("https://") => videos += 1,
+                Some(Medium::Image(_)) => images += 1,
+                _ => return Err(format!("media {m:?}: not an image or a video the platform takes")),
+            }
+            if !m.starts_with("https://") && !path.is_file() {
+                return Err(format!("media {m:?}: no such file"));
+            }
+            out.push(path.to_string_lossy().into_owned());
+        }
+        if (videos > 0 && images > 0) || videos > 1 || images > crate::wire::limits::MAX_IMAGES_PER_POST {
+            return Err("a post takes 1 video, or up to 4 images, never both".into());
+        }
+        Ok(out)
+    }
+
     /// The (kind, detail) of `a` for event `n`, or why it cannot be done.
     fn to_action(&self, a: &Action, n: Option<&Notification>) -> Result<Option<(&'static str, Value)>, String> {
         let post =
@@ -189,7 +230,8 @@ impl Spec {
             Action::Quote { post: p, text } => ("quote", json!({"postId": post(p)?, "content": text})),
             Action::Follow { handle } => ("follow", json!({"handle": who(handle)?})),
             Action::Dm { handle, text } => ("dm", json!({"handle": who(handle)?, "content": text})),
-            Action::Post { text } => ("post", json!({"content": text})),
+            Action::Post { text, media } if media.is_empty() => ("post", json!({"content": text})),
+            Action::Post { text, media } => ("post", json!({"content": text, "media": self.media_of(media)?})),
             Action::Nothing => return Ok(None),
         }))
     }
@@ -207,7 +249,7 @@ impl Spec {
             }
             Ok(Answer { actions: Some(a), .. }) => Ok(a),
             Ok(Answer { text: Some(t), .. }) if n.is_some() => Ok(vec![Action::Reply { text: t }]),
-            Ok(Answer { text: Some(t), .. }) => Ok(vec![Action::Post { text: t }]),
+            Ok(Answer { text: Some(t), .. }) => Ok(vec![Action::Post { text: t, media: vec![] }]),
             Ok(Answer { text: None, actions: None }) => Ok(vec![]),
             Err(e) => Err(e),
         };
@@ -240,6 +282,23 @@ impl Spec {
         out
     }
 
+    /// A post's `media` uploaded (each file once, under the action's key) and
+    /// named as the platform takes them: `mediaIds`, `mediaUrls`, `mediaType`.
+    async fn with_media(&self, ctx: &Ctx, key: &str, mut detail: Value) -> Result<Value, BehaviorError> {
+        let Some(media) = detail.get("media").and_then(Value::as_array).filter(|m| !m.is_empty()).cloned() else { return Ok(detail) };
+        let files = media.iter().filter_map(Value::as_str).map(std::path::PathBuf::from).collect();
+        let spec = crate::behaviors::engine::media::MediaSpec::Files(files);
+        let (ids, urls, media_type) =
+            ctx.post_media(Some(&spec), &format!("{key}:media"), "media_list", &format!("{key}:upload"), 0).await?;
+        if let Some(d) = detail.as_object_mut() {
+            d.remove("media");
+            d.insert("mediaIds".into(), json!(ids));
+            d.insert("mediaUrls".into(), json!(urls));
+            d.insert("mediaType".into(), json!(media_type));
+        }
+        Ok(detail)
+    }
+
     /// Decides once for `event` (recorded before anything runs), then runs each action once.
     async fn handle(&self, ctx: &Ctx, event: &str, n: Option<&Notification>, at: Option<DateTime<Utc>>) -> Result<(), BehaviorError> {
         let store = ctx.store();
@@ -260,6 +319,7 @@ impl Spec {
             }
         };
         for (i, (kind, detail)) in decision.iter().enumerate() {
+            let detail = self.with_media(ctx, &format!("hook:{event}:{i}"), detail.clone()).await?;
             let (k, d) = (kind.clone(), detail.clone());
             ctx.once(
                 &format!("hook:{event}:{i}"),
@@ -295,6 +355,7 @@ impl Kind for Spec {
 
     fn resolve_paths(&mut self, base: &std::path::Path) {
         self.program.resolve(base);
+        self.base = base.to_path_buf();
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> futures::future::BoxFuture<'a, Result<(), BehaviorError>> {
