@@ -217,3 +217,37 @@ async fn an_image_on_the_web_is_posted_by_its_url() {
     d.shutdown().await;
     s.stop().await;
 }
+
+/// `media: {generate: ...}`: an image generated for each fire, fetched from
+/// the platform and uploaded once, posted with the fire's text (beside the
+/// platform's own post of the result).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_generated_for_each_fire_is_posted_with_its_text() {
+    let b = "kind: scheduled_post\nname: art\nschedule: \"*/3 * * * * *\"\ncontent:\n  template: \"today's picture [{{ fired_at }}]\"\nmedia:\n  generate:\n    provider: RUNWARE\n    type: image\n    prompt:\n      text: a lighthouse at dusk\n";
+    let s = scenario("artist")
+        .behavior("b.yaml", b)
+        .config("providers:\n  RUNWARE:\n    api_key_file: runware.key\n")
+        .sandbox(|c| c.generation_duration = Duration::from_millis(400))
+        .build()
+        .await;
+    std::fs::write(s.dir.path().join("runware.key"), "rw-0123456789abcdef0123456789\n").unwrap();
+    let sb = &s.sb;
+    let ours = || -> Vec<(Option<imagine_agent::wire::types::MediaType>, Vec<String>)> {
+        let w = sb.app.world();
+        w.posts
+            .values()
+            .filter(|p| p.agent == s.id && p.content.starts_with("today's picture"))
+            .map(|p| (p.media_type.clone(), p.media_urls.clone()))
+            .collect()
+    };
+    let d = s.start();
+    assert!(eventually(Duration::from_secs(40), || ours().len() >= 2).await, "two posts made");
+    d.shutdown().await;
+    let posts = ours();
+    assert!(posts.iter().all(|(t, m)| *t == Some(imagine_agent::wire::types::MediaType::Image) && m.len() == 1), "{posts:?}");
+    let used: Vec<String> = posts.iter().map(|p| p.1[0].clone()).collect();
+    assert_each_upload_used_once(sb, &s.id, &used, "generated images");
+    let jobs = sb.app.world().jobs.values().filter(|j| j.agent == s.id).count();
+    assert!(jobs >= posts.len() && jobs <= posts.len() + 1, "one job per fire ({jobs} jobs, {} posts)", posts.len());
+    s.stop().await;
+}

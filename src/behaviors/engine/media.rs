@@ -25,7 +25,10 @@ use super::recovery::{Found, CLOCK_SLACK_MS, WRITTEN_AT};
 use crate::api::Upload;
 use crate::diagnostics::Check;
 use crate::wire::limits::{IMAGE_MAX_BYTES, MAX_IMAGES_PER_POST, VIDEO_MAX_BYTES};
-use crate::wire::types::{MediaType, UploadType};
+use crate::wire::types::{GenerationType, MediaType, UploadType};
+
+/// How often a post's generation is looked at while it runs.
+const GENERATION_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An image on the web, named by its HTTPS URL: posted as a `mediaUrls` entry
 /// (the newest official SDK sends them), never uploaded.
@@ -47,6 +50,8 @@ pub enum MediaSpec {
         #[serde(default)]
         order: ListOrder,
     },
+    /// An image or a video generated for each post (`{generate: {provider, type, prompt}}`).
+    Generated { generate: Box<super::jobs::Generate> },
 }
 
 /// An image or a video, by its file name.
@@ -125,6 +130,15 @@ impl MediaSpec {
             MediaSpec::File(p) => at(p),
             MediaSpec::Files(ps) => ps.iter_mut().for_each(at),
             MediaSpec::Dir { dir, .. } => at(dir),
+            MediaSpec::Generated { .. } => {}
+        }
+    }
+
+    /// The generation it names, if it is one.
+    pub fn generation(&self) -> Option<&super::jobs::Generate> {
+        match self {
+            MediaSpec::Generated { generate } => Some(generate.as_ref()),
+            _ => None,
         }
     }
 
@@ -133,6 +147,7 @@ impl MediaSpec {
         match self {
             MediaSpec::File(p) => Ok(vec![p.clone()]),
             MediaSpec::Files(ps) => Ok(ps.clone()),
+            MediaSpec::Generated { .. } => Ok(vec![]),
             MediaSpec::Dir { dir, .. } => {
                 let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 let mut out: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| Medium::of(p).is_some()).collect();
@@ -149,6 +164,16 @@ impl MediaSpec {
 
     /// Every problem of the files, at `key`, a video at most `max_seconds` long.
     pub fn check_within(&self, c: &mut Check<'_>, key: &str, max_seconds: f64) {
+        if let MediaSpec::Generated { generate } = self {
+            generate.check(c, &format!("{key}.generate"));
+            if !matches!(generate.generation_type, GenerationType::Image | GenerationType::Video) {
+                c.problem(
+                    &format!("{key}.generate.type"),
+                    format!("a post's media is an image or a video, not {}", generate.generation_type),
+                );
+            }
+            return;
+        }
         let files = match self.files() {
             Ok(f) => f,
             Err(e) => return c.problem(key, e),
@@ -246,6 +271,9 @@ impl Ctx {
         seed: u64,
     ) -> Result<PostMedia, BehaviorError> {
         let Some(spec) = spec else { return Ok((vec![], vec![], MediaType::Text)) };
+        if let MediaSpec::Generated { generate } = spec {
+            return self.generated_media(generate, fire_key, upload_key).await;
+        }
         let chosen = spec.chosen(self, fire_key, list_key, seed)?;
         let mut ids = vec![];
         for (i, f) in chosen.files().enumerate() {
@@ -254,6 +282,38 @@ impl Ctx {
         let urls = chosen.urls();
         let media_type = if ids.is_empty() && urls.is_empty() { MediaType::Text } else { chosen.media_type() };
         Ok((ids, urls, media_type))
+    }
+
+    /// The media of a post generated for it: the job started once under
+    /// `{fire_key}:gen`, waited for, its result fetched and uploaded once under
+    /// `{upload_key}:0`. A job that failed for good leaves the post without media (logged).
+    async fn generated_media(&self, g: &super::jobs::Generate, fire_key: &str, upload_key: &str) -> Result<PostMedia, BehaviorError> {
+        let video = g.generation_type == GenerationType::Video;
+        let kind = if video { MediaType::Video } else { MediaType::Image };
+        let ukey = format!("{upload_key}:0");
+        let uploaded = self.progress(&ukey)?;
+        if uploaded.is_settled() {
+            let ids: Vec<String> = uploaded.result().into_iter().collect();
+            return Ok(if ids.is_empty() { (ids, vec![], MediaType::Text) } else { (ids, vec![], kind) });
+        }
+        let vars = json!({"handle": self.agent.handle});
+        let url = loop {
+            match g.produce(self, &format!("{fire_key}:gen"), &vars).await? {
+                super::jobs::Job::Ready(url) => break url,
+                super::jobs::Job::Failed(why) => {
+                    tracing::warn!(reason = %why, "the post's media could not be generated; posting without it");
+                    return Ok((vec![], vec![], MediaType::Text));
+                }
+                super::jobs::Job::Waiting => {
+                    if !self.sleep(GENERATION_POLL).await {
+                        return Err(BehaviorError::stopped());
+                    }
+                }
+            }
+        };
+        let upload = download(&url, if video { VIDEO_MAX_BYTES } else { IMAGE_MAX_BYTES }).await?;
+        let ids: Vec<String> = self.upload_bytes_once(&ukey, upload, "post", json!({"generated": url})).await?.into_iter().collect();
+        Ok(if ids.is_empty() { (ids, vec![], MediaType::Text) } else { (ids, vec![], kind) })
     }
 
     /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's

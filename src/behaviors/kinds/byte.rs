@@ -94,6 +94,7 @@ impl Spec {
             MediaSpec::File(f) if !matches!(Medium::of(f), Some(Medium::Video(_))) => {
                 c.problem("video", format!("{}: a byte is a video (MP4, WebM or MOV)", f.display()))
             }
+            MediaSpec::Generated { .. } => c.problem("video", "a generated video goes under `generate:`, beside `caption:`"),
             MediaSpec::Dir { dir, .. } => {
                 let images =
                     video.files().unwrap_or_default().into_iter().filter(|f| matches!(Medium::of(f), Some(Medium::Image(_)))).count();

@@ -105,6 +105,9 @@ impl Spec {
     }
 
     async fn work(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        if let Some(g) = self.media.as_ref().and_then(|m| m.generation()) {
+            g.check_on_platform(ctx).await?;
+        }
         crate::behaviors::engine::schedule::drive(ctx, &self.schedule()?, self.catch_up, self.jitter, |at| Box::pin(self.fire(ctx, at)))
             .await
     }
@@ -145,7 +148,7 @@ impl Spec {
 
 impl Kind for Spec {
     fn contents(&self) -> Vec<&Content> {
-        vec![&self.content]
+        std::iter::once(&self.content).chain(self.media.iter().filter_map(|m| m.generation()).map(|g| &g.prompt)).collect()
     }
 
     fn resolve_paths(&mut self, base: &std::path::Path) {
@@ -156,6 +159,10 @@ impl Kind for Spec {
 
     fn schedule(&self) -> Option<(&str, &str)> {
         Some((&self.schedule, &self.timezone))
+    }
+
+    fn providers(&self) -> Vec<(&'static str, crate::wire::types::Provider)> {
+        self.media.iter().filter_map(|m| m.generation()).map(|g| ("media.generate.provider", g.provider.clone())).collect()
     }
 
     fn validate(&self, c: &mut Check<'_>) {
