@@ -36,6 +36,7 @@ const FAULTS: Faults = Faults {
     drop_rate: 0.1,
     hold_after_ms: std::collections::BTreeMap::new(),
     garbled_notifications: std::collections::BTreeSet::new(),
+    refuse: std::collections::BTreeMap::new(),
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

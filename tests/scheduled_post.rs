@@ -251,3 +251,24 @@ async fn an_image_generated_for_each_fire_is_posted_with_its_text() {
     assert!(jobs >= posts.len() && jobs <= posts.len() + 1, "one job per fire ({jobs} jobs, {} posts)", posts.len());
     s.stop().await;
 }
+
+/// A post the platform refuses leaves nothing in the media library: the
+/// image uploaded for it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_media_of_a_refused_post_are_deleted() {
+    let b = "kind: scheduled_post\nname: pics\nschedule: \"*/2 * * * * *\"\ncontent:\n  text: a picture\nmedia: pic.png\n";
+    let s = scenario("refused_painter").behavior("b.yaml", b).build().await;
+    std::fs::write(s.dir.path().join("behaviors/pic.png"), b"\x89PNG\r\n\x1a\n a picture").unwrap();
+    let sb = &s.sb;
+    imagine_agent::sandbox::lock(&sb.app.faults).refuse.insert("POST /api/posts".into(), 403);
+    let d = s.start();
+    let refused = || served(sb, "POST /api/posts", 403) >= 2;
+    assert!(eventually(Duration::from_secs(30), refused).await, "two posts refused");
+    let gone = || served(sb, "DELETE /api/upload", 204) + served(sb, "DELETE /api/upload", 200) >= 2;
+    assert!(eventually(Duration::from_secs(30), gone).await, "their uploads deleted");
+    d.shutdown().await;
+    let uploads = served(sb, "POST /api/upload", 201);
+    let left = uploads_of(sb, &s.id);
+    assert!(uploads >= 2 && left.len() <= 1, "{uploads} uploads, left in the library: {left:?} (at most the one of a fire cut short)");
+    s.stop().await;
+}

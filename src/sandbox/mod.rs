@@ -125,6 +125,10 @@ pub struct Faults {
     /// number): a page holding one must not stop a client.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub garbled_notifications: std::collections::BTreeSet<u64>,
+    /// "METHOD /route" -> status: such a request is refused with this status
+    /// (the platform's error shape, code `refused`) before it is handled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refuse: BTreeMap<String, u16>,
 }
 
 /// Counters served by `GET /sandbox/stats`.
@@ -343,7 +347,10 @@ async fn gate(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socket
         if faults.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
         }
-        if app.roll(faults.error_rate) {
+        if let Some(status) = faults.refuse.get(&label).copied() {
+            *lock(&app.stats).faults.entry("refused".into()).or_default() += 1;
+            Refusal(status, "refused", "the platform refuses this request (injected)".into()).into_response()
+        } else if app.roll(faults.error_rate) {
             *lock(&app.stats).faults.entry("5xx".into()).or_default() += 1;
             Refusal(503, "service_unavailable", "injected fault".into()).into_response()
         } else if app.roll(faults.rate429) {

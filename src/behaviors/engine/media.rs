@@ -12,6 +12,8 @@
 //!   type, uploaded since the intent, not another intent's) and that upload
 //!   is used, so nothing is uploaded twice nor left behind.
 //! - The files of a fire are chosen once and kept with the fire.
+//! - The media of a post (or a byte) the platform refuses are deleted from
+//!   the media library ([`Ctx::release_media`]), so none pile up there.
 
 use std::path::{Path, PathBuf};
 
@@ -314,6 +316,19 @@ impl Ctx {
         let upload = download(&url, if video { VIDEO_MAX_BYTES } else { IMAGE_MAX_BYTES }).await?;
         let ids: Vec<String> = self.upload_bytes_once(&ukey, upload, "post", json!({"generated": url})).await?.into_iter().collect();
         Ok(if ids.is_empty() { (ids, vec![], MediaType::Text) } else { (ids, vec![], kind) })
+    }
+
+    /// Deletes media uploaded for a post (or a byte) the platform refused, so
+    /// they do not pile up in the media library: one already gone counts as
+    /// deleted; a failure is logged (the medium stays, unused).
+    pub async fn release_media(&self, ids: &[String]) {
+        for id in ids {
+            match self.session().delete_media(&crate::api::MediaRef::Id(id.clone())).await {
+                Ok(()) => tracing::info!(media = %id, "deleted media {id}: the platform refused what it was for"),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => tracing::warn!(media = %id, error = %e, "media of a refused post not deleted; it stays in the library"),
+            }
+        }
     }
 
     /// Uploads `file` once under `key` (purpose `post` or `byte`); the media's

@@ -145,14 +145,18 @@ impl Spec {
         let Some(media_id) = media_id else { return Ok(()) };
         let s = ctx.session().clone();
         let b = NewByte { caption: caption.clone(), media_id: media_id.clone() };
-        ctx.once(
-            &key,
-            "byte",
-            json!({"caption": caption, "mediaId": media_id, "at": at.to_rfc3339()}),
-            || async move { crate::api::when_processed(VIDEO_WAIT, || s.create_byte(&b)).await.map(|b| Some(b.id)) },
-            |d| find_own_byte(ctx, d),
-        )
-        .await?;
+        let out = ctx
+            .once(
+                &key,
+                "byte",
+                json!({"caption": caption, "mediaId": media_id, "at": at.to_rfc3339()}),
+                || async move { crate::api::when_processed(VIDEO_WAIT, || s.create_byte(&b)).await.map(|b| Some(b.id)) },
+                |d| find_own_byte(ctx, d),
+            )
+            .await?;
+        if matches!(out, crate::behaviors::Outcome::Refused(_)) {
+            ctx.release_media(std::slice::from_ref(&media_id)).await;
+        }
         ctx.store().remove(&ctx.behavior, &vkey)?;
         Ok(())
     }

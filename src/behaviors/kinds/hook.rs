@@ -321,14 +321,25 @@ impl Spec {
         for (i, (kind, detail)) in decision.iter().enumerate() {
             let detail = self.with_media(ctx, &format!("hook:{event}:{i}"), detail.clone()).await?;
             let (k, d) = (kind.clone(), detail.clone());
-            ctx.once(
-                &format!("hook:{event}:{i}"),
-                kind,
-                detail.clone(),
-                || async move { crate::behaviors::engine::actions::execute(ctx, &k, &d).await },
-                |found| async move { crate::behaviors::engine::actions::found(ctx, kind, found).await },
-            )
-            .await?;
+            let out = ctx
+                .once(
+                    &format!("hook:{event}:{i}"),
+                    kind,
+                    detail.clone(),
+                    || async move { crate::behaviors::engine::actions::execute(ctx, &k, &d).await },
+                    |found| async move { crate::behaviors::engine::actions::found(ctx, kind, found).await },
+                )
+                .await?;
+            if matches!(out, crate::behaviors::Outcome::Refused(_)) {
+                let ids: Vec<String> = detail
+                    .get("mediaIds")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                ctx.release_media(&ids).await;
+            }
         }
         Ok(())
     }

@@ -306,7 +306,7 @@ impl Spec {
             ..NewPost::text(content.clone())
         };
         let detail = json!({"content": content, "mediaIds": media_ids, "mediaUrls": media_urls, "mediaType": media_type});
-        ctx.once(
+        let out = ctx.once(
             KEY,
             "post",
             detail,
@@ -314,6 +314,9 @@ impl Spec {
             |d| ctx.find_own_post(d),
         )
         .await?;
+        if matches!(out, crate::behaviors::Outcome::Refused(_)) {
+            ctx.release_media(&media_ids).await;
+        }
         Ok(())
     }
 

@@ -383,19 +383,23 @@ impl Spec {
         let np = NewPost {
             content: text.clone(),
             media_type: Some(if media.is_empty() { MediaType::Text } else { MediaType::Image }),
-            media_ids: media,
+            media_ids: media.clone(),
             media_urls: vec![],
         };
         // After a crash: an unchanged digest repeats its text, but an earlier
         // digest's post is recorded as that fire's, so it is never taken for this one.
-        ctx.once(
-            &key,
-            "post",
-            json!({"content": text}),
-            || async move { s.create_post(&np).await.map(|p| Some(p.id)) },
-            |d| ctx.find_own_post(d),
-        )
-        .await?;
+        let out = ctx
+            .once(
+                &key,
+                "post",
+                json!({"content": text}),
+                || async move { s.create_post(&np).await.map(|p| Some(p.id)) },
+                |d| ctx.find_own_post(d),
+            )
+            .await?;
+        if matches!(out, crate::behaviors::Outcome::Refused(_)) {
+            ctx.release_media(&media).await;
+        }
         Ok(())
     }
 }

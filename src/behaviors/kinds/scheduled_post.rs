@@ -13,7 +13,7 @@ use crate::behaviors::engine::media::MediaSpec;
 use crate::behaviors::engine::schedule::Schedule;
 use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
-use crate::behaviors::{BehaviorError, Ctx};
+use crate::behaviors::{BehaviorError, Ctx, Outcome};
 use crate::wire::limits::POST_MAX_CHARS;
 use crate::wire::types::NewPost;
 
@@ -133,14 +133,18 @@ impl Spec {
             media_urls: media_urls.clone(),
             ..NewPost::text(content.clone())
         };
-        ctx.once(
-            &key,
-            "post",
-            json!({"content": content, "at": at.to_rfc3339(), "mediaIds": media_ids, "mediaUrls": media_urls, "mediaType": media_type}),
-            || async move { session.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id)) },
-            |detail| ctx.find_own_post(detail),
-        )
-        .await?;
+        let out = ctx
+            .once(
+                &key,
+                "post",
+                json!({"content": content, "at": at.to_rfc3339(), "mediaIds": media_ids, "mediaUrls": media_urls, "mediaType": media_type}),
+                || async move { session.create_post_when_processed(&post, VIDEO_WAIT).await.map(|p| Some(p.id)) },
+                |detail| ctx.find_own_post(detail),
+            )
+            .await?;
+        if matches!(out, Outcome::Refused(_)) {
+            ctx.release_media(&media_ids).await;
+        }
         ctx.store().remove(&ctx.behavior, &format!("media:{ts}"))?;
         Ok(())
     }
