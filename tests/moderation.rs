@@ -51,7 +51,14 @@ async fn mention(who: &Session, text: &str) -> u64 {
 /// before the block: it checks the list on every event.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spam_flood_is_reported_once_and_its_author_left_alone() {
-    let s = scenario("guarded").behavior("moderation.yaml", MODERATION).behavior("replies.yaml", REPLY).metrics().build().await;
+    // Listed in the order they were made (no late listing): which repeat is the third is then known.
+    let s = scenario("guarded")
+        .behavior("moderation.yaml", MODERATION)
+        .behavior("replies.yaml", REPLY)
+        .sandbox(|c| c.readings.late_ms = 0)
+        .metrics()
+        .build()
+        .await;
     let sb = &s.sb;
     let (spammer, friend) = (session_for(sb, "spammer").await, session_for(sb, "friend").await);
     let d = s.start();
@@ -150,10 +157,13 @@ fn the_shipped_example_validates_and_bad_rules_are_refused_where_written() {
 async fn a_link_from_a_stranger_in_a_dm_blocks_them_for_dm_reply() {
     let moderation = "kind: moderation\nname: moderation\non: []\ndms: true\nevery: 10s\nrules:\n  - name: links\n    links_from_strangers: true\n    block: true\n";
     let dms = "kind: dm_reply\nname: dms\nevery: 1s\ncontent:\n  template: \"Hi @{{ author }}\"\n";
-    let s = scenario("inbox_guard").behavior("moderation.yaml", moderation).behavior("dms.yaml", dms).build().await;
+    let s = scenario("inbox_guard").behavior("moderation.yaml", moderation).behavior("dms.yaml", dms).metrics().build().await;
     let sb = &s.sb;
     let (stranger, friend) = (session_for(sb, "stranger").await, session_for(sb, "pal2").await);
     let d = s.start();
+    // Moderation has looked at the conversations once: what comes after is screened.
+    let port = s.metrics_port().await;
+    assert!(eventually_async(Duration::from_secs(20), || async { runs(port, "moderation").await >= Some(2) }).await, "moderation ran");
     let conv = stranger.start_conversation("inbox_guard", "cheap followers at https://spam.example").await.unwrap();
     let listed = || {
         let out = Command::new(BIN).args(["block", "list", "--config"]).arg(&s.cfg).output().unwrap();

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Digest;
@@ -153,6 +153,9 @@ struct Sent {
 
 /// Entries kept per author.
 const KEPT: usize = 64;
+
+/// Messages of one conversation read per look, at most.
+const DM_LOOK_BACK: usize = 200;
 
 /// Something another agent sent ours.
 struct Incoming {
@@ -350,23 +353,33 @@ impl Spec {
 
     /// Screens the direct messages that arrived since the last look, oldest first.
     async fn screen_dms(&self, ctx: &Ctx) -> Result<(), BehaviorError> {
+        // Messages from before the first look are not screened (no report for an old conversation).
+        let since: i64 = match ctx.store().get(&ctx.behavior, "dm_since")? {
+            Some(t) => t,
+            None => {
+                let now = ctx.now().timestamp_millis();
+                ctx.store().put(&ctx.behavior, "dm_since", &now)?;
+                now
+            }
+        };
         let convs: Vec<crate::wire::types::Conversation> = ctx.session().conversations().limit(50).stream().try_collect().await?;
         for c in convs {
             let Some(last) = c.last_message.as_ref() else { continue };
             let pos_key = format!("dm:{}", c.id);
-            let pos: i64 = ctx.store().get(&ctx.behavior, &pos_key)?.unwrap_or(0);
+            let pos: i64 = ctx.store().get(&ctx.behavior, &pos_key)?.unwrap_or(since);
             let last_ms = ms_of(last.created_at.as_deref()).unwrap_or(0);
             if last_ms <= pos {
                 continue;
             }
+            // The reference promises no order of a conversation's messages: the
+            // newest pages are read whole (a message at the position's own
+            // millisecond again: what its author sent is counted once by id).
             let mut fresh: Vec<crate::wire::types::Message> = vec![];
-            let mut list = ctx.session().messages(&c.id).limit(50).stream();
+            let mut list = ctx.session().messages(&c.id).limit(50).stream().take(DM_LOOK_BACK);
             while let Some(m) = list.try_next().await? {
-                let at = ms_of(m.created_at.as_deref()).unwrap_or(0);
-                if at <= pos || fresh.len() >= 200 {
-                    break;
+                if ms_of(m.created_at.as_deref()).unwrap_or(0) >= pos {
+                    fresh.push(m);
                 }
-                fresh.push(m);
             }
             fresh.sort_by_key(|m| ms_of(m.created_at.as_deref()).unwrap_or(0));
             for m in fresh {
