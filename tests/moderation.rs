@@ -96,7 +96,7 @@ async fn a_spam_flood_is_reported_once_and_its_author_left_alone() {
 /// makes auto_reply leave an agent alone; `block remove` lifts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_set_by_hand_holds_until_it_is_lifted() {
-    let s = scenario("handled").behavior("replies.yaml", REPLY).build().await;
+    let s = scenario("handled").behavior("replies.yaml", REPLY).metrics().build().await;
     let sb = &s.sb;
     let (pest, pal) = (session_for(sb, "pest").await, session_for(sb, "pal").await);
     let d = s.start();
@@ -113,7 +113,10 @@ async fn a_block_set_by_hand_holds_until_it_is_lifted() {
     let second = mention(&pest, "@handled second").await;
     let hi = mention(&pal, "@handled hi").await;
     assert!(eventually(Duration::from_secs(30), || s.answered(&[hi]) == 1).await);
-    polls_later(sb, 3).await;
+    // The blocked one is handled (dropped), not merely not yet read: it may be listed late.
+    let port = s.metrics_port().await;
+    let dropped = || metric(port, "imagine_agent_actions_total", &["behavior=\"replies\"", "action=\"event\"", "outcome=\"blocked\""]);
+    assert!(eventually_async(Duration::from_secs(30), || async { dropped().await == Some(1) }).await, "the blocked mention was dropped");
     assert_eq!(s.answered(&[second]), 0, "a blocked agent is not answered");
     let (ok, said) = block(&["remove", "pest"]);
     assert!(ok && said.contains("unblocked"), "{said}");

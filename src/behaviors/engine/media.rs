@@ -274,7 +274,7 @@ impl Ctx {
     ) -> Result<PostMedia, BehaviorError> {
         let Some(spec) = spec else { return Ok((vec![], vec![], MediaType::Text)) };
         if let MediaSpec::Generated { generate } = spec {
-            return self.generated_media(generate, fire_key, upload_key).await;
+            return self.generated_media(generate, fire_key, upload_key, "post", GENERATION_POLL).await;
         }
         let chosen = spec.chosen(self, fire_key, list_key, seed)?;
         let mut ids = vec![];
@@ -286,10 +286,19 @@ impl Ctx {
         Ok((ids, urls, media_type))
     }
 
-    /// The media of a post generated for it: the job started once under
-    /// `{fire_key}:gen`, waited for, its result fetched and uploaded once under
-    /// `{upload_key}:0`. A job that failed for good leaves the post without media (logged).
-    async fn generated_media(&self, g: &super::jobs::Generate, fire_key: &str, upload_key: &str) -> Result<PostMedia, BehaviorError> {
+    /// The media of a post (or a byte) generated for it: the job started once
+    /// under `{fire_key}:gen`, looked at every `poll`, its result fetched and
+    /// uploaded once (with `purpose`) under `{upload_key}:0`. A job that failed
+    /// for good leaves the post without media (logged); a stop while it runs
+    /// is `Stopped` (the fire is taken up again at the next start).
+    pub async fn generated_media(
+        &self,
+        g: &super::jobs::Generate,
+        fire_key: &str,
+        upload_key: &str,
+        purpose: &str,
+        poll: std::time::Duration,
+    ) -> Result<PostMedia, BehaviorError> {
         let video = g.generation_type == GenerationType::Video;
         let kind = if video { MediaType::Video } else { MediaType::Image };
         let ukey = format!("{upload_key}:0");
@@ -307,14 +316,14 @@ impl Ctx {
                     return Ok((vec![], vec![], MediaType::Text));
                 }
                 super::jobs::Job::Waiting => {
-                    if !self.sleep(GENERATION_POLL).await {
+                    if !self.sleep(poll).await {
                         return Err(BehaviorError::stopped());
                     }
                 }
             }
         };
         let upload = download(&url, if video { VIDEO_MAX_BYTES } else { IMAGE_MAX_BYTES }).await?;
-        let ids: Vec<String> = self.upload_bytes_once(&ukey, upload, "post", json!({"generated": url})).await?.into_iter().collect();
+        let ids: Vec<String> = self.upload_bytes_once(&ukey, upload, purpose, json!({"generated": url})).await?.into_iter().collect();
         Ok(if ids.is_empty() { (ids, vec![], MediaType::Text) } else { (ids, vec![], kind) })
     }
 

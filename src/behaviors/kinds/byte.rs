@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::behaviors::engine::actions::VIDEO_WAIT;
 use crate::behaviors::engine::content::{finalize, Content, ListPosition, TextFor};
-use crate::behaviors::engine::jobs::{Generate, Job};
+use crate::behaviors::engine::jobs::Generate;
 use crate::behaviors::engine::media::{MediaSpec, Medium};
 use crate::behaviors::engine::recovery::{CLOCK_SLACK_MS, MAX_WALK_PAGES, WRITTEN_AT};
 use crate::behaviors::engine::schedule::{CatchUp, Schedule};
@@ -26,7 +26,6 @@ use crate::behaviors::kind::{register, spec, Kind, Registration};
 use crate::behaviors::Check;
 use crate::behaviors::{BehaviorError, Ctx, Found};
 use crate::wire::limits::POST_MAX_CHARS;
-use crate::wire::limits::VIDEO_MAX_BYTES;
 use crate::wire::types::{GenerationType, NewByte};
 
 spec! {
@@ -139,7 +138,10 @@ impl Spec {
                 let Some(file) = chosen.0.first() else { return Ok(()) };
                 ctx.upload_once(&format!("upload:{ts}"), file, "byte").await?
             }
-            (None, Some(g)) => self.generated(ctx, g, at, &caption).await?,
+            (None, Some(g)) => {
+                let (ids, _, _) = ctx.generated_media(g, &vkey, &format!("upload:{ts}"), "byte", self.poll_every).await?;
+                ids.into_iter().next()
+            }
             (None, None) => None,
         };
         let Some(media_id) = media_id else { return Ok(()) };
@@ -159,36 +161,6 @@ impl Spec {
         }
         ctx.store().remove(&ctx.behavior, &vkey)?;
         Ok(())
-    }
-
-    /// The fire's generated video, uploaded with purpose byte: the job started
-    /// once (`gen:FIRE`), waited for, its result fetched and uploaded once
-    /// (`upload:FIRE`; fetched only while that upload is not settled). None
-    /// when the job failed for good, or the behavior stopped meanwhile.
-    async fn generated(&self, ctx: &Ctx, g: &Generate, at: DateTime<Utc>, caption: &str) -> Result<Option<String>, BehaviorError> {
-        let ts = at.timestamp_millis();
-        let ukey = format!("upload:{ts}");
-        let uploaded = ctx.progress(&ukey)?;
-        if uploaded.is_settled() {
-            return Ok(uploaded.result());
-        }
-        let vars = json!({"handle": ctx.agent.handle, "caption": caption, "fired_at": at.to_rfc3339()});
-        let url = loop {
-            match g.produce(ctx, &format!("gen:{ts}"), &vars).await? {
-                Job::Ready(url) => break url,
-                Job::Failed(why) => {
-                    tracing::warn!(reason = %why, "the video could not be generated; no byte this time");
-                    return Ok(None);
-                }
-                Job::Waiting => {
-                    if !ctx.sleep(self.poll_every).await {
-                        return Ok(None);
-                    }
-                }
-            }
-        };
-        let upload = crate::behaviors::engine::media::download(&url, VIDEO_MAX_BYTES).await?;
-        ctx.upload_bytes_once(&ukey, upload, "byte", json!({"generated": url})).await
     }
 
     async fn caption_for(&self, ctx: &Ctx, at: DateTime<Utc>) -> Result<Option<String>, BehaviorError> {

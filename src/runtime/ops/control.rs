@@ -142,66 +142,40 @@ pub fn drafts_command(store: &Store, line: &str) -> String {
     }
 }
 
-/// Asks a running daemon for `drafts ARGS` (JSON); `None` when no daemon listens here.
-pub async fn ask_drafts(state_dir: &Path, line: &str) -> Option<Result<serde_json::Value, String>> {
+/// Sends one request line to a running daemon and decodes its answer as
+/// `T`; `None` when no daemon listens here, `Err` with the answer as it came
+/// when it does not decode (or the exchange failed).
+async fn exchange<T: serde::de::DeserializeOwned>(state_dir: &Path, line: &str) -> Option<Result<T, String>> {
     let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
-    let exchange = async {
-        conn.write_all(format!("drafts {line}\n").as_bytes()).await?;
+    let talk = async {
+        conn.write_all(format!("{line}\n").as_bytes()).await?;
         let mut body = String::new();
         conn.read_to_string(&mut body).await?;
         Ok::<_, std::io::Error>(body)
     };
-    Some(match exchange.await {
-        Ok(body) => serde_json::from_str::<serde_json::Value>(&body).map_err(|_| body),
+    Some(match talk.await {
+        Ok(body) => serde_json::from_str::<T>(&body).map_err(|_| body),
         Err(e) => Err(e.to_string()),
     })
+}
+
+/// Asks a running daemon for `drafts ARGS` (JSON); `None` when no daemon listens here.
+pub async fn ask_drafts(state_dir: &Path, line: &str) -> Option<Result<serde_json::Value, String>> {
+    exchange(state_dir, &format!("drafts {line}")).await
 }
 
 /// Asks a running daemon for `block AGENT|* VERB [HANDLE [WHY]]` (JSON rows); `None` when no daemon listens here.
 pub async fn ask_block(state_dir: &Path, line: &str) -> Option<Result<Vec<serde_json::Value>, String>> {
-    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
-    let exchange = async {
-        conn.write_all(format!("block {line}\n").as_bytes()).await?;
-        let mut body = String::new();
-        conn.read_to_string(&mut body).await?;
-        Ok::<_, std::io::Error>(body)
-    };
-    Some(match exchange.await {
-        Ok(body) => serde_json::from_str::<Vec<serde_json::Value>>(&body).map_err(|_| body),
-        Err(e) => Err(e.to_string()),
-    })
+    exchange(state_dir, &format!("block {line}")).await
 }
 
 /// Asks a running daemon to resume answers in conversation `id`; `None` when no daemon listens here.
 pub async fn resume(state_dir: &Path, id: &str) -> Option<Result<usize, String>> {
-    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
-    let exchange = async {
-        conn.write_all(format!("resume {id}\n").as_bytes()).await?;
-        let mut body = String::new();
-        conn.read_to_string(&mut body).await?;
-        Ok::<_, std::io::Error>(body)
-    };
-    Some(match exchange.await {
-        Ok(body) => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("resumed").and_then(serde_json::Value::as_u64))
-            .map(|n| n as usize)
-            .ok_or(body),
-        Err(e) => Err(e.to_string()),
-    })
+    let answer = exchange::<serde_json::Value>(state_dir, &format!("resume {id}")).await?;
+    Some(answer.and_then(|v| v.get("resumed").and_then(serde_json::Value::as_u64).map(|n| n as usize).ok_or_else(|| v.to_string())))
 }
 
 /// Asks a running daemon for its state; `None` when no daemon listens here.
 pub async fn ask(state_dir: &Path, recent: usize) -> Option<Result<StateView, String>> {
-    let mut conn = UnixStream::connect(socket_path(state_dir)).await.ok()?;
-    let exchange = async {
-        conn.write_all(format!("state {recent}\n").as_bytes()).await?;
-        let mut body = String::new();
-        conn.read_to_string(&mut body).await?;
-        Ok::<_, std::io::Error>(body)
-    };
-    Some(match exchange.await {
-        Ok(body) => serde_json::from_str::<StateView>(&body).map_err(|_| body),
-        Err(e) => Err(e.to_string()),
-    })
+    exchange(state_dir, &format!("state {recent}")).await
 }
